@@ -1,0 +1,154 @@
+//! [`Sealer`]: keeps TOTP secrets sealed at rest under a server key, so the
+//! database never holds one in clear and a copy of it alone logs nobody in.
+//!
+//! A sealed secret is a one-chunk vault blob (see `FORMAT.md`) under the
+//! server key, with a fixed file id that marks it as a TOTP secret. The vault
+//! reader ignores Fernet timestamps, so sealed secrets never expire and a
+//! server clock change cannot lock anyone out.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Cursor, ErrorKind, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use super::Refusal;
+use crate::vault::format::MIN_CHUNK_SIZE;
+use crate::vault::{FileId, FileKey, VaultReader, VaultWriter};
+
+/// The file id every sealed secret carries, so no other blob under the
+/// server key can pass for one.
+const SEALED_SECRET_ID: FileId = FileId(*b"sfs-totp-secret1");
+
+/// The server's sealing key. `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct Sealer {
+    key: FileKey,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer(<redacted>)")
+    }
+}
+
+impl Sealer {
+    /// Loads the key from `path`, or on first start creates it there (mode
+    /// 0600, parent folders created). A key file others can read is used,
+    /// with a warning in the log.
+    pub fn load_or_create(path: &Path) -> io::Result<Sealer> {
+        match read_key(path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            other => return other.map(|key| Sealer { key }),
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| {
+                with_context(e, format!("cannot create the folder {}", parent.display()))
+            })?;
+        }
+        let key = FileKey::generate();
+        let created = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        let mut file = match created {
+            Ok(file) => file,
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return read_key(path).map(|key| Sealer { key })
+            }
+            Err(e) => {
+                return Err(with_context(
+                    e,
+                    format!("cannot create the server key {}", path.display()),
+                ))
+            }
+        };
+        let mut text = key.to_text();
+        text.push('\n');
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| {
+                with_context(e, format!("cannot write the server key {}", path.display()))
+            })?;
+        tracing::info!(path = %path.display(), "created the server key that seals login secrets");
+        Ok(Sealer { key })
+    }
+
+    /// Seals `secret` (up to 1 KiB). Sealing the same secret twice gives
+    /// different bytes: every seal draws a fresh IV.
+    pub fn seal(&self, secret: &[u8]) -> Vec<u8> {
+        let sealed = VaultWriter::new(Vec::new(), &self.key, SEALED_SECRET_ID, MIN_CHUNK_SIZE)
+            .and_then(|mut writer| {
+                writer.write_all(secret)?;
+                writer.finish()
+            });
+        match sealed {
+            Ok((blob, _)) => blob,
+            // Writing into a Vec cannot fail and the chunk size is valid; an
+            // empty blob would be refused by `open`, never mistaken for a secret.
+            Err(e) => {
+                tracing::error!(error = %e, "sealing a login secret failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Opens a blob made by [`seal`](Self::seal) with this server's key.
+    pub fn open(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Refusal> {
+        let unreadable = |reason: &dyn fmt::Display| {
+            tracing::error!(%reason, "a sealed login secret does not open with the server key");
+            Refusal::new(
+                "this account's login secret cannot be read (the server key may have been \
+                 replaced); contact the operator",
+            )
+        };
+        let mut reader =
+            VaultReader::open(Cursor::new(sealed), &self.key).map_err(|e| unreadable(&e))?;
+        if reader.id() != SEALED_SECRET_ID {
+            return Err(unreadable(&"the blob is not a sealed login secret"));
+        }
+        // Sized up front so reading never reallocates and strands a copy.
+        let len = usize::try_from(reader.len()).unwrap_or(0);
+        let mut secret = Zeroizing::new(Vec::with_capacity(len));
+        reader
+            .read_to_end(&mut secret)
+            .map_err(|e| unreadable(&e))?;
+        Ok(secret)
+    }
+}
+
+/// Reads and parses a key file, warning when its mode lets others read it.
+fn read_key(path: &Path) -> io::Result<FileKey> {
+    let text =
+        Zeroizing::new(fs::read_to_string(path).map_err(|e| {
+            with_context(e, format!("cannot read the server key {}", path.display()))
+        })?);
+    if let Ok(meta) = fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = %format!("{mode:o}"),
+                "the server key file is readable by other users; chmod 600 it"
+            );
+        }
+    }
+    FileKey::parse(&text).map_err(|_| {
+        io::Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "the server key {} is not a Fernet key (44 characters of url-safe base64)",
+                path.display()
+            ),
+        )
+    })
+}
+
+/// Keeps the error kind (callers test for NotFound) and adds what was tried.
+fn with_context(e: io::Error, what: String) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}

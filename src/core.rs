@@ -1,0 +1,256 @@
+//! The core every front door calls: one [`Core`] per server, holding the
+//! database, the files, accounts and codes, the in-memory keyring and the
+//! event bus. The operations here are the product's rules for files — what an
+//! upload, an unlock or a delete does to keys, events and the audit log — so
+//! the terminal UI, sftp, scp and commands cannot drift apart.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::{Accounts, Sealer};
+use crate::config::Config;
+use crate::db::{AuditEntry, Db, FileRecord};
+use crate::events::{Event, Events};
+use crate::files::{unix_now, Committed, Files, FilesError, Upload};
+use crate::keyring::Keyring;
+use crate::mail::Mailer;
+use crate::store::BlobStore;
+use crate::vault::{FileKey, VaultError, VaultReader};
+
+/// Who asks: the logged-in account and where it connects from, for the rules
+/// and for the audit log.
+#[derive(Clone, Debug)]
+pub struct Who {
+    pub account_id: i64,
+    pub email: String,
+    pub remote: String,
+}
+
+/// A file as its owner sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileView {
+    pub record: FileRecord,
+    pub state: FileState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileState {
+    Locked,
+    /// Unlocked until this unix time.
+    Unlocked(i64),
+}
+
+pub struct Core {
+    pub config: Config,
+    pub db: Db,
+    pub files: Files,
+    pub accounts: Accounts,
+    pub keyring: Keyring,
+    pub events: Events,
+}
+
+impl Core {
+    /// Opens the database (applying migrations), sweeps the blob folder,
+    /// loads the server's sealing key and starts the mailer.
+    pub async fn start(config: Config) -> anyhow::Result<Arc<Core>> {
+        let db = Db::connect(&config.database.url, config.database.max_connections).await?;
+        let store = BlobStore::open(&config.storage.uploads_dir)?;
+        let files = Files::new(
+            db.clone(),
+            store,
+            config.storage.chunk_size,
+            config.limits.max_file_bytes,
+        );
+        let report = files.sweep().await?;
+        if report.partial_removed + report.orphans_removed > 0 {
+            tracing::info!(
+                partial = report.partial_removed,
+                orphans = report.orphans_removed,
+                "start-up sweep removed unfinished uploads and orphaned blobs"
+            );
+        }
+        for (account_id, file_id) in &report.missing_blobs {
+            tracing::error!(account_id, file_id, "file record has no blob on disk");
+        }
+        let sealer = Sealer::load_or_create(&config.auth.secret_key_file)?;
+        let mailer = Mailer::start(&config.mail)?;
+        let accounts = Accounts::new(
+            db.clone(),
+            sealer,
+            mailer,
+            config.auth.clone(),
+            config.limits.clone(),
+        );
+        let keyring = Keyring::new(
+            Duration::from_secs(config.auth.key_pickup_minutes * 60),
+            Duration::from_secs(config.auth.unlock_minutes * 60),
+        );
+        Ok(Arc::new(Core {
+            config,
+            db,
+            files,
+            accounts,
+            keyring,
+            events: Events::default(),
+        }))
+    }
+
+    async fn audit(&self, who: &Who, action: &str, detail: &str) {
+        let entry = AuditEntry {
+            at: unix_now(),
+            account_id: Some(who.account_id),
+            email: Some(&who.email),
+            action,
+            detail,
+            remote_addr: Some(&who.remote),
+        };
+        if let Err(e) = self.db.audit(&entry).await {
+            tracing::warn!(error = %e, action, "audit entry not written");
+        }
+    }
+
+    /// The account's files with their lock state.
+    pub async fn list(&self, who: &Who) -> Result<Vec<FileView>, FilesError> {
+        let records = self.files.list(who.account_id).await?;
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let state = match self.keyring.unlocked_until(who.account_id, &record.id) {
+                    Some(until) => FileState::Unlocked(until),
+                    None => FileState::Locked,
+                };
+                FileView { record, state }
+            })
+            .collect())
+    }
+
+    /// Commits an upload: the file replaces any of the same name, its key is
+    /// held for a one-time pickup, and every open session is told. Returns
+    /// the key so the front door can deliver it.
+    pub async fn finish_upload(
+        &self,
+        who: &Who,
+        upload: Upload,
+    ) -> Result<(FileRecord, FileKey), FilesError> {
+        let Committed {
+            record,
+            key,
+            replaced,
+        } = self.files.commit_upload(upload).await?;
+        if let Some(old) = replaced {
+            self.keyring.forget_file(who.account_id, &old.id);
+        }
+        self.keyring
+            .hold_for_pickup(who.account_id, &record.id, &record.name, key.clone());
+        self.events.publish(who.account_id, Event::FilesChanged);
+        self.events.publish(
+            who.account_id,
+            Event::KeyWaiting {
+                file_id: record.id.clone(),
+                name: record.name.clone(),
+            },
+        );
+        self.audit(who, "upload", &format!("{:?}, {} bytes", record.name, record.size))
+            .await;
+        Ok((record, key))
+    }
+
+    /// Checks a key against a file and, if it opens it, unlocks the file for
+    /// this account for `unlock_minutes`. Returns when it locks again.
+    pub async fn unlock(&self, who: &Who, name: &str, key: &FileKey) -> Result<i64, FilesError> {
+        match self.files.open(who.account_id, name, key).await {
+            Ok((record, _reader)) => {
+                let until = self
+                    .keyring
+                    .unlock(who.account_id, &record.id, &record.name, key.clone());
+                self.events.publish(who.account_id, Event::LocksChanged);
+                self.audit(who, "unlock", &format!("{name:?}")).await;
+                Ok(until)
+            }
+            Err(e) => {
+                if matches!(e, FilesError::Vault(VaultError::WrongKey)) {
+                    self.audit(who, "refused", &format!("wrong key for {name:?}"))
+                        .await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens an unlocked file for reading; a locked one is refused.
+    pub async fn open_unlocked(
+        &self,
+        who: &Who,
+        name: &str,
+    ) -> Result<(FileRecord, VaultReader<File>), FilesError> {
+        let record = self
+            .files
+            .file_by_name(who.account_id, name)
+            .await?
+            .ok_or(FilesError::NotFound)?;
+        let Some(key) = self.keyring.unlocked_key(who.account_id, &record.id) else {
+            self.audit(who, "refused", &format!("download of locked {name:?}"))
+                .await;
+            return Err(FilesError::Locked);
+        };
+        let opened = self.files.open(who.account_id, name, &key).await?;
+        self.audit(who, "download", &format!("{name:?}, {} bytes", opened.0.size))
+            .await;
+        Ok(opened)
+    }
+
+    /// Opens a file with a key given for this one read (`ssh … get NAME`).
+    pub async fn open_with_key(
+        &self,
+        who: &Who,
+        name: &str,
+        key: &FileKey,
+    ) -> Result<(FileRecord, VaultReader<File>), FilesError> {
+        match self.files.open(who.account_id, name, key).await {
+            Ok(opened) => {
+                self.audit(who, "download", &format!("{name:?}, {} bytes", opened.0.size))
+                    .await;
+                Ok(opened)
+            }
+            Err(e) => {
+                self.audit(who, "refused", &format!("download of {name:?}: {e}"))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes a file and forgets its keys.
+    pub async fn delete(&self, who: &Who, name: &str) -> Result<(), FilesError> {
+        let record = self.files.delete(who.account_id, name).await?;
+        self.keyring.forget_file(who.account_id, &record.id);
+        self.events.publish(who.account_id, Event::FilesChanged);
+        self.audit(who, "delete", &format!("{name:?}")).await;
+        Ok(())
+    }
+
+    /// Renames a file within the account.
+    pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
+        self.files.rename(who.account_id, from, to).await?;
+        self.events.publish(who.account_id, Event::FilesChanged);
+        self.audit(who, "rename", &format!("{from:?} -> {to:?}")).await;
+        Ok(())
+    }
+
+    /// Hands out a freshly uploaded file's key, once.
+    pub fn take_waiting_key(&self, who: &Who, file_id: &str) -> Option<(String, FileKey)> {
+        let taken = self.keyring.take_waiting(who.account_id, file_id);
+        if taken.is_some() {
+            self.events.publish(who.account_id, Event::FilesChanged);
+        }
+        taken
+    }
+
+    /// Logout: every unlocked file of the account locks again.
+    pub async fn logout(&self, who: &Who) {
+        self.keyring.lock_all(who.account_id);
+        self.events.publish(who.account_id, Event::LocksChanged);
+        self.audit(who, "logout", "").await;
+    }
+}

@@ -1,0 +1,216 @@
+//! File records: which vault blob holds which of an account's files. The
+//! blobs themselves live in the store; a row names one by its id.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+use super::{file_columns, invalid_column, is_unique_violation, retry, utf8_column};
+use super::{Attempt, Db, DbError};
+
+/// One file row. `name` is unique per account and compared byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    /// The vault file id: 32 lowercase hex digits, also the blob's name.
+    pub id: String,
+    pub account_id: i64,
+    pub name: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Plaintext bytes per vault chunk.
+    pub chunk_size: u32,
+    pub created_at: i64,
+}
+
+/// What [`Db::rename_file`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RenameOutcome {
+    Renamed,
+    NoSuchFile,
+    TargetExists,
+}
+
+/// Decodes [`file_columns!`] starting at column `at`.
+pub(super) fn file_from_row(row: &AnyRow, at: usize) -> Result<FileRecord, sqlx::Error> {
+    let size: i64 = row.try_get(at + 3)?;
+    let chunk_size: i64 = row.try_get(at + 4)?;
+    Ok(FileRecord {
+        id: row.try_get(at)?,
+        account_id: row.try_get(at + 1)?,
+        name: utf8_column(row, at + 2)?,
+        size: u64::try_from(size).map_err(|_| invalid_column("files.size"))?,
+        chunk_size: u32::try_from(chunk_size).map_err(|_| invalid_column("files.chunk_size"))?,
+        created_at: row.try_get(at + 5)?,
+    })
+}
+
+async fn fetch_by_name<'c, E>(
+    executor: E,
+    account_id: i64,
+    name: &str,
+) -> Result<Option<FileRecord>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    sqlx::query(concat!(
+        "SELECT ",
+        file_columns!(),
+        " FROM files f WHERE f.account_id = ? AND f.name = ?"
+    ))
+    .bind(account_id)
+    .bind(name)
+    .fetch_optional(executor)
+    .await?
+    .map(|row| file_from_row(&row, 0))
+    .transpose()
+}
+
+impl Db {
+    /// The account's files, by name (byte order on every engine).
+    pub async fn files(&self, account_id: i64) -> Result<Vec<FileRecord>, DbError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            file_columns!(),
+            " FROM files f WHERE f.account_id = ? ORDER BY f.name"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .and_then(|rows| rows.iter().map(|row| file_from_row(row, 0)).collect())
+        .map_err(|e| DbError::query("files", &e))
+    }
+
+    pub async fn file_by_name(
+        &self,
+        account_id: i64,
+        name: &str,
+    ) -> Result<Option<FileRecord>, DbError> {
+        fetch_by_name(&self.pool, account_id, name)
+            .await
+            .map_err(|e| DbError::query("file_by_name", &e))
+    }
+
+    /// Inserts `new`; a file of the same name in the same account is replaced
+    /// in the same transaction and returned, for the caller to delete its
+    /// blob. Among concurrent callers for one name, each replaced row goes
+    /// to exactly one of them and exactly one row remains.
+    pub async fn replace_file(&self, new: &FileRecord) -> Result<Option<FileRecord>, DbError> {
+        let op = "replace_file";
+        let size = i64::try_from(new.size).map_err(|_| DbError::OutOfRange {
+            op,
+            what: "file size",
+        })?;
+        retry(op, || self.try_replace_file(new, size)).await
+    }
+
+    async fn try_replace_file(
+        &self,
+        new: &FileRecord,
+        size: i64,
+    ) -> Result<Attempt<Option<FileRecord>>, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let old = fetch_by_name(&mut *tx, new.account_id, &new.name).await?;
+        if let Some(old) = &old {
+            // Deleting by id claims the old row: if a concurrent replace
+            // claimed it first, nothing is deleted and we start over.
+            let done = sqlx::query("DELETE FROM files WHERE id = ?")
+                .bind(&old.id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(Attempt::Retry);
+            }
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO files (id, account_id, name, size, chunk_size, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&new.id)
+        .bind(new.account_id)
+        .bind(&new.name)
+        .bind(size)
+        .bind(i64::from(new.chunk_size))
+        .bind(new.created_at)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            if !is_unique_violation(&e) {
+                return Err(e);
+            }
+            // The name taken by a concurrent writer is a lost race; the id
+            // itself taken is the caller's mistake, which retrying won't fix.
+            let id_taken = sqlx::query("SELECT 1 FROM files WHERE id = ?")
+                .bind(&new.id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            return if id_taken { Err(e) } else { Ok(Attempt::Retry) };
+        }
+        tx.commit().await?;
+        Ok(Attempt::Done(old))
+    }
+
+    /// Deletes a file row and returns it, for the caller to delete its blob;
+    /// `None` if there is no such file.
+    pub async fn delete_file(
+        &self,
+        account_id: i64,
+        name: &str,
+    ) -> Result<Option<FileRecord>, DbError> {
+        retry("delete_file", || async move {
+            let mut tx = self.begin_write().await?;
+            let Some(old) = fetch_by_name(&mut *tx, account_id, name).await? else {
+                return Ok(Attempt::Done(None));
+            };
+            let done = sqlx::query("DELETE FROM files WHERE id = ?")
+                .bind(&old.id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                // Replaced or deleted meanwhile: look again.
+                return Ok(Attempt::Retry);
+            }
+            tx.commit().await?;
+            Ok(Attempt::Done(Some(old)))
+        })
+        .await
+    }
+
+    /// Renames a file within its account. Renaming a file to its own name
+    /// is a successful no-op.
+    pub async fn rename_file(
+        &self,
+        account_id: i64,
+        from: &str,
+        to: &str,
+    ) -> Result<RenameOutcome, DbError> {
+        retry("rename_file", || async move {
+            let done = sqlx::query("UPDATE files SET name = ? WHERE account_id = ? AND name = ?")
+                .bind(to)
+                .bind(account_id)
+                .bind(from)
+                .execute(&self.pool)
+                .await;
+            Ok(Attempt::Done(match done {
+                Ok(done) if done.rows_affected() == 0 => RenameOutcome::NoSuchFile,
+                Ok(_) => RenameOutcome::Renamed,
+                Err(e) if is_unique_violation(&e) => RenameOutcome::TargetExists,
+                Err(e) => return Err(e),
+            }))
+        })
+        .await
+    }
+
+    /// Every (account id, file id) pair, for the start-up sweep of blobs
+    /// that no row names.
+    pub async fn all_file_refs(&self) -> Result<Vec<(i64, String)>, DbError> {
+        sqlx::query("SELECT f.account_id, f.id FROM files f ORDER BY f.account_id, f.id")
+            .fetch_all(&self.pool)
+            .await
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect()
+            })
+            .map_err(|e| DbError::query("all_file_refs", &e))
+    }
+}

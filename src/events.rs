@@ -1,0 +1,61 @@
+//! The in-process event bus: what happens to an account's files reaches every
+//! open session of that account at once (a terminal UI redraws its table, pops
+//! up a waiting key, moves an upload's progress bar) without polling.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::broadcast;
+
+/// Events a session may be lagging on are dropped, not buffered without
+/// bound: a slow subscriber only misses progress ticks and is told it lagged.
+const CHANNEL_CAPACITY: usize = 64;
+
+/// Something that changed in an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The file list changed (upload finished, delete, rename).
+    FilesChanged,
+    /// An upload is streaming in: `received` plaintext bytes of `expected`
+    /// when the client announced a size.
+    UploadProgress {
+        upload: u64,
+        name: String,
+        received: u64,
+        expected: Option<u64>,
+    },
+    /// An upload ended (committed or abandoned).
+    UploadEnded { upload: u64 },
+    /// A freshly uploaded file's key waits to be shown once.
+    KeyWaiting { file_id: String, name: String },
+    /// Unlock or lock state changed.
+    LocksChanged,
+}
+
+/// Per-account broadcast channels, created on first use.
+#[derive(Clone, Default)]
+pub struct Events {
+    channels: Arc<Mutex<HashMap<i64, broadcast::Sender<Event>>>>,
+}
+
+impl Events {
+    /// Subscribes to an account's events.
+    pub fn subscribe(&self, account_id: i64) -> broadcast::Receiver<Event> {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        channels
+            .entry(account_id)
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe()
+    }
+
+    /// Tells every open session of the account; forgets accounts nobody
+    /// listens to any more.
+    pub fn publish(&self, account_id: i64, event: Event) {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = channels.get(&account_id) {
+            if sender.send(event).is_err() {
+                channels.remove(&account_id);
+            }
+        }
+    }
+}

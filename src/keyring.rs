@@ -1,0 +1,155 @@
+//! Keys held in memory only, never on disk or in the database:
+//! - a freshly uploaded file's key, waiting to be shown to its owner once
+//!   (read-once, dropped after `key_pickup_minutes`);
+//! - keys that unlock a file for its owner for `unlock_minutes`.
+//!
+//! Every key is a [`FileKey`], zeroized when dropped, so taking, expiring or
+//! locking a key also wipes it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::files::unix_now;
+use crate::vault::FileKey;
+
+struct Held {
+    name: String,
+    key: FileKey,
+    expires: Instant,
+    /// Wall-clock expiry, for showing "unlocked until HH:MM".
+    expires_unix: i64,
+}
+
+#[derive(Default)]
+struct AccountKeys {
+    waiting: HashMap<String, Held>,
+    unlocked: HashMap<String, Held>,
+}
+
+/// A key waiting for pickup, without the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaitingKey {
+    pub file_id: String,
+    pub name: String,
+    pub expires_unix: i64,
+}
+
+#[derive(Clone)]
+pub struct Keyring {
+    accounts: Arc<Mutex<HashMap<i64, AccountKeys>>>,
+    pickup: Duration,
+    unlock: Duration,
+}
+
+impl Keyring {
+    pub fn new(pickup: Duration, unlock: Duration) -> Keyring {
+        Keyring {
+            accounts: Arc::default(),
+            pickup,
+            unlock,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<i64, AccountKeys>> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        accounts.retain(|_, keys| {
+            keys.waiting.retain(|_, held| held.expires > now);
+            keys.unlocked.retain(|_, held| held.expires > now);
+            !keys.waiting.is_empty() || !keys.unlocked.is_empty()
+        });
+        accounts
+    }
+
+    fn held(&self, name: &str, key: FileKey, lifetime: Duration) -> Held {
+        Held {
+            name: name.to_string(),
+            key,
+            expires: Instant::now() + lifetime,
+            expires_unix: unix_now() + lifetime.as_secs() as i64,
+        }
+    }
+
+    /// Keeps a new file's key until its owner reads it once.
+    pub fn hold_for_pickup(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) {
+        let held = self.held(name, key, self.pickup);
+        self.lock()
+            .entry(account_id)
+            .or_default()
+            .waiting
+            .insert(file_id.to_string(), held);
+    }
+
+    /// Hands out a waiting key once; afterwards it is gone.
+    pub fn take_waiting(&self, account_id: i64, file_id: &str) -> Option<(String, FileKey)> {
+        let held = self.lock().get_mut(&account_id)?.waiting.remove(file_id)?;
+        Some((held.name.clone(), held.key.clone()))
+    }
+
+    /// The account's keys waiting for pickup, oldest expiry first.
+    pub fn waiting(&self, account_id: i64) -> Vec<WaitingKey> {
+        let accounts = self.lock();
+        let mut list: Vec<WaitingKey> = accounts
+            .get(&account_id)
+            .map(|keys| {
+                keys.waiting
+                    .iter()
+                    .map(|(file_id, held)| WaitingKey {
+                        file_id: file_id.clone(),
+                        name: held.name.clone(),
+                        expires_unix: held.expires_unix,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        list.sort_by_key(|w| w.expires_unix);
+        list
+    }
+
+    /// Unlocks a file for its owner; returns the wall-clock expiry.
+    pub fn unlock(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) -> i64 {
+        let held = self.held(name, key, self.unlock);
+        let until = held.expires_unix;
+        self.lock()
+            .entry(account_id)
+            .or_default()
+            .unlocked
+            .insert(file_id.to_string(), held);
+        until
+    }
+
+    /// The key of an unlocked file.
+    pub fn unlocked_key(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
+        let accounts = self.lock();
+        let held = accounts.get(&account_id)?.unlocked.get(file_id)?;
+        Some(held.key.clone())
+    }
+
+    /// When an unlocked file locks again (unix seconds).
+    pub fn unlocked_until(&self, account_id: i64, file_id: &str) -> Option<i64> {
+        let accounts = self.lock();
+        Some(accounts.get(&account_id)?.unlocked.get(file_id)?.expires_unix)
+    }
+
+    /// Locks every file of the account (logout).
+    pub fn lock_all(&self, account_id: i64) {
+        if let Some(keys) = self.lock().get_mut(&account_id) {
+            keys.unlocked.clear();
+        }
+    }
+
+    /// Forgets a deleted or replaced file's keys.
+    pub fn forget_file(&self, account_id: i64, file_id: &str) {
+        if let Some(keys) = self.lock().get_mut(&account_id) {
+            keys.waiting.remove(file_id);
+            keys.unlocked.remove(file_id);
+        }
+    }
+
+    /// Drops expired keys now, even if nobody asks for them (run periodically
+    /// so an expired key does not linger in memory).
+    pub fn purge_expired(&self) {
+        drop(self.lock());
+    }
+}

@@ -1,0 +1,36 @@
+//! sfs — a secure file store served over SSH.
+//!
+//! This crate is the one core that every front door (terminal UI, sftp, scp,
+//! commands) calls. Each concern lives in one module:
+//!
+//! - [`config`]: `config.toml`, its defaults and its validation.
+//! - [`db`]: accounts, trusted keys, file records and the audit log, on SQLite
+//!   or MySQL/MariaDB through one query set.
+//! - [`vault`]: the encrypted container, a stream of standard Fernet tokens
+//!   (specified in `FORMAT.md`).
+//! - [`store`]: blobs on disk, written atomically and swept at start-up.
+//! - [`files`]: uploads, opens, deletes and renames in a crash-safe order.
+//! - [`auth`], [`limits`], [`mail`]: accounts, one-time codes, rate limits
+//!   and the mail that carries the codes.
+//! - [`keyring`], [`events`]: keys held in memory only; live updates between
+//!   sessions of one account.
+//! - [`core`]: the rules every front door shares, over all of the above.
+//!
+//! The front doors: [`server`] (SSH: authentication, channels) and [`tui`]
+//! (the terminal UI).
+
+pub mod auth;
+pub mod config;
+pub mod core;
+pub mod db;
+pub mod events;
+pub mod files;
+pub mod keyring;
+pub mod limits;
+pub mod logging;
+pub mod mail;
+pub mod server;
+pub mod store;
+pub mod timefmt;
+pub mod tui;
+pub mod vault;

@@ -1,0 +1,588 @@
+//! In-memory rate limits: how often codes may be mailed, how many wrong codes
+//! an address or a source IP may try, and how many SSH sessions may be open.
+//!
+//! [`Limiter`] is what [`crate::auth::Accounts`] consults on every login step:
+//! sliding one-hour windows of code e-mails per address and per IP, a ban per
+//! IP after repeated failures that doubles from `ban_base_seconds` up to
+//! `ban_max_seconds`, and a lockout per address after repeated wrong codes.
+//! The address lockout is kept here for every address, registered or not, so
+//! that it behaves the same for both and reveals nothing.
+//!
+//! Memory is bounded: entries are dropped once they no longer affect any
+//! decision, and each map has a hard cap; at the cap the least recently
+//! active tenth is evicted in one pass, so the cost stays amortised O(1).
+//!
+//! IPv6 sources are counted per /64 (one host usually owns a whole /64), and
+//! IPv4-mapped IPv6 addresses as the IPv4 address they are.
+//!
+//! [`SessionSlots`] caps concurrent SSH sessions in total and per IP; a
+//! [`SessionSlot`] gives its place back when dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::auth::Refusal;
+use crate::config::LimitsConfig;
+
+/// The window for the per-hour mail limits.
+const HOUR: Duration = Duration::from_secs(3600);
+/// Most entries any one map holds (roughly 100 bytes each).
+const MAX_TRACKED: usize = 100_000;
+/// How long a refused session is told to wait.
+const SESSION_RETRY: Duration = Duration::from_secs(60);
+
+/// What a failed login changed, for the caller to report.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FailureOutcome {
+    /// The IP was banned just now, for this long.
+    pub banned_for: Option<Duration>,
+    /// The address was locked just now, for this long.
+    pub locked_for: Option<Duration>,
+}
+
+/// The login limits, shared by every session (cheap to share behind `Arc`).
+pub struct Limiter {
+    cfg: LimitsConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    mail_by_address: Bounded<String, Window>,
+    mail_by_ip: Bounded<IpAddr, Window>,
+    ip_failures: Bounded<IpAddr, IpRecord>,
+    address_failures: Bounded<String, AddressRecord>,
+}
+
+impl Limiter {
+    pub fn new(cfg: &LimitsConfig) -> Limiter {
+        Limiter {
+            cfg: cfg.clone(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere cannot leave these counters inconsistent enough
+        // to matter, so keep limiting rather than fail every login.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Refused while `ip` is banned.
+    pub fn check_ip(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        let key = ip_key(ip);
+        let state = self.state();
+        match state.ip_failures.map.get(&key).and_then(|r| r.banned_until) {
+            Some(until) if until > now => Err(Refusal::retry(
+                format!("too many failed logins from {ip}"),
+                until - now,
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refused while `email` is locked after too many wrong codes.
+    pub fn check_address(&self, email: &str, now: Instant) -> Result<(), Refusal> {
+        let state = self.state();
+        match state
+            .address_failures
+            .map
+            .get(email)
+            .and_then(|r| r.locked_until)
+        {
+            Some(until) if until > now => Err(address_locked(until - now)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Locks `email` until `until` unless it is already locked for longer:
+    /// carries a lock persisted in the database over a restart.
+    pub fn lock_address_until(&self, email: &str, until: Instant, now: Instant) {
+        let mut state = self.state();
+        let record = state.address_failures.entry(email.to_string(), now);
+        record.last = record.last.max(now);
+        if record.locked_until.is_none_or(|t| t < until) {
+            record.locked_until = Some(until);
+        }
+    }
+
+    /// Counts one code e-mail to `email` requested from `ip`, or refuses it
+    /// (counting nothing) when either hourly limit is reached.
+    pub fn reserve_mail(&self, email: &str, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        let key = ip_key(ip);
+        let mut state = self.state();
+        let per_address = u64::from(self.cfg.code_emails_per_address_per_hour);
+        let per_ip = u64::from(self.cfg.code_emails_per_ip_per_hour);
+        if let Some(wait) = state
+            .mail_by_address
+            .map
+            .get_mut(email)
+            .and_then(|w| w.full(per_address, now))
+        {
+            return Err(Refusal::retry(
+                "too many codes were sent to this address in the last hour",
+                wait,
+            ));
+        }
+        if let Some(wait) = state
+            .mail_by_ip
+            .map
+            .get_mut(&key)
+            .and_then(|w| w.full(per_ip, now))
+        {
+            return Err(Refusal::retry(
+                format!("too many codes were requested from {ip} in the last hour"),
+                wait,
+            ));
+        }
+        state
+            .mail_by_address
+            .entry(email.to_string(), now)
+            .push(now);
+        state.mail_by_ip.entry(key, now).push(now);
+        Ok(())
+    }
+
+    /// Gives back the last [`reserve_mail`](Self::reserve_mail) for this
+    /// pair, when the mail could not be queued after all.
+    pub fn release_mail(&self, email: &str, ip: IpAddr) {
+        let key = ip_key(ip);
+        let mut state = self.state();
+        if let Some(window) = state.mail_by_address.map.get_mut(email) {
+            window.times.pop_back();
+        }
+        if let Some(window) = state.mail_by_ip.map.get_mut(&key) {
+            window.times.pop_back();
+        }
+    }
+
+    /// Counts a wrong code for `email` from `ip`: may ban the IP (each ban
+    /// twice as long as the one before, up to the maximum) and lock the
+    /// address (every further failure renews the lock until a good login).
+    pub fn record_failure(&self, email: &str, ip: IpAddr, now: Instant) -> FailureOutcome {
+        let mut outcome = FailureOutcome::default();
+        let base = Duration::from_secs(self.cfg.ban_base_seconds);
+        let max = Duration::from_secs(self.cfg.ban_max_seconds).max(base);
+        let mut state = self.state();
+
+        let ip_record = state.ip_failures.entry(ip_key(ip), now);
+        ip_record.failures += 1;
+        ip_record.last = now;
+        if ip_record.failures >= self.cfg.failed_logins_per_ip.max(1) {
+            let ban = base
+                .checked_mul(1u32.checked_shl(ip_record.bans).unwrap_or(u32::MAX))
+                .map_or(max, |d| d.min(max));
+            ip_record.banned_until = Some(now + ban);
+            ip_record.bans = ip_record.bans.saturating_add(1);
+            ip_record.failures = 0;
+            ip_record.forget_after = max.max(HOUR);
+            outcome.banned_for = Some(ban);
+        }
+
+        let lock = Duration::from_secs(self.cfg.account_lock_seconds);
+        let address = state.address_failures.entry(email.to_string(), now);
+        address.failures = address.failures.saturating_add(1);
+        address.last = now;
+        if address.failures >= self.cfg.failed_logins_per_account.max(1) {
+            address.locked_until = Some(now + lock);
+            outcome.locked_for = Some(lock);
+        }
+        outcome
+    }
+
+    /// Forgets the address's failures and lock after a good login. The IP's
+    /// count stays: a login to one account must not reset guessing at others.
+    pub fn clear_address(&self, email: &str) {
+        self.state().address_failures.map.remove(email);
+    }
+}
+
+/// The refusal for a locked address.
+pub fn address_locked(wait: Duration) -> Refusal {
+    Refusal::retry("too many wrong codes were entered for this address", wait)
+}
+
+/// The key an IP is counted under: IPv6 by /64, IPv4-mapped as IPv4.
+fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// An entry that can tell when it no longer matters.
+trait Expiring: Default {
+    /// Whether dropping the entry changes no decision from `now` on.
+    fn expired(&mut self, now: Instant) -> bool;
+    /// When it was last touched, to evict the stalest first at the cap.
+    fn last_active(&self) -> Instant;
+}
+
+/// A map that prunes expired entries and stays under [`MAX_TRACKED`].
+struct Bounded<K, V> {
+    map: HashMap<K, V>,
+}
+
+impl<K, V> Default for Bounded<K, V> {
+    fn default() -> Self {
+        Bounded {
+            map: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Expiring> Bounded<K, V> {
+    /// The entry for `key`, made room for if new.
+    fn entry(&mut self, key: K, now: Instant) -> &mut V {
+        if !self.map.contains_key(&key) && self.map.len() >= MAX_TRACKED {
+            self.map.retain(|_, v| !v.expired(now));
+            if self.map.len() >= MAX_TRACKED {
+                self.evict_stalest(MAX_TRACKED / 10);
+            }
+        }
+        self.map.entry(key).or_default()
+    }
+
+    fn evict_stalest(&mut self, count: usize) {
+        let mut ages: Vec<(Instant, K)> = self
+            .map
+            .iter()
+            .map(|(k, v)| (v.last_active(), k.clone()))
+            .collect();
+        let count = count.clamp(1, ages.len());
+        ages.select_nth_unstable_by_key(count - 1, |(t, _)| *t);
+        for (_, key) in ages.into_iter().take(count) {
+            self.map.remove(&key);
+        }
+    }
+}
+
+/// Event times within the last hour, oldest first.
+#[derive(Default)]
+struct Window {
+    times: VecDeque<Instant>,
+}
+
+impl Window {
+    fn trim(&mut self, now: Instant) {
+        while self
+            .times
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= HOUR)
+        {
+            self.times.pop_front();
+        }
+    }
+
+    /// How long until one more event fits, if `limit` are already counted.
+    fn full(&mut self, limit: u64, now: Instant) -> Option<Duration> {
+        self.trim(now);
+        if (self.times.len() as u64) < limit {
+            return None;
+        }
+        // The oldest counted event leaves the window first.
+        let oldest = self.times.front().copied().unwrap_or(now);
+        Some(HOUR.saturating_sub(now.saturating_duration_since(oldest)))
+    }
+
+    fn push(&mut self, now: Instant) {
+        self.times.push_back(now);
+    }
+}
+
+impl Expiring for Window {
+    fn expired(&mut self, now: Instant) -> bool {
+        self.trim(now);
+        self.times.is_empty()
+    }
+
+    fn last_active(&self) -> Instant {
+        self.times.back().copied().unwrap_or_else(Instant::now)
+    }
+}
+
+/// Failures from one IP (or IPv6 /64) and its ban history.
+struct IpRecord {
+    /// Failures since the last ban.
+    failures: u32,
+    /// Bans so far: the next one lasts `base * 2^bans`.
+    bans: u32,
+    banned_until: Option<Instant>,
+    last: Instant,
+    /// How long after its last event (or ban end) the record is forgotten,
+    /// which also resets the ban length.
+    forget_after: Duration,
+}
+
+impl Default for IpRecord {
+    fn default() -> Self {
+        IpRecord {
+            failures: 0,
+            bans: 0,
+            banned_until: None,
+            last: Instant::now(),
+            forget_after: HOUR,
+        }
+    }
+}
+
+impl Expiring for IpRecord {
+    fn expired(&mut self, now: Instant) -> bool {
+        let quiet_since = self.banned_until.map_or(self.last, |t| t.max(self.last));
+        now.saturating_duration_since(quiet_since) >= self.forget_after
+    }
+
+    fn last_active(&self) -> Instant {
+        self.banned_until.map_or(self.last, |t| t.max(self.last))
+    }
+}
+
+/// Wrong codes for one address since its last good login.
+struct AddressRecord {
+    failures: u32,
+    locked_until: Option<Instant>,
+    last: Instant,
+}
+
+impl Default for AddressRecord {
+    fn default() -> Self {
+        AddressRecord {
+            failures: 0,
+            locked_until: None,
+            last: Instant::now(),
+        }
+    }
+}
+
+impl Expiring for AddressRecord {
+    fn expired(&mut self, now: Instant) -> bool {
+        let quiet_since = self.locked_until.map_or(self.last, |t| t.max(self.last));
+        now.saturating_duration_since(quiet_since) >= HOUR
+    }
+
+    fn last_active(&self) -> Instant {
+        self.locked_until.map_or(self.last, |t| t.max(self.last))
+    }
+}
+
+/// Caps concurrent SSH sessions, in total and per source IP. Cheap to clone.
+#[derive(Clone)]
+pub struct SessionSlots {
+    inner: Arc<SlotsInner>,
+}
+
+struct SlotsInner {
+    max_total: usize,
+    max_per_ip: usize,
+    counts: Mutex<SlotCounts>,
+}
+
+#[derive(Default)]
+struct SlotCounts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One open session's place; released when dropped.
+pub struct SessionSlot {
+    inner: Arc<SlotsInner>,
+    ip: IpAddr,
+}
+
+impl SessionSlots {
+    pub fn new(cfg: &LimitsConfig) -> SessionSlots {
+        SessionSlots {
+            inner: Arc::new(SlotsInner {
+                max_total: cfg.max_sessions as usize,
+                max_per_ip: cfg.max_sessions_per_ip as usize,
+                counts: Mutex::new(SlotCounts::default()),
+            }),
+        }
+    }
+
+    /// Takes a place for a session from `ip`, or says which limit is full.
+    pub fn try_acquire(&self, ip: IpAddr) -> Result<SessionSlot, Refusal> {
+        let key = ip_key(ip);
+        let mut counts = self.inner.lock();
+        if counts.total >= self.inner.max_total {
+            return Err(Refusal::retry(
+                format!(
+                    "the server is at its limit of {} sessions",
+                    self.inner.max_total
+                ),
+                SESSION_RETRY,
+            ));
+        }
+        let mine = counts.per_ip.get(&key).copied().unwrap_or(0);
+        if mine >= self.inner.max_per_ip {
+            return Err(Refusal::retry(
+                format!("{ip} already has {mine} sessions open, the most allowed; close one"),
+                SESSION_RETRY,
+            ));
+        }
+        counts.total += 1;
+        counts.per_ip.insert(key, mine + 1);
+        Ok(SessionSlot {
+            inner: self.inner.clone(),
+            ip: key,
+        })
+    }
+
+    /// Sessions open now.
+    pub fn in_use(&self) -> usize {
+        self.inner.lock().total
+    }
+}
+
+impl SlotsInner {
+    fn lock(&self) -> MutexGuard<'_, SlotCounts> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.inner.lock();
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> LimitsConfig {
+        LimitsConfig {
+            code_emails_per_address_per_hour: 2,
+            code_emails_per_ip_per_hour: 3,
+            failed_logins_per_ip: 2,
+            ban_base_seconds: 10,
+            ban_max_seconds: 35,
+            failed_logins_per_account: 3,
+            account_lock_seconds: 100,
+            max_sessions: 3,
+            max_sessions_per_ip: 2,
+            ..LimitsConfig::default()
+        }
+    }
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
+    #[test]
+    fn mail_windows_slide() {
+        let limiter = Limiter::new(&cfg());
+        let t0 = Instant::now();
+        assert!(limiter.reserve_mail("a@x.io", IP, t0).is_ok());
+        assert!(limiter.reserve_mail("a@x.io", IP, t0).is_ok());
+        let refused = limiter.reserve_mail("a@x.io", IP, t0).unwrap_err();
+        assert_eq!(refused.retry_after, Some(HOUR));
+        // Another address from the same IP: the per-IP limit (3) is next.
+        assert!(limiter.reserve_mail("b@x.io", IP, t0).is_ok());
+        let refused = limiter.reserve_mail("c@x.io", IP, t0).unwrap_err();
+        assert!(refused.message.contains("192.0.2.1"), "{refused}");
+        limiter.release_mail("b@x.io", IP);
+        assert!(limiter.reserve_mail("c@x.io", IP, t0).is_ok());
+        // An hour later the window is empty again.
+        assert!(limiter.reserve_mail("a@x.io", IP, t0 + HOUR).is_ok());
+    }
+
+    #[test]
+    fn bans_double_up_to_the_maximum() {
+        let limiter = Limiter::new(&cfg());
+        let mut now = Instant::now();
+        let mut bans = Vec::new();
+        for _ in 0..4 {
+            assert_eq!(limiter.record_failure("a@x.io", IP, now).banned_for, None);
+            let ban = limiter
+                .record_failure("b@x.io", IP, now)
+                .banned_for
+                .unwrap();
+            assert!(limiter.check_ip(IP, now).is_err());
+            now += ban;
+            assert!(limiter.check_ip(IP, now).is_ok());
+            bans.push(ban.as_secs());
+        }
+        assert_eq!(bans, [10, 20, 35, 35]);
+    }
+
+    #[test]
+    fn ipv6_counts_per_64() {
+        let limiter = Limiter::new(&cfg());
+        let now = Instant::now();
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        limiter.record_failure("a@x.io", a, now);
+        limiter.record_failure("a@x.io", b, now);
+        assert!(limiter.check_ip(a, now).is_err());
+        assert!(limiter.check_ip(other, now).is_ok());
+    }
+
+    #[test]
+    fn addresses_lock_and_clear() {
+        let limiter = Limiter::new(&cfg());
+        let now = Instant::now();
+        let ips: [IpAddr; 3] = [
+            "192.0.2.7".parse().unwrap(),
+            "192.0.2.8".parse().unwrap(),
+            "192.0.2.9".parse().unwrap(),
+        ];
+        assert_eq!(
+            limiter.record_failure("a@x.io", ips[0], now).locked_for,
+            None
+        );
+        assert_eq!(
+            limiter.record_failure("a@x.io", ips[1], now).locked_for,
+            None
+        );
+        let locked = limiter.record_failure("a@x.io", ips[2], now).locked_for;
+        assert_eq!(locked, Some(Duration::from_secs(100)));
+        assert!(limiter.check_address("a@x.io", now).is_err());
+        assert!(limiter.check_address("b@x.io", now).is_ok());
+        limiter.clear_address("a@x.io");
+        assert!(limiter.check_address("a@x.io", now).is_ok());
+        limiter.lock_address_until("b@x.io", now + HOUR, now);
+        let refused = limiter.check_address("b@x.io", now).unwrap_err();
+        assert_eq!(refused.retry_after, Some(HOUR));
+    }
+
+    #[test]
+    fn maps_stay_bounded() {
+        let mut map: Bounded<u32, Window> = Bounded::default();
+        let now = Instant::now();
+        for i in 0..(MAX_TRACKED as u32 + 5) {
+            map.entry(i, now).push(now);
+        }
+        assert!(map.map.len() <= MAX_TRACKED);
+        assert!(map.map.contains_key(&(MAX_TRACKED as u32 + 4)));
+    }
+
+    #[test]
+    fn session_slots_release_on_drop() {
+        let slots = SessionSlots::new(&cfg());
+        let other: IpAddr = "198.51.100.1".parse().unwrap();
+        let a = slots.try_acquire(IP).unwrap();
+        let _b = slots.try_acquire(IP).unwrap();
+        assert!(slots.try_acquire(IP).is_err());
+        let _c = slots.try_acquire(other).unwrap();
+        assert!(slots.try_acquire("198.51.100.2".parse().unwrap()).is_err());
+        drop(a);
+        assert_eq!(slots.in_use(), 2);
+        assert!(slots.try_acquire(IP).is_ok());
+    }
+}

@@ -1,0 +1,25 @@
+//! Structured logs on stderr: human-readable text by default, one JSON object
+//! per line for production log collectors (`[log] format = "json"`).
+//! Nothing secret is ever logged: codes, keys and TOTP secrets are not passed
+//! to any log call, and addresses appear masked where a log line needs one.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Installs the global subscriber. `RUST_LOG`, when set, overrides the
+/// configured level for a debugging session.
+pub fn init(config: &LogConfig) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives)?,
+        _ => EnvFilter::try_new(&config.level)?,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match config.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
+}

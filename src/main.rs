@@ -1,0 +1,204 @@
+//! The `sfs` command: the server and the operators' tools.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sfs::config::Config;
+use sfs::db::{AccountState, Db};
+use sfs::vault::{FileKey, VaultReader};
+
+#[derive(Parser)]
+#[command(name = "sfs", version, about = "A secure file store served over SSH")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// Configuration file.
+    #[arg(long, env = "SFS_CONFIG", default_value = "config.toml")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ConfigArg),
+    /// Validate a configuration file and exit.
+    Check(ConfigArg),
+    /// Decrypt a stored blob offline, without the server or its database.
+    Decrypt {
+        /// File holding the file's key (as shown once at upload).
+        #[arg(long)]
+        key_file: PathBuf,
+        /// The blob (uploads/<account>/<file id>).
+        blob: PathBuf,
+        /// Write the plaintext here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Manage accounts.
+    Users {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// List accounts.
+    List,
+    /// Refuse all further logins of an account (its files stay).
+    Disable { email: String },
+    /// Allow an account to log in again.
+    Enable { email: String },
+    /// Delete an account, its trusted keys and all its files.
+    Delete { email: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(arg) => check(&arg.config),
+        Command::Decrypt {
+            key_file,
+            blob,
+            output,
+        } => decrypt(&key_file, &blob, output.as_deref()),
+        Command::Serve(arg) => load(&arg.config).and_then(serve),
+        Command::Users { config, action } => load(&config.config).and_then(|c| users(c, action)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sfs: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+fn check(path: &Path) -> anyhow::Result<()> {
+    load(path)?;
+    println!("{}: ok", path.display());
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    sfs::logging::init(&config.log)?;
+    runtime()?.block_on(sfs::server::serve(config))
+}
+
+fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let db = Db::connect(&config.database.url, config.database.max_connections).await?;
+        let outcome = users_action(&config, &db, action).await;
+        db.close().await;
+        outcome
+    })
+}
+
+async fn users_action(config: &Config, db: &Db, action: UsersAction) -> anyhow::Result<()> {
+    match action {
+        UsersAction::List => {
+            let accounts = db.list_accounts().await?;
+            println!("{:<40} {:<9} {:>6} created", "email", "state", "files");
+            for account in accounts {
+                let files = db.files(account.id).await?.len();
+                println!(
+                    "{:<40} {:<9} {:>6} {}",
+                    account.email,
+                    state_word(account.state),
+                    files,
+                    sfs::timefmt::utc_datetime(account.created_at)
+                );
+            }
+            Ok(())
+        }
+        UsersAction::Disable { email } => set_state(db, &email, AccountState::Disabled).await,
+        UsersAction::Enable { email } => set_state(db, &email, AccountState::Active).await,
+        UsersAction::Delete { email } => {
+            let email = email.trim().to_lowercase();
+            let Some(records) = db.delete_account(&email).await? else {
+                anyhow::bail!("no account {email}");
+            };
+            let store = sfs::store::BlobStore::open(&config.storage.uploads_dir)?;
+            let files = sfs::files::Files::new(db.clone(), store, config.storage.chunk_size, 0);
+            files.remove_blobs(&records).await;
+            println!("deleted {email} and {} file(s)", records.len());
+            Ok(())
+        }
+    }
+}
+
+fn state_word(state: AccountState) -> &'static str {
+    match state {
+        AccountState::Active => "active",
+        AccountState::Disabled => "disabled",
+    }
+}
+
+async fn set_state(db: &Db, email: &str, state: AccountState) -> anyhow::Result<()> {
+    let email = email.trim().to_lowercase();
+    if !db.set_account_state(&email, state).await? {
+        anyhow::bail!("no account {email}");
+    }
+    println!("{email}: {}", state_word(state));
+    Ok(())
+}
+
+/// Decrypts a blob. Nothing reaches the output unless the whole blob
+/// authenticates: a file output is written beside its target and renamed at
+/// the end; standard output gets a verification pass first.
+fn decrypt(key_file: &Path, blob: &Path, output: Option<&Path>) -> anyhow::Result<()> {
+    let key = read_key(key_file)?;
+    let open = || -> anyhow::Result<VaultReader<File>> {
+        let file =
+            File::open(blob).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", blob.display()))?;
+        Ok(VaultReader::open(file, &key)?)
+    };
+    match output {
+        Some(out) => {
+            let mut reader = open()?;
+            let mut partial = tempfile::Builder::new()
+                .prefix(".sfs-decrypt-")
+                .tempfile_in(out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
+            io::copy(&mut reader, partial.as_file_mut())?;
+            partial.as_file().sync_all()?;
+            partial
+                .persist(out)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {}", out.display(), e.error))?;
+        }
+        None => {
+            io::copy(&mut open()?, &mut io::sink())?;
+            let stdout = io::stdout();
+            let mut stdout = stdout.lock();
+            io::copy(&mut open()?, &mut stdout)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn read_key(path: &Path) -> anyhow::Result<FileKey> {
+    let mut text = zeroize::Zeroizing::new(String::new());
+    File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| anyhow::anyhow!("cannot read key file {}: {e}", path.display()))?;
+    Ok(FileKey::parse(&text)?)
+}

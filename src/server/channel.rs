@@ -1,0 +1,149 @@
+//! One session channel, in its own task: waits for the client's request
+//! (a shell with or without a pty, a command, a subsystem) and hands the
+//! channel to the front door that serves it.
+
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg};
+use tokio::sync::mpsc;
+
+use super::handler::{ConnectionInfo, Login};
+use crate::tui::{self, Input, SessionContext};
+
+/// Input events waiting for the terminal UI; a client that floods faster
+/// than the UI reads loses the excess rather than growing a buffer.
+const INPUT_QUEUE: usize = 256;
+/// Frames waiting for the client; when it reads slowly, the UI waits.
+const OUTPUT_QUEUE: usize = 4;
+
+/// Printed to guests that ask for anything but the terminal UI.
+fn guest_refusal(info: &ConnectionInfo) -> String {
+    let config = &info.core.config.server;
+    let port = if config.public_port == 22 {
+        String::new()
+    } else {
+        format!("-P {} ", config.public_port)
+    };
+    format!(
+        "sfs: file transfers and commands need an account login: sftp {port}you@example.com@{host} \
+         (guests can only use the terminal UI: ssh {host})\r\n",
+        host = config.public_host
+    )
+}
+
+pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
+    let mut pty: Option<(String, u16, u16)> = None;
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            ChannelMsg::RequestPty {
+                term,
+                col_width,
+                row_height,
+                ..
+            } => pty = Some((term, clamp(col_width), clamp(row_height))),
+            ChannelMsg::RequestShell { .. } => {
+                match pty {
+                    Some(pty) => terminal_ui(info, channel, pty).await,
+                    None => {
+                        refuse(
+                            channel,
+                            "sfs: the terminal UI needs a terminal: connect with `ssh -t`; \
+                             for transfers use sftp or scp\r\n",
+                        )
+                        .await
+                    }
+                }
+                return;
+            }
+            ChannelMsg::Exec { .. } | ChannelMsg::RequestSubsystem { .. } => {
+                let message = match info.login {
+                    Login::Guest => guest_refusal(&info),
+                    Login::Account(_) => {
+                        "sfs: this server does not offer that yet; use the terminal UI: ssh HOST\r\n"
+                            .to_string()
+                    }
+                };
+                refuse(channel, &message).await;
+                return;
+            }
+            ChannelMsg::Eof | ChannelMsg::Close => return,
+            _ => {}
+        }
+    }
+}
+
+fn clamp(size: u32) -> u16 {
+    size.clamp(1, u32::from(u16::MAX)) as u16
+}
+
+/// One line on stderr, exit status 1, channel closed.
+async fn refuse(channel: Channel<Msg>, message: &str) {
+    let _ = channel
+        .extended_data_bytes(1, message.as_bytes().to_vec())
+        .await;
+    let _ = channel.exit_status(1).await;
+    let _ = channel.eof().await;
+    let _ = channel.close().await;
+}
+
+/// Runs the terminal UI over the channel: input bytes and window changes go
+/// to the UI through a bounded queue, its frames come back through another.
+async fn terminal_ui(info: ConnectionInfo, channel: Channel<Msg>, (term, cols, rows): (String, u16, u16)) {
+    let (mut reader, writer) = channel.split();
+    let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
+    let (output_tx, mut output_rx) = mpsc::channel::<Vec<u8>>(OUTPUT_QUEUE);
+    let account = match info.login {
+        Login::Account(account) => Some(account),
+        Login::Guest => None,
+    };
+    let context = SessionContext {
+        core: info.core,
+        remote: info.remote,
+        ssh_key: info.key,
+        account,
+        cols,
+        rows,
+        term,
+        shutdown: info.shutdown,
+    };
+    let ui = tokio::spawn(tui::run(context, input_rx, output_tx));
+
+    let forward_input = async move {
+        while let Some(msg) = reader.wait().await {
+            let input = match msg {
+                ChannelMsg::Data { data } => Input::Data(data.to_vec()),
+                ChannelMsg::WindowChange {
+                    col_width,
+                    row_height,
+                    ..
+                } => Input::Resize {
+                    cols: clamp(col_width),
+                    rows: clamp(row_height),
+                },
+                ChannelMsg::Eof | ChannelMsg::Close => break,
+                _ => continue,
+            };
+            if input_tx.try_send(input).is_err() && input_tx.is_closed() {
+                break;
+            }
+        }
+    };
+    let writer_ref = &writer;
+    let forward_output = async move {
+        while let Some(frame) = output_rx.recv().await {
+            if writer_ref.data_bytes(frame).await.is_err() {
+                break;
+            }
+        }
+    };
+    // The UI ends when the user quits (its output queue closes) or the
+    // client goes away (the input queue closes, which the UI notices; its
+    // output queue is gone by then too, so it cannot wait on it forever).
+    tokio::select! {
+        _ = forward_input => {}
+        _ = forward_output => {}
+    }
+    let status = ui.await.unwrap_or(1);
+    let _ = writer.exit_status(status).await;
+    let _ = writer.eof().await;
+    let _ = writer.close().await;
+}

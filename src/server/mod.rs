@@ -1,0 +1,201 @@
+//! The SSH server: listens, applies the connection limits and the login
+//! deadline, hands each connection to its handler, and shuts down gracefully
+//! (sessions are told, given a moment to restore their terminals, then
+//! disconnected).
+
+mod channel;
+mod handler;
+pub mod host_key;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use russh::keys::PrivateKey;
+use russh::server::{run_stream, Config as SshConfig};
+use russh::{Disconnect, MethodKind, MethodSet};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::core::Core;
+use crate::limits::SessionSlots;
+
+pub use handler::{ConnectionInfo, Login};
+
+/// How long sessions get to say goodbye after a shutdown was asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How often expired keys are wiped from memory.
+const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// `sfs serve`: starts the core, binds the listener and runs until SIGINT or
+/// SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let core = Core::start(config).await?;
+    let host_key = host_key::load_or_create(&core.config.server.host_key_dir)?;
+    let listen = core.config.server.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%listen, "sfs is listening: ssh -p {} {}", listen.port(), core.config.server.public_host);
+    run(core, host_key, listener, shutdown_signal()).await
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn ssh_config(core: &Core, host_key: PrivateKey) -> SshConfig {
+    let limits = &core.config.limits;
+    SshConfig {
+        server_id: russh::SshId::Standard(format!("SSH-2.0-sfs_{}", env!("CARGO_PKG_VERSION")).into()),
+        methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::KeyboardInteractive][..]),
+        auth_rejection_time: Duration::from_millis(500),
+        // OpenSSH probes with "none" first; answering that at once is safe
+        // because it never succeeds.
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![host_key],
+        // A backstop only: the terminal UI counts idleness from user input.
+        inactivity_timeout: Some(Duration::from_secs(limits.idle_timeout_seconds + 60)),
+        nodelay: true,
+        ..SshConfig::default()
+    }
+}
+
+/// Serves connections from `listener` until `shutdown` completes.
+pub async fn run(
+    core: Arc<Core>,
+    host_key: PrivateKey,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let ssh_config = Arc::new(ssh_config(&core, host_key));
+    let slots = SessionSlots::new(&core.config.limits);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut purge = tokio::time::interval(KEY_PURGE_INTERVAL);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = purge.tick() => core.keyring.purge_expired(),
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let slot = slots.try_acquire(peer.ip());
+                    let (authenticated_tx, authenticated_rx) = watch::channel(false);
+                    let connection = handler::Connection::new(
+                        core.clone(),
+                        peer,
+                        slot,
+                        shutdown_rx.clone(),
+                        authenticated_tx,
+                    );
+                    connections.spawn(serve_connection(
+                        ssh_config.clone(),
+                        socket,
+                        peer,
+                        connection,
+                        Duration::from_secs(core.config.limits.login_deadline_seconds),
+                        authenticated_rx,
+                        shutdown_rx.clone(),
+                    ));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    let _ = shutdown_tx.send(true);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE * 2, drain).await;
+    connections.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Runs one connection: the handshake and the login must finish within the
+/// login deadline; on shutdown the session gets a moment, then a disconnect.
+async fn serve_connection(
+    ssh_config: Arc<SshConfig>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    connection: handler::Connection,
+    deadline: Duration,
+    mut authenticated: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let session = match tokio::time::timeout(deadline, run_stream(ssh_config, socket, connection)).await {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "handshake failed");
+            return;
+        }
+        Err(_) => return,
+    };
+    let handle = session.handle();
+    tokio::pin!(session);
+    let login_deadline = tokio::time::sleep(deadline);
+    tokio::pin!(login_deadline);
+    loop {
+        tokio::select! {
+            result = &mut session => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = &mut login_deadline, if !*authenticated.borrow() => {
+                let _ = handle
+                    .disconnect(
+                        Disconnect::ByApplication,
+                        "login deadline passed; connect again".into(),
+                        String::new(),
+                    )
+                    .await;
+                return;
+            }
+            changed = authenticated.changed(), if !*authenticated.borrow() => {
+                if changed.is_err() {
+                    // The handler is gone: the session is ending.
+                    let _ = (&mut session).await;
+                    return;
+                }
+            }
+            _ = stopping(&mut shutdown) => {
+                // Let terminal UIs tell their users and restore the screen.
+                let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await;
+                let _ = handle
+                    .disconnect(Disconnect::ByApplication, "server shutting down".into(), String::new())
+                    .await;
+                return;
+            }
+        }
+    }
+}
+
+/// Resolves once a shutdown was asked for.
+async fn stopping(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not Send; drop it here.
+    let _ = shutdown.wait_for(|stop| *stop).await.is_ok();
+}

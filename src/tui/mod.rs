@@ -1,0 +1,235 @@
+//! The terminal UI that `ssh HOST` opens: email, then the emailed code, then
+//! a dashboard of the account's files (PRODUCT.md §1 and §3).
+//!
+//! The SSH server hands each session to [`run`] with two channels: raw input
+//! bytes and window sizes in, frames of terminal output out. Everything
+//! between is here, split the usual way for terminal apps:
+//!
+//! - [`input`]: bytes to key events;
+//! - [`app`]: the state machine (screens, dialogs) and its updates;
+//! - [`ui`]: drawing the state, with [`escape`] for every user-controlled
+//!   string, [`qr`] for the authenticator QR code and [`text`] for sizes and
+//!   command lines;
+//! - [`field`]: the masked text fields;
+//! - [`terminal`]: ratatui over an in-memory buffer, one message per frame.
+
+mod app;
+mod escape;
+mod field;
+mod input;
+mod qr;
+mod terminal;
+mod text;
+mod ui;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::{self, Instant, MissedTickBehavior};
+
+use crate::core::Core;
+use crate::db::Account;
+use crate::events::Event;
+
+/// Input messages handled before a frame is drawn: a burst of typing costs
+/// one frame, but the screen still keeps up with a steady flood.
+const INPUT_BATCH: usize = 64;
+
+/// The public key a connection authenticated with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionKey {
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    pub algorithm: String,
+    /// The OpenSSH one-line form, `ssh-ed25519 AAAA…`.
+    pub openssh: String,
+    pub comment: String,
+}
+
+/// Everything a session starts with.
+pub struct SessionContext {
+    pub core: Arc<Core>,
+    pub remote: SocketAddr,
+    /// The public key this connection authenticated with, if any (offered
+    /// for "trust this key").
+    pub ssh_key: Option<ConnectionKey>,
+    /// Set when the SSH login already proved the account (email user name
+    /// with a trusted key or a keyboard-interactive code): the email and
+    /// code screens are skipped.
+    pub account: Option<Account>,
+    pub cols: u16,
+    pub rows: u16,
+    /// TERM from the pty request; decides colour or monochrome.
+    pub term: String,
+    /// Becomes true on server shutdown.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// What the client sends. The channel closing means the client is gone.
+pub enum Input {
+    Data(Vec<u8>),
+    Resize { cols: u16, rows: u16 },
+}
+
+/// Runs one terminal session until the user quits, logs out of an
+/// SSH-proven account, times out, the server shuts down or the client goes
+/// away. Returns the exit status for the channel.
+pub async fn run(
+    ctx: SessionContext,
+    mut input: mpsc::Receiver<Input>,
+    output: mpsc::Sender<Vec<u8>>,
+) -> u32 {
+    let SessionContext {
+        core,
+        remote,
+        ssh_key,
+        account,
+        cols,
+        rows,
+        term,
+        mut shutdown,
+    } = ctx;
+    let mut screen = match terminal::Screen::new(cols, rows) {
+        Ok(screen) => screen,
+        Err(e) => {
+            tracing::warn!(error = %e, "terminal UI could not start");
+            return 1;
+        }
+    };
+    if output.send(screen.enter()).await.is_err() {
+        return 0;
+    }
+    let mut app = app::App::new(core, remote, ssh_key, account, is_monochrome(&term)).await;
+    let mut parser = input::Parser::new();
+    let mut ticks = time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // A lone ESC is resolved when no byte follows it for a moment.
+    let mut esc_deadline: Option<Instant> = None;
+    let mut watch_shutdown = true;
+    let mut dirty = true;
+
+    let exit = loop {
+        if *shutdown.borrow() {
+            break app::Exit {
+                message: "sfs: the server is shutting down; session closed.".to_string(),
+                status: 1,
+            };
+        }
+        if let Some(exit) = app.exit.take() {
+            break exit;
+        }
+        if dirty {
+            dirty = false;
+            match screen.draw(|frame| ui::draw(frame, &app)) {
+                Ok(bytes) if bytes.is_empty() => {}
+                Ok(bytes) => {
+                    if output.send(bytes).await.is_err() {
+                        return 0;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "terminal UI could not draw");
+                    break app::Exit {
+                        message: "sfs: the screen could not be drawn; session closed.".to_string(),
+                        status: 1,
+                    };
+                }
+            }
+        }
+        tokio::select! {
+            message = input.recv() => {
+                let Some(message) = message else {
+                    // The client is gone: nobody to restore a terminal for.
+                    return 0;
+                };
+                let mut next = Some(message);
+                let mut handled = 0;
+                while let Some(message) = next.take() {
+                    match message {
+                        Input::Data(bytes) => {
+                            for key in parser.feed(&bytes) {
+                                app.on_key(key).await;
+                            }
+                        }
+                        Input::Resize { cols, rows } => {
+                            if let Err(e) = screen.resize(cols, rows) {
+                                tracing::warn!(error = %e, "terminal UI could not resize");
+                            }
+                        }
+                    }
+                    handled += 1;
+                    if handled < INPUT_BATCH && app.exit.is_none() {
+                        next = input.try_recv().ok();
+                    }
+                }
+                esc_deadline = parser.has_pending().then(|| Instant::now() + input::ESC_TIMEOUT);
+                dirty = true;
+            }
+            _ = sleep_until(esc_deadline) => {
+                esc_deadline = None;
+                for key in parser.flush_pending() {
+                    app.on_key(key).await;
+                }
+                dirty = true;
+            }
+            event = next_event(&mut app.events) => {
+                app.on_event(event).await;
+                dirty = true;
+            }
+            _ = ticks.tick() => {
+                dirty |= app.on_tick().await;
+            }
+            changed = shutdown.changed(), if watch_shutdown => {
+                // A dropped sender means no shutdown will ever be announced.
+                watch_shutdown = changed.is_ok();
+            }
+        }
+    };
+    let _ = output.send(screen.leave(&exit.message)).await;
+    exit.status
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_event(
+    events: &mut Option<broadcast::Receiver<Event>>,
+) -> Result<Event, broadcast::error::RecvError> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Terminals that are known to have no colour (or whose colour support is
+/// unknown) get the monochrome theme.
+fn is_monochrome(term: &str) -> bool {
+    let term = term.to_ascii_lowercase();
+    matches!(
+        term.as_str(),
+        "" | "dumb" | "unknown" | "vt52" | "vt100" | "vt102" | "vt220" | "vt320" | "ansi-mono"
+    ) || term.ends_with("-mono")
+        || term.ends_with("-m")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monochrome_terminals() {
+        assert!(is_monochrome("dumb"));
+        assert!(is_monochrome("VT100"));
+        assert!(is_monochrome("xterm-mono"));
+        assert!(is_monochrome(""));
+        assert!(!is_monochrome("xterm-256color"));
+        assert!(!is_monochrome("screen"));
+        assert!(!is_monochrome("linux"));
+    }
+}

@@ -1,0 +1,154 @@
+//! Text the screens show that is worth getting exactly right: sizes, and the
+//! command lines a user copies into a shell to upload or fetch a file.
+
+use std::borrow::Cow;
+
+/// `0 B`, `999 B`, `1.0 KiB`, `12.3 MiB`…
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_quote(word: &str) -> Cow<'_, str> {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
+    if safe {
+        Cow::Borrowed(word)
+    } else {
+        Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
+    }
+}
+
+/// Where this account's files are reached from the outside.
+pub struct Endpoint<'a> {
+    pub email: &'a str,
+    pub host: &'a str,
+    pub port: u16,
+}
+
+impl Endpoint<'_> {
+    /// `EMAIL@HOST`, with an IPv6 literal host in brackets.
+    fn login(&self) -> String {
+        if self.host.contains(':') {
+            format!("{}@[{}]", self.email, self.host)
+        } else {
+            format!("{}@{}", self.email, self.host)
+        }
+    }
+
+    /// `-P PORT ` for sftp/scp (nothing on the default port).
+    fn big_p(&self) -> String {
+        self.port_flag("-P")
+    }
+
+    fn port_flag(&self, flag: &str) -> String {
+        if self.port == 22 {
+            String::new()
+        } else {
+            format!("{flag} {} ", self.port)
+        }
+    }
+
+    /// The commands that fetch an unlocked file into the current folder.
+    pub fn fetch_commands(&self, name: &str) -> [String; 2] {
+        let remote = format!("{}:{name}", self.login());
+        [
+            format!("sftp {}{}", self.big_p(), shell_quote(&remote)),
+            // Always quoted: the remote side of scp is a path that the
+            // user's shell must leave alone.
+            format!("scp {}'{}' .", self.big_p(), remote.replace('\'', r"'\''")),
+        ]
+    }
+
+    /// The commands that upload a file, as (command, what it does).
+    pub fn upload_commands(&self) -> [(String, &'static str); 3] {
+        let login = shell_quote(&self.login()).into_owned();
+        [
+            (
+                format!("sftp {}{login}", self.big_p()),
+                "then: put FILE (the key is printed as the upload ends)",
+            ),
+            (
+                format!("scp {}FILE {login}:", self.big_p()),
+                "prints the file's key when the copy ends",
+            ),
+            (
+                format!("ssh {}{login} put NAME < FILE", self.port_flag("-p")),
+                "prints the key on standard output",
+            ),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1024), "1.0 KiB");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+        assert_eq!(human_size(u64::MAX), "16.0 EiB");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("report.pdf"), "report.pdf");
+        assert_eq!(shell_quote("my file.txt"), "'my file.txt'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$(rm -rf ~)"), "'$(rm -rf ~)'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn fetch_and_upload_commands() {
+        let at = Endpoint {
+            email: "alice@example.com",
+            host: "files.example.com",
+            port: 2222,
+        };
+        assert_eq!(
+            at.fetch_commands("report.pdf"),
+            [
+                "sftp -P 2222 alice@example.com@files.example.com:report.pdf".to_string(),
+                "scp -P 2222 'alice@example.com@files.example.com:report.pdf' .".to_string(),
+            ]
+        );
+        assert_eq!(
+            at.fetch_commands("it's mine.txt")[0],
+            r"sftp -P 2222 'alice@example.com@files.example.com:it'\''s mine.txt'"
+        );
+        let on_22 = Endpoint { port: 22, ..at };
+        let upload = on_22.upload_commands();
+        assert_eq!(upload[0].0, "sftp alice@example.com@files.example.com");
+        assert_eq!(upload[1].0, "scp FILE alice@example.com@files.example.com:");
+        assert_eq!(
+            upload[2].0,
+            "ssh alice@example.com@files.example.com put NAME < FILE"
+        );
+        assert_eq!(
+            Endpoint {
+                port: 2222,
+                ..on_22
+            }
+            .upload_commands()[2]
+                .0,
+            "ssh -p 2222 alice@example.com@files.example.com put NAME < FILE"
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Per-file keys and file ids.
+//!
+//! A [`FileKey`] is a standard Fernet key: 32 random bytes, the first 16 for
+//! HMAC-SHA256 signing and the last 16 for AES-128-CBC, written as url-safe
+//! base64. Every file gets its own key, so the key text is as sensitive as the
+//! file itself: it is zeroized on drop, never printed by `Debug`, and never
+//! echoed back in an error.
+
+use std::fmt;
+
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::VaultError;
+
+/// Length of a Fernet key in bytes (signing key then encryption key).
+const KEY_LEN: usize = 32;
+/// Length of the padded url-safe base64 text of a key.
+const KEY_TEXT_LEN: usize = 44;
+
+/// The Fernet key of one file: 16-byte signing key + 16-byte encryption key.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct FileKey {
+    pub(super) signing: [u8; 16],
+    pub(super) encryption: [u8; 16],
+}
+
+impl FileKey {
+    /// A fresh random key. The `fernet` crate is the reference for what a key
+    /// is, so the key comes from it and is parsed back like any other.
+    pub fn generate() -> FileKey {
+        let mut text = fernet::Fernet::generate_key();
+        let key = FileKey::parse(&text);
+        text.zeroize();
+        // The fernet crate always yields 44 characters of url-safe base64; if
+        // that ever changed, fall back to drawing the 32 bytes ourselves.
+        key.unwrap_or_else(|_| {
+            let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+            OsRng.fill_bytes(&mut bytes[..]);
+            FileKey::from_bytes(&bytes[..])
+        })
+    }
+
+    /// Parses standard Fernet key text: url-safe base64 of 32 bytes, with or
+    /// without the trailing `=`; surrounding whitespace is ignored. The error
+    /// never contains the input.
+    pub fn parse(text: &str) -> Result<FileKey, VaultError> {
+        let text = text.trim();
+        let text = text.strip_suffix('=').unwrap_or(text);
+        if text.len() != KEY_TEXT_LEN - 1 {
+            return Err(VaultError::BadKey);
+        }
+        // Room for the decoder's worst-case estimate; zeroized whatever happens.
+        let mut bytes = Zeroizing::new([0u8; 48]);
+        match URL_SAFE_NO_PAD.decode_slice(text, &mut bytes[..]) {
+            Ok(KEY_LEN) => Ok(FileKey::from_bytes(&bytes[..KEY_LEN])),
+            _ => Err(VaultError::BadKey),
+        }
+    }
+
+    /// The standard Fernet key text (44 characters, padded), as accepted by
+    /// `fernet::Fernet::new` and Python's `cryptography.fernet.Fernet`.
+    pub fn to_text(&self) -> Zeroizing<String> {
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        bytes[..16].copy_from_slice(&self.signing);
+        bytes[16..].copy_from_slice(&self.encryption);
+        // Encode into a zeroized stack buffer, then into a String allocated at
+        // its final size, so no copy of the key text is left behind.
+        let mut encoded = Zeroizing::new([0u8; KEY_TEXT_LEN]);
+        let n = URL_SAFE
+            .encode_slice(&bytes[..], &mut encoded[..])
+            .unwrap_or(0);
+        let mut text = Zeroizing::new(String::with_capacity(KEY_TEXT_LEN));
+        text.extend(encoded[..n].iter().map(|&b| char::from(b)));
+        text
+    }
+
+    fn from_bytes(bytes: &[u8]) -> FileKey {
+        let mut key = FileKey {
+            signing: [0; 16],
+            encryption: [0; 16],
+        };
+        key.signing.copy_from_slice(&bytes[..16]);
+        key.encryption.copy_from_slice(&bytes[16..KEY_LEN]);
+        key
+    }
+}
+
+impl fmt::Debug for FileKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FileKey(<redacted>)")
+    }
+}
+
+/// The random 16-byte id of one file, bound into every chunk of its blob.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct FileId(pub [u8; 16]);
+
+impl FileId {
+    /// A fresh random id from the OS CSPRNG.
+    pub fn generate() -> FileId {
+        let mut id = [0u8; 16];
+        OsRng.fill_bytes(&mut id);
+        FileId(id)
+    }
+
+    /// 32 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 32 hex digits (either case); anything else is `None`.
+    pub fn from_hex(s: &str) -> Option<FileId> {
+        let mut id = [0u8; 16];
+        hex::decode_to_slice(s, &mut id).ok()?;
+        Some(FileId(id))
+    }
+}
+
+impl fmt::Display for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}

@@ -1,0 +1,864 @@
+//! Accounts and one-time-code logins against a real SQLite file and the
+//! outbox mail transport: codes are read back from the `.eml` files exactly
+//! as a user would read them from their mailbox.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sfs::auth::{Accounts, Challenge, Refusal, Sealer};
+use sfs::config::{AuthConfig, LimitsConfig, MailConfig, MailSmtpConfig, MailTransport};
+use sfs::db::{AccountState, Db, NewSshKey};
+use sfs::mail::Mailer;
+use tempfile::TempDir;
+use totp_rs::TOTP;
+
+const IP: &str = "192.0.2.10";
+const OTHER_IP: &str = "198.51.100.20";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Generous limits, so each test only meets the limit it is about.
+fn limits() -> LimitsConfig {
+    LimitsConfig {
+        wrong_codes_per_challenge: 3,
+        code_emails_per_address_per_hour: 100,
+        code_emails_per_ip_per_hour: 100,
+        failed_logins_per_ip: 100,
+        failed_logins_per_account: 100,
+        ..LimitsConfig::default()
+    }
+}
+
+fn auth() -> AuthConfig {
+    AuthConfig {
+        resend_cooldown_seconds: 0,
+        issuer: "sfs-test".into(),
+        ..AuthConfig::default()
+    }
+}
+
+struct Env {
+    _tmp: TempDir,
+    db: Db,
+    accounts: Accounts,
+    outbox: PathBuf,
+    seen: HashSet<PathBuf>,
+}
+
+async fn env(auth: AuthConfig, limits: LimitsConfig) -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let db_path = tmp.path().join("data/sfs.db");
+    let db = Db::connect(&format!("sqlite://{}", db_path.display()), 2)
+        .await
+        .unwrap();
+    let sealer = Sealer::load_or_create(&tmp.path().join("keys/secrets.key")).unwrap();
+    let outbox = tmp.path().join("outbox");
+    let mailer = Mailer::start(&MailConfig {
+        transport: MailTransport::Outbox,
+        outbox_dir: outbox.clone(),
+        from: "sfs <sfs@localhost>".into(),
+        smtp: MailSmtpConfig::default(),
+    })
+    .unwrap();
+    let accounts = Accounts::new(db.clone(), sealer, mailer, auth, limits);
+    Env {
+        _tmp: tmp,
+        db,
+        accounts,
+        outbox,
+        seen: HashSet::new(),
+    }
+}
+
+impl Env {
+    /// The code in the next unread mail to `email`, waiting for it to arrive.
+    async fn next_code(&mut self, email: &str) -> String {
+        for _ in 0..200 {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&self.outbox)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| !self.seen.contains(p))
+                .collect();
+            files.sort();
+            for path in files {
+                let eml = std::fs::read_to_string(&path).unwrap();
+                self.seen.insert(path);
+                if eml.contains(&format!("To: {email}\r\n")) {
+                    return code_in(&eml);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no mail to {email}");
+    }
+
+    /// Mails delivered so far, read or not.
+    fn mail_count(&self) -> usize {
+        std::fs::read_dir(&self.outbox).map_or(0, |d| d.count())
+    }
+
+    /// Creates `email`'s account by logging in once with the mailed code.
+    async fn register(&mut self, email: &str) -> sfs::db::Account {
+        let mut challenge = self.accounts.start_login(email, ip(IP)).await.unwrap();
+        let code = self.next_code(email).await;
+        self.accounts
+            .verify(&mut challenge, &code, ip(IP))
+            .await
+            .unwrap()
+    }
+
+    /// The account's TOTP, as an authenticator app would hold it.
+    async fn totp(&self, email: &str) -> TOTP {
+        let account = self.db.account_by_email(email).await.unwrap().unwrap();
+        let uri = self.accounts.otpauth_uri(&account).unwrap();
+        TOTP::from_url_unchecked(uri.as_str()).unwrap()
+    }
+}
+
+/// The six-digit line of a code mail.
+fn code_in(eml: &str) -> String {
+    eml.lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no code in:\n{eml}"))
+        .to_string()
+}
+
+/// A six-digit code that is not `code`.
+fn other_code(code: &str) -> String {
+    let n: u32 = code.parse().unwrap();
+    format!("{:06}", (n + 1) % 1_000_000)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Sleeps until just after the next multiple of `step` seconds, so a test
+/// has a whole step before the clock moves on.
+async fn start_of_next_step(step: u64) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let next = Duration::from_secs((now.as_secs() / step + 1) * step);
+    tokio::time::sleep(next - now + Duration::from_millis(50)).await;
+}
+
+#[tokio::test]
+async fn a_new_address_gets_an_account_only_after_its_code() {
+    let mut env = env(auth(), limits()).await;
+    let mut challenge = env
+        .accounts
+        .start_login("  New.User@Example.COM ", ip(IP))
+        .await
+        .unwrap();
+    assert_eq!(challenge.email(), "new.user@example.com");
+    assert_eq!(challenge.masked_email(), "n***r@example.com");
+    assert_eq!(challenge.attempts_left(), 3);
+    assert!(env
+        .db
+        .account_by_email("new.user@example.com")
+        .await
+        .unwrap()
+        .is_none());
+
+    let code = env.next_code("new.user@example.com").await;
+    let account = env
+        .accounts
+        .verify(&mut challenge, &code, ip(IP))
+        .await
+        .unwrap();
+    assert_eq!(account.email, "new.user@example.com");
+    assert_eq!(account.state, AccountState::Active);
+    let stored = env
+        .db
+        .account_by_email("new.user@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.id, account.id);
+    assert!(stored.totp_last_step.is_some());
+
+    // The stored secret is sealed: its bytes appear nowhere in the row.
+    let totp = env.totp("new.user@example.com").await;
+    assert_eq!(totp.secret.len(), 20);
+    assert!(!stored
+        .totp_sealed
+        .windows(totp.secret.len())
+        .any(|w| w == totp.secret.as_slice()));
+    // And it is the secret the mailed code came from.
+    assert!(totp.check(&code, unix_now()));
+}
+
+#[tokio::test]
+async fn the_correct_code_logs_a_known_account_in() {
+    let mut env = env(auth(), limits()).await;
+    let first = env.register("alice@example.com").await;
+    let mut challenge = env
+        .accounts
+        .start_login("alice@example.com", ip(IP))
+        .await
+        .unwrap();
+    let code = env.next_code("alice@example.com").await;
+    let again = env
+        .accounts
+        .verify(&mut challenge, &code, ip(IP))
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(challenge.attempts_left(), 0, "a used challenge is finished");
+}
+
+#[tokio::test]
+async fn wrong_codes_use_up_the_challenge() {
+    let mut env = env(auth(), limits()).await;
+    let mut challenge = env
+        .accounts
+        .start_login("bob@example.com", ip(IP))
+        .await
+        .unwrap();
+    let code = env.next_code("bob@example.com").await;
+    let wrong = other_code(&code);
+
+    let refused = env
+        .accounts
+        .verify(&mut challenge, &wrong, ip(IP))
+        .await
+        .unwrap_err();
+    assert_eq!(refused, Refusal::new("wrong code; 2 attempts left"));
+    assert_eq!(challenge.attempts_left(), 2);
+    // Not a code at all: said so, and no attempt used.
+    let refused = env
+        .accounts
+        .verify(&mut challenge, "12ab56", ip(IP))
+        .await
+        .unwrap_err();
+    assert!(refused.message.contains("6 digits"), "{refused}");
+    assert_eq!(challenge.attempts_left(), 2);
+    let refused = env
+        .accounts
+        .verify(&mut challenge, &wrong, ip(IP))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.to_string(), "wrong code; 1 attempt left");
+    let refused = env
+        .accounts
+        .verify(&mut challenge, &wrong, ip(IP))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "too many wrong codes; request a new code"
+    );
+    assert_eq!(challenge.attempts_left(), 0);
+
+    // Spent: even the right code is refused now, and no account appears.
+    let refused = env
+        .accounts
+        .verify(&mut challenge, &code, ip(IP))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "too many wrong codes; request a new code"
+    );
+    assert!(env
+        .db
+        .account_by_email("bob@example.com")
+        .await
+        .unwrap()
+        .is_none());
+
+    // A new code (resend) opens it again; spaces in the code are fine.
+    env.accounts.resend(&mut challenge, ip(IP)).await.unwrap();
+    assert_eq!(challenge.attempts_left(), 3);
+    let code = env.next_code("bob@example.com").await;
+    let spaced = format!("{} {}", &code[..3], &code[3..]);
+    env.accounts
+        .verify(&mut challenge, &spaced, ip(IP))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_code_works_only_once() {
+    let mut env = env(auth(), limits()).await;
+    let mut challenge = env
+        .accounts
+        .start_login("carol@example.com", ip(IP))
+        .await
+        .unwrap();
+    let code = env.next_code("carol@example.com").await;
+    env.accounts
+        .verify(&mut challenge, &code, ip(IP))
+        .await
+        .unwrap();
+    let refused = env
+        .accounts
+        .verify(&mut challenge, &code, ip(IP))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "this code was already used; request a new one"
+    );
+
+    // A second login in the same step: the old code is a replay, and the
+    // mail carries the next, unused code instead.
+    let mut second = env
+        .accounts
+        .start_login("carol@example.com", ip(IP))
+        .await
+        .unwrap();
+    let fresh = env.next_code("carol@example.com").await;
+    let refused = env
+        .accounts
+        .verify(&mut second, &code, ip(IP))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "this code was already used; request a new one"
+    );
+    assert_eq!(second.attempts_left(), 3, "a replay is not a wrong guess");
+    if fresh != code {
+        env.accounts
+            .verify(&mut second, &fresh, ip(IP))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn codes_expire_after_the_skew_but_the_previous_step_still_works() {
+    let step = 2;
+    let mut env = env(
+        AuthConfig {
+            code_step_seconds: step,
+            code_skew_steps: 1,
+            ..auth()
+        },
+        limits(),
+    )
+    .await;
+    env.register("dan@example.com").await;
+    let totp = env.totp("dan@example.com").await;
+    // Two steps on, so the previous step is newer than the one used.
+    start_of_next_step(step).await;
+    start_of_next_step(step).await;
+
+    let mut challenge = env
+        .accounts
+        .start_login("dan@example.com", ip(IP))
+        .await
+        .unwrap();
+    env.next_code("dan@example.com").await;
+    let now = unix_now();
+    let expired = totp.generate(now - 2 * step);
+    let refused = env
+        .accounts
+        .verify(&mut challenge, &expired, ip(IP))
+        .await
+        .unwrap_err();
+    assert!(refused.message.starts_with("wrong code"), "{refused}");
+    let previous = totp.generate(now - step);
+    env.accounts
+        .verify(&mut challenge, &previous, ip(IP))
+        .await
+        .unwrap();
+
+    // A mailed code goes stale once its step and the skew have passed.
+    let mut challenge = env
+        .accounts
+        .start_login("dan@example.com", ip(IP))
+        .await
+        .unwrap();
+    let mailed = env.next_code("dan@example.com").await;
+    tokio::time::sleep(Duration::from_secs(3 * step)).await;
+    let refused = env
+        .accounts
+        .verify(&mut challenge, &mailed, ip(IP))
+        .await
+        .unwrap_err();
+    assert!(refused.message.starts_with("wrong code"), "{refused}");
+}
+
+#[tokio::test]
+async fn resend_waits_for_the_cooldown() {
+    let mut env = env(
+        AuthConfig {
+            resend_cooldown_seconds: 2,
+            ..auth()
+        },
+        limits(),
+    )
+    .await;
+    let mut challenge = env
+        .accounts
+        .start_login("erin@example.com", ip(IP))
+        .await
+        .unwrap();
+    env.next_code("erin@example.com").await;
+    let wait = challenge.resend_available_in().unwrap();
+    assert!(wait <= Duration::from_secs(2) && wait > Duration::from_secs(1));
+
+    let refused = env
+        .accounts
+        .resend(&mut challenge, ip(IP))
+        .await
+        .unwrap_err();
+    assert!(refused.message.contains("e***n@example.com"), "{refused}");
+    assert!(refused.retry_after.unwrap() <= Duration::from_secs(2));
+    assert!(
+        refused.to_string().ends_with("Try again in 2 seconds."),
+        "{refused}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(challenge.resend_available_in(), None);
+    env.accounts.resend(&mut challenge, ip(IP)).await.unwrap();
+    let code = env.next_code("erin@example.com").await;
+    assert!(challenge.resend_available_in().is_some());
+    env.accounts
+        .verify(&mut challenge, &code, ip(IP))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn code_mails_are_limited_per_address_and_per_ip() {
+    let env = env(
+        auth(),
+        LimitsConfig {
+            code_emails_per_address_per_hour: 2,
+            code_emails_per_ip_per_hour: 3,
+            ..limits()
+        },
+    )
+    .await;
+    let accounts = &env.accounts;
+    let mut challenge = accounts
+        .start_login("fay@example.com", ip(IP))
+        .await
+        .unwrap();
+    accounts.resend(&mut challenge, ip(IP)).await.unwrap();
+    let refused = accounts
+        .start_login("fay@example.com", ip(OTHER_IP))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.message,
+        "too many codes were sent to this address in the last hour"
+    );
+    assert!(refused.retry_after.unwrap() > Duration::from_secs(3590));
+    assert!(
+        refused.to_string().ends_with("Try again in 60 minutes."),
+        "{refused}"
+    );
+    let refused = accounts.resend(&mut challenge, ip(IP)).await.unwrap_err();
+    assert!(refused.message.contains("this address"), "{refused}");
+
+    // The third mail from IP is fine, the fourth is one too many.
+    accounts
+        .start_login("gus@example.com", ip(IP))
+        .await
+        .unwrap();
+    let refused = accounts
+        .start_login("hal@example.com", ip(IP))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.message,
+        format!("too many codes were requested from {IP} in the last hour")
+    );
+    assert!(refused.retry_after.is_some());
+    // Other sources are not affected; refusals sent no mail.
+    accounts
+        .start_login("hal@example.com", ip(OTHER_IP))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.mail_count(), 4);
+}
+
+#[tokio::test]
+async fn failed_logins_ban_the_ip_for_growing_times() {
+    let mut env = env(
+        auth(),
+        LimitsConfig {
+            wrong_codes_per_challenge: 10,
+            failed_logins_per_ip: 2,
+            ban_base_seconds: 1,
+            ban_max_seconds: 8,
+            ..limits()
+        },
+    )
+    .await;
+    let mut challenge = env
+        .accounts
+        .start_login("ivy@example.com", ip(IP))
+        .await
+        .unwrap();
+    let code = env.next_code("ivy@example.com").await;
+    let wrong = other_code(&code);
+
+    let mut bans = Vec::new();
+    for _ in 0..2 {
+        env.accounts
+            .verify(&mut challenge, &wrong, ip(IP))
+            .await
+            .unwrap_err();
+        let refused = env
+            .accounts
+            .verify(&mut challenge, &wrong, ip(IP))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.message, format!("too many failed logins from {IP}"));
+        let ban = refused.retry_after.unwrap();
+        bans.push(ban);
+
+        // While banned: everything from that IP is refused, even the right code.
+        let refused = env.accounts.check_ip(ip(IP)).unwrap_err();
+        assert!(refused.retry_after.unwrap() <= ban);
+        assert!(env
+            .accounts
+            .start_login("ivy@example.com", ip(IP))
+            .await
+            .is_err());
+        let refused = env
+            .accounts
+            .verify(&mut challenge, &code, ip(IP))
+            .await
+            .unwrap_err();
+        assert!(refused.message.starts_with("too many failed logins"));
+        assert!(env.accounts.check_ip(ip(OTHER_IP)).is_ok());
+
+        tokio::time::sleep(ban + Duration::from_millis(100)).await;
+        env.accounts.check_ip(ip(IP)).unwrap();
+    }
+    assert_eq!(bans, [Duration::from_secs(1), Duration::from_secs(2)]);
+}
+
+#[tokio::test]
+async fn wrong_codes_lock_the_address_whether_or_not_it_is_registered() {
+    let mut env = env(
+        auth(),
+        LimitsConfig {
+            wrong_codes_per_challenge: 10,
+            failed_logins_per_account: 3,
+            account_lock_seconds: 60,
+            ..limits()
+        },
+    )
+    .await;
+    env.register("known@example.com").await;
+
+    // Compared as shown to users: the waits differ by the test's runtime.
+    let mut refusals = Vec::new();
+    for email in ["known@example.com", "unknown@example.com"] {
+        let mut challenge = env.accounts.start_login(email, ip(IP)).await.unwrap();
+        let code = env.next_code(email).await;
+        let wrong = other_code(&code);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(
+                env.accounts
+                    .verify(&mut challenge, &wrong, ip(IP))
+                    .await
+                    .unwrap_err(),
+            );
+        }
+        // Locked: the right code and new codes are refused too.
+        seen.push(
+            env.accounts
+                .verify(&mut challenge, &code, ip(IP))
+                .await
+                .unwrap_err(),
+        );
+        seen.push(
+            env.accounts
+                .start_login(email, ip(OTHER_IP))
+                .await
+                .unwrap_err(),
+        );
+        refusals.push(seen.iter().map(Refusal::to_string).collect::<Vec<_>>());
+    }
+    assert_eq!(refusals[0], refusals[1]);
+    assert_eq!(
+        refusals[0][2],
+        "too many wrong codes were entered for this address. Try again in 1 minute."
+    );
+
+    // For the existing account the lock is also in the database.
+    let mut stored = None;
+    for _ in 0..100 {
+        let account = env
+            .db
+            .account_by_email("known@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        if account.failed_logins == 3 && account.locked_until.is_some() {
+            stored = Some(account);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stored = stored.expect("the failures were not persisted");
+    assert!(stored.locked_until.unwrap() > unix_now() as i64 + 50);
+}
+
+#[tokio::test]
+async fn known_and_unknown_addresses_look_the_same() {
+    let mut env = env(
+        AuthConfig {
+            resend_cooldown_seconds: 30,
+            ..auth()
+        },
+        limits(),
+    )
+    .await;
+    env.register("known@example.com").await;
+    let mails_before = env.mail_count();
+
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    for email in ["known@example.com", "other@example.com"] {
+        let mut challenge: Challenge = env.accounts.start_login(email, ip(IP)).await.unwrap();
+        let code = env.next_code(email).await;
+        let resend = env
+            .accounts
+            .resend(&mut challenge, ip(IP))
+            .await
+            .unwrap_err();
+        let wrong = env
+            .accounts
+            .verify(&mut challenge, &other_code(&code), ip(IP))
+            .await
+            .unwrap_err();
+        let debug = format!("{challenge:?}").replace(&challenge.masked_email(), "MASKED");
+        let wait = challenge.resend_available_in().unwrap().as_secs();
+        seen.push(vec![
+            challenge.attempts_left().to_string(),
+            wait.to_string(),
+            resend
+                .to_string()
+                .replace(&challenge.masked_email(), "MASKED"),
+            wrong.to_string(),
+            debug,
+        ]);
+        assert!(!format!("{challenge:?}").contains(&code), "code in Debug");
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(env.mail_count(), mails_before + 2, "a mail for each");
+    assert!(env
+        .db
+        .account_by_email("other@example.com")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_told_so_after_a_correct_code() {
+    let mut env = env(auth(), limits()).await;
+    env.register("gone@example.com").await;
+    assert!(env
+        .db
+        .set_account_state("gone@example.com", AccountState::Disabled)
+        .await
+        .unwrap());
+
+    let mut challenge = env
+        .accounts
+        .start_login("gone@example.com", ip(IP))
+        .await
+        .unwrap();
+    let code = env.next_code("gone@example.com").await;
+    let refused = env
+        .accounts
+        .verify(&mut challenge, &other_code(&code), ip(IP))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.to_string(), "wrong code; 2 attempts left");
+    let refused = env
+        .accounts
+        .verify(&mut challenge, &code, ip(IP))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "this account is disabled; contact the operator"
+    );
+}
+
+fn key(fingerprint: &str) -> NewSshKey {
+    NewSshKey {
+        fingerprint: fingerprint.into(),
+        algorithm: "ssh-ed25519".into(),
+        public_key: format!("ssh-ed25519 AAAA{fingerprint}"),
+        comment: "laptop".into(),
+    }
+}
+
+#[tokio::test]
+async fn trusted_keys_log_in_until_removed() {
+    let mut env = env(auth(), limits()).await;
+    let account = env.register("kim@example.com").await;
+    let accounts = &env.accounts;
+    let trusted = key("SHA256:trustedtrustedtrusted");
+
+    assert!(accounts.trust_key(&account, &trusted).await.unwrap());
+    assert!(
+        !accounts.trust_key(&account, &trusted).await.unwrap(),
+        "already trusted"
+    );
+    assert!(accounts.trusted_keys(account.id).await.unwrap()[0]
+        .last_used_at
+        .is_none());
+
+    let logged_in = accounts
+        .login_with_key("Kim@Example.com", &trusted.fingerprint, ip(IP))
+        .await
+        .unwrap();
+    assert_eq!(logged_in.id, account.id);
+    let keys = accounts.trusted_keys(account.id).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].last_used_at.is_some(), "use recorded");
+
+    assert!(accounts
+        .login_with_key("kim@example.com", "SHA256:someoneelse", ip(IP))
+        .await
+        .is_none());
+    assert!(accounts
+        .login_with_key("nobody@example.com", &trusted.fingerprint, ip(IP))
+        .await
+        .is_none());
+
+    assert!(accounts
+        .remove_key(account.id, &trusted.fingerprint)
+        .await
+        .unwrap());
+    assert!(!accounts
+        .remove_key(account.id, &trusted.fingerprint)
+        .await
+        .unwrap());
+    assert!(accounts
+        .login_with_key("kim@example.com", &trusted.fingerprint, ip(IP))
+        .await
+        .is_none());
+
+    // A disabled account's keys no longer work.
+    accounts.trust_key(&account, &trusted).await.unwrap();
+    env.db
+        .set_account_state("kim@example.com", AccountState::Disabled)
+        .await
+        .unwrap();
+    assert!(accounts
+        .login_with_key("kim@example.com", &trusted.fingerprint, ip(IP))
+        .await
+        .is_none());
+}
+
+#[tokio::test]
+async fn otpauth_uri_names_issuer_and_account_and_matches_the_mailed_codes() {
+    let step = 2;
+    let auth = AuthConfig {
+        code_step_seconds: step,
+        ..auth()
+    };
+    let mut env = env(auth, limits()).await;
+    let account = env.register("liz@example.com").await;
+    let uri = env.accounts.otpauth_uri(&account).unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/sfs-test:liz%40example.com?"),
+        "{}",
+        *uri
+    );
+    assert!(uri.contains("issuer=sfs-test"));
+    assert!(uri.contains("period=2"));
+    assert!(uri.contains("secret="));
+
+    // The authenticator's codes are the mailed ones (once the step used
+    // for registering is over).
+    start_of_next_step(step).await;
+    let totp = TOTP::from_url_unchecked(uri.as_str()).unwrap();
+    let mut challenge = env
+        .accounts
+        .start_login("liz@example.com", ip(IP))
+        .await
+        .unwrap();
+    let mailed = env.next_code("liz@example.com").await;
+    assert_eq!(totp.generate(unix_now()), mailed);
+    env.accounts
+        .verify(&mut challenge, &mailed, ip(IP))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn sealer_round_trips_with_a_private_reused_key_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("a/b/secrets.key");
+    let sealer = Sealer::load_or_create(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(!format!("{sealer:?}").contains(std::fs::read_to_string(&path).unwrap().trim()));
+
+    let secret = b"twenty secret bytes!";
+    let sealed = sealer.seal(secret);
+    assert!(!sealed.windows(secret.len()).any(|w| w == secret));
+    assert_ne!(sealed, sealer.seal(secret), "every seal is fresh");
+    assert_eq!(sealer.open(&sealed).unwrap().as_slice(), secret);
+
+    // The key is reused on the next start, not replaced.
+    let again = Sealer::load_or_create(&path).unwrap();
+    assert_eq!(again.open(&sealed).unwrap().as_slice(), secret);
+
+    // Another key, or damaged bytes, do not open it; the refusal says why.
+    let other = Sealer::load_or_create(&tmp.path().join("other.key")).unwrap();
+    let refused = other.open(&sealed).unwrap_err();
+    assert!(
+        refused.message.contains("contact the operator"),
+        "{refused}"
+    );
+    let mut damaged = sealed.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    assert!(sealer.open(&damaged).is_err());
+    assert!(sealer.open(b"").is_err());
+
+    // A key file that is not a key is an error, not a new key.
+    std::fs::write(tmp.path().join("bad.key"), "not a key").unwrap();
+    assert!(Sealer::load_or_create(&tmp.path().join("bad.key")).is_err());
+}
+
+#[tokio::test]
+async fn parse_and_mask_email() {
+    assert_eq!(
+        Accounts::parse_email(" Alice@Example.com\n").unwrap(),
+        "alice@example.com"
+    );
+    for bad in [
+        "alice",
+        "a@b",
+        "a b@example.com",
+        "a@@example.com",
+        "@example.com",
+    ] {
+        let refused = Accounts::parse_email(bad).unwrap_err();
+        assert!(!refused.message.is_empty());
+    }
+    assert_eq!(
+        Accounts::mask_email("alice@example.com"),
+        "a***e@example.com"
+    );
+    assert_eq!(Accounts::mask_email("al@example.com"), "a***@example.com");
+}

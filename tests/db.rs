@@ -1,0 +1,647 @@
+//! The database layer against every engine from `common::databases()`: each
+//! test body runs once per engine, with the engine in assertion messages.
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+
+use sfs::db::{
+    Account, AccountState, AuditEntry, Db, DbError, DbKind, FileRecord, NewSshKey, RenameOutcome,
+};
+
+async fn connect(url: &str) -> Db {
+    Db::connect(url, 8).await.expect("connect")
+}
+
+/// A file record whose 32-hex-digit id is derived from `n`.
+fn file(n: u64, account_id: i64, name: &str) -> FileRecord {
+    FileRecord {
+        id: format!("{n:032x}"),
+        account_id,
+        name: name.to_owned(),
+        size: n * 1000,
+        chunk_size: 65536,
+        created_at: 1_700_000_000 + n as i64,
+    }
+}
+
+fn key(n: u8) -> NewSshKey {
+    NewSshKey {
+        fingerprint: format!("SHA256:fingerprint{n}AbC+/"),
+        algorithm: "ssh-ed25519".into(),
+        public_key: format!("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{n} user@host"),
+        comment: format!("user{n}@host"),
+    }
+}
+
+async fn account(db: &Db, email: &str) -> Account {
+    db.create_account(email, b"sealed-secret", 1_000)
+        .await
+        .expect("create account")
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_survive_reconnect() {
+    for t in common::databases().await {
+        let db = connect(&t.url).await;
+        let expected = if t.label == "sqlite" {
+            DbKind::Sqlite
+        } else {
+            DbKind::MySql
+        };
+        assert_eq!(db.kind(), expected, "{}", t.label);
+        let alice = account(&db, "alice@example.com").await;
+        db.close().await;
+
+        let db = connect(&t.url).await;
+        let again = db.account_by_email("alice@example.com").await.unwrap();
+        assert_eq!(
+            again,
+            Some(alice),
+            "{}: data kept across reconnect",
+            t.label
+        );
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn sqlite_creates_missing_folders_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a").join("b").join("sfs.db");
+    let db = connect(&format!("sqlite://{}", path.display())).await;
+    assert!(path.exists());
+    db.close().await;
+}
+
+#[tokio::test]
+async fn unsupported_url_is_refused() {
+    let error = Db::connect("postgres://localhost/sfs", 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, DbError::UnsupportedUrl), "{error}");
+}
+
+#[tokio::test]
+async fn accounts_create_get_list_state_delete() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        assert_eq!(db.account_by_email("bob@example.com").await.unwrap(), None);
+
+        let bob = db
+            .create_account("bob@example.com", &[0, 1, 2, 255], 42)
+            .await
+            .unwrap();
+        assert_eq!(bob.email, "bob@example.com", "{l}");
+        assert_eq!(bob.totp_sealed, vec![0, 1, 2, 255], "{l}");
+        assert_eq!(bob.totp_last_step, None, "{l}");
+        assert_eq!(bob.state, AccountState::Active, "{l}");
+        assert_eq!(bob.failed_logins, 0, "{l}");
+        assert_eq!(bob.locked_until, None, "{l}");
+        assert_eq!(bob.created_at, 42, "{l}");
+
+        // Creating it again returns the stored account untouched.
+        let again = db
+            .create_account("bob@example.com", b"other", 99)
+            .await
+            .unwrap();
+        assert_eq!(again, bob, "{l}");
+
+        let alice = account(&db, "alice@example.com").await;
+        assert_eq!(
+            db.account_by_id(bob.id).await.unwrap(),
+            Some(bob.clone()),
+            "{l}"
+        );
+        assert_eq!(db.account_by_id(-1).await.unwrap(), None, "{l}");
+        let emails: Vec<_> = db
+            .list_accounts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.email)
+            .collect();
+        assert_eq!(emails, ["alice@example.com", "bob@example.com"], "{l}");
+
+        // Disabling twice still finds the account; an unknown one is not.
+        for _ in 0..2 {
+            assert!(db
+                .set_account_state("bob@example.com", AccountState::Disabled)
+                .await
+                .unwrap());
+        }
+        let stored = db.account_by_id(bob.id).await.unwrap().unwrap();
+        assert_eq!(stored.state, AccountState::Disabled, "{l}");
+        assert!(!db
+            .set_account_state("nobody@example.com", AccountState::Active)
+            .await
+            .unwrap());
+        assert!(db
+            .set_account_state("bob@example.com", AccountState::Active)
+            .await
+            .unwrap());
+
+        // Delete takes keys and files along and hands the files back.
+        db.add_ssh_key(bob.id, &key(1), 5).await.unwrap();
+        db.replace_file(&file(1, bob.id, "a.txt")).await.unwrap();
+        db.replace_file(&file(2, bob.id, "b.txt")).await.unwrap();
+        db.replace_file(&file(3, alice.id, "a.txt")).await.unwrap();
+        let mut removed = db
+            .delete_account("bob@example.com")
+            .await
+            .unwrap()
+            .expect("bob existed");
+        removed.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(
+            removed,
+            [file(1, bob.id, "a.txt"), file(2, bob.id, "b.txt")],
+            "{l}"
+        );
+        assert_eq!(db.account_by_email("bob@example.com").await.unwrap(), None);
+        assert!(db.ssh_keys(bob.id).await.unwrap().is_empty(), "{l}");
+        assert!(db.files(bob.id).await.unwrap().is_empty(), "{l}");
+        assert_eq!(
+            db.all_file_refs().await.unwrap(),
+            [(alice.id, format!("{:032x}", 3))],
+            "{l}: other accounts' files stay"
+        );
+        assert_eq!(db.delete_account("bob@example.com").await.unwrap(), None);
+
+        // A new account of the same email is a new account.
+        let bob2 = account(&db, "bob@example.com").await;
+        assert_ne!(bob2.id, bob.id, "{l}");
+        db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_create_account_yields_one_account() {
+    for t in common::databases().await {
+        let db = connect(&t.url).await;
+        let tasks: Vec<_> = (0..8)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.create_account("race@example.com", &[n], n.into())
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut ids = HashSet::new();
+        for task in tasks {
+            ids.insert(task.await.unwrap().id);
+        }
+        assert_eq!(ids.len(), 1, "{}", t.label);
+        assert_eq!(db.list_accounts().await.unwrap().len(), 1, "{}", t.label);
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn totp_steps_are_accepted_once_and_in_order() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "totp@example.com").await;
+        assert!(db.accept_totp_step(a.id, 100).await.unwrap(), "{l}: first");
+        assert!(
+            !db.accept_totp_step(a.id, 100).await.unwrap(),
+            "{l}: replay"
+        );
+        assert!(!db.accept_totp_step(a.id, 99).await.unwrap(), "{l}: older");
+        assert!(db.accept_totp_step(a.id, 101).await.unwrap(), "{l}: newer");
+        let stored = db.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(stored.totp_last_step, Some(101), "{l}");
+        assert!(
+            !db.accept_totp_step(-1, 500).await.unwrap(),
+            "{l}: no account"
+        );
+        db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_logins_with_one_code_accept_it_once() {
+    for t in common::databases().await {
+        let db = connect(&t.url).await;
+        let a = account(&db, "replay@example.com").await;
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move { db.accept_totp_step(a.id, 7).await.unwrap() })
+            })
+            .collect();
+        let mut accepted = 0;
+        for task in tasks {
+            accepted += usize::from(task.await.unwrap());
+        }
+        assert_eq!(accepted, 1, "{}", t.label);
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn login_failures_count_and_lock() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "fail@example.com").await;
+        assert_eq!(db.record_login_failure(a.id, 3, 500).await.unwrap(), 1);
+        assert_eq!(db.record_login_failure(a.id, 3, 500).await.unwrap(), 2);
+        let stored = db.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(stored.locked_until, None, "{l}: not yet locked");
+        assert_eq!(db.record_login_failure(a.id, 3, 600).await.unwrap(), 3);
+        let stored = db.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(stored.failed_logins, 3, "{l}");
+        assert_eq!(stored.locked_until, Some(600), "{l}: locked on reaching 3");
+        assert_eq!(db.record_login_failure(a.id, 3, 700).await.unwrap(), 4);
+        let stored = db.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(stored.locked_until, Some(700), "{l}: lock renewed");
+
+        db.clear_login_failures(a.id).await.unwrap();
+        let stored = db.account_by_id(a.id).await.unwrap().unwrap();
+        assert_eq!(stored.failed_logins, 0, "{l}");
+        assert_eq!(stored.locked_until, None, "{l}");
+
+        let error = db.record_login_failure(-1, 3, 1).await.unwrap_err();
+        assert!(matches!(error, DbError::NotFound { .. }), "{l}: {error}");
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn ssh_keys_add_list_find_touch_remove() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "keys@example.com").await;
+        let b = account(&db, "other@example.com").await;
+
+        assert!(db.add_ssh_key(a.id, &key(1), 10).await.unwrap(), "{l}");
+        assert!(
+            !db.add_ssh_key(a.id, &key(1), 11).await.unwrap(),
+            "{l}: dup"
+        );
+        assert!(db.add_ssh_key(a.id, &key(2), 12).await.unwrap(), "{l}");
+        assert!(
+            db.add_ssh_key(b.id, &key(1), 13).await.unwrap(),
+            "{l}: per account"
+        );
+        // Fingerprints are case-sensitive base64.
+        let mut upper = key(1);
+        upper.fingerprint = upper.fingerprint.to_uppercase();
+        assert!(db.add_ssh_key(a.id, &upper, 14).await.unwrap(), "{l}: case");
+        assert!(db.remove_ssh_key(a.id, &upper.fingerprint).await.unwrap());
+
+        let keys = db.ssh_keys(a.id).await.unwrap();
+        assert_eq!(keys.len(), 2, "{l}");
+        let first = &keys[0];
+        assert_eq!(first.account_id, a.id, "{l}");
+        assert_eq!(first.fingerprint, key(1).fingerprint, "{l}");
+        assert_eq!(first.algorithm, key(1).algorithm, "{l}");
+        assert_eq!(first.public_key, key(1).public_key, "{l}");
+        assert_eq!(first.comment, key(1).comment, "{l}");
+        assert_eq!(first.added_at, 10, "{l}");
+        assert_eq!(first.last_used_at, None, "{l}");
+        assert_eq!(keys[1].fingerprint, key(2).fingerprint, "{l}");
+
+        let (found_account, found_key) = db
+            .find_trusted_key("keys@example.com", &key(2).fingerprint)
+            .await
+            .unwrap()
+            .expect("trusted");
+        assert_eq!(found_account, a, "{l}");
+        assert_eq!(&found_key, &keys[1], "{l}");
+        assert_eq!(
+            db.find_trusted_key("keys@example.com", "SHA256:unknown")
+                .await
+                .unwrap(),
+            None,
+            "{l}"
+        );
+        assert_eq!(
+            db.find_trusted_key("nobody@example.com", &key(1).fingerprint)
+                .await
+                .unwrap(),
+            None,
+            "{l}"
+        );
+
+        db.touch_ssh_key(found_key.id, 77).await.unwrap();
+        let keys = db.ssh_keys(a.id).await.unwrap();
+        assert_eq!(keys[1].last_used_at, Some(77), "{l}");
+
+        assert!(db.remove_ssh_key(a.id, &key(1).fingerprint).await.unwrap());
+        assert!(!db.remove_ssh_key(a.id, &key(1).fingerprint).await.unwrap());
+        assert_eq!(db.ssh_keys(a.id).await.unwrap().len(), 1, "{l}");
+        assert_eq!(db.ssh_keys(b.id).await.unwrap().len(), 1, "{l}: untouched");
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn files_replace_delete_rename() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "files@example.com").await;
+        let b = account(&db, "files2@example.com").await;
+
+        assert_eq!(
+            db.replace_file(&file(1, a.id, "report.pdf")).await.unwrap(),
+            None
+        );
+        let old = db.replace_file(&file(2, a.id, "report.pdf")).await.unwrap();
+        assert_eq!(old, Some(file(1, a.id, "report.pdf")), "{l}: old returned");
+        assert_eq!(
+            db.file_by_name(a.id, "report.pdf").await.unwrap(),
+            Some(file(2, a.id, "report.pdf")),
+            "{l}"
+        );
+        // The same name in another account is another file.
+        assert_eq!(
+            db.replace_file(&file(3, b.id, "report.pdf")).await.unwrap(),
+            None
+        );
+        assert_eq!(db.files(b.id).await.unwrap(), [file(3, b.id, "report.pdf")]);
+
+        db.replace_file(&file(4, a.id, "b.txt")).await.unwrap();
+        db.replace_file(&file(5, a.id, "a.txt")).await.unwrap();
+        let names: Vec<_> = db
+            .files(a.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["a.txt", "b.txt", "report.pdf"], "{l}: by name");
+
+        assert_eq!(
+            db.rename_file(a.id, "a.txt", "c.txt").await.unwrap(),
+            RenameOutcome::Renamed,
+            "{l}"
+        );
+        let renamed = db.file_by_name(a.id, "c.txt").await.unwrap().unwrap();
+        assert_eq!(renamed.id, file(5, 0, "").id, "{l}: same file");
+        assert_eq!(db.file_by_name(a.id, "a.txt").await.unwrap(), None);
+        assert_eq!(
+            db.rename_file(a.id, "a.txt", "d.txt").await.unwrap(),
+            RenameOutcome::NoSuchFile,
+            "{l}"
+        );
+        assert_eq!(
+            db.rename_file(a.id, "c.txt", "b.txt").await.unwrap(),
+            RenameOutcome::TargetExists,
+            "{l}"
+        );
+        assert_eq!(
+            db.rename_file(a.id, "c.txt", "c.txt").await.unwrap(),
+            RenameOutcome::Renamed,
+            "{l}: to itself"
+        );
+        assert_eq!(
+            db.rename_file(b.id, "c.txt", "x").await.unwrap(),
+            RenameOutcome::NoSuchFile,
+            "{l}: other account"
+        );
+
+        assert_eq!(
+            db.delete_file(a.id, "c.txt").await.unwrap(),
+            Some(renamed),
+            "{l}"
+        );
+        assert_eq!(db.delete_file(a.id, "c.txt").await.unwrap(), None, "{l}");
+
+        let refs: BTreeSet<_> = db.all_file_refs().await.unwrap().into_iter().collect();
+        let expected: BTreeSet<_> = [(a.id, 2), (a.id, 4), (b.id, 3)]
+            .into_iter()
+            .map(|(account, n)| (account, format!("{n:032x}")))
+            .collect();
+        assert_eq!(refs, expected, "{l}");
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn file_names_round_trip_exactly_and_compare_by_bytes() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "names@example.com").await;
+        let long = "é".repeat(200) + &"x".repeat(54) + "😀";
+        assert_eq!(long.chars().count(), 255);
+        let names = [
+            "Grüße – 報告 😀.txt".to_owned(),
+            long,
+            "a".to_owned(),
+            "a ".to_owned(),
+            "A".to_owned(),
+            "a\u{301}".to_owned(),
+            "á".to_owned(),
+        ];
+        for (n, name) in names.iter().enumerate() {
+            let record = file(n as u64 + 1, a.id, name);
+            assert_eq!(
+                db.replace_file(&record).await.unwrap(),
+                None,
+                "{l}: {name:?}"
+            );
+            assert_eq!(
+                db.file_by_name(a.id, name).await.unwrap(),
+                Some(record),
+                "{l}: {name:?}"
+            );
+        }
+        assert_eq!(db.files(a.id).await.unwrap().len(), names.len(), "{l}");
+
+        // Too long or empty names are refused alike on every engine, and the
+        // error does not echo the name.
+        let too_long = "y".repeat(256);
+        let error = db
+            .replace_file(&file(90, a.id, &too_long))
+            .await
+            .unwrap_err();
+        assert!(!error.to_string().contains("yyyy"), "{l}: {error}");
+        assert!(db.replace_file(&file(91, a.id, "")).await.is_err(), "{l}");
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn file_ids_must_be_lowercase_hex() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "ids@example.com").await;
+        for id in ["../../../../etc/passwd00000000000", &"A".repeat(32), "abc"] {
+            let mut record = file(1, a.id, "x");
+            record.id = id.to_owned();
+            let error = db.replace_file(&record).await.unwrap_err();
+            assert!(!error.to_string().contains("passwd"), "{l}: {error}");
+        }
+        // Reusing an id is a caller error, reported at once.
+        db.replace_file(&file(1, a.id, "one")).await.unwrap();
+        let error = db.replace_file(&file(1, a.id, "two")).await.unwrap_err();
+        assert!(matches!(error, DbError::Query { .. }), "{l}: {error}");
+        assert!(db.file_by_name(a.id, "two").await.unwrap().is_none(), "{l}");
+        db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_replace_keeps_one_row_and_hands_each_old_row_out_once() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "race@example.com").await;
+        db.replace_file(&file(100, a.id, "same.bin")).await.unwrap();
+
+        let tasks: Vec<_> = (1..=8)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move { db.replace_file(&file(n, a.id, "same.bin")).await })
+            })
+            .collect();
+        let mut returned = Vec::new();
+        for task in tasks {
+            let old = task.await.unwrap().unwrap_or_else(|e| panic!("{l}: {e}"));
+            returned.extend(old.map(|f| f.id));
+        }
+        let rows = db.files(a.id).await.unwrap();
+        assert_eq!(rows.len(), 1, "{l}: one row remains");
+        // Every id but the survivor was handed out, each exactly once.
+        let all: BTreeSet<_> = (1..=8).chain([100]).map(|n| format!("{n:032x}")).collect();
+        let handed: BTreeSet<_> = returned.iter().cloned().collect();
+        assert_eq!(returned.len(), 8, "{l}: {returned:?}");
+        assert_eq!(handed.len(), 8, "{l}: no id twice");
+        assert!(
+            !handed.contains(&rows[0].id),
+            "{l}: survivor not handed out"
+        );
+        let mut union = handed;
+        union.insert(rows[0].id.clone());
+        assert_eq!(union, all, "{l}");
+        db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_delete_and_replace_hand_out_each_row_once() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "mixed@example.com").await;
+        db.replace_file(&file(100, a.id, "f")).await.unwrap();
+        let tasks: Vec<_> = (1..=8)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    if n % 2 == 0 {
+                        db.delete_file(a.id, "f").await
+                    } else {
+                        db.replace_file(&file(n, a.id, "f")).await
+                    }
+                })
+            })
+            .collect();
+        let mut handed = Vec::new();
+        for task in tasks {
+            let old = task.await.unwrap().unwrap_or_else(|e| panic!("{l}: {e}"));
+            handed.extend(old.map(|f| f.id));
+        }
+        let remaining: Vec<_> = db
+            .files(a.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.id)
+            .collect();
+        let mut seen: Vec<_> = handed.iter().chain(&remaining).cloned().collect();
+        let total = seen.len();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(
+            seen.len(),
+            total,
+            "{l}: no row handed out twice or both kept and handed"
+        );
+        // Every row ever inserted is either still there or was handed out.
+        assert_eq!(total, 5, "{l}: {handed:?} {remaining:?}");
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn audit_entries_read_back_newest_first() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "audit@example.com").await;
+        db.audit(&AuditEntry {
+            at: 10,
+            account_id: Some(a.id),
+            email: Some("audit@example.com"),
+            action: "upload",
+            detail: "report.pdf (1234 bytes)",
+            remote_addr: Some("[2001:db8::1]:51234"),
+        })
+        .await
+        .unwrap();
+        db.audit(&AuditEntry {
+            at: 10,
+            account_id: None,
+            email: None,
+            action: "refused",
+            detail: "ünïcödé detail",
+            remote_addr: None,
+        })
+        .await
+        .unwrap();
+
+        let records = db.recent_audit(10).await.unwrap();
+        assert_eq!(records.len(), 2, "{l}");
+        assert_eq!(records[0].action, "refused", "{l}: newest first");
+        assert_eq!(records[0].account_id, None, "{l}");
+        assert_eq!(records[0].email, None, "{l}");
+        assert_eq!(records[0].detail, "ünïcödé detail", "{l}");
+        assert_eq!(records[0].remote_addr, None, "{l}");
+        let upload = &records[1];
+        assert_eq!(upload.at, 10, "{l}");
+        assert_eq!(upload.account_id, Some(a.id), "{l}");
+        assert_eq!(upload.email.as_deref(), Some("audit@example.com"), "{l}");
+        assert_eq!(upload.action, "upload", "{l}");
+        assert_eq!(upload.detail, "report.pdf (1234 bytes)", "{l}");
+        assert_eq!(upload.remote_addr.as_deref(), Some("[2001:db8::1]:51234"));
+        assert!(records[0].id > upload.id, "{l}");
+
+        assert_eq!(db.recent_audit(1).await.unwrap().len(), 1, "{l}");
+        assert!(db.recent_audit(0).await.unwrap().is_empty(), "{l}");
+
+        // The log outlives the account.
+        db.delete_account("audit@example.com").await.unwrap();
+        assert_eq!(db.recent_audit(10).await.unwrap().len(), 2, "{l}");
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn account_debug_hides_the_sealed_secret() {
+    for t in common::databases().await {
+        let db = connect(&t.url).await;
+        let a = db
+            .create_account("debug@example.com", &[0xAB; 40], 1)
+            .await
+            .unwrap();
+        let shown = format!("{a:?}");
+        assert!(shown.contains("<40 bytes>"), "{}: {shown}", t.label);
+        assert!(!shown.contains("171"), "{}: {shown}", t.label);
+        assert!(
+            !shown.to_lowercase().contains("abab"),
+            "{}: {shown}",
+            t.label
+        );
+        db.close().await;
+    }
+}

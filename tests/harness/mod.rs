@@ -1,0 +1,426 @@
+//! A real sfs server for end-to-end tests: a real SQLite file, the outbox
+//! mail transport in a temporary folder, the SSH server on an ephemeral
+//! loopback port, and an in-process russh client whose terminal output is
+//! parsed by a terminal emulator (vt100).
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::client;
+use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use russh::ChannelMsg;
+use sfs::config::Config;
+use sfs::core::Core;
+use tokio::sync::oneshot;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A configuration whose every path is inside `dir`, listening on an
+/// ephemeral loopback port, with limits loose enough for tests.
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse().expect("address");
+    config.server.host_key_dir = dir.join("host_keys");
+    config.database.url = format!("sqlite://{}", dir.join("sfs.db").display());
+    config.storage.uploads_dir = dir.join("uploads");
+    config.mail.outbox_dir = dir.join("outbox");
+    config.auth.secret_key_file = dir.join("host_keys/secrets.key");
+    config.limits.max_sessions_per_ip = 200;
+    config.limits.code_emails_per_ip_per_hour = 1000;
+    config.limits.failed_logins_per_ip = 1000;
+    config
+}
+
+pub struct TestServer {
+    pub core: Arc<Core>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        let core = Core::start(config).await.expect("core starts");
+        let host_key = sfs::server::host_key::load_or_create(&core.config.server.host_key_dir)
+            .expect("host key");
+        let listener = tokio::net::TcpListener::bind(core.config.server.listen)
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(sfs::server::run(core.clone(), host_key, listener, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            core,
+            addr,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn outbox(&self) -> PathBuf {
+        self.dir.path().join("outbox")
+    }
+
+    /// Number of messages in the outbox.
+    pub fn mail_count(&self) -> usize {
+        mails(&self.outbox()).len()
+    }
+
+    /// Waits for message number `n` (counting from 1) and returns its code.
+    pub async fn code_from_mail(&self, n: usize) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut found = mails(&self.outbox());
+            if found.len() >= n {
+                found.sort_by_key(|(modified, _)| *modified);
+                let text = std::fs::read_to_string(&found[n - 1].1).expect("read mail");
+                return code_in(&text).expect("a 6-digit code in the mail");
+            }
+            assert!(Instant::now() < deadline, "no mail number {n} in the outbox");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("server stops in time")
+                .expect("server task")
+                .expect("server result");
+        }
+    }
+}
+
+fn mails(dir: &Path) -> Vec<(std::time::SystemTime, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect()
+}
+
+/// The first standalone 6-digit number in a mail's body.
+pub fn code_in(mail: &str) -> Option<String> {
+    let (_headers, body) = mail
+        .split_once("\r\n\r\n")
+        .or_else(|| mail.split_once("\n\n"))?;
+    let bytes = body.as_bytes();
+    (0..bytes.len().saturating_sub(5)).find_map(|i| {
+        let run = &bytes[i..i + 6];
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + 6).copied();
+        let standalone = !before.is_some_and(|b| b.is_ascii_digit())
+            && !after.is_some_and(|b| b.is_ascii_digit());
+        (run.iter().all(u8::is_ascii_digit) && standalone)
+            .then(|| String::from_utf8_lossy(run).into_owned())
+    })
+}
+
+/// A fresh Ed25519 client key.
+pub fn client_key() -> PrivateKey {
+    let seed: [u8; 32] = rand::random();
+    PrivateKey::new(KeypairData::Ed25519(Ed25519Keypair::from_seed(&seed)), "test@client")
+        .expect("key")
+}
+
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+#[derive(Clone, Default)]
+pub struct ClientHandler {
+    banner: Arc<Mutex<String>>,
+}
+
+impl client::Handler for ClientHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+
+    async fn auth_banner(
+        &mut self,
+        banner: &str,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        if let Ok(mut b) = self.banner.lock() {
+            b.push_str(banner);
+        }
+        Ok(())
+    }
+}
+
+/// An SSH client connection to the test server.
+pub struct Client {
+    pub handle: client::Handle<ClientHandler>,
+    banner: Arc<Mutex<String>>,
+}
+
+/// What a keyboard-interactive login saw.
+#[derive(Debug, Default)]
+pub struct KbdOutcome {
+    pub success: bool,
+    pub instructions: Vec<String>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let handler = ClientHandler::default();
+        let banner = handler.banner.clone();
+        let config = Arc::new(client::Config::default());
+        let handle = client::connect(config, addr, handler)
+            .await
+            .expect("connect");
+        Client { handle, banner }
+    }
+
+    pub fn banner(&self) -> String {
+        self.banner.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    /// Keyboard-interactive with no prompts expected (guests).
+    pub async fn login_guest(&mut self) -> bool {
+        self.login_kbd("guest", |_| None).await.success
+    }
+
+    /// Keyboard-interactive; `answer` is asked for each prompt round and
+    /// gives the response (None: answer nothing).
+    pub async fn login_kbd(
+        &mut self,
+        user: &str,
+        mut answer: impl FnMut(&str) -> Option<String>,
+    ) -> KbdOutcome {
+        let mut outcome = KbdOutcome::default();
+        let mut response = self
+            .handle
+            .authenticate_keyboard_interactive_start(user, None)
+            .await
+            .expect("keyboard-interactive start");
+        for _ in 0..10 {
+            match response {
+                client::KeyboardInteractiveAuthResponse::Success => {
+                    outcome.success = true;
+                    return outcome;
+                }
+                client::KeyboardInteractiveAuthResponse::Failure { .. } => return outcome,
+                client::KeyboardInteractiveAuthResponse::InfoRequest {
+                    instructions,
+                    prompts,
+                    ..
+                } => {
+                    let replies = if prompts.is_empty() {
+                        Vec::new()
+                    } else {
+                        answer(&instructions).into_iter().collect()
+                    };
+                    outcome.instructions.push(instructions);
+                    response = self
+                        .handle
+                        .authenticate_keyboard_interactive_respond(replies)
+                        .await
+                        .expect("keyboard-interactive respond");
+                }
+            }
+        }
+        outcome
+    }
+
+    pub async fn login_key(&mut self, user: &str, key: &PrivateKey) -> bool {
+        self.handle
+            .authenticate_publickey(
+                user,
+                PrivateKeyWithHashAlg::new(Arc::new(key.clone()), None),
+            )
+            .await
+            .map(|r| r.success())
+            .unwrap_or(false)
+    }
+
+    /// Opens a shell with a pty of the given size.
+    pub async fn open_tui(&self, cols: u16, rows: u16) -> Tui {
+        let channel = self.handle.channel_open_session().await.expect("session");
+        channel
+            .request_pty(true, "xterm-256color", cols.into(), rows.into(), 0, 0, &[])
+            .await
+            .expect("pty");
+        channel.request_shell(true).await.expect("shell");
+        Tui {
+            channel,
+            screen: vt100::Parser::new(rows, cols, 0),
+            raw: Vec::new(),
+            exit_status: None,
+            closed: false,
+        }
+    }
+
+    /// Runs a request (exec, subsystem or a pty-less shell) and collects what
+    /// comes back until the channel closes.
+    pub async fn run(&self, request: Request<'_>) -> Outcome {
+        let mut channel = self.handle.channel_open_session().await.expect("session");
+        match request {
+            Request::Exec(command) => channel.exec(true, command).await.expect("exec"),
+            Request::Subsystem(name) => channel
+                .request_subsystem(true, name)
+                .await
+                .expect("subsystem"),
+            Request::ShellWithoutPty => channel.request_shell(true).await.expect("shell"),
+        }
+        let mut outcome = Outcome::default();
+        let deadline = tokio::time::sleep(WAIT);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => panic!("channel did not close in time: {outcome:?}"),
+                msg = channel.wait() => match msg {
+                    Some(ChannelMsg::Data { data }) => outcome.stdout.extend_from_slice(&data),
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => outcome.stderr.extend_from_slice(&data),
+                    Some(ChannelMsg::ExitStatus { exit_status }) => outcome.exit_status = Some(exit_status),
+                    Some(ChannelMsg::Close) | None => return outcome,
+                    Some(_) => {}
+                },
+            }
+        }
+    }
+}
+
+pub enum Request<'a> {
+    Exec(&'a str),
+    Subsystem(&'a str),
+    ShellWithoutPty,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_status: Option<u32>,
+}
+
+impl Outcome {
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// A terminal UI session seen through a terminal emulator.
+pub struct Tui {
+    channel: russh::Channel<client::Msg>,
+    pub screen: vt100::Parser,
+    /// Every byte the server sent, for checks on raw output.
+    pub raw: Vec<u8>,
+    pub exit_status: Option<u32>,
+    pub closed: bool,
+}
+
+impl Tui {
+    pub async fn send(&self, bytes: &[u8]) {
+        self.channel.data_bytes(bytes.to_vec()).await.expect("send");
+    }
+
+    pub async fn resize(&mut self, cols: u16, rows: u16) {
+        self.screen.set_size(rows, cols);
+        self.channel
+            .window_change(cols.into(), rows.into(), 0, 0)
+            .await
+            .expect("window change");
+    }
+
+    pub fn contents(&self) -> String {
+        self.screen.screen().contents()
+    }
+
+    /// Reads output until `pred` holds for the screen text, or panics.
+    pub async fn wait_until(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.contents();
+            if pred(&text) {
+                return text;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero() && !self.closed,
+                "waiting for {what}; the screen shows:\n{text}"
+            );
+            match tokio::time::timeout(left, self.channel.wait()).await {
+                Ok(Some(ChannelMsg::Data { data })) => {
+                    self.raw.extend_from_slice(&data);
+                    self.screen.process(&data);
+                }
+                Ok(Some(ChannelMsg::ExitStatus { exit_status })) => {
+                    self.exit_status = Some(exit_status)
+                }
+                Ok(Some(ChannelMsg::Close)) | Ok(None) => self.closed = true,
+                _ => {}
+            }
+        }
+    }
+
+    pub async fn wait_for(&mut self, text: &str) -> String {
+        let wanted = text.to_string();
+        self.wait_until(text, move |screen| screen.contains(&wanted)).await
+    }
+
+    /// Reads until the server closes the channel.
+    pub async fn wait_closed(&mut self) {
+        let deadline = Instant::now() + WAIT;
+        while !self.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "session did not end; screen:\n{}", self.contents());
+            match tokio::time::timeout(left, self.channel.wait()).await {
+                Ok(Some(ChannelMsg::Data { data })) => {
+                    self.raw.extend_from_slice(&data);
+                    self.screen.process(&data);
+                }
+                Ok(Some(ChannelMsg::ExitStatus { exit_status })) => {
+                    self.exit_status = Some(exit_status)
+                }
+                Ok(Some(ChannelMsg::Close)) | Ok(None) => self.closed = true,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Logs a guest in through the terminal UI's email and code screens and
+/// waits for the dashboard. `mail_number` is the outbox count the code
+/// arrives as.
+pub async fn tui_login(tui: &mut Tui, server: &TestServer, email: &str, mail_number: usize) {
+    tui.wait_for("mail").await;
+    tui.send(email.as_bytes()).await;
+    tui.send(b"\r").await;
+    tui.wait_for("code").await;
+    let code = server.code_from_mail(mail_number).await;
+    tui.send(code.as_bytes()).await;
+    tui.send(b"\r").await;
+    tui.wait_for(email).await;
+}

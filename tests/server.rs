@@ -1,0 +1,279 @@
+//! The SSH server end to end: authentication paths of PRODUCT.md §1, the
+//! terminal UI over a real SSH channel, refusals, limits and shutdown.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{client_key, fingerprint, tui_login, Client, Request, TestServer};
+use sfs::db::NewSshKey;
+
+const EMAIL: &str = "alice@example.com";
+
+/// Creates an account the way a user does: an emailed code, proved.
+async fn create_account(server: &TestServer, email: &str) -> sfs::db::Account {
+    let ip = "127.0.0.1".parse().expect("ip");
+    let before = server.mail_count();
+    let mut challenge = server
+        .core
+        .accounts
+        .start_login(email, ip)
+        .await
+        .expect("code sent");
+    let code = server.code_from_mail(before + 1).await;
+    server
+        .core
+        .accounts
+        .verify(&mut challenge, &code, ip)
+        .await
+        .expect("code accepted")
+}
+
+async fn trust(server: &TestServer, account: &sfs::db::Account, key: &russh::keys::PrivateKey) {
+    let public = key.public_key();
+    let trusted = server
+        .core
+        .accounts
+        .trust_key(
+            account,
+            &NewSshKey {
+                fingerprint: fingerprint(public),
+                algorithm: public.algorithm().to_string(),
+                public_key: public.to_openssh().expect("openssh"),
+                comment: "test".into(),
+            },
+        )
+        .await
+        .expect("trust key");
+    assert!(trusted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_logs_in_through_the_screens() {
+    let mut server = TestServer::start().await;
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_guest().await, "a guest gets in without a key");
+    let mut tui = client.open_tui(80, 24).await;
+    tui_login(&mut tui, &server, EMAIL, 1).await;
+    assert!(
+        server.core.db.account_by_email(EMAIL).await.expect("db").is_some(),
+        "the account exists once the code was proved"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_user_logs_in_with_the_emailed_code() {
+    let mut server = TestServer::start().await;
+    let mut client = Client::connect(server.addr).await;
+    // Answering nothing is a wrong code, until the attempts run out.
+    let outcome = client.login_kbd(EMAIL, |_| Some(String::new())).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.instructions[0].contains("a***e@example.com"),
+        "the prompt names the masked address: {:?}",
+        outcome.instructions
+    );
+    assert!(!outcome.instructions[0].contains(EMAIL), "the address is masked");
+
+    let mut client = Client::connect(server.addr).await;
+    assert_eq!(server.mail_count(), 1, "wrong answers do not send new codes");
+    let response = client
+        .handle
+        .authenticate_keyboard_interactive_start(EMAIL, None)
+        .await
+        .expect("start");
+    assert!(matches!(
+        response,
+        russh::client::KeyboardInteractiveAuthResponse::InfoRequest { .. }
+    ));
+    let code = server.code_from_mail(2).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let response = client
+        .handle
+        .authenticate_keyboard_interactive_respond(vec![wrong.into()])
+        .await
+        .expect("respond");
+    match response {
+        russh::client::KeyboardInteractiveAuthResponse::InfoRequest { instructions, prompts, .. } => {
+            assert_eq!(prompts.len(), 1, "asked again after a wrong code");
+            assert!(instructions.to_lowercase().contains("wrong"), "says the code was wrong: {instructions}");
+        }
+        other => panic!("expected a new prompt, got {other:?}"),
+    }
+    let response = client
+        .handle
+        .authenticate_keyboard_interactive_respond(vec![code])
+        .await
+        .expect("respond");
+    assert!(matches!(
+        response,
+        russh::client::KeyboardInteractiveAuthResponse::Success
+    ));
+    // Proved by SSH: the terminal UI opens straight on the dashboard.
+    let mut tui = client.open_tui(80, 24).await;
+    tui.wait_for(EMAIL).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_key_logs_straight_in_and_others_do_not() {
+    let mut server = TestServer::start().await;
+    let account = create_account(&server, EMAIL).await;
+    let key = client_key();
+    trust(&server, &account, &key).await;
+    let mails = server.mail_count();
+
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_key(EMAIL, &key).await, "trusted key logs in");
+    let mut tui = client.open_tui(80, 24).await;
+    tui.wait_for(EMAIL).await;
+
+    let mut stranger = Client::connect(server.addr).await;
+    assert!(
+        !stranger.login_key(EMAIL, &client_key()).await,
+        "an untrusted key does not log in as the account"
+    );
+    assert!(
+        !stranger.login_key("bob@example.com", &key).await,
+        "a key trusted by one account is not trusted by another"
+    );
+    assert_eq!(server.mail_count(), mails, "no code was mailed for key logins");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_and_none_never_get_in() {
+    let mut server = TestServer::start().await;
+    let mut client = Client::connect(server.addr).await;
+    for user in ["guest", EMAIL] {
+        let none = client.handle.authenticate_none(user).await.expect("none");
+        assert!(!none.success(), "none refused for {user}");
+        let password = client
+            .handle
+            .authenticate_password(user, "hunter2")
+            .await
+            .expect("password");
+        assert!(!password.success(), "password refused for {user}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_are_refused_commands_and_sftp_with_a_clear_line() {
+    let mut server = TestServer::start().await;
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_key("guest", &client_key()).await, "any key is a guest");
+    for request in [Request::Exec("ls"), Request::Subsystem("sftp")] {
+        let outcome = client.run(request).await;
+        assert_ne!(outcome.exit_status, Some(0), "{outcome:?}");
+        assert!(outcome.exit_status.is_some(), "an exit status is sent");
+        let stderr = outcome.stderr_text();
+        assert!(
+            stderr.contains("you@example.com@"),
+            "says how to log in: {stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(outcome.stdout.is_empty());
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_without_a_pty_gets_one_clear_line() {
+    let mut server = TestServer::start().await;
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_guest().await);
+    let outcome = client.run(Request::ShellWithoutPty).await;
+    assert_eq!(outcome.exit_status, Some(1));
+    let stderr = outcome.stderr_text();
+    assert!(stderr.contains("ssh -t"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1);
+    assert!(outcome.stdout.is_empty(), "no screen output");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_per_ip_limit_are_told_why() {
+    let mut server = TestServer::start_with(|c| c.limits.max_sessions_per_ip = 1).await;
+    let mut first = Client::connect(server.addr).await;
+    assert!(first.login_guest().await);
+    let mut second = Client::connect(server.addr).await;
+    assert!(!second.login_guest().await, "second connection refused");
+    let banner = second.banner();
+    assert!(banner.contains("sfs:"), "the banner says why: {banner:?}");
+    drop(first);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_deadline_disconnects_idle_logins() {
+    let mut server = TestServer::start_with(|c| c.limits.login_deadline_seconds = 1).await;
+    let client = Client::connect(server.addr).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        client.handle.channel_open_session().await.is_err() || client.handle.is_closed(),
+        "the unauthenticated connection was closed"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_tells_open_sessions_and_restores_the_terminal() {
+    let mut server = TestServer::start().await;
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_guest().await);
+    let mut tui = client.open_tui(80, 24).await;
+    tui.wait_for("mail").await;
+    server.stop().await;
+    tui.wait_closed().await;
+    let raw = String::from_utf8_lossy(&tui.raw);
+    assert!(raw.contains("\x1b[?1049l"), "left the alternate screen");
+    assert!(raw.contains("\x1b[?25h"), "showed the cursor again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_sessions_log_in_at_once() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let email = format!("user{i}@example.com");
+            let key = client_key();
+            let mut client = Client::connect(server.addr).await;
+            assert!(client.login_key("guest", &key).await);
+            let mut tui = client.open_tui(80, 24).await;
+            tui.wait_for("mail").await;
+            tui.send(email.as_bytes()).await;
+            tui.send(b"\r").await;
+            tui.wait_for("code").await;
+            let code = wait_code_for(&server, &email).await;
+            tui.send(code.as_bytes()).await;
+            tui.send(b"\r").await;
+            tui.wait_for(&email).await;
+        }));
+    }
+    for task in tasks {
+        task.await.expect("session reached its dashboard");
+    }
+}
+
+/// The code in the mail addressed to `email`.
+async fn wait_code_for(server: &TestServer, email: &str) -> String {
+    let deadline = std::time::Instant::now() + harness::WAIT;
+    loop {
+        if let Ok(entries) = std::fs::read_dir(server.outbox()) {
+            for entry in entries.filter_map(Result::ok) {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                if text.contains(&format!("To: {email}")) {
+                    if let Some(code) = harness::code_in(&text) {
+                        return code;
+                    }
+                }
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no mail for {email}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,760 @@
+//! The terminal UI end to end, below SSH: `sfs::tui::run` over a real core,
+//! fed raw key bytes, its output read through a terminal emulator.
+
+mod tui_support;
+
+use std::time::Duration;
+
+use sfs::core::FileState;
+use sfs::db::FileRecord;
+use sfs::events::Event;
+use sfs::files::unix_now;
+use sfs::tui::ConnectionKey;
+use sfs::vault::{FileId, FileKey};
+use tui_support::*;
+
+const ENTER: &[u8] = b"\r";
+const ESC: &[u8] = b"\x1b";
+const DOWN: &[u8] = b"\x1b[B";
+const CTRL_R: &[u8] = b"\x12";
+
+/// A different digit in the first place: a code that is surely wrong.
+fn wrong(code: &str) -> String {
+    let first = code.as_bytes()[0] - b'0';
+    format!("{}{}", (first + 1) % 10, &code[1..])
+}
+
+/// A session of the account opened as the SSH login would after proving it.
+async fn proven_session(harness: &Harness, options: SessionOptions) -> Session {
+    let account = harness.account().await;
+    let mut session = harness.session(SessionOptions {
+        account: Some(account),
+        ..options
+    });
+    session.wait_for("Files (").await;
+    session
+}
+
+/// Dismisses the "key is ready" offer that pops up after an upload.
+async fn skip_key_offer(session: &mut Session, name: &str) {
+    let offer = format!("The key of {name} is ready");
+    session.wait_for(&offer).await;
+    session.send(ESC).await;
+    session.wait_gone(&offer).await;
+}
+
+/// Dismisses `count` offers, in whatever order they come.
+async fn skip_key_offers(session: &mut Session, count: usize) {
+    for _ in 0..count {
+        let screen = session.wait_for("is ready").await;
+        let offer = line_with(&screen, "is ready")
+            .split("The key of ")
+            .nth(1)
+            .and_then(|rest| rest.split(" is ready").next())
+            .expect("offer names a file")
+            .to_string();
+        skip_key_offer(session, &offer).await;
+    }
+}
+
+#[tokio::test]
+async fn guest_logs_in_with_email_and_code() {
+    let harness = Harness::new().await;
+    let mut session = harness.session(SessionOptions::default());
+    let screen = session.wait_for("Email").await;
+    assert!(screen.contains("one-time code"), "{screen}");
+    assert!(screen.contains("Log in within"), "{screen}");
+    // The terminal is set up: alternate screen, no cursor.
+    assert!(session.screen.screen().alternate_screen());
+    assert!(session.screen.screen().hide_cursor());
+
+    session.send(b"not an address\r").await;
+    session
+        .wait_until("a refusal", |s| {
+            s.contains("valid") || s.contains("address")
+        })
+        .await;
+
+    let before = harness.mail_count();
+    session.send(&[b'\x7f'; 20]).await;
+    session.send(EMAIL.as_bytes()).await;
+    session.send(ENTER).await;
+    let screen = session.wait_for("A code was sent to").await;
+    assert!(screen.contains("a***e@example.com"), "{screen}");
+    assert!(screen.contains("3 attempts left"), "{screen}");
+    let code = harness.code_after(before).await;
+    // Typed digits are masked.
+    session.send(&code.as_bytes()[..3]).await;
+    let screen = session.wait_for("•••").await;
+    assert!(!screen.contains(&code[..3]), "{screen}");
+    session.send(&code.as_bytes()[3..]).await;
+    session.send(ENTER).await;
+    let screen = session.wait_for("Files (0)").await;
+    assert!(screen.contains(EMAIL), "{screen}");
+    assert!(screen.contains("No files yet"), "{screen}");
+    assert!(screen.contains("Enter decrypt"), "{screen}");
+
+    session.send(b"q").await;
+    assert_eq!(session.finished().await, 0);
+    // The terminal is restored.
+    assert!(!session.screen.screen().alternate_screen());
+    assert!(!session.screen.screen().hide_cursor());
+}
+
+#[tokio::test]
+async fn wrong_code_counts_down_attempts() {
+    let harness = Harness::new().await;
+    let mut session = harness.session(SessionOptions::default());
+    session.wait_for("Email").await;
+    let before = harness.mail_count();
+    session.send(EMAIL.as_bytes()).await;
+    session.send(ENTER).await;
+    session.wait_for("3 attempts left").await;
+    let code = harness.code_after(before).await;
+    session.send(wrong(&code).as_bytes()).await;
+    session.send(ENTER).await;
+    let screen = session.wait_for("2 attempts left").await;
+    assert!(screen.to_lowercase().contains("code"), "{screen}");
+    // The right code still works on the same challenge.
+    session.send(code.as_bytes()).await;
+    session.send(ENTER).await;
+    session.wait_for("Files (").await;
+}
+
+#[tokio::test]
+async fn resend_waits_for_the_cooldown() {
+    let harness = Harness::with(|c| c.auth.resend_cooldown_seconds = 3).await;
+    let mut session = harness.session(SessionOptions::default());
+    session.wait_for("Email").await;
+    let before = harness.mail_count();
+    session.send(EMAIL.as_bytes()).await;
+    session.send(ENTER).await;
+    let screen = session.wait_for("New code possible in").await;
+    assert!(screen.contains("0:0"), "{screen}");
+    harness.code_after(before).await;
+    session.send(CTRL_R).await;
+    session.wait_for("A new code can be sent in").await;
+    // The countdown runs out by itself, then Ctrl-R sends a new code.
+    session.wait_for("Ctrl-R sends a new code").await;
+    let before = harness.mail_count();
+    session.send(CTRL_R).await;
+    session.wait_for("A new code was sent").await;
+    let code = harness.code_after(before).await;
+    session.send(code.as_bytes()).await;
+    session.send(ENTER).await;
+    session.wait_for("Files (").await;
+}
+
+#[tokio::test]
+async fn escape_goes_back_to_the_email_screen() {
+    let harness = Harness::new().await;
+    let mut session = harness.session(SessionOptions::default());
+    session.wait_for("Email").await;
+    session.send(EMAIL.as_bytes()).await;
+    session.send(ENTER).await;
+    session.wait_for("A code was sent to").await;
+    session.send(ESC).await;
+    let screen = session.wait_for("send code").await;
+    // The address is kept for editing.
+    assert!(screen.contains(EMAIL), "{screen}");
+}
+
+#[tokio::test]
+async fn files_download_with_wrong_and_right_key() {
+    let harness = Harness::new().await;
+    let mut first = harness.logged_in().await;
+    let report_key = harness.upload("report.pdf", &[7u8; 3000]).await;
+    harness.upload("my notes.txt", b"hello").await;
+    // A file uploaded elsewhere shows up without a refresh.
+    skip_key_offer(&mut first, "report.pdf").await;
+    skip_key_offer(&mut first, "my notes.txt").await;
+    let screen = first.wait_for("report.pdf").await;
+    assert!(screen.contains("my notes.txt"), "{screen}");
+
+    // Files uploaded beforehand are listed when a session starts.
+    let mut session = proven_session(&harness, SessionOptions::default()).await;
+    let screen = session.wait_for("report.pdf").await;
+    assert!(screen.contains("Files (2)"), "{screen}");
+    let row = line_with(&screen, "report.pdf");
+    assert!(row.contains("2.9 KiB"), "{row}");
+    assert!(row.contains("key waiting"), "{row}");
+    assert!(line_with(&screen, "my notes.txt").contains("5 B"));
+    // Keys still waiting are offered at entry.
+    skip_key_offers(&mut session, 2).await;
+
+    // Files are sorted by name: "my notes.txt", then "report.pdf".
+    session.send(DOWN).await;
+    session.wait_for(" Key for report.pdf ").await;
+
+    // Enter without a key asks for one.
+    session.send(ENTER).await;
+    session
+        .wait_for("Type or paste the key of report.pdf")
+        .await;
+    let other = FileKey::generate().to_text();
+    session.send(other.as_bytes()).await;
+    let screen = session.wait_for("••••••••").await;
+    assert!(
+        !screen.contains(other.as_str()),
+        "the key is masked:\n{screen}"
+    );
+    session.send(ENTER).await;
+    let screen = session.wait_for("Wrong key").await;
+    assert!(screen.contains("Nothing was unlocked"), "{screen}");
+    assert!(line_with(&screen, "report.pdf  ").contains("key waiting"));
+    assert!(!screen.contains("unlocked until"), "{screen}");
+    let who = harness.who().await;
+    let views = harness.core.list(&who).await.expect("list");
+    assert!(views.iter().all(|v| v.state == FileState::Locked));
+
+    // Garbage is not a key at all.
+    session.send(b"not-a-key\r").await;
+    session.wait_for("Not a Fernet key").await;
+    session.send(ESC).await;
+
+    // The right key, pasted (bracketed paste goes to the key field).
+    session.send(b"\x1b[200~").await;
+    session.send(report_key.to_text().as_bytes()).await;
+    session.send(b"\x1b[201~").await;
+    session.send(ENTER).await;
+    let screen = session.wait_for("is unlocked until").await;
+    assert!(
+        screen.contains("sftp -P 2222 alice@example.com@files.example.com:report.pdf"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("scp -P 2222 'alice@example.com@files.example.com:report.pdf' ."),
+        "{screen}"
+    );
+    session.send(ESC).await;
+    let screen = session.wait_for("unlocked until").await;
+    assert!(line_with(&screen, "report.pdf  ").contains("unlocked until"));
+    let views = harness.core.list(&who).await.expect("list");
+    assert!(views
+        .iter()
+        .any(|v| v.record.name == "report.pdf" && matches!(v.state, FileState::Unlocked(_))));
+    // The other session sees the unlock too.
+    let screen = first.wait_for("unlocked until").await;
+    assert!(line_with(&screen, "report.pdf").contains("unlocked until"));
+
+    // A name with a space is quoted for the shell.
+    session.send(b"\x1b[A").await;
+    session.wait_for(" Key for my notes.txt ").await;
+    session.send(b"\x1b[200~").await;
+    session.send(FileKey::generate().to_text().as_bytes()).await;
+    session.send(b"\x1b[201~").await;
+    session.send(ENTER).await;
+    session.wait_for("Wrong key").await;
+}
+
+#[tokio::test]
+async fn fetch_commands_quote_special_names() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    let key = harness.upload("it's mine.txt", b"x").await;
+    skip_key_offer(&mut session, "it's mine.txt").await;
+    session.wait_for("it's mine.txt").await;
+    session.send(b"\x1b[200~").await;
+    session.send(key.to_text().as_bytes()).await;
+    session.send(b"\x1b[201~\r").await;
+    let screen = session.wait_for("is unlocked until").await;
+    assert!(
+        screen.contains(r"sftp -P 2222 'alice@example.com@files.example.com:it'\''s mine.txt'"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(r"scp -P 2222 'alice@example.com@files.example.com:it'\''s mine.txt' ."),
+        "{screen}"
+    );
+}
+
+#[tokio::test]
+async fn delete_asks_first() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    harness.upload("keep.txt", b"1").await;
+    skip_key_offer(&mut session, "keep.txt").await;
+    session.wait_for("keep.txt").await;
+
+    session.send(b"x").await;
+    let screen = session.wait_for("Delete keep.txt?").await;
+    assert!(screen.contains("y delete"), "{screen}");
+    session.send(b"n").await;
+    let screen = session.wait_for("Nothing was deleted").await;
+    assert!(screen.contains("keep.txt"), "{screen}");
+
+    session.send(b"\x1b[3~").await;
+    session.wait_for("Delete keep.txt?").await;
+    session.send(ESC).await;
+    session.wait_gone("Delete keep.txt?").await;
+    let who = harness.who().await;
+    assert_eq!(harness.core.list(&who).await.expect("list").len(), 1);
+
+    session.send(b"x").await;
+    session.wait_for("Delete keep.txt?").await;
+    session.send(b"y").await;
+    let screen = session.wait_for("Deleted keep.txt").await;
+    assert!(screen.contains("Files (0)"), "{screen}");
+    assert!(harness.core.list(&who).await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn logout_locks_files_and_returns_to_the_email_screen() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    let key = harness.upload("report.pdf", b"secret").await;
+    skip_key_offer(&mut session, "report.pdf").await;
+    session.wait_for("report.pdf").await;
+    session.send(b"\t").await;
+    session.send(key.to_text().as_bytes()).await;
+    session.send(ENTER).await;
+    session.wait_for("is unlocked until").await;
+    session.send(ESC).await;
+    // Something typed into the key field is wiped by the logout too.
+    session.send(b"\tabc\t").await;
+
+    session.send(b"l").await;
+    let screen = session.wait_for("send code").await;
+    assert!(screen.contains("Logged out"), "{screen}");
+    let who = harness.who().await;
+    let views = harness.core.list(&who).await.expect("list");
+    assert_eq!(views[0].state, FileState::Locked);
+
+    // Logging in again shows the file locked (its key, never picked up,
+    // is still waiting).
+    session.login(&harness).await;
+    skip_key_offer(&mut session, "report.pdf").await;
+    let screen = session.wait_for("report.pdf").await;
+    assert!(line_with(&screen, "report.pdf").contains("key waiting"));
+    assert!(!screen.contains("unlocked"), "{screen}");
+}
+
+#[tokio::test]
+async fn logout_of_a_proven_account_ends_the_session() {
+    let harness = Harness::new().await;
+    let mut guest = harness.logged_in().await;
+    guest.send(b"q").await;
+    guest.finished().await;
+    let mut session = proven_session(&harness, SessionOptions::default()).await;
+    session.send(b"l").await;
+    assert_eq!(session.finished().await, 0);
+    assert!(
+        session.contents().contains("logged out"),
+        "{}",
+        session.contents()
+    );
+}
+
+#[tokio::test]
+async fn hostile_file_names_are_shown_escaped() {
+    let harness = Harness::new().await;
+    let mut guest = harness.logged_in().await;
+    guest.send(b"q").await;
+    guest.finished().await;
+    // The core refuses control characters in new names; a record from
+    // elsewhere (an older version, a restored database) may still hold them.
+    let account = harness.account().await;
+    let evil = "evil\x1b[2J\x1b]0;pwned\x07.txt";
+    harness
+        .core
+        .db
+        .replace_file(&FileRecord {
+            id: FileId::generate().to_hex(),
+            account_id: account.id,
+            name: evil.to_string(),
+            size: 10,
+            chunk_size: 65536,
+            created_at: unix_now(),
+        })
+        .await
+        .expect("record");
+    harness.upload("invoice\u{202e}fdp.exe", b"x").await;
+
+    let mut session = proven_session(&harness, SessionOptions::default()).await;
+    let screen = session.wait_for("pwned").await;
+    assert!(
+        screen.contains(r"evil\x1b[2J\x1b]0;pwned\x07.txt"),
+        "{screen}"
+    );
+    let screen = session.wait_for("invoice").await;
+    assert!(screen.contains(r"invoice\u{202e}fdp.exe"), "{screen}");
+    // Select the evil file and open the delete dialog: escaped there too.
+    session.send(ESC).await;
+    session.wait_gone("is ready").await;
+    session.send(b"x").await;
+    let screen = session.wait_for("Delete ").await;
+    assert!(screen.contains(r"\x1b"), "{screen}");
+    session.send(b"n").await;
+
+    let bytes = session.bytes_after_setup();
+    assert!(
+        !contains_bytes(&bytes, b"\x1b]0;"),
+        "an OSC reached the terminal"
+    );
+    assert!(
+        !contains_bytes(&bytes, b"\x07"),
+        "a BEL reached the terminal"
+    );
+    assert!(
+        !contains_bytes(&bytes, b"\x1b[2J"),
+        "a clear reached the terminal"
+    );
+    assert!(
+        !contains_bytes(&bytes, "\u{202e}".as_bytes()),
+        "a bidi override reached the terminal"
+    );
+    assert_eq!(session.screen.screen().title(), "");
+}
+
+#[tokio::test]
+async fn resizes_redraw_and_small_terminals_are_told() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    harness.upload("report.pdf", b"x").await;
+    skip_key_offer(&mut session, "report.pdf").await;
+    session.wait_for("report.pdf").await;
+
+    session.resize(60, 16).await;
+    let screen = session
+        .wait_until("a 60x16 dashboard", |s| {
+            s.lines().count() <= 16 && s.contains("report.pdf") && s.contains("Enter decrypt")
+        })
+        .await;
+    assert!(screen.contains("key waiting"), "{screen}");
+    assert!(screen.lines().all(|l| l.chars().count() <= 60));
+
+    session.resize(40, 10).await;
+    let screen = session.wait_for("too small").await;
+    assert!(screen.contains("60x16"), "{screen}");
+    assert!(!screen.contains("report.pdf"), "{screen}");
+
+    session.resize(120, 40).await;
+    let screen = session.wait_for("report.pdf").await;
+    assert!(screen.contains("Uploaded (UTC)"), "{screen}");
+    assert!(!screen.contains("too small"), "{screen}");
+}
+
+#[tokio::test]
+async fn a_new_files_key_is_shown_once() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    let key = harness.upload("photo.jpg", b"jpeg").await;
+    let screen = session.wait_for("The key of photo.jpg is ready").await;
+    assert!(
+        !screen.contains(key.to_text().as_str()),
+        "not before asking:\n{screen}"
+    );
+    session.send(ENTER).await;
+    let screen = session.wait_for(key.to_text().as_str()).await;
+    assert!(screen.contains("shown once"), "{screen}");
+    assert!(screen.contains("Save it now"), "{screen}");
+    let who = harness.who().await;
+    assert!(harness.core.keyring.waiting(who.account_id).is_empty());
+    session.send(ESC).await;
+    let screen = session.wait_gone(key.to_text().as_str()).await;
+    assert!(!line_with(&screen, "photo.jpg").contains("key waiting"));
+    // Gone for good.
+    session.send(b"r").await;
+    let screen = session.wait_for("No key is waiting").await;
+    assert!(!screen.contains(key.to_text().as_str()), "{screen}");
+}
+
+#[tokio::test]
+async fn a_put_off_key_can_be_revealed_later() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    let key = harness.upload("later.bin", b"1").await;
+    skip_key_offer(&mut session, "later.bin").await;
+    let screen = session.wait_for("later.bin").await;
+    assert!(line_with(&screen, "later.bin").contains("key waiting"));
+    session.send(b"r").await;
+    session.wait_for(key.to_text().as_str()).await;
+    session.send(ENTER).await;
+    session.wait_gone(key.to_text().as_str()).await;
+}
+
+#[tokio::test]
+async fn uploads_in_progress_show_up_live() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    let account = harness.account().await;
+    harness.core.events.publish(
+        account.id,
+        Event::UploadProgress {
+            upload: 7,
+            name: "big.iso".to_string(),
+            received: 50,
+            expected: Some(200),
+        },
+    );
+    let screen = session.wait_for("big.iso").await;
+    assert!(
+        line_with(&screen, "big.iso").contains("uploading 25 %"),
+        "{screen}"
+    );
+    harness.core.events.publish(
+        account.id,
+        Event::UploadProgress {
+            upload: 7,
+            name: "big.iso".to_string(),
+            received: 180,
+            expected: Some(200),
+        },
+    );
+    session.wait_for("uploading 90 %").await;
+    harness
+        .core
+        .events
+        .publish(account.id, Event::UploadEnded { upload: 7 });
+    session.wait_gone("big.iso").await;
+}
+
+#[tokio::test]
+async fn idle_sessions_end() {
+    let harness = Harness::with(|c| c.limits.idle_timeout_seconds = 2).await;
+    let mut session = harness.session(SessionOptions::default());
+    session.wait_for("Email").await;
+    let status = session.finished().await;
+    assert_eq!(status, 1);
+    let screen = session.contents();
+    assert!(screen.contains("without input"), "{screen}");
+    assert!(!session.screen.screen().alternate_screen());
+}
+
+#[tokio::test]
+async fn idle_time_counts_input_not_events() {
+    let harness = Harness::with(|c| c.limits.idle_timeout_seconds = 3).await;
+    let mut session = harness.logged_in().await;
+    let id = harness.account().await.id;
+    let started = tokio::time::Instant::now();
+    // Typing keeps it alive...
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        session.send(DOWN).await;
+    }
+    // ...events and the redraws they cause do not.
+    for _ in 0..4 {
+        harness.core.events.publish(id, Event::FilesChanged);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(session.finished().await, 1);
+    assert!(started.elapsed() >= Duration::from_secs(6));
+    assert!(session.contents().contains("without input"));
+}
+
+#[tokio::test]
+async fn guests_must_log_in_before_the_deadline() {
+    let harness = Harness::with(|c| c.limits.login_deadline_seconds = 2).await;
+    let mut session = harness.session(SessionOptions::default());
+    session.wait_for("Log in within").await;
+    session.send(b"a").await;
+    assert_eq!(session.finished().await, 1);
+    assert!(
+        session.contents().contains("login not completed"),
+        "{}",
+        session.contents()
+    );
+}
+
+#[tokio::test]
+async fn server_shutdown_ends_the_session_cleanly() {
+    let harness = Harness::new().await;
+    let mut session = harness.session(SessionOptions::default());
+    session.wait_for("Email").await;
+    session.shutdown.send(true).expect("session listens");
+    assert_eq!(session.finished().await, 1);
+    assert!(session.contents().contains("shutting down"));
+    assert!(!session.screen.screen().alternate_screen());
+    assert!(!session.screen.screen().hide_cursor());
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_ends_the_session() {
+    let harness = Harness::new().await;
+    let mut session = harness.session(SessionOptions::default());
+    session.wait_for("Email").await;
+    session.hang_up();
+    session.finished().await;
+}
+
+#[tokio::test]
+async fn monochrome_terminals_get_no_colours() {
+    let harness = Harness::new().await;
+    let mut colour = harness.session(SessionOptions::default());
+    colour.wait_for("Email").await;
+    colour.send(b"nobody\r").await;
+    colour.settle(Duration::from_millis(300)).await;
+    let bytes = colour.bytes_after_setup();
+    assert!(contains_bytes(&bytes, b"38;5;"), "colours are used");
+
+    let mut mono = harness.session(SessionOptions {
+        term: "vt100",
+        ..SessionOptions::default()
+    });
+    let screen = mono.wait_for("Email").await;
+    mono.send(b"nobody\r").await;
+    mono.settle(Duration::from_millis(300)).await;
+    let bytes = mono.bytes_after_setup();
+    assert!(!contains_bytes(&bytes, b"38;5;"), "no foreground colours");
+    assert!(!contains_bytes(&bytes, b"48;5;"), "no background colours");
+    assert!(screen.contains("one-time code"), "{screen}");
+}
+
+#[tokio::test]
+async fn trusted_ssh_keys_can_be_added_and_removed() {
+    let harness = Harness::new().await;
+    let key = ConnectionKey {
+        fingerprint: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".to_string(),
+        algorithm: "ssh-ed25519".to_string(),
+        openssh: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+            .to_string(),
+        comment: "alice@laptop".to_string(),
+    };
+    let mut session = harness.session(SessionOptions {
+        ssh_key: Some(key.clone()),
+        ..SessionOptions::default()
+    });
+    session.login(&harness).await;
+    session.send(b"k").await;
+    let screen = session.wait_for("Trusted SSH keys").await;
+    assert!(screen.contains("No trusted keys yet"), "{screen}");
+    assert!(screen.contains(&key.fingerprint), "{screen}");
+    session.send(b"t").await;
+    let screen = session.wait_for("last used never").await;
+    assert!(screen.contains("is trusted"), "{screen}");
+    let account = harness.account().await;
+    let keys = harness
+        .core
+        .accounts
+        .trusted_keys(account.id)
+        .await
+        .expect("keys");
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].fingerprint, key.fingerprint);
+
+    session.send(b"x").await;
+    session.wait_for("Remove SHA256:").await;
+    session.send(b"n").await;
+    session.wait_gone("Remove SHA256:").await;
+    session.send(b"x").await;
+    session.wait_for("Remove SHA256:").await;
+    session.send(b"y").await;
+    session.wait_for("No trusted keys yet").await;
+    assert!(harness
+        .core
+        .accounts
+        .trusted_keys(account.id)
+        .await
+        .expect("keys")
+        .is_empty());
+    session.send(ESC).await;
+    session.wait_gone("Trusted SSH keys").await;
+}
+
+#[tokio::test]
+async fn authenticator_qr_code_needs_room() {
+    let harness = Harness::new().await;
+    let mut session = harness.session(SessionOptions {
+        cols: 100,
+        rows: 45,
+        ..SessionOptions::default()
+    });
+    session.login(&harness).await;
+    session.send(b"a").await;
+    let screen = session.wait_for("Secret: ").await;
+    assert!(
+        screen.contains("Scan with your authenticator app"),
+        "{screen}"
+    );
+    assert!(screen.contains("████"), "{screen}");
+    let secret = line_with(&screen, "Secret: ")
+        .split("Secret: ")
+        .nth(1)
+        .expect("secret")
+        .split_whitespace()
+        .next()
+        .expect("secret")
+        .to_string();
+    assert!(secret.len() >= 16, "{secret}");
+    session.send(ESC).await;
+    let screen = session.wait_gone("Secret: ").await;
+    assert!(
+        !screen.contains(&secret),
+        "the secret is shown only in the dialog"
+    );
+
+    session.resize(60, 16).await;
+    session.send(b"a").await;
+    let screen = session.wait_for("Secret: ").await;
+    assert!(screen.contains("enlarge the window"), "{screen}");
+}
+
+#[tokio::test]
+async fn help_and_upload_dialogs() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    session.send(b"?").await;
+    let screen = session.wait_for(" Help ").await;
+    assert!(screen.contains("trusted SSH keys"), "{screen}");
+    session.send(ESC).await;
+    session.wait_gone(" Help ").await;
+    session.send(b"u").await;
+    let screen = session.wait_for(" Upload ").await;
+    assert!(
+        screen.contains("sftp -P 2222 alice@example.com@files.example.com"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("scp -P 2222 FILE alice@example.com@files.example.com:"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("ssh -p 2222 alice@example.com@files.example.com put NAME < FILE"),
+        "{screen}"
+    );
+}
+
+#[tokio::test]
+async fn upload_help_omits_the_default_port() {
+    let harness = Harness::with(|c| c.server.public_port = 22).await;
+    let mut session = harness.logged_in().await;
+    session.send(b"u").await;
+    let screen = session.wait_for(" Upload ").await;
+    assert!(
+        screen.contains("sftp alice@example.com@files.example.com"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("scp FILE alice@example.com@files.example.com:"),
+        "{screen}"
+    );
+    assert!(!screen.contains("-P"), "{screen}");
+    assert!(!screen.contains("-p "), "{screen}");
+}
+
+#[tokio::test]
+async fn garbage_input_never_breaks_the_session() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..200 {
+        let bytes: Vec<u8> = (0..16)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Keep clear of the quit, logout and Ctrl-C keys.
+                match (state >> 24) as u8 {
+                    b'q' | b'l' | 0x03 => b'.',
+                    b => b,
+                }
+            })
+            .collect();
+        session.send(&bytes).await;
+    }
+    session.send(b"\x1b[201~").await;
+    session.settle(Duration::from_millis(300)).await;
+    // Still alive and answering.
+    session.send(b"\x03").await;
+    assert_eq!(session.finished().await, 0);
+}
