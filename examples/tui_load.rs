@@ -55,7 +55,8 @@ async fn open(addr: SocketAddr, key: Arc<PrivateKey>) -> anyhow::Result<(Session
     }
     let first_frame = started.elapsed();
     // Drain the rest of the first screen.
-    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), channel.wait()).await {}
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), channel.wait()).await {
+    }
     Ok((
         Session {
             _handle: handle,

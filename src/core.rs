@@ -151,8 +151,12 @@ impl Core {
                 name: record.name.clone(),
             },
         );
-        self.audit(who, "upload", &format!("{:?}, {} bytes", record.name, record.size))
-            .await;
+        self.audit(
+            who,
+            "upload",
+            &format!("{:?}, {} bytes", record.name, record.size),
+        )
+        .await;
         Ok((record, key))
     }
 
@@ -161,9 +165,9 @@ impl Core {
     pub async fn unlock(&self, who: &Who, name: &str, key: &FileKey) -> Result<i64, FilesError> {
         match self.files.open(who.account_id, name, key).await {
             Ok((record, _reader)) => {
-                let until = self
-                    .keyring
-                    .unlock(who.account_id, &record.id, &record.name, key.clone());
+                let until =
+                    self.keyring
+                        .unlock(who.account_id, &record.id, &record.name, key.clone());
                 self.events.publish(who.account_id, Event::LocksChanged);
                 self.audit(who, "unlock", &format!("{name:?}")).await;
                 Ok(until)
@@ -195,8 +199,12 @@ impl Core {
             return Err(FilesError::Locked);
         };
         let opened = self.files.open(who.account_id, name, &key).await?;
-        self.audit(who, "download", &format!("{name:?}, {} bytes", opened.0.size))
-            .await;
+        self.audit(
+            who,
+            "download",
+            &format!("{name:?}, {} bytes", opened.0.size),
+        )
+        .await;
         Ok(opened)
     }
 
@@ -209,8 +217,12 @@ impl Core {
     ) -> Result<(FileRecord, VaultReader<File>), FilesError> {
         match self.files.open(who.account_id, name, key).await {
             Ok(opened) => {
-                self.audit(who, "download", &format!("{name:?}, {} bytes", opened.0.size))
-                    .await;
+                self.audit(
+                    who,
+                    "download",
+                    &format!("{name:?}, {} bytes", opened.0.size),
+                )
+                .await;
                 Ok(opened)
             }
             Err(e) => {
@@ -234,7 +246,8 @@ impl Core {
     pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
         self.files.rename(who.account_id, from, to).await?;
         self.events.publish(who.account_id, Event::FilesChanged);
-        self.audit(who, "rename", &format!("{from:?} -> {to:?}")).await;
+        self.audit(who, "rename", &format!("{from:?} -> {to:?}"))
+            .await;
         Ok(())
     }
 

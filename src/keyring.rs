@@ -129,7 +129,13 @@ impl Keyring {
     /// When an unlocked file locks again (unix seconds).
     pub fn unlocked_until(&self, account_id: i64, file_id: &str) -> Option<i64> {
         let accounts = self.lock();
-        Some(accounts.get(&account_id)?.unlocked.get(file_id)?.expires_unix)
+        Some(
+            accounts
+                .get(&account_id)?
+                .unlocked
+                .get(file_id)?
+                .expires_unix,
+        )
     }
 
     /// Locks every file of the account (logout).

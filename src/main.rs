@@ -177,7 +177,11 @@ fn decrypt(key_file: &Path, blob: &Path, output: Option<&Path>) -> anyhow::Resul
             let mut reader = open()?;
             let mut partial = tempfile::Builder::new()
                 .prefix(".sfs-decrypt-")
-                .tempfile_in(out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
+                .tempfile_in(
+                    out.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new(".")),
+                )?;
             io::copy(&mut reader, partial.as_file_mut())?;
             partial.as_file().sync_all()?;
             partial

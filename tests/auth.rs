@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sfs::auth::{Accounts, Challenge, Refusal, Sealer};
@@ -84,7 +84,7 @@ impl Env {
                 .flatten()
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| !self.seen.contains(p))
+                .filter(|p| is_eml(p) && !self.seen.contains(p))
                 .collect();
             files.sort();
             for path in files {
@@ -101,7 +101,12 @@ impl Env {
 
     /// Mails delivered so far, read or not.
     fn mail_count(&self) -> usize {
-        std::fs::read_dir(&self.outbox).map_or(0, |d| d.count())
+        std::fs::read_dir(&self.outbox)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| is_eml(&e.path()))
+            .count()
     }
 
     /// Creates `email`'s account by logging in once with the mailed code.
@@ -120,6 +125,12 @@ impl Env {
         let uri = self.accounts.otpauth_uri(&account).unwrap();
         TOTP::from_url_unchecked(uri.as_str()).unwrap()
     }
+}
+
+/// A finished outbox message (the mailer writes each under a temporary
+/// name first).
+fn is_eml(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "eml")
 }
 
 /// The six-digit line of a code mail.

@@ -18,7 +18,17 @@ impl Tmux {
         let socket = format!("sfs-test-{}-{}", std::process::id(), rand::random::<u32>());
         let tmux = Tmux { socket };
         let status = tmux
-            .cmd(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", command])
+            .cmd(&[
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                "100",
+                "-y",
+                "30",
+                command,
+            ])
             .status()
             .expect("tmux runs");
         assert!(status.success(), "tmux new-session");

@@ -56,7 +56,13 @@ async fn guest_logs_in_through_the_screens() {
     let mut tui = client.open_tui(80, 24).await;
     tui_login(&mut tui, &server, EMAIL, 1).await;
     assert!(
-        server.core.db.account_by_email(EMAIL).await.expect("db").is_some(),
+        server
+            .core
+            .db
+            .account_by_email(EMAIL)
+            .await
+            .expect("db")
+            .is_some(),
         "the account exists once the code was proved"
     );
     server.stop().await;
@@ -74,10 +80,17 @@ async fn email_user_logs_in_with_the_emailed_code() {
         "the prompt names the masked address: {:?}",
         outcome.instructions
     );
-    assert!(!outcome.instructions[0].contains(EMAIL), "the address is masked");
+    assert!(
+        !outcome.instructions[0].contains(EMAIL),
+        "the address is masked"
+    );
 
     let mut client = Client::connect(server.addr).await;
-    assert_eq!(server.mail_count(), 1, "wrong answers do not send new codes");
+    assert_eq!(
+        server.mail_count(),
+        1,
+        "wrong answers do not send new codes"
+    );
     let response = client
         .handle
         .authenticate_keyboard_interactive_start(EMAIL, None)
@@ -95,9 +108,16 @@ async fn email_user_logs_in_with_the_emailed_code() {
         .await
         .expect("respond");
     match response {
-        russh::client::KeyboardInteractiveAuthResponse::InfoRequest { instructions, prompts, .. } => {
+        russh::client::KeyboardInteractiveAuthResponse::InfoRequest {
+            instructions,
+            prompts,
+            ..
+        } => {
             assert_eq!(prompts.len(), 1, "asked again after a wrong code");
-            assert!(instructions.to_lowercase().contains("wrong"), "says the code was wrong: {instructions}");
+            assert!(
+                instructions.to_lowercase().contains("wrong"),
+                "says the code was wrong: {instructions}"
+            );
         }
         other => panic!("expected a new prompt, got {other:?}"),
     }
@@ -138,7 +158,11 @@ async fn trusted_key_logs_straight_in_and_others_do_not() {
         !stranger.login_key("bob@example.com", &key).await,
         "a key trusted by one account is not trusted by another"
     );
-    assert_eq!(server.mail_count(), mails, "no code was mailed for key logins");
+    assert_eq!(
+        server.mail_count(),
+        mails,
+        "no code was mailed for key logins"
+    );
     server.stop().await;
 }
 
@@ -163,7 +187,10 @@ async fn password_and_none_never_get_in() {
 async fn guests_are_refused_commands_and_sftp_with_a_clear_line() {
     let mut server = TestServer::start().await;
     let mut client = Client::connect(server.addr).await;
-    assert!(client.login_key("guest", &client_key()).await, "any key is a guest");
+    assert!(
+        client.login_key("guest", &client_key()).await,
+        "any key is a guest"
+    );
     for request in [Request::Exec("ls"), Request::Subsystem("sftp")] {
         let outcome = client.run(request).await;
         assert_ne!(outcome.exit_status, Some(0), "{outcome:?}");

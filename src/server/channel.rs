@@ -87,7 +87,11 @@ async fn refuse(channel: Channel<Msg>, message: &str) {
 
 /// Runs the terminal UI over the channel: input bytes and window changes go
 /// to the UI through a bounded queue, its frames come back through another.
-async fn terminal_ui(info: ConnectionInfo, channel: Channel<Msg>, (term, cols, rows): (String, u16, u16)) {
+async fn terminal_ui(
+    info: ConnectionInfo,
+    channel: Channel<Msg>,
+    (term, cols, rows): (String, u16, u16),
+) {
     let (mut reader, writer) = channel.split();
     let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
     let (output_tx, mut output_rx) = mpsc::channel::<Vec<u8>>(OUTPUT_QUEUE);

@@ -17,7 +17,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use russh::keys::HashAlg;
-use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey};
+use russh::server::{
+    Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::sync::watch;
 
@@ -147,7 +149,12 @@ impl Connection {
 
     /// Starts an emailed-code challenge for the keyboard-interactive round.
     async fn start_code_login(&mut self, email: &str) -> Auth {
-        match self.core.accounts.start_login(email, self.remote.ip()).await {
+        match self
+            .core
+            .accounts
+            .start_login(email, self.remote.ip())
+            .await
+        {
             Ok(challenge) => {
                 let text = format!(
                     "A one-time code was sent to {}. Type it below.",

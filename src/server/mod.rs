@@ -65,7 +65,9 @@ async fn shutdown_signal() {
 fn ssh_config(core: &Core, host_key: PrivateKey) -> SshConfig {
     let limits = &core.config.limits;
     SshConfig {
-        server_id: russh::SshId::Standard(format!("SSH-2.0-sfs_{}", env!("CARGO_PKG_VERSION")).into()),
+        server_id: russh::SshId::Standard(
+            format!("SSH-2.0-sfs_{}", env!("CARGO_PKG_VERSION")).into(),
+        ),
         methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::KeyboardInteractive][..]),
         auth_rejection_time: Duration::from_millis(500),
         // OpenSSH probes with "none" first; answering that at once is safe
@@ -145,14 +147,15 @@ async fn serve_connection(
     mut authenticated: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let session = match tokio::time::timeout(deadline, run_stream(ssh_config, socket, connection)).await {
-        Ok(Ok(session)) => session,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "handshake failed");
-            return;
-        }
-        Err(_) => return,
-    };
+    let session =
+        match tokio::time::timeout(deadline, run_stream(ssh_config, socket, connection)).await {
+            Ok(Ok(session)) => session,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "handshake failed");
+                return;
+            }
+            Err(_) => return,
+        };
     let handle = session.handle();
     tokio::pin!(session);
     let login_deadline = tokio::time::sleep(deadline);

@@ -32,8 +32,8 @@ use crate::vault::{FileKey, VaultError};
 /// Longest email address (RFC 5321 path limit).
 const EMAIL_MAX: usize = 254;
 const CODE_DIGITS: usize = 6;
-/// A Fernet key is 44 characters; leave room for stray spaces around a
-/// paste, which parsing trims.
+/// A Fernet key is 44 characters; a little room lets a wrong paste be seen
+/// as wrong rather than cut to size.
 const KEY_MAX: usize = 64;
 /// The mask shown for secret characters.
 const MASK: char = '•';
@@ -470,7 +470,7 @@ impl App {
             uploads: BTreeMap::new(),
             selected: 0,
             focus: Focus::Files,
-            key: Field::secret(KEY_MAX, |c| !c.is_whitespace(), MASK),
+            key: Field::secret(KEY_MAX, |c| c.is_ascii_graphic(), MASK),
             dialog: None,
             offers: VecDeque::new(),
             offered: HashSet::new(),
@@ -771,7 +771,7 @@ impl App {
             Ok(added) => {
                 let message = if added {
                     format!(
-                        "Trusted {fingerprint}: `ssh {}@HOST` with this key now logs straight in.",
+                        "Trusted {fingerprint}: logging in as {} with this key now skips the code.",
                         dash.account.email
                     )
                 } else {
@@ -862,7 +862,7 @@ impl App {
 
 impl EmailPage {
     fn new(email: &str) -> EmailPage {
-        let mut field = Field::new(EMAIL_MAX, |c| !c.is_whitespace());
+        let mut field = Field::new(EMAIL_MAX, |c| c.is_ascii_graphic());
         field.edit(&Key::Paste(Zeroizing::new(email.to_string())));
         EmailPage { field }
     }

@@ -16,10 +16,11 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     escape_with(text, true)
 }
 
-/// For command lines the user copies into a shell: the same escapes, but
-/// backslashes (which come from the shell quoting, never from a file name:
-/// names cannot hold them) are left as they are, so the line still works.
-pub fn escape_command(text: &str) -> Cow<'_, str> {
+/// The same escapes, but backslashes left as they are: for text whose
+/// backslashes are ours — shell quoting in a command line the user copies
+/// (file names cannot hold backslashes), or messages holding names already
+/// escaped.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
     escape_with(text, false)
 }
 
@@ -117,9 +118,9 @@ mod tests {
     }
 
     #[test]
-    fn commands_keep_their_quoting() {
-        assert_eq!(escape_command(r"'it'\''s'"), r"'it'\''s'");
-        assert_eq!(escape_command("'a\x1bb'"), r"'a\x1bb'");
+    fn controls_only_keeps_backslashes() {
+        assert_eq!(escape_controls(r"'it'\''s'"), r"'it'\''s'");
+        assert_eq!(escape_controls("'a\x1bb'"), r"'a\x1bb'");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{self, Instant, MissedTickBehavior};
+use zeroize::Zeroize;
 
 use crate::core::Core;
 use crate::db::Account;
@@ -101,6 +102,7 @@ pub async fn run(
     if output.send(screen.enter()).await.is_err() {
         return 0;
     }
+    let _restore = RestoreOnPanic { output: &output };
     let mut app = app::App::new(core, remote, ssh_key, account, is_monochrome(&term)).await;
     let mut parser = input::Parser::new();
     let mut ticks = time::interval(Duration::from_secs(1));
@@ -148,8 +150,11 @@ pub async fn run(
                 let mut handled = 0;
                 while let Some(message) = next.take() {
                     match message {
-                        Input::Data(bytes) => {
-                            for key in parser.feed(&bytes) {
+                        Input::Data(mut bytes) => {
+                            let keys = parser.feed(&bytes);
+                            // What was typed may be a key or a code.
+                            bytes.zeroize();
+                            for key in keys {
                                 app.on_key(key).await;
                             }
                         }
@@ -189,6 +194,21 @@ pub async fn run(
     };
     let _ = output.send(screen.leave(&exit.message)).await;
     exit.status
+}
+
+/// Restores the client's terminal if the session unwinds (a bug must not
+/// leave the user's terminal in the alternate screen without a cursor).
+/// Best effort: the output queue may be full.
+struct RestoreOnPanic<'a> {
+    output: &'a mpsc::Sender<Vec<u8>>,
+}
+
+impl Drop for RestoreOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.output.try_send(terminal::LEAVE.to_vec());
+        }
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -27,7 +27,7 @@ const MAX_ROWS: u16 = 200;
 const ENTER: &[u8] = b"\x1b[?1049h\x1b[?25l\x1b[?2004h\x1b[0m\x1b[H\x1b[2J";
 /// Undoes [`ENTER`]: bracketed paste off, attributes reset, cursor shown,
 /// back to the main screen.
-const LEAVE: &[u8] = b"\x1b[?2004l\x1b[0m\x1b[?25h\x1b[?1049l";
+pub const LEAVE: &[u8] = b"\x1b[?2004l\x1b[0m\x1b[?25h\x1b[?1049l";
 
 /// Where the backend writes: shared with [`Screen`], which takes the bytes
 /// out after each frame (the backend does not give its writer back).

@@ -15,7 +15,7 @@ use ratatui::Frame;
 use super::app::{
     App, AuthenticatorDialog, CodePage, Dashboard, Dialog, EmailPage, Focus, KeysDialog, Page,
 };
-use super::escape::{escape, escape_command};
+use super::escape::{escape, escape_controls};
 use super::field::Field;
 use super::text::human_size;
 use crate::core::FileState;
@@ -410,7 +410,11 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect, theme: &Theme) {
             theme.ok()
         };
         frame.render_widget(
-            Paragraph::new(Span::styled(status.text.clone(), style)).wrap(Wrap { trim: true }),
+            Paragraph::new(Span::styled(
+                escape_controls(&status.text).into_owned(),
+                style,
+            ))
+            .wrap(Wrap { trim: true }),
             area,
         );
     }
@@ -488,7 +492,7 @@ fn draw_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, dialog: &Dialog, 
             ];
             for (command, what) in endpoint.upload_commands() {
                 lines.push(Line::styled(
-                    escape_command(&command).into_owned(),
+                    escape_controls(&command).into_owned(),
                     theme.title(),
                 ));
                 lines.push(Line::styled(format!("  {what}"), theme.dim()));
@@ -513,8 +517,8 @@ fn draw_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, dialog: &Dialog, 
                     utc_time(*until)
                 )),
                 Line::raw(""),
-                Line::styled(escape_command(&sftp).into_owned(), theme.title()),
-                Line::styled(escape_command(&scp).into_owned(), theme.title()),
+                Line::styled(escape_controls(&sftp).into_owned(), theme.title()),
+                Line::styled(escape_controls(&scp).into_owned(), theme.title()),
                 Line::raw(""),
                 Line::raw("The file is decrypted as it downloads; nothing else is needed."),
                 shortcut("Esc", "close"),

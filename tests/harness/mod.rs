@@ -93,7 +93,10 @@ impl TestServer {
                 let text = std::fs::read_to_string(&found[n - 1].1).expect("read mail");
                 return code_in(&text).expect("a 6-digit code in the mail");
             }
-            assert!(Instant::now() < deadline, "no mail number {n} in the outbox");
+            assert!(
+                Instant::now() < deadline,
+                "no mail number {n} in the outbox"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -144,8 +147,11 @@ pub fn code_in(mail: &str) -> Option<String> {
 /// A fresh Ed25519 client key.
 pub fn client_key() -> PrivateKey {
     let seed: [u8; 32] = rand::random();
-    PrivateKey::new(KeypairData::Ed25519(Ed25519Keypair::from_seed(&seed)), "test@client")
-        .expect("key")
+    PrivateKey::new(
+        KeypairData::Ed25519(Ed25519Keypair::from_seed(&seed)),
+        "test@client",
+    )
+    .expect("key")
 }
 
 pub fn fingerprint(key: &PublicKey) -> String {
@@ -387,7 +393,8 @@ impl Tui {
 
     pub async fn wait_for(&mut self, text: &str) -> String {
         let wanted = text.to_string();
-        self.wait_until(text, move |screen| screen.contains(&wanted)).await
+        self.wait_until(text, move |screen| screen.contains(&wanted))
+            .await
     }
 
     /// Reads until the server closes the channel.
@@ -395,7 +402,11 @@ impl Tui {
         let deadline = Instant::now() + WAIT;
         while !self.closed {
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "session did not end; screen:\n{}", self.contents());
+            assert!(
+                !left.is_zero(),
+                "session did not end; screen:\n{}",
+                self.contents()
+            );
             match tokio::time::timeout(left, self.channel.wait()).await {
                 Ok(Some(ChannelMsg::Data { data })) => {
                     self.raw.extend_from_slice(&data);
