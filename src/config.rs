@@ -72,7 +72,7 @@ const SCHEMA: &[Table] = &[
             ("uploads_dir", PATH),
             (
                 "chunk_size",
-                "a whole number of bytes from 1024 to 16777216 (16 MiB)",
+                "a power of two from 1024 to 16777216 (16 MiB) bytes",
             ),
         ],
     },
@@ -545,7 +545,7 @@ impl Config {
         let storage = &self.storage;
         check_path(&storage.uploads_dir, "storage.uploads_dir", &check)?;
         check(
-            (1024..=16 * 1024 * 1024).contains(&storage.chunk_size),
+            crate::vault::format::check_chunk_size(storage.chunk_size).is_ok(),
             "storage.chunk_size",
             storage.chunk_size.to_string(),
         )?;

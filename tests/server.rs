@@ -5,48 +5,9 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{client_key, fingerprint, tui_login, Client, Request, TestServer};
-use sfs::db::NewSshKey;
+use harness::{client_key, create_account, trust, tui_login, Client, Request, TestServer};
 
 const EMAIL: &str = "alice@example.com";
-
-/// Creates an account the way a user does: an emailed code, proved.
-async fn create_account(server: &TestServer, email: &str) -> sfs::db::Account {
-    let ip = "127.0.0.1".parse().expect("ip");
-    let before = server.mail_count();
-    let mut challenge = server
-        .core
-        .accounts
-        .start_login(email, ip)
-        .await
-        .expect("code sent");
-    let code = server.code_from_mail(before + 1).await;
-    server
-        .core
-        .accounts
-        .verify(&mut challenge, &code, ip)
-        .await
-        .expect("code accepted")
-}
-
-async fn trust(server: &TestServer, account: &sfs::db::Account, key: &russh::keys::PrivateKey) {
-    let public = key.public_key();
-    let trusted = server
-        .core
-        .accounts
-        .trust_key(
-            account,
-            &NewSshKey {
-                fingerprint: fingerprint(public),
-                algorithm: public.algorithm().to_string(),
-                public_key: public.to_openssh().expect("openssh"),
-                comment: "test".into(),
-            },
-        )
-        .await
-        .expect("trust key");
-    assert!(trusted);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_logs_in_through_the_screens() {

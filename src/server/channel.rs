@@ -7,6 +7,7 @@ use russh::{Channel, ChannelMsg};
 use tokio::sync::mpsc;
 
 use super::handler::{ConnectionInfo, Login};
+use crate::core::Who;
 use crate::tui::{self, Input, SessionContext};
 
 /// Input events waiting for the terminal UI; a client that floods faster
@@ -54,13 +55,24 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
                 }
                 return;
             }
-            ChannelMsg::Exec { .. } | ChannelMsg::RequestSubsystem { .. } => {
+            ChannelMsg::Exec { command, .. } => {
+                match account_of(&info) {
+                    Some(who) => crate::commands::run(info.core, who, channel, &command).await,
+                    None => refuse(channel, &guest_refusal(&info)).await,
+                }
+                return;
+            }
+            ChannelMsg::RequestSubsystem { name, .. } if name == "sftp" => {
+                match account_of(&info) {
+                    Some(who) => crate::sftp::run(info.core, who, channel).await,
+                    None => refuse(channel, &guest_refusal(&info)).await,
+                }
+                return;
+            }
+            ChannelMsg::RequestSubsystem { .. } => {
                 let message = match info.login {
                     Login::Guest => guest_refusal(&info),
-                    Login::Account(_) => {
-                        "sfs: this server does not offer that yet; use the terminal UI: ssh HOST\r\n"
-                            .to_string()
-                    }
+                    Login::Account(_) => "sfs: unknown subsystem; use sftp or the terminal UI\r\n".to_string(),
                 };
                 refuse(channel, &message).await;
                 return;
@@ -68,6 +80,18 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             ChannelMsg::Eof | ChannelMsg::Close => return,
             _ => {}
         }
+    }
+}
+
+/// The account a logged-in connection acts for; None for guests.
+fn account_of(info: &ConnectionInfo) -> Option<Who> {
+    match &info.login {
+        Login::Account(account) => Some(Who {
+            account_id: account.id,
+            email: account.email.clone(),
+            remote: info.remote.to_string(),
+        }),
+        Login::Guest => None,
     }
 }
 

@@ -435,3 +435,82 @@ pub async fn tui_login(tui: &mut Tui, server: &TestServer, email: &str, mail_num
     tui.send(b"\r").await;
     tui.wait_for(email).await;
 }
+
+/// Creates an account the way a user does (an emailed code, proved).
+pub async fn create_account(server: &TestServer, email: &str) -> sfs::db::Account {
+    let ip = "127.0.0.1".parse().expect("ip");
+    let before = server.mail_count();
+    let mut challenge = server
+        .core
+        .accounts
+        .start_login(email, ip)
+        .await
+        .expect("code sent");
+    let code = server.code_from_mail(before + 1).await;
+    server
+        .core
+        .accounts
+        .verify(&mut challenge, &code, ip)
+        .await
+        .expect("code accepted")
+}
+
+/// Makes the account trust `key`.
+pub async fn trust(server: &TestServer, account: &sfs::db::Account, key: &PrivateKey) {
+    let public = key.public_key();
+    let trusted = server
+        .core
+        .accounts
+        .trust_key(
+            account,
+            &sfs::db::NewSshKey {
+                fingerprint: fingerprint(public),
+                algorithm: public.algorithm().to_string(),
+                public_key: public.to_openssh().expect("openssh"),
+                comment: "test".into(),
+            },
+        )
+        .await
+        .expect("trust key");
+    assert!(trusted);
+}
+
+/// An account with a trusted key saved as an OpenSSH private key file (mode
+/// 0600) in the server's folder, for the real `ssh`, `sftp` and `scp`.
+pub async fn account_with_key_file(server: &TestServer, email: &str) -> (sfs::db::Account, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let account = create_account(server, email).await;
+    let key = client_key();
+    trust(server, &account, &key).await;
+    let path = server.dir.path().join(format!("id_{}", rand::random::<u32>()));
+    let text = key
+        .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+        .expect("encode key");
+    std::fs::write(&path, text.as_bytes()).expect("write key");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    (account, path)
+}
+
+/// Options that make OpenSSH clients talk to the test server with a key file
+/// and nothing from the user's own configuration.
+pub fn openssh_options(key_file: &Path) -> Vec<String> {
+    [
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([key_file.display().to_string()])
+    .collect()
+}

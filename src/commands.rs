@@ -1,0 +1,361 @@
+//! `ssh you@example.com@host COMMAND`: the scriptable front door.
+//!
+//! - `ls [--json]`: the account's files;
+//! - `put NAME`: standard input is stored as NAME, its key printed on stdout;
+//! - `get NAME`: the key on the first line of standard input, the plaintext
+//!   on stdout; a wrong key exits 1 with a message and no bytes on stdout;
+//! - `rm NAME`, `help`;
+//! - `scp -t NAME` / `scp -f NAME`: legacy scp (`scp -O`), see `scp.rs`.
+//!
+//! Every command only translates between the channel and the core.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg};
+
+use crate::core::{Core, FileState, Who};
+use crate::files::FilesError;
+use crate::timefmt::utc_datetime;
+use crate::upload::UploadStream;
+use crate::vault::FileKey;
+
+/// The first line of `get`'s input is a key: a few dozen bytes. More without
+/// a newline is not a key, and is not buffered without bound.
+const MAX_KEY_LINE: usize = 1024;
+/// How much plaintext one read sends.
+const READ_PIECE: usize = 64 * 1024;
+
+const HELP: &str = "\
+sfs commands (ssh you@example.com@HOST COMMAND):
+  ls [--json]        list your files
+  put NAME < FILE    store FILE as NAME; prints its key (shown once, never stored)
+  get NAME < KEY     the key on the first line of stdin; the file on stdout
+  rm NAME            delete NAME
+  help               this text
+Transfers also work with sftp and scp.
+";
+
+/// A command channel: standard input from the client, stdout and stderr to
+/// it, and an exit status at the end.
+pub struct ExecChannel {
+    channel: Channel<Msg>,
+    /// Input that arrived before a reader asked for it.
+    pending: Vec<u8>,
+    eof: bool,
+}
+
+impl ExecChannel {
+    pub fn new(channel: Channel<Msg>) -> ExecChannel {
+        ExecChannel {
+            channel,
+            pending: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// The next piece of standard input; None at end of input.
+    pub async fn read(&mut self) -> Option<Bytes> {
+        if !self.pending.is_empty() {
+            return Some(Bytes::from(std::mem::take(&mut self.pending)));
+        }
+        while !self.eof {
+            match self.channel.wait().await {
+                Some(ChannelMsg::Data { data }) => return Some(Bytes::copy_from_slice(&data)),
+                Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => self.eof = true,
+                Some(_) => {}
+            }
+        }
+        None
+    }
+
+    /// Puts input back to be read again.
+    pub fn unread(&mut self, data: &[u8]) {
+        let mut rest = data.to_vec();
+        rest.append(&mut self.pending);
+        self.pending = rest;
+    }
+
+    pub async fn stdout(&self, data: impl Into<Bytes>) -> bool {
+        self.channel.data_bytes(data.into()).await.is_ok()
+    }
+
+    pub async fn stderr(&self, text: &str) {
+        let _ = self
+            .channel
+            .extended_data_bytes(1, text.as_bytes().to_vec())
+            .await;
+    }
+
+    pub async fn exit(self, status: u32) {
+        let _ = self.channel.exit_status(status).await;
+        let _ = self.channel.eof().await;
+        let _ = self.channel.close().await;
+    }
+}
+
+/// Splits a command line as a POSIX shell would for plain words, single and
+/// double quotes and backslashes — what `ssh host put 'my file.pdf'` and scp
+/// send. None for an unterminated quote.
+pub fn split_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => word.push(c),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            c @ ('"' | '\\' | '$' | '`') => word.push(c),
+                            c => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                        },
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                word.push(chars.next()?);
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
+}
+
+/// Runs one command for a logged-in account and ends the channel.
+pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8]) {
+    let mut io = ExecChannel::new(channel);
+    let line = String::from_utf8_lossy(command);
+    let Some(words) = split_words(&line) else {
+        io.stderr("sfs: unterminated quote in the command\n").await;
+        return io.exit(2).await;
+    };
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let status = match words.as_slice() {
+        ["ls"] => ls(&core, &who, &io, false).await,
+        ["ls", "--json"] => ls(&core, &who, &io, true).await,
+        ["put", name] => put(&core, &who, &mut io, name).await,
+        ["get", name] => get(&core, &who, &mut io, name).await,
+        ["rm", name] => rm(&core, &who, &io, name).await,
+        ["help"] | ["--help"] | ["-h"] => {
+            io.stdout(HELP).await;
+            0
+        }
+        ["scp", args @ ..] => crate::scp::run(&core, &who, &mut io, args).await,
+        _ => {
+            io.stderr(&format!(
+                "sfs: unknown command {:?}\n{HELP}",
+                crate::tui::escape::escape(&line)
+            ))
+            .await;
+            2
+        }
+    };
+    io.exit(status).await;
+}
+
+async fn fail(io: &ExecChannel, error: &FilesError) -> u32 {
+    io.stderr(&format!("sfs: {error}\n")).await;
+    1
+}
+
+async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool) -> u32 {
+    let files = match core.list(who).await {
+        Ok(files) => files,
+        Err(e) => return fail(io, &e).await,
+    };
+    let waiting: Vec<String> = core
+        .keyring
+        .waiting(who.account_id)
+        .into_iter()
+        .map(|w| w.file_id)
+        .collect();
+    let state = |view: &crate::core::FileView| match view.state {
+        FileState::Unlocked(until) => format!("unlocked until {}", crate::timefmt::utc_time(until)),
+        FileState::Locked if waiting.contains(&view.record.id) => "key waiting".to_string(),
+        FileState::Locked => "locked".to_string(),
+    };
+    let mut out = String::new();
+    if json {
+        out.push('[');
+        for (i, view) in files.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!(
+                "{{\"name\":{},\"size\":{},\"uploaded\":{},\"state\":{}}}",
+                json_string(&view.record.name),
+                view.record.size,
+                view.record.created_at,
+                json_string(&state(view)),
+            ));
+        }
+        out.push_str("]\n");
+    } else {
+        out.push_str(&format!("{:<40} {:>14} {:<17} {}\n", "name", "size", "uploaded (UTC)", "state"));
+        for view in &files {
+            out.push_str(&format!(
+                "{:<40} {:>14} {:<17} {}\n",
+                crate::tui::escape::escape(&view.record.name),
+                view.record.size,
+                utc_datetime(view.record.created_at),
+                state(view),
+            ));
+        }
+    }
+    io.stdout(out).await;
+    0
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
+    let mut upload = match UploadStream::start(core, who, name, None) {
+        Ok(upload) => upload,
+        Err(e) => return fail(io, &e).await,
+    };
+    while let Some(piece) = io.read().await {
+        if let Err(e) = upload.write(piece).await {
+            return fail(io, &e).await;
+        }
+    }
+    match upload.finish().await {
+        Ok((_record, key)) => {
+            let mut line = key.to_text();
+            line.push('\n');
+            io.stdout(line.as_bytes().to_vec()).await;
+            io.stderr(&format!(
+                "sfs: stored {}; the key above is shown once and never stored: save it now\n",
+                crate::tui::escape::escape(name)
+            ))
+            .await;
+            0
+        }
+        Err(e) => fail(io, &e).await,
+    }
+}
+
+/// Reads the first line of input: the key.
+async fn read_key_line(io: &mut ExecChannel) -> Option<FileKey> {
+    let mut line = zeroize::Zeroizing::new(Vec::new());
+    while let Some(piece) = io.read().await {
+        if let Some(end) = piece.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&piece[..end]);
+            io.unread(&piece[end + 1..]);
+            break;
+        }
+        line.extend_from_slice(&piece);
+        if line.len() > MAX_KEY_LINE {
+            return None;
+        }
+    }
+    let text = std::str::from_utf8(&line).ok()?;
+    FileKey::parse(text).ok()
+}
+
+async fn get(core: &Core, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
+    let Some(key) = read_key_line(io).await else {
+        io.stderr("sfs: the first line of standard input must be the file's key\n")
+            .await;
+        return 1;
+    };
+    let (record, reader) = match core.open_with_key(who, name, &key).await {
+        Ok(opened) => opened,
+        Err(e) => return fail(io, &e).await,
+    };
+    let reader = Arc::new(std::sync::Mutex::new(reader));
+    let mut offset = 0u64;
+    while offset < record.size {
+        let reader = reader.clone();
+        let at = offset;
+        let piece = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; READ_PIECE];
+            let mut reader = reader.lock().map_err(|_| {
+                crate::vault::VaultError::Io(std::io::Error::other("reader poisoned"))
+            })?;
+            let n = reader.read_at(at, &mut buf)?;
+            buf.truncate(n);
+            Ok::<_, crate::vault::VaultError>(buf)
+        })
+        .await;
+        let piece = match piece {
+            Ok(Ok(piece)) if !piece.is_empty() => piece,
+            Ok(Ok(_)) => break,
+            Ok(Err(e)) => return fail(io, &FilesError::Vault(e)).await,
+            Err(e) => {
+                io.stderr(&format!("sfs: read failed: {e}\n")).await;
+                return 1;
+            }
+        };
+        offset += piece.len() as u64;
+        if !io.stdout(piece).await {
+            return 1;
+        }
+    }
+    0
+}
+
+async fn rm(core: &Core, who: &Who, io: &ExecChannel, name: &str) -> u32 {
+    match core.delete(who, name).await {
+        Ok(()) => 0,
+        Err(e) => fail(io, &e).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_words;
+
+    #[test]
+    fn words_split_like_a_shell() {
+        assert_eq!(split_words("put a").unwrap(), ["put", "a"]);
+        assert_eq!(split_words("put 'my file.pdf'").unwrap(), ["put", "my file.pdf"]);
+        assert_eq!(split_words(r#"get "a \"b\"""#).unwrap(), ["get", r#"a "b""#]);
+        assert_eq!(split_words(r"rm a\ b").unwrap(), ["rm", "a b"]);
+        assert_eq!(split_words("scp -t -- 'it'\\''s'").unwrap(), ["scp", "-t", "--", "it's"]);
+        assert_eq!(split_words("  ls   --json ").unwrap(), ["ls", "--json"]);
+        assert!(split_words("put 'open").is_none());
+    }
+}

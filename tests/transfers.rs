@@ -1,0 +1,241 @@
+//! Commands over `ssh HOST COMMAND` and legacy scp (`scp -O`), with the real
+//! OpenSSH clients logged in with a trusted key.
+
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use harness::{account_with_key_file, openssh_options, TestServer};
+use sha2::{Digest, Sha256};
+
+const ALICE: &str = "alice@example.com";
+
+struct Login {
+    email: String,
+    key: PathBuf,
+    port: u16,
+}
+
+impl Login {
+    async fn new(server: &TestServer, email: &str) -> Login {
+        let (_, key) = account_with_key_file(server, email).await;
+        Login {
+            email: email.to_string(),
+            key,
+            port: server.addr.port(),
+        }
+    }
+
+    /// `ssh … COMMAND < stdin`.
+    async fn ssh(&self, command: &str, stdin: Vec<u8>) -> Output {
+        let mut cmd = Command::new("ssh");
+        cmd.args(openssh_options(&self.key))
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg(format!("{}@127.0.0.1", self.email))
+            .arg(command);
+        run(cmd, stdin).await
+    }
+
+    /// `scp -O ARGS…` with the login's options; REMOTE: marks the remote side.
+    async fn scp(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("scp");
+        cmd.arg("-O")
+            .args(openssh_options(&self.key))
+            .arg("-P")
+            .arg(self.port.to_string());
+        for arg in args {
+            cmd.arg(arg.replace("REMOTE:", &format!("{}@127.0.0.1:", self.email)));
+        }
+        run(cmd, Vec::new()).await
+    }
+}
+
+async fn run(mut cmd: Command, stdin: Vec<u8>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("client runs");
+        let mut input = child.stdin.take().expect("stdin");
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = input.write_all(&stdin);
+        });
+        let out = child.wait_with_output().expect("client output");
+        let _ = writer.join();
+        out
+    })
+    .await
+    .expect("blocking task")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    bytes
+}
+
+/// The key printed by `put` (first line of stdout).
+fn key_of(out: &Output) -> String {
+    assert!(out.status.success(), "put failed: {}", text(&out.stderr));
+    let key = text(&out.stdout).lines().next().unwrap_or_default().to_string();
+    assert_eq!(key.len(), 44, "a Fernet key on stdout: {key:?}");
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_and_get_round_trip_at_the_edges() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let chunk = server.core.config.storage.chunk_size as usize;
+    for (i, len) in [0, 1, chunk - 1, chunk, chunk + 1, 20 << 20].into_iter().enumerate() {
+        let name = format!("file {i}.bin");
+        let data = random_bytes(len);
+        let put = alice.ssh(&format!("put '{name}'"), data.clone()).await;
+        let key = key_of(&put);
+        assert!(text(&put.stderr).contains("shown once"), "{}", text(&put.stderr));
+
+        let get = alice.ssh(&format!("get '{name}'"), format!("{key}\n").into_bytes()).await;
+        assert!(get.status.success(), "get {len}: {}", text(&get.stderr));
+        assert_eq!(sha(&get.stdout), sha(&data), "round trip of {len} bytes");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_with_a_wrong_key_exits_1_with_nothing_on_stdout() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    key_of(&alice.ssh("put secret.txt", b"top secret".to_vec()).await);
+    let wrong = sfs::vault::FileKey::generate();
+    let get = alice
+        .ssh("get secret.txt", format!("{}\n", wrong.to_text().as_str()).into_bytes())
+        .await;
+    assert_eq!(get.status.code(), Some(1));
+    assert!(get.stdout.is_empty(), "no bytes on stdout");
+    assert!(text(&get.stderr).contains("wrong key"), "{}", text(&get.stderr));
+
+    let garbage = alice.ssh("get secret.txt", b"not a key\n".to_vec()).await;
+    assert_eq!(garbage.status.code(), Some(1));
+    assert!(garbage.stdout.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_rm_help_and_unknown_commands() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    key_of(&alice.ssh("put a.txt", b"aaa".to_vec()).await);
+    key_of(&alice.ssh("put 'b c.txt'", b"bbbb".to_vec()).await);
+
+    let ls = alice.ssh("ls", Vec::new()).await;
+    assert!(ls.status.success());
+    let listing = text(&ls.stdout);
+    assert!(listing.contains("a.txt") && listing.contains("b c.txt"), "{listing}");
+    assert!(listing.contains("key waiting"), "a fresh key waits for pickup: {listing}");
+
+    let json = alice.ssh("ls --json", Vec::new()).await;
+    let json = text(&json.stdout);
+    assert!(json.starts_with('[') && json.contains("\"name\":\"b c.txt\",\"size\":4"), "{json}");
+
+    let rm = alice.ssh("rm a.txt", Vec::new()).await;
+    assert!(rm.status.success(), "{}", text(&rm.stderr));
+    let rm_again = alice.ssh("rm a.txt", Vec::new()).await;
+    assert_eq!(rm_again.status.code(), Some(1));
+    assert!(text(&rm_again.stderr).contains("no such file"));
+    assert!(!text(&alice.ssh("ls", Vec::new()).await.stdout).contains("a.txt"));
+
+    let help = alice.ssh("help", Vec::new()).await;
+    assert!(help.status.success() && text(&help.stdout).contains("put NAME"));
+    let unknown = alice.ssh("frobnicate", Vec::new()).await;
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("put NAME"), "help on stderr");
+
+    let bad_name = alice.ssh("put ../escape", b"x".to_vec()).await;
+    assert!(!bad_name.status.success());
+    assert!(text(&bad_name.stderr).contains("invalid file name"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_account_cannot_touch_the_files() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let bob = Login::new(&server, "bob@example.com").await;
+    let key = key_of(&alice.ssh("put private.txt", b"alice only".to_vec()).await);
+
+    assert!(!text(&bob.ssh("ls", Vec::new()).await.stdout).contains("private.txt"));
+    let get = bob.ssh("get private.txt", format!("{key}\n").into_bytes()).await;
+    assert_eq!(get.status.code(), Some(1));
+    assert!(get.stdout.is_empty());
+    assert!(!bob.ssh("rm private.txt", Vec::new()).await.status.success());
+    // Bob's own file of the same name is his, and Alice's is untouched.
+    key_of(&bob.ssh("put private.txt", b"bob's".to_vec()).await);
+    let get = alice.ssh("get private.txt", format!("{key}\n").into_bytes()).await;
+    assert_eq!(get.stdout, b"alice only");
+    server.stop().await;
+}
+
+fn write_file(dir: &Path, name: &str, data: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, data).expect("local file");
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let local = tempfile::tempdir().expect("tempdir");
+    let data = random_bytes(300_000);
+    let source = write_file(local.path(), "report.pdf", &data);
+
+    let up = alice.scp(&[&source, "REMOTE:"]).await;
+    assert!(up.status.success(), "scp -O upload: {}", text(&up.stderr));
+    let stderr = text(&up.stderr);
+    let key = stderr
+        .lines()
+        .find_map(|l| l.rsplit(": ").next().filter(|k| k.len() == 44))
+        .unwrap_or_else(|| panic!("the key is shown on stderr: {stderr}"))
+        .to_string();
+
+    let target = local.path().join("back.pdf").display().to_string();
+    let locked = alice.scp(&["REMOTE:report.pdf", &target]).await;
+    assert!(!locked.status.success(), "a locked file is refused");
+    assert!(text(&locked.stderr).contains("locked"), "{}", text(&locked.stderr));
+
+    let who = sfs::core::Who {
+        account_id: server.core.db.account_by_email(ALICE).await.expect("db").expect("account").id,
+        email: ALICE.into(),
+        remote: "test".into(),
+    };
+    let key = sfs::vault::FileKey::parse(&key).expect("key");
+    server.core.unlock(&who, "report.pdf", &key).await.expect("unlock");
+    let down = alice.scp(&["REMOTE:report.pdf", &target]).await;
+    assert!(down.status.success(), "scp -O download: {}", text(&down.stderr));
+    assert_eq!(sha(&std::fs::read(&target).expect("downloaded")), sha(&data));
+
+    // Uploading to a new name, and directories refused.
+    let renamed = alice.scp(&[&source, "REMOTE:copy.pdf"]).await;
+    assert!(renamed.status.success(), "{}", text(&renamed.stderr));
+    assert!(server.core.files.file_by_name(who.account_id, "copy.pdf").await.expect("db").is_some());
+    let dir = local.path().join("folder");
+    std::fs::create_dir(&dir).expect("dir");
+    write_file(&dir, "x", b"x");
+    let recursive = alice.scp(&["-r", &dir.display().to_string(), "REMOTE:"]).await;
+    assert!(!recursive.status.success());
+    assert!(text(&recursive.stderr).contains("directories are not supported"));
+    server.stop().await;
+}
