@@ -222,7 +222,10 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool) -> u32 {
         }
         out.push_str("]\n");
     } else {
-        out.push_str(&format!("{:<40} {:>14} {:<17} {}\n", "name", "size", "uploaded (UTC)", "state"));
+        out.push_str(&format!(
+            "{:<40} {:>14} {:<17} {}\n",
+            "name", "size", "uploaded (UTC)", "state"
+        ));
         for view in &files {
             out.push_str(&format!(
                 "{:<40} {:>14} {:<17} {}\n",
@@ -243,7 +246,9 @@ fn json_string(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -351,10 +356,19 @@ mod tests {
     #[test]
     fn words_split_like_a_shell() {
         assert_eq!(split_words("put a").unwrap(), ["put", "a"]);
-        assert_eq!(split_words("put 'my file.pdf'").unwrap(), ["put", "my file.pdf"]);
-        assert_eq!(split_words(r#"get "a \"b\"""#).unwrap(), ["get", r#"a "b""#]);
+        assert_eq!(
+            split_words("put 'my file.pdf'").unwrap(),
+            ["put", "my file.pdf"]
+        );
+        assert_eq!(
+            split_words(r#"get "a \"b\"""#).unwrap(),
+            ["get", r#"a "b""#]
+        );
         assert_eq!(split_words(r"rm a\ b").unwrap(), ["rm", "a b"]);
-        assert_eq!(split_words("scp -t -- 'it'\\''s'").unwrap(), ["scp", "-t", "--", "it's"]);
+        assert_eq!(
+            split_words("scp -t -- 'it'\\''s'").unwrap(),
+            ["scp", "-t", "--", "it's"]
+        );
         assert_eq!(split_words("  ls   --json ").unwrap(), ["ls", "--json"]);
         assert!(split_words("put 'open").is_none());
     }

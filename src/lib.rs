@@ -20,6 +20,7 @@
 //! (the terminal UI).
 
 pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod core;
 pub mod db;
@@ -29,8 +30,11 @@ pub mod keyring;
 pub mod limits;
 pub mod logging;
 pub mod mail;
+pub mod scp;
 pub mod server;
+pub mod sftp;
 pub mod store;
 pub mod timefmt;
 pub mod tui;
+pub mod upload;
 pub mod vault;

@@ -8,9 +8,12 @@
 //! The address lockout is kept here for every address, registered or not, so
 //! that it behaves the same for both and reveals nothing.
 //!
-//! Memory is bounded: entries are dropped once they no longer affect any
-//! decision, and each map has a hard cap; at the cap the least recently
-//! active tenth is evicted in one pass, so the cost stays amortised O(1).
+//! Failures are forgotten after a quiet hour (no failure, no ban or lock in
+//! force; for an IP once banned, at least `ban_max_seconds`), which also
+//! resets its ban length. Memory is bounded: expired entries are pruned
+//! whenever a map has doubled since the last pruning, and a map still at its
+//! cap then evicts its least recently active tenth, so the cost stays
+//! amortised O(1) per insertion.
 //!
 //! IPv6 sources are counted per /64 (one host usually owns a whole /64), and
 //! IPv4-mapped IPv6 addresses as the IPv4 address they are.
@@ -230,12 +233,19 @@ trait Expiring: Default {
 /// A map that prunes expired entries and stays under [`MAX_TRACKED`].
 struct Bounded<K, V> {
     map: HashMap<K, V>,
+    /// Size at which expired entries are next pruned: twice the size left
+    /// by the last pruning, so pruning costs amortised O(1) per insertion.
+    prune_at: usize,
 }
+
+/// The smallest `prune_at`: tiny maps are not worth a pass.
+const MIN_PRUNE_AT: usize = 1024;
 
 impl<K, V> Default for Bounded<K, V> {
     fn default() -> Self {
         Bounded {
             map: HashMap::new(),
+            prune_at: MIN_PRUNE_AT,
         }
     }
 }
@@ -243,11 +253,12 @@ impl<K, V> Default for Bounded<K, V> {
 impl<K: Hash + Eq + Clone, V: Expiring> Bounded<K, V> {
     /// The entry for `key`, made room for if new.
     fn entry(&mut self, key: K, now: Instant) -> &mut V {
-        if !self.map.contains_key(&key) && self.map.len() >= MAX_TRACKED {
+        if !self.map.contains_key(&key) && self.map.len() >= self.prune_at {
             self.map.retain(|_, v| !v.expired(now));
             if self.map.len() >= MAX_TRACKED {
                 self.evict_stalest(MAX_TRACKED / 10);
             }
+            self.prune_at = (self.map.len() * 2).clamp(MIN_PRUNE_AT, MAX_TRACKED);
         }
         self.map.entry(key).or_default()
     }
@@ -570,6 +581,17 @@ mod tests {
         }
         assert!(map.map.len() <= MAX_TRACKED);
         assert!(map.map.contains_key(&(MAX_TRACKED as u32 + 4)));
+    }
+
+    #[test]
+    fn expired_entries_are_pruned_as_maps_grow() {
+        let mut map: Bounded<u32, Window> = Bounded::default();
+        let now = Instant::now();
+        for i in 0..MIN_PRUNE_AT as u32 {
+            map.entry(i, now).push(now);
+        }
+        map.entry(u32::MAX, now + HOUR).push(now + HOUR);
+        assert_eq!(map.map.len(), 1);
     }
 
     #[test]

@@ -120,9 +120,16 @@ async fn receive(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, target: &str
 }
 
 /// One file; false when it was not stored (the client was told why).
-async fn receive_file(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, target: &str, line: &str) -> bool {
+async fn receive_file(
+    core: &Arc<Core>,
+    who: &Who,
+    io: &mut ExecChannel,
+    target: &str,
+    line: &str,
+) -> bool {
     let mut parts = line[1..].splitn(3, ' ');
-    let (Some(_mode), Some(size), Some(sent_name)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(_mode), Some(size), Some(sent_name)) = (parts.next(), parts.next(), parts.next())
+    else {
         fatal(io, "malformed file header").await;
         return false;
     };
@@ -200,7 +207,8 @@ async fn send(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> 
             return 1;
         }
     };
-    io.stdout(format!("C0600 {} {}\n", record.size, record.name)).await;
+    io.stdout(format!("C0600 {} {}\n", record.size, record.name))
+        .await;
     if read_byte(io).await != Some(0) {
         return 1;
     }
@@ -229,7 +237,8 @@ async fn send(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> 
             }
             _ => {
                 // The client counts bytes; a short file can only be aborted.
-                io.stderr("sfs: read failed; the download was aborted\n").await;
+                io.stderr("sfs: read failed; the download was aborted\n")
+                    .await;
                 return 1;
             }
         }

@@ -92,7 +92,9 @@ impl UploadStream {
     pub async fn write(&mut self, data: Bytes) -> Result<(), FilesError> {
         let len = data.len() as u64;
         let Some(tx) = &self.tx else {
-            return Err(FilesError::Io(std::io::Error::other("upload already ended")));
+            return Err(FilesError::Io(std::io::Error::other(
+                "upload already ended",
+            )));
         };
         if tx.send(data).await.is_err() {
             // The worker stopped early: its error says why.
@@ -110,9 +112,9 @@ impl UploadStream {
             .worker
             .take()
             .ok_or_else(|| FilesError::Io(std::io::Error::other("upload already ended")))?;
-        worker
-            .await
-            .map_err(|e| FilesError::Io(std::io::Error::other(format!("upload worker failed: {e}"))))?
+        worker.await.map_err(|e| {
+            FilesError::Io(std::io::Error::other(format!("upload worker failed: {e}")))
+        })?
     }
 
     /// Completes the upload: the file becomes visible (replacing one of the

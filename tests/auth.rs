@@ -873,3 +873,31 @@ async fn parse_and_mask_email() {
     );
     assert_eq!(Accounts::mask_email("al@example.com"), "a***@example.com");
 }
+
+fn send_sync<T: Send + Sync>() {}
+fn send<T: Send>(_: &T) {}
+
+/// SSH sessions hold these across awaits on a multi-threaded runtime.
+#[tokio::test]
+async fn login_types_and_futures_can_cross_threads() {
+    send_sync::<Accounts>();
+    send_sync::<Challenge>();
+    send_sync::<Sealer>();
+    send_sync::<Mailer>();
+    send_sync::<sfs::limits::SessionSlots>();
+    send_sync::<sfs::limits::SessionSlot>();
+    let env = env(auth(), limits()).await;
+    let mut challenge = env
+        .accounts
+        .start_login("sam@example.com", ip(IP))
+        .await
+        .unwrap();
+    send(&env.accounts.start_login("sam@example.com", ip(IP)));
+    send(&env.accounts.resend(&mut challenge, ip(IP)));
+    send(&env.accounts.verify(&mut challenge, "123456", ip(IP)));
+    send(
+        &env.accounts
+            .login_with_key("sam@example.com", "SHA256:x", ip(IP)),
+    );
+    send(&env.accounts.trusted_keys(1));
+}

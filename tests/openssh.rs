@@ -111,17 +111,54 @@ async fn openssh_in_tmux_logs_in_through_the_screens() {
         server.addr.port()
     );
     let tmux = Tmux::start(&ssh);
-    tmux.wait_for("mail").await;
+    tmux.wait_for("Email").await;
     tmux.type_text("carol@example.com");
     tmux.press("Enter");
-    tmux.wait_for("code").await;
+    tmux.wait_for("A code was sent to").await;
     let code = server.code_from_mail(1).await;
     tmux.type_text(&code);
     tmux.press("Enter");
-    tmux.wait_for("carol@example.com").await;
+    tmux.wait_for("sfs · carol@example.com").await;
+    tmux.wait_for("Files (").await;
     tmux.press("q");
     // The client's terminal is restored: the shell prompt of tmux's pane is
     // gone with ssh, so the pane closes; give it a moment.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_sftp_logs_in_with_the_emailed_code() {
+    if !(have("sftp") && have("tmux")) {
+        assert!(
+            std::env::var("CI").map_or(true, |ci| ci != "true"),
+            "sftp and tmux are required under CI"
+        );
+        eprintln!("skipped: interactive sftp test (sftp or tmux missing)");
+        return;
+    }
+    let mut server = TestServer::start().await;
+    let sftp = format!(
+        "sftp -P {} -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -o PreferredAuthentications=keyboard-interactive -o LogLevel=ERROR \
+         dave@example.com@127.0.0.1",
+        server.addr.port()
+    );
+    let tmux = Tmux::start(&sftp);
+    let prompt = tmux.wait_for("One-time code sent to").await;
+    assert!(
+        prompt.contains("d***e@example.com"),
+        "names the masked address:\n{prompt}"
+    );
+    let code = server.code_from_mail(1).await;
+    tmux.type_text(&code);
+    tmux.press("Enter");
+    tmux.wait_for("sftp>").await;
+    tmux.type_text("pwd");
+    tmux.press("Enter");
+    tmux.wait_for("Remote working directory: /").await;
+    tmux.type_text("bye");
+    tmux.press("Enter");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     server.stop().await;
 }

@@ -5,7 +5,9 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{client_key, create_account, trust, tui_login, Client, Request, TestServer};
+use harness::{
+    client_key, create_account, trust, tui_login, wait_dashboard, Client, Request, TestServer,
+};
 
 const EMAIL: &str = "alice@example.com";
 
@@ -93,7 +95,7 @@ async fn email_user_logs_in_with_the_emailed_code() {
     ));
     // Proved by SSH: the terminal UI opens straight on the dashboard.
     let mut tui = client.open_tui(80, 24).await;
-    tui.wait_for(EMAIL).await;
+    wait_dashboard(&mut tui, EMAIL).await;
     server.stop().await;
 }
 
@@ -108,7 +110,7 @@ async fn trusted_key_logs_straight_in_and_others_do_not() {
     let mut client = Client::connect(server.addr).await;
     assert!(client.login_key(EMAIL, &key).await, "trusted key logs in");
     let mut tui = client.open_tui(80, 24).await;
-    tui.wait_for(EMAIL).await;
+    wait_dashboard(&mut tui, EMAIL).await;
 
     let mut stranger = Client::connect(server.addr).await;
     assert!(
@@ -212,7 +214,7 @@ async fn shutdown_tells_open_sessions_and_restores_the_terminal() {
     let mut client = Client::connect(server.addr).await;
     assert!(client.login_guest().await);
     let mut tui = client.open_tui(80, 24).await;
-    tui.wait_for("mail").await;
+    tui.wait_for("Email").await;
     server.stop().await;
     tui.wait_closed().await;
     let raw = String::from_utf8_lossy(&tui.raw);
@@ -232,14 +234,14 @@ async fn fifty_sessions_log_in_at_once() {
             let mut client = Client::connect(server.addr).await;
             assert!(client.login_key("guest", &key).await);
             let mut tui = client.open_tui(80, 24).await;
-            tui.wait_for("mail").await;
+            tui.wait_for("Email").await;
             tui.send(email.as_bytes()).await;
             tui.send(b"\r").await;
-            tui.wait_for("code").await;
+            tui.wait_for("A code was sent to").await;
             let code = wait_code_for(&server, &email).await;
             tui.send(code.as_bytes()).await;
             tui.send(b"\r").await;
-            tui.wait_for(&email).await;
+            wait_dashboard(&mut tui, &email).await;
         }));
     }
     for task in tasks {

@@ -90,7 +90,11 @@ fn random_bytes(len: usize) -> Vec<u8> {
 /// The key printed by `put` (first line of stdout).
 fn key_of(out: &Output) -> String {
     assert!(out.status.success(), "put failed: {}", text(&out.stderr));
-    let key = text(&out.stdout).lines().next().unwrap_or_default().to_string();
+    let key = text(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(key.len(), 44, "a Fernet key on stdout: {key:?}");
     key
 }
@@ -100,14 +104,23 @@ async fn put_and_get_round_trip_at_the_edges() {
     let mut server = TestServer::start().await;
     let alice = Login::new(&server, ALICE).await;
     let chunk = server.core.config.storage.chunk_size as usize;
-    for (i, len) in [0, 1, chunk - 1, chunk, chunk + 1, 20 << 20].into_iter().enumerate() {
+    for (i, len) in [0, 1, chunk - 1, chunk, chunk + 1, 20 << 20]
+        .into_iter()
+        .enumerate()
+    {
         let name = format!("file {i}.bin");
         let data = random_bytes(len);
         let put = alice.ssh(&format!("put '{name}'"), data.clone()).await;
         let key = key_of(&put);
-        assert!(text(&put.stderr).contains("shown once"), "{}", text(&put.stderr));
+        assert!(
+            text(&put.stderr).contains("shown once"),
+            "{}",
+            text(&put.stderr)
+        );
 
-        let get = alice.ssh(&format!("get '{name}'"), format!("{key}\n").into_bytes()).await;
+        let get = alice
+            .ssh(&format!("get '{name}'"), format!("{key}\n").into_bytes())
+            .await;
         assert!(get.status.success(), "get {len}: {}", text(&get.stderr));
         assert_eq!(sha(&get.stdout), sha(&data), "round trip of {len} bytes");
     }
@@ -121,11 +134,18 @@ async fn get_with_a_wrong_key_exits_1_with_nothing_on_stdout() {
     key_of(&alice.ssh("put secret.txt", b"top secret".to_vec()).await);
     let wrong = sfs::vault::FileKey::generate();
     let get = alice
-        .ssh("get secret.txt", format!("{}\n", wrong.to_text().as_str()).into_bytes())
+        .ssh(
+            "get secret.txt",
+            format!("{}\n", wrong.to_text().as_str()).into_bytes(),
+        )
         .await;
     assert_eq!(get.status.code(), Some(1));
     assert!(get.stdout.is_empty(), "no bytes on stdout");
-    assert!(text(&get.stderr).contains("wrong key"), "{}", text(&get.stderr));
+    assert!(
+        text(&get.stderr).contains("wrong key"),
+        "{}",
+        text(&get.stderr)
+    );
 
     let garbage = alice.ssh("get secret.txt", b"not a key\n".to_vec()).await;
     assert_eq!(garbage.status.code(), Some(1));
@@ -143,12 +163,21 @@ async fn ls_rm_help_and_unknown_commands() {
     let ls = alice.ssh("ls", Vec::new()).await;
     assert!(ls.status.success());
     let listing = text(&ls.stdout);
-    assert!(listing.contains("a.txt") && listing.contains("b c.txt"), "{listing}");
-    assert!(listing.contains("key waiting"), "a fresh key waits for pickup: {listing}");
+    assert!(
+        listing.contains("a.txt") && listing.contains("b c.txt"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("key waiting"),
+        "a fresh key waits for pickup: {listing}"
+    );
 
     let json = alice.ssh("ls --json", Vec::new()).await;
     let json = text(&json.stdout);
-    assert!(json.starts_with('[') && json.contains("\"name\":\"b c.txt\",\"size\":4"), "{json}");
+    assert!(
+        json.starts_with('[') && json.contains("\"name\":\"b c.txt\",\"size\":4"),
+        "{json}"
+    );
 
     let rm = alice.ssh("rm a.txt", Vec::new()).await;
     assert!(rm.status.success(), "{}", text(&rm.stderr));
@@ -177,13 +206,17 @@ async fn another_account_cannot_touch_the_files() {
     let key = key_of(&alice.ssh("put private.txt", b"alice only".to_vec()).await);
 
     assert!(!text(&bob.ssh("ls", Vec::new()).await.stdout).contains("private.txt"));
-    let get = bob.ssh("get private.txt", format!("{key}\n").into_bytes()).await;
+    let get = bob
+        .ssh("get private.txt", format!("{key}\n").into_bytes())
+        .await;
     assert_eq!(get.status.code(), Some(1));
     assert!(get.stdout.is_empty());
     assert!(!bob.ssh("rm private.txt", Vec::new()).await.status.success());
     // Bob's own file of the same name is his, and Alice's is untouched.
     key_of(&bob.ssh("put private.txt", b"bob's".to_vec()).await);
-    let get = alice.ssh("get private.txt", format!("{key}\n").into_bytes()).await;
+    let get = alice
+        .ssh("get private.txt", format!("{key}\n").into_bytes())
+        .await;
     assert_eq!(get.stdout, b"alice only");
     server.stop().await;
 }
@@ -214,27 +247,57 @@ async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
     let target = local.path().join("back.pdf").display().to_string();
     let locked = alice.scp(&["REMOTE:report.pdf", &target]).await;
     assert!(!locked.status.success(), "a locked file is refused");
-    assert!(text(&locked.stderr).contains("locked"), "{}", text(&locked.stderr));
+    assert!(
+        text(&locked.stderr).contains("locked"),
+        "{}",
+        text(&locked.stderr)
+    );
 
     let who = sfs::core::Who {
-        account_id: server.core.db.account_by_email(ALICE).await.expect("db").expect("account").id,
+        account_id: server
+            .core
+            .db
+            .account_by_email(ALICE)
+            .await
+            .expect("db")
+            .expect("account")
+            .id,
         email: ALICE.into(),
         remote: "test".into(),
     };
     let key = sfs::vault::FileKey::parse(&key).expect("key");
-    server.core.unlock(&who, "report.pdf", &key).await.expect("unlock");
+    server
+        .core
+        .unlock(&who, "report.pdf", &key)
+        .await
+        .expect("unlock");
     let down = alice.scp(&["REMOTE:report.pdf", &target]).await;
-    assert!(down.status.success(), "scp -O download: {}", text(&down.stderr));
-    assert_eq!(sha(&std::fs::read(&target).expect("downloaded")), sha(&data));
+    assert!(
+        down.status.success(),
+        "scp -O download: {}",
+        text(&down.stderr)
+    );
+    assert_eq!(
+        sha(&std::fs::read(&target).expect("downloaded")),
+        sha(&data)
+    );
 
     // Uploading to a new name, and directories refused.
     let renamed = alice.scp(&[&source, "REMOTE:copy.pdf"]).await;
     assert!(renamed.status.success(), "{}", text(&renamed.stderr));
-    assert!(server.core.files.file_by_name(who.account_id, "copy.pdf").await.expect("db").is_some());
+    assert!(server
+        .core
+        .files
+        .file_by_name(who.account_id, "copy.pdf")
+        .await
+        .expect("db")
+        .is_some());
     let dir = local.path().join("folder");
     std::fs::create_dir(&dir).expect("dir");
     write_file(&dir, "x", b"x");
-    let recursive = alice.scp(&["-r", &dir.display().to_string(), "REMOTE:"]).await;
+    let recursive = alice
+        .scp(&["-r", &dir.display().to_string(), "REMOTE:"])
+        .await;
     assert!(!recursive.status.success());
     assert!(text(&recursive.stderr).contains("directories are not supported"));
     server.stop().await;

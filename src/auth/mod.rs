@@ -340,7 +340,7 @@ impl Accounts {
     }
 
     /// The challenge for `email`: the account's secret if it has one, else
-    /// a fresh one. Either way one lookup and one sealing operation.
+    /// a fresh one. Either way one lookup and one sealer operation.
     async fn new_challenge(&self, email: &str, now: Instant) -> Result<Challenge, Refusal> {
         let inner = &self.inner;
         let account = inner.db.account_by_email(email).await.map_err(db_refusal)?;

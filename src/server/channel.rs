@@ -72,7 +72,9 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             ChannelMsg::RequestSubsystem { .. } => {
                 let message = match info.login {
                     Login::Guest => guest_refusal(&info),
-                    Login::Account(_) => "sfs: unknown subsystem; use sftp or the terminal UI\r\n".to_string(),
+                    Login::Account(_) => {
+                        "sfs: unknown subsystem; use sftp or the terminal UI\r\n".to_string()
+                    }
                 };
                 refuse(channel, &message).await;
                 return;

@@ -131,11 +131,16 @@ impl Connection {
         Auth::Accept
     }
 
-    fn code_prompt(instructions: String) -> Auth {
+    /// The prompt itself names the masked address: OpenSSH shows the
+    /// instructions only at its default log level, the prompt always.
+    fn code_prompt(instructions: String, masked_email: &str) -> Auth {
         Auth::Partial {
             name: Cow::Borrowed("sfs login"),
             instructions: Cow::Owned(instructions),
-            prompts: Cow::Owned(vec![(Cow::Borrowed("One-time code: "), false)]),
+            prompts: Cow::Owned(vec![(
+                Cow::Owned(format!("One-time code sent to {masked_email}: ")),
+                false,
+            )]),
         }
     }
 
@@ -156,12 +161,10 @@ impl Connection {
             .await
         {
             Ok(challenge) => {
-                let text = format!(
-                    "A one-time code was sent to {}. Type it below.",
-                    challenge.masked_email()
-                );
+                let masked = challenge.masked_email();
+                let text = format!("A one-time code was sent to {masked}. Type it below.");
                 self.challenge = Some(challenge);
-                Self::code_prompt(text)
+                Self::code_prompt(text, &masked)
             }
             Err(refusal) => {
                 self.told_refusal = true;
@@ -182,8 +185,9 @@ impl Connection {
         {
             Ok(account) => self.accept(Login::Account(account)),
             Err(refusal) if challenge.attempts_left() > 0 && refusal.retry_after.is_none() => {
+                let masked = challenge.masked_email();
                 self.challenge = Some(challenge);
-                Self::code_prompt(refusal.to_string())
+                Self::code_prompt(refusal.to_string(), &masked)
             }
             Err(refusal) => {
                 self.told_refusal = true;

@@ -20,7 +20,7 @@ use super::field::Field;
 use super::input::Key;
 use super::text::Endpoint;
 use super::{qr, ConnectionKey};
-use crate::auth::{Accounts, Challenge, Refusal};
+use crate::auth::{human_duration, Accounts, Challenge, Refusal};
 use crate::core::{Core, FileState, FileView, Who};
 use crate::db::{Account, NewSshKey, SshKey};
 use crate::events::Event;
@@ -37,8 +37,10 @@ const CODE_DIGITS: usize = 6;
 const KEY_MAX: usize = 64;
 /// The mask shown for secret characters.
 const MASK: char = '•';
-/// Rows a PageUp/PageDown moves in the file table.
+/// Rows a PageUp/PageDown moves in the file table or a dialog.
 const PAGE: usize = 10;
+/// No dialog has more lines than this, even wrapped on a narrow screen.
+const MAX_SCROLL: u16 = 40;
 
 /// How the session ends: a last line for the user and the exit status.
 pub struct Exit {
@@ -91,6 +93,8 @@ pub struct Dashboard {
     /// The key typed for the selected file.
     pub key: Field,
     pub dialog: Option<Dialog>,
+    /// How far the open dialog's text is scrolled (for small terminals).
+    pub scroll: u16,
     /// Waiting keys to offer, oldest first, and every key ever offered (an
     /// offer the user put off is not forced on them again).
     offers: VecDeque<String>,
@@ -226,12 +230,12 @@ impl App {
         })
     }
 
-    /// The fingerprint of this connection's key, if it has one.
+    /// The key this connection logged in with, if any.
     pub fn connection_key(&self) -> Option<&ConnectionKey> {
         self.ssh_key.as_ref()
     }
 
-    /// Seconds left to finish logging in, on the login screens.
+    /// Time left to finish logging in, on the login screens.
     pub fn login_time_left(&self) -> Option<Duration> {
         let deadline = self.core.config.limits.login_deadline_seconds;
         if deadline == 0 || matches!(self.page, Page::Dashboard(_)) {
@@ -262,7 +266,7 @@ impl App {
             self.end(
                 format!(
                     "sfs: session closed after {} without input.",
-                    crate::auth::human_duration(Duration::from_secs(idle))
+                    human_duration(Duration::from_secs(idle))
                 ),
                 1,
             );
@@ -273,7 +277,7 @@ impl App {
             self.end(
                 format!(
                     "sfs: login not completed within {}; session closed.",
-                    crate::auth::human_duration(deadline)
+                    human_duration(deadline)
                 ),
                 1,
             );
@@ -376,7 +380,8 @@ impl App {
             .await
         {
             Ok(challenge) => {
-                self.info(format!("A code was sent to {}.", challenge.masked_email()));
+                // The code screen itself says where the code went.
+                self.status = None;
                 self.page = Page::Code(CodePage {
                     challenge,
                     field: Field::secret(CODE_DIGITS, |c| c.is_ascii_digit(), MASK),
@@ -416,7 +421,7 @@ impl App {
         if let Some(wait) = page.challenge.resend_available_in() {
             return self.error(format!(
                 "A new code can be sent in {}.",
-                crate::auth::human_duration(wait)
+                human_duration(wait)
             ));
         }
         match self
@@ -472,6 +477,7 @@ impl App {
             focus: Focus::Files,
             key: Field::secret(KEY_MAX, |c| c.is_ascii_graphic(), MASK),
             dialog: None,
+            scroll: 0,
             offers: VecDeque::new(),
             offered: HashSet::new(),
         };
@@ -483,13 +489,6 @@ impl App {
         let waiting: Vec<String> = dash.waiting.iter().map(|w| w.file_id.clone()).collect();
         waiting.into_iter().for_each(|id| dash.offer(id));
         dash.next_offer();
-        if self.status.is_none() {
-            self.info(match dash.files.len() {
-                0 => "No files yet: press u to see how to upload one.".to_string(),
-                1 => "1 file.".to_string(),
-                n => format!("{n} files."),
-            });
-        }
         self.page = Page::Dashboard(Box::new(dash));
     }
 
@@ -527,16 +526,14 @@ impl App {
             (Focus::Files, Key::End) => dash.select_by(isize::MAX),
             (Focus::Files, Key::Enter | Key::Char('d')) => self.download().await,
             (Focus::Files, Key::Delete | Key::Char('x')) => match dash.selected_file() {
-                Some(file) => {
-                    dash.dialog = Some(Dialog::ConfirmDelete {
-                        name: file.record.name.clone(),
-                    })
-                }
+                Some(file) => dash.show(Dialog::ConfirmDelete {
+                    name: file.record.name.clone(),
+                }),
                 None => self.error("There is no file to delete."),
             },
             (Focus::Files, Key::Char('r')) => self.reveal_selected(),
-            (Focus::Files, Key::Char('u')) => dash.dialog = Some(Dialog::Upload),
-            (Focus::Files, Key::Char('?') | Key::F(1)) => dash.dialog = Some(Dialog::Help),
+            (Focus::Files, Key::Char('u')) => dash.show(Dialog::Upload),
+            (Focus::Files, Key::Char('?') | Key::F(1)) => dash.show(Dialog::Help),
             (Focus::Files, Key::Char('k')) => self.open_keys().await,
             (Focus::Files, Key::Char('a')) => self.open_authenticator().await,
             (Focus::Files, Key::Char('l')) => self.logout().await,
@@ -557,7 +554,7 @@ impl App {
         let name = file.record.name.clone();
         let state = file.state.clone();
         match state {
-            FileState::Unlocked(until) => dash.dialog = Some(Dialog::Fetch { name, until }),
+            FileState::Unlocked(until) => dash.show(Dialog::Fetch { name, until }),
             FileState::Locked if dash.key.is_empty() => {
                 dash.set_focus(Focus::Key);
                 self.info(format!(
@@ -591,7 +588,7 @@ impl App {
             Ok(until) => {
                 dash.set_focus(Focus::Files);
                 let reloaded = dash.reload(&self.core).await;
-                dash.dialog = Some(Dialog::Fetch {
+                dash.show(Dialog::Fetch {
                     name: name.clone(),
                     until,
                 });
@@ -635,7 +632,7 @@ impl App {
         match self.core.take_waiting_key(&dash.who, file_id) {
             Some((name, key)) => {
                 dash.waiting.retain(|w| w.file_id != file_id);
-                dash.dialog = Some(Dialog::KeyShown {
+                dash.show(Dialog::KeyShown {
                     name,
                     key: key.to_text(),
                 });
@@ -694,16 +691,21 @@ impl App {
                 Key::Esc | Key::Enter | Key::Char('q' | 'k') => dash.close_dialog(),
                 _ => {}
             },
-            // Everything else is read and closed.
+            // Everything else is read (scrolled on a small screen) and closed.
             Dialog::Help
             | Dialog::Upload
             | Dialog::Fetch { .. }
             | Dialog::KeyShown { .. }
-            | Dialog::Authenticator(_) => {
-                if matches!(key, Key::Esc | Key::Enter | Key::Char('q')) {
-                    dash.close_dialog();
-                }
-            }
+            | Dialog::Authenticator(_) => match key {
+                Key::Esc | Key::Enter | Key::Char('q') => dash.close_dialog(),
+                Key::Up => dash.scroll = dash.scroll.saturating_sub(1),
+                Key::PageUp => dash.scroll = dash.scroll.saturating_sub(PAGE as u16),
+                // The drawing stops at the end of the text; this only keeps
+                // the count from running away.
+                Key::Down => dash.scroll = (dash.scroll + 1).min(MAX_SCROLL),
+                Key::PageDown => dash.scroll = (dash.scroll + PAGE as u16).min(MAX_SCROLL),
+                _ => {}
+            },
         }
     }
 
@@ -733,13 +735,11 @@ impl App {
             return;
         };
         match self.core.accounts.trusted_keys(dash.account.id).await {
-            Ok(keys) => {
-                dash.dialog = Some(Dialog::Keys(KeysDialog {
-                    keys,
-                    selected: 0,
-                    confirm_remove: false,
-                }))
-            }
+            Ok(keys) => dash.show(Dialog::Keys(KeysDialog {
+                keys,
+                selected: 0,
+                confirm_remove: false,
+            })),
             Err(refusal) => self.error(sentence(&refusal)),
         }
     }
@@ -832,12 +832,10 @@ impl App {
             return;
         };
         match self.core.accounts.otpauth_uri(&dash.account) {
-            Ok(uri) => {
-                dash.dialog = Some(Dialog::Authenticator(AuthenticatorDialog {
-                    qr: qr::half_block_lines(uri.as_bytes()),
-                    secret: otpauth_secret(&uri),
-                }))
-            }
+            Ok(uri) => dash.show(Dialog::Authenticator(AuthenticatorDialog {
+                qr: qr::half_block_lines(uri.as_bytes()),
+                secret: otpauth_secret(&uri),
+            })),
             Err(refusal) => self.error(sentence(&refusal)),
         }
     }
@@ -916,12 +914,17 @@ impl Dashboard {
                 return;
             };
             if let Some(w) = self.waiting.iter().find(|w| w.file_id == file_id) {
-                self.dialog = Some(Dialog::KeyOffer {
+                self.show(Dialog::KeyOffer {
                     file_id,
                     name: w.name.clone(),
                 });
             }
         }
+    }
+
+    fn show(&mut self, dialog: Dialog) {
+        self.dialog = Some(dialog);
+        self.scroll = 0;
     }
 
     fn close_dialog(&mut self) {

@@ -2,10 +2,10 @@
 //!
 //! The client's terminal sends what the user types as bytes: printable UTF-8,
 //! C0 control bytes for Ctrl-letters, and escape sequences (CSI `ESC [`, SS3
-//! `ESC O`) for the special keys. A lone ESC cannot be told from the start of
-//! a sequence until more bytes arrive, so an incomplete tail is kept and the
-//! caller resolves it with [`Parser::flush_pending`] after a short quiet time
-//! ([`ESC_TIMEOUT`]). Everything is bounded and unknown sequences are dropped:
+//! `ESC O`) for the special keys. An ESC that ends a chunk on its own is the
+//! Esc key (terminals write each key's sequence at once); a sequence cut
+//! short is kept and the caller resolves it with [`Parser::flush_pending`]
+//! after a short quiet time ([`ESC_TIMEOUT`]). Everything is bounded and unknown sequences are dropped:
 //! no byte string can make the parser grow without limit or panic.
 
 use std::time::Duration;
@@ -153,22 +153,28 @@ impl Parser {
             rest = &rest[take..];
             self.drain(&mut keys);
             if rest.is_empty() && self.paste.is_none() {
+                // A terminal sends a whole key sequence in one write, so an
+                // ESC that ends the input on its own is the Esc key; only a
+                // sequence cut short waits for the timeout.
+                if self.pending == [0x1b] {
+                    self.pending.clear();
+                    keys.push(Key::Esc);
+                }
                 return keys;
             }
         }
     }
 
-    /// Resolves what waited for more bytes: a lone ESC becomes Esc, ESC plus
-    /// a character becomes Alt, anything else unfinished is dropped.
-    pub fn flush_pending(&mut self) -> Vec<Key> {
-        let mut keys = Vec::new();
-        let pending = std::mem::take(&mut self.pending);
-        match pending.as_slice() {
-            [0x1b] => keys.push(Key::Esc),
-            [0x1b, b'[' | b'O'] => keys.push(Key::Alt(char::from(pending[1]))),
-            _ => {}
-        }
-        keys
+    /// Resolves what waited for more bytes: `ESC [` or `ESC O` alone is
+    /// Alt plus that character, anything else unfinished is dropped.
+    pub fn flush_pending(&mut self) -> Option<Key> {
+        let mut pending = std::mem::take(&mut self.pending);
+        let key = match pending.as_slice() {
+            [0x1b, b @ (b'[' | b'O')] => Some(Key::Alt(char::from(*b))),
+            _ => None,
+        };
+        pending.zeroize();
+        key
     }
 
     /// Turns pending bytes into keys as far as they are complete.
@@ -549,16 +555,20 @@ mod tests {
     #[test]
     fn lone_escape_and_alt() {
         let mut parser = Parser::new();
-        assert!(parser.feed(b"\x1b").is_empty());
-        assert!(parser.has_pending());
-        assert_eq!(parser.flush_pending(), vec![Key::Esc]);
+        assert_eq!(parser.feed(b"\x1b"), vec![Key::Esc]);
         assert!(!parser.has_pending());
+        assert_eq!(parser.feed(b"u"), vec![Key::Char('u')]);
         assert_eq!(keys(b"\x1bx"), vec![Key::Alt('x')]);
         assert_eq!(keys(b"\x1b\x1b"), vec![Key::Esc, Key::Esc]);
-        // An escape sequence split across packets still parses.
+        // An escape sequence split across packets still parses...
         let mut parser = Parser::new();
         assert!(parser.feed(b"\x1b[").is_empty());
+        assert!(parser.has_pending());
         assert_eq!(parser.feed(b"A"), vec![Key::Up]);
+        // ...and one that never ends is dropped after the timeout.
+        assert!(parser.feed(b"\x1b[1;").is_empty());
+        assert_eq!(parser.flush_pending(), None);
+        assert!(!parser.has_pending());
     }
 
     #[test]
@@ -580,9 +590,11 @@ mod tests {
             other => panic!("expected a paste, got {other:?}"),
         }
         assert_eq!(got[2], Key::Char('y'));
-        // Split anywhere, even inside the end marker and a character.
+        // Split anywhere, even inside the end marker and a character — but
+        // not right after the opening ESC, which alone at the end of a chunk
+        // is the Esc key.
         let all = "\x1b[200~ké€y\x1b[201~z".as_bytes();
-        for cut in 0..all.len() {
+        for cut in (0..all.len()).filter(|&cut| cut != 1) {
             let mut parser = Parser::new();
             let mut got = parser.feed(&all[..cut]);
             got.extend(parser.feed(&all[cut..]));

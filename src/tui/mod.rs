@@ -14,7 +14,7 @@
 //! - [`terminal`]: ratatui over an in-memory buffer, one message per frame.
 
 mod app;
-mod escape;
+pub mod escape;
 mod field;
 mod input;
 mod qr;
@@ -174,7 +174,7 @@ pub async fn run(
             }
             _ = sleep_until(esc_deadline) => {
                 esc_deadline = None;
-                for key in parser.flush_pending() {
+                if let Some(key) = parser.flush_pending() {
                     app.on_key(key).await;
                 }
                 dirty = true;

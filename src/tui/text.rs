@@ -78,11 +78,11 @@ impl Endpoint<'_> {
         [
             (
                 format!("sftp {}{login}", self.big_p()),
-                "then: put FILE (the key is printed as the upload ends)",
+                "then: put FILE (each upload prints its key)",
             ),
             (
                 format!("scp {}FILE {login}:", self.big_p()),
-                "prints the file's key when the copy ends",
+                "prints the file's key when done",
             ),
             (
                 format!("ssh {}{login} put NAME < FILE", self.port_flag("-p")),

@@ -452,35 +452,31 @@ fn draw_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, dialog: &Dialog, 
     match dialog {
         Dialog::Help => {
             let rows = [
-                ("↑ ↓ PgUp PgDn", "select a file"),
-                (
-                    "Enter / d",
-                    "decrypt: check the typed key, unlock, show how to fetch",
-                ),
-                ("Tab", "move between the file list and the key field"),
+                ("↑↓ PgUp PgDn", "select a file"),
+                ("Enter / d", "unlock with the typed key; fetch commands"),
+                ("Tab", "switch between files and the key field"),
                 ("Del / x", "delete the selected file (asks first)"),
-                ("r", "reveal the selected file's waiting key (once)"),
-                ("u", "how to upload files"),
+                ("r", "reveal the file's waiting key (once)"),
+                ("u", "how to upload"),
                 ("k", "trusted SSH keys (log in without a code)"),
-                ("a", "add the login to an authenticator app (QR code)"),
-                ("l", "log out: lock files again, forget typed keys"),
+                ("a", "authenticator app (QR code)"),
+                ("l", "log out: lock files, forget typed keys"),
                 ("q / Ctrl-C", "quit"),
             ];
             let mut lines: Vec<Line> = rows
                 .iter()
                 .map(|(key, what)| {
                     Line::from(vec![
-                        Span::styled(format!("{key:<14}"), theme.shortcut()),
+                        Span::styled(format!("{key:<13}"), theme.shortcut()),
                         Span::raw(what.to_string()),
                     ])
                 })
                 .collect();
-            lines.push(Line::raw(""));
             lines.push(Line::raw(
-                "A file's key is shown once, after its upload, and never stored: keep it safe.",
+                "A file's key is shown once and never stored: keep it safe.",
             ));
             lines.push(shortcut("Esc", "close"));
-            text_dialog(frame, " Help ", lines, 78, theme);
+            text_dialog(frame, " Help ", lines, 78, dash.scroll, theme);
         }
         Dialog::Upload => {
             let Some(endpoint) = app.endpoint() else {
@@ -500,10 +496,10 @@ fn draw_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, dialog: &Dialog, 
             lines.push(Line::raw(""));
             lines.push(Line::raw(
                 "Each file gets its own key, shown once and never stored: save it. \
-                 The key also pops up here when the upload ends.",
+                 It also pops up here.",
             ));
             lines.push(shortcut("Esc", "close"));
-            text_dialog(frame, " Upload ", lines, 78, theme);
+            text_dialog(frame, " Upload ", lines, 78, dash.scroll, theme);
         }
         Dialog::Fetch { name, until } => {
             let Some(endpoint) = app.endpoint() else {
@@ -523,7 +519,7 @@ fn draw_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, dialog: &Dialog, 
                 Line::raw("The file is decrypted as it downloads; nothing else is needed."),
                 shortcut("Esc", "close"),
             ];
-            text_dialog(frame, " Unlocked ", lines, 78, theme);
+            text_dialog(frame, " Unlocked ", lines, 78, dash.scroll, theme);
         }
         Dialog::ConfirmDelete { name } => {
             let lines = vec![
@@ -537,7 +533,7 @@ fn draw_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, dialog: &Dialog, 
                     Span::raw(" keep"),
                 ]),
             ];
-            text_dialog(frame, " Delete file ", lines, 64, theme);
+            text_dialog(frame, " Delete file ", lines, 64, dash.scroll, theme);
         }
         Dialog::KeyOffer { name, .. } => {
             let lines = vec![
@@ -551,7 +547,7 @@ fn draw_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, dialog: &Dialog, 
                     Span::raw(" later"),
                 ]),
             ];
-            text_dialog(frame, " New file key ", lines, 64, theme);
+            text_dialog(frame, " New file key ", lines, 64, dash.scroll, theme);
         }
         Dialog::KeyShown { name, key } => {
             let lines = vec![
@@ -565,15 +561,23 @@ fn draw_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, dialog: &Dialog, 
                 ),
                 shortcut("Esc", "close (I saved it)"),
             ];
-            text_dialog(frame, " Key — shown once ", lines, 64, theme);
+            text_dialog(frame, " Key — shown once ", lines, 64, dash.scroll, theme);
         }
         Dialog::Keys(keys) => keys_dialog(frame, app, dash, keys, theme),
-        Dialog::Authenticator(auth) => authenticator_dialog(frame, auth, theme),
+        Dialog::Authenticator(auth) => authenticator_dialog(frame, auth, dash.scroll, theme),
     }
 }
 
-/// A centred box of text sized to its content (at most `max_width`).
-fn text_dialog(frame: &mut Frame, title: &str, lines: Vec<Line>, max_width: u16, theme: &Theme) {
+/// A centred box of text sized to its content (at most `max_width`),
+/// scrolled by `scroll` lines when the screen is too small to show it all.
+fn text_dialog(
+    frame: &mut Frame,
+    title: &str,
+    lines: Vec<Line>,
+    max_width: u16,
+    scroll: u16,
+    theme: &Theme,
+) {
     let area = frame.area();
     let widest = lines.iter().map(Line::width).max().unwrap_or(0);
     let width = (widest as u16 + 4).clamp(30, max_width.min(area.width - 2));
@@ -582,13 +586,20 @@ fn text_dialog(frame: &mut Frame, title: &str, lines: Vec<Line>, max_width: u16,
         .iter()
         .map(|l| l.width().div_ceil(inner_width).max(1))
         .sum();
-    let height = (wrapped as u16 + 2).min(area.height - 2);
+    let wrapped = u16::try_from(wrapped).unwrap_or(u16::MAX);
+    let height = wrapped.saturating_add(2).min(area.height - 2);
     let rect = centered(area, width, height);
+    let hidden = wrapped.saturating_sub(height - 2);
+    let mut block = dialog_block(title, theme);
+    if hidden > 0 {
+        block = block.title_bottom(Line::styled(" ↑↓ more ", theme.shortcut()).right_aligned());
+    }
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(dialog_block(title, theme)),
+            .scroll((scroll.min(hidden), 0))
+            .block(block),
         rect,
     );
 }
@@ -716,13 +727,19 @@ fn keys_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, keys: &KeysDialog
     frame.render_widget(Paragraph::new(footer_line), footer);
 }
 
-fn authenticator_dialog(frame: &mut Frame, auth: &AuthenticatorDialog, theme: &Theme) {
+fn authenticator_dialog(frame: &mut Frame, auth: &AuthenticatorDialog, scroll: u16, theme: &Theme) {
     let area = frame.area();
     let secret = format!("Secret: {}", auth.secret.as_str());
     let qr = auth.qr.as_deref().unwrap_or_default();
     let qr_width = qr.first().map_or(0, |l| l.chars().count()) as u16;
-    // Borders, a line above the code and three below it.
-    let need = (qr_width.max(secret.len() as u16) + 4, qr.len() as u16 + 6);
+    let intro = "Scan with your authenticator app; its codes then work too.";
+    let footer_text = " close · the secret is shown only here";
+    let widest = [intro.len(), secret.len(), footer_text.len() + 3]
+        .into_iter()
+        .max()
+        .unwrap_or(0) as u16;
+    // Borders and padding; borders, a line above the code and two below.
+    let need = (qr_width.max(widest) + 4, qr.len() as u16 + 5);
     if qr.is_empty() || need.0 > area.width || need.1 > area.height {
         let mut lines = vec![
             Line::raw(if qr.is_empty() {
@@ -734,7 +751,7 @@ fn authenticator_dialog(frame: &mut Frame, auth: &AuthenticatorDialog, theme: &T
                 )
             }),
             Line::raw(""),
-            Line::raw("Or add the login by hand in your authenticator app (TOTP, 6 digits, 30 s):"),
+            Line::raw("Or type this secret into your authenticator app (time-based codes):"),
             Line::styled(secret, theme.title()),
         ];
         lines.push(Line::raw(""));
@@ -742,14 +759,14 @@ fn authenticator_dialog(frame: &mut Frame, auth: &AuthenticatorDialog, theme: &T
             Span::styled("Esc", theme.shortcut()),
             Span::raw(" close"),
         ]));
-        return text_dialog(frame, " Authenticator app ", lines, 78, theme);
+        return text_dialog(frame, " Authenticator app ", lines, 78, scroll, theme);
     }
     let rect = centered(area, need.0, need.1);
     frame.render_widget(Clear, rect);
     let block = dialog_block(" Authenticator app ", theme);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let [intro, code, secret_area, footer] = Layout::vertical([
+    let [intro_area, code, secret_area, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(qr.len() as u16),
         Constraint::Length(1),
@@ -757,10 +774,7 @@ fn authenticator_dialog(frame: &mut Frame, auth: &AuthenticatorDialog, theme: &T
     ])
     .flex(Flex::Start)
     .areas(inner);
-    frame.render_widget(
-        Paragraph::new("Scan with your authenticator app; its codes then work too."),
-        intro,
-    );
+    frame.render_widget(Paragraph::new(intro), intro_area);
     let [code] = Layout::horizontal([Constraint::Length(qr_width)])
         .flex(Flex::Center)
         .areas(code);
@@ -773,7 +787,7 @@ fn authenticator_dialog(frame: &mut Frame, auth: &AuthenticatorDialog, theme: &T
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled("Esc", theme.shortcut()),
-            Span::raw(" close · the secret is shown only here"),
+            Span::raw(footer_text),
         ])),
         footer,
     );

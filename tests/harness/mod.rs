@@ -426,14 +426,23 @@ impl Tui {
 /// waits for the dashboard. `mail_number` is the outbox count the code
 /// arrives as.
 pub async fn tui_login(tui: &mut Tui, server: &TestServer, email: &str, mail_number: usize) {
-    tui.wait_for("mail").await;
+    tui.wait_for("Email").await;
     tui.send(email.as_bytes()).await;
     tui.send(b"\r").await;
-    tui.wait_for("code").await;
+    tui.wait_for("A code was sent to").await;
     let code = server.code_from_mail(mail_number).await;
     tui.send(code.as_bytes()).await;
     tui.send(b"\r").await;
-    tui.wait_for(email).await;
+    wait_dashboard(tui, email).await;
+}
+
+/// Waits for the dashboard of `email`.
+pub async fn wait_dashboard(tui: &mut Tui, email: &str) {
+    let title = format!("sfs · {email}");
+    tui.wait_until("the dashboard", |screen| {
+        screen.contains(&title) && screen.contains("Files (")
+    })
+    .await;
 }
 
 /// Creates an account the way a user does (an emailed code, proved).
@@ -477,12 +486,18 @@ pub async fn trust(server: &TestServer, account: &sfs::db::Account, key: &Privat
 
 /// An account with a trusted key saved as an OpenSSH private key file (mode
 /// 0600) in the server's folder, for the real `ssh`, `sftp` and `scp`.
-pub async fn account_with_key_file(server: &TestServer, email: &str) -> (sfs::db::Account, PathBuf) {
+pub async fn account_with_key_file(
+    server: &TestServer,
+    email: &str,
+) -> (sfs::db::Account, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let account = create_account(server, email).await;
     let key = client_key();
     trust(server, &account, &key).await;
-    let path = server.dir.path().join(format!("id_{}", rand::random::<u32>()));
+    let path = server
+        .dir
+        .path()
+        .join(format!("id_{}", rand::random::<u32>()));
     let text = key
         .to_openssh(russh::keys::ssh_key::LineEnding::LF)
         .expect("encode key");

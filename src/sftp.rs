@@ -1,0 +1,765 @@
+//! The sftp subsystem: an account's files as one flat, virtual folder.
+//!
+//! Every path a client sends is normalised to `/` (the account's folder) or
+//! `/NAME`, so no spelling of a path (`..`, `./x`, `//x`, sub-folders) can
+//! reach anything outside the account; there are no folders, links or
+//! permissions to change. What sftp does maps onto the shared [`Core`]:
+//!
+//! - `put NAME` streams through an [`UploadStream`] (encrypted while it
+//!   arrives, atomic, abandoned if the session ends first). Writes must come
+//!   in order from offset 0, as OpenSSH's `put` sends them: the vault is a
+//!   sealed stream, so resuming or patching a file is refused. On close the
+//!   upload commits and its key goes to the user at once as a line on the
+//!   channel's stderr, which OpenSSH's sftp prints.
+//! - While a fresh key waits for pickup, the folder also lists a read-once
+//!   virtual file `NAME.key`; opening it takes the key out of memory. It
+//!   shadows a real file of the same name for those few minutes.
+//! - `put KEYFILE NAME.key`, when a file `NAME` exists, is not an upload but a
+//!   key submission: on close the key unlocks `NAME` or the close fails with
+//!   "wrong key: …" (also written to stderr, so the user surely sees it).
+//! - `get NAME` of an unlocked file decrypts on the fly with random access;
+//!   of a locked file it is refused with the message that says how to unlock.
+//! - `setstat`/`fsetstat` of times and permissions succeed as no-ops, so
+//!   `put -p` and `get -p` work; the store keeps its own times and modes.
+//!
+//! Status messages carry the core's wording and never a key.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use russh::server::Msg;
+use russh::Channel;
+use russh_sftp::protocol::{
+    Attrs, Data, File as Entry, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode,
+};
+use russh_sftp::server::StatusReply;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{oneshot, Mutex as AsyncMutex};
+use zeroize::Zeroizing;
+
+use crate::core::{Core, Who};
+use crate::db::FileRecord;
+use crate::files::{validate_name, FilesError};
+use crate::keyring::WaitingKey;
+use crate::timefmt::utc_datetime;
+use crate::upload::UploadStream;
+use crate::vault::{FileKey, VaultReader};
+
+/// Open handles one session may hold; each can pin an upload worker or an
+/// open blob.
+const MAX_HANDLES: usize = 64;
+/// Largest read answered at once (OpenSSH asks for 32 KiB at most).
+const MAX_READ: u32 = 256 * 1024;
+/// Names per `readdir` reply, well inside a client's 256 KiB packet limit.
+const NAMES_PER_REPLY: usize = 100;
+/// A key file is 44 characters and a newline; anything much longer is not one.
+const MAX_KEY_FILE: usize = 1024;
+/// Length of a Fernet key's text, for the size of a virtual `NAME.key`.
+const KEY_TEXT_LEN: u64 = 44;
+/// The suffix of the virtual key files.
+const KEY_SUFFIX: &str = ".key";
+
+const RESUME_REFUSED: &str =
+    "sfs accepts uploads written from start to end; resume is not supported";
+const NO_FOLDERS: &str = "there are no folders here: use a plain file name";
+const OUTSIDE: &str = "paths stay inside your files: `..` is not allowed";
+
+/// Serves sftp on `channel` for a logged-in account until the client closes
+/// it. Open handles (and so unfinished uploads) go with the session.
+pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
+    let stderr: Stderr = Box::pin(channel.make_writer_ext(Some(1)));
+    let (ended, session_over) = oneshot::channel();
+    let session = Session {
+        core,
+        who,
+        stderr: AsyncMutex::new(stderr),
+        handles: HashMap::new(),
+        next_handle: 0,
+        _ended: ended,
+    };
+    russh_sftp::server::run(channel.into_stream(), session).await;
+    // The sftp task owns the session; its sender drops when the task ends.
+    let _ = session_over.await;
+}
+
+type Stderr = Pin<Box<dyn AsyncWrite + Send>>;
+
+struct Session {
+    core: Arc<Core>,
+    who: Who,
+    /// Behind a mutex only to make the session `Sync`, as the sftp
+    /// handler's futures must be `Send`.
+    stderr: AsyncMutex<Stderr>,
+    handles: HashMap<String, Open>,
+    next_handle: u64,
+    _ended: oneshot::Sender<()>,
+}
+
+/// What a handle refers to.
+enum Open {
+    /// The account's folder: entries not yet sent.
+    Dir(Vec<Entry>),
+    /// An unlocked file, decrypted on demand.
+    Read {
+        reader: Arc<Mutex<VaultReader<File>>>,
+        attrs: FileAttributes,
+    },
+    /// An upload in progress; `stream` is gone once it failed.
+    Upload {
+        stream: Option<UploadStream>,
+        next: u64,
+        failed: Option<String>,
+    },
+    /// A key taken for pickup, `text` plus newline.
+    KeyPickup {
+        text: Zeroizing<Vec<u8>>,
+        attrs: FileAttributes,
+    },
+    /// A key being written to unlock the file `name`.
+    KeySubmit {
+        name: String,
+        text: Zeroizing<Vec<u8>>,
+        failed: Option<String>,
+    },
+}
+
+/// A normalised path.
+enum Target {
+    Root,
+    Name(String),
+}
+
+/// Something the folder lists.
+enum Listed {
+    File(FileRecord),
+    Key(WaitingKey),
+}
+
+fn ok(id: u32) -> Status {
+    Status {
+        id,
+        status_code: StatusCode::Ok,
+        error_message: "Ok".into(),
+        language_tag: "en-US".into(),
+    }
+}
+
+fn failure(message: impl Into<String>) -> StatusReply {
+    StatusCode::Failure.with_message(message)
+}
+
+fn files_error(e: &FilesError) -> StatusReply {
+    let code = match e {
+        FilesError::NotFound => StatusCode::NoSuchFile,
+        FilesError::Locked | FilesError::InvalidName(_) => StatusCode::PermissionDenied,
+        _ => StatusCode::Failure,
+    };
+    code.with_message(e.to_string())
+}
+
+/// Path components that name something, `.` and empty ones dropped.
+fn components(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|c| !c.is_empty() && *c != ".")
+}
+
+/// Normalises a path for a file operation: `/`, or one valid name.
+fn resolve(path: &str) -> Result<Target, StatusReply> {
+    let parts: Vec<&str> = components(path).collect();
+    if parts.contains(&"..") {
+        return Err(StatusCode::PermissionDenied.with_message(OUTSIDE));
+    }
+    match parts.as_slice() {
+        [] => Ok(Target::Root),
+        [name] => {
+            validate_name(name).map_err(|e| files_error(&e))?;
+            Ok(Target::Name((*name).to_string()))
+        }
+        _ => Err(StatusCode::PermissionDenied.with_message(NO_FOLDERS)),
+    }
+}
+
+/// Normalises a path for `realpath`: `..` stops at `/`, as in any chroot.
+fn canonical(path: &str) -> Result<String, StatusReply> {
+    let mut parts = Vec::new();
+    for part in components(path) {
+        if part == ".." {
+            parts.pop();
+        } else {
+            parts.push(part);
+        }
+    }
+    match parts.as_slice() {
+        [] => Ok("/".into()),
+        [name] => {
+            validate_name(name).map_err(|e| files_error(&e))?;
+            Ok(format!("/{name}"))
+        }
+        _ => Err(StatusCode::NoSuchFile.with_message(NO_FOLDERS)),
+    }
+}
+
+fn dir_attrs() -> FileAttributes {
+    FileAttributes {
+        permissions: Some(0o040_700),
+        ..FileAttributes::default()
+    }
+}
+
+fn file_attrs(size: u64, mtime: i64) -> FileAttributes {
+    let time = u32::try_from(mtime.max(0)).unwrap_or(u32::MAX);
+    FileAttributes {
+        size: Some(size),
+        permissions: Some(0o100_600),
+        atime: Some(time),
+        mtime: Some(time),
+        ..FileAttributes::default()
+    }
+}
+
+/// An `ls -l` line; OpenSSH prints the server's long name as it is.
+fn entry(name: &str, size: u64, mtime: i64) -> Entry {
+    Entry {
+        filename: name.to_string(),
+        longname: format!(
+            "-rw-------    1 sfs      sfs      {size:>12} {} {name}",
+            utc_datetime(mtime)
+        ),
+        attrs: file_attrs(size, mtime),
+    }
+}
+
+impl Session {
+    /// When a waiting key was made: its expiry less the pickup time.
+    fn key_mtime(&self, key: &WaitingKey) -> i64 {
+        let pickup = self.core.config.auth.key_pickup_minutes.saturating_mul(60);
+        key.expires_unix
+            .saturating_sub(i64::try_from(pickup).unwrap_or(0))
+    }
+
+    fn key_entry(&self, key: &WaitingKey) -> Entry {
+        entry(
+            &format!("{}{KEY_SUFFIX}", key.name),
+            KEY_TEXT_LEN + 1,
+            self.key_mtime(key),
+        )
+    }
+
+    /// What `name` is: a virtual key file (first), a file, or nothing.
+    async fn lookup(&self, name: &str) -> Result<Option<Listed>, StatusReply> {
+        if let Some(stem) = name.strip_suffix(KEY_SUFFIX) {
+            let waiting = self.core.keyring.waiting(self.who.account_id);
+            if let Some(key) = waiting.into_iter().find(|k| k.name == stem) {
+                return Ok(Some(Listed::Key(key)));
+            }
+        }
+        let record = self
+            .core
+            .files
+            .file_by_name(self.who.account_id, name)
+            .await
+            .map_err(|e| files_error(&e))?;
+        Ok(record.map(Listed::File))
+    }
+
+    async fn attrs_of(&self, path: &str) -> Result<FileAttributes, StatusReply> {
+        let name = match resolve(path)? {
+            Target::Root => return Ok(dir_attrs()),
+            Target::Name(name) => name,
+        };
+        match self.lookup(&name).await? {
+            Some(Listed::File(record)) => Ok(file_attrs(record.size, record.created_at)),
+            Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, self.key_mtime(&key))),
+            None => Err(files_error(&FilesError::NotFound)),
+        }
+    }
+
+    fn add_handle(&mut self, open: Open) -> String {
+        self.next_handle += 1;
+        let handle = self.next_handle.to_string();
+        self.handles.insert(handle.clone(), open);
+        handle
+    }
+
+    fn room_for_handle(&self) -> Result<(), StatusReply> {
+        if self.handles.len() >= MAX_HANDLES {
+            return Err(failure(format!(
+                "too many open files in this session (at most {MAX_HANDLES})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn handle_mut(&mut self, handle: &str) -> Result<&mut Open, StatusReply> {
+        self.handles
+            .get_mut(handle)
+            .ok_or_else(|| failure("no such open file"))
+    }
+
+    /// Passes a result through, telling the user on stderr why it failed:
+    /// OpenSSH's sftp shows only a status code's generic text ("Permission
+    /// denied"), never the server's message.
+    async fn told<T>(&mut self, result: Result<T, StatusReply>) -> Result<T, StatusReply> {
+        if let Err(StatusReply {
+            error_message: Some(message),
+            ..
+        }) = &result
+        {
+            self.tell(&format!("sfs: {message}\n")).await;
+        }
+        result
+    }
+
+    /// A line for the user on the channel's stderr; best effort.
+    async fn tell(&mut self, line: &str) {
+        let stderr = self.stderr.get_mut();
+        if stderr.write_all(line.as_bytes()).await.is_ok() {
+            let _ = stderr.flush().await;
+        }
+    }
+
+    async fn open_write(&mut self, name: String, flags: OpenFlags) -> Result<Open, StatusReply> {
+        if flags.contains(OpenFlags::APPEND) {
+            return Err(failure(RESUME_REFUSED));
+        }
+        if let Some(stem) = name.strip_suffix(KEY_SUFFIX) {
+            let target = self
+                .core
+                .files
+                .file_by_name(self.who.account_id, stem)
+                .await
+                .map_err(|e| files_error(&e))?;
+            if target.is_some() {
+                return Ok(Open::KeySubmit {
+                    name: stem.to_string(),
+                    text: Zeroizing::new(Vec::new()),
+                    failed: None,
+                });
+            }
+        }
+        let stream =
+            UploadStream::start(&self.core, &self.who, &name, None).map_err(|e| files_error(&e))?;
+        Ok(Open::Upload {
+            stream: Some(stream),
+            next: 0,
+            failed: None,
+        })
+    }
+
+    async fn open_read(&mut self, name: String) -> Result<Open, StatusReply> {
+        match self.lookup(&name).await? {
+            Some(Listed::Key(waiting)) => {
+                let mtime = self.key_mtime(&waiting);
+                // Read-once: the key leaves memory as the file is opened.
+                let (_, key) = self
+                    .core
+                    .take_waiting_key(&self.who, &waiting.file_id)
+                    .ok_or_else(|| files_error(&FilesError::NotFound))?;
+                let mut text = Zeroizing::new(key.to_text().as_bytes().to_vec());
+                text.push(b'\n');
+                let attrs = file_attrs(text.len() as u64, mtime);
+                Ok(Open::KeyPickup { text, attrs })
+            }
+            Some(Listed::File(_)) => {
+                let (record, reader) = self
+                    .core
+                    .open_unlocked(&self.who, &name)
+                    .await
+                    .map_err(|e| files_error(&e))?;
+                Ok(Open::Read {
+                    reader: Arc::new(Mutex::new(reader)),
+                    attrs: file_attrs(record.size, record.created_at),
+                })
+            }
+            None => Err(files_error(&FilesError::NotFound)),
+        }
+    }
+
+    async fn open_handle(
+        &mut self,
+        filename: &str,
+        pflags: OpenFlags,
+    ) -> Result<String, StatusReply> {
+        self.room_for_handle()?;
+        let name = match resolve(filename)? {
+            Target::Root => return Err(failure("/ is the folder of your files, not a file")),
+            Target::Name(name) => name,
+        };
+        let writes = OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+        let open = if pflags.intersects(writes) {
+            self.open_write(name, pflags).await?
+        } else {
+            self.open_read(name).await?
+        };
+        Ok(self.add_handle(open))
+    }
+
+    async fn remove_file(&mut self, path: &str) -> Result<(), StatusReply> {
+        let name = match resolve(path)? {
+            Target::Root => return Err(StatusCode::PermissionDenied.with_message(NO_FOLDERS)),
+            Target::Name(name) => name,
+        };
+        match self.lookup(&name).await? {
+            // Removing a waiting key is the user saying they saved it.
+            Some(Listed::Key(key)) => {
+                self.core.take_waiting_key(&self.who, &key.file_id);
+                Ok(())
+            }
+            _ => self
+                .core
+                .delete(&self.who, &name)
+                .await
+                .map_err(|e| files_error(&e)),
+        }
+    }
+
+    async fn rename_file(&mut self, from: &str, to: &str) -> Result<(), StatusReply> {
+        let (Target::Name(from), Target::Name(to)) = (resolve(from)?, resolve(to)?) else {
+            return Err(StatusCode::PermissionDenied.with_message(NO_FOLDERS));
+        };
+        self.core
+            .rename(&self.who, &from, &to)
+            .await
+            .map_err(|e| files_error(&e))
+    }
+
+    async fn finish_upload(&mut self, stream: UploadStream) -> Result<(), StatusReply> {
+        let (record, key) = stream.finish().await.map_err(|e| files_error(&e))?;
+        let line = Zeroizing::new(format!(
+            "sfs: key for {} (shown once, never stored — save it now): {}\n",
+            record.name,
+            key.to_text().as_str()
+        ));
+        self.tell(&line).await;
+        Ok(())
+    }
+
+    async fn submit_key(&mut self, name: &str, text: &[u8]) -> Result<(), StatusReply> {
+        let result = match std::str::from_utf8(text) {
+            Ok(text) => match FileKey::parse(text) {
+                Ok(key) => self.core.unlock(&self.who, name, &key).await,
+                Err(e) => Err(FilesError::Vault(e)),
+            },
+            Err(_) => Err(FilesError::Vault(crate::vault::VaultError::BadKey)),
+        };
+        match result {
+            Ok(until) => {
+                self.tell(&format!(
+                    "sfs: {name} is unlocked until {} UTC\n",
+                    utc_datetime(until)
+                ))
+                .await;
+                Ok(())
+            }
+            Err(e) => Err(files_error(&e)),
+        }
+    }
+}
+
+impl russh_sftp::server::Handler for Session {
+    type Error = StatusReply;
+
+    fn unimplemented(&self) -> Self::Error {
+        StatusCode::OpUnsupported.with_message("sfs does not support this operation")
+    }
+
+    async fn open(
+        &mut self,
+        id: u32,
+        filename: String,
+        pflags: OpenFlags,
+        _attrs: FileAttributes,
+    ) -> Result<Handle, Self::Error> {
+        let opened = self.open_handle(&filename, pflags).await;
+        let handle = self.told(opened).await?;
+        Ok(Handle { id, handle })
+    }
+
+    async fn close(&mut self, id: u32, handle: String) -> Result<Status, Self::Error> {
+        let open = self
+            .handles
+            .remove(&handle)
+            .ok_or_else(|| failure("no such open file"))?;
+        let result = match open {
+            Open::Upload {
+                failed: Some(message),
+                ..
+            }
+            | Open::KeySubmit {
+                failed: Some(message),
+                ..
+            } => return Err(failure(message)), // told at the failed write
+            Open::Upload {
+                stream: Some(stream),
+                ..
+            } => self.finish_upload(stream).await,
+            Open::KeySubmit { name, text, .. } => self.submit_key(&name, &text).await,
+            _ => Ok(()),
+        };
+        self.told(result).await?;
+        Ok(ok(id))
+    }
+
+    async fn read(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        len: u32,
+    ) -> Result<Data, Self::Error> {
+        let eof = || StatusReply::from(StatusCode::Eof);
+        match self.handle_mut(&handle)? {
+            Open::Read { reader, .. } => {
+                let reader = reader.clone();
+                let len = len.min(MAX_READ) as usize;
+                let read = tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0; len];
+                    let mut reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
+                    let n = reader.read_at(offset, &mut buf)?;
+                    buf.truncate(n);
+                    Ok::<_, FilesError>(buf)
+                })
+                .await
+                .map_err(|_| failure("read failed"))?;
+                let data = read.map_err(|e| files_error(&e))?;
+                if data.is_empty() {
+                    return Err(eof());
+                }
+                Ok(Data { id, data })
+            }
+            Open::KeyPickup { text, .. } => {
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(text.len());
+                let end = start.saturating_add(len as usize).min(text.len());
+                if start == end {
+                    return Err(eof());
+                }
+                Ok(Data {
+                    id,
+                    data: text[start..end].to_vec(),
+                })
+            }
+            _ => Err(failure("this file is not open for reading")),
+        }
+    }
+
+    async fn write(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<Status, Self::Error> {
+        // Later writes to a failed file fail quietly: the user was told once.
+        let first_failure = match self.handle_mut(&handle)? {
+            Open::Upload {
+                stream,
+                next,
+                failed,
+            } => {
+                if let Some(message) = failed {
+                    return Err(failure(message.clone()));
+                }
+                let len = data.len() as u64;
+                let result = match stream.as_mut() {
+                    Some(upload) if offset == *next => upload
+                        .write(Bytes::from(data))
+                        .await
+                        .map_err(|e| e.to_string()),
+                    _ => Err(RESUME_REFUSED.to_string()),
+                };
+                match result {
+                    Ok(()) => {
+                        *next += len;
+                        None
+                    }
+                    Err(message) => {
+                        // Dropping the stream abandons the upload: nothing is left.
+                        *stream = None;
+                        *failed = Some(message.clone());
+                        Some(message)
+                    }
+                }
+            }
+            Open::KeySubmit { text, failed, .. } => {
+                if let Some(message) = failed {
+                    return Err(failure(message.clone()));
+                }
+                let fits = offset == text.len() as u64 && text.len() + data.len() <= MAX_KEY_FILE;
+                if fits {
+                    text.extend_from_slice(&data);
+                    None
+                } else {
+                    let message = "not a key file: a key is one line of 44 characters".to_string();
+                    *failed = Some(message.clone());
+                    text.clear();
+                    Some(message)
+                }
+            }
+            _ => return Err(failure("this file is not open for writing")),
+        };
+        match first_failure {
+            Some(message) => self.told(Err(failure(message))).await,
+            None => Ok(ok(id)),
+        }
+    }
+
+    async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
+        let attrs = self.attrs_of(&path).await?;
+        Ok(Attrs { id, attrs })
+    }
+
+    async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
+        let attrs = self.attrs_of(&path).await?;
+        Ok(Attrs { id, attrs })
+    }
+
+    async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
+        let attrs = match self.handle_mut(&handle)? {
+            Open::Dir(_) => dir_attrs(),
+            Open::Read { attrs, .. } | Open::KeyPickup { attrs, .. } => attrs.clone(),
+            Open::Upload { next, .. } => file_attrs(*next, crate::files::unix_now()),
+            Open::KeySubmit { text, .. } => file_attrs(text.len() as u64, crate::files::unix_now()),
+        };
+        Ok(Attrs { id, attrs })
+    }
+
+    /// Times and permissions are accepted and ignored (`put -p`, `get -p`);
+    /// a size change would rewrite the sealed stream, so it is refused.
+    async fn setstat(
+        &mut self,
+        id: u32,
+        path: String,
+        attrs: FileAttributes,
+    ) -> Result<Status, Self::Error> {
+        self.attrs_of(&path).await?;
+        if attrs.size.is_some() {
+            return Err(StatusCode::OpUnsupported.with_message("sfs files cannot be resized"));
+        }
+        Ok(ok(id))
+    }
+
+    async fn fsetstat(
+        &mut self,
+        id: u32,
+        handle: String,
+        attrs: FileAttributes,
+    ) -> Result<Status, Self::Error> {
+        self.handle_mut(&handle)?;
+        if attrs.size.is_some() {
+            return Err(StatusCode::OpUnsupported.with_message("sfs files cannot be resized"));
+        }
+        Ok(ok(id))
+    }
+
+    async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
+        self.room_for_handle()?;
+        if let Target::Name(_) = resolve(&path)? {
+            return Err(StatusCode::NoSuchFile.with_message(NO_FOLDERS));
+        }
+        let files = self
+            .core
+            .list(&self.who)
+            .await
+            .map_err(|e| files_error(&e))?;
+        let mut entries: Vec<Entry> = self
+            .core
+            .keyring
+            .waiting(self.who.account_id)
+            .iter()
+            .map(|key| self.key_entry(key))
+            .collect();
+        // A waiting key's virtual file shadows a real file of that name.
+        let shadowed: Vec<String> = entries.iter().map(|e| e.filename.clone()).collect();
+        entries.extend(
+            files
+                .iter()
+                .filter(|f| !shadowed.contains(&f.record.name))
+                .map(|f| entry(&f.record.name, f.record.size, f.record.created_at)),
+        );
+        entries.reverse(); // sent from the end, so they go out in this order
+        let handle = self.add_handle(Open::Dir(entries));
+        Ok(Handle { id, handle })
+    }
+
+    async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, Self::Error> {
+        let Open::Dir(left) = self.handle_mut(&handle)? else {
+            return Err(failure("this is not an open folder"));
+        };
+        if left.is_empty() {
+            return Err(StatusCode::Eof.into());
+        }
+        let keep = left.len().saturating_sub(NAMES_PER_REPLY);
+        let mut files = left.split_off(keep);
+        files.reverse();
+        Ok(Name { id, files })
+    }
+
+    async fn remove(&mut self, id: u32, filename: String) -> Result<Status, Self::Error> {
+        let removed = self.remove_file(&filename).await;
+        self.told(removed).await?;
+        Ok(ok(id))
+    }
+
+    async fn rename(
+        &mut self,
+        id: u32,
+        oldpath: String,
+        newpath: String,
+    ) -> Result<Status, Self::Error> {
+        let renamed = self.rename_file(&oldpath, &newpath).await;
+        self.told(renamed).await?;
+        Ok(ok(id))
+    }
+
+    async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
+        let path = canonical(&path)?;
+        let attrs = if path == "/" {
+            dir_attrs()
+        } else {
+            FileAttributes::default()
+        };
+        Ok(Name {
+            id,
+            files: vec![Entry {
+                filename: path.clone(),
+                longname: path,
+                attrs,
+            }],
+        })
+    }
+
+    async fn mkdir(
+        &mut self,
+        _id: u32,
+        _path: String,
+        _attrs: FileAttributes,
+    ) -> Result<Status, Self::Error> {
+        self.told(Err(StatusCode::PermissionDenied.with_message(NO_FOLDERS)))
+            .await
+    }
+
+    async fn rmdir(&mut self, _id: u32, _path: String) -> Result<Status, Self::Error> {
+        self.told(Err(StatusCode::PermissionDenied.with_message(NO_FOLDERS)))
+            .await
+    }
+
+    async fn readlink(&mut self, _id: u32, _path: String) -> Result<Name, Self::Error> {
+        Err(StatusCode::OpUnsupported.with_message("links are not supported here"))
+    }
+
+    async fn symlink(
+        &mut self,
+        _id: u32,
+        _linkpath: String,
+        _targetpath: String,
+    ) -> Result<Status, Self::Error> {
+        self.told(Err(
+            StatusCode::OpUnsupported.with_message("links are not supported here")
+        ))
+        .await
+    }
+}

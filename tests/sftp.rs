@@ -1,0 +1,538 @@
+//! The sftp subsystem end to end, driven by the real OpenSSH `sftp` client in
+//! batch mode against a real server: round trips, key delivery and pickup,
+//! unlocking, locks, renames, deletes, path tricks and account isolation.
+
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness::TestServer;
+use sfs::core::FileState;
+use sfs::vault::FileKey;
+use sha2::{Digest, Sha256};
+
+/// One sftp run: its exit status and what it printed.
+struct Run {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// A user with a key file and a local working folder.
+struct User {
+    account_id: i64,
+    email: String,
+    key_path: PathBuf,
+    local: tempfile::TempDir,
+}
+
+impl User {
+    async fn new(server: &TestServer, email: &str) -> User {
+        let (account, key_path) = harness::account_with_key_file(server, email).await;
+        User {
+            account_id: account.id,
+            email: email.to_string(),
+            key_path,
+            local: tempfile::tempdir().expect("local folder"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.local.path().join(name)
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, data).expect("write local file");
+        path
+    }
+
+    /// Runs `batch` (one sftp command a line) in the user's local folder.
+    async fn sftp(&self, server: &TestServer, batch: &str) -> Run {
+        let batch_file = self.path(&format!("batch-{}", rand::random::<u32>()));
+        std::fs::write(&batch_file, batch).expect("write batch");
+        let mut command = tokio::process::Command::new("sftp");
+        command
+            .arg("-b")
+            .arg(&batch_file)
+            .arg("-P")
+            .arg(server.addr.port().to_string())
+            .args(harness::openssh_options(&self.key_path))
+            .arg(format!("{}@127.0.0.1", self.email))
+            .current_dir(self.local.path())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+            .await
+            .expect("sftp finishes in time")
+            .expect("sftp runs");
+        Run {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs a batch that must succeed.
+    async fn sftp_ok(&self, server: &TestServer, batch: &str) -> Run {
+        let run = self.sftp(server, batch).await;
+        assert!(
+            run.success,
+            "sftp failed on:\n{batch}\nstdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        run
+    }
+
+    /// Names in `ls -l`, with their long lines.
+    async fn listing(&self, server: &TestServer) -> Vec<(String, String)> {
+        let run = self.sftp_ok(server, "ls -l\n").await;
+        run.stdout
+            .lines()
+            .filter(|line| line.starts_with('-'))
+            .map(|line| {
+                let name = line.split_whitespace().last().unwrap_or_default();
+                (name.to_string(), line.to_string())
+            })
+            .collect()
+    }
+
+    async fn names(&self, server: &TestServer) -> Vec<String> {
+        self.listing(server)
+            .await
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
+/// The key the server printed on stderr for `name`.
+fn key_in(stderr: &str, name: &str) -> String {
+    let prefix = format!("sfs: key for {name} (shown once, never stored — save it now): ");
+    let key = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no key line for {name} on stderr:\n{stderr}"));
+    assert_eq!(key.len(), 44, "a Fernet key: {key:?}");
+    key.to_string()
+}
+
+fn sha256(path: &Path) -> Vec<u8> {
+    Sha256::digest(std::fs::read(path).expect("read local file")).to_vec()
+}
+
+fn random_bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|_| rand::random::<u8>()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_and_get_round_trips_of_many_sizes() {
+    let server = TestServer::start().await;
+    let alice = User::new(&server, "alice@example.com").await;
+    let chunk = server.core.config.storage.chunk_size as usize;
+    let sizes = [0, 1, chunk - 1, chunk, chunk + 1, 3 * 1024 * 1024 + 17];
+
+    let mut batch = String::new();
+    for (i, size) in sizes.iter().enumerate() {
+        alice.write(&format!("in{i}"), &random_bytes(*size));
+        batch.push_str(&format!("put in{i} file{i}\n"));
+    }
+    let run = alice.sftp_ok(&server, &batch).await;
+
+    let listing = alice.listing(&server).await;
+    let mut batch = String::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let name = format!("file{i}");
+        let (_, line) = listing
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name} listed: {listing:?}"));
+        assert!(
+            line.contains(&format!(" {size} ")),
+            "size of {name}: {line}"
+        );
+        assert!(line.starts_with("-rw-------"), "{line}");
+        let key_line = listing
+            .iter()
+            .find(|(n, _)| *n == format!("{name}.key"))
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| panic!("{name}.key listed: {listing:?}"));
+        assert!(key_line.contains(" 45 "), "key file size: {key_line}");
+
+        let key = key_in(&run.stderr, &name);
+        alice.write(&format!("key{i}"), format!("{key}\n").as_bytes());
+        batch.push_str(&format!("put key{i} {name}.key\nget {name} out{i}\n"));
+    }
+    alice.sftp_ok(&server, &batch).await;
+    for i in 0..sizes.len() {
+        assert_eq!(
+            sha256(&alice.path(&format!("in{i}"))),
+            sha256(&alice.path(&format!("out{i}"))),
+            "file{i} comes back as it went"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_pickup_locks_unlock_rename_remove_and_overwrite() {
+    let server = TestServer::start().await;
+    let alice = User::new(&server, "alice@example.com").await;
+    alice.write("first", b"first version\n");
+    alice.write("second", b"second, longer version\n");
+
+    let run = alice.sftp_ok(&server, "put first doc\n").await;
+    let key = key_in(&run.stderr, "doc");
+    let names = alice.names(&server).await;
+    assert!(names.contains(&"doc".to_string()), "{names:?}");
+    assert!(names.contains(&"doc.key".to_string()), "{names:?}");
+
+    // Locked: refused, with the way to unlock.
+    let run = alice.sftp(&server, "get doc locked\n").await;
+    assert!(!run.success);
+    assert!(run.stderr.contains("the file is locked"), "{}", run.stderr);
+    assert!(run.stderr.contains("NAME.key"), "{}", run.stderr);
+    assert!(!alice.path("locked").exists());
+
+    // The key file reads once.
+    alice.sftp_ok(&server, "get doc.key picked\n").await;
+    let picked = std::fs::read_to_string(alice.path("picked")).expect("picked key");
+    assert_eq!(picked, format!("{key}\n"));
+    let run = alice.sftp(&server, "get doc.key again\n").await;
+    assert!(!run.success, "read-once: {}", run.stdout);
+    assert!(!alice.path("again").exists());
+    assert_eq!(alice.names(&server).await, vec!["doc".to_string()]);
+
+    // A wrong key (well formed, or not a key at all) does not unlock.
+    let wrong = FileKey::generate().to_text().to_string();
+    alice.write("wrong", wrong.as_bytes());
+    alice.write("junk", b"this is not a key\n");
+    let run = alice
+        .sftp(
+            &server,
+            "-put wrong doc.key\n-put junk doc.key\nget doc x\n",
+        )
+        .await;
+    assert!(!run.success);
+    assert!(run.stderr.contains("wrong key"), "{}", run.stderr);
+    assert!(run.stderr.contains("not a Fernet key"), "{}", run.stderr);
+    assert!(run.stderr.contains("the file is locked"), "{}", run.stderr);
+
+    // The right key unlocks; the unlocked file reads back.
+    let run = alice
+        .sftp_ok(&server, "put picked doc.key\nget doc back\n")
+        .await;
+    assert!(
+        run.stderr.contains("doc is unlocked until"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(alice.path("back")).unwrap(),
+        b"first version\n"
+    );
+
+    // Overwrite: the new content under a new key; the old key no longer fits.
+    let run = alice.sftp_ok(&server, "put second doc\n").await;
+    let new_key = key_in(&run.stderr, "doc");
+    assert_ne!(new_key, key);
+    alice.write("new", new_key.as_bytes());
+    let run = alice
+        .sftp(
+            &server,
+            "-put picked doc.key\nput new doc.key\nget doc back2\n",
+        )
+        .await;
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.stderr.contains("wrong key"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(alice.path("back2")).unwrap(),
+        b"second, longer version\n"
+    );
+
+    // Rename, onto an existing name, and remove.
+    let run = alice.sftp_ok(&server, "put first other\n").await;
+    key_in(&run.stderr, "other");
+    let run = alice
+        .sftp(
+            &server,
+            "rename doc renamed\n-rename renamed other\nrm other\n",
+        )
+        .await;
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("a file with that name already exists"),
+        "{}",
+        run.stderr
+    );
+    let names = alice.names(&server).await;
+    assert!(names.contains(&"renamed".to_string()), "{names:?}");
+    assert!(!names.contains(&"doc".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("other")), "{names:?}");
+    let run = alice.sftp(&server, "rm other\n").await;
+    assert!(!run.success);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_never_leave_the_account() {
+    let server = TestServer::start().await;
+    let alice = User::new(&server, "alice@example.com").await;
+    alice.write("f", b"data");
+    let run = alice.sftp_ok(&server, "put f x\n").await;
+    let key = key_in(&run.stderr, "x");
+    alice.write("k", key.as_bytes());
+    alice.sftp_ok(&server, "put k x.key\n").await;
+
+    // The OpenSSH client shows only a status code's text; what sfs says
+    // comes on stderr.
+    for (command, says) in [
+        ("get ../x out", ""),
+        ("get /../../etc/passwd out", ""),
+        ("get ./../x out", ""),
+        ("get sub/x out", ""),
+        ("put f sub/dir/f", "no folders"),
+        ("put f ../f", "`..` is not allowed"),
+        ("mkdir d", "no folders"),
+        ("rmdir d", "no folders"),
+        ("ln -s x y", "links are not supported"),
+        ("cd sub", ""),
+        ("chmod 777 /etc/passwd", ""),
+    ] {
+        let run = alice.sftp(&server, &format!("{command}\n")).await;
+        assert!(!run.success, "{command} refused:\n{}", run.stdout);
+        assert!(run.stderr.contains(says), "{command}: {}", run.stderr);
+        assert!(!alice.path("out").exists(), "{command}");
+    }
+    let names = alice.names(&server).await;
+    assert_eq!(names, vec!["x".to_string(), "x.key".to_string()]);
+
+    // Harmless spellings of the account's own names work.
+    let run = alice
+        .sftp_ok(&server, "get /x a\nget ./x b\nget //x c\ncd /\nls\n")
+        .await;
+    assert!(run.success);
+    for local in ["a", "b", "c"] {
+        assert_eq!(std::fs::read(alice.path(local)).unwrap(), b"data");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_cannot_reach_each_other() {
+    let server = TestServer::start().await;
+    let alice = User::new(&server, "alice@example.com").await;
+    let bob = User::new(&server, "bob@example.com").await;
+    alice.write("secret", b"alice's secret");
+    let run = alice.sftp_ok(&server, "put secret secret\n").await;
+    let key = key_in(&run.stderr, "secret");
+
+    assert!(bob.names(&server).await.is_empty());
+    bob.write("k", key.as_bytes());
+    for command in [
+        "get secret out",
+        "get secret.key out",
+        "rm secret",
+        "rename secret mine",
+    ] {
+        let run = bob.sftp(&server, &format!("{command}\n")).await;
+        assert!(!run.success, "{command}");
+        assert!(!bob.path("out").exists(), "{command}");
+    }
+    // For bob, `secret.key` is just a name: his upload, not alice's unlock.
+    bob.sftp_ok(&server, "put k secret.key\n").await;
+
+    let views = server
+        .core
+        .list(&sfs::core::Who {
+            account_id: alice.account_id,
+            email: "alice@example.com".into(),
+            remote: "test".into(),
+        })
+        .await
+        .expect("list");
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].state, FileState::Locked);
+    let names = alice.names(&server).await;
+    assert!(names.contains(&"secret".to_string()), "{names:?}");
+    assert!(names.contains(&"secret.key".to_string()), "{names:?}");
+    assert!(!bob.names(&server).await.contains(&"secret".to_string()));
+}
+
+/// Regular files anywhere under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .flat_map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
+/// A raw sftp session from the in-process client, for what the OpenSSH
+/// client cannot be made to do: odd offsets, many handles, a sudden end.
+async fn raw_session(
+    server: &TestServer,
+    email: &str,
+) -> (harness::Client, russh_sftp::client::RawSftpSession) {
+    let account = harness::create_account(server, email).await;
+    let key = harness::client_key();
+    harness::trust(server, &account, &key).await;
+    let mut client = harness::Client::connect(server.addr).await;
+    assert!(client.login_key(email, &key).await);
+    let channel = client.handle.channel_open_session().await.expect("session");
+    channel
+        .request_subsystem(true, "sftp")
+        .await
+        .expect("subsystem");
+    let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
+    sftp.init().await.expect("init");
+    (client, sftp)
+}
+
+fn status_message(
+    result: Result<impl std::fmt::Debug, russh_sftp::client::error::Error>,
+) -> String {
+    match result {
+        Err(russh_sftp::client::error::Error::Status(status)) => status.error_message,
+        other => panic!("expected an error status, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_protocol_edges() {
+    use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
+    let server = TestServer::start().await;
+    let (client, sftp) = raw_session(&server, "carol@example.com").await;
+    let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+
+    // Writes out of order are refused and leave nothing.
+    let handle = sftp
+        .open("gap", write, FileAttributes::empty())
+        .await
+        .expect("open")
+        .handle;
+    let message = status_message(sftp.write(&handle, 5, b"late".to_vec()).await);
+    assert!(message.contains("resume is not supported"), "{message}");
+    assert!(status_message(sftp.close(&handle).await).contains("resume"));
+    assert!(sftp.stat("gap").await.is_err());
+
+    // Random access into an unlocked file; EOF past its end.
+    let data = random_bytes(200_000);
+    let handle = sftp
+        .open("data", write, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    for (i, piece) in data.chunks(32 * 1024).enumerate() {
+        sftp.write(&handle, (i * 32 * 1024) as u64, piece.to_vec())
+            .await
+            .expect("write");
+    }
+    sftp.close(&handle).await.expect("commit");
+    let key_file = sftp
+        .open("data.key", OpenFlags::READ, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    let key = sftp.read(&key_file, 0, 100).await.expect("key").data;
+    sftp.close(&key_file).await.expect("close");
+    let unlock = sftp
+        .open("/data.key", write, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    sftp.write(&unlock, 0, key).await.expect("key written");
+    sftp.close(&unlock).await.expect("unlocked");
+    let handle = sftp
+        .open("./data", OpenFlags::READ, FileAttributes::empty())
+        .await
+        .expect("open unlocked")
+        .handle;
+    for (offset, len) in [
+        (150_000usize, 30_000usize),
+        (7, 1),
+        (65_530, 20),
+        (199_990, 100),
+    ] {
+        let got = sftp
+            .read(&handle, offset as u64, len as u32)
+            .await
+            .unwrap()
+            .data;
+        let end = (offset + len).min(data.len());
+        assert_eq!(got, data[offset..end], "read at {offset}");
+    }
+    match sftp.read(&handle, 200_000, 10).await {
+        Err(russh_sftp::client::error::Error::Status(s)) => {
+            assert_eq!(s.status_code, StatusCode::Eof)
+        }
+        other => panic!("EOF expected: {other:?}"),
+    }
+    sftp.close(&handle).await.expect("close");
+
+    // A session holds a bounded number of handles.
+    let mut opened = 0;
+    let refusal = loop {
+        match sftp.opendir("/").await {
+            Ok(_) => opened += 1,
+            Err(e) => break status_message(Err::<(), _>(e)),
+        }
+        assert!(opened <= 64, "no handle limit");
+    };
+    assert_eq!(opened, 64);
+    assert!(refusal.contains("too many open files"), "{refusal}");
+
+    // A client that goes away mid-upload leaves nothing behind.
+    let stored_before = files_under(&server.core.config.storage.uploads_dir);
+    let handle = sftp.open("torn", write, FileAttributes::empty()).await;
+    assert!(handle.is_err(), "still at the handle limit");
+    drop(sftp);
+    drop(client);
+    let (_client, sftp) = raw_session(&server, "dave@example.com").await;
+    let handle = sftp
+        .open("torn", write, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    sftp.write(&handle, 0, random_bytes(100_000))
+        .await
+        .expect("write");
+    // Wait for the partial blob, so its removal is what gets checked.
+    let deadline = std::time::Instant::now() + harness::WAIT;
+    while files_under(&server.core.config.storage.uploads_dir) == stored_before {
+        assert!(std::time::Instant::now() < deadline, "no partial upload");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(sftp);
+    drop(_client);
+    let deadline = std::time::Instant::now() + harness::WAIT;
+    while files_under(&server.core.config.storage.uploads_dir) != stored_before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "abandoned upload left {:?}",
+            files_under(&server.core.config.storage.uploads_dir)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        files_under(&server.core.config.storage.uploads_dir),
+        stored_before
+    );
+    let dave = server
+        .core
+        .db
+        .account_by_email("dave@example.com")
+        .await
+        .expect("database")
+        .expect("dave");
+    let left = server.core.files.list(dave.id).await.expect("list");
+    assert!(left.is_empty(), "{left:?}");
+}
