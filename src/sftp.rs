@@ -31,13 +31,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use russh::server::Msg;
-use russh::Channel;
+use russh::{Channel, ChannelMsg};
 use russh_sftp::protocol::{
     Attrs, Data, File as Entry, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode,
 };
 use russh_sftp::server::StatusReply;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{oneshot, Mutex as AsyncMutex};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Mutex as AsyncMutex;
 use zeroize::Zeroizing;
 
 use crate::core::{Core, Who};
@@ -71,19 +71,57 @@ const OUTSIDE: &str = "paths stay inside your files: `..` is not allowed";
 /// it. Open handles (and so unfinished uploads) go with the session.
 pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
     let stderr: Stderr = Box::pin(channel.make_writer_ext(Some(1)));
-    let (ended, session_over) = oneshot::channel();
     let session = Session {
         core,
         who,
         stderr: AsyncMutex::new(stderr),
         handles: HashMap::new(),
         next_handle: 0,
-        _ended: ended,
     };
-    russh_sftp::server::run(channel.into_stream(), session).await;
-    // The sftp task owns the session; its sender drops when the task ends.
-    let _ = session_over.await;
+    // The sftp server gets one end of an in-memory pipe and this task pumps
+    // the other end to and from the channel, so the channel stays ours: the
+    // exit status that scp (over sftp) checks goes out before the close.
+    let (pipe, sftp_end) = tokio::io::duplex(PIPE_BUFFER);
+    russh_sftp::server::run(sftp_end, session).await;
+    let (mut from_client, to_client) = channel.split();
+    let (mut pipe_read, mut pipe_write) = tokio::io::split(pipe);
+    let inbound = async move {
+        while let Some(msg) = from_client.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    if pipe_write.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                ChannelMsg::Eof | ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        // End of input ends the sftp server, which closes its end.
+        let _ = pipe_write.shutdown().await;
+    };
+    let outbound = async {
+        let mut buf = vec![0u8; PIPE_BUFFER];
+        loop {
+            match pipe_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to_client.data_bytes(buf[..n].to_vec()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    tokio::join!(inbound, outbound);
+    let _ = to_client.exit_status(0).await;
+    let _ = to_client.eof().await;
+    let _ = to_client.close().await;
 }
+
+/// The in-memory pipe between the channel and the sftp server: a few
+/// maximum-size packets.
+const PIPE_BUFFER: usize = 256 * 1024;
 
 type Stderr = Pin<Box<dyn AsyncWrite + Send>>;
 
@@ -95,7 +133,6 @@ struct Session {
     stderr: AsyncMutex<Stderr>,
     handles: HashMap<String, Open>,
     next_handle: u64,
-    _ended: oneshot::Sender<()>,
 }
 
 /// What a handle refers to.
@@ -627,16 +664,18 @@ impl russh_sftp::server::Handler for Session {
         Ok(Attrs { id, attrs })
     }
 
-    /// Times and permissions are accepted and ignored (`put -p`, `get -p`);
-    /// a size change would rewrite the sealed stream, so it is refused.
+    /// Times and permissions are accepted and ignored (`put -p`, `get -p`).
+    /// A size is accepted only when it is the size the file already has
+    /// (scp sets it after an upload); resizing would rewrite the sealed
+    /// stream, so it is refused.
     async fn setstat(
         &mut self,
         id: u32,
         path: String,
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        self.attrs_of(&path).await?;
-        if attrs.size.is_some() {
+        let current = self.attrs_of(&path).await?;
+        if attrs.size.is_some() && attrs.size != current.size {
             return Err(StatusCode::OpUnsupported.with_message("sfs files cannot be resized"));
         }
         Ok(ok(id))
@@ -648,8 +687,8 @@ impl russh_sftp::server::Handler for Session {
         handle: String,
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        self.handle_mut(&handle)?;
-        if attrs.size.is_some() {
+        let Attrs { attrs: current, .. } = self.fstat(id, handle).await?;
+        if attrs.size.is_some() && attrs.size != current.size {
             return Err(StatusCode::OpUnsupported.with_message("sfs files cannot be resized"));
         }
         Ok(ok(id))

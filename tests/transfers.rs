@@ -38,10 +38,16 @@ impl Login {
         run(cmd, stdin).await
     }
 
-    /// `scp -O ARGS…` with the login's options; REMOTE: marks the remote side.
+    /// `scp -O ARGS…` (legacy protocol) with the login's options; REMOTE:
+    /// marks the remote side.
     async fn scp(&self, args: &[&str]) -> Output {
+        self.scp_with("-O", args).await
+    }
+
+    /// `scp PROTOCOL ARGS…`: `-O` legacy, `-s` over sftp (the default).
+    async fn scp_with(&self, protocol: &str, args: &[&str]) -> Output {
         let mut cmd = Command::new("scp");
-        cmd.arg("-O")
+        cmd.arg(protocol)
             .args(openssh_options(&self.key))
             .arg("-P")
             .arg(self.port.to_string());
@@ -300,5 +306,62 @@ async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
         .await;
     assert!(!recursive.status.success());
     assert!(text(&recursive.stderr).contains("directories are not supported"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modern_scp_rides_on_sftp() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let local = tempfile::tempdir().expect("tempdir");
+    let data = random_bytes(200_001);
+    let source = write_file(local.path(), "photo.jpg", &data);
+
+    let up = alice.scp_with("-s", &[&source, "REMOTE:"]).await;
+    assert!(up.status.success(), "scp upload: {}", text(&up.stderr));
+    let stderr = text(&up.stderr);
+    let key = stderr
+        .lines()
+        .find_map(|l| l.rsplit(": ").next().filter(|k| k.len() == 44))
+        .unwrap_or_else(|| panic!("the key is shown on stderr: {stderr}"))
+        .to_string();
+
+    let target = local.path().join("back.jpg").display().to_string();
+    let locked = alice.scp_with("-s", &["REMOTE:photo.jpg", &target]).await;
+    assert!(!locked.status.success(), "a locked file is refused");
+    assert!(
+        text(&locked.stderr).contains("locked"),
+        "{}",
+        text(&locked.stderr)
+    );
+
+    let who = sfs::core::Who {
+        account_id: server
+            .core
+            .db
+            .account_by_email(ALICE)
+            .await
+            .expect("db")
+            .expect("account")
+            .id,
+        email: ALICE.into(),
+        remote: "test".into(),
+    };
+    let key = sfs::vault::FileKey::parse(&key).expect("key");
+    server
+        .core
+        .unlock(&who, "photo.jpg", &key)
+        .await
+        .expect("unlock");
+    let down = alice.scp_with("-s", &["REMOTE:photo.jpg", &target]).await;
+    assert!(
+        down.status.success(),
+        "scp download: {}",
+        text(&down.stderr)
+    );
+    assert_eq!(
+        sha(&std::fs::read(&target).expect("downloaded")),
+        sha(&data)
+    );
     server.stop().await;
 }
