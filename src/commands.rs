@@ -16,7 +16,7 @@ use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
 
 use crate::core::{Core, FileState, Who};
-use crate::files::FilesError;
+use crate::files::{FilesError, SharedReader};
 use crate::timefmt::utc_datetime;
 use crate::upload::UploadStream;
 use crate::vault::FileKey;
@@ -310,29 +310,13 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
         Ok(opened) => opened,
         Err(e) => return fail(io, &e).await,
     };
-    let reader = Arc::new(std::sync::Mutex::new(reader));
+    let reader = SharedReader::new(reader);
     let mut offset = 0u64;
     while offset < record.size {
-        let reader = reader.clone();
-        let at = offset;
-        let piece = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; READ_PIECE];
-            let mut reader = reader.lock().map_err(|_| {
-                crate::vault::VaultError::Io(std::io::Error::other("reader poisoned"))
-            })?;
-            let n = reader.read_at(at, &mut buf)?;
-            buf.truncate(n);
-            Ok::<_, crate::vault::VaultError>(buf)
-        })
-        .await;
-        let piece = match piece {
-            Ok(Ok(piece)) if !piece.is_empty() => piece,
-            Ok(Ok(_)) => break,
-            Ok(Err(e)) => return fail(io, &FilesError::Vault(e)).await,
-            Err(e) => {
-                io.stderr(&format!("sfs: read failed: {e}\n")).await;
-                return 1;
-            }
+        let piece = match reader.read_at(offset, READ_PIECE).await {
+            Ok(piece) if !piece.is_empty() => piece,
+            Ok(_) => break,
+            Err(e) => return fail(io, &e).await,
         };
         offset += piece.len() as u64;
         if !io.stdout(piece).await {

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::commands::ExecChannel;
 use crate::core::{Core, Who};
+use crate::files::SharedReader;
 use crate::tui::escape::escape;
 use crate::upload::UploadStream;
 
@@ -212,24 +213,11 @@ async fn send(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> 
     if read_byte(io).await != Some(0) {
         return 1;
     }
-    let reader = Arc::new(std::sync::Mutex::new(reader));
+    let reader = SharedReader::new(reader);
     let mut offset = 0u64;
     while offset < record.size {
-        let reader = reader.clone();
-        let at = offset;
-        let piece = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; READ_PIECE];
-            let n = reader
-                .lock()
-                .map_err(|_| std::io::Error::other("reader poisoned"))?
-                .read_at(at, &mut buf)
-                .map_err(std::io::Error::from)?;
-            buf.truncate(n);
-            Ok::<_, std::io::Error>(buf)
-        })
-        .await;
-        match piece {
-            Ok(Ok(piece)) if !piece.is_empty() => {
+        match reader.read_at(offset, READ_PIECE).await {
+            Ok(piece) if !piece.is_empty() => {
                 offset += piece.len() as u64;
                 if !io.stdout(Bytes::from(piece)).await {
                     return 1;

@@ -25,9 +25,8 @@
 //! Status messages carry the core's wording and never a key.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use russh::server::Msg;
@@ -42,11 +41,11 @@ use zeroize::Zeroizing;
 
 use crate::core::{Core, Who};
 use crate::db::FileRecord;
-use crate::files::{validate_name, FilesError};
+use crate::files::{validate_name, FilesError, SharedReader};
 use crate::keyring::WaitingKey;
 use crate::timefmt::utc_datetime;
 use crate::upload::UploadStream;
-use crate::vault::{FileKey, VaultReader};
+use crate::vault::FileKey;
 
 /// Open handles one session may hold; each can pin an upload worker or an
 /// open blob.
@@ -141,7 +140,7 @@ enum Open {
     Dir(Vec<Entry>),
     /// An unlocked file, decrypted on demand.
     Read {
-        reader: Arc<Mutex<VaultReader<File>>>,
+        reader: SharedReader,
         attrs: FileAttributes,
     },
     /// An upload in progress; `stream` is gone once it failed.
@@ -406,7 +405,7 @@ impl Session {
                     .await
                     .map_err(|e| files_error(&e))?;
                 Ok(Open::Read {
-                    reader: Arc::new(Mutex::new(reader)),
+                    reader: SharedReader::new(reader),
                     attrs: file_attrs(record.size, record.created_at),
                 })
             }
@@ -549,18 +548,11 @@ impl russh_sftp::server::Handler for Session {
         let eof = || StatusReply::from(StatusCode::Eof);
         match self.handle_mut(&handle)? {
             Open::Read { reader, .. } => {
-                let reader = reader.clone();
                 let len = len.min(MAX_READ) as usize;
-                let read = tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0; len];
-                    let mut reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
-                    let n = reader.read_at(offset, &mut buf)?;
-                    buf.truncate(n);
-                    Ok::<_, FilesError>(buf)
-                })
-                .await
-                .map_err(|_| failure("read failed"))?;
-                let data = read.map_err(|e| files_error(&e))?;
+                let data = reader
+                    .read_at(offset, len)
+                    .await
+                    .map_err(|e| files_error(&e))?;
                 if data.is_empty() {
                     return Err(eof());
                 }
