@@ -365,3 +365,97 @@ async fn modern_scp_rides_on_sftp() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_uploads_of_one_name_at_once_end_with_one_whole_file() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let first = random_bytes(3 << 20);
+    let second = random_bytes(3 << 20);
+    let (a, b) = tokio::join!(
+        alice.ssh("put same.bin", first.clone()),
+        alice.ssh("put same.bin", second.clone())
+    );
+    let keys = [key_of(&a), key_of(&b)];
+    let listing = text(&alice.ssh("ls", Vec::new()).await.stdout);
+    assert_eq!(listing.matches("same.bin").count(), 1, "{listing}");
+    // Exactly one key opens it, and it yields that upload's bytes whole.
+    let mut opened = Vec::new();
+    for key in &keys {
+        let get = alice
+            .ssh("get same.bin", format!("{key}\n").into_bytes())
+            .await;
+        if get.status.success() {
+            opened.push(sha(&get.stdout));
+        }
+    }
+    assert_eq!(opened.len(), 1, "one of the two uploads won");
+    assert!(opened[0] == sha(&first) || opened[0] == sha(&second));
+    let account = server
+        .core
+        .db
+        .account_by_email(ALICE)
+        .await
+        .expect("db")
+        .expect("account");
+    let blobs = std::fs::read_dir(
+        server
+            .dir
+            .path()
+            .join("uploads")
+            .join(account.id.to_string()),
+    )
+    .expect("blob folder")
+    .count();
+    assert_eq!(blobs, 1, "the losing upload's blob is gone");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_records_transfers_and_never_a_key() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let key = key_of(&alice.ssh("put audited.txt", b"twelve bytes".to_vec()).await);
+    let get = alice
+        .ssh("get audited.txt", format!("{key}\n").into_bytes())
+        .await;
+    assert!(get.status.success());
+    let wrong = sfs::vault::FileKey::generate();
+    alice
+        .ssh(
+            "get audited.txt",
+            format!("{}\n", wrong.to_text().as_str()).into_bytes(),
+        )
+        .await;
+    assert!(alice
+        .ssh("rm audited.txt", Vec::new())
+        .await
+        .status
+        .success());
+
+    let log = server.core.db.recent_audit(50).await.expect("audit log");
+    for action in ["upload", "download", "refused", "delete"] {
+        let entry = log
+            .iter()
+            .find(|e| e.action == action)
+            .unwrap_or_else(|| panic!("no {action} entry in {log:?}"));
+        assert_eq!(entry.email.as_deref(), Some(ALICE));
+        assert!(entry
+            .remote_addr
+            .as_deref()
+            .is_some_and(|a| a.starts_with("127.0.0.1")));
+    }
+    let upload = log.iter().find(|e| e.action == "upload").expect("upload");
+    assert!(
+        upload.detail.contains("12 bytes"),
+        "size recorded: {}",
+        upload.detail
+    );
+    for entry in &log {
+        assert!(
+            !entry.detail.contains(&key),
+            "a key in the audit log: {entry:?}"
+        );
+    }
+    server.stop().await;
+}
