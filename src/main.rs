@@ -13,8 +13,9 @@ use sfs::vault::{FileKey, VaultReader};
 #[derive(Parser)]
 #[command(name = "sfs", version, about = "A secure file store served over SSH")]
 struct Cli {
+    /// Without a command, `sfs` serves with ./config.toml (or $SFS_CONFIG).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(clap::Args)]
@@ -64,7 +65,14 @@ enum UsersAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let command = cli.command.unwrap_or_else(|| {
+        Command::Serve(ConfigArg {
+            config: std::env::var_os("SFS_CONFIG")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("config.toml")),
+        })
+    });
+    let result = match command {
         Command::Check(arg) => check(&arg.config),
         Command::Decrypt {
             key_file,

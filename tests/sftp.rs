@@ -131,7 +131,7 @@ async fn put_and_get_round_trips_of_many_sizes() {
     let server = TestServer::start().await;
     let alice = User::new(&server, "alice@example.com").await;
     let chunk = server.core.config.storage.chunk_size as usize;
-    let sizes = [0, 1, chunk - 1, chunk, chunk + 1, 3 * 1024 * 1024 + 17];
+    let sizes = [0, 1, chunk - 1, chunk, chunk + 1, 20 * 1024 * 1024 + 17];
 
     let mut batch = String::new();
     for (i, size) in sizes.iter().enumerate() {
