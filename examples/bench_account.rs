@@ -12,7 +12,10 @@ use sfs::core::Core;
 use sfs::db::NewSshKey;
 
 fn newest_code(outbox: &std::path::Path, before: usize) -> anyhow::Result<Option<String>> {
-    let mut mails: Vec<_> = std::fs::read_dir(outbox)?
+    let Ok(entries) = std::fs::read_dir(outbox) else {
+        return Ok(None); // not created until the first mail
+    };
+    let mut mails: Vec<_> = entries
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
@@ -42,7 +45,13 @@ async fn main() -> anyhow::Result<()> {
     let outbox = config.mail.outbox_dir.clone();
     let core = Core::start(config).await?;
     let ip = "127.0.0.1".parse()?;
-    let before = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+    let before = std::fs::read_dir(&outbox)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .count()
+        })
+        .unwrap_or(0);
     let mut challenge = core
         .accounts
         .start_login(&args[2], ip)

@@ -74,9 +74,7 @@ async fn keystroke(session: &mut Session, byte: u8) -> anyhow::Result<Duration> 
     session.channel.data_bytes(vec![byte]).await?;
     loop {
         match session.channel.wait().await {
-            Some(ChannelMsg::Data { data }) if data.contains(&byte) => {
-                return Ok(started.elapsed())
-            }
+            Some(ChannelMsg::Data { data }) if data.contains(&byte) => return Ok(started.elapsed()),
             Some(_) => continue,
             None => anyhow::bail!("session closed"),
         }

@@ -74,6 +74,11 @@ fn ssh_config(core: &Core, host_key: PrivateKey) -> SshConfig {
         // because it never succeeds.
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys: vec![host_key],
+        // Bulk transfers: a larger window keeps a client's pipelined writes
+        // flowing, and the largest packet OpenSSH accepts halves per-packet
+        // work against the default 32 KiB.
+        window_size: 16 * 1024 * 1024,
+        maximum_packet_size: 65535,
         // A backstop only: the terminal UI counts idleness from user input.
         inactivity_timeout: Some(Duration::from_secs(limits.idle_timeout_seconds + 60)),
         nodelay: true,
