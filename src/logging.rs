@@ -3,6 +3,8 @@
 //! Nothing secret is ever logged: codes, keys and TOTP secrets are not passed
 //! to any log call, and addresses appear masked where a log line needs one.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
@@ -14,8 +16,10 @@ pub fn init(config: &LogConfig) -> anyhow::Result<()> {
         Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives)?,
         _ => EnvFilter::try_new(&config.level)?,
     };
+    // Colours only for a person watching a terminal, never in a log file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let installed = match config.format {
         LogFormat::Text => builder.try_init(),
