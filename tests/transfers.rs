@@ -227,6 +227,71 @@ async fn another_account_cannot_touch_the_files() {
     server.stop().await;
 }
 
+/// The key an upload printed on stderr.
+fn key_on_stderr(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    stderr
+        .lines()
+        .find_map(|l| l.rsplit(": ").next().filter(|k| k.len() == 44))
+        .unwrap_or_else(|| panic!("the key is shown on stderr: {stderr}"))
+        .to_string()
+}
+
+/// Unlocks one of Alice's files with its key, as the terminal UI does.
+async fn unlock(server: &TestServer, name: &str, key: &str) {
+    let account = server
+        .core
+        .db
+        .account_by_email(ALICE)
+        .await
+        .expect("db")
+        .expect("account");
+    let who = sfs::core::Who {
+        account_id: account.id,
+        email: ALICE.into(),
+        remote: "test".into(),
+    };
+    let key = sfs::vault::FileKey::parse(key).expect("key");
+    server.core.unlock(&who, name, &key).await.expect("unlock");
+}
+
+/// Uploads with scp over `protocol`, checks that a locked file is refused,
+/// unlocks it and downloads it again, comparing the bytes.
+async fn scp_round_trip(server: &TestServer, alice: &Login, protocol: &str, name: &str) {
+    let local = tempfile::tempdir().expect("tempdir");
+    let data = random_bytes(300_001);
+    let source = write_file(local.path(), name, &data);
+    let up = alice.scp_with(protocol, &[&source, "REMOTE:"]).await;
+    assert!(
+        up.status.success(),
+        "scp {protocol} upload: {}",
+        text(&up.stderr)
+    );
+    let key = key_on_stderr(&up);
+
+    let target = local.path().join("back").display().to_string();
+    let remote = format!("REMOTE:{name}");
+    let locked = alice.scp_with(protocol, &[&remote, &target]).await;
+    assert!(!locked.status.success(), "a locked file is refused");
+    assert!(
+        text(&locked.stderr).contains("locked"),
+        "{}",
+        text(&locked.stderr)
+    );
+
+    unlock(server, name, &key).await;
+    let down = alice.scp_with(protocol, &[&remote, &target]).await;
+    assert!(
+        down.status.success(),
+        "scp {protocol} download: {}",
+        text(&down.stderr)
+    );
+    assert_eq!(
+        sha(&std::fs::read(&target).expect("downloaded")),
+        sha(&data)
+    );
+}
+
 fn write_file(dir: &Path, name: &str, data: &[u8]) -> String {
     let path = dir.join(name);
     std::fs::write(&path, data).expect("local file");
@@ -237,56 +302,17 @@ fn write_file(dir: &Path, name: &str, data: &[u8]) -> String {
 async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
     let mut server = TestServer::start().await;
     let alice = Login::new(&server, ALICE).await;
+    scp_round_trip(&server, &alice, "-O", "report.pdf").await;
     let local = tempfile::tempdir().expect("tempdir");
-    let data = random_bytes(300_000);
-    let source = write_file(local.path(), "report.pdf", &data);
-
-    let up = alice.scp(&[&source, "REMOTE:"]).await;
-    assert!(up.status.success(), "scp -O upload: {}", text(&up.stderr));
-    let stderr = text(&up.stderr);
-    let key = stderr
-        .lines()
-        .find_map(|l| l.rsplit(": ").next().filter(|k| k.len() == 44))
-        .unwrap_or_else(|| panic!("the key is shown on stderr: {stderr}"))
-        .to_string();
-
-    let target = local.path().join("back.pdf").display().to_string();
-    let locked = alice.scp(&["REMOTE:report.pdf", &target]).await;
-    assert!(!locked.status.success(), "a locked file is refused");
-    assert!(
-        text(&locked.stderr).contains("locked"),
-        "{}",
-        text(&locked.stderr)
-    );
-
-    let who = sfs::core::Who {
-        account_id: server
-            .core
-            .db
-            .account_by_email(ALICE)
-            .await
-            .expect("db")
-            .expect("account")
-            .id,
-        email: ALICE.into(),
-        remote: "test".into(),
-    };
-    let key = sfs::vault::FileKey::parse(&key).expect("key");
-    server
+    let source = write_file(local.path(), "report.pdf", b"again");
+    let account_id = server
         .core
-        .unlock(&who, "report.pdf", &key)
+        .db
+        .account_by_email(ALICE)
         .await
-        .expect("unlock");
-    let down = alice.scp(&["REMOTE:report.pdf", &target]).await;
-    assert!(
-        down.status.success(),
-        "scp -O download: {}",
-        text(&down.stderr)
-    );
-    assert_eq!(
-        sha(&std::fs::read(&target).expect("downloaded")),
-        sha(&data)
-    );
+        .expect("db")
+        .expect("account")
+        .id;
 
     // Uploading to a new name, and directories refused.
     let renamed = alice.scp(&[&source, "REMOTE:copy.pdf"]).await;
@@ -294,7 +320,7 @@ async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
     assert!(server
         .core
         .files
-        .file_by_name(who.account_id, "copy.pdf")
+        .file_by_name(account_id, "copy.pdf")
         .await
         .expect("db")
         .is_some());
@@ -313,56 +339,7 @@ async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
 async fn modern_scp_rides_on_sftp() {
     let mut server = TestServer::start().await;
     let alice = Login::new(&server, ALICE).await;
-    let local = tempfile::tempdir().expect("tempdir");
-    let data = random_bytes(200_001);
-    let source = write_file(local.path(), "photo.jpg", &data);
-
-    let up = alice.scp_with("-s", &[&source, "REMOTE:"]).await;
-    assert!(up.status.success(), "scp upload: {}", text(&up.stderr));
-    let stderr = text(&up.stderr);
-    let key = stderr
-        .lines()
-        .find_map(|l| l.rsplit(": ").next().filter(|k| k.len() == 44))
-        .unwrap_or_else(|| panic!("the key is shown on stderr: {stderr}"))
-        .to_string();
-
-    let target = local.path().join("back.jpg").display().to_string();
-    let locked = alice.scp_with("-s", &["REMOTE:photo.jpg", &target]).await;
-    assert!(!locked.status.success(), "a locked file is refused");
-    assert!(
-        text(&locked.stderr).contains("locked"),
-        "{}",
-        text(&locked.stderr)
-    );
-
-    let who = sfs::core::Who {
-        account_id: server
-            .core
-            .db
-            .account_by_email(ALICE)
-            .await
-            .expect("db")
-            .expect("account")
-            .id,
-        email: ALICE.into(),
-        remote: "test".into(),
-    };
-    let key = sfs::vault::FileKey::parse(&key).expect("key");
-    server
-        .core
-        .unlock(&who, "photo.jpg", &key)
-        .await
-        .expect("unlock");
-    let down = alice.scp_with("-s", &["REMOTE:photo.jpg", &target]).await;
-    assert!(
-        down.status.success(),
-        "scp download: {}",
-        text(&down.stderr)
-    );
-    assert_eq!(
-        sha(&std::fs::read(&target).expect("downloaded")),
-        sha(&data)
-    );
+    scp_round_trip(&server, &alice, "-s", "photo.jpg").await;
     server.stop().await;
 }
 
