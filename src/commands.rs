@@ -175,7 +175,7 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
         _ => {
             io.stderr(&format!(
                 "sfs: unknown command {:?}\n{HELP}",
-                crate::tui::escape::escape(&line)
+                crate::escape::escape(&line)
             ))
             .await;
             2
@@ -229,7 +229,7 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool) -> u32 {
         for view in &files {
             out.push_str(&format!(
                 "{:<40} {:>14} {:<17} {}\n",
-                crate::tui::escape::escape(&view.record.name),
+                crate::escape::escape(&view.record.name),
                 view.record.size,
                 utc_datetime(view.record.created_at),
                 state(view),
@@ -273,7 +273,7 @@ async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, name: &str) -> u
             io.stdout(line.as_bytes().to_vec()).await;
             io.stderr(&format!(
                 "sfs: stored {}; the key above is shown once and never stored: save it now\n",
-                crate::tui::escape::escape(name)
+                crate::escape::escape(name)
             ))
             .await;
             0

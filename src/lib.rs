@@ -16,14 +16,16 @@
 //!   sessions of one account.
 //! - [`core`]: the rules every front door shares, over all of the above.
 //!
-//! The front doors: [`server`] (SSH: authentication, channels) and [`tui`]
-//! (the terminal UI).
+//! The front doors: [`server`] (SSH: authentication, channels), [`tui`] (the
+//! terminal UI), [`sftp`], [`scp`] and [`commands`]; [`escape`] keeps
+//! user-controlled text from acting on any terminal they write to.
 
 pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod core;
 pub mod db;
+pub mod escape;
 pub mod events;
 pub mod files;
 pub mod keyring;

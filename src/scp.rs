@@ -12,8 +12,8 @@ use bytes::Bytes;
 
 use crate::commands::ExecChannel;
 use crate::core::{Core, Who};
+use crate::escape::escape;
 use crate::files::SharedReader;
-use crate::tui::escape::escape;
 use crate::upload::UploadStream;
 
 /// Longest control line accepted ("C0644 SIZE NAME").

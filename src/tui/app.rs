@@ -559,7 +559,7 @@ impl App {
                 dash.set_focus(Focus::Key);
                 self.info(format!(
                     "Type or paste the key of {}, then press Enter.",
-                    super::escape::escape(&name)
+                    crate::escape::escape(&name)
                 ));
             }
             FileState::Locked => self.unlock().await,
@@ -574,7 +574,7 @@ impl App {
             return self.error("There is no file to unlock.");
         };
         let name = file.record.name.clone();
-        let shown = super::escape::escape(&name).into_owned();
+        let shown = crate::escape::escape(&name).into_owned();
         if dash.key.is_empty() {
             return self.error(format!("Type or paste the key of {shown} first."));
         }
@@ -714,7 +714,7 @@ impl App {
             return;
         };
         dash.close_dialog();
-        let shown = super::escape::escape(&name).into_owned();
+        let shown = crate::escape::escape(&name).into_owned();
         match self.core.delete(&dash.who, &name).await {
             Ok(()) => {
                 let reloaded = dash.reload(&self.core).await;

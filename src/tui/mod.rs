@@ -7,14 +7,13 @@
 //!
 //! - [`input`]: bytes to key events;
 //! - [`app`]: the state machine (screens, dialogs) and its updates;
-//! - [`ui`]: drawing the state, with [`escape`] for every user-controlled
+//! - [`ui`]: drawing the state, with [`crate::escape`] for every user-controlled
 //!   string, [`qr`] for the authenticator QR code and [`text`] for sizes and
 //!   command lines;
 //! - [`field`]: the masked text fields;
 //! - [`terminal`]: ratatui over an in-memory buffer, one message per frame.
 
 mod app;
-pub mod escape;
 mod field;
 mod input;
 mod qr;

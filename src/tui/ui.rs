@@ -15,10 +15,10 @@ use ratatui::Frame;
 use super::app::{
     App, AuthenticatorDialog, CodePage, Dashboard, Dialog, EmailPage, Focus, KeysDialog, Page,
 };
-use super::escape::{escape, escape_controls};
 use super::field::Field;
 use super::text::human_size;
 use crate::core::FileState;
+use crate::escape::{escape, escape_controls};
 use crate::files::unix_now;
 use crate::timefmt::{utc_datetime, utc_time};
 
