@@ -87,11 +87,7 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
     let inbound = async move {
         while let Some(msg) = from_client.wait().await {
             match msg {
-                ChannelMsg::Data { data } => {
-                    if pipe_write.write_all(&data).await.is_err() {
-                        break;
-                    }
-                }
+                ChannelMsg::Data { data } if pipe_write.write_all(&data).await.is_err() => break,
                 ChannelMsg::Eof | ChannelMsg::Close => break,
                 _ => {}
             }
