@@ -12,10 +12,11 @@ use crate::auth::{Accounts, Sealer};
 use crate::config::Config;
 use crate::db::{AuditEntry, Db, FileRecord};
 use crate::events::{Event, Events};
-use crate::files::{unix_now, Committed, Files, FilesError, Upload};
+use crate::files::{Committed, Files, FilesError, Upload};
 use crate::keyring::Keyring;
 use crate::mail::Mailer;
 use crate::store::BlobStore;
+use crate::timefmt::unix_now;
 use crate::vault::{FileKey, VaultError, VaultReader};
 
 /// Who asks: the logged-in account and where it connects from, for the rules

@@ -14,10 +14,10 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::db::{Db, DbError, FileRecord, RenameOutcome};
 use crate::store::{BlobStore, PendingBlob, SweepReport};
+use crate::timefmt::unix_now;
 use crate::vault::{FileId, FileKey, VaultError, VaultReader, VaultWriter};
 
 /// Longest file name accepted, in bytes (the usual file-system limit).
@@ -361,11 +361,4 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| FilesError::Io(io::Error::other(format!("storage task failed: {e}"))))?
-}
-
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

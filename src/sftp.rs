@@ -646,8 +646,10 @@ impl russh_sftp::server::Handler for Session {
         let attrs = match self.handle_mut(&handle)? {
             Open::Dir(_) => dir_attrs(),
             Open::Read { attrs, .. } | Open::KeyPickup { attrs, .. } => attrs.clone(),
-            Open::Upload { next, .. } => file_attrs(*next, crate::files::unix_now()),
-            Open::KeySubmit { text, .. } => file_attrs(text.len() as u64, crate::files::unix_now()),
+            Open::Upload { next, .. } => file_attrs(*next, crate::timefmt::unix_now()),
+            Open::KeySubmit { text, .. } => {
+                file_attrs(text.len() as u64, crate::timefmt::unix_now())
+            }
         };
         Ok(Attrs { id, attrs })
     }

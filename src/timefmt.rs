@@ -1,5 +1,15 @@
-//! Unix timestamps as UTC calendar text, without a time-zone database: the
-//! server shows times in UTC so every user reads the same clock.
+//! The wall clock: unix seconds as the database stores them, and as UTC
+//! calendar text without a time-zone database (the server shows times in
+//! UTC so every user reads the same clock).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, in unix seconds (0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
 
 /// `2026-11-27 14:05` (UTC).
 pub fn utc_datetime(unix_seconds: i64) -> String {

@@ -237,15 +237,19 @@ fn key_on_stderr(out: &Output) -> String {
         .to_string()
 }
 
-/// Unlocks one of Alice's files with its key, as the terminal UI does.
-async fn unlock(server: &TestServer, name: &str, key: &str) {
-    let account = server
+async fn alice_account(server: &TestServer) -> sfs::db::Account {
+    server
         .core
         .db
         .account_by_email(ALICE)
         .await
         .expect("db")
-        .expect("account");
+        .expect("account")
+}
+
+/// Unlocks one of Alice's files with its key, as the terminal UI does.
+async fn unlock(server: &TestServer, name: &str, key: &str) {
+    let account = alice_account(server).await;
     let who = sfs::core::Who {
         account_id: account.id,
         email: ALICE.into(),
@@ -305,14 +309,7 @@ async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
     scp_round_trip(&server, &alice, "-O", "report.pdf").await;
     let local = tempfile::tempdir().expect("tempdir");
     let source = write_file(local.path(), "report.pdf", b"again");
-    let account_id = server
-        .core
-        .db
-        .account_by_email(ALICE)
-        .await
-        .expect("db")
-        .expect("account")
-        .id;
+    let account_id = alice_account(&server).await.id;
 
     // Uploading to a new name, and directories refused.
     let renamed = alice.scp(&[&source, "REMOTE:copy.pdf"]).await;
@@ -368,13 +365,7 @@ async fn two_uploads_of_one_name_at_once_end_with_one_whole_file() {
     }
     assert_eq!(opened.len(), 1, "one of the two uploads won");
     assert!(opened[0] == sha(&first) || opened[0] == sha(&second));
-    let account = server
-        .core
-        .db
-        .account_by_email(ALICE)
-        .await
-        .expect("db")
-        .expect("account");
+    let account = alice_account(&server).await;
     let blobs = std::fs::read_dir(
         server
             .dir

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sfs::core::FileState;
 use sfs::db::FileRecord;
 use sfs::events::Event;
-use sfs::files::unix_now;
+use sfs::timefmt::unix_now;
 use sfs::tui::ConnectionKey;
 use sfs::vault::{FileId, FileKey};
 use tui_support::*;

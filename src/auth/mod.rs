@@ -32,7 +32,7 @@ pub use sealer::Sealer;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -44,6 +44,7 @@ use crate::config::{AuthConfig, LimitsConfig};
 use crate::db::{Account, AccountState, AuditEntry, Db, NewSshKey, SshKey};
 use crate::limits::{address_locked, Limiter};
 use crate::mail::{MailError, Mailer};
+use crate::timefmt::unix_now;
 
 /// Bytes in a new TOTP secret: 160 bits, as RFC 4226 recommends.
 const SECRET_LEN: usize = 20;
@@ -271,7 +272,7 @@ impl Accounts {
             tracing::info!(to = %Self::mask_email(&email), %ip, "key login refused: account disabled");
             return None;
         }
-        if let Err(e) = db.touch_ssh_key(key.id, db_now()).await {
+        if let Err(e) = db.touch_ssh_key(key.id, unix_now()).await {
             tracing::warn!(error = %e, "could not record the key's last use");
         }
         self.audit(&account, "login", "trusted ssh key", Some(ip))
@@ -302,7 +303,7 @@ impl Accounts {
         let added = self
             .inner
             .db
-            .add_ssh_key(account.id, key, db_now())
+            .add_ssh_key(account.id, key, unix_now())
             .await
             .map_err(db_refusal)?;
         if added {
@@ -325,7 +326,7 @@ impl Accounts {
             .map_err(db_refusal)?;
         if removed {
             let entry = AuditEntry {
-                at: db_now(),
+                at: unix_now(),
                 account_id: Some(account_id),
                 email: None,
                 action: "remove key",
@@ -379,7 +380,7 @@ impl Accounts {
         let Some(until) = account.locked_until else {
             return Ok(());
         };
-        let Some(left) = u64::try_from(until.saturating_sub(db_now()))
+        let Some(left) = u64::try_from(until.saturating_sub(unix_now()))
             .ok()
             .filter(|&s| s > 0)
         else {
@@ -397,7 +398,7 @@ impl Accounts {
     fn send_code(&self, challenge: &mut Challenge) -> Result<(), Refusal> {
         let auth = &self.inner.auth;
         let step_secs = auth.code_step_seconds.max(1);
-        let unix = unix_now();
+        let unix = unix_secs();
         let step = (unix / step_secs).max(challenge.min_step);
         let code = code_for_step(&challenge.secret, step, step_secs);
         // Valid to the end of the last step the skew still accepts it in.
@@ -417,7 +418,7 @@ impl Accounts {
     fn matching_step(&self, secret: &[u8], code: &str) -> Option<u64> {
         let auth = &self.inner.auth;
         let step_secs = auth.code_step_seconds.max(1);
-        let current = unix_now() / step_secs;
+        let current = unix_secs() / step_secs;
         let skew = u64::from(auth.code_skew_steps);
         let mut found = subtle::Choice::from(0);
         let mut step = 0u64;
@@ -446,7 +447,7 @@ impl Accounts {
             (Some(account), Some(id), _) if account.id == id => (account, false),
             (None, None, Some(sealed)) => {
                 let account = db
-                    .create_account(&email, sealed, db_now())
+                    .create_account(&email, sealed, unix_now())
                     .await
                     .map_err(db_refusal)?;
                 // Another session may have registered the address first,
@@ -517,7 +518,7 @@ impl Accounts {
                 Some(lock) => (0, lock.as_secs()),
                 None => (i64::MAX, 0),
             };
-            let lock_until = db_now().saturating_add(i64::try_from(lock_for).unwrap_or(i64::MAX));
+            let lock_until = unix_now().saturating_add(i64::try_from(lock_for).unwrap_or(i64::MAX));
             tokio::spawn(async move {
                 if let Err(e) = db
                     .record_login_failure(account_id, lock_after, lock_until)
@@ -551,7 +552,7 @@ impl Accounts {
     async fn audit(&self, account: &Account, action: &str, detail: &str, ip: Option<IpAddr>) {
         let remote = ip.map(|ip| ip.to_string());
         let entry = AuditEntry {
-            at: db_now(),
+            at: unix_now(),
             account_id: Some(account.id),
             email: Some(&account.email),
             action,
@@ -592,15 +593,9 @@ fn normalize_code(input: &str) -> Option<Zeroizing<String>> {
     (code.len() == DIGITS).then_some(code)
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Unix seconds as the database stores them.
-fn db_now() -> i64 {
-    i64::try_from(unix_now()).unwrap_or(i64::MAX)
+/// Now in unix seconds, unsigned, for TOTP step arithmetic.
+fn unix_secs() -> u64 {
+    u64::try_from(unix_now()).unwrap_or(0)
 }
 
 /// totp-rs wants the skew as a u8; more than 255 steps is no skew anyone uses.

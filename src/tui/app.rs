@@ -24,8 +24,9 @@ use crate::auth::{human_duration, Accounts, Challenge, Refusal};
 use crate::core::{Core, FileState, FileView, Who};
 use crate::db::{Account, NewSshKey, SshKey};
 use crate::events::Event;
-use crate::files::{unix_now, FilesError};
+use crate::files::FilesError;
 use crate::keyring::WaitingKey;
+use crate::timefmt::unix_now;
 use crate::timefmt::utc_time;
 use crate::vault::{FileKey, VaultError};
 

@@ -19,7 +19,7 @@ use super::field::Field;
 use super::text::human_size;
 use crate::core::FileState;
 use crate::escape::{escape, escape_controls};
-use crate::files::unix_now;
+use crate::timefmt::unix_now;
 use crate::timefmt::{utc_datetime, utc_time};
 
 /// The smallest terminal the screens are laid out for.
