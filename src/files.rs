@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::db::{Db, DbError, FileRecord, RenameOutcome};
@@ -106,7 +106,7 @@ pub struct Upload {
     key: FileKey,
     chunk_size: u32,
     max_file_bytes: u64,
-    writer: VaultWriter<BufWriter<PendingBlob>>,
+    writer: VaultWriter<PendingBlob>,
 }
 
 /// A committed upload.
@@ -168,12 +168,8 @@ impl Files {
         let id = FileId::generate();
         let key = FileKey::generate();
         let blob = self.store.create(account_id, &id)?;
-        let writer = VaultWriter::new(
-            BufWriter::with_capacity(256 * 1024, blob),
-            &key,
-            id,
-            self.chunk_size,
-        )?;
+        // No buffering: the writer hands the file whole batches of tokens.
+        let writer = VaultWriter::new(blob, &key, id, self.chunk_size)?;
         Ok(Upload {
             account_id,
             name: name.to_string(),
@@ -199,8 +195,7 @@ impl Files {
             ..
         } = upload;
         let size = blocking(move || -> Result<u64, FilesError> {
-            let (buffered, size) = writer.finish()?;
-            let blob = buffered.into_inner().map_err(|e| e.into_error())?;
+            let (blob, size) = writer.finish()?;
             blob.commit()?;
             Ok(size)
         })

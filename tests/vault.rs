@@ -456,7 +456,9 @@ fn writer_validates_chunk_size_and_poisons_on_io_error() {
         }
     }
     let mut w = VaultWriter::new(Full { room: 1500 }, &key, FileId::generate(), SMALL).unwrap();
-    let data = random_bytes(4 * SMALL as usize, 2);
+    // More than one batch of chunks, so sealing (and the error) happens
+    // during the writes.
+    let data = random_bytes(20 * SMALL as usize, 2);
     assert!(w.write_all(&data).is_err());
     assert!(w.write_all(&data).is_err());
     assert!(w.finish().is_err());
@@ -466,7 +468,7 @@ fn writer_validates_chunk_size_and_poisons_on_io_error() {
 fn every_token_opens_with_the_fernet_crate() {
     let key = FileKey::generate();
     let id = FileId::generate();
-    let data = random_bytes(3 * SMALL as usize + 10, 4);
+    let data = random_bytes(19 * SMALL as usize + 10, 4);
     let blob = seal(&key, id, SMALL, &data);
     let fernet = fernet::Fernet::new(&key.to_text()).unwrap();
     let (_, tokens) = split(&blob);

@@ -12,13 +12,14 @@ use std::ops::Range;
 
 use aes::cipher::generic_array::GenericArray;
 use aes::cipher::inout::InOutBuf;
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyInit, KeyIvInit};
+use aes::cipher::{BlockDecryptMut, KeyInit, KeyIvInit};
 use aes::Aes128;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use super::cbc::{encrypt_chains, Chain};
 use super::{FileId, FileKey, VaultError};
 
 /// Magic bytes that open every blob.
@@ -130,40 +131,56 @@ pub fn stored_len(plaintext_len: u64, chunk_size: u32) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// Seals one chunk in place into a standard Fernet token.
+/// One chunk to seal in place into a standard Fernet token.
 ///
 /// On entry `buf` holds `DATA_OFFSET` bytes of scratch space followed by the
 /// chunk data (so a writer can fill data straight into its token buffer); on
 /// return it holds the whole token. `buf` should have capacity for
 /// `token_len(data)` bytes, or it reallocates and leaves a plaintext copy in
-/// freed memory. Panics if `buf` is shorter than `DATA_OFFSET` (a caller
-/// bug, never a property of stored data).
-pub(crate) fn seal_in_place(
-    key: &FileKey,
-    buf: &mut Vec<u8>,
-    id: FileId,
-    index: u64,
-    is_final: bool,
-    timestamp: u64,
-    iv: [u8; 16],
-) {
-    buf[0] = TOKEN_VERSION;
-    buf[1..9].copy_from_slice(&timestamp.to_be_bytes());
-    buf[9..25].copy_from_slice(&iv);
-    buf[25..41].copy_from_slice(&id.0);
-    buf[41..49].copy_from_slice(&index.to_be_bytes());
-    buf[49] = if is_final { FLAG_FINAL } else { 0 };
+/// freed memory.
+pub(crate) struct Sealing<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub index: u64,
+    pub is_final: bool,
+    /// A fresh random IV; a fixed one only for reproducible test vectors.
+    pub iv: [u8; 16],
+}
 
-    // PKCS7: always 1..=16 bytes, each holding the pad length.
-    let pad = BLOCK - (buf.len() - TOKEN_PREFIX_LEN) % BLOCK;
-    buf.resize(buf.len() + pad, pad as u8);
-    let (blocks, _) = InOutBuf::from(&mut buf[TOKEN_PREFIX_LEN..]).into_chunks();
-    cbc::Encryptor::<Aes128>::new(&key.encryption.into(), &iv.into())
-        .encrypt_blocks_inout_mut(blocks);
+/// Seals chunks of file `id` in place, several at once: their CBC chains
+/// are independent, so they are encrypted side by side (see `cbc.rs`) and
+/// each token is exactly what sealing it alone would give. Panics if a
+/// `buf` is shorter than `DATA_OFFSET` (a caller bug, never a property of
+/// stored data).
+pub(crate) fn seal_in_place(key: &FileKey, id: FileId, timestamp: u64, chunks: &mut [Sealing<'_>]) {
+    for chunk in chunks.iter_mut() {
+        let buf = &mut *chunk.buf;
+        buf[0] = TOKEN_VERSION;
+        buf[1..9].copy_from_slice(&timestamp.to_be_bytes());
+        buf[9..25].copy_from_slice(&chunk.iv);
+        buf[25..41].copy_from_slice(&id.0);
+        buf[41..49].copy_from_slice(&chunk.index.to_be_bytes());
+        buf[49] = if chunk.is_final { FLAG_FINAL } else { 0 };
+        // PKCS7: always 1..=16 bytes, each holding the pad length.
+        let pad = BLOCK - (buf.len() - TOKEN_PREFIX_LEN) % BLOCK;
+        buf.resize(buf.len() + pad, pad as u8);
+    }
 
-    let mut mac = signer(key);
-    mac.update(buf);
-    buf.extend_from_slice(&mac.finalize().into_bytes());
+    let cipher = Aes128::new(&key.encryption.into());
+    let mut chains: Vec<Chain<'_>> = chunks
+        .iter_mut()
+        .map(|chunk| Chain {
+            iv: chunk.iv,
+            data: &mut chunk.buf[TOKEN_PREFIX_LEN..],
+        })
+        .collect();
+    encrypt_chains(&cipher, &mut chains);
+    drop(chains);
+
+    for chunk in chunks.iter_mut() {
+        let mut mac = signer(key);
+        mac.update(chunk.buf);
+        chunk.buf.extend_from_slice(&mac.finalize().into_bytes());
+    }
 }
 
 /// Seals `data` as one token with an explicit timestamp and IV. Writers pass a
@@ -180,7 +197,13 @@ pub fn seal_chunk(
     let mut buf = Vec::with_capacity(token_len(data.len() as u64) as usize);
     buf.resize(DATA_OFFSET, 0);
     buf.extend_from_slice(data);
-    seal_in_place(key, &mut buf, id, index, is_final, timestamp, iv);
+    let chunk = Sealing {
+        buf: &mut buf,
+        index,
+        is_final,
+        iv,
+    };
+    seal_in_place(key, id, timestamp, &mut [chunk]);
     buf
 }
 

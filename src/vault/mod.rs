@@ -12,8 +12,10 @@
 //!
 //! - `key.rs`: [`FileKey`] and [`FileId`].
 //! - [`mod@format`]: the byte layout; header codec and token seal/open, no I/O.
+//! - `cbc.rs`: AES-CBC over several chunks side by side, for sealing speed.
 //! - `stream.rs`: [`VaultWriter`] and [`VaultReader`], constant-memory streaming.
 
+mod cbc;
 pub mod format;
 mod key;
 mod stream;

@@ -17,13 +17,21 @@ use zeroize::Zeroizing;
 
 use super::format::{
     check_chunk_size, is_token_len, open_in_place, seal_in_place, token_len, Header, Opened,
-    TokenError, DATA_OFFSET, FLAG_FINAL, HEADER_LEN, MAGIC, VERSION,
+    Sealing, TokenError, DATA_OFFSET, FLAG_FINAL, HEADER_LEN, MAGIC, VERSION,
 };
 use super::{FileId, FileKey, VaultError};
 
+/// Chunks a writer seals at once: AES-NI's width, as long as they fit in
+/// [`BATCH_BYTES`].
+const MAX_BATCH: usize = 8;
+/// Plaintext a writer holds at most while it gathers a batch.
+const BATCH_BYTES: usize = 512 * 1024;
+
 /// Writes a vault blob: the header at once, then one token per chunk.
 ///
-/// At most one chunk is buffered. A full chunk is sealed only when more data
+/// Chunks are sealed in batches of up to [`MAX_BATCH`] (512 KiB at the
+/// default chunk size), which encrypts them side by side several times
+/// faster than one at a time. A full chunk is sealed only when more data
 /// arrives, so that [`finish`](Self::finish) can mark the last one final; an
 /// empty file is a single empty final chunk. [`Write::flush`] flushes the
 /// inner writer but cannot seal a partial chunk (every non-final chunk must be
@@ -37,8 +45,13 @@ pub struct VaultWriter<W: Write> {
     key: FileKey,
     id: FileId,
     chunk_size: usize,
-    /// Token under construction: `DATA_OFFSET` bytes of scratch, then data.
-    buf: Zeroizing<Vec<u8>>,
+    /// Token buffers, each `DATA_OFFSET` bytes of scratch then data;
+    /// allocated as a batch first grows, so a small file holds one, and
+    /// reused for every later batch.
+    batch: Vec<Zeroizing<Vec<u8>>>,
+    batch_limit: usize,
+    /// The token being filled; those before it are full.
+    filling: usize,
     next_index: u64,
     accepted: u64,
     timestamp: Option<u64>,
@@ -55,21 +68,22 @@ impl<W: Write> VaultWriter<W> {
             id,
         };
         out.write_all(&header.encode())?;
-        // Sized for a full token up front: sealing in place never reallocates,
-        // so no stray copy of plaintext is left in freed memory.
-        let mut buf = Zeroizing::new(Vec::with_capacity(token_len(u64::from(chunk_size)) as usize));
-        buf.resize(DATA_OFFSET, 0);
-        Ok(VaultWriter {
+        let chunk_size = chunk_size as usize;
+        let mut writer = VaultWriter {
             out,
             key: key.clone(),
             id,
-            chunk_size: chunk_size as usize,
-            buf,
+            chunk_size,
+            batch: Vec::new(),
+            batch_limit: (BATCH_BYTES / chunk_size).clamp(1, MAX_BATCH),
+            filling: 0,
             next_index: 0,
             accepted: 0,
             timestamp: None,
             poisoned: false,
-        })
+        };
+        writer.add_token();
+        Ok(writer)
     }
 
     /// Stamps the tokens sealed from now on with `unix_seconds` instead of the
@@ -93,7 +107,19 @@ impl<W: Write> VaultWriter<W> {
         Ok((self.out, self.accepted))
     }
 
-    /// Seals the buffered chunk and writes its token out.
+    /// Starts one more token buffer in the batch, sized for a full token up
+    /// front: sealing in place never reallocates, so no stray copy of
+    /// plaintext is left in freed memory.
+    fn add_token(&mut self) {
+        let mut buf = Zeroizing::new(Vec::with_capacity(
+            token_len(self.chunk_size as u64) as usize
+        ));
+        buf.resize(DATA_OFFSET, 0);
+        self.batch.push(buf);
+    }
+
+    /// Seals the buffered chunks, the last one final if `is_final`, and
+    /// writes their tokens out.
     fn seal(&mut self, is_final: bool) -> io::Result<()> {
         self.check_poisoned()?;
         let timestamp = self.timestamp.unwrap_or_else(|| {
@@ -101,22 +127,32 @@ impl<W: Write> VaultWriter<W> {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
         });
-        let mut iv = [0u8; 16];
-        OsRng.fill_bytes(&mut iv);
-        seal_in_place(
-            &self.key,
-            &mut self.buf,
-            self.id,
-            self.next_index,
-            is_final,
-            timestamp,
-            iv,
-        );
+        let mut ivs = [[0u8; 16]; MAX_BATCH];
+        OsRng.fill_bytes(ivs.as_flattened_mut());
+        let last = self.filling;
+        let mut chunks: Vec<Sealing<'_>> = self.batch[..=last]
+            .iter_mut()
+            .zip(ivs)
+            .enumerate()
+            .map(|(i, (buf, iv))| Sealing {
+                buf,
+                index: self.next_index + i as u64,
+                is_final: is_final && i == last,
+                iv,
+            })
+            .collect();
+        seal_in_place(&self.key, self.id, timestamp, &mut chunks);
+        drop(chunks);
         self.poisoned = true;
-        self.out.write_all(&self.buf)?;
+        for token in &self.batch[..=last] {
+            self.out.write_all(token)?;
+        }
         self.poisoned = false;
-        self.buf.truncate(DATA_OFFSET);
-        self.next_index += 1;
+        self.next_index += last as u64 + 1;
+        for token in &mut self.batch[..=last] {
+            token.truncate(DATA_OFFSET);
+        }
+        self.filling = 0;
         Ok(())
     }
 
@@ -137,13 +173,20 @@ impl<W: Write> Write for VaultWriter<W> {
         if data.is_empty() {
             return Ok(0);
         }
-        let held = self.buf.len() - DATA_OFFSET;
-        if held == self.chunk_size {
-            self.seal(false)?;
+        if self.batch[self.filling].len() - DATA_OFFSET == self.chunk_size {
+            if self.filling + 1 < self.batch_limit {
+                self.filling += 1;
+                if self.filling == self.batch.len() {
+                    self.add_token();
+                }
+            } else {
+                self.seal(false)?;
+            }
         }
-        let room = self.chunk_size - (self.buf.len() - DATA_OFFSET);
+        let token = &mut self.batch[self.filling];
+        let room = self.chunk_size - (token.len() - DATA_OFFSET);
         let n = room.min(data.len());
-        self.buf.extend_from_slice(&data[..n]);
+        token.extend_from_slice(&data[..n]);
         self.accepted += n as u64;
         Ok(n)
     }
