@@ -16,7 +16,8 @@ use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
 
 use crate::core::{Core, FileState, Who};
-use crate::files::{FilesError, SharedReader};
+use crate::download::Download;
+use crate::files::FilesError;
 use crate::timefmt::utc_datetime;
 use crate::upload::UploadStream;
 use crate::vault::FileKey;
@@ -310,7 +311,7 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
         Ok(opened) => opened,
         Err(e) => return fail(io, &e).await,
     };
-    let reader = SharedReader::new(reader);
+    let mut reader = Download::new(reader);
     let mut offset = 0u64;
     while offset < record.size {
         let piece = match reader.read_at(offset, READ_PIECE).await {

@@ -13,7 +13,6 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::db::{Db, DbError, FileRecord, RenameOutcome};
 use crate::store::{BlobStore, PendingBlob, SweepReport};
@@ -313,30 +312,6 @@ impl Files {
         if let Err(e) = result {
             tracing::warn!(account_id, file = %id, error = %e, "blob left for the start-up sweep");
         }
-    }
-}
-
-/// An open file for the async front doors: reads at any offset run on a
-/// blocking thread, so a protocol task never waits on the disk itself.
-#[derive(Clone)]
-pub struct SharedReader(Arc<Mutex<VaultReader<File>>>);
-
-impl SharedReader {
-    pub fn new(reader: VaultReader<File>) -> SharedReader {
-        SharedReader(Arc::new(Mutex::new(reader)))
-    }
-
-    /// Up to `len` plaintext bytes at `offset`; empty at the end.
-    pub async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, FilesError> {
-        let reader = self.0.clone();
-        blocking(move || {
-            let mut buf = vec![0; len];
-            let mut reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
-            let n = reader.read_at(offset, &mut buf)?;
-            buf.truncate(n);
-            Ok(buf)
-        })
-        .await
     }
 }
 

@@ -10,6 +10,8 @@
 //!   (specified in `FORMAT.md`).
 //! - [`store`]: blobs on disk, written atomically and swept at start-up.
 //! - [`files`]: uploads, opens, deletes and renames in a crash-safe order.
+//! - [`upload`], [`download`]: streaming between the async front doors and
+//!   the blocking vault, with bounded buffers.
 //! - [`auth`], [`limits`], [`mail`]: accounts, one-time codes, rate limits
 //!   and the mail that carries the codes.
 //! - [`keyring`], [`events`]: keys held in memory only; live updates between
@@ -25,6 +27,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod db;
+pub mod download;
 pub mod escape;
 pub mod events;
 pub mod files;

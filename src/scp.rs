@@ -12,8 +12,8 @@ use bytes::Bytes;
 
 use crate::commands::ExecChannel;
 use crate::core::{Core, Who};
+use crate::download::Download;
 use crate::escape::escape;
-use crate::files::SharedReader;
 use crate::upload::UploadStream;
 
 /// Longest control line accepted ("C0644 SIZE NAME").
@@ -213,7 +213,7 @@ async fn send(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> 
     if read_byte(io).await != Some(0) {
         return 1;
     }
-    let reader = SharedReader::new(reader);
+    let mut reader = Download::new(reader);
     let mut offset = 0u64;
     while offset < record.size {
         match reader.read_at(offset, READ_PIECE).await {

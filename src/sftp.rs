@@ -41,7 +41,8 @@ use zeroize::Zeroizing;
 
 use crate::core::{Core, Who};
 use crate::db::FileRecord;
-use crate::files::{validate_name, FilesError, SharedReader};
+use crate::download::Download;
+use crate::files::{validate_name, FilesError};
 use crate::keyring::WaitingKey;
 use crate::timefmt::utc_datetime;
 use crate::upload::UploadStream;
@@ -136,7 +137,7 @@ enum Open {
     Dir(Vec<Entry>),
     /// An unlocked file, decrypted on demand.
     Read {
-        reader: SharedReader,
+        reader: Box<Download>,
         attrs: FileAttributes,
     },
     /// An upload in progress; `stream` is gone once it failed.
@@ -401,7 +402,7 @@ impl Session {
                     .await
                     .map_err(|e| files_error(&e))?;
                 Ok(Open::Read {
-                    reader: SharedReader::new(reader),
+                    reader: Box::new(Download::new(reader)),
                     attrs: file_attrs(record.size, record.created_at),
                 })
             }

@@ -1,0 +1,178 @@
+//! Streaming downloads for the async front doors (sftp, scp, `ssh … get`).
+//!
+//! Decrypting is blocking work, so it runs on the blocking pool; a
+//! [`Download`] hands it over in batches of a few chunks rather than per
+//! request (sftp asks for 32 KiB at a time), and while the front door sends
+//! one batch the next is already being decrypted. Read-ahead only follows
+//! sequential reads: a jump elsewhere (sftp clients may read in any order)
+//! fetches just the chunks it needs. No thread is held between reads, so an
+//! idle client pins nothing but its two buffers, which are zeroized when the
+//! download ends.
+
+use std::fs::File;
+use std::io;
+
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+use crate::files::FilesError;
+use crate::vault::VaultReader;
+
+/// Plaintext decrypted per batch, rounded to whole chunks (at least one).
+const BATCH_BYTES: u64 = 128 * 1024;
+
+/// An open file being read by a front door.
+pub struct Download {
+    /// The reader, while no batch job holds it.
+    reader: Option<VaultReader<File>>,
+    len: u64,
+    chunk: u64,
+    /// Plaintext per sequential batch; every buffer has this size.
+    batch_len: u64,
+    /// Decrypted plaintext being served.
+    ready: Batch,
+    /// The next batch, being decrypted, with the reader and a spare buffer.
+    ahead: Option<Job>,
+    /// A buffer to decrypt the next batch into.
+    spare: Option<Batch>,
+}
+
+/// Plaintext of the file at `offset..offset + filled`. `data` is allocated
+/// once at the full batch size and never grows, so no copy of plaintext is
+/// left behind by a reallocation.
+struct Batch {
+    offset: u64,
+    filled: usize,
+    data: Zeroizing<Vec<u8>>,
+}
+
+impl Batch {
+    fn new(size: u64) -> Batch {
+        Batch {
+            offset: 0,
+            filled: 0,
+            data: Zeroizing::new(vec![0; size as usize]),
+        }
+    }
+
+    fn end(&self) -> u64 {
+        self.offset + self.filled as u64
+    }
+
+    fn holds(&self, at: u64) -> bool {
+        (self.offset..self.end()).contains(&at)
+    }
+}
+
+struct Job {
+    offset: u64,
+    handle: JoinHandle<(VaultReader<File>, Result<Batch, FilesError>)>,
+}
+
+impl Download {
+    pub fn new(reader: VaultReader<File>) -> Download {
+        let chunk = u64::from(reader.chunk_size());
+        Download {
+            len: reader.len(),
+            chunk,
+            batch_len: BATCH_BYTES.div_ceil(chunk).max(1) * chunk,
+            reader: Some(reader),
+            ready: Batch::new(0),
+            ahead: None,
+            spare: None,
+        }
+    }
+
+    /// Up to `len` plaintext bytes at `offset`, as many as the file holds
+    /// there; empty at or after the end.
+    pub async fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, FilesError> {
+        let want = (len as u64).min(self.len.saturating_sub(offset)) as usize;
+        let mut out = Vec::with_capacity(want);
+        while out.len() < want {
+            let at = offset + out.len() as u64;
+            if !self.ready.holds(at) {
+                self.fetch(at).await?;
+                if !self.ready.holds(at) {
+                    return Err(FilesError::Io(io::Error::other(
+                        "read-ahead lost its place",
+                    )));
+                }
+            }
+            let from = (at - self.ready.offset) as usize;
+            let n = (self.ready.filled - from).min(want - out.len());
+            out.extend_from_slice(&self.ready.data[from..from + n]);
+        }
+        Ok(out)
+    }
+
+    /// Makes `ready` the batch that starts at the chunk holding `at`, and
+    /// starts decrypting the one after it when reading runs sequentially.
+    async fn fetch(&mut self, at: u64) -> Result<(), FilesError> {
+        let start = at - at % self.chunk;
+        let sequential = start == 0 || start == self.ready.end();
+        let batch = match self.ahead.take() {
+            Some(job) if job.offset == start => self.join(job).await?,
+            other => {
+                if let Some(job) = other {
+                    // Read-ahead the client no longer wants: its buffer is reused.
+                    if let Ok(unused) = self.join(job).await {
+                        self.spare = Some(unused);
+                    }
+                }
+                let job = self.start(start, if sequential { self.batch_len } else { 1 })?;
+                self.join(job).await?
+            }
+        };
+        let served = std::mem::replace(&mut self.ready, batch);
+        if !served.data.is_empty() {
+            self.spare = Some(served);
+        }
+        let next = self.ready.end();
+        if sequential && next < self.len {
+            self.ahead = Some(self.start(next, self.batch_len)?);
+        }
+        Ok(())
+    }
+
+    /// Starts decrypting `len` bytes (at most `batch_len`, rounded up to
+    /// whole chunks, cut at the end of the file) from the chunk-aligned
+    /// `offset`.
+    fn start(&mut self, offset: u64, len: u64) -> Result<Job, FilesError> {
+        let mut reader = self.reader.take().ok_or_else(|| {
+            // Only after a read was abandoned halfway (its session ended).
+            FilesError::Io(io::Error::other("the file's reader was lost"))
+        })?;
+        let len = (len.div_ceil(self.chunk).max(1) * self.chunk)
+            .min(self.batch_len)
+            .min(self.len.saturating_sub(offset)) as usize;
+        let batch_len = self.batch_len;
+        let mut batch = self.spare.take().unwrap_or_else(|| Batch::new(batch_len));
+        let handle = tokio::task::spawn_blocking(move || {
+            let result = reader.read_at(offset, &mut batch.data[..len]);
+            let result = match result {
+                Ok(n) if n == len => {
+                    batch.offset = offset;
+                    batch.filled = n;
+                    Ok(batch)
+                }
+                Ok(_) => Err(FilesError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the stored file ended early",
+                ))),
+                Err(e) => Err(e.into()),
+            };
+            (reader, result)
+        });
+        Ok(Job { offset, handle })
+    }
+
+    /// Waits for a batch job and takes the reader back.
+    async fn join(&mut self, job: Job) -> Result<Batch, FilesError> {
+        let (reader, batch) = job
+            .handle
+            .await
+            .map_err(|e| FilesError::Io(io::Error::other(format!("storage task failed: {e}"))))?;
+        self.reader = Some(reader);
+        batch
+    }
+}
