@@ -22,8 +22,10 @@ use crate::events::Event;
 use crate::files::{FilesError, Upload};
 use crate::vault::FileKey;
 
-/// Pieces in flight between a front door and its upload worker.
-const QUEUE: usize = 8;
+/// Pieces in flight between a front door and its upload worker: 1 MiB of
+/// sftp's 32 KiB writes, more than a vault batch (512 KiB), so the front
+/// door keeps taking data while the worker seals a batch.
+const QUEUE: usize = 32;
 /// How often a progress event goes out at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
