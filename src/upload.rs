@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::core::{Core, Who};
@@ -22,10 +22,11 @@ use crate::events::Event;
 use crate::files::{FilesError, Upload};
 use crate::vault::FileKey;
 
-/// Pieces in flight between a front door and its upload worker: 1 MiB of
-/// sftp's 32 KiB writes, more than a vault batch (512 KiB), so the front
-/// door keeps taking data while the worker seals a batch.
-const QUEUE: usize = 32;
+/// Bytes in flight between a front door and its upload worker: more than a
+/// vault batch (512 KiB), so the front door keeps taking data while the
+/// worker seals one. Counted in bytes, not pieces, so large sftp writes
+/// cannot multiply it.
+const QUEUE_BYTES: usize = 1 << 20;
 /// How often a progress event goes out at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
@@ -35,7 +36,9 @@ pub struct UploadStream {
     core: Arc<Core>,
     who: Who,
     id: u64,
-    tx: Option<mpsc::Sender<Bytes>>,
+    tx: Option<mpsc::UnboundedSender<Piece>>,
+    /// Room left in the queue, in bytes.
+    room: Arc<Semaphore>,
     worker: Option<JoinHandle<Result<Upload, FilesError>>>,
     sent: u64,
 }
@@ -51,7 +54,7 @@ impl UploadStream {
     ) -> Result<UploadStream, FilesError> {
         let upload = core.files.begin_upload(who.account_id, name)?;
         let id = NEXT_UPLOAD.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = mpsc::unbounded_channel();
         let events = core.events.clone();
         let account_id = who.account_id;
         let worker = tokio::task::spawn_blocking(move || {
@@ -74,6 +77,7 @@ impl UploadStream {
             who: who.clone(),
             id,
             tx: Some(tx),
+            room: Arc::new(Semaphore::new(QUEUE_BYTES)),
             worker: Some(worker),
             sent: 0,
         })
@@ -98,7 +102,15 @@ impl UploadStream {
                 "upload already ended",
             )));
         };
-        if tx.send(data).await.is_err() {
+        // A piece larger than the whole queue waits for all of it.
+        let need = data.len().min(QUEUE_BYTES) as u32;
+        let room = self
+            .room
+            .clone()
+            .acquire_many_owned(need)
+            .await
+            .map_err(|_| FilesError::Io(std::io::Error::other("upload queue closed")))?;
+        if tx.send(Piece { data, _room: room }).is_err() {
             // The worker stopped early: its error says why.
             self.tx = None;
             return Err(self.join().await.err().unwrap_or_else(|| {
@@ -128,15 +140,22 @@ impl UploadStream {
     }
 }
 
+/// Data on its way to the worker, holding its share of the queue's room
+/// until written.
+struct Piece {
+    data: Bytes,
+    _room: OwnedSemaphorePermit,
+}
+
 fn run_worker(
     mut upload: Upload,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::UnboundedReceiver<Piece>,
     progress: impl Fn(&str, u64),
 ) -> Result<Upload, FilesError> {
     let mut last = Instant::now();
     progress(upload.name(), 0);
     while let Some(piece) = rx.blocking_recv() {
-        upload.write_all(&piece)?;
+        upload.write_all(&piece.data)?;
         if last.elapsed() >= PROGRESS_EVERY {
             last = Instant::now();
             progress(upload.name(), upload.received());
