@@ -30,12 +30,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use russh::server::Msg;
-use russh::{Channel, ChannelMsg};
+use russh::Channel;
 use russh_sftp::protocol::{
     Attrs, Data, File as Entry, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode,
 };
 use russh_sftp::server::StatusReply;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex as AsyncMutex;
 use zeroize::Zeroizing;
 
@@ -78,46 +78,16 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
         handles: HashMap::new(),
         next_handle: 0,
     };
-    // The sftp server gets one end of an in-memory pipe and this task pumps
-    // the other end to and from the channel, so the channel stays ours: the
-    // exit status that scp (over sftp) checks goes out before the close.
-    let (pipe, sftp_end) = tokio::io::duplex(PIPE_BUFFER);
-    russh_sftp::server::run(sftp_end, session).await;
-    let (mut from_client, to_client) = channel.split();
-    let (mut pipe_read, mut pipe_write) = tokio::io::split(pipe);
-    let inbound = async move {
-        while let Some(msg) = from_client.wait().await {
-            match msg {
-                ChannelMsg::Data { data } if pipe_write.write_all(&data).await.is_err() => break,
-                ChannelMsg::Eof | ChannelMsg::Close => break,
-                _ => {}
-            }
-        }
-        // End of input ends the sftp server, which closes its end.
-        let _ = pipe_write.shutdown().await;
-    };
-    let outbound = async {
-        let mut buf = vec![0u8; PIPE_BUFFER];
-        loop {
-            match pipe_read.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if to_client.data_bytes(buf[..n].to_vec()).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    };
-    tokio::join!(inbound, outbound);
+    // The sftp server gets a pipe, not the channel, so the channel stays
+    // ours: the exit status that scp (over sftp) checks goes out before the
+    // close.
+    let (pipe, pump) = crate::server::pipe::connect(channel);
+    russh_sftp::server::run(pipe, session).await;
+    let to_client = pump.await;
     let _ = to_client.exit_status(0).await;
     let _ = to_client.eof().await;
     let _ = to_client.close().await;
 }
-
-/// The in-memory pipe between the channel and the sftp server: a few
-/// maximum-size packets.
-const PIPE_BUFFER: usize = 256 * 1024;
 
 type Stderr = Pin<Box<dyn AsyncWrite + Send>>;
 

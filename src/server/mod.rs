@@ -6,6 +6,7 @@
 mod channel;
 mod handler;
 pub mod host_key;
+pub mod pipe;
 
 use std::future::Future;
 use std::net::SocketAddr;
