@@ -81,9 +81,9 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
     // The sftp server gets a pipe, not the channel, so the channel stays
     // ours: the exit status that scp (over sftp) checks goes out before the
     // close.
-    let (pipe, pump) = crate::server::pipe::connect(channel);
+    let (pipe, to_client, done) = crate::server::pipe::connect(channel);
     russh_sftp::server::run(pipe, session).await;
-    let to_client = pump.await;
+    let _ = done.await;
     let _ = to_client.exit_status(0).await;
     let _ = to_client.eof().await;
     let _ = to_client.close().await;
