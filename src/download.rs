@@ -18,8 +18,13 @@ use zeroize::Zeroizing;
 use crate::files::FilesError;
 use crate::vault::VaultReader;
 
-/// Plaintext decrypted per batch, rounded to whole chunks (at least one).
-const BATCH_BYTES: u64 = 128 * 1024;
+/// Plaintext decrypted per batch while reading sequentially, rounded to
+/// whole chunks: the first batch is the smallest, each next one doubles up
+/// to the largest. Larger batches mean fewer thread hand-offs (512 KiB
+/// takes about a fifth less CPU per download than 128 KiB), at 1 MiB of
+/// buffers per file being streamed.
+const FIRST_BATCH: u64 = 128 * 1024;
+const LARGEST_BATCH: u64 = 512 * 1024;
 
 /// An open file being read by a front door.
 pub struct Download {
@@ -27,8 +32,9 @@ pub struct Download {
     reader: Option<VaultReader<File>>,
     len: u64,
     chunk: u64,
-    /// Plaintext per sequential batch; every buffer has this size.
+    /// Plaintext per sequential batch for the next one started.
     batch_len: u64,
+    largest_batch: u64,
     /// Decrypted plaintext being served.
     ready: Batch,
     /// The next batch, being decrypted, with the reader and a spare buffer.
@@ -37,9 +43,9 @@ pub struct Download {
     spare: Option<Batch>,
 }
 
-/// Plaintext of the file at `offset..offset + filled`. `data` is allocated
-/// once at the full batch size and never grows, so no copy of plaintext is
-/// left behind by a reallocation.
+/// Plaintext of the file at `offset..offset + filled`. `data` never grows
+/// (a larger batch gets a new buffer, and the old one is zeroized as it is
+/// dropped), so no copy of plaintext is left behind by a reallocation.
 struct Batch {
     offset: u64,
     filled: usize,
@@ -75,7 +81,8 @@ impl Download {
         Download {
             len: reader.len(),
             chunk,
-            batch_len: BATCH_BYTES.div_ceil(chunk).max(1) * chunk,
+            batch_len: whole_chunks(FIRST_BATCH, chunk),
+            largest_batch: whole_chunks(LARGEST_BATCH, chunk),
             reader: Some(reader),
             ready: Batch::new(0),
             ahead: None,
@@ -111,7 +118,10 @@ impl Download {
         let start = at - at % self.chunk;
         let sequential = start == 0 || start == self.ready.end();
         let batch = match self.ahead.take() {
-            Some(job) if job.offset == start => self.join(job).await?,
+            Some(job) if job.offset == start => match self.join(job).await {
+                Ok(batch) => batch,
+                Err(_) => self.decrypt(start, 1).await?,
+            },
             other => {
                 if let Some(job) = other {
                     // Read-ahead the client no longer wants: its buffer is reused.
@@ -119,8 +129,8 @@ impl Download {
                         self.spare = Some(unused);
                     }
                 }
-                let job = self.start(start, if sequential { self.batch_len } else { 1 })?;
-                self.join(job).await?
+                let len = if sequential { self.batch_len } else { 1 };
+                self.decrypt(start, len).await?
             }
         };
         let served = std::mem::replace(&mut self.ready, batch);
@@ -129,9 +139,27 @@ impl Download {
         }
         let next = self.ready.end();
         if sequential && next < self.len {
+            self.batch_len = (self.batch_len * 2).min(self.largest_batch);
             self.ahead = Some(self.start(next, self.batch_len)?);
+        } else if !sequential {
+            self.batch_len = whole_chunks(FIRST_BATCH, self.chunk);
         }
         Ok(())
+    }
+
+    /// Decrypts `len` bytes from the chunk-aligned `start`. A batch fails as
+    /// a whole when any of its chunks is damaged, so a failed batch is
+    /// retried as its first chunk alone: a read fails only when the chunks
+    /// it touches do.
+    async fn decrypt(&mut self, start: u64, len: u64) -> Result<Batch, FilesError> {
+        let job = self.start(start, len)?;
+        match self.join(job).await {
+            Err(_) if len > self.chunk => {
+                let job = self.start(start, 1)?;
+                self.join(job).await
+            }
+            result => result,
+        }
     }
 
     /// Starts decrypting `len` bytes (at most `batch_len`, rounded up to
@@ -142,11 +170,13 @@ impl Download {
             // Only after a read was abandoned halfway (its session ended).
             FilesError::Io(io::Error::other("the file's reader was lost"))
         })?;
-        let len = (len.div_ceil(self.chunk).max(1) * self.chunk)
+        let len = whole_chunks(len, self.chunk)
             .min(self.batch_len)
             .min(self.len.saturating_sub(offset)) as usize;
-        let batch_len = self.batch_len;
-        let mut batch = self.spare.take().unwrap_or_else(|| Batch::new(batch_len));
+        let mut batch = match self.spare.take() {
+            Some(spare) if spare.data.len() >= len => spare,
+            _ => Batch::new(self.batch_len),
+        };
         let handle = tokio::task::spawn_blocking(move || {
             let result = reader.read_at(offset, &mut batch.data[..len]);
             let result = match result {
@@ -175,4 +205,9 @@ impl Download {
         self.reader = Some(reader);
         batch
     }
+}
+
+/// `bytes` rounded up to whole chunks, at least one.
+fn whole_chunks(bytes: u64, chunk: u64) -> u64 {
+    bytes.div_ceil(chunk).max(1) * chunk
 }
