@@ -132,6 +132,7 @@ const SCHEMA: &[Table] = &[
             ("login_deadline_seconds", SECONDS),
             ("idle_timeout_seconds", SECONDS),
             ("max_file_bytes", "a whole number of bytes, 0 for no limit"),
+            ("open_files_per_session", POSITIVE_COUNT),
         ],
     },
     Table {
@@ -385,6 +386,9 @@ pub struct LimitsConfig {
     pub idle_timeout_seconds: u64,
     /// 0: no limit.
     pub max_file_bytes: u64,
+    /// Files (and listings) one sftp session may hold open; each open file
+    /// may buffer up to about 1.5 MiB while it streams.
+    pub open_files_per_session: u32,
 }
 
 impl Default for LimitsConfig {
@@ -403,6 +407,7 @@ impl Default for LimitsConfig {
             login_deadline_seconds: 120,
             idle_timeout_seconds: 900,
             max_file_bytes: 0,
+            open_files_per_session: 64,
         }
     }
 }
@@ -620,6 +625,10 @@ impl Config {
             ),
             ("limits.max_sessions", limits.max_sessions),
             ("limits.max_sessions_per_ip", limits.max_sessions_per_ip),
+            (
+                "limits.open_files_per_session",
+                limits.open_files_per_session,
+            ),
         ] {
             check(value > 0, key, value.to_string())?;
         }

@@ -48,9 +48,6 @@ use crate::timefmt::utc_datetime;
 use crate::upload::UploadStream;
 use crate::vault::FileKey;
 
-/// Open handles one session may hold; each can pin an upload worker or an
-/// open blob.
-const MAX_HANDLES: usize = 64;
 /// Largest read answered at once (OpenSSH asks for 32 KiB at most).
 const MAX_READ: u32 = 256 * 1024;
 /// Names per `readdir` reply, well inside a client's 256 KiB packet limit.
@@ -287,9 +284,10 @@ impl Session {
     }
 
     fn room_for_handle(&self) -> Result<(), StatusReply> {
-        if self.handles.len() >= MAX_HANDLES {
+        let limit = self.core.config.limits.open_files_per_session;
+        if self.handles.len() >= limit as usize {
             return Err(failure(format!(
-                "too many open files in this session (at most {MAX_HANDLES})"
+                "too many open files in this session (at most {limit})"
             )));
         }
         Ok(())

@@ -81,6 +81,7 @@ fn shipped_config_lists_every_key() {
         "limits.login_deadline_seconds",
         "limits.idle_timeout_seconds",
         "limits.max_file_bytes",
+        "limits.open_files_per_session",
         "log.format",
         "log.level",
     ];
@@ -138,6 +139,7 @@ fn documented_defaults() {
     assert_eq!(c.limits.login_deadline_seconds, 120);
     assert_eq!(c.limits.idle_timeout_seconds, 900);
     assert_eq!(c.limits.max_file_bytes, 0);
+    assert_eq!(c.limits.open_files_per_session, 64);
     assert_eq!(c.log.format, LogFormat::Text);
     assert_eq!(c.log.level, "info");
 }

@@ -408,7 +408,7 @@ fn status_message(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_protocol_edges() {
     use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|c| c.limits.open_files_per_session = 5).await;
     let (client, sftp) = raw_session(&server, "carol@example.com").await;
     let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
 
@@ -477,17 +477,20 @@ async fn raw_protocol_edges() {
     }
     sftp.close(&handle).await.expect("close");
 
-    // A session holds a bounded number of handles.
+    // A session holds the configured number of handles.
     let mut opened = 0;
     let refusal = loop {
         match sftp.opendir("/").await {
             Ok(_) => opened += 1,
             Err(e) => break status_message(Err::<(), _>(e)),
         }
-        assert!(opened <= 64, "no handle limit");
+        assert!(opened <= 5, "no handle limit");
     };
-    assert_eq!(opened, 64);
-    assert!(refusal.contains("too many open files"), "{refusal}");
+    assert_eq!(opened, 5);
+    assert!(
+        refusal.contains("too many open files in this session (at most 5)"),
+        "{refusal}"
+    );
 
     // A client that goes away mid-upload leaves nothing behind.
     let stored_before = files_under(&server.core.config.storage.uploads_dir);
