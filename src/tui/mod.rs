@@ -5,13 +5,13 @@
 //! bytes and window sizes in, frames of terminal output out. Everything
 //! between is here, split the usual way for terminal apps:
 //!
-//! - [`input`]: bytes to key events;
-//! - [`app`]: the state machine (screens, dialogs) and its updates;
-//! - [`ui`]: drawing the state, with [`crate::escape`] for every user-controlled
-//!   string, [`qr`] for the authenticator QR code and [`text`] for sizes and
-//!   command lines;
-//! - [`field`]: the masked text fields;
-//! - [`terminal`]: ratatui over an in-memory buffer, one message per frame.
+//! - `input.rs`: bytes to key events;
+//! - `app.rs`: the state machine (screens, dialogs) and its updates;
+//! - `ui.rs`: drawing the state, with [`crate::escape`] for every
+//!   user-controlled string, `qr.rs` for the authenticator QR code and
+//!   `text.rs` for sizes and command lines;
+//! - `field.rs`: the masked text fields;
+//! - `terminal.rs`: ratatui over an in-memory buffer, one message per frame.
 
 mod app;
 mod field;

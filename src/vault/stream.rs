@@ -22,14 +22,14 @@ use super::format::{
 use super::{FileId, FileKey, VaultError};
 
 /// Chunks a writer seals at once: AES-NI's width, as long as they fit in
-/// [`BATCH_BYTES`].
+/// `BATCH_BYTES`.
 const MAX_BATCH: usize = 8;
 /// Plaintext a writer holds at most while it gathers a batch.
 const BATCH_BYTES: usize = 512 * 1024;
 
 /// Writes a vault blob: the header at once, then one token per chunk.
 ///
-/// Chunks are sealed in batches of up to [`MAX_BATCH`] (512 KiB at the
+/// Chunks are sealed in batches of up to eight (512 KiB at the
 /// default chunk size), which encrypts them side by side several times
 /// faster than one at a time. A full chunk is sealed only when more data
 /// arrives, so that [`finish`](Self::finish) can mark the last one final; an
