@@ -69,9 +69,9 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let account = core
+    let (account, _) = core
         .accounts
-        .verify(&mut challenge, &code, ip)
+        .verify(&mut challenge, &code, ip, &[])
         .await
         .map_err(|r| anyhow::anyhow!("{r}"))?;
     let public = russh::keys::PublicKey::read_openssh_file(std::path::Path::new(&args[3]))?;

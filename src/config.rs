@@ -107,7 +107,12 @@ const SCHEMA: &[Table] = &[
             ("secret_key_file", PATH),
             ("code_step_seconds", SECONDS),
             ("code_skew_steps", "a whole number from 0 to 10"),
+            ("email_code_minutes", MINUTES),
             ("resend_cooldown_seconds", SECONDS),
+            (
+                "key_login_minutes",
+                "a whole number of minutes from 0 (off) to 525600 (one year)",
+            ),
             ("key_pickup_minutes", MINUTES),
             ("unlock_minutes", MINUTES),
             ("issuer", "a non-empty name without a colon"),
@@ -117,6 +122,7 @@ const SCHEMA: &[Table] = &[
         name: "limits",
         keys: &[
             ("wrong_codes_per_challenge", POSITIVE_COUNT),
+            ("login_prompts_per_connection", POSITIVE_COUNT),
             ("code_emails_per_address_per_hour", POSITIVE_COUNT),
             ("code_emails_per_ip_per_hour", POSITIVE_COUNT),
             ("failed_logins_per_ip", POSITIVE_COUNT),
@@ -340,10 +346,16 @@ pub enum SmtpSecurity {
 pub struct AuthConfig {
     /// The server key that seals TOTP secrets at rest.
     pub secret_key_file: PathBuf,
+    /// Seconds per authenticator-app (TOTP) code.
     pub code_step_seconds: u64,
-    /// How many steps either side of now a TOTP code may be from.
+    /// How many steps either side of now an app code may be from.
     pub code_skew_steps: u32,
+    /// How long an e-mailed code stays valid.
+    pub email_code_minutes: u64,
     pub resend_cooldown_seconds: u64,
+    /// After a code login, the connection's SSH key logs the account in
+    /// without a code for this long; 0 turns it off.
+    pub key_login_minutes: u64,
     pub key_pickup_minutes: u64,
     pub unlock_minutes: u64,
     /// The name authenticator apps show.
@@ -356,7 +368,9 @@ impl Default for AuthConfig {
             secret_key_file: "host_keys/secrets.key".into(),
             code_step_seconds: 30,
             code_skew_steps: 1,
+            email_code_minutes: 10,
             resend_cooldown_seconds: 30,
+            key_login_minutes: 15,
             key_pickup_minutes: 15,
             unlock_minutes: 30,
             issuer: "sfs".into(),
@@ -369,6 +383,8 @@ impl Default for AuthConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     pub wrong_codes_per_challenge: u32,
+    /// Keyboard-interactive prompts one SSH connection gets in all.
+    pub login_prompts_per_connection: u32,
     pub code_emails_per_address_per_hour: u32,
     pub code_emails_per_ip_per_hour: u32,
     /// Failed logins from one IP before it is banned.
@@ -395,8 +411,9 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             wrong_codes_per_challenge: 3,
-            code_emails_per_address_per_hour: 5,
-            code_emails_per_ip_per_hour: 20,
+            login_prompts_per_connection: 6,
+            code_emails_per_address_per_hour: 20,
+            code_emails_per_ip_per_hour: 60,
             failed_logins_per_ip: 10,
             failed_logins_per_account: 10,
             account_lock_seconds: 900,
@@ -590,7 +607,13 @@ impl Config {
             "auth.code_skew_steps",
             auth.code_skew_steps.to_string(),
         )?;
+        check(
+            auth.key_login_minutes <= MAX_MINUTES,
+            "auth.key_login_minutes",
+            auth.key_login_minutes.to_string(),
+        )?;
         for (key, value) in [
+            ("auth.email_code_minutes", auth.email_code_minutes),
             ("auth.key_pickup_minutes", auth.key_pickup_minutes),
             ("auth.unlock_minutes", auth.unlock_minutes),
         ] {
@@ -609,6 +632,10 @@ impl Config {
             (
                 "limits.wrong_codes_per_challenge",
                 limits.wrong_codes_per_challenge,
+            ),
+            (
+                "limits.login_prompts_per_connection",
+                limits.login_prompts_per_connection,
             ),
             (
                 "limits.code_emails_per_address_per_hour",

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::auth::{Accounts, Sealer};
 use crate::config::Config;
-use crate::db::{AuditEntry, Db, FileRecord};
+use crate::db::{AccountState, AuditEntry, Db, FileRecord};
 use crate::events::{Event, Events};
 use crate::files::{Committed, Files, FilesError, Upload};
 use crate::keyring::Keyring;
@@ -18,6 +18,10 @@ use crate::mail::Mailer;
 use crate::store::BlobStore;
 use crate::timefmt::unix_now;
 use crate::vault::{FileKey, VaultError, VaultReader};
+
+/// What a session of an account the operator closed is told.
+const ACCOUNT_DISABLED: &str = "the operator disabled this account; session closed";
+const ACCOUNT_DELETED: &str = "the operator deleted this account; session closed";
 
 /// Who asks: the logged-in account and where it connects from, for the rules
 /// and for the audit log.
@@ -261,10 +265,52 @@ impl Core {
         taken
     }
 
-    /// Logout: every unlocked file of the account locks again.
-    pub async fn logout(&self, who: &Who) {
-        self.keyring.lock_all(who.account_id);
+    /// Logout: every unlocked file of the account locks again and its SSH
+    /// keys need a code again. Returns how many files were unlocked.
+    pub async fn logout(&self, who: &Who) -> usize {
+        let locked = self.keyring.lock_all(who.account_id);
+        self.accounts.close_key_windows(who.account_id);
         self.events.publish(who.account_id, Event::LocksChanged);
-        self.audit(who, "logout", "").await;
+        self.audit(who, "logout", &format!("{locked} files locked"))
+            .await;
+        locked
+    }
+
+    /// Ends the sessions of accounts the operator disabled or deleted (from
+    /// `sfs users`, another process): every `interval`, the accounts with
+    /// open sessions are looked up in one query.
+    pub async fn watch_accounts(&self, interval: Duration) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let live = self.events.accounts();
+            if live.is_empty() {
+                continue;
+            }
+            let states = match self.db.account_states(&live).await {
+                Ok(states) => states,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check the state of logged-in accounts");
+                    continue;
+                }
+            };
+            for id in live {
+                let reason = match states.iter().find(|(found, _)| *found == id) {
+                    Some((_, AccountState::Active)) => continue,
+                    Some((_, AccountState::Disabled)) => ACCOUNT_DISABLED,
+                    None => ACCOUNT_DELETED,
+                };
+                tracing::info!(account_id = id, reason, "closing the sessions of a closed account");
+                self.keyring.lock_all(id);
+                self.accounts.close_key_windows(id);
+                self.events.publish(
+                    id,
+                    Event::AccountClosed {
+                        reason: reason.to_string(),
+                    },
+                );
+            }
+        }
     }
 }

@@ -30,6 +30,9 @@ pub enum Event {
     KeyWaiting { file_id: String, name: String },
     /// Unlock or lock state changed.
     LocksChanged,
+    /// The operator disabled or deleted the account: every session of it
+    /// ends, saying this.
+    AccountClosed { reason: String },
 }
 
 /// Per-account broadcast channels, created on first use.
@@ -46,6 +49,28 @@ impl Events {
             .entry(account_id)
             .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
             .subscribe()
+    }
+
+    /// The accounts some session listens to now.
+    pub fn accounts(&self) -> Vec<i64> {
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        channels
+            .iter()
+            .filter(|(_, sender)| sender.receiver_count() > 0)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Resolves with the reason once the account is closed by the operator.
+    pub async fn account_closed(&self, account_id: i64) -> String {
+        let mut events = self.subscribe(account_id);
+        loop {
+            match events.recv().await {
+                Ok(Event::AccountClosed { reason }) => return reason,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
     }
 
     /// Tells every open session of the account; forgets accounts nobody

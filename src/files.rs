@@ -37,12 +37,25 @@ pub enum FilesError {
     TooLarge { limit: u64 },
     #[error("the server's disk is full; nothing was stored")]
     DiskFull,
+    #[error("this account is disabled; contact the operator")]
+    AccountClosed,
     #[error("{0}")]
     Vault(#[from] VaultError),
-    #[error("storage error: {0}")]
+    /// The details are logged where the error is made; users see only this.
+    #[error("storage error, try again")]
     Io(io::Error),
-    #[error("database error: {0}")]
-    Db(#[from] DbError),
+    #[error("storage error, try again")]
+    Db(DbError),
+}
+
+impl From<DbError> for FilesError {
+    fn from(e: DbError) -> Self {
+        if let DbError::AccountClosed { .. } = e {
+            return FilesError::AccountClosed;
+        }
+        tracing::error!(error = %e, "database error in a file operation");
+        FilesError::Db(e)
+    }
 }
 
 impl From<io::Error> for FilesError {
@@ -59,6 +72,7 @@ impl From<io::Error> for FilesError {
             }
             return FilesError::Io(io::Error::other("upload failed"));
         }
+        tracing::error!(error = %e, "storage error in a file operation");
         FilesError::Io(e)
     }
 }

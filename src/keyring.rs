@@ -138,10 +138,16 @@ impl Keyring {
         )
     }
 
-    /// Locks every file of the account (logout).
-    pub fn lock_all(&self, account_id: i64) {
-        if let Some(keys) = self.lock().get_mut(&account_id) {
-            keys.unlocked.clear();
+    /// Locks every file of the account (logout); returns how many were
+    /// unlocked.
+    pub fn lock_all(&self, account_id: i64) -> usize {
+        match self.lock().get_mut(&account_id) {
+            Some(keys) => {
+                let unlocked = keys.unlocked.len();
+                keys.unlocked.clear();
+                unlocked
+            }
+            None => 0,
         }
     }
 

@@ -79,10 +79,7 @@ impl Limiter {
         let key = ip_key(ip);
         let state = self.state();
         match state.ip_failures.map.get(&key).and_then(|r| r.banned_until) {
-            Some(until) if until > now => Err(Refusal::retry(
-                format!("too many failed logins from {ip}"),
-                until - now,
-            )),
+            Some(until) if until > now => Err(Refusal::banned(ip, until - now)),
             _ => Ok(()),
         }
     }
@@ -96,7 +93,7 @@ impl Limiter {
             .get(email)
             .and_then(|r| r.locked_until)
         {
-            Some(until) if until > now => Err(address_locked(until - now)),
+            Some(until) if until > now => Err(Refusal::address_locked(until - now)),
             _ => Ok(()),
         }
     }
@@ -125,10 +122,7 @@ impl Limiter {
             .get_mut(email)
             .and_then(|w| w.full(per_address, now))
         {
-            return Err(Refusal::retry(
-                "too many codes were sent to this address in the last hour",
-                wait,
-            ));
+            return Err(Refusal::address_mail_limit(wait));
         }
         if let Some(wait) = state
             .mail_by_ip
@@ -136,10 +130,7 @@ impl Limiter {
             .get_mut(&key)
             .and_then(|w| w.full(per_ip, now))
         {
-            return Err(Refusal::retry(
-                format!("too many codes were requested from {ip} in the last hour"),
-                wait,
-            ));
+            return Err(Refusal::ip_mail_limit(ip, wait));
         }
         state
             .mail_by_address
@@ -150,7 +141,8 @@ impl Limiter {
     }
 
     /// Gives back the last [`reserve_mail`](Self::reserve_mail) for this
-    /// pair, when the mail could not be queued after all.
+    /// pair: the mail could not be queued after all, or its code logged in
+    /// (a working day's logins never reach the hourly caps).
     pub fn release_mail(&self, email: &str, ip: IpAddr) {
         let key = ip_key(ip);
         let mut state = self.state();
@@ -203,10 +195,6 @@ impl Limiter {
     }
 }
 
-/// The refusal for a locked address.
-pub fn address_locked(wait: Duration) -> Refusal {
-    Refusal::retry("too many wrong codes were entered for this address", wait)
-}
 
 /// The key an IP is counted under: IPv6 by /64, IPv4-mapped as IPv4.
 fn ip_key(ip: IpAddr) -> IpAddr {
@@ -223,7 +211,7 @@ fn ip_key(ip: IpAddr) -> IpAddr {
 }
 
 /// An entry that can tell when it no longer matters.
-trait Expiring: Default {
+pub(crate) trait Expiring: Default {
     /// Whether dropping the entry changes no decision from `now` on.
     fn expired(&mut self, now: Instant) -> bool;
     /// When it was last touched, to evict the stalest first at the cap.
@@ -231,8 +219,8 @@ trait Expiring: Default {
 }
 
 /// A map that prunes expired entries and stays under [`MAX_TRACKED`].
-struct Bounded<K, V> {
-    map: HashMap<K, V>,
+pub(crate) struct Bounded<K, V> {
+    pub(crate) map: HashMap<K, V>,
     /// Size at which expired entries are next pruned: twice the size left
     /// by the last pruning, so pruning costs amortised O(1) per insertion.
     prune_at: usize,
@@ -252,7 +240,7 @@ impl<K, V> Default for Bounded<K, V> {
 
 impl<K: Hash + Eq + Clone, V: Expiring> Bounded<K, V> {
     /// The entry for `key`, made room for if new.
-    fn entry(&mut self, key: K, now: Instant) -> &mut V {
+    pub(crate) fn entry(&mut self, key: K, now: Instant) -> &mut V {
         if !self.map.contains_key(&key) && self.map.len() >= self.prune_at {
             self.map.retain(|_, v| !v.expired(now));
             if self.map.len() >= MAX_TRACKED {

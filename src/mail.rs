@@ -13,7 +13,9 @@
 //!
 //! A code never reaches a log line or an error: log lines name the masked
 //! address, and the copies of the code this module owns are zeroized.
-//! Delivery failures are logged and dropped; the user asks for a new code.
+//! Each queued message comes with a [`Delivery`] that says when it was
+//! handed over or failed, so no screen says "sent" for a mail that was not;
+//! failures are also logged.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,7 +26,7 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rand::RngCore;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use zeroize::Zeroizing;
 
 use crate::auth::{human_duration, Accounts};
@@ -58,6 +60,38 @@ struct Outgoing {
     to: Mailbox,
     code: Zeroizing<String>,
     valid_for: Duration,
+    outcome: watch::Sender<DeliveryState>,
+}
+
+/// Where a queued message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryState {
+    Queued,
+    /// Written to the outbox or accepted by the SMTP server.
+    Sent,
+    Failed,
+}
+
+/// Watches one queued message. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Delivery(watch::Receiver<DeliveryState>);
+
+impl Delivery {
+    pub fn state(&self) -> DeliveryState {
+        *self.0.borrow()
+    }
+
+    /// Waits until the message is sent or failed, for at most `limit`;
+    /// returns the state then.
+    pub async fn settled(&mut self, limit: Duration) -> DeliveryState {
+        let wait = self.0.wait_for(|s| *s != DeliveryState::Queued);
+        match tokio::time::timeout(limit, wait).await {
+            Ok(Ok(state)) => *state,
+            // The sender is gone without a word: the mailer stopped.
+            Ok(Err(_)) => DeliveryState::Failed,
+            Err(_) => DeliveryState::Queued,
+        }
+    }
 }
 
 enum Transport {
@@ -90,17 +124,25 @@ impl Mailer {
     }
 
     /// Queues an e-mail with `code` to `to`; never waits for delivery.
-    pub fn send_code(&self, to: &str, code: &str, valid_for: Duration) -> Result<(), MailError> {
+    pub fn send_code(
+        &self,
+        to: &str,
+        code: &str,
+        valid_for: Duration,
+    ) -> Result<Delivery, MailError> {
         let address: Address = to.parse().map_err(|_| MailError::BadAddress)?;
+        let (outcome, delivery) = watch::channel(DeliveryState::Queued);
         let outgoing = Outgoing {
             to: Mailbox::new(None, address),
             code: Zeroizing::new(code.to_string()),
             valid_for,
+            outcome,
         };
         self.queue.try_send(outgoing).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => MailError::Busy,
             mpsc::error::TrySendError::Closed(_) => MailError::Stopped,
-        })
+        })?;
+        Ok(Delivery(delivery))
     }
 }
 
@@ -147,29 +189,47 @@ async fn deliver_all(mut rx: mpsc::Receiver<Outgoing>, from: Mailbox, transport:
             Ok(message) => message,
             Err(e) => {
                 tracing::warn!(to = %masked, error = %e, "login code e-mail not built");
+                outgoing.outcome.send_replace(DeliveryState::Failed);
                 continue;
             }
         };
         let raw = Zeroizing::new(message.formatted());
-        match &transport {
+        let sent = match &transport {
             Transport::Outbox(dir) => match write_outbox(dir.clone(), raw).await {
-                Ok(path) => tracing::info!(
-                    to = %masked,
-                    path = %path.display(),
-                    "login code e-mail written to the outbox (no SMTP server configured)"
-                ),
-                Err(e) => tracing::warn!(
-                    to = %masked,
-                    dir = %dir.display(),
-                    error = %e,
-                    "login code e-mail not written to the outbox"
-                ),
+                Ok(path) => {
+                    tracing::info!(
+                        to = %masked,
+                        path = %path.display(),
+                        "login code e-mail written to the outbox (no SMTP server configured)"
+                    );
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        to = %masked,
+                        dir = %dir.display(),
+                        error = %e,
+                        "login code e-mail not written to the outbox"
+                    );
+                    false
+                }
             },
             Transport::Smtp(smtp) => match smtp.send_raw(message.envelope(), &raw).await {
-                Ok(_) => tracing::info!(to = %masked, "login code e-mailed"),
-                Err(e) => tracing::warn!(to = %masked, error = %e, "login code e-mail not sent"),
+                Ok(_) => {
+                    tracing::info!(to = %masked, "login code e-mailed");
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(to = %masked, error = %e, "login code e-mail not sent");
+                    false
+                }
             },
-        }
+        };
+        outgoing.outcome.send_replace(if sent {
+            DeliveryState::Sent
+        } else {
+            DeliveryState::Failed
+        });
     }
 }
 

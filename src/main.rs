@@ -60,7 +60,15 @@ enum UsersAction {
     /// Allow an account to log in again.
     Enable { email: String },
     /// Delete an account, its trusted keys and all its files.
-    Delete { email: String },
+    Delete {
+        email: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Forget an account's authenticator app: its codes stop working and
+    /// logins mail codes until the owner enrols an app again.
+    ResetAuthenticator { email: String },
 }
 
 fn main() -> ExitCode {
@@ -138,10 +146,32 @@ async fn users_action(config: &Config, db: &Db, action: UsersAction) -> anyhow::
             }
             Ok(())
         }
+        UsersAction::ResetAuthenticator { email } => {
+            let sealer = sfs::auth::Sealer::load_or_create(&config.auth.secret_key_file)?;
+            if !sfs::auth::reset_authenticator(db, &sealer, &email).await? {
+                anyhow::bail!("no account {}", email.trim().to_lowercase());
+            }
+            println!(
+                "{}: authenticator reset; logins mail codes until a new app is enrolled",
+                email.trim().to_lowercase()
+            );
+            Ok(())
+        }
         UsersAction::Disable { email } => set_state(db, &email, AccountState::Disabled).await,
         UsersAction::Enable { email } => set_state(db, &email, AccountState::Active).await,
-        UsersAction::Delete { email } => {
+        UsersAction::Delete { email, yes } => {
             let email = email.trim().to_lowercase();
+            let Some(account) = db.account_by_email(&email).await? else {
+                anyhow::bail!("no account {email}");
+            };
+            if !yes {
+                let files = db.files(account.id).await?.len();
+                if !confirm(&format!(
+                    "Delete {email}, its trusted keys and its {files} file(s)? This cannot be undone. [y/N] "
+                ))? {
+                    anyhow::bail!("nothing was deleted");
+                }
+            }
             let Some(records) = db.delete_account(&email).await? else {
                 anyhow::bail!("no account {email}");
             };
@@ -152,6 +182,15 @@ async fn users_action(config: &Config, db: &Db, action: UsersAction) -> anyhow::
             Ok(())
         }
     }
+}
+
+/// Asks on the terminal; anything but y/yes (or no terminal) is a no.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question}");
+    io::stderr().flush()?;
+    let mut answer = String::new();
+    io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
 fn state_word(state: AccountState) -> &'static str {

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sfs::auth::{Accounts, Challenge, Refusal, Sealer};
+use sfs::auth::{reset_authenticator, Accounts, Challenge, LoginMethod, MailStatus, Refusal, Sealer};
 use sfs::config::{AuthConfig, LimitsConfig, MailConfig, MailSmtpConfig, MailTransport};
 use sfs::db::{AccountState, Db, NewSshKey};
 use sfs::mail::Mailer;
@@ -114,16 +114,30 @@ impl Env {
         let mut challenge = self.accounts.start_login(email, ip(IP)).await.unwrap();
         let code = self.next_code(email).await;
         self.accounts
-            .verify(&mut challenge, &code, ip(IP))
+            .verify(&mut challenge, &code, ip(IP), &[])
             .await
             .unwrap()
+            .0
     }
 
-    /// The account's TOTP, as an authenticator app would hold it.
-    async fn totp(&self, email: &str) -> TOTP {
-        let account = self.db.account_by_email(email).await.unwrap().unwrap();
-        let uri = self.accounts.otpauth_uri(&account).unwrap();
-        TOTP::from_url_unchecked(uri.as_str()).unwrap()
+    /// Enrols and confirms an authenticator app for the account, as its
+    /// owner does in the terminal UI; returns the app's TOTP.
+    async fn enrol_app(&self, account: &mut sfs::db::Account) -> TOTP {
+        let enrolment = self.accounts.begin_enrolment(account).unwrap();
+        let totp = TOTP::from_url_unchecked(enrolment.uri.as_str()).unwrap();
+        let refused = self
+            .accounts
+            .confirm_enrolment(account, &enrolment, "000000x")
+            .await
+            .unwrap_err();
+        assert!(refused.message.contains("current code"), "{refused}");
+        assert!(account.totp_confirmed_at.is_none());
+        self.accounts
+            .confirm_enrolment(account, &enrolment, &totp.generate(unix_now()))
+            .await
+            .unwrap();
+        assert!(account.totp_confirmed_at.is_some());
+        totp
     }
 }
 
@@ -174,6 +188,7 @@ async fn a_new_address_gets_an_account_only_after_its_code() {
     assert_eq!(challenge.email(), "new.user@example.com");
     assert_eq!(challenge.masked_email(), "n***r@example.com");
     assert_eq!(challenge.attempts_left(), 3);
+    assert!(!challenge.accepts_app_codes());
     assert!(env
         .db
         .account_by_email("new.user@example.com")
@@ -182,11 +197,12 @@ async fn a_new_address_gets_an_account_only_after_its_code() {
         .is_none());
 
     let code = env.next_code("new.user@example.com").await;
-    let account = env
+    let (account, method) = env
         .accounts
-        .verify(&mut challenge, &code, ip(IP))
+        .verify(&mut challenge, &code, ip(IP), &[])
         .await
         .unwrap();
+    assert_eq!(method, LoginMethod::EmailCode);
     assert_eq!(account.email, "new.user@example.com");
     assert_eq!(account.state, AccountState::Active);
     let stored = env
@@ -196,17 +212,11 @@ async fn a_new_address_gets_an_account_only_after_its_code() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.id, account.id);
-    assert!(stored.totp_last_step.is_some());
-
-    // The stored secret is sealed: its bytes appear nowhere in the row.
-    let totp = env.totp("new.user@example.com").await;
-    assert_eq!(totp.secret.len(), 20);
-    assert!(!stored
-        .totp_sealed
-        .windows(totp.secret.len())
-        .any(|w| w == totp.secret.as_slice()));
-    // And it is the secret the mailed code came from.
-    assert!(totp.check(&code, unix_now()));
+    // A secret is stored (sealed) for a future app, which no login asks
+    // for until one is confirmed.
+    assert!(!stored.totp_sealed.is_empty());
+    assert!(stored.totp_confirmed_at.is_none());
+    assert!(challenge.is_done());
 }
 
 #[tokio::test]
@@ -221,10 +231,10 @@ async fn the_correct_code_logs_a_known_account_in() {
     let code = env.next_code("alice@example.com").await;
     let again = env
         .accounts
-        .verify(&mut challenge, &code, ip(IP))
+        .verify(&mut challenge, &code, ip(IP), &[])
         .await
         .unwrap();
-    assert_eq!(again.id, first.id);
+    assert_eq!(again.0.id, first.id);
     assert_eq!(challenge.attempts_left(), 0, "a used challenge is finished");
 }
 
@@ -241,28 +251,25 @@ async fn wrong_codes_use_up_the_challenge() {
 
     let refused = env
         .accounts
-        .verify(&mut challenge, &wrong, ip(IP))
+        .verify(&mut challenge, &wrong, ip(IP), &[])
         .await
         .unwrap_err();
     assert_eq!(refused, Refusal::new("wrong code; 2 attempts left"));
     assert_eq!(challenge.attempts_left(), 2);
-    // Not a code at all: said so, and no attempt used.
+    // Not a code at all (or nothing): said so, and it costs an attempt, so
+    // a client that answers nothing cannot loop.
     let refused = env
         .accounts
-        .verify(&mut challenge, "12ab56", ip(IP))
+        .verify(&mut challenge, "12ab56", ip(IP), &[])
         .await
         .unwrap_err();
-    assert!(refused.message.contains("6 digits"), "{refused}");
-    assert_eq!(challenge.attempts_left(), 2);
+    assert_eq!(
+        refused.to_string(),
+        "a code is 6 digits; check the e-mail or the app (1 attempt left)"
+    );
     let refused = env
         .accounts
-        .verify(&mut challenge, &wrong, ip(IP))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.to_string(), "wrong code; 1 attempt left");
-    let refused = env
-        .accounts
-        .verify(&mut challenge, &wrong, ip(IP))
+        .verify(&mut challenge, "", ip(IP), &[])
         .await
         .unwrap_err();
     assert_eq!(
@@ -274,7 +281,7 @@ async fn wrong_codes_use_up_the_challenge() {
     // Spent: even the right code is refused now, and no account appears.
     let refused = env
         .accounts
-        .verify(&mut challenge, &code, ip(IP))
+        .verify(&mut challenge, &code, ip(IP), &[])
         .await
         .unwrap_err();
     assert_eq!(
@@ -288,20 +295,36 @@ async fn wrong_codes_use_up_the_challenge() {
         .unwrap()
         .is_none());
 
-    // A new code (resend) opens it again; spaces in the code are fine.
+    // A new code (resend) opens it again; the old code no longer works for
+    // it, spaces in the new one are fine.
     env.accounts.resend(&mut challenge, ip(IP)).await.unwrap();
     assert_eq!(challenge.attempts_left(), 3);
-    let code = env.next_code("bob@example.com").await;
-    let spaced = format!("{} {}", &code[..3], &code[3..]);
+    let fresh = env.next_code("bob@example.com").await;
+    if fresh != code {
+        let refused = env
+            .accounts
+            .verify(&mut challenge, &code, ip(IP), &[])
+            .await
+            .unwrap_err();
+        assert!(refused.message.starts_with("wrong code"), "{refused}");
+    }
+    let spaced = format!("{} {}", &fresh[..3], &fresh[3..]);
     env.accounts
-        .verify(&mut challenge, &spaced, ip(IP))
+        .verify(&mut challenge, &spaced, ip(IP), &[])
         .await
         .unwrap();
 }
 
 #[tokio::test]
-async fn a_code_works_only_once() {
-    let mut env = env(auth(), limits()).await;
+async fn a_code_works_only_once_and_each_login_gets_its_own() {
+    let mut env = env(
+        AuthConfig {
+            resend_cooldown_seconds: 30,
+            ..auth()
+        },
+        limits(),
+    )
+    .await;
     let mut challenge = env
         .accounts
         .start_login("carol@example.com", ip(IP))
@@ -309,47 +332,246 @@ async fn a_code_works_only_once() {
         .unwrap();
     let code = env.next_code("carol@example.com").await;
     env.accounts
-        .verify(&mut challenge, &code, ip(IP))
+        .verify(&mut challenge, &code, ip(IP), &[])
         .await
         .unwrap();
     let refused = env
         .accounts
-        .verify(&mut challenge, &code, ip(IP))
+        .verify(&mut challenge, &code, ip(IP), &[])
         .await
         .unwrap_err();
-    assert_eq!(
-        refused.to_string(),
-        "this code was already used; request a new one"
-    );
+    assert_eq!(refused.to_string(), "this login is already complete");
 
-    // A second login in the same step: the old code is a replay, and the
-    // mail carries the next, unused code instead.
-    let mut second = env
-        .accounts
-        .start_login("carol@example.com", ip(IP))
-        .await
-        .unwrap();
-    let fresh = env.next_code("carol@example.com").await;
-    let refused = env
-        .accounts
-        .verify(&mut second, &code, ip(IP))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        refused.to_string(),
-        "this code was already used; request a new one"
-    );
-    assert_eq!(second.attempts_left(), 3, "a replay is not a wrong guess");
-    if fresh != code {
-        env.accounts
-            .verify(&mut second, &fresh, ip(IP))
+    // Five logins in a row, inside the cooldown: a used code holds no
+    // cooldown, so each gets its own mail and gets in; the old code is
+    // refused as used, and that costs an attempt.
+    let mut previous = code;
+    for n in 0..5 {
+        let mut next = env
+            .accounts
+            .start_login("carol@example.com", ip(IP))
             .await
             .unwrap();
+        let fresh = env.next_code("carol@example.com").await;
+        if fresh != previous {
+            let refused = env
+                .accounts
+                .verify(&mut next, &previous, ip(IP), &[])
+                .await
+                .unwrap_err();
+            let expected = ["this code was already used; request a new one", "wrong code; 2 attempts left"];
+            assert!(expected.contains(&refused.to_string().as_str()), "login {n}: {refused}");
+            assert_eq!(next.attempts_left(), 2);
+        }
+        env.accounts
+            .verify(&mut next, &fresh, ip(IP), &[])
+            .await
+            .unwrap();
+        previous = fresh;
     }
+    assert_eq!(env.mail_count(), 6);
 }
 
 #[tokio::test]
-async fn codes_expire_after_the_skew_but_the_previous_step_still_works() {
+async fn a_login_inside_the_cooldown_uses_the_code_already_sent() {
+    let mut env = env(
+        AuthConfig {
+            resend_cooldown_seconds: 30,
+            ..auth()
+        },
+        limits(),
+    )
+    .await;
+    let mut first = env
+        .accounts
+        .start_login("cody@example.com", ip(IP))
+        .await
+        .unwrap();
+    let code = env.next_code("cody@example.com").await;
+    // Another door, another connection: no second mail, the same code.
+    let mut second = env
+        .accounts
+        .start_login("cody@example.com", ip(OTHER_IP))
+        .await
+        .unwrap();
+    assert!(matches!(
+        second.mail_status(),
+        MailStatus::Sent { adopted: true, .. }
+    ));
+    let refused = env
+        .accounts
+        .resend(&mut second, ip(OTHER_IP))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message.starts_with("a code was sent to c***y@example.com"),
+        "{refused}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.mail_count(), 1);
+    env.accounts
+        .verify(&mut second, &code, ip(OTHER_IP), &[])
+        .await
+        .unwrap();
+    // Used once: the first challenge cannot use it again.
+    let refused = env
+        .accounts
+        .verify(&mut first, &code, ip(IP), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "this code was already used; request a new one"
+    );
+    // And with that code used, the next login mails at once.
+    env.accounts
+        .start_login("cody@example.com", ip(IP))
+        .await
+        .unwrap();
+    env.next_code("cody@example.com").await;
+}
+
+#[tokio::test]
+async fn an_authenticator_app_logs_in_without_mail_until_asked() {
+    let mut env = env(auth(), limits()).await;
+    let mut account = env.register("anna@example.com").await;
+    let totp = env.enrol_app(&mut account).await;
+    let mails = env.mail_count();
+
+    let mut challenge = env
+        .accounts
+        .start_login("anna@example.com", ip(IP))
+        .await
+        .unwrap();
+    assert!(challenge.accepts_app_codes());
+    assert_eq!(challenge.mail_status(), MailStatus::NotSent);
+    // The code that confirmed the app is used up; wait for the next step.
+    start_of_next_step(30).await;
+    let app_code = totp.generate(unix_now());
+    let (_, method) = env
+        .accounts
+        .verify(&mut challenge, &app_code, ip(IP), &[])
+        .await
+        .unwrap();
+    assert_eq!(method, LoginMethod::AppCode);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.mail_count(), mails, "an app login mails nothing");
+
+    // The same app code again is a replay.
+    let mut again = env
+        .accounts
+        .start_login("anna@example.com", ip(IP))
+        .await
+        .unwrap();
+    let refused = env
+        .accounts
+        .verify(&mut again, &app_code, ip(IP), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "this code was already used; request a new one"
+    );
+    // Asking for the e-mail sends one, and its code works too.
+    env.accounts.resend(&mut again, ip(IP)).await.unwrap();
+    let mailed = env.next_code("anna@example.com").await;
+    let (_, method) = env
+        .accounts
+        .verify(&mut again, &mailed, ip(IP), &[])
+        .await
+        .unwrap();
+    assert_eq!(method, LoginMethod::EmailCode);
+
+    // The operator resets it: logins mail codes again.
+    let sealer = Sealer::load_or_create(&env._tmp.path().join("keys/secrets.key")).unwrap();
+    assert!(reset_authenticator(&env.db, &sealer, "anna@example.com")
+        .await
+        .unwrap());
+    assert!(!reset_authenticator(&env.db, &sealer, "nobody@example.com")
+        .await
+        .unwrap());
+    let challenge = env
+        .accounts
+        .start_login("anna@example.com", ip(IP))
+        .await
+        .unwrap();
+    assert!(!challenge.accepts_app_codes());
+    env.next_code("anna@example.com").await;
+}
+
+#[tokio::test]
+async fn a_code_login_opens_the_key_window_until_logout() {
+    let mut env = env(auth(), limits()).await;
+    env.register("kate@example.com").await;
+    let key = "SHA256:provenprovenproven".to_string();
+    assert!(env
+        .accounts
+        .login_with_key("kate@example.com", &key, ip(IP))
+        .await
+        .is_none());
+    let mut challenge = env
+        .accounts
+        .start_login("kate@example.com", ip(IP))
+        .await
+        .unwrap();
+    let code = env.next_code("kate@example.com").await;
+    let (account, _) = env
+        .accounts
+        .verify(&mut challenge, &code, ip(IP), std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    let (again, method) = env
+        .accounts
+        .login_with_key("kate@example.com", &key, ip(IP))
+        .await
+        .unwrap();
+    assert_eq!((again.id, method), (account.id, LoginMethod::KeyWindow));
+    let windows = env.accounts.key_windows(account.id);
+    assert_eq!(windows.len(), 1);
+    assert_eq!(windows[0].0, key);
+    assert!(windows[0].1 >= unix_now() as i64 + 14 * 60);
+    // Only for that account and that key.
+    assert!(env
+        .accounts
+        .login_with_key("kate@example.com", "SHA256:other", ip(IP))
+        .await
+        .is_none());
+    env.accounts.close_key_windows(account.id);
+    assert!(env
+        .accounts
+        .login_with_key("kate@example.com", &key, ip(IP))
+        .await
+        .is_none());
+
+    // key_login_minutes = 0 turns it off.
+    let mut off = self::env(
+        AuthConfig {
+            key_login_minutes: 0,
+            ..auth()
+        },
+        limits(),
+    )
+    .await;
+    off.register("kate@example.com").await;
+    let mut challenge = off
+        .accounts
+        .start_login("kate@example.com", ip(IP))
+        .await
+        .unwrap();
+    let code = off.next_code("kate@example.com").await;
+    off.accounts
+        .verify(&mut challenge, &code, ip(IP), std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    assert!(off
+        .accounts
+        .login_with_key("kate@example.com", &key, ip(IP))
+        .await
+        .is_none());
+}
+
+#[tokio::test]
+async fn app_codes_are_accepted_one_step_either_side_and_no_further() {
     let step = 2;
     let mut env = env(
         AuthConfig {
@@ -360,8 +582,8 @@ async fn codes_expire_after_the_skew_but_the_previous_step_still_works() {
         limits(),
     )
     .await;
-    env.register("dan@example.com").await;
-    let totp = env.totp("dan@example.com").await;
+    let mut account = env.register("dan@example.com").await;
+    let totp = env.enrol_app(&mut account).await;
     // Two steps on, so the previous step is newer than the one used.
     start_of_next_step(step).await;
     start_of_next_step(step).await;
@@ -371,35 +593,19 @@ async fn codes_expire_after_the_skew_but_the_previous_step_still_works() {
         .start_login("dan@example.com", ip(IP))
         .await
         .unwrap();
-    env.next_code("dan@example.com").await;
     let now = unix_now();
     let expired = totp.generate(now - 2 * step);
     let refused = env
         .accounts
-        .verify(&mut challenge, &expired, ip(IP))
+        .verify(&mut challenge, &expired, ip(IP), &[])
         .await
         .unwrap_err();
     assert!(refused.message.starts_with("wrong code"), "{refused}");
     let previous = totp.generate(now - step);
     env.accounts
-        .verify(&mut challenge, &previous, ip(IP))
+        .verify(&mut challenge, &previous, ip(IP), &[])
         .await
         .unwrap();
-
-    // A mailed code goes stale once its step and the skew have passed.
-    let mut challenge = env
-        .accounts
-        .start_login("dan@example.com", ip(IP))
-        .await
-        .unwrap();
-    let mailed = env.next_code("dan@example.com").await;
-    tokio::time::sleep(Duration::from_secs(3 * step)).await;
-    let refused = env
-        .accounts
-        .verify(&mut challenge, &mailed, ip(IP))
-        .await
-        .unwrap_err();
-    assert!(refused.message.starts_with("wrong code"), "{refused}");
 }
 
 #[tokio::test]
@@ -417,7 +623,7 @@ async fn resend_waits_for_the_cooldown() {
         .start_login("erin@example.com", ip(IP))
         .await
         .unwrap();
-    env.next_code("erin@example.com").await;
+    let first = env.next_code("erin@example.com").await;
     let wait = challenge.resend_available_in().unwrap();
     assert!(wait <= Duration::from_secs(2) && wait > Duration::from_secs(1));
 
@@ -438,15 +644,22 @@ async fn resend_waits_for_the_cooldown() {
     env.accounts.resend(&mut challenge, ip(IP)).await.unwrap();
     let code = env.next_code("erin@example.com").await;
     assert!(challenge.resend_available_in().is_some());
+    if code != first {
+        // The resend replaced the challenge's code.
+        env.accounts
+            .verify(&mut challenge, &first, ip(IP), &[])
+            .await
+            .unwrap_err();
+    }
     env.accounts
-        .verify(&mut challenge, &code, ip(IP))
+        .verify(&mut challenge, &code, ip(IP), &[])
         .await
         .unwrap();
 }
 
 #[tokio::test]
 async fn code_mails_are_limited_per_address_and_per_ip() {
-    let env = env(
+    let mut env = env(
         auth(),
         LimitsConfig {
             code_emails_per_address_per_hour: 2,
@@ -455,7 +668,11 @@ async fn code_mails_are_limited_per_address_and_per_ip() {
         },
     )
     .await;
-    let accounts = &env.accounts;
+    // A mail whose code logs in is given back: logins never hit the caps.
+    for _ in 0..4 {
+        env.register("win@example.com").await;
+    }
+    let accounts = env.accounts.clone();
     let mut challenge = accounts
         .start_login("fay@example.com", ip(IP))
         .await
@@ -497,7 +714,7 @@ async fn code_mails_are_limited_per_address_and_per_ip() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(env.mail_count(), 4);
+    assert_eq!(env.mail_count(), 8);
 }
 
 #[tokio::test]
@@ -524,12 +741,12 @@ async fn failed_logins_ban_the_ip_for_growing_times() {
     let mut bans = Vec::new();
     for _ in 0..2 {
         env.accounts
-            .verify(&mut challenge, &wrong, ip(IP))
+            .verify(&mut challenge, &wrong, ip(IP), &[])
             .await
             .unwrap_err();
         let refused = env
             .accounts
-            .verify(&mut challenge, &wrong, ip(IP))
+            .verify(&mut challenge, &wrong, ip(IP), &[])
             .await
             .unwrap_err();
         assert_eq!(refused.message, format!("too many failed logins from {IP}"));
@@ -546,7 +763,7 @@ async fn failed_logins_ban_the_ip_for_growing_times() {
             .is_err());
         let refused = env
             .accounts
-            .verify(&mut challenge, &code, ip(IP))
+            .verify(&mut challenge, &code, ip(IP), &[])
             .await
             .unwrap_err();
         assert!(refused.message.starts_with("too many failed logins"));
@@ -582,7 +799,7 @@ async fn wrong_codes_lock_the_address_whether_or_not_it_is_registered() {
         for _ in 0..3 {
             seen.push(
                 env.accounts
-                    .verify(&mut challenge, &wrong, ip(IP))
+                    .verify(&mut challenge, &wrong, ip(IP), &[])
                     .await
                     .unwrap_err(),
             );
@@ -590,7 +807,7 @@ async fn wrong_codes_lock_the_address_whether_or_not_it_is_registered() {
         // Locked: the right code and new codes are refused too.
         seen.push(
             env.accounts
-                .verify(&mut challenge, &code, ip(IP))
+                .verify(&mut challenge, &code, ip(IP), &[])
                 .await
                 .unwrap_err(),
         );
@@ -651,7 +868,7 @@ async fn known_and_unknown_addresses_look_the_same() {
             .unwrap_err();
         let wrong = env
             .accounts
-            .verify(&mut challenge, &other_code(&code), ip(IP))
+            .verify(&mut challenge, &other_code(&code), ip(IP), &[])
             .await
             .unwrap_err();
         let debug = format!("{challenge:?}").replace(&challenge.masked_email(), "MASKED");
@@ -695,13 +912,13 @@ async fn a_disabled_account_is_told_so_after_a_correct_code() {
     let code = env.next_code("gone@example.com").await;
     let refused = env
         .accounts
-        .verify(&mut challenge, &other_code(&code), ip(IP))
+        .verify(&mut challenge, &other_code(&code), ip(IP), &[])
         .await
         .unwrap_err();
     assert_eq!(refused.to_string(), "wrong code; 2 attempts left");
     let refused = env
         .accounts
-        .verify(&mut challenge, &code, ip(IP))
+        .verify(&mut challenge, &code, ip(IP), &[])
         .await
         .unwrap_err();
     assert_eq!(
@@ -739,7 +956,8 @@ async fn trusted_keys_log_in_until_removed() {
         .login_with_key("Kim@Example.com", &trusted.fingerprint, ip(IP))
         .await
         .unwrap();
-    assert_eq!(logged_in.id, account.id);
+    assert_eq!(logged_in.0.id, account.id);
+    assert_eq!(logged_in.1, LoginMethod::TrustedKey);
     let keys = accounts.trusted_keys(account.id).await.unwrap();
     assert_eq!(keys.len(), 1);
     assert!(keys[0].last_used_at.is_some(), "use recorded");
@@ -779,37 +997,59 @@ async fn trusted_keys_log_in_until_removed() {
 }
 
 #[tokio::test]
-async fn otpauth_uri_names_issuer_and_account_and_matches_the_mailed_codes() {
-    let step = 2;
-    let auth = AuthConfig {
-        code_step_seconds: step,
-        ..auth()
-    };
-    let mut env = env(auth, limits()).await;
-    let account = env.register("liz@example.com").await;
-    let uri = env.accounts.otpauth_uri(&account).unwrap();
+async fn enrolment_uri_names_issuer_and_account_and_needs_a_code_to_count() {
+    let mut env = env(
+        AuthConfig {
+            code_step_seconds: 2,
+            ..auth()
+        },
+        limits(),
+    )
+    .await;
+    let mut account = env.register("liz@example.com").await;
+    let enrolment = env.accounts.begin_enrolment(&account).unwrap();
+    let uri = &enrolment.uri;
     assert!(
         uri.starts_with("otpauth://totp/sfs-test:liz%40example.com?"),
         "{}",
-        *uri
+        **uri
     );
     assert!(uri.contains("issuer=sfs-test"));
     assert!(uri.contains("period=2"));
     assert!(uri.contains("secret="));
-
-    // The authenticator's codes are the mailed ones (once the step used
-    // for registering is over).
-    start_of_next_step(step).await;
-    let totp = TOTP::from_url_unchecked(uri.as_str()).unwrap();
+    // Not confirmed: logins still mail codes.
+    let challenge = env
+        .accounts
+        .start_login("liz@example.com", ip(IP))
+        .await
+        .unwrap();
+    assert!(!challenge.accepts_app_codes());
+    env.next_code("liz@example.com").await;
+    // A second enrolment is a new secret; confirming it replaces the first.
+    let second = env.accounts.begin_enrolment(&account).unwrap();
+    assert_ne!(*second.uri, *enrolment.uri);
+    let first_app = TOTP::from_url_unchecked(enrolment.uri.as_str()).unwrap();
+    let app = TOTP::from_url_unchecked(second.uri.as_str()).unwrap();
+    env.accounts
+        .confirm_enrolment(&mut account, &second, &app.generate(unix_now()))
+        .await
+        .unwrap();
+    start_of_next_step(2).await;
     let mut challenge = env
         .accounts
         .start_login("liz@example.com", ip(IP))
         .await
         .unwrap();
-    let mailed = env.next_code("liz@example.com").await;
-    assert_eq!(totp.generate(unix_now()), mailed);
+    let old = first_app.generate(unix_now());
+    let new = app.generate(unix_now());
+    if old != new {
+        env.accounts
+            .verify(&mut challenge, &old, ip(IP), &[])
+            .await
+            .unwrap_err();
+    }
     env.accounts
-        .verify(&mut challenge, &mailed, ip(IP))
+        .verify(&mut challenge, &new, ip(IP), &[])
         .await
         .unwrap();
 }
@@ -894,7 +1134,7 @@ async fn login_types_and_futures_can_cross_threads() {
         .unwrap();
     send(&env.accounts.start_login("sam@example.com", ip(IP)));
     send(&env.accounts.resend(&mut challenge, ip(IP)));
-    send(&env.accounts.verify(&mut challenge, "123456", ip(IP)));
+    send(&env.accounts.verify(&mut challenge, "123456", ip(IP), &[]));
     send(
         &env.accounts
             .login_with_key("sam@example.com", "SHA256:x", ip(IP)),

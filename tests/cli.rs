@@ -17,6 +17,25 @@ fn sfs(args: &[&str], dir: &Path) -> Output {
         .expect("sfs runs")
 }
 
+/// `sfs` with `input` on standard input (a user answering a question).
+fn sfs_with_input(args: &[&str], dir: &Path, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sfs"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SFS_CONFIG")
+        .env_remove("SFS_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sfs runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("answer");
+    drop(stdin);
+    child.wait_with_output().expect("sfs ends")
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -219,8 +238,22 @@ fn users_list_disable_enable_delete() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no account"));
 
-    let out = sfs(&["users", "delete", "dana@example.com"], dir.path());
+    // Delete asks first; anything but yes keeps everything.
+    for answer in ["n\n", ""] {
+        let out = sfs_with_input(&["users", "delete", "dana@example.com"], dir.path(), answer);
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(err.contains("Delete dana@example.com, its trusted keys and its 1 file(s)?"), "{err}");
+        assert!(err.contains("nothing was deleted"), "{err}");
+        assert!(blob.exists());
+    }
+    let out = sfs_with_input(&["users", "delete", "dana@example.com"], dir.path(), "y\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!blob.exists(), "the account's blobs are gone");
+    let out = sfs(&["users", "delete", "--yes", "dana@example.com"], dir.path());
+    assert!(text(&out.stderr).contains("no account"));
+    let out = sfs(&["users", "reset-authenticator", "dana@example.com"], dir.path());
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no account"));
     assert!(!text(&sfs(&["users", "list"], dir.path()).stdout).contains("dana@example.com"));
 }

@@ -64,11 +64,14 @@ fn shipped_config_lists_every_key() {
         "auth.secret_key_file",
         "auth.code_step_seconds",
         "auth.code_skew_steps",
+        "auth.email_code_minutes",
         "auth.resend_cooldown_seconds",
+        "auth.key_login_minutes",
         "auth.key_pickup_minutes",
         "auth.unlock_minutes",
         "auth.issuer",
         "limits.wrong_codes_per_challenge",
+        "limits.login_prompts_per_connection",
         "limits.code_emails_per_address_per_hour",
         "limits.code_emails_per_ip_per_hour",
         "limits.failed_logins_per_ip",
@@ -122,13 +125,16 @@ fn documented_defaults() {
     assert_eq!(c.auth.secret_key_file, Path::new("host_keys/secrets.key"));
     assert_eq!(c.auth.code_step_seconds, 30);
     assert_eq!(c.auth.code_skew_steps, 1);
+    assert_eq!(c.auth.email_code_minutes, 10);
     assert_eq!(c.auth.resend_cooldown_seconds, 30);
+    assert_eq!(c.auth.key_login_minutes, 15);
     assert_eq!(c.auth.key_pickup_minutes, 15);
     assert_eq!(c.auth.unlock_minutes, 30);
     assert_eq!(c.auth.issuer, "sfs");
     assert_eq!(c.limits.wrong_codes_per_challenge, 3);
-    assert_eq!(c.limits.code_emails_per_address_per_hour, 5);
-    assert_eq!(c.limits.code_emails_per_ip_per_hour, 20);
+    assert_eq!(c.limits.login_prompts_per_connection, 6);
+    assert_eq!(c.limits.code_emails_per_address_per_hour, 20);
+    assert_eq!(c.limits.code_emails_per_ip_per_hour, 60);
     assert_eq!(c.limits.failed_logins_per_ip, 10);
     assert_eq!(c.limits.failed_logins_per_account, 10);
     assert_eq!(c.limits.account_lock_seconds, 900);

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sfs::config::{MailConfig, MailSmtpConfig, MailTransport, SmtpSecurity};
-use sfs::mail::{MailError, Mailer, QUEUE_CAPACITY};
+use sfs::mail::{DeliveryState, MailError, Mailer, QUEUE_CAPACITY};
 use smtp_server::SmtpServer;
 use tokio::net::TcpListener;
 use tracing::subscriber::DefaultGuard;
@@ -110,9 +110,13 @@ async fn outbox_writes_a_private_eml_and_logs_no_code() {
     let outbox = tmp.path().join("not/yet/there");
     let mailer = Mailer::start(&outbox_config(&outbox)).unwrap();
 
-    mailer
+    let mut delivery = mailer
         .send_code("alice@example.com", "402917", Duration::from_secs(75))
         .unwrap();
+    assert_eq!(
+        delivery.settled(Duration::from_secs(10)).await,
+        DeliveryState::Sent
+    );
 
     let files = eml_files(&outbox, 1).await;
     let path = &files[0];
@@ -187,9 +191,14 @@ async fn failed_delivery_is_logged_and_the_mailer_keeps_going() {
     drop(closed);
     let mailer = Mailer::start(&smtp_config(port, 5)).unwrap();
 
-    mailer
+    let mut delivery = mailer
         .send_code("carol@example.net", "550912", Duration::from_secs(60))
         .unwrap();
+    // A failed mail says so, so no screen claims it was sent.
+    assert_eq!(
+        delivery.settled(Duration::from_secs(10)).await,
+        DeliveryState::Failed
+    );
     let text = log_line(&log, "not sent").await;
     assert!(text.contains("c***l@example.net"), "{text}");
     assert!(!text.contains("550912"), "code in the log:\n{text}");
@@ -217,7 +226,7 @@ async fn a_full_queue_says_busy_instead_of_waiting() {
     let mut busy = 0;
     for i in 0..QUEUE_CAPACITY + 3 {
         match mailer.send_code("dave@example.com", "123456", Duration::from_secs(60)) {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(MailError::Busy) => busy += 1,
             Err(e) => panic!("message {i}: {e}"),
         }

@@ -48,22 +48,35 @@ async fn email_user_logs_in_with_the_emailed_code() {
         "the address is masked"
     );
 
-    let mut client = Client::connect(server.addr).await;
-    assert_eq!(
-        server.mail_count(),
-        1,
-        "wrong answers do not send new codes"
+    assert!(
+        outcome
+            .instructions
+            .last()
+            .is_some_and(|i| i.contains("too many wrong codes")),
+        "the last round says why: {:?}",
+        outcome.instructions
     );
+
+    // A new connection inside the resend cooldown mails nothing and takes
+    // the code already sent.
+    let mut client = Client::connect(server.addr).await;
     let response = client
         .handle
         .authenticate_keyboard_interactive_start(EMAIL, None)
         .await
         .expect("start");
-    assert!(matches!(
-        response,
-        russh::client::KeyboardInteractiveAuthResponse::InfoRequest { .. }
-    ));
-    let code = server.code_from_mail(2).await;
+    match &response {
+        russh::client::KeyboardInteractiveAuthResponse::InfoRequest { instructions, .. } => {
+            assert!(
+                instructions.contains("A code was sent to a***e@example.com")
+                    && instructions.contains("type that one"),
+                "{instructions}"
+            )
+        }
+        other => panic!("expected a prompt, got {other:?}"),
+    }
+    assert_eq!(server.mail_count(), 1, "no second mail inside the cooldown");
+    let code = server.code_from_mail(1).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let response = client
         .handle

@@ -5,6 +5,7 @@ mod tui_support;
 
 use std::time::Duration;
 
+use sfs::auth::LoginMethod;
 use sfs::core::FileState;
 use sfs::db::FileRecord;
 use sfs::events::Event;
@@ -17,6 +18,7 @@ const ENTER: &[u8] = b"\r";
 const ESC: &[u8] = b"\x1b";
 const DOWN: &[u8] = b"\x1b[B";
 const CTRL_R: &[u8] = b"\x12";
+const CTRL_C: &[u8] = b"\x03";
 
 /// A different digit in the first place: a code that is surely wrong.
 fn wrong(code: &str) -> String {
@@ -24,11 +26,12 @@ fn wrong(code: &str) -> String {
     format!("{}{}", (first + 1) % 10, &code[1..])
 }
 
-/// A session of the account opened as the SSH login would after proving it.
+/// A session of the account opened as the SSH login would after proving it
+/// with a trusted key.
 async fn proven_session(harness: &Harness, options: SessionOptions) -> Session {
     let account = harness.account().await;
     let mut session = harness.session(SessionOptions {
-        account: Some(account),
+        account: Some((account, LoginMethod::TrustedKey)),
         ..options
     });
     session.wait_for("Files (").await;
@@ -129,16 +132,20 @@ async fn resend_waits_for_the_cooldown() {
     let before = harness.mail_count();
     session.send(EMAIL.as_bytes()).await;
     session.send(ENTER).await;
-    let screen = session.wait_for("New code possible in").await;
+    let screen = session.wait_for("A new code can be sent in").await;
     assert!(screen.contains("0:0"), "{screen}");
+    // The countdown or the shortcut, never both.
+    assert!(!screen.contains("Ctrl-R sends a new code"), "{screen}");
     harness.code_after(before).await;
     session.send(CTRL_R).await;
-    session.wait_for("A new code can be sent in").await;
+    let screen = session.wait_for("use that one").await;
+    assert!(screen.contains("A code was sent to"), "{screen}");
     // The countdown runs out by itself, then Ctrl-R sends a new code.
-    session.wait_for("Ctrl-R sends a new code").await;
+    let screen = session.wait_for("Ctrl-R sends a new code").await;
+    assert!(!screen.contains("A new code can be sent in"), "{screen}");
     let before = harness.mail_count();
     session.send(CTRL_R).await;
-    session.wait_for("A new code was sent").await;
+    session.wait_for("A new code can be sent in").await;
     let code = harness.code_after(before).await;
     session.send(code.as_bytes()).await;
     session.send(ENTER).await;
@@ -330,19 +337,20 @@ async fn logout_locks_files_and_returns_to_the_email_screen() {
 }
 
 #[tokio::test]
-async fn logout_of_a_proven_account_ends_the_session() {
+async fn logout_returns_to_the_email_screen_and_q_quits() {
     let harness = Harness::new().await;
     let mut guest = harness.logged_in().await;
     guest.send(b"q").await;
     guest.finished().await;
     let mut session = proven_session(&harness, SessionOptions::default()).await;
+    // A key login is no code login: no authenticator enrolment here.
+    session.send(b"a").await;
+    session.wait_for("needs a code login").await;
     session.send(b"l").await;
+    let screen = session.wait_for("Logged out; no file was unlocked").await;
+    assert!(screen.contains("Email"), "{screen}");
+    session.send(CTRL_C).await;
     assert_eq!(session.finished().await, 0);
-    assert!(
-        session.contents().contains("logged out"),
-        "{}",
-        session.contents()
-    );
 }
 
 #[tokio::test]

@@ -1,20 +1,30 @@
 //! Accounts and one-time-code logins (PRODUCT.md section 1).
 //!
-//! Every account has its own TOTP secret (RFC 6238: HMAC-SHA1, 6 digits,
-//! `code_step_seconds` per step), sealed at rest by [`Sealer`]. A login
-//! mails the code of the current step; a code is accepted for its step and
-//! `code_skew_steps` steps either side, and only once: the database keeps
-//! the last step used and accepts only newer ones, atomically.
+//! A login is a [`Challenge`]. Each one mails its own random 6-digit code
+//! (see `codes.rs`: a keyed hash in memory, valid `email_code_minutes`,
+//! usable once, `wrong_codes_per_challenge` wrong tries) — unless a code
+//! mailed to the address within `resend_cooldown_seconds` is still unused,
+//! which it then adopts, so no door can make the server mail an address
+//! more often than that.
+//!
+//! Every account also has a TOTP secret (RFC 6238: HMAC-SHA1, 6 digits,
+//! `code_step_seconds` per step), sealed at rest by [`Sealer`], for an
+//! authenticator app. Once the owner confirmed an app with one of its codes,
+//! a challenge accepts app codes first and mails nothing until asked; app
+//! codes are accepted `code_skew_steps` steps either side of now and each
+//! step only once (the database keeps the last step used).
 //!
 //! No account row exists before its owner proved the address: for an unknown
-//! address the [`Challenge`] holds a fresh secret in memory, and the account
-//! is created (with that secret, sealed) by the first correct code. Known
-//! and unknown addresses take the same path with the same work — one
-//! database lookup, one sealer operation, one queued mail — and get the
-//! same challenge and the same refusals, so nothing tells them apart.
-//! (One exception, by design: the lockout of an existing account is also
-//! stored, so it outlives a restart, or the limiter evicting it under a flood
-//! of addresses, where the in-memory one of an unknown address does not.)
+//! address the challenge holds a fresh secret, sealed, and the account is
+//! created with it by the first correct code. Known addresses without an app
+//! and unknown ones take the same path with the same work — one database
+//! lookup, one sealer operation, one queued mail. (Two exceptions, by design:
+//! an address with a confirmed app is prompted for an app code, which its
+//! owner chose; and the lockout of an existing account is also stored, so it
+//! outlives a restart.)
+//!
+//! After a code login the SSH keys the connection proved log the account in
+//! without a code for `key_login_minutes` (`key_window.rs`).
 //!
 //! The limits ([`crate::limits::Limiter`]) refuse with a message that says
 //! what happened and when to retry; see [`Refusal`].
@@ -22,7 +32,9 @@
 //! Codes, secrets and keys never reach a log, an error or `Debug` output;
 //! every copy this module holds is zeroized when dropped.
 
+mod codes;
 mod email;
+mod key_window;
 mod refusal;
 mod sealer;
 
@@ -42,42 +54,57 @@ use zeroize::Zeroizing;
 
 use crate::config::{AuthConfig, LimitsConfig};
 use crate::db::{Account, AccountState, AuditEntry, Db, NewSshKey, SshKey};
-use crate::limits::{address_locked, Limiter};
-use crate::mail::{MailError, Mailer};
+use crate::limits::Limiter;
+use crate::mail::{Delivery, DeliveryState, MailError, Mailer};
 use crate::timefmt::unix_now;
+use codes::{CodeBook, CodeCheck, IssuedCode};
+use key_window::KeyWindows;
 
 /// Bytes in a new TOTP secret: 160 bits, as RFC 4226 recommends.
 const SECRET_LEN: usize = 20;
 /// Digits in a code.
 const DIGITS: usize = 6;
-/// How long to wait when a dependency (database, mail queue) is overloaded.
-const BUSY_RETRY: Duration = Duration::from_secs(60);
 
-/// One emailed-code login attempt, owned by the session that started it.
-/// `Debug` shows the masked address and the counters, nothing secret.
+/// One login attempt, owned by the session that started it. `Debug` shows
+/// the masked address and the counters, nothing secret.
 pub struct Challenge {
     email: String,
     /// The account at start, if the address had one; only used to persist
     /// failures and to notice the account changing under the challenge.
     account_id: Option<i64>,
-    secret: Zeroizing<Vec<u8>>,
-    /// For an unknown address: the secret sealed, stored on account creation.
+    /// For an unknown address: a fresh secret sealed, stored on account
+    /// creation.
     sealed_new: Option<Vec<u8>>,
-    /// Codes are mailed for no step older than this (steps up to it are used).
-    min_step: u64,
+    /// The secret of the account's confirmed authenticator app.
+    app_secret: Option<Zeroizing<Vec<u8>>>,
+    /// The e-mailed code this challenge accepts; `None` until one is mailed
+    /// (an app account asks for it).
+    code: Option<Arc<IssuedCode>>,
+    /// The code was mailed by an earlier login inside the cooldown.
+    adopted: bool,
     attempts_left: u32,
     state: ChallengeState,
-    sent_at: Instant,
     resend_cooldown: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ChallengeState {
     Open,
-    /// Out of attempts; a resend opens it again.
+    /// Out of attempts; a new code opens it again.
     Spent,
-    /// Logged in; nothing more to do with it.
+    /// Logged in, or refused for good (account disabled, out of date).
     Done,
+}
+
+/// Where the challenge's e-mailed code is, for the screens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailStatus {
+    /// No mail yet: the account's app codes are asked for first.
+    NotSent,
+    Queued,
+    /// Sent this long ago; `adopted`: by an earlier login.
+    Sent { ago: Duration, adopted: bool },
+    Failed,
 }
 
 impl Challenge {
@@ -89,8 +116,7 @@ impl Challenge {
         Accounts::mask_email(&self.email)
     }
 
-    /// Wrong codes still allowed before a new code is needed; 0 once spent
-    /// or done.
+    /// Wrong codes still allowed; 0 once spent or done.
     pub fn attempts_left(&self) -> u32 {
         match self.state {
             ChallengeState::Open => self.attempts_left,
@@ -98,9 +124,43 @@ impl Challenge {
         }
     }
 
+    /// Whether nothing more can come of it (logged in or refused for good),
+    /// where a spent challenge can still be opened by a new code.
+    pub fn is_done(&self) -> bool {
+        self.state == ChallengeState::Done
+    }
+
+    /// Whether the account's authenticator app codes are accepted.
+    pub fn accepts_app_codes(&self) -> bool {
+        self.app_secret.is_some()
+    }
+
+    pub fn mail_status(&self) -> MailStatus {
+        let Some(code) = &self.code else {
+            return MailStatus::NotSent;
+        };
+        match code.delivery.state() {
+            DeliveryState::Queued => MailStatus::Queued,
+            DeliveryState::Failed => MailStatus::Failed,
+            DeliveryState::Sent => MailStatus::Sent {
+                ago: code.sent_at.elapsed(),
+                adopted: self.adopted,
+            },
+        }
+    }
+
+    /// The queued mail, to wait for its outcome.
+    pub fn delivery(&self) -> Option<Delivery> {
+        self.code.as_ref().map(|code| code.delivery.clone())
+    }
+
     /// How long until another code may be mailed; `None` = now.
     pub fn resend_available_in(&self) -> Option<Duration> {
-        let ready = self.sent_at + self.resend_cooldown;
+        let code = self.code.as_ref()?;
+        if code.delivery.state() == DeliveryState::Failed {
+            return None;
+        }
+        let ready = code.sent_at + self.resend_cooldown;
         ready
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
@@ -113,7 +173,50 @@ impl fmt::Debug for Challenge {
             .field("email", &self.masked_email())
             .field("attempts_left", &self.attempts_left())
             .field("state", &self.state)
+            .field(
+                "mail",
+                &match self.mail_status() {
+                    MailStatus::NotSent => "not sent",
+                    MailStatus::Queued => "queued",
+                    MailStatus::Sent { adopted: false, .. } => "sent",
+                    MailStatus::Sent { adopted: true, .. } => "sent earlier",
+                    MailStatus::Failed => "failed",
+                },
+            )
             .finish_non_exhaustive()
+    }
+}
+
+/// An authenticator app being enrolled: a fresh secret, in memory until
+/// one of its codes confirms it.
+pub struct Enrolment {
+    secret: Zeroizing<Vec<u8>>,
+    /// The `otpauth://totp/...` URI for the QR code.
+    pub uri: Zeroizing<String>,
+}
+
+/// How a login proved the account, for the audit log and the screens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginMethod {
+    EmailCode,
+    AppCode,
+    TrustedKey,
+    KeyWindow,
+}
+
+impl LoginMethod {
+    /// Whether a code was proven (enrolment needs one).
+    pub fn by_code(self) -> bool {
+        matches!(self, LoginMethod::EmailCode | LoginMethod::AppCode)
+    }
+
+    fn audit_detail(self) -> &'static str {
+        match self {
+            LoginMethod::EmailCode => "e-mailed code",
+            LoginMethod::AppCode => "authenticator app code",
+            LoginMethod::TrustedKey => "trusted ssh key",
+            LoginMethod::KeyWindow => "ssh key after a code login",
+        }
     }
 }
 
@@ -130,6 +233,8 @@ struct Inner {
     auth: AuthConfig,
     limits: LimitsConfig,
     limiter: Limiter,
+    codes: CodeBook,
+    key_windows: KeyWindows,
 }
 
 impl Accounts {
@@ -141,6 +246,7 @@ impl Accounts {
         limits: LimitsConfig,
     ) -> Accounts {
         let limiter = Limiter::new(&limits);
+        let key_windows = KeyWindows::new(Duration::from_secs(auth.key_login_minutes * 60));
         Accounts {
             inner: Arc::new(Inner {
                 db,
@@ -149,6 +255,8 @@ impl Accounts {
                 auth,
                 limits,
                 limiter,
+                codes: CodeBook::new(),
+                key_windows,
             }),
         }
     }
@@ -169,100 +277,150 @@ impl Accounts {
         self.inner.limiter.check_ip(ip, Instant::now())
     }
 
-    /// Mails the current code for `email` and returns the challenge to
-    /// answer. Same work and same outcome whether or not the address has an
-    /// account (a disabled account is told so only after a correct code).
+    /// Starts a login for `email`: mails a code (or adopts the one mailed
+    /// within the cooldown), except for an account with a confirmed app,
+    /// whose codes are asked for first. Same work and same outcome whether
+    /// or not an address without an app has an account (a disabled account
+    /// is told so only after a correct code).
     pub async fn start_login(&self, email: &str, ip: IpAddr) -> Result<Challenge, Refusal> {
         let email = Self::parse_email(email)?;
         let now = Instant::now();
         let limiter = &self.inner.limiter;
         limiter.check_ip(ip, now)?;
         limiter.check_address(&email, now)?;
-        limiter.reserve_mail(&email, ip, now)?;
-        let mut challenge = match self.new_challenge(&email, now).await {
-            Ok(challenge) => challenge,
-            Err(refusal) => {
-                limiter.release_mail(&email, ip);
-                return Err(refusal);
-            }
-        };
-        if let Err(refusal) = self.send_code(&mut challenge) {
-            limiter.release_mail(&challenge.email, ip);
-            return Err(refusal);
+        let mut challenge = self.new_challenge(&email, now).await?;
+        if challenge.app_secret.is_none() {
+            self.mail_code(&mut challenge, ip)?;
         }
-        tracing::info!(to = %challenge.masked_email(), %ip, "login code requested");
+        tracing::info!(
+            to = %challenge.masked_email(),
+            %ip,
+            mail = ?challenge.mail_status(),
+            "login started"
+        );
         Ok(challenge)
     }
 
-    /// Mails the challenge's code again (the current step's) once the
-    /// cooldown has passed, and gives it a full set of attempts.
+    /// Mails a new code for the challenge (a resend, or the first mail of an
+    /// app account's login) once the cooldown has passed, and gives it a
+    /// full set of attempts.
     pub async fn resend(&self, challenge: &mut Challenge, ip: IpAddr) -> Result<(), Refusal> {
         let now = Instant::now();
         let limiter = &self.inner.limiter;
         limiter.check_ip(ip, now)?;
         if challenge.state == ChallengeState::Done {
-            return Err(Refusal::new("this login is already complete"));
+            return Err(Refusal::login_complete());
         }
         limiter.check_address(&challenge.email, now)?;
-        if let Some(wait) = challenge.resend_available_in() {
-            return Err(Refusal::retry(
-                format!("a code was just sent to {}", challenge.masked_email()),
+        if let (Some(wait), Some(code)) = (challenge.resend_available_in(), &challenge.code) {
+            return Err(Refusal::code_just_sent(
+                &challenge.masked_email(),
+                code.sent_at.elapsed(),
                 wait,
             ));
         }
-        limiter.reserve_mail(&challenge.email, ip, now)?;
-        if let Err(refusal) = self.send_code(challenge) {
-            limiter.release_mail(&challenge.email, ip);
-            return Err(refusal);
-        }
+        challenge.code = None;
+        self.mail_code(challenge, ip)?;
         challenge.attempts_left = self.inner.limits.wrong_codes_per_challenge;
         challenge.state = ChallengeState::Open;
         tracing::info!(to = %challenge.masked_email(), %ip, "login code sent again");
         Ok(())
     }
 
-    /// Checks `code` against the challenge. A correct, unused code logs in
-    /// (creating the account on an address's first login); a wrong one uses
-    /// up an attempt and counts against the address and the IP.
+    /// Checks `answer` (an e-mailed or app code) against the challenge. A
+    /// correct, unused code logs in (creating the account on an address's
+    /// first login) and opens the key login window for `proven_keys`, the
+    /// SSH key fingerprints the connection signed with. A wrong, used or
+    /// malformed answer uses up an attempt; a wrong one also counts against
+    /// the address and the IP. An expired code costs nothing.
     pub async fn verify(
         &self,
         challenge: &mut Challenge,
-        code: &str,
+        answer: &str,
         ip: IpAddr,
-    ) -> Result<Account, Refusal> {
+        proven_keys: &[String],
+    ) -> Result<(Account, LoginMethod), Refusal> {
         let now = Instant::now();
         let limiter = &self.inner.limiter;
         limiter.check_ip(ip, now)?;
         match challenge.state {
             ChallengeState::Open => {}
-            ChallengeState::Spent => return Err(too_many_wrong_codes()),
-            ChallengeState::Done => return Err(already_used()),
+            ChallengeState::Spent => return Err(Refusal::too_many_wrong_codes()),
+            ChallengeState::Done => return Err(Refusal::login_complete()),
         }
         limiter.check_address(&challenge.email, now)?;
-        let Some(code) = normalize_code(code) else {
-            return Err(Refusal::new(
-                "a code is 6 digits; check the e-mail and type it again",
-            ));
+        if challenge.app_secret.is_none() && challenge.mail_status() == MailStatus::Failed {
+            return Err(Refusal::mail_failed());
+        }
+        let Some(code) = normalize_code(answer) else {
+            use_attempt(challenge);
+            return Err(match challenge.attempts_left() {
+                0 => Refusal::too_many_wrong_codes(),
+                n => Refusal::malformed_code(n),
+            });
         };
-        match self.matching_step(&challenge.secret, &code) {
-            Some(step) => self.accept(challenge, step, ip).await,
-            None => Err(self.wrong_code(challenge, ip, now)),
+        if let Some(step) = challenge
+            .app_secret
+            .as_ref()
+            .and_then(|secret| self.matching_step(secret, &code))
+        {
+            return self.accept_app_code(challenge, step, ip, proven_keys).await;
+        }
+        let check = challenge.code.as_ref().map_or(CodeCheck::Wrong, |issued| {
+            self.inner.codes.check(&challenge.email, issued, &code)
+        });
+        match check {
+            CodeCheck::Accepted => {
+                // This code's mail led to a login: it counts against no cap.
+                limiter.release_mail(&challenge.email, ip);
+                self.accept(challenge, LoginMethod::EmailCode, ip, proven_keys)
+                    .await
+            }
+            CodeCheck::Expired => Err(Refusal::code_expired()),
+            CodeCheck::AlreadyUsed => {
+                tracing::info!(to = %challenge.masked_email(), %ip, "used login code typed again");
+                use_attempt(challenge);
+                Err(match challenge.attempts_left() {
+                    0 => Refusal::too_many_wrong_codes(),
+                    _ => Refusal::code_already_used(),
+                })
+            }
+            CodeCheck::Wrong => Err(self.wrong_code(challenge, ip, now)),
         }
     }
 
-    /// Logs in with an SSH key the account trusts, if the account is active
-    /// and `ip` is not banned; records when the key was used.
+    /// Logs in with an SSH key: one the account trusts, or one in its key
+    /// login window; only while the account is active and `ip` not banned.
+    /// Records when a trusted key was used.
     pub async fn login_with_key(
         &self,
         email: &str,
         fingerprint: &str,
         ip: IpAddr,
-    ) -> Option<Account> {
+    ) -> Option<(Account, LoginMethod)> {
         self.check_ip(ip).ok()?;
         let email = Self::parse_email(email).ok()?;
         let db = &self.inner.db;
-        let (account, key) = match db.find_trusted_key(&email, fingerprint).await {
-            Ok(found) => found?,
+        let (account, method) = match db.find_trusted_key(&email, fingerprint).await {
+            Ok(Some((account, key))) => {
+                if let Err(e) = db.touch_ssh_key(key.id, unix_now()).await {
+                    tracing::warn!(error = %e, "could not record the key's last use");
+                }
+                (account, LoginMethod::TrustedKey)
+            }
+            Ok(None) => {
+                let account = match db.account_by_email(&email).await {
+                    Ok(found) => found?,
+                    Err(e) => {
+                        tracing::error!(error = %e, "account lookup for a key login failed");
+                        return None;
+                    }
+                };
+                if !self.inner.key_windows.allows(account.id, fingerprint) {
+                    return None;
+                }
+                (account, LoginMethod::KeyWindow)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "trusted key lookup failed");
                 return None;
@@ -272,18 +430,77 @@ impl Accounts {
             tracing::info!(to = %Self::mask_email(&email), %ip, "key login refused: account disabled");
             return None;
         }
-        if let Err(e) = db.touch_ssh_key(key.id, unix_now()).await {
-            tracing::warn!(error = %e, "could not record the key's last use");
-        }
-        self.audit(&account, "login", "trusted ssh key", Some(ip))
+        self.audit(&account, "login", method.audit_detail(), Some(ip))
             .await;
-        Some(account)
+        tracing::info!(to = %Self::mask_email(&email), %ip, method = method.audit_detail(), "key login");
+        Some((account, method))
     }
 
-    /// The `otpauth://totp/...` URI (for the authenticator QR code) with
-    /// the account's secret, the configured issuer and the address.
-    pub fn otpauth_uri(&self, account: &Account) -> Result<Zeroizing<String>, Refusal> {
-        let secret = self.inner.sealer.open(&account.totp_sealed)?;
+    /// The account's key login windows: fingerprint and end (unix seconds).
+    pub fn key_windows(&self, account_id: i64) -> Vec<(String, i64)> {
+        self.inner.key_windows.list(account_id)
+    }
+
+    /// Opens the key login window for `fingerprints` (a code login in the
+    /// terminal UI, with the key its connection used).
+    pub fn open_key_windows(&self, account_id: i64, fingerprints: &[String]) {
+        self.inner.key_windows.open(account_id, fingerprints);
+    }
+
+    /// Logout: the account's keys need a code again.
+    pub fn close_key_windows(&self, account_id: i64) {
+        self.inner.key_windows.close(account_id);
+    }
+
+    /// Forgets ended key login windows (called now and then).
+    pub fn purge_expired(&self) {
+        self.inner.key_windows.purge();
+    }
+
+    /// A fresh authenticator secret for `account`, not yet stored: the
+    /// old app (if any) keeps working until [`Accounts::confirm_enrolment`].
+    pub fn begin_enrolment(&self, account: &Account) -> Result<Enrolment, Refusal> {
+        let mut secret = Zeroizing::new(vec![0u8; SECRET_LEN]);
+        OsRng.fill_bytes(&mut secret);
+        let uri = self.otpauth_uri(&secret, &account.email)?;
+        Ok(Enrolment { secret, uri })
+    }
+
+    /// Stores the enrolment's secret as the account's app once `code` is
+    /// one of its codes; from then on the old app's codes fail.
+    pub async fn confirm_enrolment(
+        &self,
+        account: &mut Account,
+        enrolment: &Enrolment,
+        code: &str,
+    ) -> Result<(), Refusal> {
+        let step = normalize_code(code)
+            .and_then(|code| self.matching_step(&enrolment.secret, &code))
+            .ok_or_else(|| {
+                Refusal::new("that is not the app's current code; type the 6 digits it shows now")
+            })?;
+        let sealed = self.inner.sealer.seal(&enrolment.secret);
+        let step = i64::try_from(step).map_err(|_| Refusal::out_of_date())?;
+        let now = unix_now();
+        let stored = self
+            .inner
+            .db
+            .set_totp(account.id, &sealed, Some((now, step)))
+            .await
+            .map_err(db_refusal)?;
+        if !stored {
+            return Err(Refusal::out_of_date());
+        }
+        account.totp_sealed = sealed;
+        account.totp_confirmed_at = Some(now);
+        account.totp_last_step = Some(step);
+        self.audit(account, "authenticator", "app confirmed", None)
+            .await;
+        tracing::info!(to = %Self::mask_email(&account.email), "authenticator app confirmed");
+        Ok(())
+    }
+
+    fn otpauth_uri(&self, secret: &[u8], email: &str) -> Result<Zeroizing<String>, Refusal> {
         let auth = &self.inner.auth;
         let totp = TOTP::new(
             Algorithm::SHA1,
@@ -292,7 +509,7 @@ impl Accounts {
             auth.code_step_seconds,
             secret.to_vec(),
             Some(auth.issuer.clone()),
-            account.email.clone(),
+            email.to_string(),
         )
         .map_err(|e| Refusal::new(format!("cannot make the authenticator link: {e}")))?;
         Ok(Zeroizing::new(totp.get_url()))
@@ -340,38 +557,65 @@ impl Accounts {
         Ok(removed)
     }
 
-    /// The challenge for `email`: the account's secret if it has one, else
-    /// a fresh one. Either way one lookup and one sealer operation.
+    /// The challenge for `email`: for an account, its app secret when an
+    /// app is confirmed; for an unknown address, a fresh secret to create
+    /// the account with. Either way one lookup and one sealer operation.
     async fn new_challenge(&self, email: &str, now: Instant) -> Result<Challenge, Refusal> {
         let inner = &self.inner;
         let account = inner.db.account_by_email(email).await.map_err(db_refusal)?;
-        let (account_id, secret, sealed_new, min_step) = match account {
+        let (account_id, sealed_new, app_secret) = match account {
             Some(account) => {
                 self.honour_stored_lock(&account, now)?;
                 let secret = inner.sealer.open(&account.totp_sealed)?;
-                let next = account
-                    .totp_last_step
-                    .map_or(0, |s| u64::try_from(s).unwrap_or(0).saturating_add(1));
-                (Some(account.id), secret, None, next)
+                let app = account.totp_confirmed_at.is_some().then_some(secret);
+                (Some(account.id), None, app)
             }
             None => {
                 let mut secret = Zeroizing::new(vec![0u8; SECRET_LEN]);
                 OsRng.fill_bytes(&mut secret);
-                let sealed = inner.sealer.seal(&secret);
-                (None, secret, Some(sealed), 0)
+                (None, Some(inner.sealer.seal(&secret)), None)
             }
         };
         Ok(Challenge {
             email: email.to_string(),
             account_id,
-            secret,
             sealed_new,
-            min_step,
+            app_secret,
+            code: None,
+            adopted: false,
             attempts_left: inner.limits.wrong_codes_per_challenge,
             state: ChallengeState::Open,
-            sent_at: now,
             resend_cooldown: Duration::from_secs(inner.auth.resend_cooldown_seconds),
         })
+    }
+
+    /// Gives the challenge the address's outstanding code, or mails a new
+    /// one (within the hourly caps).
+    fn mail_code(&self, challenge: &mut Challenge, ip: IpAddr) -> Result<(), Refusal> {
+        let inner = &self.inner;
+        let now = Instant::now();
+        let email = challenge.email.clone();
+        if let Some(code) = inner
+            .codes
+            .outstanding(&email, now, challenge.resend_cooldown)
+        {
+            challenge.code = Some(code);
+            challenge.adopted = true;
+            return Ok(());
+        }
+        inner.limiter.reserve_mail(&email, ip, now)?;
+        let valid_for = Duration::from_secs(inner.auth.email_code_minutes * 60);
+        let (code, draft) = inner.codes.generate(&email);
+        let delivery = match inner.mailer.send_code(&email, &code, valid_for) {
+            Ok(delivery) => delivery,
+            Err(e) => {
+                inner.limiter.release_mail(&email, ip);
+                return Err(mail_refusal(e));
+            }
+        };
+        challenge.code = Some(inner.codes.issued(&email, draft, delivery, valid_for));
+        challenge.adopted = false;
+        Ok(())
     }
 
     /// Carries a lockout recorded in the database into the limiter, so it
@@ -390,26 +634,7 @@ impl Accounts {
         self.inner
             .limiter
             .lock_address_until(&account.email, now + left, now);
-        Err(address_locked(left))
-    }
-
-    /// Queues the mail with the code for the current step (or the first
-    /// unused one) and restarts the resend cooldown.
-    fn send_code(&self, challenge: &mut Challenge) -> Result<(), Refusal> {
-        let auth = &self.inner.auth;
-        let step_secs = auth.code_step_seconds.max(1);
-        let unix = unix_secs();
-        let step = (unix / step_secs).max(challenge.min_step);
-        let code = code_for_step(&challenge.secret, step, step_secs);
-        // Valid to the end of the last step the skew still accepts it in.
-        let last_valid = (step + u64::from(auth.code_skew_steps) + 1) * step_secs;
-        let valid_for = Duration::from_secs(last_valid.saturating_sub(unix));
-        self.inner
-            .mailer
-            .send_code(&challenge.email, &code, valid_for)
-            .map_err(mail_refusal)?;
-        challenge.sent_at = Instant::now();
-        Ok(())
+        Err(Refusal::address_locked(left))
     }
 
     /// The step whose code equals `code`, among the current step and
@@ -432,16 +657,48 @@ impl Accounts {
         bool::from(found).then_some(step)
     }
 
-    /// A correct code for `step`: create or find the account, consume the
-    /// step, then check the account may log in.
-    async fn accept(
+    /// A correct app code for `step`: used once only, then as any login.
+    async fn accept_app_code(
         &self,
         challenge: &mut Challenge,
         step: u64,
         ip: IpAddr,
-    ) -> Result<Account, Refusal> {
+        proven_keys: &[String],
+    ) -> Result<(Account, LoginMethod), Refusal> {
+        let Some(account_id) = challenge.account_id else {
+            return Err(Refusal::out_of_date());
+        };
+        let step = i64::try_from(step).map_err(|_| Refusal::out_of_date())?;
+        let fresh = self
+            .inner
+            .db
+            .accept_totp_step(account_id, step)
+            .await
+            .map_err(db_refusal)?;
+        if !fresh {
+            tracing::info!(to = %challenge.masked_email(), %ip, "used app code typed again");
+            use_attempt(challenge);
+            return Err(match challenge.attempts_left() {
+                0 => Refusal::too_many_wrong_codes(),
+                _ => Refusal::code_already_used(),
+            });
+        }
+        self.accept(challenge, LoginMethod::AppCode, ip, proven_keys)
+            .await
+    }
+
+    /// A correct code: create or find the account, then check it may log in.
+    async fn accept(
+        &self,
+        challenge: &mut Challenge,
+        method: LoginMethod,
+        ip: IpAddr,
+        proven_keys: &[String],
+    ) -> Result<(Account, LoginMethod), Refusal> {
         let db = &self.inner.db;
         let email = challenge.email.clone();
+        // Whatever follows, this challenge is finished.
+        challenge.state = ChallengeState::Done;
         let found = db.account_by_email(&email).await.map_err(db_refusal)?;
         let (mut account, created) = match (found, challenge.account_id, &challenge.sealed_new) {
             (Some(account), Some(id), _) if account.id == id => (account, false),
@@ -450,29 +707,14 @@ impl Accounts {
                     .create_account(&email, sealed, unix_now())
                     .await
                     .map_err(db_refusal)?;
-                // Another session may have registered the address first,
-                // with its own secret; this code is not for that one.
-                if account.totp_sealed != *sealed {
-                    return Err(out_of_date());
-                }
+                // Another session may have registered the address first;
+                // its account is just as proven by this code.
                 (account, true)
             }
-            // The account appeared, vanished or was replaced meanwhile.
-            _ => return Err(out_of_date()),
+            (Some(account), None, Some(_)) => (account, false),
+            // The account vanished or was replaced meanwhile.
+            _ => return Err(Refusal::out_of_date()),
         };
-        let step_i64 = i64::try_from(step).map_err(|_| out_of_date())?;
-        if !db
-            .accept_totp_step(account.id, step_i64)
-            .await
-            .map_err(db_refusal)?
-        {
-            // Mail a newer code on resend, not this used one again.
-            challenge.min_step = challenge.min_step.max(step + 1);
-            tracing::info!(to = %challenge.masked_email(), %ip, "replayed login code refused");
-            return Err(already_used());
-        }
-        account.totp_last_step = Some(step_i64);
-        challenge.state = ChallengeState::Done;
         challenge.sealed_new = None;
         self.inner.limiter.clear_address(&email);
         if account.failed_logins > 0 || account.locked_until.is_some() {
@@ -484,27 +726,23 @@ impl Accounts {
         }
         if account.state != AccountState::Active {
             tracing::info!(to = %challenge.masked_email(), %ip, "code login refused: account disabled");
-            return Err(Refusal::new(
-                "this account is disabled; contact the operator",
-            ));
+            return Err(Refusal::disabled());
         }
-        let how = if created {
+        self.inner.key_windows.open(account.id, proven_keys);
+        let detail = if created {
             "new account"
         } else {
-            "e-mailed code"
+            method.audit_detail()
         };
-        self.audit(&account, "login", how, Some(ip)).await;
-        tracing::info!(to = %challenge.masked_email(), %ip, created, "code login");
-        Ok(account)
+        self.audit(&account, "login", detail, Some(ip)).await;
+        tracing::info!(to = %challenge.masked_email(), %ip, created, method = method.audit_detail(), "code login");
+        Ok((account, method))
     }
 
     /// Counts a wrong code everywhere it counts and says what follows.
     fn wrong_code(&self, challenge: &mut Challenge, ip: IpAddr, now: Instant) -> Refusal {
         let inner = &self.inner;
-        challenge.attempts_left = challenge.attempts_left.saturating_sub(1);
-        if challenge.attempts_left == 0 {
-            challenge.state = ChallengeState::Spent;
-        }
+        use_attempt(challenge);
         let outcome = inner.limiter.record_failure(&challenge.email, ip, now);
         if let Some(account_id) = challenge.account_id {
             // In the background: waiting for this write only for known
@@ -536,16 +774,15 @@ impl Accounts {
         );
         if let Some(ban) = outcome.banned_for {
             tracing::warn!(%ip, seconds = ban.as_secs(), "source banned after failed logins");
-            return Refusal::retry(format!("too many failed logins from {ip}"), ban);
+            return Refusal::banned(ip, ban);
         }
         if let Some(lock) = outcome.locked_for {
             tracing::warn!(to = %challenge.masked_email(), "address locked after wrong codes");
-            return address_locked(lock);
+            return Refusal::address_locked(lock);
         }
         match challenge.attempts_left() {
-            0 => too_many_wrong_codes(),
-            1 => Refusal::new("wrong code; 1 attempt left"),
-            n => Refusal::new(format!("wrong code; {n} attempts left")),
+            0 => Refusal::too_many_wrong_codes(),
+            n => Refusal::wrong_code(n),
         }
     }
 
@@ -562,6 +799,44 @@ impl Accounts {
         if let Err(e) = self.inner.db.audit(&entry).await {
             tracing::warn!(error = %e, action, "audit entry not written");
         }
+    }
+}
+
+/// Operators (`sfs users reset-authenticator`): replaces the account's TOTP
+/// secret, so its app's codes stop working and no app counts until one is
+/// enrolled again. False if there is no such account.
+pub async fn reset_authenticator(db: &Db, sealer: &Sealer, email: &str) -> Result<bool, Refusal> {
+    let email = Accounts::parse_email(email)?;
+    let Some(account) = db.account_by_email(&email).await.map_err(db_refusal)? else {
+        return Ok(false);
+    };
+    let mut secret = Zeroizing::new(vec![0u8; SECRET_LEN]);
+    OsRng.fill_bytes(&mut secret);
+    let done = db
+        .set_totp(account.id, &sealer.seal(&secret), None)
+        .await
+        .map_err(db_refusal)?;
+    if done {
+        let entry = AuditEntry {
+            at: unix_now(),
+            account_id: Some(account.id),
+            email: Some(&account.email),
+            action: "authenticator",
+            detail: "reset by the operator",
+            remote_addr: None,
+        };
+        if let Err(e) = db.audit(&entry).await {
+            tracing::warn!(error = %e, "audit entry not written");
+        }
+    }
+    Ok(done)
+}
+
+/// One attempt of the challenge gone; the last one spends it.
+fn use_attempt(challenge: &mut Challenge) {
+    challenge.attempts_left = challenge.attempts_left.saturating_sub(1);
+    if challenge.attempts_left == 0 {
+        challenge.state = ChallengeState::Spent;
     }
 }
 
@@ -603,30 +878,18 @@ fn skew_u8(steps: u32) -> u8 {
     u8::try_from(steps).unwrap_or(u8::MAX)
 }
 
-fn too_many_wrong_codes() -> Refusal {
-    Refusal::new("too many wrong codes; request a new code")
-}
-
-fn already_used() -> Refusal {
-    Refusal::new("this code was already used; request a new one")
-}
-
-fn out_of_date() -> Refusal {
-    Refusal::new("this login is out of date; request a new code")
-}
-
 fn db_refusal(e: crate::db::DbError) -> Refusal {
     tracing::error!(error = %e, "database error during login");
-    Refusal::retry("the account database is not answering", BUSY_RETRY)
+    Refusal::database_busy()
 }
 
 fn mail_refusal(e: MailError) -> Refusal {
     match e {
-        MailError::Busy => Refusal::retry("the mail queue is full", BUSY_RETRY),
-        MailError::BadAddress => Refusal::new("mail cannot be sent to this address"),
+        MailError::Busy => Refusal::mail_busy(),
+        MailError::BadAddress => Refusal::bad_address(),
         other => {
             tracing::error!(error = %other, "login code not queued");
-            Refusal::retry("the login code could not be sent", BUSY_RETRY)
+            Refusal::mail_failed()
         }
     }
 }

@@ -1,9 +1,15 @@
 //! [`Refusal`]: why a login step was refused and when to try again, in
 //! words a user can act on. Every limit and check in the login path answers
-//! with one, and front doors show its `Display` form as is.
+//! with one, and front doors show its `Display` form as is (the SSH prompt
+//! as keyboard-interactive instructions, the terminal UI as its status line),
+//! so one refusal reads the same in every door. The words live here, once.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
+
+/// How long to wait when a dependency (database, mail queue) is overloaded.
+const BUSY_RETRY: Duration = Duration::from_secs(60);
 
 /// A refused login step. `message` says what happened (lower case, no final
 /// period); `retry_after`, when set, says how long until trying again can
@@ -29,6 +35,104 @@ impl Refusal {
             message: message.into(),
             retry_after: Some(after),
         }
+    }
+
+    pub fn disabled() -> Refusal {
+        Refusal::new("this account is disabled; contact the operator")
+    }
+
+    pub fn banned(ip: IpAddr, wait: Duration) -> Refusal {
+        Refusal::retry(format!("too many failed logins from {ip}"), wait)
+    }
+
+    pub fn address_locked(wait: Duration) -> Refusal {
+        Refusal::retry("too many wrong codes were entered for this address", wait)
+    }
+
+    pub fn address_mail_limit(wait: Duration) -> Refusal {
+        Refusal::retry(
+            "too many codes were sent to this address in the last hour",
+            wait,
+        )
+    }
+
+    pub fn ip_mail_limit(ip: IpAddr, wait: Duration) -> Refusal {
+        Refusal::retry(
+            format!("too many codes were requested from {ip} in the last hour"),
+            wait,
+        )
+    }
+
+    /// The mail with the code did not go out (SMTP down, outbox unwritable).
+    pub fn mail_failed() -> Refusal {
+        Refusal::new("the e-mail could not be sent; try again later")
+    }
+
+    pub fn mail_busy() -> Refusal {
+        Refusal::retry("the mail queue is full", BUSY_RETRY)
+    }
+
+    pub fn bad_address() -> Refusal {
+        Refusal::new("mail cannot be sent to this address")
+    }
+
+    pub fn database_busy() -> Refusal {
+        Refusal::retry("the account database is not answering", BUSY_RETRY)
+    }
+
+    pub fn code_expired() -> Refusal {
+        Refusal::new("this code has expired; request a new one")
+    }
+
+    pub fn code_already_used() -> Refusal {
+        Refusal::new("this code was already used; request a new one")
+    }
+
+    pub fn too_many_wrong_codes() -> Refusal {
+        Refusal::new("too many wrong codes; request a new code")
+    }
+
+    pub fn malformed_code(attempts_left: u32) -> Refusal {
+        Refusal::new(format!(
+            "a code is 6 digits; check the e-mail or the app ({})",
+            attempts(attempts_left)
+        ))
+    }
+
+    pub fn wrong_code(attempts_left: u32) -> Refusal {
+        Refusal::new(format!("wrong code; {}", attempts(attempts_left)))
+    }
+
+    pub fn out_of_date() -> Refusal {
+        Refusal::new("this login is out of date; request a new code")
+    }
+
+    pub fn login_complete() -> Refusal {
+        Refusal::new("this login is already complete")
+    }
+
+    /// Within the resend cooldown: the code already sent still works.
+    pub fn code_just_sent(masked_email: &str, ago: Duration, wait: Duration) -> Refusal {
+        Refusal::retry(
+            format!(
+                "a code was sent to {masked_email} {} ago; use that one",
+                human_duration(ago)
+            ),
+            wait,
+        )
+    }
+
+    /// An SSH connection used up its keyboard-interactive prompts.
+    pub fn too_many_prompts() -> Refusal {
+        Refusal::new("too many login prompts on this connection; connect again")
+    }
+}
+
+/// "1 attempt left", "2 attempts left".
+fn attempts(n: u32) -> String {
+    match n {
+        1 => "1 attempt left".to_string(),
+        n => format!("{n} attempts left"),
     }
 }
 

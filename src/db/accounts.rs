@@ -55,6 +55,9 @@ pub struct Account {
     /// Unix seconds until which logins are refused, if locked.
     pub locked_until: Option<i64>,
     pub created_at: i64,
+    /// When the owner confirmed an authenticator app with one of its codes;
+    /// `None`: no app counts, logins mail their codes.
+    pub totp_confirmed_at: Option<i64>,
 }
 
 /// Shows the sealed secret's length only: even sealed, it stays out of logs.
@@ -72,6 +75,7 @@ impl fmt::Debug for Account {
             .field("failed_logins", &self.failed_logins)
             .field("locked_until", &self.locked_until)
             .field("created_at", &self.created_at)
+            .field("totp_confirmed_at", &self.totp_confirmed_at)
             .finish()
     }
 }
@@ -88,6 +92,7 @@ pub(super) fn account_from_row(row: &AnyRow, at: usize) -> Result<Account, sqlx:
         failed_logins: row.try_get(at + 5)?,
         locked_until: row.try_get(at + 6)?,
         created_at: row.try_get(at + 7)?,
+        totp_confirmed_at: row.try_get(at + 8)?,
     })
 }
 
@@ -266,6 +271,58 @@ impl Db {
         .await
         .map_err(|e| DbError::query("accept_totp_step", &e))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Replaces the account's TOTP secret. `confirmed_at` and `step`: the
+    /// app was confirmed then with the code of that step (which is used up);
+    /// `None`: no app counts until one is confirmed. False if there is no
+    /// such account.
+    pub async fn set_totp(
+        &self,
+        account_id: i64,
+        totp_sealed: &[u8],
+        confirmed: Option<(i64, i64)>,
+    ) -> Result<bool, DbError> {
+        let (confirmed_at, step) = confirmed.unzip();
+        let done = sqlx::query(
+            "UPDATE accounts SET totp_sealed = ?, totp_confirmed_at = ?, totp_last_step = ? \
+             WHERE id = ?",
+        )
+        .bind(totp_sealed)
+        .bind(confirmed_at)
+        .bind(step)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| DbError::query("set_totp", &e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The state of each of `ids` that still exists.
+    pub async fn account_states(&self, ids: &[i64]) -> Result<Vec<(i64, AccountState)>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; ids.len()].join(", ");
+        let sql = format!("SELECT id, state FROM accounts WHERE id IN ({placeholders})");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| DbError::query("account_states", &e))?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get(0)?;
+                let state: String = row.try_get(1)?;
+                let state = AccountState::parse(&state)
+                    .ok_or_else(|| invalid_column("accounts.state"))?;
+                Ok((id, state))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| DbError::query("account_states", &e))
     }
 
     /// Counts a failed login. Once the count reaches `lock_after`, each

@@ -99,15 +99,28 @@ impl Db {
             op,
             what: "file size",
         })?;
-        retry(op, || self.try_replace_file(new, size)).await
+        retry(op, || self.try_replace_file(new, size))
+            .await?
+            .ok_or(DbError::AccountClosed { op })
     }
 
+    /// `None` inside: the account is no longer active, nothing was written.
     async fn try_replace_file(
         &self,
         new: &FileRecord,
         size: i64,
-    ) -> Result<Attempt<Option<FileRecord>>, sqlx::Error> {
+    ) -> Result<Attempt<Option<Option<FileRecord>>>, sqlx::Error> {
         let mut tx = self.begin_write().await?;
+        // Takes the account row's lock (as delete_account does first), so a
+        // disable or delete either comes before, and nothing is stored, or
+        // waits for this commit.
+        let active = sqlx::query("UPDATE accounts SET state = state WHERE id = ? AND state = 'active'")
+            .bind(new.account_id)
+            .execute(&mut *tx)
+            .await?;
+        if active.rows_affected() == 0 {
+            return Ok(Attempt::Done(None));
+        }
         let old = fetch_by_name(&mut *tx, new.account_id, &new.name).await?;
         if let Some(old) = &old {
             // Deleting by id claims the old row: if a concurrent replace
@@ -146,7 +159,7 @@ impl Db {
             return if id_taken { Err(e) } else { Ok(Attempt::Retry) };
         }
         tx.commit().await?;
-        Ok(Attempt::Done(old))
+        Ok(Attempt::Done(Some(old)))
     }
 
     /// Deletes a file row and returns it, for the caller to delete its blob;

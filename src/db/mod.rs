@@ -44,12 +44,20 @@ const MAX_ATTEMPTS: u32 = 16;
 
 /// The embedded migrations: (version, description, SQLite SQL, MySQL SQL).
 /// Never edit an applied file: sqlx refuses a changed checksum. Add a new one.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../migrations/mysql/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+        include_str!("../../migrations/mysql/0001_init.sql"),
+    ),
+    (
+        2,
+        "authenticator",
+        include_str!("../../migrations/sqlite/0002_authenticator.sql"),
+        include_str!("../../migrations/mysql/0002_authenticator.sql"),
+    ),
+];
 
 /// Run on every new connection. SQLite: WAL lets readers run beside the
 /// writer, the busy timeout makes writers queue instead of failing, and
@@ -65,7 +73,7 @@ const MYSQL_SESSION: &str =
 macro_rules! account_columns {
     () => {
         "a.id, a.email, a.totp_sealed, a.totp_last_step, a.state, a.failed_logins, \
-         a.locked_until, a.created_at"
+         a.locked_until, a.created_at, a.totp_confirmed_at"
     };
 }
 macro_rules! ssh_key_columns {
@@ -153,6 +161,8 @@ pub enum DbError {
         op: &'static str,
         what: &'static str,
     },
+    #[error("{op}: the account is disabled or deleted")]
+    AccountClosed { op: &'static str },
     #[error("{op}: {what} is out of the database's range")]
     OutOfRange {
         op: &'static str,

@@ -3,7 +3,7 @@
 //! channel to the front door that serves it.
 
 use russh::server::Msg;
-use russh::{Channel, ChannelMsg};
+use russh::{Channel, ChannelId, ChannelMsg};
 use tokio::sync::mpsc;
 
 use super::handler::{ConnectionInfo, Login};
@@ -32,6 +32,7 @@ fn guest_refusal(info: &ConnectionInfo) -> String {
 }
 
 pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
+    let id = channel.id();
     let mut pty: Option<(String, u16, u16)> = None;
     while let Some(msg) = channel.wait().await {
         match msg {
@@ -57,14 +58,20 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             }
             ChannelMsg::Exec { command, .. } => {
                 match account_of(&info) {
-                    Some(who) => crate::commands::run(info.core, who, channel, &command).await,
+                    Some(who) => {
+                        let door = crate::commands::run(info.core.clone(), who.clone(), channel, &command);
+                        until_account_closed(&info, &who, id, door).await
+                    }
                     None => refuse(channel, &guest_refusal(&info)).await,
                 }
                 return;
             }
             ChannelMsg::RequestSubsystem { name, .. } if name == "sftp" => {
                 match account_of(&info) {
-                    Some(who) => crate::sftp::run(info.core, who, channel).await,
+                    Some(who) => {
+                        let door = crate::sftp::run(info.core.clone(), who.clone(), channel);
+                        until_account_closed(&info, &who, id, door).await
+                    }
                     None => refuse(channel, &guest_refusal(&info)).await,
                 }
                 return;
@@ -72,7 +79,7 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             ChannelMsg::RequestSubsystem { .. } => {
                 let message = match info.login {
                     Login::Guest => guest_refusal(&info),
-                    Login::Account(_) => {
+                    Login::Account(..) => {
                         "sfs: unknown subsystem; use sftp or the terminal UI\r\n".to_string()
                     }
                 };
@@ -88,7 +95,7 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
 /// The account a logged-in connection acts for; None for guests.
 fn account_of(info: &ConnectionInfo) -> Option<Who> {
     match &info.login {
-        Login::Account(account) => Some(Who {
+        Login::Account(account, _) => Some(Who {
             account_id: account.id,
             email: account.email.clone(),
             remote: info.remote.to_string(),
@@ -99,6 +106,30 @@ fn account_of(info: &ConnectionInfo) -> Option<Who> {
 
 fn clamp(size: u32) -> u16 {
     size.clamp(1, u32::from(u16::MAX)) as u16
+}
+
+/// Runs a transfer door until it ends, or until the operator closes the
+/// account: then the door is dropped (an upload in flight is abandoned,
+/// nothing of it stored) and the channel closes with a line saying why.
+async fn until_account_closed(
+    info: &ConnectionInfo,
+    who: &Who,
+    id: ChannelId,
+    door: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(door);
+    let reason = tokio::select! {
+        () = &mut door => return,
+        reason = info.core.events.account_closed(who.account_id) => reason,
+    };
+    // The line goes out before the door (and its channel) is dropped, on
+    // return.
+    let handle = &info.handle;
+    let line = format!("sfs: {reason}\r\n");
+    let _ = handle.extended_data(id, 1, line.into_bytes()).await;
+    let _ = handle.exit_status_request(id, 1).await;
+    let _ = handle.eof(id).await;
+    let _ = handle.close(id).await;
 }
 
 /// One line on stderr, exit status 1, channel closed.
@@ -122,7 +153,7 @@ async fn terminal_ui(
     let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
     let (output_tx, mut output_rx) = mpsc::channel::<Vec<u8>>(OUTPUT_QUEUE);
     let account = match info.login {
-        Login::Account(account) => Some(account),
+        Login::Account(account, method) => Some((account, method)),
         Login::Guest => None,
     };
     let context = SessionContext {

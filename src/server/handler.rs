@@ -15,15 +15,16 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use russh::keys::HashAlg;
 use russh::server::{
-    Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
+    Auth, ChannelOpenHandle, Handle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
 };
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::sync::watch;
 
-use crate::auth::{Accounts, Challenge, Refusal};
+use crate::auth::{human_duration, Accounts, Challenge, LoginMethod, MailStatus, Refusal};
 use crate::core::Core;
 use crate::db::Account;
 use crate::limits::SessionSlot;
@@ -57,8 +58,8 @@ impl User {
 pub enum Login {
     /// Terminal UI only; it asks for the email and the code itself.
     Guest,
-    /// The SSH login proved this account.
-    Account(Account),
+    /// The SSH login proved this account, this way.
+    Account(Account, LoginMethod),
 }
 
 /// What a session channel knows about its connection.
@@ -69,19 +70,37 @@ pub struct ConnectionInfo {
     pub login: Login,
     pub key: Option<ConnectionKey>,
     pub shutdown: watch::Receiver<bool>,
+    /// For writing to a channel whose door was stopped under it.
+    pub handle: Handle,
 }
+
+/// Keys one connection may prove before a code login; more are not
+/// remembered for the key login window.
+const PROVEN_KEYS_MAX: usize = 8;
+/// How long a keyboard-interactive round waits to learn whether the code's
+/// mail went out, so the prompt never says "sent" for a mail that failed.
+/// The outbox answers at once and an SMTP relay usually within a second; a
+/// slower one gets a prompt that says the mail is on its way.
+const MAIL_CONFIRM_WAIT: Duration = Duration::from_secs(3);
 
 pub struct Connection {
     core: Arc<Core>,
     remote: SocketAddr,
-    /// Set when the connection is over a limit: the reason is shown as the
-    /// authentication banner and every method fails.
+    /// Set when the connection is over a limit, or its login was refused
+    /// for good: the reason is shown (as the authentication banner, or once
+    /// as a keyboard-interactive message) and every method fails.
     refused: Option<Refusal>,
     _slot: Option<SessionSlot>,
     login: Option<Login>,
     key: Option<ConnectionKey>,
+    /// Fingerprints of the keys the client signed with, for the key login
+    /// window after a code login.
+    proven_keys: Vec<String>,
     challenge: Option<Challenge>,
-    /// A keyboard-interactive round that only carried a refusal message.
+    /// Keyboard-interactive prompts sent so far.
+    prompts: u32,
+    /// A keyboard-interactive round that only carried a refusal message:
+    /// its answer ends the login.
     told_refusal: bool,
     shutdown: watch::Receiver<bool>,
     authenticated: watch::Sender<bool>,
@@ -106,7 +125,9 @@ impl Connection {
             _slot: slot,
             login: None,
             key: None,
+            proven_keys: Vec::new(),
             challenge: None,
+            prompts: 0,
             told_refusal: false,
             shutdown,
             authenticated,
@@ -131,28 +152,81 @@ impl Connection {
         Auth::Accept
     }
 
-    /// The prompt itself names the masked address: OpenSSH shows the
-    /// instructions only at its default log level, the prompt always.
-    fn code_prompt(instructions: String, masked_email: &str) -> Auth {
+    /// A prompt for a code, within the connection's prompt budget.
+    fn prompt(&mut self, instructions: String, prompt: String) -> Auth {
+        if self.prompts >= self.core.config.limits.login_prompts_per_connection {
+            return self.refuse(Refusal::too_many_prompts());
+        }
+        self.prompts += 1;
         Auth::Partial {
             name: Cow::Borrowed("sfs login"),
             instructions: Cow::Owned(instructions),
-            prompts: Cow::Owned(vec![(
-                Cow::Owned(format!("One-time code sent to {masked_email}: ")),
-                false,
-            )]),
+            prompts: Cow::Owned(vec![(Cow::Owned(prompt), false)]),
         }
     }
 
-    fn message_only(instructions: String) -> Auth {
+    /// Ends the login: one round that shows why (OpenSSH prints
+    /// keyboard-interactive instructions), then every method fails.
+    fn refuse(&mut self, refusal: Refusal) -> Auth {
+        self.challenge = None;
+        self.told_refusal = true;
+        let text = format!("sfs: {refusal}");
+        self.refused = Some(refusal);
         Auth::Partial {
             name: Cow::Borrowed("sfs login"),
-            instructions: Cow::Owned(instructions),
+            instructions: Cow::Owned(text),
             prompts: Cow::Owned(Vec::new()),
         }
     }
 
-    /// Starts an emailed-code challenge for the keyboard-interactive round.
+    /// The prompt for the challenge as it stands, with `note` (what just
+    /// happened) before it.
+    fn ask(&mut self, note: Option<String>) -> Auth {
+        let Some(challenge) = &self.challenge else {
+            return Self::reject();
+        };
+        let masked = challenge.masked_email();
+        let (said, prompt) = match challenge.mail_status() {
+            MailStatus::NotSent => (
+                format!(
+                    "Type the code from your authenticator app for {masked}, \
+                     or press Enter to get a code by e-mail."
+                ),
+                format!("Authenticator code for {masked} (Enter: e-mail a code): "),
+            ),
+            MailStatus::Sent { adopted: true, ago } => (
+                format!(
+                    "A code was sent to {masked} {} ago; type that one.",
+                    human_duration(ago)
+                ),
+                format!("One-time code sent to {masked}: "),
+            ),
+            MailStatus::Sent { .. } => (
+                format!("A one-time code was sent to {masked}. Type it below."),
+                format!("One-time code sent to {masked}: "),
+            ),
+            MailStatus::Queued => (
+                format!("A one-time code is on its way to {masked}. Type it below."),
+                format!("One-time code e-mailed to {masked}: "),
+            ),
+            MailStatus::Failed => return self.refuse(Refusal::mail_failed()),
+        };
+        let instructions = match note {
+            Some(note) => format!("sfs: {note}"),
+            None => said,
+        };
+        self.prompt(instructions, prompt)
+    }
+
+    /// Waits (briefly) for the challenge's mail to go out, so the prompt
+    /// tells the truth about it.
+    async fn settle_mail(&mut self) {
+        if let Some(mut delivery) = self.challenge.as_ref().and_then(Challenge::delivery) {
+            delivery.settled(MAIL_CONFIRM_WAIT).await;
+        }
+    }
+
+    /// Starts a login challenge for the keyboard-interactive round.
     async fn start_code_login(&mut self, email: &str) -> Auth {
         match self
             .core
@@ -161,38 +235,43 @@ impl Connection {
             .await
         {
             Ok(challenge) => {
-                let masked = challenge.masked_email();
-                let text = format!("A one-time code was sent to {masked}. Type it below.");
                 self.challenge = Some(challenge);
-                Self::code_prompt(text, &masked)
+                self.settle_mail().await;
+                self.ask(None)
             }
-            Err(refusal) => {
-                self.told_refusal = true;
-                Self::message_only(refusal.to_string())
-            }
+            Err(refusal) => self.refuse(refusal),
         }
     }
 
-    async fn check_code(&mut self, code: &str) -> Auth {
+    /// The answer to a prompt: an empty one asks an app account's login for
+    /// the e-mail; anything else is checked as a code.
+    async fn answer(&mut self, answer: &str) -> Auth {
         let Some(mut challenge) = self.challenge.take() else {
             return Self::reject();
         };
-        match self
-            .core
-            .accounts
-            .verify(&mut challenge, code.trim(), self.remote.ip())
+        let ip = self.remote.ip();
+        let accounts = &self.core.accounts;
+        if answer.trim().is_empty() && challenge.mail_status() == MailStatus::NotSent {
+            let sent = accounts.resend(&mut challenge, ip).await;
+            self.challenge = Some(challenge);
+            return match sent {
+                Ok(()) => {
+                    self.settle_mail().await;
+                    self.ask(None)
+                }
+                Err(refusal) => self.refuse(refusal),
+            };
+        }
+        match accounts
+            .verify(&mut challenge, answer.trim(), ip, &self.proven_keys)
             .await
         {
-            Ok(account) => self.accept(Login::Account(account)),
+            Ok((account, method)) => self.accept(Login::Account(account, method)),
             Err(refusal) if challenge.attempts_left() > 0 && refusal.retry_after.is_none() => {
-                let masked = challenge.masked_email();
                 self.challenge = Some(challenge);
-                Self::code_prompt(refusal.to_string(), &masked)
+                self.ask(Some(refusal.to_string()))
             }
-            Err(refusal) => {
-                self.told_refusal = true;
-                Self::message_only(refusal.to_string())
-            }
+            Err(refusal) => self.refuse(refusal),
         }
     }
 }
@@ -226,23 +305,19 @@ impl russh::server::Handler for Connection {
         Ok(Self::reject())
     }
 
+    /// Every key is worth a signature from an email user too: a trusted key
+    /// or one in the key login window logs in, any other proven key is
+    /// remembered for the window a code login opens.
     async fn auth_publickey_offered(
         &mut self,
         user: &str,
-        offer: PublicKeyOffer<'_>,
+        _offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         if self.refused.is_some() {
             return Ok(Self::reject());
         }
         Ok(match User::parse(user) {
-            User::Guest => Auth::Accept,
-            User::Email(email) => {
-                let fingerprint = offer.public_key.fingerprint(HashAlg::Sha256).to_string();
-                match self.core.db.find_trusted_key(&email, &fingerprint).await {
-                    Ok(Some(_)) => Auth::Accept,
-                    _ => Self::reject(),
-                }
-            }
+            User::Guest | User::Email(_) => Auth::Accept,
             User::Invalid => Self::reject(),
         })
     }
@@ -268,11 +343,20 @@ impl russh::server::Handler for Connection {
                     .login_with_key(&email, &offered.fingerprint, self.remote.ip())
                     .await
                 {
-                    Some(account) => {
+                    Some((account, method)) => {
                         self.key = Some(offered);
-                        self.accept(Login::Account(account))
+                        self.accept(Login::Account(account, method))
                     }
-                    None => Self::reject(),
+                    None => {
+                        if self.proven_keys.len() < PROVEN_KEYS_MAX
+                            && !self.proven_keys.contains(&offered.fingerprint)
+                        {
+                            self.proven_keys.push(offered.fingerprint.clone());
+                        }
+                        // The last proven key is the one the TUI can trust.
+                        self.key = Some(offered);
+                        Self::reject()
+                    }
                 }
             }
             User::Invalid => Self::reject(),
@@ -285,6 +369,10 @@ impl russh::server::Handler for Connection {
         _submethods: &str,
         response: Option<Response<'a>>,
     ) -> Result<Auth, Self::Error> {
+        if self.told_refusal {
+            self.told_refusal = false;
+            return Ok(Self::reject());
+        }
         if self.refused.is_some() {
             return Ok(Self::reject());
         }
@@ -293,16 +381,11 @@ impl russh::server::Handler for Connection {
             User::Email(email) => email,
             User::Invalid => return Ok(Self::reject()),
         };
-        if self.told_refusal {
-            self.told_refusal = false;
-            return Ok(Self::reject());
-        }
         Ok(match response {
-            // An empty answer is a wrong code, not a request for a new one.
             Some(mut answers) if self.challenge.is_some() => {
                 let answer = answers.next().unwrap_or_default();
-                let code = zeroize::Zeroizing::new(String::from_utf8_lossy(&answer).into_owned());
-                self.check_code(&code).await
+                let text = zeroize::Zeroizing::new(String::from_utf8_lossy(&answer).into_owned());
+                self.answer(&text).await
             }
             _ => self.start_code_login(&email).await,
         })
@@ -312,7 +395,7 @@ impl russh::server::Handler for Connection {
         &mut self,
         channel: Channel<Msg>,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         let Some(login) = self.login.clone() else {
             return Ok(());
@@ -324,6 +407,7 @@ impl russh::server::Handler for Connection {
             login,
             key: self.key.clone(),
             shutdown: self.shutdown.clone(),
+            handle: session.handle(),
         };
         tokio::spawn(channel::run(info, channel));
         Ok(())

@@ -31,6 +31,9 @@ pub use handler::{ConnectionInfo, Login};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often expired keys are wiped from memory.
 const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(15);
+/// How often the accounts with open sessions are checked for an operator's
+/// disable or delete: "within a second".
+const ACCOUNT_WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// `sfs serve`: starts the core, binds the listener and runs until SIGINT or
 /// SIGTERM.
@@ -99,11 +102,17 @@ pub async fn run(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut purge = tokio::time::interval(KEY_PURGE_INTERVAL);
+    let watcher = core.clone();
+    let watch_accounts =
+        tokio::spawn(async move { watcher.watch_accounts(ACCOUNT_WATCH_INTERVAL).await });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = purge.tick() => core.keyring.purge_expired(),
+            _ = purge.tick() => {
+                core.keyring.purge_expired();
+                core.accounts.purge_expired();
+            }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
@@ -134,6 +143,7 @@ pub async fn run(
             },
         }
     }
+    watch_accounts.abort();
     let _ = shutdown_tx.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(SHUTDOWN_GRACE * 2, drain).await;

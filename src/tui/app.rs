@@ -20,7 +20,7 @@ use super::field::Field;
 use super::input::Key;
 use super::text::Endpoint;
 use super::{qr, ConnectionKey};
-use crate::auth::{human_duration, Accounts, Challenge, Refusal};
+use crate::auth::{human_duration, Accounts, Challenge, Enrolment, LoginMethod, Refusal};
 use crate::core::{Core, FileState, FileView, Who};
 use crate::db::{Account, NewSshKey, SshKey};
 use crate::events::Event;
@@ -134,10 +134,16 @@ pub struct KeysDialog {
     pub confirm_remove: bool,
 }
 
+/// Enrolling an authenticator app: its QR code and secret, and the field
+/// for the one app code that confirms it.
 pub struct AuthenticatorDialog {
     /// The QR code drawn as text; `None` if the URI does not fit one.
     pub qr: Option<Vec<String>>,
     pub secret: Zeroizing<String>,
+    enrolment: Enrolment,
+    pub code: Field,
+    /// The account already has a confirmed app, which this one replaces.
+    pub replaces: bool,
 }
 
 impl Drop for AuthenticatorDialog {
@@ -153,9 +159,9 @@ pub struct App {
     core: Arc<Core>,
     remote: SocketAddr,
     ssh_key: Option<ConnectionKey>,
-    /// The SSH login proved the account: there is no login screen to go
-    /// back to, so logout ends the session.
-    proven: bool,
+    /// This session proved a code (here or in its SSH login), which setting
+    /// up an authenticator app requires: a trusted key alone is not enough.
+    code_proven: bool,
     /// No colours: bold and reverse only.
     pub mono: bool,
     pub page: Page,
@@ -174,7 +180,7 @@ impl App {
         core: Arc<Core>,
         remote: SocketAddr,
         ssh_key: Option<ConnectionKey>,
-        account: Option<Account>,
+        account: Option<(Account, LoginMethod)>,
         mono: bool,
     ) -> App {
         let now = Instant::now();
@@ -182,7 +188,7 @@ impl App {
             core,
             remote,
             ssh_key,
-            proven: account.is_some(),
+            code_proven: false,
             mono,
             page: Page::Email(EmailPage::new("")),
             status: None,
@@ -191,8 +197,8 @@ impl App {
             last_input: now,
             exit: None,
         };
-        if let Some(account) = account {
-            app.enter_dashboard(account).await;
+        if let Some((account, method)) = account {
+            app.enter_dashboard(account, method).await;
         }
         app
     }
@@ -335,6 +341,11 @@ impl App {
                 dash.offer(file_id);
                 true
             }
+            Ok(Event::AccountClosed { reason }) => {
+                self.events = None;
+                self.end(format!("sfs: {reason}."), 1);
+                return;
+            }
             // Progress reports may be stale and an "ended" lost: start
             // over from what the core knows; live uploads report again.
             Err(RecvError::Lagged(_)) => {
@@ -419,12 +430,6 @@ impl App {
         let Page::Code(page) = &mut self.page else {
             return;
         };
-        if let Some(wait) = page.challenge.resend_available_in() {
-            return self.error(format!(
-                "A new code can be sent in {}.",
-                human_duration(wait)
-            ));
-        }
         match self
             .core
             .accounts
@@ -432,9 +437,9 @@ impl App {
             .await
         {
             Ok(()) => {
-                let to = page.challenge.masked_email();
+                // The screen itself says where the mail is.
                 page.field.clear();
-                self.info(format!("A new code was sent to {to}."));
+                self.status = None;
             }
             Err(refusal) => self.error(sentence(&refusal)),
         }
@@ -446,20 +451,22 @@ impl App {
         };
         let code = page.field.text();
         page.field.clear();
+        let proven_keys: Vec<String> = self.ssh_key.iter().map(|k| k.fingerprint.clone()).collect();
         match self
             .core
             .accounts
-            .verify(&mut page.challenge, code.trim(), self.remote.ip())
+            .verify(&mut page.challenge, code.trim(), self.remote.ip(), &proven_keys)
             .await
         {
-            Ok(account) => self.enter_dashboard(account).await,
+            Ok((account, method)) => self.enter_dashboard(account, method).await,
             // A spent challenge is opened again by a new code (Ctrl-R), so
             // the user stays here either way; the refusal says what to do.
             Err(refusal) => self.error(sentence(&refusal)),
         }
     }
 
-    async fn enter_dashboard(&mut self, account: Account) {
+    async fn enter_dashboard(&mut self, account: Account, method: LoginMethod) {
+        self.code_proven = method.by_code();
         // Subscribe before the first load, so nothing between the two is
         // missed.
         self.events = Some(self.core.events.subscribe(account.id));
@@ -692,12 +699,23 @@ impl App {
                 Key::Esc | Key::Enter | Key::Char('q' | 'k') => dash.close_dialog(),
                 _ => {}
             },
+            Dialog::Authenticator(auth) => match key {
+                Key::Esc => {
+                    dash.close_dialog();
+                    self.info("No authenticator app was set up.");
+                }
+                Key::Enter if auth.code.is_empty() => {
+                    self.error("Type the 6-digit code your app shows for this account, then press Enter.");
+                }
+                Key::Enter => self.confirm_authenticator().await,
+                Key::Up => dash.scroll = dash.scroll.saturating_sub(1),
+                Key::Down => dash.scroll = (dash.scroll + 1).min(MAX_SCROLL),
+                other => {
+                    auth.code.edit(&other);
+                }
+            },
             // Everything else is read (scrolled on a small screen) and closed.
-            Dialog::Help
-            | Dialog::Upload
-            | Dialog::Fetch { .. }
-            | Dialog::KeyShown { .. }
-            | Dialog::Authenticator(_) => match key {
+            Dialog::Help | Dialog::Upload | Dialog::Fetch { .. } | Dialog::KeyShown { .. } => match key {
                 Key::Esc | Key::Enter | Key::Char('q') => dash.close_dialog(),
                 Key::Up => dash.scroll = dash.scroll.saturating_sub(1),
                 Key::PageUp => dash.scroll = dash.scroll.saturating_sub(PAGE as u16),
@@ -828,34 +846,85 @@ impl App {
         }
     }
 
+    /// `a`: enrol an authenticator app (a new secret, confirmed by one of
+    /// its codes), only in a session that proved a code.
     async fn open_authenticator(&mut self) {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
         };
-        match self.core.accounts.otpauth_uri(&dash.account) {
-            Ok(uri) => dash.show(Dialog::Authenticator(AuthenticatorDialog {
-                qr: qr::half_block_lines(uri.as_bytes()),
-                secret: otpauth_secret(&uri),
-            })),
+        if !self.code_proven {
+            return self.error(
+                "Setting up an authenticator app needs a code login: log out (l) and log in with an e-mailed or app code.",
+            );
+        }
+        match self.core.accounts.begin_enrolment(&dash.account) {
+            Ok(enrolment) => {
+                let mut code = Field::secret(CODE_DIGITS, |c| c.is_ascii_digit(), MASK);
+                code.set_focused(true);
+                dash.show(Dialog::Authenticator(AuthenticatorDialog {
+                    qr: qr::half_block_lines(enrolment.uri.as_bytes()),
+                    secret: otpauth_secret(&enrolment.uri),
+                    enrolment,
+                    code,
+                    replaces: dash.account.totp_confirmed_at.is_some(),
+                }))
+            }
             Err(refusal) => self.error(sentence(&refusal)),
         }
     }
 
-    /// Locks everything again and forgets what was typed; back to the email
-    /// screen, or out when the SSH login proved the account.
+    /// Enter in the authenticator dialog: the typed app code confirms it.
+    async fn confirm_authenticator(&mut self) {
+        let Page::Dashboard(dash) = &mut self.page else {
+            return;
+        };
+        let Some(Dialog::Authenticator(auth)) = dash.dialog.as_mut() else {
+            return;
+        };
+        let code = auth.code.text();
+        auth.code.clear();
+        match self
+            .core
+            .accounts
+            .confirm_enrolment(&mut dash.account, &auth.enrolment, &code)
+            .await
+        {
+            Ok(()) => {
+                dash.close_dialog();
+                self.info("Authenticator app confirmed: its codes now log you in, and no e-mail is sent unless you ask for one.");
+            }
+            Err(refusal) => self.error(sentence(&refusal)),
+        }
+    }
+
+    /// `l`: locks every unlocked file of the account, ends its key login
+    /// window and forgets what was typed; back to the email screen.
     async fn logout(&mut self) {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
         };
-        self.core.logout(&dash.who).await;
+        let locked = self.core.logout(&dash.who).await;
         self.events = None;
-        if self.proven {
-            return self.end("sfs: logged out; your unlocked files are locked again.", 0);
-        }
+        self.code_proven = false;
         // Dropping the dashboard wipes the key field and any shown key.
         self.page = Page::Email(EmailPage::new(""));
         self.login_started = Instant::now();
-        self.info("Logged out; your unlocked files are locked again.");
+        let files = match locked {
+            0 => "no file was unlocked".to_string(),
+            1 => "1 unlocked file is locked again".to_string(),
+            n => format!("{n} unlocked files are locked again"),
+        };
+        self.info(format!(
+            "Logged out; {files}, and your SSH key needs a code again."
+        ));
+    }
+
+    /// The account's key login windows: fingerprint and end (unix time).
+    pub fn key_windows(&self) -> Vec<(String, i64)> {
+        match &self.page {
+            Page::Dashboard(dash) => self.core.accounts.key_windows(dash.account.id),
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -29,6 +29,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{self, Instant, MissedTickBehavior};
 use zeroize::Zeroize;
 
+use crate::auth::LoginMethod;
 use crate::core::Core;
 use crate::db::Account;
 use crate::events::Event;
@@ -56,9 +57,9 @@ pub struct SessionContext {
     /// for "trust this key").
     pub ssh_key: Option<ConnectionKey>,
     /// Set when the SSH login already proved the account (email user name
-    /// with a trusted key or a keyboard-interactive code): the email and
+    /// with a key or a keyboard-interactive code), and how: the email and
     /// code screens are skipped.
-    pub account: Option<Account>,
+    pub account: Option<(Account, LoginMethod)>,
     pub cols: u16,
     pub rows: u16,
     /// TERM from the pty request; decides colour or monochrome.

@@ -17,6 +17,7 @@ use super::app::{
 };
 use super::field::Field;
 use super::text::human_size;
+use crate::auth::{human_duration, MailStatus};
 use crate::core::FileState;
 use crate::escape::{escape, escape_controls};
 use crate::timefmt::unix_now;
@@ -205,21 +206,51 @@ fn code(frame: &mut Frame, app: &App, page: &CodePage, theme: &Theme) {
         Constraint::Length(1),
     ])
     .areas(inner);
+    let challenge = &page.challenge;
+    let to = escape(&challenge.masked_email()).into_owned();
+    let (said, failed) = match challenge.mail_status() {
+        MailStatus::NotSent => (
+            format!("Type the code your authenticator app shows for {to}."),
+            false,
+        ),
+        MailStatus::Queued => (format!("Sending a code to {to}…"), false),
+        MailStatus::Sent { adopted: true, ago } => (
+            format!(
+                "A code was sent to {to} {} ago: type that one.",
+                human_duration(ago)
+            ),
+            false,
+        ),
+        MailStatus::Sent { .. } if challenge.accepts_app_codes() => (
+            format!("A code was sent to {to}. Type it, or a code from your app."),
+            false,
+        ),
+        MailStatus::Sent { .. } => (
+            format!("A code was sent to {to}. Type the 6 digits from the email."),
+            false,
+        ),
+        MailStatus::Failed => (
+            "The e-mail could not be sent; try again later (Ctrl-R).".to_string(),
+            true,
+        ),
+    };
+    let style = if failed { theme.error() } else { Style::default() };
     frame.render_widget(
-        Paragraph::new(format!(
-            "A code was sent to {}. Type the 6 digits from the email.",
-            escape(&page.challenge.masked_email())
-        ))
-        .wrap(Wrap { trim: true }),
+        Paragraph::new(said).style(style).wrap(Wrap { trim: true }),
         intro,
     );
     let [field, _] = Layout::horizontal([Constraint::Length(14), Constraint::Fill(1)]).areas(field);
     draw_field(frame, &page.field, " Code ", field, theme);
-    let resend = match page.challenge.resend_available_in() {
-        Some(wait) => Span::styled(format!("New code possible in {}", clock(wait)), theme.dim()),
-        None => Span::raw("Ctrl-R sends a new code"),
+    // Either when a new code is possible or how to ask for one, not both.
+    let resend = match (challenge.mail_status(), challenge.resend_available_in()) {
+        (MailStatus::NotSent, _) => Line::raw("Ctrl-R e-mails a code instead"),
+        (_, Some(wait)) => Line::styled(
+            format!("A new code can be sent in {}", clock(wait)),
+            theme.dim(),
+        ),
+        (_, None) => Line::raw("Ctrl-R sends a new code"),
     };
-    let attempts = match page.challenge.attempts_left() {
+    let attempts = match challenge.attempts_left() {
         0 => Line::styled(
             "No attempts left with this code: get a new one.",
             theme.error(),
@@ -227,8 +258,7 @@ fn code(frame: &mut Frame, app: &App, page: &CodePage, theme: &Theme) {
         1 => Line::raw("1 attempt left"),
         n => Line::raw(format!("{n} attempts left")),
     };
-    let lines = vec![attempts, Line::from(resend)];
-    frame.render_widget(Paragraph::new(lines), info);
+    frame.render_widget(Paragraph::new(vec![attempts, resend]), info);
     draw_status(frame, app, status, theme);
     draw_time_left(frame, app, time, theme);
     draw_footer(
@@ -623,6 +653,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 fn keys_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, keys: &KeysDialog, theme: &Theme) {
     let area = frame.area();
+    let windows = app.key_windows();
     let rect = centered(area, 76.min(area.width - 2), 20.min(area.height - 2));
     frame.render_widget(Clear, rect);
     let block = dialog_block(" Trusted SSH keys ", theme);
@@ -631,7 +662,7 @@ fn keys_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, keys: &KeysDialog
     let [intro, list, this, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Fill(1),
-        Constraint::Length(2),
+        Constraint::Length(4),
         Constraint::Length(1),
     ])
     .areas(inner);
@@ -696,7 +727,17 @@ fn keys_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, keys: &KeysDialog
             theme.dim(),
         ),
     };
-    frame.render_widget(Paragraph::new(this_text).wrap(Wrap { trim: true }), this);
+    let mut this_lines = vec![this_text];
+    if let Some((_, ends)) = app
+        .connection_key()
+        .and_then(|key| windows.iter().find(|(fp, _)| *fp == key.fingerprint))
+    {
+        this_lines.push(Line::raw(format!(
+            "It logs in without a code until {} UTC (after this code login; logout ends it).",
+            utc_time(*ends)
+        )));
+    }
+    frame.render_widget(Paragraph::new(this_lines).wrap(Wrap { trim: true }), this);
     let footer_line = if keys.confirm_remove {
         let fingerprint = keys
             .keys
@@ -732,16 +773,21 @@ fn authenticator_dialog(frame: &mut Frame, auth: &AuthenticatorDialog, scroll: u
     let secret = format!("Secret: {}", auth.secret.as_str());
     let qr = auth.qr.as_deref().unwrap_or_default();
     let qr_width = qr.first().map_or(0, |l| l.chars().count()) as u16;
-    let intro = "Scan with your authenticator app; its codes then work too.";
-    let footer_text = " close · the secret is shown only here";
-    let widest = [intro.len(), secret.len(), footer_text.len() + 3]
+    let intro = if auth.replaces {
+        "Scan with your new app; the old one stops once this one is confirmed."
+    } else {
+        "Scan with your authenticator app, then type the code it shows."
+    };
+    const CODE_LABEL: &str = "App code: ";
+    let footer_text = " confirm · Esc cancel · the secret is shown only here";
+    let widest = [intro.len(), secret.len(), footer_text.len() + 5]
         .into_iter()
         .max()
         .unwrap_or(0) as u16;
-    // Borders and padding; borders, a line above the code and two below.
-    let need = (qr_width.max(widest) + 4, qr.len() as u16 + 5);
+    // Borders and padding; a line above the code, three below it.
+    let need = (qr_width.max(widest) + 4, qr.len() as u16 + 6);
     if qr.is_empty() || need.0 > area.width || need.1 > area.height {
-        let mut lines = vec![
+        let lines = vec![
             Line::raw(if qr.is_empty() {
                 "This login cannot be drawn as a QR code.".to_string()
             } else {
@@ -753,22 +799,33 @@ fn authenticator_dialog(frame: &mut Frame, auth: &AuthenticatorDialog, scroll: u
             Line::raw(""),
             Line::raw("Or type this secret into your authenticator app (time-based codes):"),
             Line::styled(secret, theme.title()),
+            Line::raw(""),
+            Line::raw("Then type the code the app shows and press Enter."),
+            Line::raw(""),
+            Line::from(vec![
+                Span::styled("Esc", theme.shortcut()),
+                Span::raw(" cancel"),
+            ]),
         ];
-        lines.push(Line::raw(""));
-        lines.push(Line::from(vec![
-            Span::styled("Esc", theme.shortcut()),
-            Span::raw(" close"),
-        ]));
-        return text_dialog(frame, " Authenticator app ", lines, 78, scroll, theme);
+        text_dialog(frame, " Authenticator app ", lines, 78, scroll, theme);
+        // The code entry stays visible under the text, whatever the size.
+        let row = Rect {
+            y: area.bottom().saturating_sub(1),
+            height: 1,
+            ..area
+        };
+        draw_code_entry(frame, auth, CODE_LABEL, row, theme);
+        return;
     }
     let rect = centered(area, need.0, need.1);
     frame.render_widget(Clear, rect);
     let block = dialog_block(" Authenticator app ", theme);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let [intro_area, code, secret_area, footer] = Layout::vertical([
+    let [intro_area, code, secret_area, entry, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(qr.len() as u16),
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
@@ -784,13 +841,27 @@ fn authenticator_dialog(frame: &mut Frame, auth: &AuthenticatorDialog, scroll: u
         Paragraph::new(Span::styled(secret, theme.title())),
         secret_area,
     );
+    draw_code_entry(frame, auth, CODE_LABEL, entry, theme);
     frame.render_widget(
         Paragraph::new(Line::from(vec![
-            Span::styled("Esc", theme.shortcut()),
+            Span::styled("Enter", theme.shortcut()),
             Span::raw(footer_text),
         ])),
         footer,
     );
+}
+
+/// "App code: ••••" on one line, the field after the label.
+fn draw_code_entry(frame: &mut Frame, auth: &AuthenticatorDialog, label: &str, area: Rect, theme: &Theme) {
+    frame.render_widget(Clear, area);
+    let [label_area, field] =
+        Layout::horizontal([Constraint::Length(label.len() as u16), Constraint::Length(8)])
+            .areas(area);
+    frame.render_widget(
+        Paragraph::new(Span::styled(label.to_string(), theme.title())),
+        label_area,
+    );
+    frame.render_widget(auth.code.widget(), field);
 }
 
 #[cfg(test)]

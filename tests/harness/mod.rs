@@ -459,9 +459,10 @@ pub async fn create_account(server: &TestServer, email: &str) -> sfs::db::Accoun
     server
         .core
         .accounts
-        .verify(&mut challenge, &code, ip)
+        .verify(&mut challenge, &code, ip, &[])
         .await
         .expect("code accepted")
+        .0
 }
 
 /// Makes the account trust `key`.

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sfs::auth::LoginMethod;
 use sfs::config::Config;
 use sfs::core::{Core, Who};
 use sfs::db::Account;
@@ -167,7 +168,8 @@ pub struct SessionOptions {
     pub cols: u16,
     pub rows: u16,
     pub term: &'static str,
-    pub account: Option<Account>,
+    /// Proven by the SSH login, and how.
+    pub account: Option<(Account, LoginMethod)>,
     pub ssh_key: Option<ConnectionKey>,
 }
 
