@@ -301,7 +301,11 @@ impl Core {
                     Some((_, AccountState::Disabled)) => ACCOUNT_DISABLED,
                     None => ACCOUNT_DELETED,
                 };
-                tracing::info!(account_id = id, reason, "closing the sessions of a closed account");
+                tracing::info!(
+                    account_id = id,
+                    reason,
+                    "closing the sessions of a closed account"
+                );
                 self.keyring.lock_all(id);
                 self.accounts.close_key_windows(id);
                 self.events.publish(

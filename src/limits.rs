@@ -195,7 +195,6 @@ impl Limiter {
     }
 }
 
-
 /// The key an IP is counted under: IPv6 by /64, IPv4-mapped as IPv4.
 fn ip_key(ip: IpAddr) -> IpAddr {
     match ip {

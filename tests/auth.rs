@@ -8,7 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sfs::auth::{reset_authenticator, Accounts, Challenge, LoginMethod, MailStatus, Refusal, Sealer};
+use sfs::auth::{
+    reset_authenticator, Accounts, Challenge, LoginMethod, MailStatus, Refusal, Sealer,
+};
 use sfs::config::{AuthConfig, LimitsConfig, MailConfig, MailSmtpConfig, MailTransport};
 use sfs::db::{AccountState, Db, NewSshKey};
 use sfs::mail::Mailer;
@@ -359,8 +361,14 @@ async fn a_code_works_only_once_and_each_login_gets_its_own() {
                 .verify(&mut next, &previous, ip(IP), &[])
                 .await
                 .unwrap_err();
-            let expected = ["this code was already used; request a new one", "wrong code; 2 attempts left"];
-            assert!(expected.contains(&refused.to_string().as_str()), "login {n}: {refused}");
+            let expected = [
+                "this code was already used; request a new one",
+                "wrong code; 2 attempts left",
+            ];
+            assert!(
+                expected.contains(&refused.to_string().as_str()),
+                "login {n}: {refused}"
+            );
             assert_eq!(next.attempts_left(), 2);
         }
         env.accounts
@@ -404,7 +412,9 @@ async fn a_login_inside_the_cooldown_uses_the_code_already_sent() {
         .await
         .unwrap_err();
     assert!(
-        refused.message.starts_with("a code was sent to c***y@example.com"),
+        refused
+            .message
+            .starts_with("a code was sent to c***y@example.com"),
         "{refused}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -243,16 +243,25 @@ fn users_list_disable_enable_delete() {
         let out = sfs_with_input(&["users", "delete", "dana@example.com"], dir.path(), answer);
         assert!(!out.status.success());
         let err = text(&out.stderr);
-        assert!(err.contains("Delete dana@example.com, its trusted keys and its 1 file(s)?"), "{err}");
+        assert!(
+            err.contains("Delete dana@example.com, its trusted keys and its 1 file(s)?"),
+            "{err}"
+        );
         assert!(err.contains("nothing was deleted"), "{err}");
         assert!(blob.exists());
     }
     let out = sfs_with_input(&["users", "delete", "dana@example.com"], dir.path(), "y\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!blob.exists(), "the account's blobs are gone");
-    let out = sfs(&["users", "delete", "--yes", "dana@example.com"], dir.path());
+    let out = sfs(
+        &["users", "delete", "--yes", "dana@example.com"],
+        dir.path(),
+    );
     assert!(text(&out.stderr).contains("no account"));
-    let out = sfs(&["users", "reset-authenticator", "dana@example.com"], dir.path());
+    let out = sfs(
+        &["users", "reset-authenticator", "dana@example.com"],
+        dir.path(),
+    );
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no account"));
     assert!(!text(&sfs(&["users", "list"], dir.path()).stdout).contains("dana@example.com"));

@@ -46,7 +46,8 @@ impl KeyWindows {
             return;
         }
         let now = Instant::now();
-        let ends_unix = unix_now().saturating_add(i64::try_from(self.length.as_secs()).unwrap_or(0));
+        let ends_unix =
+            unix_now().saturating_add(i64::try_from(self.length.as_secs()).unwrap_or(0));
         let mut open = self.lock();
         let windows = open.entry(account_id).or_default();
         windows.retain(|w| w.ends > now && !fingerprints.contains(&w.fingerprint));
@@ -64,9 +65,10 @@ impl KeyWindows {
     /// Whether `fingerprint` may log in to the account now.
     pub(super) fn allows(&self, account_id: i64, fingerprint: &str) -> bool {
         let now = Instant::now();
-        self.lock()
-            .get(&account_id)
-            .is_some_and(|w| w.iter().any(|w| w.fingerprint == fingerprint && w.ends > now))
+        self.lock().get(&account_id).is_some_and(|w| {
+            w.iter()
+                .any(|w| w.fingerprint == fingerprint && w.ends > now)
+        })
     }
 
     /// The account's open windows: fingerprint and end (unix seconds).

@@ -103,7 +103,10 @@ pub enum MailStatus {
     NotSent,
     Queued,
     /// Sent this long ago; `adopted`: by an earlier login.
-    Sent { ago: Duration, adopted: bool },
+    Sent {
+        ago: Duration,
+        adopted: bool,
+    },
     Failed,
 }
 

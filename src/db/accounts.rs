@@ -317,8 +317,8 @@ impl Db {
             .map(|row| {
                 let id: i64 = row.try_get(0)?;
                 let state: String = row.try_get(1)?;
-                let state = AccountState::parse(&state)
-                    .ok_or_else(|| invalid_column("accounts.state"))?;
+                let state =
+                    AccountState::parse(&state).ok_or_else(|| invalid_column("accounts.state"))?;
                 Ok((id, state))
             })
             .collect::<Result<_, sqlx::Error>>()

@@ -114,10 +114,11 @@ impl Db {
         // Takes the account row's lock (as delete_account does first), so a
         // disable or delete either comes before, and nothing is stored, or
         // waits for this commit.
-        let active = sqlx::query("UPDATE accounts SET state = state WHERE id = ? AND state = 'active'")
-            .bind(new.account_id)
-            .execute(&mut *tx)
-            .await?;
+        let active =
+            sqlx::query("UPDATE accounts SET state = state WHERE id = ? AND state = 'active'")
+                .bind(new.account_id)
+                .execute(&mut *tx)
+                .await?;
         if active.rows_affected() == 0 {
             return Ok(Attempt::Done(None));
         }

@@ -59,7 +59,8 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             ChannelMsg::Exec { command, .. } => {
                 match account_of(&info) {
                     Some(who) => {
-                        let door = crate::commands::run(info.core.clone(), who.clone(), channel, &command);
+                        let door =
+                            crate::commands::run(info.core.clone(), who.clone(), channel, &command);
                         until_account_closed(&info, &who, id, door).await
                     }
                     None => refuse(channel, &guest_refusal(&info)).await,

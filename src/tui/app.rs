@@ -124,7 +124,7 @@ pub enum Dialog {
         key: Zeroizing<String>,
     },
     Keys(KeysDialog),
-    Authenticator(AuthenticatorDialog),
+    Authenticator(Box<AuthenticatorDialog>),
 }
 
 pub struct KeysDialog {
@@ -455,7 +455,12 @@ impl App {
         match self
             .core
             .accounts
-            .verify(&mut page.challenge, code.trim(), self.remote.ip(), &proven_keys)
+            .verify(
+                &mut page.challenge,
+                code.trim(),
+                self.remote.ip(),
+                &proven_keys,
+            )
             .await
         {
             Ok((account, method)) => self.enter_dashboard(account, method).await,
@@ -699,32 +704,36 @@ impl App {
                 Key::Esc | Key::Enter | Key::Char('q' | 'k') => dash.close_dialog(),
                 _ => {}
             },
-            Dialog::Authenticator(auth) => match key {
-                Key::Esc => {
-                    dash.close_dialog();
-                    self.info("No authenticator app was set up.");
+            Dialog::Authenticator(auth) => {
+                match key {
+                    Key::Esc => {
+                        dash.close_dialog();
+                        self.info("No authenticator app was set up.");
+                    }
+                    Key::Enter if auth.code.is_empty() => {
+                        self.error("Type the 6-digit code your app shows for this account, then press Enter.");
+                    }
+                    Key::Enter => self.confirm_authenticator().await,
+                    Key::Up => dash.scroll = dash.scroll.saturating_sub(1),
+                    Key::Down => dash.scroll = (dash.scroll + 1).min(MAX_SCROLL),
+                    other => {
+                        auth.code.edit(&other);
+                    }
                 }
-                Key::Enter if auth.code.is_empty() => {
-                    self.error("Type the 6-digit code your app shows for this account, then press Enter.");
-                }
-                Key::Enter => self.confirm_authenticator().await,
-                Key::Up => dash.scroll = dash.scroll.saturating_sub(1),
-                Key::Down => dash.scroll = (dash.scroll + 1).min(MAX_SCROLL),
-                other => {
-                    auth.code.edit(&other);
-                }
-            },
+            }
             // Everything else is read (scrolled on a small screen) and closed.
-            Dialog::Help | Dialog::Upload | Dialog::Fetch { .. } | Dialog::KeyShown { .. } => match key {
-                Key::Esc | Key::Enter | Key::Char('q') => dash.close_dialog(),
-                Key::Up => dash.scroll = dash.scroll.saturating_sub(1),
-                Key::PageUp => dash.scroll = dash.scroll.saturating_sub(PAGE as u16),
-                // The drawing stops at the end of the text; this only keeps
-                // the count from running away.
-                Key::Down => dash.scroll = (dash.scroll + 1).min(MAX_SCROLL),
-                Key::PageDown => dash.scroll = (dash.scroll + PAGE as u16).min(MAX_SCROLL),
-                _ => {}
-            },
+            Dialog::Help | Dialog::Upload | Dialog::Fetch { .. } | Dialog::KeyShown { .. } => {
+                match key {
+                    Key::Esc | Key::Enter | Key::Char('q') => dash.close_dialog(),
+                    Key::Up => dash.scroll = dash.scroll.saturating_sub(1),
+                    Key::PageUp => dash.scroll = dash.scroll.saturating_sub(PAGE as u16),
+                    // The drawing stops at the end of the text; this only keeps
+                    // the count from running away.
+                    Key::Down => dash.scroll = (dash.scroll + 1).min(MAX_SCROLL),
+                    Key::PageDown => dash.scroll = (dash.scroll + PAGE as u16).min(MAX_SCROLL),
+                    _ => {}
+                }
+            }
         }
     }
 
@@ -861,13 +870,13 @@ impl App {
             Ok(enrolment) => {
                 let mut code = Field::secret(CODE_DIGITS, |c| c.is_ascii_digit(), MASK);
                 code.set_focused(true);
-                dash.show(Dialog::Authenticator(AuthenticatorDialog {
+                dash.show(Dialog::Authenticator(Box::new(AuthenticatorDialog {
                     qr: qr::half_block_lines(enrolment.uri.as_bytes()),
                     secret: otpauth_secret(&enrolment.uri),
                     enrolment,
                     code,
                     replaces: dash.account.totp_confirmed_at.is_some(),
-                }))
+                })))
             }
             Err(refusal) => self.error(sentence(&refusal)),
         }

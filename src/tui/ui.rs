@@ -234,7 +234,11 @@ fn code(frame: &mut Frame, app: &App, page: &CodePage, theme: &Theme) {
             true,
         ),
     };
-    let style = if failed { theme.error() } else { Style::default() };
+    let style = if failed {
+        theme.error()
+    } else {
+        Style::default()
+    };
     frame.render_widget(
         Paragraph::new(said).style(style).wrap(Wrap { trim: true }),
         intro,
@@ -852,11 +856,19 @@ fn authenticator_dialog(frame: &mut Frame, auth: &AuthenticatorDialog, scroll: u
 }
 
 /// "App code: ••••" on one line, the field after the label.
-fn draw_code_entry(frame: &mut Frame, auth: &AuthenticatorDialog, label: &str, area: Rect, theme: &Theme) {
+fn draw_code_entry(
+    frame: &mut Frame,
+    auth: &AuthenticatorDialog,
+    label: &str,
+    area: Rect,
+    theme: &Theme,
+) {
     frame.render_widget(Clear, area);
-    let [label_area, field] =
-        Layout::horizontal([Constraint::Length(label.len() as u16), Constraint::Length(8)])
-            .areas(area);
+    let [label_area, field] = Layout::horizontal([
+        Constraint::Length(label.len() as u16),
+        Constraint::Length(8),
+    ])
+    .areas(area);
     frame.render_widget(
         Paragraph::new(Span::styled(label.to_string(), theme.title())),
         label_area,

@@ -397,6 +397,12 @@ impl Tui {
             .await
     }
 
+    pub async fn wait_gone(&mut self, text: &str) -> String {
+        let gone = text.to_string();
+        self.wait_until(text, move |screen| !screen.contains(&gone))
+            .await
+    }
+
     /// Reads until the server closes the channel.
     pub async fn wait_closed(&mut self) {
         let deadline = Instant::now() + WAIT;
