@@ -77,6 +77,12 @@ pub enum DeliveryState {
 pub struct Delivery(watch::Receiver<DeliveryState>);
 
 impl Delivery {
+    /// A delivery already made, for unit tests of what holds one.
+    #[cfg(test)]
+    pub(crate) fn sent() -> Delivery {
+        Delivery(watch::channel(DeliveryState::Sent).1)
+    }
+
     pub fn state(&self) -> DeliveryState {
         *self.0.borrow()
     }

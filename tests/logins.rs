@@ -435,3 +435,30 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_that_could_not_be_sent_is_never_called_sent() {
+    if !have("ssh") {
+        return;
+    }
+    // An SMTP port nobody listens on: every delivery fails at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let smtp_port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let mut server = TestServer::start_with(|c| {
+        c.mail.transport = sfs::config::MailTransport::Smtp;
+        c.mail.smtp.host = "127.0.0.1".into();
+        c.mail.smtp.port = smtp_port;
+        c.mail.smtp.security = sfs::config::SmtpSecurity::Plain;
+    })
+    .await;
+    let out = ssh(&server, 1, "ls", b"").await;
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("sfs: the e-mail could not be sent; try again later"),
+        "{err}"
+    );
+    assert!(!err.contains("code was sent"), "{err}");
+    server.stop().await;
+}

@@ -158,3 +158,41 @@ impl CodeBook {
 pub(super) struct CodeDraft {
     digest: [u8; 32],
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_works_once_in_time_and_says_when_it_expired() {
+        let book = CodeBook::new();
+        let (code, draft) = book.generate("a@x.io");
+        assert_eq!(code.len(), 6);
+        assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        let issued = book.issued(
+            "a@x.io",
+            draft,
+            Delivery::sent(),
+            Duration::from_millis(200),
+        );
+        let cooldown = Duration::from_secs(30);
+        let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+        assert_eq!(book.check("a@x.io", &issued, &wrong), CodeCheck::Wrong);
+        // Bound to its address.
+        assert_eq!(book.check("b@x.io", &issued, &code), CodeCheck::Wrong);
+        let now = Instant::now();
+        assert!(book.outstanding("a@x.io", now, cooldown).is_some());
+        assert_eq!(book.check("a@x.io", &issued, &code), CodeCheck::Accepted);
+        assert_eq!(book.check("a@x.io", &issued, &code), CodeCheck::AlreadyUsed);
+        // A used code holds no cooldown: the next login mails its own.
+        assert!(book.outstanding("a@x.io", now, cooldown).is_none());
+
+        let (code, draft) = book.generate("a@x.io");
+        let issued = book.issued("a@x.io", draft, Delivery::sent(), Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(book.check("a@x.io", &issued, &code), CodeCheck::Expired);
+        assert!(book
+            .outstanding("a@x.io", Instant::now(), cooldown)
+            .is_none());
+    }
+}

@@ -81,7 +81,7 @@ impl Refusal {
     }
 
     pub fn code_expired() -> Refusal {
-        Refusal::new("this code has expired; request a new one")
+        Refusal::new("this code has expired")
     }
 
     pub fn code_already_used() -> Refusal {
