@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{client_key, create_account, tui_login, Client, TestServer, WAIT};
+use harness::{client_key, create_account, key_file, tui_login, Client, TestServer, WAIT};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use totp_rs::TOTP;
@@ -273,17 +273,6 @@ async fn refusals_read_the_same_at_the_ssh_prompt() {
         "said once: {err}"
     );
     server.stop().await;
-}
-
-/// An OpenSSH private key file for `key`.
-fn key_file(dir: &Path, key: &russh::keys::PrivateKey) -> PathBuf {
-    let path = dir.join(format!("id_{}", rand::random::<u32>()));
-    let text = key
-        .to_openssh(russh::keys::ssh_key::LineEnding::LF)
-        .expect("encode key");
-    std::fs::write(&path, text.as_bytes()).expect("key");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -497,20 +497,22 @@ pub async fn account_with_key_file(
     server: &TestServer,
     email: &str,
 ) -> (sfs::db::Account, PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
     let account = create_account(server, email).await;
     let key = client_key();
     trust(server, &account, &key).await;
-    let path = server
-        .dir
-        .path()
-        .join(format!("id_{}", rand::random::<u32>()));
+    (account, key_file(server.dir.path(), &key))
+}
+
+/// `key` saved as an OpenSSH private key file (mode 0600) in `dir`.
+pub fn key_file(dir: &Path, key: &PrivateKey) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("id_{}", rand::random::<u32>()));
     let text = key
         .to_openssh(russh::keys::ssh_key::LineEnding::LF)
         .expect("encode key");
     std::fs::write(&path, text.as_bytes()).expect("write key");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    (account, path)
+    path
 }
 
 /// Options that make OpenSSH clients talk to the test server with a key file
