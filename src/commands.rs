@@ -10,6 +10,7 @@
 //! Every command only translates between the channel and the core.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use russh::server::Msg;
@@ -44,7 +45,16 @@ pub struct ExecChannel {
     channel: Channel<Msg>,
     /// Input that arrived before a reader asked for it.
     pending: Vec<u8>,
-    eof: bool,
+    /// How input ended, once it has.
+    end: Option<InputEnd>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InputEnd {
+    /// The client said so (EOF): all it meant to send has arrived.
+    Eof,
+    /// The channel closed or the connection went away without an EOF.
+    Dropped,
 }
 
 impl ExecChannel {
@@ -52,7 +62,7 @@ impl ExecChannel {
         ExecChannel {
             channel,
             pending: Vec::new(),
-            eof: false,
+            end: None,
         }
     }
 
@@ -61,14 +71,35 @@ impl ExecChannel {
         if !self.pending.is_empty() {
             return Some(Bytes::from(std::mem::take(&mut self.pending)));
         }
-        while !self.eof {
+        while self.end.is_none() {
             match self.channel.wait().await {
                 Some(ChannelMsg::Data { data }) => return Some(Bytes::copy_from_slice(&data)),
-                Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => self.eof = true,
+                Some(ChannelMsg::Eof) => self.end = Some(InputEnd::Eof),
+                Some(ChannelMsg::Close) | None => self.end = Some(InputEnd::Dropped),
                 Some(_) => {}
             }
         }
         None
+    }
+
+    /// After [`ExecChannel::read`] returned `None`: whether input ended with
+    /// the client's EOF and the channel is still open (a close already
+    /// queued behind the EOF counts as a drop).
+    pub async fn input_ended_cleanly(&mut self) -> bool {
+        if self.end != Some(InputEnd::Eof) {
+            return false;
+        }
+        // Whatever is already queued, without waiting for more.
+        loop {
+            match tokio::time::timeout(Duration::ZERO, self.channel.wait()).await {
+                Ok(Some(ChannelMsg::Close)) | Ok(None) => {
+                    self.end = Some(InputEnd::Dropped);
+                    return false;
+                }
+                Ok(Some(_)) => {}
+                Err(_) => return true,
+            }
+        }
     }
 
     /// Puts input back to be read again.
@@ -267,11 +298,23 @@ async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, name: &str) -> u
             return fail(io, &e).await;
         }
     }
-    match upload.finish().await {
-        Ok((_record, key)) => {
-            let mut line = key.to_text();
-            line.push('\n');
-            io.stdout(line.as_bytes().to_vec()).await;
+    // Only the client's end of input commits, with the channel still open
+    // to take the key: a killed client or a dropped connection abandons the
+    // upload (dropping it), and the file it would replace stays as it was.
+    if !io.input_ended_cleanly().await {
+        return 1;
+    }
+    let sealed = match upload.seal().await {
+        Ok(sealed) => sealed,
+        Err(e) => return fail(io, &e).await,
+    };
+    let mut line = sealed.key().to_text();
+    line.push('\n');
+    if !io.stdout(line.as_bytes().to_vec()).await {
+        return 1;
+    }
+    match sealed.commit().await {
+        Ok(_) => {
             io.stderr(&format!(
                 "sfs: stored {}; the key above is shown once and never stored: save it now\n",
                 crate::escape::escape(name)

@@ -12,7 +12,7 @@ use crate::auth::{Accounts, Sealer};
 use crate::config::Config;
 use crate::db::{AccountState, AuditEntry, Db, FileRecord};
 use crate::events::{Event, Events};
-use crate::files::{Committed, Files, FilesError, Upload};
+use crate::files::{Committed, Files, FilesError, Sealed};
 use crate::keyring::Keyring;
 use crate::mail::Mailer;
 use crate::store::BlobStore;
@@ -130,19 +130,15 @@ impl Core {
             .collect())
     }
 
-    /// Commits an upload: the file replaces any of the same name, its key is
-    /// held for a one-time pickup, and every open session is told. Returns
-    /// the key so the front door can deliver it.
-    pub async fn finish_upload(
-        &self,
-        who: &Who,
-        upload: Upload,
-    ) -> Result<(FileRecord, FileKey), FilesError> {
+    /// Commits a sealed upload (whose key the door has delivered): the file
+    /// replaces any of the same name, its key is held for a one-time
+    /// pickup, and every open session is told.
+    pub async fn finish_upload(&self, who: &Who, sealed: Sealed) -> Result<FileRecord, FilesError> {
         let Committed {
             record,
             key,
             replaced,
-        } = self.files.commit_upload(upload).await?;
+        } = self.files.commit_sealed(sealed).await?;
         if let Some(old) = replaced {
             self.keyring.forget_file(who.account_id, &old.id);
         }
@@ -162,7 +158,20 @@ impl Core {
             &format!("{:?}, {} bytes", record.name, record.size),
         )
         .await;
-        Ok((record, key))
+        Ok(record)
+    }
+
+    /// An upload that ended without a clean end of its data (the client
+    /// went away, the connection dropped, the server stopped): nothing was
+    /// stored. Audited in the background (called from `Drop`).
+    pub fn upload_abandoned(self: &Arc<Self>, who: &Who, name: &str, received: u64) {
+        tracing::info!(account_id = who.account_id, remote = %who.remote, received, "upload abandoned");
+        let core = self.clone();
+        let who = who.clone();
+        let detail = format!("{name:?}, {received} bytes received");
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { core.audit(&who, "upload abandoned", &detail).await });
+        }
     }
 
     /// Checks a key against a file and, if it opens it, unlocks the file for

@@ -122,6 +122,14 @@ pub struct Upload {
     writer: VaultWriter<PendingBlob>,
 }
 
+/// A finished upload, durable but not yet recorded (see
+/// [`Files::seal_upload`]).
+pub struct Sealed {
+    pub record: FileRecord,
+    id: FileId,
+    pub key: FileKey,
+}
+
 /// A committed upload.
 pub struct Committed {
     pub record: FileRecord,
@@ -198,6 +206,16 @@ impl Files {
     /// any file of the same name. Returns the record, the key — the only copy
     /// of the key there will ever be — and the record it replaced.
     pub async fn commit_upload(&self, upload: Upload) -> Result<Committed, FilesError> {
+        let sealed = self.seal_upload(upload).await?;
+        self.commit_sealed(sealed).await
+    }
+
+    /// Seals the last chunk and makes the blob durable under its final
+    /// name, but records nothing yet: nobody sees the file until
+    /// [`Files::commit_sealed`], and a crash before that leaves a blob the
+    /// sweep removes. The door delivers the key in between, so no listed
+    /// file is ever without a key somebody got.
+    pub async fn seal_upload(&self, upload: Upload) -> Result<Sealed, FilesError> {
         let Upload {
             account_id,
             name,
@@ -213,18 +231,33 @@ impl Files {
             Ok(size)
         })
         .await?;
-        let record = FileRecord {
-            id: id.to_hex(),
-            account_id,
-            name,
-            size,
-            chunk_size,
-            created_at: unix_now(),
-        };
+        Ok(Sealed {
+            record: FileRecord {
+                id: id.to_hex(),
+                account_id,
+                name,
+                size,
+                chunk_size,
+                created_at: unix_now(),
+            },
+            id,
+            key,
+        })
+    }
+
+    /// Records a sealed upload, replacing any file of the same name; on
+    /// failure its blob is removed.
+    pub async fn commit_sealed(&self, sealed: Sealed) -> Result<Committed, FilesError> {
+        let Sealed {
+            mut record,
+            id,
+            key,
+        } = sealed;
+        record.created_at = unix_now();
         let replaced = match self.db.replace_file(&record).await {
             Ok(replaced) => replaced,
             Err(e) => {
-                self.remove_blob(account_id, &id).await;
+                self.remove_blob(record.account_id, &id).await;
                 return Err(e.into());
             }
         };
@@ -238,6 +271,12 @@ impl Files {
             key,
             replaced,
         })
+    }
+
+    /// Drops a sealed upload that will not be committed (its key could not
+    /// be delivered): the blob goes, nothing was ever listed.
+    pub async fn discard_sealed(&self, sealed: Sealed) {
+        self.remove_blob(sealed.record.account_id, &sealed.id).await;
     }
 
     pub async fn file_by_name(

@@ -168,14 +168,19 @@ async fn receive_file(
     if read_byte(io).await != Some(0) {
         return false;
     }
-    match upload.finish().await {
-        Ok((record, key)) => {
-            io.stderr(&format!(
-                "sfs: key for {} (shown once, never stored — save it now): {}\n",
-                escape(&record.name),
-                key.to_text().as_str()
-            ))
-            .await;
+    // The key goes out before the file is recorded: no file is ever listed
+    // whose key nobody got.
+    let sealed = match upload.seal().await {
+        Ok(sealed) => sealed,
+        Err(e) => {
+            warn(io, &e.to_string()).await;
+            return false;
+        }
+    };
+    io.stderr(&crate::upload::key_line(sealed.name(), sealed.key()))
+        .await;
+    match sealed.commit().await {
+        Ok(_) => {
             ok(io).await;
             true
         }

@@ -427,13 +427,12 @@ impl Session {
     }
 
     async fn finish_upload(&mut self, stream: UploadStream) -> Result<(), StatusReply> {
-        let (record, key) = stream.finish().await.map_err(|e| files_error(&e))?;
-        let line = Zeroizing::new(format!(
-            "sfs: key for {} (shown once, never stored — save it now): {}\n",
-            record.name,
-            key.to_text().as_str()
-        ));
-        self.tell(&line).await;
+        // The key goes out before the file is recorded: no file is ever
+        // listed whose key nobody got.
+        let sealed = stream.seal().await.map_err(|e| files_error(&e))?;
+        self.tell(&crate::upload::key_line(sealed.name(), sealed.key()))
+            .await;
+        sealed.commit().await.map_err(|e| files_error(&e))?;
         Ok(())
     }
 

@@ -3,7 +3,6 @@
 //! and outbox mail in a temporary folder), and reads the screen through a
 //! terminal emulator (vt100).
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,17 +116,15 @@ impl Harness {
     /// Uploads a file through the core, as sftp would; returns its key.
     pub async fn upload(&self, name: &str, content: &[u8]) -> FileKey {
         let who = self.who().await;
-        let mut upload = self
-            .core
-            .files
-            .begin_upload(who.account_id, name)
-            .expect("upload starts");
-        upload.write_all(content).expect("upload writes");
-        let (_, key) = self
-            .core
-            .finish_upload(&who, upload)
+        let mut upload =
+            sfs::upload::UploadStream::start(&self.core, &who, name, None).expect("upload starts");
+        upload
+            .write(content.to_vec().into())
             .await
-            .expect("upload commits");
+            .expect("upload writes");
+        let sealed = upload.seal().await.expect("upload seals");
+        let key = sealed.key().clone();
+        sealed.commit().await.expect("upload commits");
         key
     }
 
