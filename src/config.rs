@@ -135,6 +135,8 @@ const SCHEMA: &[Table] = &[
             ),
             ("max_sessions", POSITIVE_COUNT),
             ("max_sessions_per_ip", POSITIVE_COUNT),
+            ("channels_per_connection", POSITIVE_COUNT),
+            ("guest_channels_per_connection", POSITIVE_COUNT),
             ("login_deadline_seconds", SECONDS),
             ("idle_timeout_seconds", SECONDS),
             ("max_file_bytes", "a whole number of bytes, 0 for no limit"),
@@ -398,6 +400,10 @@ pub struct LimitsConfig {
     pub ban_max_seconds: u64,
     pub max_sessions: u32,
     pub max_sessions_per_ip: u32,
+    /// Session channels one logged-in connection may have open at once.
+    pub channels_per_connection: u32,
+    /// The same for a guest connection (terminal UI only).
+    pub guest_channels_per_connection: u32,
     pub login_deadline_seconds: u64,
     pub idle_timeout_seconds: u64,
     /// 0: no limit.
@@ -421,6 +427,8 @@ impl Default for LimitsConfig {
             ban_max_seconds: 3600,
             max_sessions: 500,
             max_sessions_per_ip: 20,
+            channels_per_connection: 10,
+            guest_channels_per_connection: 2,
             login_deadline_seconds: 120,
             idle_timeout_seconds: 900,
             max_file_bytes: 0,
@@ -652,6 +660,14 @@ impl Config {
             ),
             ("limits.max_sessions", limits.max_sessions),
             ("limits.max_sessions_per_ip", limits.max_sessions_per_ip),
+            (
+                "limits.channels_per_connection",
+                limits.channels_per_connection,
+            ),
+            (
+                "limits.guest_channels_per_connection",
+                limits.guest_channels_per_connection,
+            ),
             (
                 "limits.open_files_per_session",
                 limits.open_files_per_session,

@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::server::pipe::{PipeEnd, MAX_PACKET};
 use bytes::Bytes;
 use russh::server::Msg;
 use russh::Channel;
@@ -68,6 +69,7 @@ const OUTSIDE: &str = "paths stay inside your files: `..` is not allowed";
 /// it. Open handles (and so unfinished uploads) go with the session.
 pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
     let stderr: Stderr = Box::pin(channel.make_writer_ext(Some(1)));
+    let who_id = who.account_id;
     let session = Session {
         core,
         who,
@@ -79,9 +81,20 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
     // ours: the exit status that scp (over sftp) checks goes out before the
     // close.
     let (pipe, to_client, done) = crate::server::pipe::connect(channel);
-    russh_sftp::server::run(pipe, session).await;
-    let _ = done.await;
-    let _ = to_client.exit_status(0).await;
+    let config = russh_sftp::server::Config {
+        max_client_packet_len: MAX_PACKET,
+    };
+    russh_sftp::server::run_with_config(pipe, session, config).await;
+    let status = match done.await {
+        Ok(PipeEnd::Malformed) => {
+            tracing::warn!(account_id = who_id, "malformed sftp packet: channel closed");
+            let line = b"sfs: the sftp client sent a malformed packet; closing\r\n".to_vec();
+            let _ = to_client.extended_data_bytes(1, line).await;
+            1
+        }
+        _ => 0,
+    };
+    let _ = to_client.exit_status(status).await;
     let _ = to_client.eof().await;
     let _ = to_client.close().await;
 }
@@ -109,7 +122,7 @@ enum Open {
     },
     /// An upload in progress; `stream` is gone once it failed.
     Upload {
-        stream: Option<UploadStream>,
+        stream: Option<Box<UploadStream>>,
         next: u64,
         failed: Option<String>,
     },
@@ -343,7 +356,7 @@ impl Session {
         let stream =
             UploadStream::start(&self.core, &self.who, &name, None).map_err(|e| files_error(&e))?;
         Ok(Open::Upload {
-            stream: Some(stream),
+            stream: Some(Box::new(stream)),
             next: 0,
             failed: None,
         })
@@ -494,7 +507,7 @@ impl russh_sftp::server::Handler for Session {
             Open::Upload {
                 stream: Some(stream),
                 ..
-            } => self.finish_upload(stream).await,
+            } => self.finish_upload(*stream).await,
             Open::KeySubmit { name, text, .. } => self.submit_key(&name, &text).await,
             _ => Ok(()),
         };

@@ -81,6 +81,8 @@ fn shipped_config_lists_every_key() {
         "limits.ban_max_seconds",
         "limits.max_sessions",
         "limits.max_sessions_per_ip",
+        "limits.channels_per_connection",
+        "limits.guest_channels_per_connection",
         "limits.login_deadline_seconds",
         "limits.idle_timeout_seconds",
         "limits.max_file_bytes",
@@ -142,6 +144,8 @@ fn documented_defaults() {
     assert_eq!(c.limits.ban_max_seconds, 3600);
     assert_eq!(c.limits.max_sessions, 500);
     assert_eq!(c.limits.max_sessions_per_ip, 20);
+    assert_eq!(c.limits.channels_per_connection, 10);
+    assert_eq!(c.limits.guest_channels_per_connection, 2);
     assert_eq!(c.limits.login_deadline_seconds, 120);
     assert_eq!(c.limits.idle_timeout_seconds, 900);
     assert_eq!(c.limits.max_file_bytes, 0);

@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +84,29 @@ const PROVEN_KEYS_MAX: usize = 8;
 /// slower one gets a prompt that says the mail is on its way.
 const MAIL_CONFIRM_WAIT: Duration = Duration::from_secs(3);
 
+/// SSH_OPEN_RESOURCE_SHORTAGE (RFC 4254 §5.1).
+const RESOURCE_SHORTAGE: u32 = 4;
+
+/// One open session channel's place in its connection's count.
+struct ChannelSlot(Arc<AtomicU32>);
+
+impl ChannelSlot {
+    fn take(count: &Arc<AtomicU32>, limit: u32) -> Option<ChannelSlot> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ChannelSlot(count.clone()))
+    }
+}
+
+impl Drop for ChannelSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 pub struct Connection {
     core: Arc<Core>,
     remote: SocketAddr,
@@ -99,6 +123,8 @@ pub struct Connection {
     challenge: Option<Challenge>,
     /// Keyboard-interactive prompts sent so far.
     prompts: u32,
+    /// Session channels open now.
+    channels: Arc<AtomicU32>,
     /// A keyboard-interactive round that only carried a refusal message:
     /// its answer ends the login.
     told_refusal: bool,
@@ -128,6 +154,7 @@ impl Connection {
             proven_keys: Vec::new(),
             challenge: None,
             prompts: 0,
+            channels: Arc::new(AtomicU32::new(0)),
             told_refusal: false,
             shutdown,
             authenticated,
@@ -413,6 +440,23 @@ impl russh::server::Handler for Connection {
         let Some(login) = self.login.clone() else {
             return Ok(());
         };
+        let limits = &self.core.config.limits;
+        let limit = match login {
+            Login::Guest => limits.guest_channels_per_connection,
+            Login::Account(..) => limits.channels_per_connection,
+        };
+        let Some(slot) = ChannelSlot::take(&self.channels, limit) else {
+            tracing::info!(remote = %self.remote, limit, "channel refused: per-connection limit");
+            reply
+                .reject(russh::ChannelOpenFailure::Other {
+                    code: RESOURCE_SHORTAGE,
+                    reason: format!(
+                        "sfs: this connection already has {limit} channels open, the most allowed; close one"
+                    ),
+                })
+                .await;
+            return Ok(());
+        };
         reply.accept().await;
         let info = ConnectionInfo {
             core: self.core.clone(),
@@ -422,7 +466,10 @@ impl russh::server::Handler for Connection {
             shutdown: self.shutdown.clone(),
             handle: session.handle(),
         };
-        tokio::spawn(channel::run(info, channel));
+        tokio::spawn(async move {
+            channel::run(info, channel).await;
+            drop(slot);
+        });
         Ok(())
     }
 

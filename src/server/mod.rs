@@ -4,6 +4,7 @@
 //! disconnected).
 
 mod channel;
+mod cut;
 mod handler;
 pub mod host_key;
 pub mod pipe;
@@ -29,6 +30,9 @@ pub use handler::{ConnectionInfo, Login};
 
 /// How long sessions get to say goodbye after a shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How long a connection closed at the login deadline gets to take its
+/// goodbye before it is dropped.
+const DISCONNECT_GRACE: Duration = Duration::from_millis(500);
 /// How often expired keys are wiped from memory.
 const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(15);
 /// How often the accounts with open sessions are checked for an operator's
@@ -163,19 +167,25 @@ async fn serve_connection(
     mut authenticated: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let session =
-        match tokio::time::timeout(deadline, run_stream(ssh_config, socket, connection)).await {
-            Ok(Ok(session)) => session,
-            Ok(Err(e)) => {
+    // One deadline from the accept on: version exchange, key exchange and
+    // authentication all count, so a peer that stalls anywhere before its
+    // login is gone by then and its slot with it.
+    let login_deadline = tokio::time::sleep(deadline);
+    tokio::pin!(login_deadline);
+    // However this function ends, the session's socket ends with it.
+    let (socket, _cutter) = cut::cuttable(socket);
+    let session = tokio::select! {
+        started = run_stream(ssh_config, socket, connection) => match started {
+            Ok(session) => session,
+            Err(e) => {
                 tracing::debug!(%peer, error = %e, "handshake failed");
                 return;
             }
-            Err(_) => return,
-        };
+        },
+        _ = &mut login_deadline => return,
+    };
     let handle = session.handle();
     tokio::pin!(session);
-    let login_deadline = tokio::time::sleep(deadline);
-    tokio::pin!(login_deadline);
     loop {
         tokio::select! {
             result = &mut session => {
@@ -185,13 +195,16 @@ async fn serve_connection(
                 return;
             }
             _ = &mut login_deadline, if !*authenticated.borrow() => {
-                let _ = handle
-                    .disconnect(
-                        Disconnect::ByApplication,
-                        "login deadline passed; connect again".into(),
-                        String::new(),
-                    )
-                    .await;
+                // A peer still in the key exchange cannot be sent the
+                // message; either way the connection is dropped here.
+                let goodbye = handle.disconnect(
+                    Disconnect::ByApplication,
+                    "login deadline passed; connect again".into(),
+                    String::new(),
+                );
+                let _ = tokio::time::timeout(DISCONNECT_GRACE, goodbye).await;
+                let _ = tokio::time::timeout(DISCONNECT_GRACE, &mut session).await;
+                tracing::info!(%peer, "closed at the login deadline");
                 return;
             }
             changed = authenticated.changed(), if !*authenticated.borrow() => {
@@ -207,6 +220,7 @@ async fn serve_connection(
                 let _ = handle
                     .disconnect(Disconnect::ByApplication, "server shutting down".into(), String::new())
                     .await;
+                let _ = tokio::time::timeout(DISCONNECT_GRACE, &mut session).await;
                 return;
             }
         }

@@ -6,6 +6,12 @@
 //! [`Pipe`] over the channel's two halves and keeps the write half: once the
 //! protocol drops the pipe, the owner still sends the exit status and closes.
 //!
+//! The pipe also checks the framing of what the client sends: sftp packets
+//! are length-prefixed, and a length of 0 or over [`MAX_PACKET`] means the
+//! stream is garbage from there on (the protocol library would log a warning
+//! for every four bytes of it). The pipe then ends the input at once and says
+//! so when dropped, so one bad client costs one log line.
+//!
 //! The pipe reads the channel's messages and writes to the session from the
 //! protocol's own task, with no task or queue in between: each hop between
 //! tasks costs a thread wake-up per request, which at sftp's 32 KiB requests
@@ -22,6 +28,19 @@ use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
+/// The largest sftp packet a client may send (as russh-sftp's default): a
+/// 256 KiB write plus its header fits.
+pub const MAX_PACKET: u32 = 256 * 1024;
+
+/// How the protocol's input ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipeEnd {
+    /// EOF, close, or the protocol finished.
+    Clean,
+    /// A packet length that no sftp client sends.
+    Malformed,
+}
+
 type NextMessage = Pin<Box<dyn Future<Output = (ChannelReadHalf, Option<ChannelMsg>)> + Send>>;
 
 /// The protocol's end: reads what the client sent, writes to the client.
@@ -30,8 +49,49 @@ pub struct Pipe {
     /// The rest of the data message being read.
     current: Bytes,
     writer: Pin<Box<dyn AsyncWrite + Send>>,
+    framing: Framing,
     /// Told when the pipe is dropped, i.e. the protocol is done.
-    dropped: Option<oneshot::Sender<()>>,
+    dropped: Option<oneshot::Sender<PipeEnd>>,
+}
+
+/// Where the input stands in the packet stream.
+#[derive(Default)]
+struct Framing {
+    /// Bytes of the current length prefix seen so far.
+    header: [u8; 4],
+    header_len: usize,
+    /// Body bytes of the current packet still to come.
+    body_left: u32,
+    malformed: bool,
+}
+
+impl Framing {
+    /// Follows `bytes` through the stream; false once a length is invalid
+    /// (and from then on).
+    fn follow(&mut self, mut bytes: &[u8]) -> bool {
+        while !bytes.is_empty() && !self.malformed {
+            if self.body_left > 0 {
+                let n = bytes.len().min(self.body_left as usize);
+                self.body_left -= n as u32;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (4 - self.header_len).min(bytes.len());
+            self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
+            self.header_len += n;
+            bytes = &bytes[n..];
+            if self.header_len == 4 {
+                let len = u32::from_be_bytes(self.header);
+                self.header_len = 0;
+                if len == 0 || len > MAX_PACKET {
+                    self.malformed = true;
+                } else {
+                    self.body_left = len;
+                }
+            }
+        }
+        !self.malformed
+    }
 }
 
 enum Reading {
@@ -46,13 +106,14 @@ enum Reading {
 /// (for the exit status) and a receiver that resolves once the pipe is
 /// dropped. Everything the protocol wrote is queued on the session before
 /// that, so an exit status sent afterwards follows it.
-pub fn connect(channel: Channel<Msg>) -> (Pipe, ChannelWriteHalf<Msg>, oneshot::Receiver<()>) {
+pub fn connect(channel: Channel<Msg>) -> (Pipe, ChannelWriteHalf<Msg>, oneshot::Receiver<PipeEnd>) {
     let (read_half, write_half) = channel.split();
     let (dropped, done) = oneshot::channel();
     let pipe = Pipe {
         reading: Reading::Idle(read_half),
         current: Bytes::new(),
         writer: Box::pin(write_half.make_writer()),
+        framing: Framing::default(),
         dropped: Some(dropped),
     };
     (pipe, write_half, done)
@@ -61,7 +122,11 @@ pub fn connect(channel: Channel<Msg>) -> (Pipe, ChannelWriteHalf<Msg>, oneshot::
 impl Drop for Pipe {
     fn drop(&mut self) {
         if let Some(dropped) = self.dropped.take() {
-            let _ = dropped.send(());
+            let _ = dropped.send(if self.framing.malformed {
+                PipeEnd::Malformed
+            } else {
+                PipeEnd::Clean
+            });
         }
     }
 }
@@ -87,6 +152,7 @@ impl AsyncRead for Pipe {
                 return Poll::Pending;
             };
             this.reading = match message {
+                Some(ChannelMsg::Data { data }) if !this.framing.follow(&data) => Reading::Ended,
                 Some(ChannelMsg::Data { data }) => {
                     this.current = data;
                     Reading::Idle(half)
@@ -116,5 +182,29 @@ impl AsyncWrite for Pipe {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().writer.as_mut().poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_follows_packets_split_anywhere() {
+        let mut packet = 5u32.to_be_bytes().to_vec();
+        packet.extend_from_slice(b"\x01abcd");
+        let stream: Vec<u8> = packet.iter().chain(packet.iter()).copied().collect();
+        for split in 0..stream.len() {
+            let mut framing = Framing::default();
+            assert!(framing.follow(&stream[..split]));
+            assert!(framing.follow(&stream[split..]));
+            assert_eq!((framing.header_len, framing.body_left), (0, 0));
+        }
+        let mut framing = Framing::default();
+        assert!(!framing.follow(&[0xff; 64]), "a 4 GiB packet");
+        assert!(!framing.follow(&packet), "stays malformed");
+        assert!(!Framing::default().follow(&[0, 0, 0, 0]), "an empty packet");
+        let too_big = (MAX_PACKET + 1).to_be_bytes();
+        assert!(!Framing::default().follow(&too_big));
     }
 }
