@@ -27,6 +27,10 @@ pub const MAX_NAME_BYTES: usize = 255;
 pub enum FilesError {
     #[error("invalid file name: {0}")]
     InvalidName(&'static str),
+    #[error("paths stay inside your files: `..` is not allowed")]
+    OutsideFiles,
+    #[error("there are no folders here: use a plain file name")]
+    NoFolders,
     #[error("no such file")]
     NotFound,
     #[error("a file with that name already exists")]
@@ -98,6 +102,37 @@ pub fn validate_name(name: &str) -> Result<(), FilesError> {
         ));
     }
     Ok(())
+}
+
+/// What a path a client sends points at in an account's flat folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemotePath {
+    /// The folder itself (`/`, `.`, `~`, empty).
+    Root,
+    /// One file name, valid by [`validate_name`].
+    Name(String),
+}
+
+/// The one rule every door applies to a client's path: `.` and empty parts
+/// (and a leading `~`) drop out, `..` is refused, more than one part is a
+/// folder, which there are none of.
+pub fn remote_path(path: &str) -> Result<RemotePath, FilesError> {
+    let path = path.strip_prefix('~').unwrap_or(path);
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.contains(&"..") {
+        return Err(FilesError::OutsideFiles);
+    }
+    match parts.as_slice() {
+        [] => Ok(RemotePath::Root),
+        [name] => {
+            validate_name(name)?;
+            Ok(RemotePath::Name((*name).to_string()))
+        }
+        _ => Err(FilesError::NoFolders),
+    }
 }
 
 /// The account's files, over one database and one blob folder.

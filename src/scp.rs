@@ -14,6 +14,7 @@ use crate::commands::ExecChannel;
 use crate::core::{Core, Who};
 use crate::download::Download;
 use crate::escape::escape;
+use crate::files::{remote_path, FilesError, RemotePath};
 use crate::upload::UploadStream;
 
 /// Longest control line accepted ("C0644 SIZE NAME").
@@ -64,30 +65,46 @@ async fn fatal(io: &ExecChannel, message: &str) {
     io.stdout(format!("\x02scp: {message}\n")).await;
 }
 
-/// The stored name for a target path: a directory target ("", ".", "/", "~")
-/// keeps the sent name; otherwise the target's last component names the file.
-fn stored_name<'a>(target: &'a str, sent: &'a str) -> &'a str {
-    let target = target.trim_end_matches('/');
-    match target.rsplit('/').next().unwrap_or("") {
-        "" | "." | "~" => sent,
-        last => last,
+/// The stored name for a target path, by the rule every door shares: the
+/// folder itself keeps the sent name, a file name replaces it, and `..` or
+/// a folder are refused as sftp refuses them.
+fn stored_name(target: &str, sent: &str) -> Result<String, FilesError> {
+    match remote_path(target)? {
+        RemotePath::Root => match remote_path(sent)? {
+            RemotePath::Name(name) => Ok(name),
+            RemotePath::Root => Err(FilesError::InvalidName("the name is empty")),
+        },
+        RemotePath::Name(name) => Ok(name),
     }
 }
 
-async fn read_line(io: &mut ExecChannel) -> Option<Vec<u8>> {
+/// A protocol line, or why there is none.
+enum Line {
+    Text(Vec<u8>),
+    /// Longer than any header a client sends, with no end in sight.
+    TooLong,
+    /// The input ended.
+    End,
+}
+
+async fn read_line(io: &mut ExecChannel) -> Line {
     let mut line = Vec::new();
     while let Some(piece) = io.read().await {
         if let Some(end) = piece.iter().position(|&b| b == b'\n') {
             line.extend_from_slice(&piece[..end]);
             io.unread(&piece[end + 1..]);
-            return Some(line);
+            return if line.len() > MAX_LINE {
+                Line::TooLong
+            } else {
+                Line::Text(line)
+            };
         }
         line.extend_from_slice(&piece);
         if line.len() > MAX_LINE {
-            return None;
+            return Line::TooLong;
         }
     }
-    None
+    Line::End
 }
 
 async fn read_byte(io: &mut ExecChannel) -> Option<u8> {
@@ -101,7 +118,15 @@ async fn read_byte(io: &mut ExecChannel) -> Option<u8> {
 async fn receive(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, target: &str) -> u32 {
     let mut status = 0;
     ok(io).await;
-    while let Some(line) = read_line(io).await {
+    loop {
+        let line = match read_line(io).await {
+            Line::Text(line) => line,
+            Line::TooLong => {
+                fatal(io, "the file header is too long").await;
+                return 1;
+            }
+            Line::End => break,
+        };
         let line = String::from_utf8_lossy(&line).into_owned();
         match line.chars().next() {
             Some('C') => {
@@ -138,8 +163,14 @@ async fn receive_file(
         fatal(io, "malformed file size").await;
         return false;
     };
-    let name = stored_name(target, sent_name);
-    let mut upload = match UploadStream::start(core, who, name, Some(size)) {
+    let name = match stored_name(target, sent_name) {
+        Ok(name) => name,
+        Err(e) => {
+            fatal(io, &e.to_string()).await;
+            return false;
+        }
+    };
+    let mut upload = match UploadStream::start(core, who, &name, Some(size)) {
         Ok(upload) => upload,
         Err(e) => {
             warn(io, &e.to_string()).await;

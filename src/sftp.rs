@@ -43,7 +43,7 @@ use zeroize::Zeroizing;
 use crate::core::{Core, Who};
 use crate::db::FileRecord;
 use crate::download::Download;
-use crate::files::{validate_name, FilesError};
+use crate::files::{remote_path, validate_name, FilesError, RemotePath};
 use crate::keyring::WaitingKey;
 use crate::timefmt::utc_datetime;
 use crate::upload::UploadStream;
@@ -62,8 +62,6 @@ const KEY_SUFFIX: &str = ".key";
 
 const RESUME_REFUSED: &str =
     "sfs accepts uploads written from start to end; resume is not supported";
-const NO_FOLDERS: &str = "there are no folders here: use a plain file name";
-const OUTSIDE: &str = "paths stay inside your files: `..` is not allowed";
 
 /// Serves sftp on `channel` for a logged-in account until the client closes
 /// it. Open handles (and so unfinished uploads) go with the session.
@@ -167,7 +165,10 @@ fn failure(message: impl Into<String>) -> StatusReply {
 fn files_error(e: &FilesError) -> StatusReply {
     let code = match e {
         FilesError::NotFound => StatusCode::NoSuchFile,
-        FilesError::Locked | FilesError::InvalidName(_) => StatusCode::PermissionDenied,
+        FilesError::Locked
+        | FilesError::InvalidName(_)
+        | FilesError::OutsideFiles
+        | FilesError::NoFolders => StatusCode::PermissionDenied,
         _ => StatusCode::Failure,
     };
     code.with_message(e.to_string())
@@ -180,17 +181,9 @@ fn components(path: &str) -> impl Iterator<Item = &str> {
 
 /// Normalises a path for a file operation: `/`, or one valid name.
 fn resolve(path: &str) -> Result<Target, StatusReply> {
-    let parts: Vec<&str> = components(path).collect();
-    if parts.contains(&"..") {
-        return Err(StatusCode::PermissionDenied.with_message(OUTSIDE));
-    }
-    match parts.as_slice() {
-        [] => Ok(Target::Root),
-        [name] => {
-            validate_name(name).map_err(|e| files_error(&e))?;
-            Ok(Target::Name((*name).to_string()))
-        }
-        _ => Err(StatusCode::PermissionDenied.with_message(NO_FOLDERS)),
+    match remote_path(path).map_err(|e| files_error(&e))? {
+        RemotePath::Root => Ok(Target::Root),
+        RemotePath::Name(name) => Ok(Target::Name(name)),
     }
 }
 
@@ -210,7 +203,7 @@ fn canonical(path: &str) -> Result<String, StatusReply> {
             validate_name(name).map_err(|e| files_error(&e))?;
             Ok(format!("/{name}"))
         }
-        _ => Err(StatusCode::NoSuchFile.with_message(NO_FOLDERS)),
+        _ => Err(StatusCode::NoSuchFile.with_message(FilesError::NoFolders.to_string())),
     }
 }
 
@@ -412,7 +405,11 @@ impl Session {
 
     async fn remove_file(&mut self, path: &str) -> Result<(), StatusReply> {
         let name = match resolve(path)? {
-            Target::Root => return Err(StatusCode::PermissionDenied.with_message(NO_FOLDERS)),
+            Target::Root => {
+                return Err(
+                    StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
+                )
+            }
             Target::Name(name) => name,
         };
         match self.lookup(&name).await? {
@@ -431,7 +428,9 @@ impl Session {
 
     async fn rename_file(&mut self, from: &str, to: &str) -> Result<(), StatusReply> {
         let (Target::Name(from), Target::Name(to)) = (resolve(from)?, resolve(to)?) else {
-            return Err(StatusCode::PermissionDenied.with_message(NO_FOLDERS));
+            return Err(
+                StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
+            );
         };
         self.core
             .rename(&self.who, &from, &to)
@@ -668,7 +667,7 @@ impl russh_sftp::server::Handler for Session {
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
         self.room_for_handle()?;
         if let Target::Name(_) = resolve(&path)? {
-            return Err(StatusCode::NoSuchFile.with_message(NO_FOLDERS));
+            return Err(StatusCode::NoSuchFile.with_message(FilesError::NoFolders.to_string()));
         }
         let files = self
             .core
@@ -748,13 +747,17 @@ impl russh_sftp::server::Handler for Session {
         _path: String,
         _attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        self.told(Err(StatusCode::PermissionDenied.with_message(NO_FOLDERS)))
-            .await
+        self.told(Err(
+            StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
+        ))
+        .await
     }
 
     async fn rmdir(&mut self, _id: u32, _path: String) -> Result<Status, Self::Error> {
-        self.told(Err(StatusCode::PermissionDenied.with_message(NO_FOLDERS)))
-            .await
+        self.told(Err(
+            StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
+        ))
+        .await
     }
 
     async fn readlink(&mut self, _id: u32, _path: String) -> Result<Name, Self::Error> {
