@@ -9,27 +9,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use harness::{account_with_key_file, openssh_options, Client, Request, TestServer, WAIT};
+use harness::{account_with_key_file, have, openssh_options, Client, Request, TestServer, WAIT};
 use russh::ChannelMsg;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio::process::Command;
-
-fn have(tool: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").map_or(true, |ci| ci != "true"),
-            "{tool} is needed under CI"
-        );
-        eprintln!("skipped: {tool} is not installed");
-    }
-    found
-}
 
 /// Threads of this process (the server runs in it).
 fn threads() -> usize {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use harness::{account_with_key_file, openssh_options, TestServer, WAIT};
+use harness::{account_with_key_file, have, openssh_options, TestServer, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
@@ -130,21 +130,6 @@ fn no_partial_blobs(dir: &Path) -> bool {
             !path.to_string_lossy().contains(".part")
         }
     })
-}
-
-fn have(tool: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").map_or(true, |ci| ci != "true"),
-            "{tool} is needed under CI"
-        );
-        eprintln!("skipped: {tool} is not installed");
-    }
-    found
 }
 
 /// Waits until the server has received this much of an upload in flight.

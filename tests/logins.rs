@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{client_key, create_account, key_file, tui_login, Client, TestServer, WAIT};
+use harness::{client_key, create_account, have, key_file, tui_login, Client, TestServer, WAIT};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use totp_rs::TOTP;
@@ -89,21 +89,6 @@ async fn output(mut cmd: Command, stdin: &[u8]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn have(tool: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").map_or(true, |ci| ci != "true"),
-            "{tool} is needed under CI"
-        );
-        eprintln!("skipped: {tool} is not installed");
-    }
-    found
 }
 
 async fn ssh(server: &TestServer, mail_number: usize, command: &str, stdin: &[u8]) -> Output {

@@ -538,3 +538,20 @@ pub fn openssh_options(key_file: &Path) -> Vec<String> {
     .chain([key_file.display().to_string()])
     .collect()
 }
+
+/// Whether `tool` is on the PATH; when not, says the test is skipped, and
+/// fails under CI, where every client the tests use must be installed.
+pub fn have(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").map_or(true, |ci| ci != "true"),
+            "{tool} is needed under CI"
+        );
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
