@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(0);
     let mut challenge = core
         .accounts
-        .start_login(&args[2], ip)
+        .start_login(&args[2], ip, &[])
         .await
         .map_err(|r| anyhow::anyhow!("{r}"))?;
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -128,6 +128,7 @@ const SCHEMA: &[Table] = &[
             ("failed_logins_per_ip", POSITIVE_COUNT),
             ("failed_logins_per_account", POSITIVE_COUNT),
             ("account_lock_seconds", SECONDS),
+            ("wrong_codes_per_address_per_day", POSITIVE_COUNT),
             ("ban_base_seconds", SECONDS),
             (
                 "ban_max_seconds",
@@ -395,6 +396,10 @@ pub struct LimitsConfig {
     pub failed_logins_per_account: u32,
     /// How long such a lock lasts; each further wrong code renews it.
     pub account_lock_seconds: u64,
+    /// Wrong codes for one address in any 24 hours before it is locked
+    /// until the oldest is a day old. Neither lock applies to a source that
+    /// logged in to the account before.
+    pub wrong_codes_per_address_per_day: u32,
     /// The first ban; each further one doubles, up to `ban_max_seconds`.
     pub ban_base_seconds: u64,
     pub ban_max_seconds: u64,
@@ -423,6 +428,7 @@ impl Default for LimitsConfig {
             failed_logins_per_ip: 10,
             failed_logins_per_account: 10,
             account_lock_seconds: 900,
+            wrong_codes_per_address_per_day: 10,
             ban_base_seconds: 60,
             ban_max_seconds: 3600,
             max_sessions: 500,
@@ -657,6 +663,10 @@ impl Config {
             (
                 "limits.failed_logins_per_account",
                 limits.failed_logins_per_account,
+            ),
+            (
+                "limits.wrong_codes_per_address_per_day",
+                limits.wrong_codes_per_address_per_day,
             ),
             ("limits.max_sessions", limits.max_sessions),
             ("limits.max_sessions_per_ip", limits.max_sessions_per_ip),

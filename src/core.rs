@@ -87,6 +87,13 @@ impl Core {
             config.auth.clone(),
             config.limits.clone(),
         );
+        let reloaded = accounts.restore_lockouts().await?;
+        if reloaded > 0 {
+            tracing::info!(
+                wrong_codes = reloaded,
+                "reloaded the last day's wrong login codes"
+            );
+        }
         let keyring = Keyring::new(
             Duration::from_secs(config.auth.key_pickup_minutes * 60),
             Duration::from_secs(config.auth.unlock_minutes * 60),

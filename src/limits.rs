@@ -32,6 +32,8 @@ use crate::config::LimitsConfig;
 
 /// The window for the per-hour mail limits.
 const HOUR: Duration = Duration::from_secs(3600);
+/// The window of the per-address daily guess budget.
+pub const DAY: Duration = Duration::from_secs(24 * 3600);
 /// Most entries any one map holds (roughly 100 bytes each).
 const MAX_TRACKED: usize = 100_000;
 /// How long a refused session is told to wait.
@@ -84,29 +86,31 @@ impl Limiter {
         }
     }
 
-    /// Refused while `email` is locked after too many wrong codes.
-    pub fn check_address(&self, email: &str, now: Instant) -> Result<(), Refusal> {
-        let state = self.state();
-        match state
-            .address_failures
-            .map
-            .get(email)
-            .and_then(|r| r.locked_until)
-        {
-            Some(until) if until > now => Err(Refusal::address_locked(until - now)),
-            _ => Ok(()),
+    /// Refused while the address `tag` is locked for unknown sources: after
+    /// `failed_logins_per_account` wrong codes in a row, or once it has used
+    /// its `wrong_codes_per_address_per_day`. A `known` source (an IP or key
+    /// that logged in to the account before) is never refused here.
+    pub fn check_address(&self, tag: &str, known: bool, now: Instant) -> Result<(), Refusal> {
+        if known {
+            return Ok(());
+        }
+        let mut state = self.state();
+        let Some(record) = state.address_failures.map.get_mut(tag) else {
+            return Ok(());
+        };
+        match record.locked_until(self.cfg.wrong_codes_per_address_per_day, now) {
+            Some(until) => Err(Refusal::address_locked(until - now)),
+            None => Ok(()),
         }
     }
 
-    /// Locks `email` until `until` unless it is already locked for longer:
-    /// carries a lock persisted in the database over a restart.
-    pub fn lock_address_until(&self, email: &str, until: Instant, now: Instant) {
+    /// Counts a wrong code for `tag` made at `at` (unix time earlier than
+    /// `now`), as reloaded from the database at start: the address's count
+    /// and daily budget, not the IP's.
+    pub fn replay_address_failure(&self, tag: &str, at: Instant, now: Instant) {
         let mut state = self.state();
-        let record = state.address_failures.entry(email.to_string(), now);
-        record.last = record.last.max(now);
-        if record.locked_until.is_none_or(|t| t < until) {
-            record.locked_until = Some(until);
-        }
+        let record = state.address_failures.entry(tag.to_string(), now);
+        record.count(&self.cfg, at);
     }
 
     /// Counts one code e-mail to `email` requested from `ip`, or refuses it
@@ -154,10 +158,11 @@ impl Limiter {
         }
     }
 
-    /// Counts a wrong code for `email` from `ip`: may ban the IP (each ban
-    /// twice as long as the one before, up to the maximum) and lock the
-    /// address (every further failure renews the lock until a good login).
-    pub fn record_failure(&self, email: &str, ip: IpAddr, now: Instant) -> FailureOutcome {
+    /// Counts a wrong code for the address `tag` from `ip`: may ban the IP
+    /// (each ban twice as long as the one before, up to the maximum) and
+    /// lock the address for unknown sources (every further failure renews
+    /// the lock until a good login).
+    pub fn record_failure(&self, tag: &str, ip: IpAddr, now: Instant) -> FailureOutcome {
         let mut outcome = FailureOutcome::default();
         let base = Duration::from_secs(self.cfg.ban_base_seconds);
         let max = Duration::from_secs(self.cfg.ban_max_seconds).max(base);
@@ -177,26 +182,29 @@ impl Limiter {
             outcome.banned_for = Some(ban);
         }
 
-        let lock = Duration::from_secs(self.cfg.account_lock_seconds);
-        let address = state.address_failures.entry(email.to_string(), now);
-        address.failures = address.failures.saturating_add(1);
-        address.last = now;
-        if address.failures >= self.cfg.failed_logins_per_account.max(1) {
-            address.locked_until = Some(now + lock);
-            outcome.locked_for = Some(lock);
+        let address = state.address_failures.entry(tag.to_string(), now);
+        if address.count(&self.cfg, now) {
+            outcome.locked_for = address
+                .locked_until(self.cfg.wrong_codes_per_address_per_day, now)
+                .map(|until| until - now);
         }
         outcome
     }
 
-    /// Forgets the address's failures and lock after a good login. The IP's
-    /// count stays: a login to one account must not reset guessing at others.
-    pub fn clear_address(&self, email: &str) {
-        self.state().address_failures.map.remove(email);
+    /// Ends the address's run of wrong codes and its lock after a good
+    /// login. The day's budget stays spent, so however often the owner logs
+    /// in, strangers get no more guesses a day; and the IP's count stays: a
+    /// login to one account must not reset guessing at others.
+    pub fn clear_address(&self, tag: &str) {
+        if let Some(record) = self.state().address_failures.map.get_mut(tag) {
+            record.failures = 0;
+            record.locked_until = None;
+        }
     }
 }
 
 /// The key an IP is counted under: IPv6 by /64, IPv4-mapped as IPv4.
-fn ip_key(ip: IpAddr) -> IpAddr {
+pub fn ip_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -346,9 +354,45 @@ impl Expiring for IpRecord {
 
 /// Wrong codes for one address since its last good login.
 struct AddressRecord {
+    /// Wrong codes in a row: `failed_logins_per_account` of them lock.
     failures: u32,
     locked_until: Option<Instant>,
+    /// The wrong codes of the last [`DAY`], oldest first, at most the daily
+    /// budget of them.
+    today: VecDeque<Instant>,
     last: Instant,
+}
+
+impl AddressRecord {
+    /// Counts a wrong code made at `at`; true if it (re)locked the address.
+    fn count(&mut self, cfg: &LimitsConfig, at: Instant) -> bool {
+        self.failures = self.failures.saturating_add(1);
+        self.last = self.last.max(at);
+        let budget = cfg.wrong_codes_per_address_per_day.max(1) as usize;
+        self.today.push_back(at);
+        while self.today.len() > budget {
+            self.today.pop_front();
+        }
+        let locks = self.failures >= cfg.failed_logins_per_account.max(1);
+        if locks {
+            let until = at + Duration::from_secs(cfg.account_lock_seconds);
+            self.locked_until = Some(self.locked_until.map_or(until, |t| t.max(until)));
+        }
+        locks || self.today.len() >= budget
+    }
+
+    /// Until when unknown sources are refused, if they are: the lock after
+    /// wrong codes in a row, or the day's budget spent.
+    fn locked_until(&self, per_day: u32, now: Instant) -> Option<Instant> {
+        let budget_back = (self.today.len() >= per_day.max(1) as usize)
+            .then(|| self.today.front().map(|&oldest| oldest + DAY))
+            .flatten();
+        [self.locked_until, budget_back]
+            .into_iter()
+            .flatten()
+            .filter(|&until| until > now)
+            .max()
+    }
 }
 
 impl Default for AddressRecord {
@@ -356,6 +400,7 @@ impl Default for AddressRecord {
         AddressRecord {
             failures: 0,
             locked_until: None,
+            today: VecDeque::new(),
             last: Instant::now(),
         }
     }
@@ -364,7 +409,8 @@ impl Default for AddressRecord {
 impl Expiring for AddressRecord {
     fn expired(&mut self, now: Instant) -> bool {
         let quiet_since = self.locked_until.map_or(self.last, |t| t.max(self.last));
-        now.saturating_duration_since(quiet_since) >= HOUR
+        // A day on, neither the run of failures nor the budget counts.
+        now.saturating_duration_since(quiet_since) >= DAY
     }
 
     fn last_active(&self) -> Instant {
@@ -550,13 +596,39 @@ mod tests {
         );
         let locked = limiter.record_failure("a@x.io", ips[2], now).locked_for;
         assert_eq!(locked, Some(Duration::from_secs(100)));
-        assert!(limiter.check_address("a@x.io", now).is_err());
-        assert!(limiter.check_address("b@x.io", now).is_ok());
+        assert!(limiter.check_address("a@x.io", false, now).is_err());
+        assert!(limiter.check_address("a@x.io", true, now).is_ok());
+        assert!(limiter.check_address("b@x.io", false, now).is_ok());
         limiter.clear_address("a@x.io");
-        assert!(limiter.check_address("a@x.io", now).is_ok());
-        limiter.lock_address_until("b@x.io", now + HOUR, now);
-        let refused = limiter.check_address("b@x.io", now).unwrap_err();
-        assert_eq!(refused.retry_after, Some(HOUR));
+        assert!(limiter.check_address("a@x.io", false, now).is_ok());
+        let again = limiter.record_failure("a@x.io", ips[0], now).locked_for;
+        assert_eq!(again, None, "a good login starts the run again");
+    }
+
+    #[test]
+    fn the_daily_budget_holds_across_short_locks() {
+        let limiter = Limiter::new(&LimitsConfig {
+            failed_logins_per_account: 100,
+            wrong_codes_per_address_per_day: 4,
+            ..cfg()
+        });
+        let start = Instant::now();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for hour in 0..3u32 {
+            let at = start + HOUR * hour;
+            limiter.replay_address_failure("a", at, at);
+        }
+        let now = start + HOUR * 3;
+        assert!(limiter.check_address("a", false, now).is_ok());
+        let locked = limiter.record_failure("a", ip, now).locked_for;
+        assert_eq!(
+            locked,
+            Some(DAY - HOUR * 3),
+            "until the oldest is a day old"
+        );
+        let refused = limiter.check_address("a", false, now).unwrap_err();
+        assert_eq!(refused.retry_after, Some(DAY - HOUR * 3));
+        assert!(limiter.check_address("a", false, start + DAY).is_ok());
     }
 
     #[test]

@@ -129,7 +129,7 @@ async fn idle_open_uploads_hold_no_thread_and_stall_nobody() {
     server
         .core
         .accounts
-        .start_login("bob@example.com", "127.0.0.1".parse().expect("ip"))
+        .start_login("bob@example.com", "127.0.0.1".parse().expect("ip"), &[])
         .await
         .expect("code mail");
     server.code_from_mail(mails + 1).await;

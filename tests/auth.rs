@@ -78,6 +78,21 @@ async fn env(auth: AuthConfig, limits: LimitsConfig) -> Env {
 }
 
 impl Env {
+    /// The same database and server key with fresh memory, as after a
+    /// restart.
+    async fn restart(&mut self, limits: LimitsConfig) {
+        let sealer = Sealer::load_or_create(&self._tmp.path().join("keys/secrets.key")).unwrap();
+        let mailer = Mailer::start(&MailConfig {
+            transport: MailTransport::Outbox,
+            outbox_dir: self.outbox.clone(),
+            from: "sfs <sfs@localhost>".into(),
+            smtp: MailSmtpConfig::default(),
+        })
+        .unwrap();
+        self.accounts = Accounts::new(self.db.clone(), sealer, mailer, auth(), limits);
+        self.accounts.restore_lockouts().await.unwrap();
+    }
+
     /// The code in the next unread mail to `email`, waiting for it to arrive.
     async fn next_code(&mut self, email: &str) -> String {
         for _ in 0..200 {
@@ -113,7 +128,7 @@ impl Env {
 
     /// Creates `email`'s account by logging in once with the mailed code.
     async fn register(&mut self, email: &str) -> sfs::db::Account {
-        let mut challenge = self.accounts.start_login(email, ip(IP)).await.unwrap();
+        let mut challenge = self.accounts.start_login(email, ip(IP), &[]).await.unwrap();
         let code = self.next_code(email).await;
         self.accounts
             .verify(&mut challenge, &code, ip(IP), &[])
@@ -184,7 +199,7 @@ async fn a_new_address_gets_an_account_only_after_its_code() {
     let mut env = env(auth(), limits()).await;
     let mut challenge = env
         .accounts
-        .start_login("  New.User@Example.COM ", ip(IP))
+        .start_login("  New.User@Example.COM ", ip(IP), &[])
         .await
         .unwrap();
     assert_eq!(challenge.email(), "new.user@example.com");
@@ -227,7 +242,7 @@ async fn the_correct_code_logs_a_known_account_in() {
     let first = env.register("alice@example.com").await;
     let mut challenge = env
         .accounts
-        .start_login("alice@example.com", ip(IP))
+        .start_login("alice@example.com", ip(IP), &[])
         .await
         .unwrap();
     let code = env.next_code("alice@example.com").await;
@@ -245,7 +260,7 @@ async fn wrong_codes_use_up_the_challenge() {
     let mut env = env(auth(), limits()).await;
     let mut challenge = env
         .accounts
-        .start_login("bob@example.com", ip(IP))
+        .start_login("bob@example.com", ip(IP), &[])
         .await
         .unwrap();
     let code = env.next_code("bob@example.com").await;
@@ -329,7 +344,7 @@ async fn a_code_works_only_once_and_each_login_gets_its_own() {
     .await;
     let mut challenge = env
         .accounts
-        .start_login("carol@example.com", ip(IP))
+        .start_login("carol@example.com", ip(IP), &[])
         .await
         .unwrap();
     let code = env.next_code("carol@example.com").await;
@@ -351,7 +366,7 @@ async fn a_code_works_only_once_and_each_login_gets_its_own() {
     for n in 0..5 {
         let mut next = env
             .accounts
-            .start_login("carol@example.com", ip(IP))
+            .start_login("carol@example.com", ip(IP), &[])
             .await
             .unwrap();
         let fresh = env.next_code("carol@example.com").await;
@@ -392,14 +407,14 @@ async fn a_login_inside_the_cooldown_uses_the_code_already_sent() {
     .await;
     let mut first = env
         .accounts
-        .start_login("cody@example.com", ip(IP))
+        .start_login("cody@example.com", ip(IP), &[])
         .await
         .unwrap();
     let code = env.next_code("cody@example.com").await;
     // Another door, another connection: no second mail, the same code.
     let mut second = env
         .accounts
-        .start_login("cody@example.com", ip(OTHER_IP))
+        .start_login("cody@example.com", ip(OTHER_IP), &[])
         .await
         .unwrap();
     assert!(matches!(
@@ -435,7 +450,7 @@ async fn a_login_inside_the_cooldown_uses_the_code_already_sent() {
     );
     // And with that code used, the next login mails at once.
     env.accounts
-        .start_login("cody@example.com", ip(IP))
+        .start_login("cody@example.com", ip(IP), &[])
         .await
         .unwrap();
     env.next_code("cody@example.com").await;
@@ -450,7 +465,7 @@ async fn an_authenticator_app_logs_in_without_mail_until_asked() {
 
     let mut challenge = env
         .accounts
-        .start_login("anna@example.com", ip(IP))
+        .start_login("anna@example.com", ip(IP), &[])
         .await
         .unwrap();
     assert!(challenge.accepts_app_codes());
@@ -470,7 +485,7 @@ async fn an_authenticator_app_logs_in_without_mail_until_asked() {
     // The same app code again is a replay.
     let mut again = env
         .accounts
-        .start_login("anna@example.com", ip(IP))
+        .start_login("anna@example.com", ip(IP), &[])
         .await
         .unwrap();
     let refused = env
@@ -502,7 +517,7 @@ async fn an_authenticator_app_logs_in_without_mail_until_asked() {
         .unwrap());
     let challenge = env
         .accounts
-        .start_login("anna@example.com", ip(IP))
+        .start_login("anna@example.com", ip(IP), &[])
         .await
         .unwrap();
     assert!(!challenge.accepts_app_codes());
@@ -521,7 +536,7 @@ async fn a_code_login_opens_the_key_window_until_logout() {
         .is_none());
     let mut challenge = env
         .accounts
-        .start_login("kate@example.com", ip(IP))
+        .start_login("kate@example.com", ip(IP), &[])
         .await
         .unwrap();
     let code = env.next_code("kate@example.com").await;
@@ -565,7 +580,7 @@ async fn a_code_login_opens_the_key_window_until_logout() {
     off.register("kate@example.com").await;
     let mut challenge = off
         .accounts
-        .start_login("kate@example.com", ip(IP))
+        .start_login("kate@example.com", ip(IP), &[])
         .await
         .unwrap();
     let code = off.next_code("kate@example.com").await;
@@ -600,7 +615,7 @@ async fn app_codes_are_accepted_one_step_either_side_and_no_further() {
 
     let mut challenge = env
         .accounts
-        .start_login("dan@example.com", ip(IP))
+        .start_login("dan@example.com", ip(IP), &[])
         .await
         .unwrap();
     let now = unix_now();
@@ -630,7 +645,7 @@ async fn resend_waits_for_the_cooldown() {
     .await;
     let mut challenge = env
         .accounts
-        .start_login("erin@example.com", ip(IP))
+        .start_login("erin@example.com", ip(IP), &[])
         .await
         .unwrap();
     let first = env.next_code("erin@example.com").await;
@@ -684,12 +699,12 @@ async fn code_mails_are_limited_per_address_and_per_ip() {
     }
     let accounts = env.accounts.clone();
     let mut challenge = accounts
-        .start_login("fay@example.com", ip(IP))
+        .start_login("fay@example.com", ip(IP), &[])
         .await
         .unwrap();
     accounts.resend(&mut challenge, ip(IP)).await.unwrap();
     let refused = accounts
-        .start_login("fay@example.com", ip(OTHER_IP))
+        .start_login("fay@example.com", ip(OTHER_IP), &[])
         .await
         .unwrap_err();
     assert_eq!(
@@ -706,11 +721,11 @@ async fn code_mails_are_limited_per_address_and_per_ip() {
 
     // The third mail from IP is fine, the fourth is one too many.
     accounts
-        .start_login("gus@example.com", ip(IP))
+        .start_login("gus@example.com", ip(IP), &[])
         .await
         .unwrap();
     let refused = accounts
-        .start_login("hal@example.com", ip(IP))
+        .start_login("hal@example.com", ip(IP), &[])
         .await
         .unwrap_err();
     assert_eq!(
@@ -720,7 +735,7 @@ async fn code_mails_are_limited_per_address_and_per_ip() {
     assert!(refused.retry_after.is_some());
     // Other sources are not affected; refusals sent no mail.
     accounts
-        .start_login("hal@example.com", ip(OTHER_IP))
+        .start_login("hal@example.com", ip(OTHER_IP), &[])
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -742,7 +757,7 @@ async fn failed_logins_ban_the_ip_for_growing_times() {
     .await;
     let mut challenge = env
         .accounts
-        .start_login("ivy@example.com", ip(IP))
+        .start_login("ivy@example.com", ip(IP), &[])
         .await
         .unwrap();
     let code = env.next_code("ivy@example.com").await;
@@ -768,7 +783,7 @@ async fn failed_logins_ban_the_ip_for_growing_times() {
         assert!(refused.retry_after.unwrap() <= ban);
         assert!(env
             .accounts
-            .start_login("ivy@example.com", ip(IP))
+            .start_login("ivy@example.com", ip(IP), &[])
             .await
             .is_err());
         let refused = env
@@ -785,73 +800,209 @@ async fn failed_logins_ban_the_ip_for_growing_times() {
     assert_eq!(bans, [Duration::from_secs(1), Duration::from_secs(2)]);
 }
 
+const THIRD_IP: &str = "203.0.113.30";
+const OWNER_KEY: &str = "SHA256:owner-key";
+
+/// An attacker's wrong codes from one IP for `email`: `n` of them, then the
+/// right code and a fresh login from another unknown IP, all refused.
+async fn attack(env: &mut Env, email: &str, n: usize) -> Vec<String> {
+    let mut challenge = env
+        .accounts
+        .start_login(email, ip(OTHER_IP), &[])
+        .await
+        .unwrap();
+    let code = env.next_code(email).await;
+    let wrong = other_code(&code);
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        seen.push(
+            env.accounts
+                .verify(&mut challenge, &wrong, ip(OTHER_IP), &[])
+                .await
+                .unwrap_err(),
+        );
+    }
+    seen.push(
+        env.accounts
+            .verify(&mut challenge, &code, ip(OTHER_IP), &[])
+            .await
+            .unwrap_err(),
+    );
+    seen.push(
+        env.accounts
+            .start_login(email, ip(THIRD_IP), &[])
+            .await
+            .unwrap_err(),
+    );
+    seen.iter().map(Refusal::to_string).collect()
+}
+
 #[tokio::test]
-async fn wrong_codes_lock_the_address_whether_or_not_it_is_registered() {
-    let mut env = env(
-        auth(),
-        LimitsConfig {
-            wrong_codes_per_challenge: 10,
-            failed_logins_per_account: 3,
-            account_lock_seconds: 60,
-            ..limits()
-        },
-    )
-    .await;
+async fn wrong_codes_lock_out_strangers_not_the_owner_also_after_a_restart() {
+    let lock_limits = LimitsConfig {
+        wrong_codes_per_challenge: 10,
+        failed_logins_per_account: 3,
+        account_lock_seconds: 60,
+        ..limits()
+    };
+    let mut env = env(auth(), lock_limits.clone()).await;
+    // The owner logged in before from IP, and once with a key.
     env.register("known@example.com").await;
+    let mut challenge = env
+        .accounts
+        .start_login("known@example.com", ip(IP), &[])
+        .await
+        .unwrap();
+    let code = env.next_code("known@example.com").await;
+    let keys = [OWNER_KEY.to_string()];
+    env.accounts
+        .verify(&mut challenge, &code, ip(IP), &keys)
+        .await
+        .unwrap();
 
     // Compared as shown to users: the waits differ by the test's runtime.
-    let mut refusals = Vec::new();
-    for email in ["known@example.com", "unknown@example.com"] {
-        let mut challenge = env.accounts.start_login(email, ip(IP)).await.unwrap();
-        let code = env.next_code(email).await;
-        let wrong = other_code(&code);
-        let mut seen = Vec::new();
-        for _ in 0..3 {
-            seen.push(
-                env.accounts
-                    .verify(&mut challenge, &wrong, ip(IP), &[])
-                    .await
-                    .unwrap_err(),
-            );
-        }
-        // Locked: the right code and new codes are refused too.
-        seen.push(
-            env.accounts
-                .verify(&mut challenge, &code, ip(IP), &[])
-                .await
-                .unwrap_err(),
-        );
-        seen.push(
-            env.accounts
-                .start_login(email, ip(OTHER_IP))
-                .await
-                .unwrap_err(),
-        );
-        refusals.push(seen.iter().map(Refusal::to_string).collect::<Vec<_>>());
-    }
-    assert_eq!(refusals[0], refusals[1]);
+    let known = attack(&mut env, "known@example.com", 3).await;
+    let unknown = attack(&mut env, "unknown@example.com", 3).await;
+    assert_eq!(known, unknown, "a lock says nothing of registration");
     assert_eq!(
-        refusals[0][2],
-        "too many wrong codes were entered for this address. Try again in 1 minute."
+        known[2],
+        "too many wrong codes were entered for this address (logins from a network or SSH key \
+         it used before still work). Try again in 1 minute."
     );
 
-    // For the existing account the lock is also in the database.
-    let mut stored = None;
+    // Every wrong code is stored, for both addresses alike.
+    let mut stored = 0;
     for _ in 0..100 {
-        let account = env
-            .db
-            .account_by_email("known@example.com")
-            .await
-            .unwrap()
-            .unwrap();
-        if account.failed_logins == 3 && account.locked_until.is_some() {
-            stored = Some(account);
+        stored = env.db.wrong_codes_since(0).await.unwrap().len();
+        if stored == 6 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let stored = stored.expect("the failures were not persisted");
-    assert!(stored.locked_until.unwrap() > unix_now() as i64 + 50);
+    assert_eq!(stored, 6, "wrong codes written to the database");
+
+    // After a restart both are still locked for strangers, alike.
+    env.restart(lock_limits).await;
+    let after: Vec<String> = ["known@example.com", "unknown@example.com"]
+        .into_iter()
+        .map(|email| email.to_string())
+        .collect();
+    let mut refusals = Vec::new();
+    for email in &after {
+        refusals.push(
+            env.accounts
+                .start_login(email, ip(THIRD_IP), &[])
+                .await
+                .unwrap_err()
+                .to_string(),
+        );
+    }
+    assert_eq!(refusals[0], refusals[1]);
+    assert!(
+        refusals[0].starts_with("too many wrong codes"),
+        "{}",
+        refusals[0]
+    );
+
+    // The owner's key from a network never used before still gets in...
+    let mut challenge = env
+        .accounts
+        .start_login("known@example.com", ip("192.0.2.99"), &keys)
+        .await
+        .unwrap();
+    let code = env.next_code("known@example.com").await;
+    let wrong = env
+        .accounts
+        .verify(&mut challenge, &other_code(&code), ip("192.0.2.99"), &keys)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.to_string(), "wrong code; 9 attempts left");
+    env.accounts
+        .verify(&mut challenge, &code, ip("192.0.2.99"), &keys)
+        .await
+        .unwrap();
+    // ...and so does its usual network, without a key.
+    let mut challenge = env
+        .accounts
+        .start_login("known@example.com", ip(IP), &[])
+        .await
+        .unwrap();
+    let code = env.next_code("known@example.com").await;
+    env.accounts
+        .verify(&mut challenge, &code, ip(IP), &[])
+        .await
+        .unwrap();
+    // A good login lifts the lock for everyone; the unknown address stays locked.
+    // (The day's budget of 10 is not spent: 6 wrong codes.)
+    env.accounts
+        .start_login("known@example.com", ip(THIRD_IP), &[])
+        .await
+        .unwrap();
+    env.next_code("known@example.com").await;
+    assert!(env
+        .accounts
+        .start_login("unknown@example.com", ip(THIRD_IP), &[])
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn strangers_get_a_daily_guess_budget_per_address() {
+    let mut env = env(
+        auth(),
+        LimitsConfig {
+            wrong_codes_per_challenge: 3,
+            failed_logins_per_account: 100,
+            wrong_codes_per_address_per_day: 5,
+            ..limits()
+        },
+    )
+    .await;
+    env.register("owner@example.com").await;
+    // Two challenges of three tries from different IPs: five wrong codes.
+    let mut refusals = Vec::new();
+    for (source, tries) in [(OTHER_IP, 3), (THIRD_IP, 2)] {
+        let mut challenge = env
+            .accounts
+            .start_login("owner@example.com", ip(source), &[])
+            .await
+            .unwrap();
+        let code = env.next_code("owner@example.com").await;
+        for _ in 0..tries {
+            refusals.push(
+                env.accounts
+                    .verify(&mut challenge, &other_code(&code), ip(source), &[])
+                    .await
+                    .unwrap_err()
+                    .to_string(),
+            );
+        }
+    }
+    assert_eq!(
+        refusals.last().unwrap(),
+        "too many wrong codes were entered for this address (logins from a network or SSH key \
+         it used before still work). Try again in 24 hours."
+    );
+    let refused = env
+        .accounts
+        .start_login("owner@example.com", ip("192.0.2.77"), &[])
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().ends_with("Try again in 24 hours."),
+        "{refused}"
+    );
+    // The owner, from where they logged in before, is not locked out.
+    let mut challenge = env
+        .accounts
+        .start_login("owner@example.com", ip(IP), &[])
+        .await
+        .unwrap();
+    let code = env.next_code("owner@example.com").await;
+    env.accounts
+        .verify(&mut challenge, &code, ip(IP), &[])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -869,7 +1020,7 @@ async fn known_and_unknown_addresses_look_the_same() {
 
     let mut seen: Vec<Vec<String>> = Vec::new();
     for email in ["known@example.com", "other@example.com"] {
-        let mut challenge: Challenge = env.accounts.start_login(email, ip(IP)).await.unwrap();
+        let mut challenge: Challenge = env.accounts.start_login(email, ip(IP), &[]).await.unwrap();
         let code = env.next_code(email).await;
         let resend = env
             .accounts
@@ -916,7 +1067,7 @@ async fn a_disabled_account_is_told_so_after_a_correct_code() {
 
     let mut challenge = env
         .accounts
-        .start_login("gone@example.com", ip(IP))
+        .start_login("gone@example.com", ip(IP), &[])
         .await
         .unwrap();
     let code = env.next_code("gone@example.com").await;
@@ -1030,7 +1181,7 @@ async fn enrolment_uri_names_issuer_and_account_and_needs_a_code_to_count() {
     // Not confirmed: logins still mail codes.
     let challenge = env
         .accounts
-        .start_login("liz@example.com", ip(IP))
+        .start_login("liz@example.com", ip(IP), &[])
         .await
         .unwrap();
     assert!(!challenge.accepts_app_codes());
@@ -1047,7 +1198,7 @@ async fn enrolment_uri_names_issuer_and_account_and_needs_a_code_to_count() {
     start_of_next_step(2).await;
     let mut challenge = env
         .accounts
-        .start_login("liz@example.com", ip(IP))
+        .start_login("liz@example.com", ip(IP), &[])
         .await
         .unwrap();
     let old = first_app.generate(unix_now());
@@ -1139,10 +1290,10 @@ async fn login_types_and_futures_can_cross_threads() {
     let env = env(auth(), limits()).await;
     let mut challenge = env
         .accounts
-        .start_login("sam@example.com", ip(IP))
+        .start_login("sam@example.com", ip(IP), &[])
         .await
         .unwrap();
-    send(&env.accounts.start_login("sam@example.com", ip(IP)));
+    send(&env.accounts.start_login("sam@example.com", ip(IP), &[]));
     send(&env.accounts.resend(&mut challenge, ip(IP)));
     send(&env.accounts.verify(&mut challenge, "123456", ip(IP), &[]));
     send(

@@ -77,6 +77,7 @@ fn shipped_config_lists_every_key() {
         "limits.failed_logins_per_ip",
         "limits.failed_logins_per_account",
         "limits.account_lock_seconds",
+        "limits.wrong_codes_per_address_per_day",
         "limits.ban_base_seconds",
         "limits.ban_max_seconds",
         "limits.max_sessions",

@@ -97,8 +97,6 @@ async fn accounts_create_get_list_state_delete() {
         assert_eq!(bob.totp_sealed, vec![0, 1, 2, 255], "{l}");
         assert_eq!(bob.totp_last_step, None, "{l}");
         assert_eq!(bob.state, AccountState::Active, "{l}");
-        assert_eq!(bob.failed_logins, 0, "{l}");
-        assert_eq!(bob.locked_until, None, "{l}");
         assert_eq!(bob.created_at, 42, "{l}");
 
         // Creating it again returns the stored account untouched.
@@ -243,30 +241,60 @@ async fn concurrent_logins_with_one_code_accept_it_once() {
 }
 
 #[tokio::test]
-async fn login_failures_count_and_lock() {
+async fn wrong_codes_and_known_sources_are_kept() {
+    use sfs::db::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
     for t in common::databases().await {
         let l = t.label;
         let db = connect(&t.url).await;
-        let a = account(&db, "fail@example.com").await;
-        assert_eq!(db.record_login_failure(a.id, 3, 500).await.unwrap(), 1);
-        assert_eq!(db.record_login_failure(a.id, 3, 500).await.unwrap(), 2);
-        let stored = db.account_by_id(a.id).await.unwrap().unwrap();
-        assert_eq!(stored.locked_until, None, "{l}: not yet locked");
-        assert_eq!(db.record_login_failure(a.id, 3, 600).await.unwrap(), 3);
-        let stored = db.account_by_id(a.id).await.unwrap().unwrap();
-        assert_eq!(stored.failed_logins, 3, "{l}");
-        assert_eq!(stored.locked_until, Some(600), "{l}: locked on reaching 3");
-        assert_eq!(db.record_login_failure(a.id, 3, 700).await.unwrap(), 4);
-        let stored = db.account_by_id(a.id).await.unwrap().unwrap();
-        assert_eq!(stored.locked_until, Some(700), "{l}: lock renewed");
+        let tag_a = "a".repeat(64);
+        let tag_b = "b".repeat(64);
+        db.record_wrong_code(&tag_a, 100).await.unwrap();
+        db.record_wrong_code(&tag_b, 150).await.unwrap();
+        db.record_wrong_code(&tag_a, 200).await.unwrap();
+        let since = db.wrong_codes_since(120).await.unwrap();
+        assert_eq!(since, [(tag_b.clone(), 150), (tag_a.clone(), 200)], "{l}");
+        assert_eq!(db.prune_wrong_codes(160).await.unwrap(), 2, "{l}");
+        assert_eq!(
+            db.wrong_codes_since(0).await.unwrap(),
+            [(tag_a, 200)],
+            "{l}"
+        );
+        let error = db.record_wrong_code("short", 1).await;
+        assert!(error.is_err(), "{l}: a tag is 64 hex digits");
 
-        db.clear_login_failures(a.id).await.unwrap();
-        let stored = db.account_by_id(a.id).await.unwrap().unwrap();
-        assert_eq!(stored.failed_logins, 0, "{l}");
-        assert_eq!(stored.locked_until, None, "{l}");
-
-        let error = db.record_login_failure(-1, 3, 1).await.unwrap_err();
-        assert!(matches!(error, DbError::NotFound { .. }), "{l}: {error}");
+        let a = account(&db, "known@example.com").await;
+        assert!(db
+            .known_sources("known@example.com")
+            .await
+            .unwrap()
+            .is_empty());
+        let ip = KnownSource::Ip("192.0.2.1".into());
+        let key = KnownSource::Key("SHA256:abc".into());
+        db.remember_sources(a.id, &[ip.clone(), key.clone()], 10)
+            .await
+            .unwrap();
+        // The same second again (MySQL's UPDATE then changes no row).
+        db.remember_sources(a.id, std::slice::from_ref(&ip), 10)
+            .await
+            .unwrap();
+        let mut known = db.known_sources("known@example.com").await.unwrap();
+        known.sort_by_key(|s| format!("{s:?}"));
+        assert_eq!(known, [ip.clone(), key.clone()], "{l}");
+        assert!(db
+            .known_sources("nobody@example.com")
+            .await
+            .unwrap()
+            .is_empty());
+        // Bounded: the least recently successful go first.
+        for i in 0..KNOWN_SOURCES_PER_ACCOUNT {
+            let source = KnownSource::Ip(format!("198.51.100.{i}"));
+            db.remember_sources(a.id, &[source], 20 + i as i64)
+                .await
+                .unwrap();
+        }
+        let known = db.known_sources("known@example.com").await.unwrap();
+        assert_eq!(known.len(), KNOWN_SOURCES_PER_ACCOUNT, "{l}");
+        assert!(!known.contains(&ip) && !known.contains(&key), "{l}");
         db.close().await;
     }
 }

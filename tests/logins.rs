@@ -436,3 +436,48 @@ async fn a_mail_that_could_not_be_sent_is_never_called_sent() {
     assert!(!err.contains("code was sent"), "{err}");
     server.stop().await;
 }
+
+/// `ssh` for a code login from the loopback source address `source`.
+fn ssh_from(server: &TestServer, source: &str, mail_number: usize) -> Command {
+    let mut cmd = code_login("ssh", server, mail_number);
+    cmd.args(["-b", source])
+        .args(port(server, "-p"))
+        .arg(format!("{ALICE}@127.0.0.1"))
+        .arg("ls");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_codes_from_strangers_never_lock_the_owner_out() {
+    if !have("ssh") {
+        return;
+    }
+    let mut server = TestServer::start_with(|c| {
+        c.limits.failed_logins_per_account = 3;
+        c.auth.resend_cooldown_seconds = 0;
+    })
+    .await;
+    // The owner's first login, from 127.0.0.1.
+    let out = output(ssh_from(&server, "127.0.0.1", 1), b"").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A stranger's wrong codes lock the address for strangers...
+    let mut attack = ssh_from(&server, "127.0.0.2", 2);
+    attack.env("SFS_ANSWER", "000000");
+    let out = output(attack, b"").await;
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    let locked = "sfs: too many wrong codes were entered for this address (logins from a \
+                  network or SSH key it used before still work). Try again in 15 minutes.";
+    assert!(err.contains(locked), "{err}");
+    let out = output(ssh_from(&server, "127.0.0.3", 2), b"").await;
+    assert!(!out.status.success(), "a stranger with the right code too");
+    assert!(text(&out.stderr).contains(locked), "{}", text(&out.stderr));
+
+    // ...but the owner, from where they logged in before, gets in, twice.
+    for mail in [3, 4] {
+        let out = output(ssh_from(&server, "127.0.0.1", mail), b"").await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    server.stop().await;
+}

@@ -17,11 +17,16 @@
 //! No account row exists before its owner proved the address: for an unknown
 //! address the challenge holds a fresh secret, sealed, and the account is
 //! created with it by the first correct code. Known addresses without an app
-//! and unknown ones take the same path with the same work — one database
-//! lookup, one sealer operation, one queued mail. (Two exceptions, by design:
-//! an address with a confirmed app is prompted for an app code, which its
-//! owner chose; and the lockout of an existing account is also stored, so it
-//! outlives a restart.)
+//! and unknown ones take the same path with the same work — two database
+//! lookups, one sealer operation, one queued mail. (One exception, by
+//! design: an address with a confirmed app is prompted for an app code,
+//! which its owner chose.)
+//!
+//! Wrong codes lock an address only for unknown sources: an IP (IPv6 /64)
+//! or SSH key that logged in to the account before is a known source and
+//! never meets the lock, so an attacker cannot lock the owner out. Every
+//! wrong code, for any address, is also written (under a keyed hash of the
+//! address) and reloaded at start, so locks outlive a restart alike.
 //!
 //! After a code login the SSH keys the connection proved log the account in
 //! without a code for `key_login_minutes` (`key_window.rs`).
@@ -53,8 +58,8 @@ use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
 
 use crate::config::{AuthConfig, LimitsConfig};
-use crate::db::{Account, AccountState, AuditEntry, Db, NewSshKey, SshKey};
-use crate::limits::Limiter;
+use crate::db::{Account, AccountState, AuditEntry, Db, DbError, KnownSource, NewSshKey, SshKey};
+use crate::limits::{ip_key, Limiter, DAY};
 use crate::mail::{Delivery, DeliveryState, MailError, Mailer};
 use crate::timefmt::unix_now;
 use codes::{CodeBook, CodeCheck, IssuedCode};
@@ -69,9 +74,16 @@ const DIGITS: usize = 6;
 /// the masked address and the counters, nothing secret.
 pub struct Challenge {
     email: String,
-    /// The account at start, if the address had one; only used to persist
-    /// failures and to notice the account changing under the challenge.
+    /// The account at start, if the address had one; only used to notice
+    /// the account changing under the challenge.
     account_id: Option<i64>,
+    /// The address's tag in the wrong-code records.
+    tag: String,
+    /// The IPs and keys that logged in to the account before (none for an
+    /// unknown address): the address lock does not apply to them.
+    known_sources: Vec<KnownSource>,
+    /// The login started from one of them.
+    from_known_source: bool,
     /// For an unknown address: a fresh secret sealed, stored on account
     /// creation.
     sealed_new: Option<Vec<u8>>,
@@ -280,18 +292,23 @@ impl Accounts {
         self.inner.limiter.check_ip(ip, Instant::now())
     }
 
-    /// Starts a login for `email`: mails a code (or adopts the one mailed
-    /// within the cooldown), except for an account with a confirmed app,
-    /// whose codes are asked for first. Same work and same outcome whether
-    /// or not an address without an app has an account (a disabled account
-    /// is told so only after a correct code).
-    pub async fn start_login(&self, email: &str, ip: IpAddr) -> Result<Challenge, Refusal> {
+    /// Starts a login for `email` from `ip` by a connection that proved
+    /// `proven_keys`: mails a code (or adopts the one mailed within the
+    /// cooldown), except for an account with a confirmed app, whose codes
+    /// are asked for first. Same work and same outcome whether or not an
+    /// address without an app has an account (a disabled account is told so
+    /// only after a correct code).
+    pub async fn start_login(
+        &self,
+        email: &str,
+        ip: IpAddr,
+        proven_keys: &[String],
+    ) -> Result<Challenge, Refusal> {
         let email = Self::parse_email(email)?;
-        let now = Instant::now();
         let limiter = &self.inner.limiter;
-        limiter.check_ip(ip, now)?;
-        limiter.check_address(&email, now)?;
-        let mut challenge = self.new_challenge(&email, now).await?;
+        limiter.check_ip(ip, Instant::now())?;
+        let mut challenge = self.new_challenge(&email, ip, proven_keys).await?;
+        limiter.check_address(&challenge.tag, challenge.from_known_source, Instant::now())?;
         if challenge.app_secret.is_none() {
             self.mail_code(&mut challenge, ip)?;
         }
@@ -314,7 +331,7 @@ impl Accounts {
         if challenge.state == ChallengeState::Done {
             return Err(Refusal::login_complete());
         }
-        limiter.check_address(&challenge.email, now)?;
+        limiter.check_address(&challenge.tag, challenge.from_known_source, now)?;
         if let (Some(wait), Some(code)) = (challenge.resend_available_in(), &challenge.code) {
             return Err(Refusal::code_just_sent(
                 &challenge.masked_email(),
@@ -351,7 +368,9 @@ impl Accounts {
             ChallengeState::Spent => return Err(Refusal::too_many_wrong_codes()),
             ChallengeState::Done => return Err(Refusal::login_complete()),
         }
-        limiter.check_address(&challenge.email, now)?;
+        let known = challenge.from_known_source
+            || is_known_source(&challenge.known_sources, ip, proven_keys);
+        limiter.check_address(&challenge.tag, known, now)?;
         if challenge.app_secret.is_none() && challenge.mail_status() == MailStatus::Failed {
             return Err(Refusal::mail_failed());
         }
@@ -388,7 +407,7 @@ impl Accounts {
                     _ => Refusal::code_already_used(),
                 })
             }
-            CodeCheck::Wrong => Err(self.wrong_code(challenge, ip, now)),
+            CodeCheck::Wrong => Err(self.wrong_code(challenge, ip, known, now)),
         }
     }
 
@@ -433,6 +452,8 @@ impl Accounts {
             tracing::info!(to = %Self::mask_email(&email), %ip, "key login refused: account disabled");
             return None;
         }
+        self.logged_in_from(&account, ip, &[fingerprint.to_string()])
+            .await;
         self.audit(&account, "login", method.audit_detail(), Some(ip))
             .await;
         tracing::info!(to = %Self::mask_email(&email), %ip, method = method.audit_detail(), "key login");
@@ -455,9 +476,37 @@ impl Accounts {
         self.inner.key_windows.close(account_id);
     }
 
-    /// Forgets ended key login windows (called now and then).
+    /// Forgets ended key login windows and wrong codes older than a day
+    /// (called now and then).
     pub fn purge_expired(&self) {
         self.inner.key_windows.purge();
+        let db = self.inner.db.clone();
+        let before = unix_now().saturating_sub(DAY.as_secs() as i64);
+        tokio::spawn(async move {
+            if let Err(e) = db.prune_wrong_codes(before).await {
+                tracing::warn!(error = %e, "could not prune old wrong-code records");
+            }
+        });
+    }
+
+    /// Reloads the last day's wrong codes into the limiter, so every
+    /// address, registered or not, stays locked over a restart exactly as
+    /// before it. Returns how many were reloaded.
+    pub async fn restore_lockouts(&self) -> Result<usize, DbError> {
+        let now = Instant::now();
+        let now_unix = unix_now();
+        let failures = self
+            .inner
+            .db
+            .wrong_codes_since(now_unix.saturating_sub(DAY.as_secs() as i64))
+            .await?;
+        for (tag, at) in &failures {
+            let ago = Duration::from_secs(u64::try_from(now_unix - at).unwrap_or(0));
+            if let Some(at) = now.checked_sub(ago) {
+                self.inner.limiter.replay_address_failure(tag, at, now);
+            }
+        }
+        Ok(failures.len())
     }
 
     /// A fresh authenticator secret for `account`, not yet stored: the
@@ -561,14 +610,20 @@ impl Accounts {
     }
 
     /// The challenge for `email`: for an account, its app secret when an
-    /// app is confirmed; for an unknown address, a fresh secret to create
-    /// the account with. Either way one lookup and one sealer operation.
-    async fn new_challenge(&self, email: &str, now: Instant) -> Result<Challenge, Refusal> {
+    /// app is confirmed, and its known sources; for an unknown address, a
+    /// fresh secret to create the account with. Either way the same two
+    /// lookups and one sealer operation.
+    async fn new_challenge(
+        &self,
+        email: &str,
+        ip: IpAddr,
+        proven_keys: &[String],
+    ) -> Result<Challenge, Refusal> {
         let inner = &self.inner;
         let account = inner.db.account_by_email(email).await.map_err(db_refusal)?;
+        let known_sources = inner.db.known_sources(email).await.map_err(db_refusal)?;
         let (account_id, sealed_new, app_secret) = match account {
             Some(account) => {
-                self.honour_stored_lock(&account, now)?;
                 let secret = inner.sealer.open(&account.totp_sealed)?;
                 let app = account.totp_confirmed_at.is_some().then_some(secret);
                 (Some(account.id), None, app)
@@ -582,6 +637,9 @@ impl Accounts {
         Ok(Challenge {
             email: email.to_string(),
             account_id,
+            tag: inner.sealer.address_tag(email),
+            from_known_source: is_known_source(&known_sources, ip, proven_keys),
+            known_sources,
             sealed_new,
             app_secret,
             code: None,
@@ -619,25 +677,6 @@ impl Accounts {
         challenge.code = Some(inner.codes.issued(&email, draft, delivery, valid_for));
         challenge.adopted = false;
         Ok(())
-    }
-
-    /// Carries a lockout recorded in the database into the limiter, so it
-    /// survives restarts, and refuses while it lasts.
-    fn honour_stored_lock(&self, account: &Account, now: Instant) -> Result<(), Refusal> {
-        let Some(until) = account.locked_until else {
-            return Ok(());
-        };
-        let Some(left) = u64::try_from(until.saturating_sub(unix_now()))
-            .ok()
-            .filter(|&s| s > 0)
-        else {
-            return Ok(());
-        };
-        let left = Duration::from_secs(left);
-        self.inner
-            .limiter
-            .lock_address_until(&account.email, now + left, now);
-        Err(Refusal::address_locked(left))
     }
 
     /// The step whose code equals `code`, among the current step and
@@ -703,7 +742,7 @@ impl Accounts {
         // Whatever follows, this challenge is finished.
         challenge.state = ChallengeState::Done;
         let found = db.account_by_email(&email).await.map_err(db_refusal)?;
-        let (mut account, created) = match (found, challenge.account_id, &challenge.sealed_new) {
+        let (account, created) = match (found, challenge.account_id, &challenge.sealed_new) {
             (Some(account), Some(id), _) if account.id == id => (account, false),
             (None, None, Some(sealed)) => {
                 let account = db
@@ -719,18 +758,11 @@ impl Accounts {
             _ => return Err(Refusal::out_of_date()),
         };
         challenge.sealed_new = None;
-        self.inner.limiter.clear_address(&email);
-        if account.failed_logins > 0 || account.locked_until.is_some() {
-            if let Err(e) = db.clear_login_failures(account.id).await {
-                tracing::warn!(error = %e, "could not clear the failed-login count");
-            }
-            account.failed_logins = 0;
-            account.locked_until = None;
-        }
         if account.state != AccountState::Active {
             tracing::info!(to = %challenge.masked_email(), %ip, "code login refused: account disabled");
             return Err(Refusal::disabled());
         }
+        self.logged_in_from(&account, ip, proven_keys).await;
         self.inner.key_windows.open(account.id, proven_keys);
         let detail = if created {
             "new account"
@@ -742,46 +774,66 @@ impl Accounts {
         Ok((account, method))
     }
 
-    /// Counts a wrong code everywhere it counts and says what follows.
-    fn wrong_code(&self, challenge: &mut Challenge, ip: IpAddr, now: Instant) -> Refusal {
+    /// A good login to `account` from `ip` with `keys` proven: lifts the
+    /// address's lock and remembers the IP and keys as known sources.
+    async fn logged_in_from(&self, account: &Account, ip: IpAddr, keys: &[String]) {
+        let inner = &self.inner;
+        inner
+            .limiter
+            .clear_address(&inner.sealer.address_tag(&account.email));
+        let mut sources = vec![KnownSource::Ip(ip_key(ip).to_string())];
+        sources.extend(keys.iter().cloned().map(KnownSource::Key));
+        if let Err(e) = inner
+            .db
+            .remember_sources(account.id, &sources, unix_now())
+            .await
+        {
+            tracing::warn!(error = %e, "could not remember the login's source");
+        }
+    }
+
+    /// Counts a wrong code everywhere it counts and says what follows. The
+    /// same work for every address, registered or not: the limiter in
+    /// memory and one row written in the background (waiting for it would
+    /// time the database).
+    fn wrong_code(
+        &self,
+        challenge: &mut Challenge,
+        ip: IpAddr,
+        known: bool,
+        now: Instant,
+    ) -> Refusal {
         let inner = &self.inner;
         use_attempt(challenge);
-        let outcome = inner.limiter.record_failure(&challenge.email, ip, now);
-        if let Some(account_id) = challenge.account_id {
-            // In the background: waiting for this write only for known
-            // addresses would time them apart from unknown ones.
-            let db = inner.db.clone();
-            // The stored lock mirrors the limiter's decision rather than the
-            // stored count: that count outlives the limiter's memory of an
-            // address, and a lock only known addresses got would tell them
-            // apart. So: lock now (0) if the limiter did, else never.
-            let (lock_after, lock_for) = match outcome.locked_for {
-                Some(lock) => (0, lock.as_secs()),
-                None => (i64::MAX, 0),
-            };
-            let lock_until = unix_now().saturating_add(i64::try_from(lock_for).unwrap_or(i64::MAX));
-            tokio::spawn(async move {
-                if let Err(e) = db
-                    .record_login_failure(account_id, lock_after, lock_until)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not record a failed login");
-                }
-            });
-        }
+        let outcome = inner.limiter.record_failure(&challenge.tag, ip, now);
+        let db = inner.db.clone();
+        let tag = challenge.tag.clone();
+        let at = unix_now();
+        tokio::spawn(async move {
+            if let Err(e) = db.record_wrong_code(&tag, at).await {
+                tracing::warn!(error = %e, "could not record a wrong code");
+            }
+        });
         tracing::info!(
             to = %challenge.masked_email(),
             %ip,
             attempts_left = challenge.attempts_left(),
             "wrong login code"
         );
+        if let Some(lock) = outcome.locked_for {
+            tracing::warn!(
+                to = %challenge.masked_email(),
+                seconds = lock.as_secs(),
+                "address locked for unknown sources after wrong codes"
+            );
+        }
         if let Some(ban) = outcome.banned_for {
             tracing::warn!(%ip, seconds = ban.as_secs(), "source banned after failed logins");
             return Refusal::banned(ip, ban);
         }
-        if let Some(lock) = outcome.locked_for {
-            tracing::warn!(to = %challenge.masked_email(), "address locked after wrong codes");
-            return Refusal::address_locked(lock);
+        match outcome.locked_for {
+            Some(lock) if !known => return Refusal::address_locked(lock),
+            _ => {}
         }
         match challenge.attempts_left() {
             0 => Refusal::too_many_wrong_codes(),
@@ -836,6 +888,15 @@ pub async fn reset_authenticator(db: &Db, sealer: &Sealer, email: &str) -> Resul
 }
 
 /// One attempt of the challenge gone; the last one spends it.
+/// Whether `ip` or one of `proven_keys` logged in to the account before.
+fn is_known_source(sources: &[KnownSource], ip: IpAddr, proven_keys: &[String]) -> bool {
+    let ip = ip_key(ip).to_string();
+    sources.iter().any(|source| match source {
+        KnownSource::Ip(known) => *known == ip,
+        KnownSource::Key(known) => proven_keys.contains(known),
+    })
+}
+
 fn use_attempt(challenge: &mut Challenge) {
     challenge.attempts_left = challenge.attempts_left.saturating_sub(1);
     if challenge.attempts_left == 0 {

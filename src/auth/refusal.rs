@@ -46,7 +46,11 @@ impl Refusal {
     }
 
     pub fn address_locked(wait: Duration) -> Refusal {
-        Refusal::retry("too many wrong codes were entered for this address", wait)
+        Refusal::retry(
+            "too many wrong codes were entered for this address (logins from a network or \
+             SSH key it used before still work)",
+            wait,
+        )
     }
 
     pub fn address_mail_limit(wait: Duration) -> Refusal {

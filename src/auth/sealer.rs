@@ -97,6 +97,14 @@ impl Sealer {
         }
     }
 
+    /// The address's tag in the wrong-code table: a keyed hash, so the table
+    /// names no address and a copy of it alone cannot be checked against a
+    /// list of addresses.
+    pub fn address_tag(&self, email: &str) -> String {
+        let tag = self.key.tag("sfs login failures", email.as_bytes());
+        tag.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Opens a blob made by [`seal`](Self::seal) with this server's key.
     pub fn open(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Refusal> {
         let unreadable = |reason: &dyn fmt::Display| {

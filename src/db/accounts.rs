@@ -51,9 +51,6 @@ pub struct Account {
     /// The last TOTP step accepted, if any.
     pub totp_last_step: Option<i64>,
     pub state: AccountState,
-    pub failed_logins: i64,
-    /// Unix seconds until which logins are refused, if locked.
-    pub locked_until: Option<i64>,
     pub created_at: i64,
     /// When the owner confirmed an authenticator app with one of its codes;
     /// `None`: no app counts, logins mail their codes.
@@ -72,8 +69,6 @@ impl fmt::Debug for Account {
             )
             .field("totp_last_step", &self.totp_last_step)
             .field("state", &self.state)
-            .field("failed_logins", &self.failed_logins)
-            .field("locked_until", &self.locked_until)
             .field("created_at", &self.created_at)
             .field("totp_confirmed_at", &self.totp_confirmed_at)
             .finish()
@@ -89,10 +84,8 @@ pub(super) fn account_from_row(row: &AnyRow, at: usize) -> Result<Account, sqlx:
         totp_sealed: row.try_get(at + 2)?,
         totp_last_step: row.try_get(at + 3)?,
         state: AccountState::parse(&state).ok_or_else(|| invalid_column("accounts.state"))?,
-        failed_logins: row.try_get(at + 5)?,
-        locked_until: row.try_get(at + 6)?,
-        created_at: row.try_get(at + 7)?,
-        totp_confirmed_at: row.try_get(at + 8)?,
+        created_at: row.try_get(at + 5)?,
+        totp_confirmed_at: row.try_get(at + 6)?,
     })
 }
 
@@ -142,8 +135,8 @@ impl Db {
     ) -> Result<Account, DbError> {
         retry("create_account", || async move {
             let inserted = sqlx::query(
-                "INSERT INTO accounts (email, totp_sealed, state, failed_logins, created_at) \
-                 VALUES (?, ?, 'active', 0, ?)",
+                "INSERT INTO accounts (email, totp_sealed, state, created_at) \
+                 VALUES (?, ?, 'active', ?)",
             )
             .bind(email)
             .bind(totp_sealed)
@@ -323,58 +316,5 @@ impl Db {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| DbError::query("account_states", &e))
-    }
-
-    /// Counts a failed login. Once the count reaches `lock_after`, each
-    /// failure (re)sets `locked_until` to `lock_until`. Returns the new count.
-    pub async fn record_login_failure(
-        &self,
-        account_id: i64,
-        lock_after: i64,
-        lock_until: i64,
-    ) -> Result<i64, DbError> {
-        let op = "record_login_failure";
-        retry(op, || async move {
-            let mut tx = self.begin_write().await?;
-            // locked_until is assigned first: MySQL evaluates a single-table
-            // UPDATE's assignments left to right with the new values, SQLite
-            // with the old ones, and both agree only in this order.
-            let done = sqlx::query(
-                "UPDATE accounts SET \
-                 locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END, \
-                 failed_logins = failed_logins + 1 \
-                 WHERE id = ?",
-            )
-            .bind(lock_after)
-            .bind(lock_until)
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Ok(Attempt::Done(None));
-            }
-            let count: i64 = sqlx::query("SELECT failed_logins FROM accounts WHERE id = ?")
-                .bind(account_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            tx.commit().await?;
-            Ok(Attempt::Done(Some(count)))
-        })
-        .await?
-        .ok_or(DbError::NotFound {
-            op,
-            what: "account",
-        })
-    }
-
-    /// Resets the failure count and lifts any lock, after a good login.
-    pub async fn clear_login_failures(&self, account_id: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?")
-            .bind(account_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| DbError::query("clear_login_failures", &e))?;
-        Ok(())
     }
 }

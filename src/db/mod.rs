@@ -17,11 +17,13 @@
 mod accounts;
 mod audit;
 mod files;
+mod login_guard;
 mod ssh_keys;
 
 pub use accounts::{Account, AccountState};
 pub use audit::{AuditEntry, AuditRecord};
 pub use files::{FileRecord, RenameOutcome};
+pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
 pub use ssh_keys::{NewSshKey, SshKey};
 
 use std::borrow::Cow;
@@ -57,6 +59,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_authenticator.sql"),
         include_str!("../../migrations/mysql/0002_authenticator.sql"),
     ),
+    (
+        3,
+        "login guard",
+        include_str!("../../migrations/sqlite/0003_login_guard.sql"),
+        include_str!("../../migrations/mysql/0003_login_guard.sql"),
+    ),
 ];
 
 /// Run on every new connection. SQLite: WAL lets readers run beside the
@@ -72,8 +80,8 @@ const MYSQL_SESSION: &str =
 /// `*_from_row` functions; tables are always aliased a, k, f and l.
 macro_rules! account_columns {
     () => {
-        "a.id, a.email, a.totp_sealed, a.totp_last_step, a.state, a.failed_logins, \
-         a.locked_until, a.created_at, a.totp_confirmed_at"
+        "a.id, a.email, a.totp_sealed, a.totp_last_step, a.state, a.created_at, \
+         a.totp_confirmed_at"
     };
 }
 macro_rules! ssh_key_columns {

@@ -258,7 +258,7 @@ impl Connection {
         match self
             .core
             .accounts
-            .start_login(email, self.remote.ip())
+            .start_login(email, self.remote.ip(), &self.proven_keys)
             .await
         {
             Ok(challenge) => {

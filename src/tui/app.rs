@@ -385,10 +385,11 @@ impl App {
             Ok(email) => email,
             Err(refusal) => return self.error(sentence(&refusal)),
         };
+        let proven_keys: Vec<String> = self.ssh_key.iter().map(|k| k.fingerprint.clone()).collect();
         match self
             .core
             .accounts
-            .start_login(&email, self.remote.ip())
+            .start_login(&email, self.remote.ip(), &proven_keys)
             .await
         {
             Ok(challenge) => {

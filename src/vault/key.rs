@@ -10,8 +10,10 @@ use std::fmt;
 
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore;
+use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::VaultError;
@@ -76,6 +78,21 @@ impl FileKey {
         let mut text = Zeroizing::new(String::with_capacity(KEY_TEXT_LEN));
         text.extend(encoded[..n].iter().map(|&b| char::from(b)));
         text
+    }
+
+    /// A keyed hash of `message` under this key, for `purpose`: HMAC-SHA256
+    /// keyed with the whole key, over the purpose, a zero byte and the
+    /// message. Different purposes never give related tags.
+    pub fn tag(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        bytes[..16].copy_from_slice(&self.signing);
+        bytes[16..].copy_from_slice(&self.encryption);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes[..])
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(message);
+        mac.finalize().into_bytes().into()
     }
 
     fn from_bytes(bytes: &[u8]) -> FileKey {

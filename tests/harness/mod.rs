@@ -458,7 +458,7 @@ pub async fn create_account(server: &TestServer, email: &str) -> sfs::db::Accoun
     let mut challenge = server
         .core
         .accounts
-        .start_login(email, ip)
+        .start_login(email, ip, &[])
         .await
         .expect("code sent");
     let code = server.code_from_mail(before + 1).await;
