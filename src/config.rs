@@ -150,7 +150,7 @@ const SCHEMA: &[Table] = &[
             ("format", "one of text, json"),
             (
                 "level",
-                "a tracing filter such as \"info\" or \"sfs=debug,warn\" (a bare word must be a level: off, error, warn, info, debug, trace)",
+                "a tracing filter such as \"info\" or \"sfs=debug,warn\": levels (off, error, warn, info, debug, trace) and target=level pairs, at most 256 characters",
             ),
         ],
     },
@@ -923,11 +923,20 @@ fn valid_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Longest `[log] level` accepted.
+const MAX_LOG_LEVEL_LEN: usize = 256;
+
 /// A directive string tracing's `EnvFilter` accepts, where a directive
 /// without `=` must be a level: `EnvFilter` would read a stray word such as
-/// "verbose" as a target name and silently log almost nothing.
-fn valid_log_level(level: &str) -> bool {
+/// "verbose" as a target name and silently log almost nothing. Only levels
+/// and `target=level` pairs, and short: span and field filters (`[`, `{`)
+/// compile to regular expressions whose cost grows without bound.
+pub(crate) fn valid_log_level(level: &str) -> bool {
     const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_:-=, ".contains(c);
+    if level.len() > MAX_LOG_LEVEL_LEN || !level.chars().all(plain) {
+        return false;
+    }
     let directives: Vec<&str> = level
         .split(',')
         .map(str::trim)
@@ -937,7 +946,7 @@ fn valid_log_level(level: &str) -> bool {
         && tracing_subscriber::EnvFilter::builder()
             .parse(level)
             .is_ok()
-        && directives.iter().all(|d| {
-            d.contains('=') || d.contains('[') || LEVELS.contains(&d.to_ascii_lowercase().as_str())
-        })
+        && directives
+            .iter()
+            .all(|d| d.contains('=') || LEVELS.contains(&d.to_ascii_lowercase().as_str()))
 }

@@ -7,13 +7,22 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogFormat};
+use crate::config::{valid_log_level, LogConfig, LogFormat};
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides the
 /// configured level for a debugging session.
 pub fn init(config: &LogConfig) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives)?,
+        Ok(directives) if !directives.is_empty() => {
+            // The same rule as `[log] level`, so no filter costs minutes.
+            if !valid_log_level(&directives) {
+                anyhow::bail!(
+                    "RUST_LOG = {directives:?} is invalid: expected levels and target=level \
+                     pairs, at most 256 characters"
+                );
+            }
+            EnvFilter::try_new(directives)?
+        }
         _ => EnvFilter::try_new(&config.level)?,
     };
     // Colours only for a person watching a terminal, never in a log file.

@@ -182,6 +182,19 @@ fn check_validates_a_config() {
         "{}",
         text(&out.stderr)
     );
+    // A crafted filter is refused at once (it used to run for minutes).
+    std::fs::write(
+        dir.path().join("crafted.toml"),
+        "[log]\nlevel = \"sfs[x{f=a..................................}]=info\"\n",
+    )
+    .expect("config");
+    let out = sfs(&["check", "--config", "crafted.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`log.level`"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -230,7 +230,15 @@ fn bad_values_name_the_key_and_what_is_allowed() {
         ("[log]\nlevel = \"sfs=loud\"", "`log.level` = \"sfs=loud\" is invalid: expected a tracing filter"),
         ("[log]\nlevel = \"verbose\"", "`log.level` = \"verbose\" is invalid"),
         ("[log]\nlevel = \"\"", "`log.level` = \"\" is invalid"),
+        // Field filters compile to regexes whose cost doubles per character.
+        ("[log]\nlevel = \"sfs[x{f=a.........................}]=info\"", "`log.level` = \"sfs[x{f=a.........................}]=info\" is invalid: expected a tracing filter such as \"info\" or \"sfs=debug,warn\": levels (off, error, warn, info, debug, trace) and target=level pairs, at most 256 characters"),
+        ("[log]\nlevel = \"sfs[upload]=debug\"", "`log.level` = \"sfs[upload]=debug\" is invalid"),
     ];
+    let long = format!("[log]\nlevel = \"{}info\"", "sfs=info,".repeat(30));
+    assert!(
+        error(&long).contains("is invalid: expected a tracing filter"),
+        "a 274-character filter"
+    );
     for (text, want) in cases {
         let got = error(text);
         assert!(got.starts_with("config.toml: "), "{text:?}: {got}");
