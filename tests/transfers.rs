@@ -6,7 +6,7 @@ mod harness;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use harness::{account_with_key_file, openssh_options, TestServer};
+use harness::{account_with_key_file, have, openssh_options, TestServer};
 use sha2::{Digest, Sha256};
 
 const ALICE: &str = "alice@example.com";
@@ -425,5 +425,41 @@ async fn the_audit_log_records_transfers_and_never_a_key() {
             "a key in the audit log: {entry:?}"
         );
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scp_refuses_parent_folders_and_overlong_headers_in_sftps_words() {
+    if !have("scp") || !have("ssh") {
+        return;
+    }
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, "alice@example.com").await;
+    let local = tempfile::tempdir().expect("tempdir");
+    let source = write_file(local.path(), "one", b"first");
+    for (target, words) in [
+        ("REMOTE:../1/", "paths stay inside your files: `..` is not allowed"),
+        ("REMOTE:sub/one", "there are no folders here: use a plain file name"),
+    ] {
+        for protocol in ["-O", "-s"] {
+            let out = alice.scp_with(protocol, &[&source, target]).await;
+            assert!(!out.status.success(), "scp {protocol} {target}");
+            assert!(
+                text(&out.stderr).contains(words),
+                "scp {protocol} {target}: {}",
+                text(&out.stderr)
+            );
+        }
+    }
+    // A header with no end is refused with exit status 1, not taken as a file.
+    let out = alice.ssh("scp -t .", vec![b'C'; 5000]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("the file header is too long"),
+        "{}",
+        text(&out.stdout)
+    );
+    let files = server.core.files.list(alice_account(&server).await.id).await;
+    assert!(files.expect("list").is_empty(), "nothing was stored");
     server.stop().await;
 }
