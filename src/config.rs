@@ -140,6 +140,7 @@ const SCHEMA: &[Table] = &[
             ("guest_channels_per_connection", POSITIVE_COUNT),
             ("login_deadline_seconds", SECONDS),
             ("idle_timeout_seconds", SECONDS),
+            ("upload_idle_seconds", SECONDS),
             ("max_file_bytes", "a whole number of bytes, 0 for no limit"),
             ("open_files_per_session", POSITIVE_COUNT),
         ],
@@ -411,6 +412,8 @@ pub struct LimitsConfig {
     pub guest_channels_per_connection: u32,
     pub login_deadline_seconds: u64,
     pub idle_timeout_seconds: u64,
+    /// An upload that receives nothing this long is abandoned.
+    pub upload_idle_seconds: u64,
     /// 0: no limit.
     pub max_file_bytes: u64,
     /// Files (and listings) one sftp session may hold open; each open file
@@ -437,6 +440,7 @@ impl Default for LimitsConfig {
             guest_channels_per_connection: 2,
             login_deadline_seconds: 120,
             idle_timeout_seconds: 900,
+            upload_idle_seconds: 300,
             max_file_bytes: 0,
             open_files_per_session: 64,
         }
@@ -693,6 +697,7 @@ impl Config {
                 limits.login_deadline_seconds,
             ),
             ("limits.idle_timeout_seconds", limits.idle_timeout_seconds),
+            ("limits.upload_idle_seconds", limits.upload_idle_seconds),
         ] {
             check(seconds(value), key, value.to_string())?;
         }

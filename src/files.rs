@@ -43,6 +43,8 @@ pub enum FilesError {
     DiskFull,
     #[error("this account is disabled; contact the operator")]
     AccountClosed,
+    #[error("the upload sent nothing for {seconds} seconds and was abandoned; nothing was stored")]
+    UploadIdle { seconds: u64 },
     #[error("{0}")]
     Vault(#[from] VaultError),
     /// The details are logged where the error is made; users see only this.

@@ -14,12 +14,17 @@
 //! either without that abandons the upload: nothing is stored, the file it
 //! would have replaced and its key are untouched, and the audit log says
 //! "upload abandoned".
+//!
+//! An upload that receives nothing for `[limits] upload_idle_seconds` is
+//! abandoned the same way by a watchdog task (a timer, no thread), which
+//! frees its buffers and file at once; the client's next write is told why.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinHandle;
 
 use crate::core::{Core, Who};
@@ -46,15 +51,26 @@ pub struct UploadStream {
     id: u64,
     name: String,
     expected: Option<u64>,
+    /// What the upload holds, shared with the idle watchdog. Locked for the
+    /// whole of a write, so the watchdog never takes an upload in use.
+    state: Arc<AsyncMutex<Held>>,
+    watchdog: JoinHandle<()>,
+    last_progress: Instant,
+    /// Sealed or abandoned already: nothing left for `Drop` to do.
+    ended: bool,
+}
+
+/// An upload's buffers and file.
+struct Held {
     /// The upload between batches; `None` while a batch is being written.
     idle: Option<Upload>,
     writing: Option<Writing>,
     batch: Vec<Bytes>,
     batch_len: usize,
     sent: u64,
-    last_progress: Instant,
-    /// Sealed or abandoned already: nothing left for `Drop` to do.
-    ended: bool,
+    last_write: Instant,
+    /// Abandoned by the watchdog after this many idle seconds.
+    timed_out: Option<u64>,
 }
 
 impl UploadStream {
@@ -67,17 +83,33 @@ impl UploadStream {
         expected: Option<u64>,
     ) -> Result<UploadStream, FilesError> {
         let upload = core.files.begin_upload(who.account_id, name)?;
-        let stream = UploadStream {
-            core: core.clone(),
-            who: who.clone(),
-            id: NEXT_UPLOAD.fetch_add(1, Ordering::Relaxed),
-            name: upload.name().to_string(),
-            expected,
+        let name = upload.name().to_string();
+        let state = Arc::new(AsyncMutex::new(Held {
             idle: Some(upload),
             writing: None,
             batch: Vec::new(),
             batch_len: 0,
             sent: 0,
+            last_write: Instant::now(),
+            timed_out: None,
+        }));
+        let id = NEXT_UPLOAD.fetch_add(1, Ordering::Relaxed);
+        let idle_limit = Duration::from_secs(core.config.limits.upload_idle_seconds);
+        let watchdog = tokio::spawn(watch_idle(
+            Arc::downgrade(&state),
+            idle_limit,
+            core.clone(),
+            who.clone(),
+            (id, name.clone()),
+        ));
+        let stream = UploadStream {
+            core: core.clone(),
+            who: who.clone(),
+            id,
+            name,
+            expected,
+            state,
+            watchdog,
             last_progress: Instant::now(),
             ended: false,
         };
@@ -88,11 +120,6 @@ impl UploadStream {
     /// This upload's number on the event bus.
     pub fn id(&self) -> u64 {
         self.id
-    }
-
-    /// Plaintext bytes handed over so far.
-    pub fn sent(&self) -> u64 {
-        self.sent
     }
 
     fn progress(&self, received: u64) {
@@ -108,29 +135,37 @@ impl UploadStream {
     }
 
     /// Takes a piece; once a batch is full it goes to the disk, waiting for
-    /// the batch before it. A failure (disk full, size limit) surfaces here.
+    /// the batch before it. A failure (disk full, size limit, idle too
+    /// long) surfaces here.
     pub async fn write(&mut self, data: Bytes) -> Result<(), FilesError> {
         if self.ended {
             return Err(FilesError::Io(std::io::Error::other(
                 "upload already ended",
             )));
         }
-        self.sent += data.len() as u64;
-        self.batch_len += data.len();
-        self.batch.push(data);
-        if self.batch_len >= BATCH_BYTES {
-            self.flush().await?;
+        let state = self.state.clone();
+        let mut held = state.lock().await;
+        if let Some(seconds) = held.timed_out {
+            self.ended = true;
+            return Err(FilesError::UploadIdle { seconds });
+        }
+        held.last_write = Instant::now();
+        held.sent += data.len() as u64;
+        held.batch_len += data.len();
+        held.batch.push(data);
+        if held.batch_len >= BATCH_BYTES {
+            self.flush(&mut held).await?;
         }
         Ok(())
     }
 
     /// Sends the collected batch to the blocking pool, after the one before
     /// it is written.
-    async fn flush(&mut self) -> Result<(), FilesError> {
-        let mut upload = self.wait_idle().await?;
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_len = 0;
-        self.writing = Some(tokio::task::spawn_blocking(move || {
+    async fn flush(&mut self, held: &mut Held) -> Result<(), FilesError> {
+        let mut upload = wait_idle(held).await?;
+        let batch = std::mem::take(&mut held.batch);
+        held.batch_len = 0;
+        held.writing = Some(tokio::task::spawn_blocking(move || {
             let result = batch
                 .iter()
                 .try_for_each(|piece| std::io::Write::write_all(&mut upload, piece))
@@ -139,38 +174,31 @@ impl UploadStream {
         }));
         if self.last_progress.elapsed() >= PROGRESS_EVERY {
             self.last_progress = Instant::now();
-            self.progress(self.sent.saturating_sub(self.batch_len as u64));
+            self.progress(held.sent);
         }
         Ok(())
-    }
-
-    /// The upload back from the batch being written (if any).
-    async fn wait_idle(&mut self) -> Result<Upload, FilesError> {
-        if let Some(writing) = self.writing.take() {
-            let (upload, result) = writing.await.map_err(|e| {
-                FilesError::Io(std::io::Error::other(format!("upload batch failed: {e}")))
-            })?;
-            self.idle = Some(upload);
-            result?;
-        }
-        self.idle
-            .take()
-            .ok_or_else(|| FilesError::Io(std::io::Error::other("upload already ended")))
     }
 
     /// The client's clean end of the data: writes what is left and makes
     /// the file durable, not yet visible. Deliver [`SealedUpload::key`],
     /// then [`SealedUpload::commit`].
     pub async fn seal(mut self) -> Result<SealedUpload, FilesError> {
-        self.flush().await?;
-        let upload = self.wait_idle().await?;
+        let state = self.state.clone();
+        let mut held = state.lock().await;
+        if let Some(seconds) = held.timed_out {
+            self.ended = true;
+            return Err(FilesError::UploadIdle { seconds });
+        }
+        self.flush(&mut held).await?;
+        let upload = wait_idle(&mut held).await?;
         self.ended = true;
+        self.watchdog.abort();
         self.ended_event();
         let sealed = self.core.files.seal_upload(upload).await;
         let sealed = match sealed {
             Ok(sealed) => sealed,
             Err(e) => {
-                self.core.upload_abandoned(&self.who, &self.name, self.sent);
+                self.core.upload_abandoned(&self.who, &self.name, held.sent);
                 return Err(e);
             }
         };
@@ -202,13 +230,75 @@ pub fn key_line(name: &str, key: &FileKey) -> zeroize::Zeroizing<String> {
 
 impl Drop for UploadStream {
     fn drop(&mut self) {
+        self.watchdog.abort();
         if self.ended {
             return;
         }
-        // A batch still being written drops its upload when done, which
-        // removes the partial blob.
+        // Locked only by a write in progress (not while dropping) or by the
+        // watchdog for a moment; a batch still being written drops its
+        // upload when done, which removes the partial blob.
+        let sent = match self.state.try_lock() {
+            Ok(held) if held.timed_out.is_some() => return,
+            Ok(held) => held.sent,
+            Err(_) => 0,
+        };
         self.ended_event();
-        self.core.upload_abandoned(&self.who, &self.name, self.sent);
+        self.core.upload_abandoned(&self.who, &self.name, sent);
+    }
+}
+
+/// The upload back from the batch being written (if any).
+async fn wait_idle(held: &mut Held) -> Result<Upload, FilesError> {
+    if let Some(writing) = held.writing.take() {
+        let (upload, result) = writing.await.map_err(|e| {
+            FilesError::Io(std::io::Error::other(format!("upload batch failed: {e}")))
+        })?;
+        held.idle = Some(upload);
+        result?;
+    }
+    held.idle
+        .take()
+        .ok_or_else(|| FilesError::Io(std::io::Error::other("upload already ended")))
+}
+
+/// Abandons the upload once it has received nothing for `limit`: drops its
+/// file (removing the partial blob) and buffers, and marks it for the next
+/// write to report. Ends with the upload.
+async fn watch_idle(
+    state: Weak<AsyncMutex<Held>>,
+    limit: Duration,
+    core: Arc<Core>,
+    who: Who,
+    (id, name): (u64, String),
+) {
+    let mut deadline = Instant::now() + limit;
+    loop {
+        tokio::time::sleep_until(deadline.into()).await;
+        let Some(state) = state.upgrade() else { return };
+        // A write in progress is not idle: look again a full period later.
+        let Ok(mut held) = state.try_lock() else {
+            deadline = Instant::now() + limit;
+            continue;
+        };
+        let idle_since = held.last_write;
+        if idle_since.elapsed() < limit {
+            deadline = idle_since + limit;
+            continue;
+        }
+        held.idle = None;
+        held.writing = None;
+        held.batch = Vec::new();
+        held.batch_len = 0;
+        held.timed_out = Some(limit.as_secs());
+        tracing::info!(
+            account_id = who.account_id,
+            seconds = limit.as_secs(),
+            "upload idle too long"
+        );
+        core.upload_abandoned(&who, &name, held.sent);
+        core.events
+            .publish(who.account_id, Event::UploadEnded { upload: id });
+        return;
     }
 }
 

@@ -86,6 +86,7 @@ fn shipped_config_lists_every_key() {
         "limits.guest_channels_per_connection",
         "limits.login_deadline_seconds",
         "limits.idle_timeout_seconds",
+        "limits.upload_idle_seconds",
         "limits.max_file_bytes",
         "limits.open_files_per_session",
         "log.format",

@@ -24,7 +24,11 @@ struct Env {
 
 impl Env {
     async fn new() -> Env {
-        let server = TestServer::start().await;
+        Env::with(|_| {}).await
+    }
+
+    async fn with(tweak: impl FnOnce(&mut sfs::config::Config)) -> Env {
+        let server = TestServer::start_with(tweak).await;
         let (_, key) = account_with_key_file(&server, ALICE).await;
         Env { server, key }
     }
@@ -310,4 +314,80 @@ async fn killed_sftp_and_scp_uploads_never_replace_the_file() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     env.assert_untouched(&key, "scp -O killed").await;
     env.assert_abandoned_audited(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_goes_quiet_is_abandoned_and_the_old_file_stays() {
+    if !have("ssh") {
+        return;
+    }
+    let env = Env::with(|c| c.limits.upload_idle_seconds = 2).await;
+    let key = env.put("doc.bin", GOOD).await;
+    let quiet = "the upload sent nothing for 2 seconds and was abandoned; nothing was stored";
+
+    // `ssh put` whose input stops for longer than the idle limit.
+    let mut child = env
+        .ssh(env.server.addr.port(), "put doc.bin")
+        .spawn()
+        .expect("ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&[7u8; 100_000]).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    env.assert_abandoned_audited(1).await;
+    assert!(
+        no_partial_blobs(&env.server.dir.path().join("uploads")),
+        "the idle upload's partial blob is gone while the client still waits"
+    );
+    // The client wakes up and sends the rest: it is told why, exit 1.
+    let _ = stdin.write_all(&[7u8; 100_000]).await;
+    drop(stdin);
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("ssh ends")
+        .expect("output");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(quiet), "{err}");
+    env.assert_untouched(&key, "idle ssh put").await;
+
+    // An sftp write handle that goes quiet: its next write fails in the
+    // same words, and closing it stores nothing.
+    let mut client = harness::Client::connect(env.server.addr).await;
+    let account_key = harness::client_key();
+    let account = env
+        .server
+        .core
+        .db
+        .account_by_email(ALICE)
+        .await
+        .expect("db")
+        .expect("account");
+    harness::trust(&env.server, &account, &account_key).await;
+    assert!(client.login_key(ALICE, &account_key).await);
+    let channel = client.handle.channel_open_session().await.expect("session");
+    channel.request_subsystem(true, "sftp").await.expect("sftp");
+    let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
+    sftp.init().await.expect("init");
+    let flags = russh_sftp::protocol::OpenFlags::WRITE
+        | russh_sftp::protocol::OpenFlags::CREATE
+        | russh_sftp::protocol::OpenFlags::TRUNCATE;
+    let handle = sftp
+        .open(
+            "doc.bin",
+            flags,
+            russh_sftp::protocol::FileAttributes::empty(),
+        )
+        .await
+        .expect("open")
+        .handle;
+    sftp.write(&handle, 0, vec![1u8; 1024])
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let refused = sftp.write(&handle, 1024, vec![1u8; 1024]).await;
+    let message = format!("{refused:?}");
+    assert!(message.contains(quiet), "{message}");
+    assert!(sftp.close(handle).await.is_err(), "closing stores nothing");
+    env.assert_abandoned_audited(2).await;
+    env.assert_untouched(&key, "idle sftp upload").await;
 }

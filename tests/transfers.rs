@@ -438,8 +438,14 @@ async fn scp_refuses_parent_folders_and_overlong_headers_in_sftps_words() {
     let local = tempfile::tempdir().expect("tempdir");
     let source = write_file(local.path(), "one", b"first");
     for (target, words) in [
-        ("REMOTE:../1/", "paths stay inside your files: `..` is not allowed"),
-        ("REMOTE:sub/one", "there are no folders here: use a plain file name"),
+        (
+            "REMOTE:../1/",
+            "paths stay inside your files: `..` is not allowed",
+        ),
+        (
+            "REMOTE:sub/one",
+            "there are no folders here: use a plain file name",
+        ),
     ] {
         for protocol in ["-O", "-s"] {
             let out = alice.scp_with(protocol, &[&source, target]).await;
@@ -459,7 +465,11 @@ async fn scp_refuses_parent_folders_and_overlong_headers_in_sftps_words() {
         "{}",
         text(&out.stdout)
     );
-    let files = server.core.files.list(alice_account(&server).await.id).await;
+    let files = server
+        .core
+        .files
+        .list(alice_account(&server).await.id)
+        .await;
     assert!(files.expect("list").is_empty(), "nothing was stored");
     server.stop().await;
 }
