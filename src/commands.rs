@@ -17,7 +17,6 @@ use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
 
 use crate::core::{Core, FileState, Who};
-use crate::download::Download;
 use crate::files::FilesError;
 use crate::timefmt::utc_datetime;
 use crate::upload::UploadStream;
@@ -350,11 +349,10 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
             .await;
         return 1;
     };
-    let (record, reader) = match core.open_with_key(who, name, &key).await {
+    let (record, mut reader) = match core.open_with_key(who, name, &key).await {
         Ok(opened) => opened,
         Err(e) => return fail(io, &e).await,
     };
-    let mut reader = Download::new(reader);
     let mut offset = 0u64;
     while offset < record.size {
         let piece = match reader.read_at(offset, READ_PIECE).await {

@@ -416,8 +416,9 @@ pub struct LimitsConfig {
     pub upload_idle_seconds: u64,
     /// 0: no limit.
     pub max_file_bytes: u64,
-    /// Files (and listings) one sftp session may hold open; each open file
-    /// may buffer up to about 1.5 MiB while it streams.
+    /// Files one SSH connection may hold open across its channels and doors
+    /// (and handles one sftp channel may hold); each open file may buffer up
+    /// to about 1.5 MiB while it streams.
     pub open_files_per_session: u32,
 }
 

@@ -4,20 +4,21 @@
 //! upload, an unlock or a delete does to keys, events and the audit log — so
 //! the terminal UI, sftp, scp and commands cannot drift apart.
 
-use std::fs::File;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{Accounts, Sealer};
 use crate::config::Config;
 use crate::db::{AccountState, AuditEntry, Db, FileRecord};
+use crate::download::Download;
 use crate::events::{Event, Events};
 use crate::files::{Committed, Files, FilesError, Sealed};
 use crate::keyring::Keyring;
+use crate::limits::{OpenFile, OpenFiles};
 use crate::mail::Mailer;
 use crate::store::BlobStore;
 use crate::timefmt::unix_now;
-use crate::vault::{FileKey, VaultError, VaultReader};
+use crate::vault::{FileKey, VaultError};
 
 /// What a session of an account the operator closed is told.
 const ACCOUNT_DISABLED: &str = "the operator disabled this account; session closed";
@@ -30,6 +31,17 @@ pub struct Who {
     pub account_id: i64,
     pub email: String,
     pub remote: String,
+    /// The connection's open-file budget, shared by all its channels.
+    pub open_files: OpenFiles,
+}
+
+impl Who {
+    /// A place for one more open file on this connection.
+    pub fn take_open_file(&self) -> Result<OpenFile, FilesError> {
+        self.open_files.take().ok_or(FilesError::TooManyOpen {
+            limit: self.open_files.limit(),
+        })
+    }
 }
 
 /// A file as its owner sees it.
@@ -208,7 +220,8 @@ impl Core {
         &self,
         who: &Who,
         name: &str,
-    ) -> Result<(FileRecord, VaultReader<File>), FilesError> {
+    ) -> Result<(FileRecord, Download), FilesError> {
+        let open = who.take_open_file()?;
         let record = self
             .files
             .file_by_name(who.account_id, name)
@@ -219,14 +232,10 @@ impl Core {
                 .await;
             return Err(FilesError::Locked);
         };
-        let opened = self.files.open(who.account_id, name, &key).await?;
-        self.audit(
-            who,
-            "download",
-            &format!("{name:?}, {} bytes", opened.0.size),
-        )
-        .await;
-        Ok(opened)
+        let (record, reader) = self.files.open(who.account_id, name, &key).await?;
+        self.audit(who, "download", &format!("{name:?}, {} bytes", record.size))
+            .await;
+        Ok((record, Download::new(reader, open)))
     }
 
     /// Opens a file with a key given for this one read (`ssh … get NAME`).
@@ -235,16 +244,13 @@ impl Core {
         who: &Who,
         name: &str,
         key: &FileKey,
-    ) -> Result<(FileRecord, VaultReader<File>), FilesError> {
+    ) -> Result<(FileRecord, Download), FilesError> {
+        let open = who.take_open_file()?;
         match self.files.open(who.account_id, name, key).await {
-            Ok(opened) => {
-                self.audit(
-                    who,
-                    "download",
-                    &format!("{name:?}, {} bytes", opened.0.size),
-                )
-                .await;
-                Ok(opened)
+            Ok((record, reader)) => {
+                self.audit(who, "download", &format!("{name:?}, {} bytes", record.size))
+                    .await;
+                Ok((record, Download::new(reader, open)))
             }
             Err(e) => {
                 self.audit(who, "refused", &format!("download of {name:?}: {e}"))

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use crate::files::FilesError;
+use crate::limits::OpenFile;
 use crate::vault::VaultReader;
 
 /// Plaintext decrypted per batch while reading sequentially, rounded to
@@ -41,6 +42,8 @@ pub struct Download {
     ahead: Option<Job>,
     /// A buffer to decrypt the next batch into.
     spare: Option<Batch>,
+    /// Its place in the connection's open-file budget.
+    _open: OpenFile,
 }
 
 /// Plaintext of the file at `offset..offset + filled`. `data` never grows
@@ -76,7 +79,7 @@ struct Job {
 }
 
 impl Download {
-    pub fn new(reader: VaultReader<File>) -> Download {
+    pub fn new(reader: VaultReader<File>, open: OpenFile) -> Download {
         let chunk = u64::from(reader.chunk_size());
         Download {
             len: reader.len(),
@@ -87,6 +90,7 @@ impl Download {
             ready: Batch::new(0),
             ahead: None,
             spare: None,
+            _open: open,
         }
     }
 

@@ -43,6 +43,8 @@ pub enum FilesError {
     DiskFull,
     #[error("this account is disabled; contact the operator")]
     AccountClosed,
+    #[error("too many files open on this connection (at most {limit}); close some first")]
+    TooManyOpen { limit: usize },
     #[error("the upload sent nothing for {seconds} seconds and was abandoned; nothing was stored")]
     UploadIdle { seconds: u64 },
     #[error("{0}")]

@@ -22,6 +22,7 @@
 //! [`SessionSlot`] gives its place back when dropped.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -503,6 +504,71 @@ impl Drop for SessionSlot {
                 counts.per_ip.remove(&self.ip);
             }
         }
+    }
+}
+
+/// One connection's budget of open files (uploads and downloads in every
+/// door and channel), so no connection can hold more file descriptors and
+/// stream buffers than `[limits] open_files_per_session`. Cheap to clone.
+#[derive(Clone)]
+pub struct OpenFiles {
+    inner: Arc<OpenFilesInner>,
+}
+
+struct OpenFilesInner {
+    limit: usize,
+    open: Mutex<usize>,
+}
+
+/// One open file's place in its connection's budget; released when dropped.
+pub struct OpenFile {
+    inner: Arc<OpenFilesInner>,
+}
+
+impl OpenFiles {
+    pub fn new(limit: u32) -> OpenFiles {
+        OpenFiles {
+            inner: Arc::new(OpenFilesInner {
+                limit: limit as usize,
+                open: Mutex::new(0),
+            }),
+        }
+    }
+
+    /// The limit, for the refusal.
+    pub fn limit(&self) -> usize {
+        self.inner.limit
+    }
+
+    /// A place for one more open file, or None when all are taken.
+    pub fn take(&self) -> Option<OpenFile> {
+        let mut open = self.inner.lock();
+        if *open >= self.inner.limit {
+            return None;
+        }
+        *open += 1;
+        Some(OpenFile {
+            inner: self.inner.clone(),
+        })
+    }
+}
+
+impl OpenFilesInner {
+    fn lock(&self) -> MutexGuard<'_, usize> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for OpenFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OpenFiles({}/{})", *self.inner.lock(), self.inner.limit)
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        let mut open = self.inner.lock();
+        *open = open.saturating_sub(1);
     }
 }
 

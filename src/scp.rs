@@ -12,7 +12,6 @@ use bytes::Bytes;
 
 use crate::commands::ExecChannel;
 use crate::core::{Core, Who};
-use crate::download::Download;
 use crate::escape::escape;
 use crate::files::{remote_path, FilesError, RemotePath};
 use crate::upload::UploadStream;
@@ -237,7 +236,7 @@ async fn send(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> 
         return 1;
     }
     let name = path.trim_start_matches('/').trim_start_matches("./");
-    let (record, reader) = match core.open_unlocked(who, name).await {
+    let (record, mut reader) = match core.open_unlocked(who, name).await {
         Ok(opened) => opened,
         Err(e) => {
             warn(io, &format!("{}: {e}", escape(name))).await;
@@ -249,7 +248,6 @@ async fn send(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> 
     if read_byte(io).await != Some(0) {
         return 1;
     }
-    let mut reader = Download::new(reader);
     let mut offset = 0u64;
     while offset < record.size {
         match reader.read_at(offset, READ_PIECE).await {

@@ -376,7 +376,7 @@ impl Session {
                     .await
                     .map_err(|e| files_error(&e))?;
                 Ok(Open::Read {
-                    reader: Box::new(Download::new(reader)),
+                    reader: Box::new(reader),
                     attrs: file_attrs(record.size, record.created_at),
                 })
             }

@@ -31,6 +31,7 @@ use crate::core::{Core, Who};
 use crate::db::FileRecord;
 use crate::events::Event;
 use crate::files::{FilesError, Sealed, Upload};
+use crate::limits::OpenFile;
 use crate::vault::FileKey;
 
 /// Bytes collected before a batch goes to the blocking pool: a vault batch
@@ -71,6 +72,8 @@ struct Held {
     last_write: Instant,
     /// Abandoned by the watchdog after this many idle seconds.
     timed_out: Option<u64>,
+    /// Its place in the connection's open-file budget, until it ends.
+    open: Option<OpenFile>,
 }
 
 impl UploadStream {
@@ -82,6 +85,7 @@ impl UploadStream {
         name: &str,
         expected: Option<u64>,
     ) -> Result<UploadStream, FilesError> {
+        let open = who.take_open_file()?;
         let upload = core.files.begin_upload(who.account_id, name)?;
         let name = upload.name().to_string();
         let state = Arc::new(AsyncMutex::new(Held {
@@ -92,6 +96,7 @@ impl UploadStream {
             sent: 0,
             last_write: Instant::now(),
             timed_out: None,
+            open: Some(open),
         }));
         let id = NEXT_UPLOAD.fetch_add(1, Ordering::Relaxed);
         let idle_limit = Duration::from_secs(core.config.limits.upload_idle_seconds);
@@ -191,6 +196,7 @@ impl UploadStream {
         }
         self.flush(&mut held).await?;
         let upload = wait_idle(&mut held).await?;
+        held.open = None;
         self.ended = true;
         self.watchdog.abort();
         self.ended_event();
@@ -289,6 +295,7 @@ async fn watch_idle(
         held.writing = None;
         held.batch = Vec::new();
         held.batch_len = 0;
+        held.open = None;
         held.timed_out = Some(limit.as_secs());
         tracing::info!(
             account_id = who.account_id,

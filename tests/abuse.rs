@@ -316,3 +316,58 @@ async fn a_malformed_sftp_stream_ends_its_channel_at_once() {
     assert_eq!(outcome.exit_status, Some(0));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_files_are_budgeted_per_connection_across_channels() {
+    let mut server = TestServer::start_with(|c| c.limits.open_files_per_session = 3).await;
+    let key = harness::client_key();
+    let account = harness::create_account(&server, "mallory@example.com").await;
+    harness::trust(&server, &account, &key).await;
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_key("mallory@example.com", &key).await);
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let channel = client.handle.channel_open_session().await.expect("session");
+        channel.request_subsystem(true, "sftp").await.expect("sftp");
+        let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
+        sftp.init().await.expect("init");
+        sessions.push(sftp);
+    }
+    let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let mut handles = Vec::new();
+    for (i, sftp) in [0usize, 0, 1].into_iter().enumerate() {
+        let handle = sessions[sftp]
+            .open(format!("f{i}"), write, FileAttributes::empty())
+            .await
+            .expect("within the budget")
+            .handle;
+        handles.push((sftp, handle));
+    }
+    let refused = sessions[1]
+        .open("f3", write, FileAttributes::empty())
+        .await
+        .expect_err("over the connection's budget");
+    let message = format!("{refused:?}");
+    assert!(
+        message.contains("too many files open on this connection (at most 3); close some first"),
+        "{message}"
+    );
+    // Another connection has its own budget.
+    let mut other = Client::connect(server.addr).await;
+    assert!(other.login_key("mallory@example.com", &key).await);
+    let channel = other.handle.channel_open_session().await.expect("session");
+    channel.request_subsystem(true, "sftp").await.expect("sftp");
+    let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
+    sftp.init().await.expect("init");
+    sftp.open("g", write, FileAttributes::empty())
+        .await
+        .expect("own budget");
+    // Closing one on the first channel frees a place for the second.
+    let (first, handle) = handles.remove(0);
+    sessions[first].close(handle).await.expect("close");
+    sessions[1]
+        .open("f3", write, FileAttributes::empty())
+        .await
+        .expect("a place was freed");
+    server.stop().await;
+}

@@ -100,6 +100,7 @@ fn account_of(info: &ConnectionInfo) -> Option<Who> {
             account_id: account.id,
             email: account.email.clone(),
             remote: info.remote.to_string(),
+            open_files: info.open_files.clone(),
         }),
         Login::Guest => None,
     }

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use crate::auth::{human_duration, Accounts, Challenge, LoginMethod, MailStatus, Refusal};
 use crate::core::Core;
 use crate::db::Account;
-use crate::limits::SessionSlot;
+use crate::limits::{OpenFiles, SessionSlot};
 use crate::tui::ConnectionKey;
 
 use super::channel;
@@ -73,6 +73,8 @@ pub struct ConnectionInfo {
     pub shutdown: watch::Receiver<bool>,
     /// For writing to a channel whose door was stopped under it.
     pub handle: Handle,
+    /// The connection's open-file budget.
+    pub open_files: OpenFiles,
 }
 
 /// Keys one connection may prove before a code login; more are not
@@ -125,6 +127,8 @@ pub struct Connection {
     prompts: u32,
     /// Session channels open now.
     channels: Arc<AtomicU32>,
+    /// Files open now, across every channel.
+    open_files: OpenFiles,
     /// A keyboard-interactive round that only carried a refusal message:
     /// its answer ends the login.
     told_refusal: bool,
@@ -145,6 +149,7 @@ impl Connection {
             Err(refusal) => (None, Some(refusal)),
         };
         Connection {
+            open_files: OpenFiles::new(core.config.limits.open_files_per_session),
             core,
             remote,
             refused,
@@ -465,6 +470,7 @@ impl russh::server::Handler for Connection {
             key: self.key.clone(),
             shutdown: self.shutdown.clone(),
             handle: session.handle(),
+            open_files: self.open_files.clone(),
         };
         tokio::spawn(async move {
             channel::run(info, channel).await;

@@ -8,6 +8,7 @@ mod cut;
 mod handler;
 pub mod host_key;
 pub mod pipe;
+mod resources;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ const ACCOUNT_WATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let core = Core::start(config).await?;
+    resources::raise_open_file_limit(&core.config.limits);
     let host_key = host_key::load_or_create(&core.config.server.host_key_dir)?;
     let listen = core.config.server.listen;
     let listener = TcpListener::bind(listen)
@@ -106,6 +108,8 @@ pub async fn run(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut purge = tokio::time::interval(KEY_PURGE_INTERVAL);
+    // Connections ended since freed memory was last handed back.
+    let mut closed_since_trim = 0u32;
     let watcher = core.clone();
     let watch_accounts =
         tokio::spawn(async move { watcher.watch_accounts(ACCOUNT_WATCH_INTERVAL).await });
@@ -116,8 +120,13 @@ pub async fn run(
             _ = purge.tick() => {
                 core.keyring.purge_expired();
                 core.accounts.purge_expired();
+                if std::mem::take(&mut closed_since_trim) > 0 {
+                    tokio::task::spawn_blocking(resources::return_freed_memory);
+                }
             }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(_) = connections.join_next(), if !connections.is_empty() => {
+                closed_since_trim += 1;
+            }
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let slot = slots.try_acquire(peer.ip());

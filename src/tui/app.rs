@@ -26,6 +26,7 @@ use crate::db::{Account, NewSshKey, SshKey};
 use crate::events::Event;
 use crate::files::FilesError;
 use crate::keyring::WaitingKey;
+use crate::limits::OpenFiles;
 use crate::timefmt::unix_now;
 use crate::timefmt::utc_time;
 use crate::vault::{FileKey, VaultError};
@@ -480,6 +481,8 @@ impl App {
             account_id: account.id,
             email: account.email.clone(),
             remote: self.remote.to_string(),
+            // The terminal UI opens no files itself.
+            open_files: OpenFiles::new(0),
         };
         let mut dash = Dashboard {
             account,

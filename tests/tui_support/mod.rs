@@ -110,6 +110,7 @@ impl Harness {
             account_id: account.id,
             email: account.email,
             remote: "127.0.0.1:50000".to_string(),
+            open_files: sfs::limits::OpenFiles::new(64),
         }
     }
 

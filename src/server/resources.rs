@@ -1,0 +1,59 @@
+//! Process resources the connection limits rely on: enough file descriptors
+//! for every connection's open-file budget, and memory handed back to the
+//! system once a load is over.
+
+use crate::config::LimitsConfig;
+
+/// Descriptors the process needs besides the connections' files: the
+/// database pool, the listener, logs, mail.
+const BASE_DESCRIPTORS: u64 = 256;
+
+/// Raises the soft open-file limit to the hard one (a default soft limit of
+/// 1024 is far below what `max_sessions` connections with their files may
+/// need), and warns when even the hard limit is short of that.
+pub fn raise_open_file_limit(limits: &LimitsConfig) {
+    let per_connection = u64::from(limits.open_files_per_session) + 2;
+    let needed = u64::from(limits.max_sessions) * per_connection + BASE_DESCRIPTORS;
+    let mut rlimit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rlimit) };
+    if got != 0 {
+        tracing::warn!("cannot read the open-file limit");
+        return;
+    }
+    if rlimit.rlim_cur < rlimit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: rlimit.rlim_max,
+            rlim_max: rlimit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            rlimit = raised;
+        }
+    }
+    let available = u64::try_from(rlimit.rlim_cur).unwrap_or(u64::MAX);
+    if available < needed {
+        tracing::warn!(
+            available,
+            needed,
+            "the open-file limit is below what limits.max_sessions connections with \
+             limits.open_files_per_session files each may need: raise it (LimitNOFILE) or \
+             lower those limits"
+        );
+    }
+}
+
+/// Hands freed heap memory back to the system. glibc keeps what a load
+/// freed in its arenas, so without this the resident size stays at its
+/// peak after every session closed. Blocking (it walks the heap): run it
+/// off the async threads.
+pub fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only reorganises the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
