@@ -21,6 +21,7 @@ use crate::files::FilesError;
 use crate::timefmt::utc_datetime;
 use crate::upload::UploadStream;
 use crate::vault::FileKey;
+use zeroize::Zeroizing;
 
 /// The first line of `get`'s input is a key: a few dozen bytes. More without
 /// a newline is not a key, and is not buffered without bound.
@@ -112,11 +113,46 @@ impl ExecChannel {
         self.channel.data_bytes(data.into()).await.is_ok()
     }
 
+    /// A line on stderr, copied only into the SSH layer's buffers (which
+    /// wipe themselves), so a key line leaves no copy behind.
     pub async fn stderr(&self, text: &str) {
-        let _ = self
-            .channel
-            .extended_data_bytes(1, text.as_bytes().to_vec())
-            .await;
+        let _ = self.channel.extended_data(1, text.as_bytes()).await;
+    }
+
+    /// Secret bytes (a key) on stdout, copied only into the SSH layer's
+    /// self-wiping buffers.
+    pub async fn stdout_secret(&self, data: &[u8]) -> bool {
+        self.channel.data(data).await.is_ok()
+    }
+
+    /// Reads the first line of input (without its newline) into a buffer
+    /// that is wiped when dropped, and nowhere else: for a key. None when
+    /// input ends first or the line is longer than `max`.
+    pub async fn read_secret_line(&mut self, max: usize) -> Option<Zeroizing<Vec<u8>>> {
+        let mut line = Zeroizing::new(Vec::with_capacity(max));
+        while self.end.is_none() {
+            match self.channel.wait().await {
+                Some(ChannelMsg::Data { data }) => {
+                    let end = data.iter().position(|&b| b == b'\n');
+                    let piece = &data[..end.unwrap_or(data.len())];
+                    if line.len() + piece.len() > max {
+                        crate::wipe::wipe(data);
+                        return None;
+                    }
+                    line.extend_from_slice(piece);
+                    if let Some(end) = end {
+                        self.pending.extend_from_slice(&data[end + 1..]);
+                        crate::wipe::wipe(data);
+                        return Some(line);
+                    }
+                    crate::wipe::wipe(data);
+                }
+                Some(ChannelMsg::Eof) => self.end = Some(InputEnd::Eof),
+                Some(ChannelMsg::Close) | None => self.end = Some(InputEnd::Dropped),
+                Some(_) => {}
+            }
+        }
+        None
     }
 
     pub async fn exit(self, status: u32) {
@@ -309,7 +345,7 @@ async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, name: &str) -> u
     };
     let mut line = sealed.key().to_text();
     line.push('\n');
-    if !io.stdout(line.as_bytes().to_vec()).await {
+    if !io.stdout_secret(line.as_bytes()).await {
         return 1;
     }
     match sealed.commit().await {
@@ -327,18 +363,7 @@ async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, name: &str) -> u
 
 /// Reads the first line of input: the key.
 async fn read_key_line(io: &mut ExecChannel) -> Option<FileKey> {
-    let mut line = zeroize::Zeroizing::new(Vec::new());
-    while let Some(piece) = io.read().await {
-        if let Some(end) = piece.iter().position(|&b| b == b'\n') {
-            line.extend_from_slice(&piece[..end]);
-            io.unread(&piece[end + 1..]);
-            break;
-        }
-        line.extend_from_slice(&piece);
-        if line.len() > MAX_KEY_LINE {
-            return None;
-        }
-    }
+    let line = io.read_secret_line(MAX_KEY_LINE).await?;
     let text = std::str::from_utf8(&line).ok()?;
     FileKey::parse(text).ok()
 }

@@ -43,3 +43,4 @@ pub mod timefmt;
 pub mod tui;
 pub mod upload;
 pub mod vault;
+pub mod wipe;

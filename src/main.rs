@@ -10,6 +10,13 @@ use sfs::config::Config;
 use sfs::db::{AccountState, Db};
 use sfs::vault::{FileKey, VaultReader};
 
+/// Every heap block is wiped when it is freed. Keys, codes and secrets pass
+/// through buffers of libraries that do not wipe their own (SSH packets,
+/// sftp requests, terminal frames), and freed memory must not keep them.
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
 #[derive(Parser)]
 #[command(name = "sfs", version, about = "A secure file store served over SSH")]
 struct Cli {

@@ -594,8 +594,14 @@ impl russh_sftp::server::Handler for Session {
                     return Err(failure(message.clone()));
                 }
                 let fits = offset == text.len() as u64 && text.len() + data.len() <= MAX_KEY_FILE;
+                let mut data = Zeroizing::new(data);
                 if fits {
+                    if text.capacity() == 0 {
+                        // Never reallocated, so no copy of a key is left.
+                        text.reserve_exact(MAX_KEY_FILE);
+                    }
                     text.extend_from_slice(&data);
+                    data.clear();
                     None
                 } else {
                     let message = "not a key file: a key is one line of 44 characters".to_string();

@@ -34,7 +34,11 @@ fn store(path: &Path, key: &FileKey, chunk: u32, data: &[u8]) {
 }
 
 fn open(path: &Path, key: &FileKey) -> Download {
-    Download::new(VaultReader::open(fs::File::open(path).unwrap(), key).unwrap())
+    let open_file = sfs::limits::OpenFiles::new(1).take().unwrap();
+    Download::new(
+        VaultReader::open(fs::File::open(path).unwrap(), key).unwrap(),
+        open_file,
+    )
 }
 
 async fn check(download: &mut Download, data: &[u8], offset: usize, len: usize) {

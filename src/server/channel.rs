@@ -173,7 +173,12 @@ async fn terminal_ui(
     let forward_input = async move {
         while let Some(msg) = reader.wait().await {
             let input = match msg {
-                ChannelMsg::Data { data } => Input::Data(data.to_vec()),
+                ChannelMsg::Data { data } => {
+                    // Typed keys and codes: the copy is wiped by the UI.
+                    let input = Input::Data(data.to_vec());
+                    crate::wipe::wipe(data);
+                    input
+                }
                 ChannelMsg::WindowChange {
                     col_width,
                     row_height,

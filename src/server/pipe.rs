@@ -48,6 +48,8 @@ pub struct Pipe {
     reading: Reading,
     /// The rest of the data message being read.
     current: Bytes,
+    /// All of that message, wiped once read: it may be a key file.
+    whole: Option<Bytes>,
     writer: Pin<Box<dyn AsyncWrite + Send>>,
     framing: Framing,
     /// Told when the pipe is dropped, i.e. the protocol is done.
@@ -112,6 +114,7 @@ pub fn connect(channel: Channel<Msg>) -> (Pipe, ChannelWriteHalf<Msg>, oneshot::
     let pipe = Pipe {
         reading: Reading::Idle(read_half),
         current: Bytes::new(),
+        whole: None,
         writer: Box::pin(write_half.make_writer()),
         framing: Framing::default(),
         dropped: Some(dropped),
@@ -139,6 +142,10 @@ impl AsyncRead for Pipe {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         while this.current.is_empty() {
+            if let Some(whole) = this.whole.take() {
+                this.current = Bytes::new();
+                crate::wipe::wipe(whole);
+            }
             let mut waiting = match std::mem::replace(&mut this.reading, Reading::Ended) {
                 Reading::Ended => return Poll::Ready(Ok(())), // end of input
                 Reading::Waiting(waiting) => waiting,
@@ -154,6 +161,7 @@ impl AsyncRead for Pipe {
             this.reading = match message {
                 Some(ChannelMsg::Data { data }) if !this.framing.follow(&data) => Reading::Ended,
                 Some(ChannelMsg::Data { data }) => {
+                    this.whole = Some(data.clone());
                     this.current = data;
                     Reading::Idle(half)
                 }

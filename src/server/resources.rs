@@ -34,7 +34,7 @@ pub fn raise_open_file_limit(limits: &LimitsConfig) {
             rlimit = raised;
         }
     }
-    let available = u64::try_from(rlimit.rlim_cur).unwrap_or(u64::MAX);
+    let available = rlimit.rlim_cur;
     if available < needed {
         tracing::warn!(
             available,

@@ -165,7 +165,7 @@ pub(crate) fn seal_in_place(key: &FileKey, id: FileId, timestamp: u64, chunks: &
         buf.resize(buf.len() + pad, pad as u8);
     }
 
-    let cipher = Aes128::new(&key.encryption.into());
+    let cipher = Aes128::new(GenericArray::from_slice(key.encryption()));
     let mut chains: Vec<Chain<'_>> = chunks
         .iter_mut()
         .map(|chunk| Chain {
@@ -252,7 +252,7 @@ pub fn open_in_place(key: &FileKey, token: &mut [u8]) -> Result<Opened, TokenErr
     iv.copy_from_slice(&signed[9..25]);
     let body = &mut signed[TOKEN_PREFIX_LEN..];
     let (blocks, _) = InOutBuf::from(&mut *body).into_chunks();
-    cbc::Decryptor::<Aes128>::new(&key.encryption.into(), &iv.into())
+    cbc::Decryptor::<Aes128>::new(GenericArray::from_slice(key.encryption()), &iv.into())
         .decrypt_blocks_inout_mut(blocks);
 
     // The MAC already vouched for these bytes, so this check need not be
@@ -282,6 +282,6 @@ pub fn open_in_place(key: &FileKey, token: &mut [u8]) -> Result<Opened, TokenErr
 /// and needs no fallible length check.
 fn signer(key: &FileKey) -> Hmac<Sha256> {
     let mut block = Zeroizing::new([0u8; 64]);
-    block[..16].copy_from_slice(&key.signing);
+    block[..16].copy_from_slice(key.signing());
     <Hmac<Sha256> as KeyInit>::new(GenericArray::from_slice(&block[..]))
 }

@@ -24,26 +24,45 @@ const KEY_LEN: usize = 32;
 const KEY_TEXT_LEN: usize = 44;
 
 /// The Fernet key of one file: 16-byte signing key + 16-byte encryption key.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+/// The bytes live in one heap allocation that never moves and is wiped when
+/// the key is dropped: moving a `FileKey` (returning it, storing it) copies
+/// only the pointer, so no stale copy of the key is left behind.
 pub struct FileKey {
-    pub(super) signing: [u8; 16],
-    pub(super) encryption: [u8; 16],
+    bytes: Box<[u8; KEY_LEN]>,
 }
 
+impl Clone for FileKey {
+    fn clone(&self) -> FileKey {
+        FileKey::from_bytes(&self.bytes[..])
+    }
+}
+
+impl Drop for FileKey {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for FileKey {}
+
 impl FileKey {
-    /// A fresh random key. The `fernet` crate is the reference for what a key
-    /// is, so the key comes from it and is parsed back like any other.
+    /// A fresh random key from the OS CSPRNG, drawn straight into its place.
+    /// (Not from the `fernet` crate: its generator leaves the bytes and the
+    /// text it makes behind.)
     pub fn generate() -> FileKey {
-        let mut text = fernet::Fernet::generate_key();
-        let key = FileKey::parse(&text);
-        text.zeroize();
-        // The fernet crate always yields 44 characters of url-safe base64; if
-        // that ever changed, fall back to drawing the 32 bytes ourselves.
-        key.unwrap_or_else(|_| {
-            let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-            OsRng.fill_bytes(&mut bytes[..]);
-            FileKey::from_bytes(&bytes[..])
-        })
+        let mut key = FileKey {
+            bytes: Box::new([0u8; KEY_LEN]),
+        };
+        OsRng.fill_bytes(&mut key.bytes[..]);
+        key
+    }
+
+    pub(super) fn signing(&self) -> &[u8; 16] {
+        self.bytes[..16].try_into().unwrap_or(&[0; 16])
+    }
+
+    pub(super) fn encryption(&self) -> &[u8; 16] {
+        self.bytes[16..].try_into().unwrap_or(&[0; 16])
     }
 
     /// Parses standard Fernet key text: url-safe base64 of 32 bytes, with or
@@ -66,16 +85,15 @@ impl FileKey {
     /// The standard Fernet key text (44 characters, padded), as accepted by
     /// `fernet::Fernet::new` and Python's `cryptography.fernet.Fernet`.
     pub fn to_text(&self) -> Zeroizing<String> {
-        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        bytes[..16].copy_from_slice(&self.signing);
-        bytes[16..].copy_from_slice(&self.encryption);
+        let bytes = &self.bytes;
         // Encode into a zeroized stack buffer, then into a String allocated at
         // its final size, so no copy of the key text is left behind.
         let mut encoded = Zeroizing::new([0u8; KEY_TEXT_LEN]);
         let n = URL_SAFE
             .encode_slice(&bytes[..], &mut encoded[..])
             .unwrap_or(0);
-        let mut text = Zeroizing::new(String::with_capacity(KEY_TEXT_LEN));
+        // Room for a newline, so making the key a line never reallocates.
+        let mut text = Zeroizing::new(String::with_capacity(KEY_TEXT_LEN + 1));
         text.extend(encoded[..n].iter().map(|&b| char::from(b)));
         text
     }
@@ -84,10 +102,7 @@ impl FileKey {
     /// keyed with the whole key, over the purpose, a zero byte and the
     /// message. Different purposes never give related tags.
     pub fn tag(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
-        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        bytes[..16].copy_from_slice(&self.signing);
-        bytes[16..].copy_from_slice(&self.encryption);
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes[..])
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes[..])
             .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
         mac.update(purpose.as_bytes());
         mac.update(&[0]);
@@ -97,11 +112,9 @@ impl FileKey {
 
     fn from_bytes(bytes: &[u8]) -> FileKey {
         let mut key = FileKey {
-            signing: [0; 16],
-            encryption: [0; 16],
+            bytes: Box::new([0u8; KEY_LEN]),
         };
-        key.signing.copy_from_slice(&bytes[..16]);
-        key.encryption.copy_from_slice(&bytes[16..KEY_LEN]);
+        key.bytes.copy_from_slice(&bytes[..KEY_LEN]);
         key
     }
 }
