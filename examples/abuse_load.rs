@@ -23,18 +23,9 @@ use russh::ChannelMsg;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use tokio::io::AsyncWriteExt;
 
-struct Accept;
-
-impl client::Handler for Accept {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
+#[path = "common/accept.rs"]
+mod accept;
+use accept::Accept;
 
 type Handle = client::Handle<Accept>;
 

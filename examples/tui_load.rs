@@ -14,18 +14,9 @@ use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 use russh::ChannelMsg;
 
-struct Accept;
-
-impl client::Handler for Accept {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
+#[path = "common/accept.rs"]
+mod accept;
+use accept::Accept;
 
 struct Session {
     _handle: client::Handle<Accept>,

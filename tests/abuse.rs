@@ -71,10 +71,7 @@ async fn idle_open_uploads_hold_no_thread_and_stall_nobody() {
     for _ in 0..8 {
         let mut client = Client::connect(server.addr).await;
         assert!(client.login_key("mallory@example.com", &key).await);
-        let channel = client.handle.channel_open_session().await.expect("session");
-        channel.request_subsystem(true, "sftp").await.expect("sftp");
-        let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
-        sftp.init().await.expect("init");
+        let sftp = client.sftp().await;
         for i in 0..64 {
             let handle = sftp
                 .open(
@@ -327,10 +324,7 @@ async fn open_files_are_budgeted_per_connection_across_channels() {
     assert!(client.login_key("mallory@example.com", &key).await);
     let mut sessions = Vec::new();
     for _ in 0..2 {
-        let channel = client.handle.channel_open_session().await.expect("session");
-        channel.request_subsystem(true, "sftp").await.expect("sftp");
-        let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
-        sftp.init().await.expect("init");
+        let sftp = client.sftp().await;
         sessions.push(sftp);
     }
     let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
@@ -355,10 +349,7 @@ async fn open_files_are_budgeted_per_connection_across_channels() {
     // Another connection has its own budget.
     let mut other = Client::connect(server.addr).await;
     assert!(other.login_key("mallory@example.com", &key).await);
-    let channel = other.handle.channel_open_session().await.expect("session");
-    channel.request_subsystem(true, "sftp").await.expect("sftp");
-    let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
-    sftp.init().await.expect("init");
+    let sftp = other.sftp().await;
     sftp.open("g", write, FileAttributes::empty())
         .await
         .expect("own budget");

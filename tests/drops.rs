@@ -364,10 +364,7 @@ async fn an_upload_that_goes_quiet_is_abandoned_and_the_old_file_stays() {
         .expect("account");
     harness::trust(&env.server, &account, &account_key).await;
     assert!(client.login_key(ALICE, &account_key).await);
-    let channel = client.handle.channel_open_session().await.expect("session");
-    channel.request_subsystem(true, "sftp").await.expect("sftp");
-    let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
-    sftp.init().await.expect("init");
+    let sftp = client.sftp().await;
     let flags = russh_sftp::protocol::OpenFlags::WRITE
         | russh_sftp::protocol::OpenFlags::CREATE
         | russh_sftp::protocol::OpenFlags::TRUNCATE;

@@ -175,10 +175,7 @@ async fn no_file_key_is_left_in_the_servers_memory_after_a_day() {
         keys.push(text);
     }
     // Each waiting key is picked up over sftp (which takes it from memory).
-    let channel = client.handle.channel_open_session().await.expect("session");
-    channel.request_subsystem(true, "sftp").await.expect("sftp");
-    let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
-    sftp.init().await.expect("init");
+    let sftp = client.sftp().await;
     for (i, expected) in keys.iter().enumerate() {
         let handle = sftp
             .open(

@@ -387,13 +387,7 @@ async fn raw_session(
     harness::trust(server, &account, &key).await;
     let mut client = harness::Client::connect(server.addr).await;
     assert!(client.login_key(email, &key).await);
-    let channel = client.handle.channel_open_session().await.expect("session");
-    channel
-        .request_subsystem(true, "sftp")
-        .await
-        .expect("subsystem");
-    let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
-    sftp.init().await.expect("init");
+    let sftp = client.sftp().await;
     (client, sftp)
 }
 

@@ -271,6 +271,18 @@ impl Client {
             .unwrap_or(false)
     }
 
+    /// Opens an sftp channel, initialised.
+    pub async fn sftp(&self) -> russh_sftp::client::RawSftpSession {
+        let channel = self.handle.channel_open_session().await.expect("session");
+        channel
+            .request_subsystem(true, "sftp")
+            .await
+            .expect("sftp subsystem");
+        let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
+        sftp.init().await.expect("sftp init");
+        sftp
+    }
+
     /// Opens a shell with a pty of the given size.
     pub async fn open_tui(&self, cols: u16, rows: u16) -> Tui {
         let channel = self.handle.channel_open_session().await.expect("session");
