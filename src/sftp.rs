@@ -49,8 +49,11 @@ use crate::timefmt::utc_datetime;
 use crate::upload::UploadStream;
 use crate::vault::FileKey;
 
-/// Largest read answered at once (OpenSSH asks for 32 KiB at most).
-const MAX_READ: u32 = 256 * 1024;
+/// Largest read answered at once: a reply (data plus 13 bytes of header)
+/// must fit the 256 KiB packets clients accept, so, as OpenSSH's
+/// sftp-server does, 1 KiB is kept for the header (`sftp -B 262144` asks
+/// for 256 KiB and gets less, which clients handle as a short read).
+const MAX_READ: u32 = 256 * 1024 - 1024;
 /// Names per `readdir` reply, well inside a client's 256 KiB packet limit.
 const NAMES_PER_REPLY: usize = 100;
 /// A key file is 44 characters and a newline; anything much longer is not one.

@@ -89,8 +89,11 @@ fn ssh_config(core: &Core, host_key: PrivateKey) -> SshConfig {
         // work against the default 32 KiB.
         window_size: 16 * 1024 * 1024,
         maximum_packet_size: 65535,
-        // A backstop only: the terminal UI counts idleness from user input.
-        inactivity_timeout: Some(Duration::from_secs(limits.idle_timeout_seconds + 60)),
+        // A backstop only: the terminal UI counts idleness from user input
+        // and goes first; a quarter more (up to a minute) leaves it room.
+        inactivity_timeout: Some(Duration::from_secs(
+            limits.idle_timeout_seconds + (limits.idle_timeout_seconds / 4).clamp(1, 60),
+        )),
         nodelay: true,
         ..SshConfig::default()
     }

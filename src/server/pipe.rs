@@ -16,7 +16,17 @@
 //! protocol's own task, with no task or queue in between: each hop between
 //! tasks costs a thread wake-up per request, which at sftp's 32 KiB requests
 //! was a fifth of the server's CPU time in a download.
+//!
+//! It never stops reading the channel while a reply waits: a reply waits for
+//! the client's window, the client's window adjustments arrive behind its
+//! next requests, and russh stops reading the socket once a channel's
+//! messages go unread. So while a write is pending the pipe keeps taking the
+//! client's messages into a backlog (up to [`MAX_BACKLOG`] bytes, far more
+//! than any client keeps in flight), which later reads serve first. Without
+//! it, clients that pipeline many reads (paramiko's `get`, `sftp -R 512`)
+//! deadlocked the whole connection.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -31,6 +41,10 @@ use tokio::sync::oneshot;
 /// The largest sftp packet a client may send (as russh-sftp's default): a
 /// 256 KiB write plus its header fits.
 pub const MAX_PACKET: u32 = 256 * 1024;
+
+/// Client bytes taken ahead while replies wait: as much as the 16 MiB window
+/// the server grants each channel.
+pub const MAX_BACKLOG: usize = 16 * 1024 * 1024;
 
 /// How the protocol's input ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +64,9 @@ pub struct Pipe {
     current: Bytes,
     /// All of that message, wiped once read: it may be a key file.
     whole: Option<Bytes>,
+    /// Messages taken while a reply waited, not yet read; their size.
+    backlog: VecDeque<Bytes>,
+    backlog_bytes: usize,
     writer: Pin<Box<dyn AsyncWrite + Send>>,
     framing: Framing,
     /// Told when the pipe is dropped, i.e. the protocol is done.
@@ -115,6 +132,8 @@ pub fn connect(channel: Channel<Msg>) -> (Pipe, ChannelWriteHalf<Msg>, oneshot::
         reading: Reading::Idle(read_half),
         current: Bytes::new(),
         whole: None,
+        backlog: VecDeque::new(),
+        backlog_bytes: 0,
         writer: Box::pin(write_half.make_writer()),
         framing: Framing::default(),
         dropped: Some(dropped),
@@ -134,6 +153,51 @@ impl Drop for Pipe {
     }
 }
 
+impl Pipe {
+    /// The client's next data message: `Ready(None)` once input ended.
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        loop {
+            let mut waiting = match std::mem::replace(&mut self.reading, Reading::Ended) {
+                Reading::Ended => return Poll::Ready(None),
+                Reading::Waiting(waiting) => waiting,
+                Reading::Idle(mut half) => Box::pin(async move {
+                    let message = half.wait().await;
+                    (half, message)
+                }),
+            };
+            let Poll::Ready((half, message)) = waiting.as_mut().poll(cx) else {
+                self.reading = Reading::Waiting(waiting);
+                return Poll::Pending;
+            };
+            match message {
+                Some(ChannelMsg::Data { data }) if !self.framing.follow(&data) => {
+                    return Poll::Ready(None)
+                }
+                Some(ChannelMsg::Data { data }) => {
+                    self.reading = Reading::Idle(half);
+                    return Poll::Ready(Some(data));
+                }
+                None | Some(ChannelMsg::Eof | ChannelMsg::Close) => return Poll::Ready(None),
+                Some(_) => self.reading = Reading::Idle(half),
+            }
+        }
+    }
+
+    /// Takes what the client already sent into the backlog, so russh keeps
+    /// reading the socket while a reply waits for window.
+    fn drain(&mut self, cx: &mut Context<'_>) {
+        while self.backlog_bytes < MAX_BACKLOG {
+            match self.poll_message(cx) {
+                Poll::Ready(Some(data)) => {
+                    self.backlog_bytes += data.len();
+                    self.backlog.push_back(data);
+                }
+                Poll::Ready(None) | Poll::Pending => return,
+            }
+        }
+    }
+}
+
 impl AsyncRead for Pipe {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -146,28 +210,19 @@ impl AsyncRead for Pipe {
                 this.current = Bytes::new();
                 crate::wipe::wipe(whole);
             }
-            let mut waiting = match std::mem::replace(&mut this.reading, Reading::Ended) {
-                Reading::Ended => return Poll::Ready(Ok(())), // end of input
-                Reading::Waiting(waiting) => waiting,
-                Reading::Idle(mut half) => Box::pin(async move {
-                    let message = half.wait().await;
-                    (half, message)
-                }),
-            };
-            let Poll::Ready((half, message)) = waiting.as_mut().poll(cx) else {
-                this.reading = Reading::Waiting(waiting);
-                return Poll::Pending;
-            };
-            this.reading = match message {
-                Some(ChannelMsg::Data { data }) if !this.framing.follow(&data) => Reading::Ended,
-                Some(ChannelMsg::Data { data }) => {
-                    this.whole = Some(data.clone());
-                    this.current = data;
-                    Reading::Idle(half)
+            let data = match this.backlog.pop_front() {
+                Some(data) => {
+                    this.backlog_bytes -= data.len();
+                    data
                 }
-                None | Some(ChannelMsg::Eof | ChannelMsg::Close) => Reading::Ended,
-                Some(_) => Reading::Idle(half),
+                None => match this.poll_message(cx) {
+                    Poll::Ready(Some(data)) => data,
+                    Poll::Ready(None) => return Poll::Ready(Ok(())), // end of input
+                    Poll::Pending => return Poll::Pending,
+                },
             };
+            this.whole = Some(data.clone());
+            this.current = data;
         }
         let n = this.current.len().min(buf.remaining());
         buf.put_slice(&this.current.split_to(n));
@@ -181,11 +236,21 @@ impl AsyncWrite for Pipe {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().writer.as_mut().poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = this.writer.as_mut().poll_write(cx, buf);
+        if written.is_pending() {
+            this.drain(cx);
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().writer.as_mut().poll_flush(cx)
+        let this = self.get_mut();
+        let flushed = this.writer.as_mut().poll_flush(cx);
+        if flushed.is_pending() {
+            this.drain(cx);
+        }
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

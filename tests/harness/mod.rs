@@ -200,9 +200,13 @@ pub struct KbdOutcome {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
+        Client::connect_with(addr, client::Config::default()).await
+    }
+
+    pub async fn connect_with(addr: SocketAddr, config: client::Config) -> Client {
         let handler = ClientHandler::default();
         let banner = handler.banner.clone();
-        let config = Arc::new(client::Config::default());
+        let config = Arc::new(config);
         let handle = client::connect(config, addr, handler)
             .await
             .expect("connect");

@@ -1,0 +1,401 @@
+//! The SFTP clients people script and mount with, against a real server:
+//! OpenSSH's sftp with many requests in flight and large buffers, and
+//! paramiko and asyncssh from Python, doing their everyday operations
+//! with their default options. Nothing may hang, and every byte must come
+//! back.
+
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use harness::{account_with_key_file, have, openssh_options, TestServer, WAIT};
+use sha2::{Digest, Sha256};
+use tokio::process::Command;
+
+const ALICE: &str = "alice@example.com";
+
+/// A client run may take a while on a loaded machine, but never forever.
+const CLIENT_WAIT: Duration = Duration::from_secs(120);
+
+struct Env {
+    server: TestServer,
+    key: PathBuf,
+    local: tempfile::TempDir,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let server = TestServer::start().await;
+        let (_, key) = account_with_key_file(&server, ALICE).await;
+        Env {
+            server,
+            key,
+            local: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.local.path().join(name)
+    }
+
+    /// `sftp -b -` with `extra` options, the commands on stdin.
+    async fn sftp(&self, extra: &[&str], commands: &str) -> Output {
+        let mut cmd = Command::new("sftp");
+        cmd.args(openssh_options(&self.key))
+            .args(extra)
+            .args(["-P", &self.server.addr.port().to_string(), "-b", "-"])
+            .arg(format!("{ALICE}@127.0.0.1"));
+        run(cmd, commands.as_bytes()).await
+    }
+
+    /// Uploads `data` as `name` and unlocks it with the key sftp printed.
+    async fn upload_unlocked(&self, name: &str, data: &[u8]) {
+        std::fs::write(self.path(name), data).expect("local file");
+        let up = self
+            .sftp(&[], &format!("put {} {name}\n", self.path(name).display()))
+            .await;
+        assert!(up.status.success(), "put: {}", text(&up.stderr));
+        let key = key_in(&text(&up.stderr)).expect("the key line");
+        std::fs::write(self.path("key"), format!("{key}\n")).expect("key file");
+        let unlock = self
+            .sftp(
+                &[],
+                &format!("put {} {name}.key\n", self.path("key").display()),
+            )
+            .await;
+        assert!(unlock.status.success(), "unlock: {}", text(&unlock.stderr));
+    }
+}
+
+async fn run(mut cmd: Command, stdin: &[u8]) -> Output {
+    use tokio::io::AsyncWriteExt;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("client runs");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).await.expect("stdin");
+    drop(input);
+    tokio::time::timeout(CLIENT_WAIT, child.wait_with_output())
+        .await
+        .expect("the client hung")
+        .expect("client output")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The 44-character key in a "key for NAME" line.
+fn key_in(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .find(|l| l.contains("key for"))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|k| k.trim().to_string())
+        .filter(|k| k.len() == 44)
+}
+
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut data = vec![0u8; len];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut data);
+    data
+}
+
+fn sha(data: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(data))
+}
+
+fn same_file(path: &Path, data: &[u8]) -> bool {
+    std::fs::read(path).is_ok_and(|got| sha(&got) == sha(data))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssh_sftp_with_512_requests_in_flight_and_large_buffers() {
+    if !have("sftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let data = random_bytes(24 << 20);
+    env.upload_unlocked("big.bin", &data).await;
+    for (options, name) in [
+        (&["-R", "512"][..], "back-512"),
+        (&["-R", "256", "-B", "262144"][..], "back-256k"),
+        (&["-B", "65536"][..], "back-64k"),
+    ] {
+        let out = env
+            .sftp(
+                options,
+                &format!("get big.bin {}\n", env.path(name).display()),
+            )
+            .await;
+        assert!(out.status.success(), "{options:?}: {}", text(&out.stderr));
+        assert!(
+            same_file(&env.path(name), &data),
+            "{options:?}: bytes differ"
+        );
+    }
+    env.server.stop().await;
+}
+
+/// Runs a Python client script with the server's port, the key file and
+/// the local folder as arguments.
+async fn python(env: &Env, script: &str) -> Output {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c")
+        .arg(script)
+        .arg(env.server.addr.port().to_string())
+        .arg(&env.key)
+        .arg(env.local.path());
+    run(cmd, b"").await
+}
+
+fn have_python(module: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").is_err(),
+            "python module {module} is missing under CI"
+        );
+        eprintln!("skipped: python module {module} is not installed");
+    }
+    found
+}
+
+const PARAMIKO_GET: &str = r#"
+import sys, paramiko
+port, key, local = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+client = paramiko.SSHClient()
+client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+client.connect("127.0.0.1", port=port, username="alice@example.com", key_filename=key,
+               look_for_keys=False, allow_agent=False, timeout=30)
+sftp = client.open_sftp()
+sftp.get("big.bin", local + "/back-paramiko")
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paramiko_default_get_of_a_large_file() {
+    if !have_python("paramiko") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let data = random_bytes(64 << 20);
+    env.upload_unlocked("big.bin", &data).await;
+    let out = python(&env, PARAMIKO_GET).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(same_file(&env.path("back-paramiko"), &data), "bytes differ");
+    env.server.stop().await;
+}
+
+const ASYNCSSH_GET: &str = r#"
+import sys, asyncio, asyncssh
+port, key, local = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+async def main():
+    async with asyncssh.connect("127.0.0.1", port=port, username="alice@example.com",
+                                client_keys=[key], known_hosts=None, agent_path=None) as conn:
+        async with conn.start_sftp_client() as sftp:
+            await sftp.get("big.bin", local + "/back-asyncssh", max_requests=512)
+asyncio.run(main())
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asyncssh_get_with_512_requests() {
+    if !have_python("asyncssh") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let data = random_bytes(32 << 20);
+    env.upload_unlocked("big.bin", &data).await;
+    let out = python(&env, ASYNCSSH_GET).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(same_file(&env.path("back-asyncssh"), &data), "bytes differ");
+    env.server.stop().await;
+}
+
+/// A TCP proxy to the server that, once `freeze` is set, stops reading what
+/// the server sends (a client that stopped reading): the server's replies
+/// then fill the socket buffers.
+async fn freezing_proxy(
+    target: std::net::SocketAddr,
+    freeze: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::net::SocketAddr {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+            return;
+        };
+        let (mut client_read, mut client_write) = client.into_split();
+        let (mut server_read, mut server_write) = server.into_split();
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+        });
+        let mut buf = vec![0u8; 64 * 1024];
+        while !freeze.load(Ordering::SeqCst) {
+            match tokio::time::timeout(Duration::from_millis(50), server_read.read(&mut buf)).await
+            {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(n)) => {
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        // Frozen: hold both sockets, read nothing more from the server.
+        std::future::pending::<()>().await;
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_at_the_idle_timeout_and_frees_its_slot() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let server = TestServer::start_with(|c| {
+        c.limits.idle_timeout_seconds = 2;
+        c.limits.max_sessions_per_ip = 1;
+    })
+    .await;
+    let account = harness::create_account(&server, ALICE).await;
+    let key = harness::client_key();
+    harness::trust(&server, &account, &key).await;
+    let freeze = Arc::new(AtomicBool::new(false));
+    let proxy = freezing_proxy(server.addr, freeze.clone()).await;
+    // A large receive window, so the server's replies stall on the socket
+    // rather than on the SSH window.
+    let config = russh::client::Config {
+        window_size: 256 << 20,
+        ..Default::default()
+    };
+    let mut client = harness::Client::connect_with(proxy, config).await;
+    assert!(client.login_key(ALICE, &key).await);
+    let sftp = client.sftp().await;
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+    let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let data = random_bytes(16 << 20);
+    let handle = sftp
+        .open("big.bin", write, FileAttributes::empty())
+        .await
+        .expect("open")
+        .handle;
+    for (i, piece) in data.chunks(200 * 1024).enumerate() {
+        sftp.write(&handle, (i * 200 * 1024) as u64, piece.to_vec())
+            .await
+            .expect("write");
+    }
+    sftp.close(&handle).await.expect("stored");
+    let key_file = sftp
+        .open("big.bin.key", OpenFlags::READ, FileAttributes::empty())
+        .await
+        .expect("key")
+        .handle;
+    let file_key = sftp.read(&key_file, 0, 100).await.expect("key").data;
+    sftp.close(&key_file).await.expect("close");
+    let unlock = sftp
+        .open("big.bin.key", write, FileAttributes::empty())
+        .await
+        .expect("unlock")
+        .handle;
+    sftp.write(&unlock, 0, file_key).await.expect("key written");
+    sftp.close(&unlock).await.expect("unlocked");
+    let handle = sftp
+        .open("big.bin", OpenFlags::READ, FileAttributes::empty())
+        .await
+        .expect("read")
+        .handle;
+
+    // The client stops reading and asks for the whole file at once.
+    freeze.store(true, Ordering::SeqCst);
+    let sftp = Arc::new(sftp);
+    for i in 0..64u64 {
+        let sftp = sftp.clone();
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let _ = sftp.read(&handle, i * 255 * 1024, 255 * 1024).await;
+        });
+    }
+    // Its connection is closed at the idle timeout (2 s, plus the 1 s
+    // backstop margin), and its session slot comes back: with one session
+    // per IP allowed, a new login succeeds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut next = harness::Client::connect(server.addr).await;
+        if next.login_key(ALICE, &key).await {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stuck connection still holds the only session slot"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(client);
+}
+
+const PARAMIKO_REQUESTS: &str = r#"
+import sys, time, paramiko
+port, key, local = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+client = paramiko.SSHClient()
+client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+client.connect("127.0.0.1", port=port, username="alice@example.com", key_filename=key,
+               look_for_keys=False, allow_agent=False, timeout=30)
+transport = client.get_transport()
+channel = transport.open_session(timeout=10)
+started = time.time()
+try:
+    channel.request_x11()
+    print("x11 accepted")
+except paramiko.SSHException as e:
+    print("x11 refused")
+# paramiko closes a channel whose request failed: each gets its own.
+channel = transport.open_session(timeout=10)
+try:
+    channel.request_forward_agent(lambda c: None)
+    print("agent accepted")
+except paramiko.SSHException:
+    print("agent refused")
+print("waited %.1f s" % (time.time() - started))
+# The connection goes on, and the next replies are their requests' own.
+channel = transport.open_session(timeout=10)
+channel.exec_command("ls")
+print("ls exit", channel.recv_exit_status())
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_requests_sfs_does_not_serve_are_refused_at_once() {
+    if !have_python("paramiko") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let out = python(&env, PARAMIKO_REQUESTS).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("x11 refused"), "{stdout}");
+    // paramiko asks for agent forwarding without wanting a reply: it must
+    // simply not hang, and the next request's reply must be its own.
+    assert!(stdout.contains("ls exit 0"), "{stdout}");
+    let waited: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("waited "))
+        .and_then(|w| w.trim_end_matches(" s").parse().ok())
+        .expect("waited line");
+    assert!(waited < 5.0, "the refusals took {waited} s");
+    env.server.stop().await;
+}
