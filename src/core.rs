@@ -272,10 +272,16 @@ impl Core {
     /// Renames a file within the account.
     pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
         self.files.rename(who.account_id, from, to).await?;
+        self.keyring.rename(who.account_id, from, to);
         self.events.publish(who.account_id, Event::FilesChanged);
         self.audit(who, "rename", &format!("{from:?} -> {to:?}"))
             .await;
         Ok(())
+    }
+
+    /// A copy of a freshly uploaded file's waiting key, leaving it waiting.
+    pub fn peek_waiting_key(&self, who: &Who, file_id: &str) -> Option<FileKey> {
+        self.keyring.peek_waiting(who.account_id, file_id)
     }
 
     /// Hands out a freshly uploaded file's key, once.

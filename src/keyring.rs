@@ -87,6 +87,24 @@ impl Keyring {
         Some((held.name.clone(), held.key.clone()))
     }
 
+    /// A copy of a waiting key, which stays waiting: a client reading the
+    /// key file takes it only once it has read it all and closed it.
+    pub fn peek_waiting(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
+        let accounts = self.lock();
+        Some(accounts.get(&account_id)?.waiting.get(file_id)?.key.clone())
+    }
+
+    /// A file was renamed: its waiting and unlocking keys follow it.
+    pub fn rename(&self, account_id: i64, from: &str, to: &str) {
+        if let Some(keys) = self.lock().get_mut(&account_id) {
+            for held in keys.waiting.values_mut().chain(keys.unlocked.values_mut()) {
+                if held.name == from {
+                    held.name = to.to_string();
+                }
+            }
+        }
+    }
+
     /// The account's keys waiting for pickup, oldest expiry first.
     pub fn waiting(&self, account_id: i64) -> Vec<WaitingKey> {
         let accounts = self.lock();

@@ -12,8 +12,11 @@
 //!   upload commits and its key goes to the user at once as a line on the
 //!   channel's stderr, which OpenSSH's sftp prints.
 //! - While a fresh key waits for pickup, the folder also lists a read-once
-//!   virtual file `NAME.key`; opening it takes the key out of memory. It
-//!   shadows a real file of the same name for those few minutes.
+//!   virtual file `NAME.key`. Closing a handle that read it to the end takes
+//!   the key out of memory (a partial read takes nothing), and the path
+//!   still stats for [`KEY_GRACE`] after, since clients (rclone, paramiko)
+//!   stat or set the times of what they just read or wrote. It shadows a
+//!   real file of the same name for those few minutes.
 //! - `put KEYFILE NAME.key`, when a file `NAME` exists, is not an upload but a
 //!   key submission: on close the key unlocks `NAME` or the close fails with
 //!   "wrong key: …" (also written to stderr, so the user surely sees it).
@@ -27,6 +30,7 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::server::pipe::{PipeEnd, MAX_PACKET};
 use bytes::Bytes;
@@ -62,7 +66,12 @@ const MAX_KEY_FILE: usize = 1024;
 const KEY_TEXT_LEN: u64 = 44;
 /// The suffix of the virtual key files.
 const KEY_SUFFIX: &str = ".key";
+/// How long a key file just read or written still stats.
+const KEY_GRACE: Duration = Duration::from_secs(60);
+/// Key files remembered for their grace at most, per session.
+const GRACE_MAX: usize = 64;
 
+const KEY_TAKEN: &str = "this key was already read; it is shown once";
 const RESUME_REFUSED: &str =
     "sfs accepts uploads written from start to end; resume is not supported";
 
@@ -77,6 +86,7 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
         stderr: AsyncMutex::new(stderr),
         handles: HashMap::new(),
         next_handle: 0,
+        recent_keys: HashMap::new(),
     };
     // The sftp server gets a pipe, not the channel, so the channel stays
     // ours: the exit status that scp (over sftp) checks goes out before the
@@ -110,6 +120,8 @@ struct Session {
     stderr: AsyncMutex<Stderr>,
     handles: HashMap<String, Open>,
     next_handle: u64,
+    /// Key files taken or written lately: name, what they stat as, until.
+    recent_keys: HashMap<String, (FileAttributes, Instant)>,
 }
 
 /// What a handle refers to.
@@ -127,10 +139,14 @@ enum Open {
         next: u64,
         failed: Option<String>,
     },
-    /// A key taken for pickup, `text` plus newline.
+    /// A waiting key being read, `text` plus newline; `read` bytes of it
+    /// from the start have been sent.
     KeyPickup {
+        file_id: String,
+        name: String,
         text: Zeroizing<Vec<u8>>,
         attrs: FileAttributes,
+        read: usize,
     },
     /// A key being written to unlock the file `name`.
     KeySubmit {
@@ -150,6 +166,8 @@ enum Target {
 enum Listed {
     File(FileRecord),
     Key(WaitingKey),
+    /// A key file just taken or written, in its grace.
+    RecentKey(FileAttributes),
 }
 
 fn ok(id: u32) -> Status {
@@ -263,6 +281,11 @@ impl Session {
             if let Some(key) = waiting.into_iter().find(|k| k.name == stem) {
                 return Ok(Some(Listed::Key(key)));
             }
+            if let Some((attrs, until)) = self.recent_keys.get(name) {
+                if *until > Instant::now() {
+                    return Ok(Some(Listed::RecentKey(attrs.clone())));
+                }
+            }
         }
         let record = self
             .core
@@ -281,7 +304,17 @@ impl Session {
         match self.lookup(&name).await? {
             Some(Listed::File(record)) => Ok(file_attrs(record.size, record.created_at)),
             Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, self.key_mtime(&key))),
+            Some(Listed::RecentKey(attrs)) => Ok(attrs),
             None => Err(files_error(&FilesError::NotFound)),
+        }
+    }
+
+    /// Lets the key file `name` stat as `attrs` for its grace.
+    fn remember_key_file(&mut self, name: String, attrs: FileAttributes) {
+        let now = Instant::now();
+        self.recent_keys.retain(|_, (_, until)| *until > now);
+        if self.recent_keys.len() < GRACE_MAX {
+            self.recent_keys.insert(name, (attrs, now + KEY_GRACE));
         }
     }
 
@@ -362,16 +395,25 @@ impl Session {
         match self.lookup(&name).await? {
             Some(Listed::Key(waiting)) => {
                 let mtime = self.key_mtime(&waiting);
-                // Read-once: the key leaves memory as the file is opened.
-                let (_, key) = self
+                // Read-once: the key leaves memory when this handle, having
+                // read it all, is closed.
+                let key = self
                     .core
-                    .take_waiting_key(&self.who, &waiting.file_id)
+                    .peek_waiting_key(&self.who, &waiting.file_id)
                     .ok_or_else(|| files_error(&FilesError::NotFound))?;
-                let mut text = Zeroizing::new(key.to_text().as_bytes().to_vec());
-                text.push(b'\n');
+                let mut text = key.to_text();
+                text.push('\n');
+                let text = Zeroizing::new(text.as_bytes().to_vec());
                 let attrs = file_attrs(text.len() as u64, mtime);
-                Ok(Open::KeyPickup { text, attrs })
+                Ok(Open::KeyPickup {
+                    file_id: waiting.file_id,
+                    name,
+                    text,
+                    attrs,
+                    read: 0,
+                })
             }
+            Some(Listed::RecentKey(_)) => Err(failure(KEY_TAKEN)),
             Some(Listed::File(_)) => {
                 let (record, reader) = self
                     .core
@@ -419,6 +461,10 @@ impl Session {
             // Removing a waiting key is the user saying they saved it.
             Some(Listed::Key(key)) => {
                 self.core.take_waiting_key(&self.who, &key.file_id);
+                Ok(())
+            }
+            Some(Listed::RecentKey(_)) => {
+                self.recent_keys.remove(&name);
                 Ok(())
             }
             _ => self
@@ -510,7 +556,28 @@ impl russh_sftp::server::Handler for Session {
                 stream: Some(stream),
                 ..
             } => self.finish_upload(*stream).await,
-            Open::KeySubmit { name, text, .. } => self.submit_key(&name, &text).await,
+            Open::KeySubmit { name, text, .. } => {
+                let written = text.len() as u64;
+                let result = self.submit_key(&name, &text).await;
+                if result.is_ok() {
+                    let attrs = file_attrs(written, crate::timefmt::unix_now());
+                    self.remember_key_file(format!("{name}{KEY_SUFFIX}"), attrs);
+                }
+                result
+            }
+            Open::KeyPickup {
+                file_id,
+                name,
+                text,
+                attrs,
+                read,
+            } => {
+                if read >= text.len() {
+                    self.core.take_waiting_key(&self.who, &file_id);
+                    self.remember_key_file(name, attrs);
+                }
+                Ok(())
+            }
             _ => Ok(()),
         };
         self.told(result).await?;
@@ -537,13 +604,16 @@ impl russh_sftp::server::Handler for Session {
                 }
                 Ok(Data { id, data })
             }
-            Open::KeyPickup { text, .. } => {
+            Open::KeyPickup { text, read, .. } => {
                 let start = usize::try_from(offset)
                     .unwrap_or(usize::MAX)
                     .min(text.len());
                 let end = start.saturating_add(len as usize).min(text.len());
                 if start == end {
                     return Err(eof());
+                }
+                if start <= *read {
+                    *read = (*read).max(end);
                 }
                 Ok(Data {
                     id,

@@ -399,3 +399,53 @@ async fn channel_requests_sfs_does_not_serve_are_refused_at_once() {
     assert!(waited < 5.0, "the refusals took {waited} s");
     env.server.stop().await;
 }
+
+/// `rclone ARGS…` against the server as remote `sfs:`, configured from the
+/// environment only (no shell commands, any host key).
+async fn rclone(env: &Env, args: &[&str]) -> Output {
+    let mut cmd = Command::new("rclone");
+    cmd.args(args)
+        .env("RCLONE_CONFIG", "/dev/null")
+        .env("RCLONE_CONFIG_SFS_TYPE", "sftp")
+        .env("RCLONE_CONFIG_SFS_HOST", "127.0.0.1")
+        .env("RCLONE_CONFIG_SFS_PORT", env.server.addr.port().to_string())
+        .env("RCLONE_CONFIG_SFS_USER", ALICE)
+        .env("RCLONE_CONFIG_SFS_KEY_FILE", &env.key)
+        .env("RCLONE_CONFIG_SFS_SHELL_TYPE", "none")
+        .env("RCLONE_CONFIG_SFS_MD5SUM_COMMAND", "none")
+        .env("RCLONE_CONFIG_SFS_SHA1SUM_COMMAND", "none");
+    run(cmd, b"").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_uploads_reads_the_key_unlocks_and_downloads() {
+    if !have("rclone") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let data = random_bytes(300_000);
+    std::fs::write(env.path("doc.bin"), &data).expect("local");
+    let local = env.path("doc.bin").display().to_string();
+    let up = rclone(&env, &["copyto", &local, "sfs:doc.bin"]).await;
+    assert!(up.status.success(), "upload: {}", text(&up.stderr));
+
+    // rclone never shows stderr: the key is read from doc.bin.key, once.
+    let cat = rclone(&env, &["cat", "sfs:doc.bin.key"]).await;
+    assert!(cat.status.success(), "cat key: {}", text(&cat.stderr));
+    let key = text(&cat.stdout).trim().to_string();
+    assert_eq!(key.len(), 44, "{key:?}");
+    let again = rclone(&env, &["cat", "sfs:doc.bin.key"]).await;
+    assert!(!again.status.success(), "the key is shown once");
+
+    // Writing the key to doc.bin.key unlocks the file; rclone's own
+    // follow-up calls on that path succeed.
+    std::fs::write(env.path("key"), format!("{key}\n")).expect("key file");
+    let key_path = env.path("key").display().to_string();
+    let unlock = rclone(&env, &["copyto", &key_path, "sfs:doc.bin.key"]).await;
+    assert!(unlock.status.success(), "unlock: {}", text(&unlock.stderr));
+    let back = env.path("back.bin").display().to_string();
+    let down = rclone(&env, &["copyto", "sfs:doc.bin", &back]).await;
+    assert!(down.status.success(), "download: {}", text(&down.stderr));
+    assert!(same_file(&env.path("back.bin"), &data), "bytes differ");
+    env.server.stop().await;
+}
