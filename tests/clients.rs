@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use harness::{account_with_key_file, have, openssh_options, TestServer, WAIT};
+use harness::{account_with_key_file, have, openssh_options, TestServer};
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
