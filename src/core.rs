@@ -269,6 +269,20 @@ impl Core {
         Ok(())
     }
 
+    /// Sets the modification time a client gave a file (sftp setstat).
+    pub async fn set_modified_time(
+        &self,
+        who: &Who,
+        name: &str,
+        mtime: i64,
+    ) -> Result<(), FilesError> {
+        if self.db.set_modified_at(who.account_id, name, mtime).await? {
+            Ok(())
+        } else {
+            Err(FilesError::NotFound)
+        }
+    }
+
     /// Renames a file within the account.
     pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
         self.files.rename(who.account_id, from, to).await?;

@@ -278,6 +278,7 @@ impl Files {
                 size,
                 chunk_size,
                 created_at: unix_now(),
+                modified_at: None,
             },
             id,
             key,

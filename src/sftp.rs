@@ -22,8 +22,10 @@
 //!   "wrong key: …" (also written to stderr, so the user surely sees it).
 //! - `get NAME` of an unlocked file decrypts on the fly with random access;
 //!   of a locked file it is refused with the message that says how to unlock.
-//! - `setstat`/`fsetstat` of times and permissions succeed as no-ops, so
-//!   `put -p` and `get -p` work; the store keeps its own times and modes.
+//! - `setstat`/`fsetstat` store a file's modification time (stat and
+//!   listings show it, so `rclone copy` run twice uploads nothing the
+//!   second time and `put -p` keeps times); permissions are accepted and
+//!   ignored.
 //!
 //! Status messages carry the core's wording and never a key.
 
@@ -133,11 +135,13 @@ enum Open {
         reader: Box<Download>,
         attrs: FileAttributes,
     },
-    /// An upload in progress; `stream` is gone once it failed.
+    /// An upload in progress; `stream` is gone once it failed. `mtime`: a
+    /// modification time set on the handle (`put -p`), stored at commit.
     Upload {
         stream: Option<Box<UploadStream>>,
         next: u64,
         failed: Option<String>,
+        mtime: Option<i64>,
     },
     /// A waiting key being read, `text` plus newline; `read` bytes of it
     /// from the start have been sent.
@@ -302,7 +306,7 @@ impl Session {
             Target::Name(name) => name,
         };
         match self.lookup(&name).await? {
-            Some(Listed::File(record)) => Ok(file_attrs(record.size, record.created_at)),
+            Some(Listed::File(record)) => Ok(file_attrs(record.size, record.mtime())),
             Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, self.key_mtime(&key))),
             Some(Listed::RecentKey(attrs)) => Ok(attrs),
             None => Err(files_error(&FilesError::NotFound)),
@@ -388,6 +392,7 @@ impl Session {
             stream: Some(Box::new(stream)),
             next: 0,
             failed: None,
+            mtime: None,
         })
     }
 
@@ -422,7 +427,7 @@ impl Session {
                     .map_err(|e| files_error(&e))?;
                 Ok(Open::Read {
                     reader: Box::new(reader),
-                    attrs: file_attrs(record.size, record.created_at),
+                    attrs: file_attrs(record.size, record.mtime()),
                 })
             }
             None => Err(files_error(&FilesError::NotFound)),
@@ -487,13 +492,23 @@ impl Session {
             .map_err(|e| files_error(&e))
     }
 
-    async fn finish_upload(&mut self, stream: UploadStream) -> Result<(), StatusReply> {
+    async fn finish_upload(
+        &mut self,
+        stream: UploadStream,
+        mtime: Option<i64>,
+    ) -> Result<(), StatusReply> {
         // The key goes out before the file is recorded: no file is ever
         // listed whose key nobody got.
         let sealed = stream.seal().await.map_err(|e| files_error(&e))?;
         self.tell(&crate::upload::key_line(sealed.name(), sealed.key()))
             .await;
-        sealed.commit().await.map_err(|e| files_error(&e))?;
+        let record = sealed.commit().await.map_err(|e| files_error(&e))?;
+        if let Some(mtime) = mtime {
+            self.core
+                .set_modified_time(&self.who, &record.name, mtime)
+                .await
+                .map_err(|e| files_error(&e))?;
+        }
         Ok(())
     }
 
@@ -554,8 +569,9 @@ impl russh_sftp::server::Handler for Session {
             } => return Err(failure(message)), // told at the failed write
             Open::Upload {
                 stream: Some(stream),
+                mtime,
                 ..
-            } => self.finish_upload(*stream).await,
+            } => self.finish_upload(*stream, mtime).await,
             Open::KeySubmit { name, text, .. } => {
                 let written = text.len() as u64;
                 let result = self.submit_key(&name, &text).await;
@@ -637,6 +653,7 @@ impl russh_sftp::server::Handler for Session {
                 stream,
                 next,
                 failed,
+                ..
             } => {
                 if let Some(message) = failed {
                     return Err(failure(message.clone()));
@@ -713,7 +730,8 @@ impl russh_sftp::server::Handler for Session {
         Ok(Attrs { id, attrs })
     }
 
-    /// Times and permissions are accepted and ignored (`put -p`, `get -p`).
+    /// A modification time is stored (sync tools compare it, `put -p`
+    /// keeps it); permissions and the access time are accepted and ignored.
     /// A size is accepted only when it is the size the file already has
     /// (scp sets it after an upload); resizing would rewrite the sealed
     /// stream, so it is refused.
@@ -727,6 +745,14 @@ impl russh_sftp::server::Handler for Session {
         if attrs.size.is_some() && attrs.size != current.size {
             return Err(StatusCode::OpUnsupported.with_message("sfs files cannot be resized"));
         }
+        if let (Some(mtime), Target::Name(name)) = (attrs.mtime, resolve(&path)?) {
+            if let Some(Listed::File(_)) = self.lookup(&name).await? {
+                self.core
+                    .set_modified_time(&self.who, &name, i64::from(mtime))
+                    .await
+                    .map_err(|e| files_error(&e))?;
+            }
+        }
         Ok(ok(id))
     }
 
@@ -736,9 +762,12 @@ impl russh_sftp::server::Handler for Session {
         handle: String,
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        let Attrs { attrs: current, .. } = self.fstat(id, handle).await?;
+        let Attrs { attrs: current, .. } = self.fstat(id, handle.clone()).await?;
         if attrs.size.is_some() && attrs.size != current.size {
             return Err(StatusCode::OpUnsupported.with_message("sfs files cannot be resized"));
+        }
+        if let (Some(time), Open::Upload { mtime, .. }) = (attrs.mtime, self.handle_mut(&handle)?) {
+            *mtime = Some(i64::from(time));
         }
         Ok(ok(id))
     }
@@ -766,7 +795,7 @@ impl russh_sftp::server::Handler for Session {
             files
                 .iter()
                 .filter(|f| !shadowed.contains(&f.record.name))
-                .map(|f| entry(&f.record.name, f.record.size, f.record.created_at)),
+                .map(|f| entry(&f.record.name, f.record.size, f.record.mtime())),
         );
         entries.reverse(); // sent from the end, so they go out in this order
         let handle = self.add_handle(Open::Dir(entries));

@@ -449,3 +449,71 @@ async fn rclone_uploads_reads_the_key_unlocks_and_downloads() {
     assert!(same_file(&env.path("back.bin"), &data), "bytes differ");
     env.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_copy_twice_uploads_nothing_the_second_time_and_put_p_keeps_times() {
+    if !have("rclone") || !have("sftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let folder = env.path("docs");
+    std::fs::create_dir(&folder).expect("folder");
+    for i in 0..3 {
+        let path = folder.join(format!("note{i}.txt"));
+        std::fs::write(&path, random_bytes(10_000)).expect("file");
+        // Older than the upload: a store that kept only its own times
+        // would look changed to rclone on the second run.
+        let touched = std::process::Command::new("touch")
+            .args(["-m", "-d", "2021-03-04 05:06:07 UTC"])
+            .arg(&path)
+            .status()
+            .expect("touch");
+        assert!(touched.success());
+    }
+    let account = env
+        .server
+        .core
+        .db
+        .account_by_email(ALICE)
+        .await
+        .expect("db")
+        .expect("account");
+    let source = folder.display().to_string();
+    let first = rclone(&env, &["copy", &source, "sfs:"]).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let ids = |files: Vec<sfs::db::FileRecord>| {
+        let mut ids: Vec<(String, String)> = files.into_iter().map(|f| (f.name, f.id)).collect();
+        ids.sort();
+        ids
+    };
+    let before = ids(env.server.core.db.files(account.id).await.expect("files"));
+    assert_eq!(before.len(), 3);
+    let second = rclone(&env, &["copy", &source, "sfs:"]).await;
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let after = ids(env.server.core.db.files(account.id).await.expect("files"));
+    assert_eq!(before, after, "the second copy replaced files");
+
+    // `put -p` keeps the local modification time.
+    let old = env.path("old.txt");
+    std::fs::write(&old, b"from 2020").expect("file");
+    let status = std::process::Command::new("touch")
+        .args(["-m", "-d", "2020-06-01 12:00:00 UTC"])
+        .arg(&old)
+        .status()
+        .expect("touch");
+    assert!(status.success());
+    let put = env
+        .sftp(&[], &format!("put -p {} old.txt\n", old.display()))
+        .await;
+    assert!(put.status.success(), "{}", text(&put.stderr));
+    let stored = env
+        .server
+        .core
+        .db
+        .file_by_name(account.id, "old.txt")
+        .await
+        .expect("db")
+        .expect("stored");
+    assert_eq!(stored.mtime(), 1_591_012_800, "2020-06-01 12:00 UTC");
+    env.server.stop().await;
+}

@@ -22,6 +22,7 @@ fn file(n: u64, account_id: i64, name: &str) -> FileRecord {
         size: n * 1000,
         chunk_size: 65536,
         created_at: 1_700_000_000 + n as i64,
+        modified_at: None,
     }
 }
 
@@ -394,6 +395,27 @@ async fn files_replace_delete_rename() {
             None
         );
         assert_eq!(db.files(b.id).await.unwrap(), [file(3, b.id, "report.pdf")]);
+
+        // A client's modification time is kept, and set again to the same
+        // value still finds the file (MySQL reports no change then).
+        assert!(db
+            .set_modified_at(b.id, "report.pdf", 1_600_000_000)
+            .await
+            .unwrap());
+        assert!(db
+            .set_modified_at(b.id, "report.pdf", 1_600_000_000)
+            .await
+            .unwrap());
+        let stored = db.file_by_name(b.id, "report.pdf").await.unwrap().unwrap();
+        assert_eq!(stored.mtime(), 1_600_000_000, "{l}");
+        assert!(
+            !db.set_modified_at(b.id, "missing", 1).await.unwrap(),
+            "{l}"
+        );
+        assert!(
+            !db.set_modified_at(a.id, "a.txt", 1).await.unwrap(),
+            "{l}: not yet"
+        );
 
         db.replace_file(&file(4, a.id, "b.txt")).await.unwrap();
         db.replace_file(&file(5, a.id, "a.txt")).await.unwrap();

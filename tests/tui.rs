@@ -373,6 +373,7 @@ async fn hostile_file_names_are_shown_escaped() {
             size: 10,
             chunk_size: 65536,
             created_at: unix_now(),
+            modified_at: None,
         })
         .await
         .expect("record");

@@ -19,6 +19,15 @@ pub struct FileRecord {
     /// Plaintext bytes per vault chunk.
     pub chunk_size: u32,
     pub created_at: i64,
+    /// The modification time a client set; `None`: never set.
+    pub modified_at: Option<i64>,
+}
+
+impl FileRecord {
+    /// The time shown as the file's modification time.
+    pub fn mtime(&self) -> i64 {
+        self.modified_at.unwrap_or(self.created_at)
+    }
 }
 
 /// What [`Db::rename_file`] did.
@@ -40,6 +49,7 @@ pub(super) fn file_from_row(row: &AnyRow, at: usize) -> Result<FileRecord, sqlx:
         size: u64::try_from(size).map_err(|_| invalid_column("files.size"))?,
         chunk_size: u32::try_from(chunk_size).map_err(|_| invalid_column("files.chunk_size"))?,
         created_at: row.try_get(at + 5)?,
+        modified_at: row.try_get(at + 6)?,
     })
 }
 
@@ -135,8 +145,8 @@ impl Db {
             }
         }
         let inserted = sqlx::query(
-            "INSERT INTO files (id, account_id, name, size, chunk_size, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO files (id, account_id, name, size, chunk_size, created_at, modified_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&new.id)
         .bind(new.account_id)
@@ -144,6 +154,7 @@ impl Db {
         .bind(size)
         .bind(i64::from(new.chunk_size))
         .bind(new.created_at)
+        .bind(new.modified_at)
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -187,6 +198,30 @@ impl Db {
             Ok(Attempt::Done(Some(old)))
         })
         .await
+    }
+
+    /// Records the modification time a client set on a file; false if the
+    /// account has no file of that name.
+    pub async fn set_modified_at(
+        &self,
+        account_id: i64,
+        name: &str,
+        modified_at: i64,
+    ) -> Result<bool, DbError> {
+        // MySQL counts a row set to its own value as not affected: then the
+        // file may still exist, so look.
+        let done =
+            sqlx::query("UPDATE files SET modified_at = ? WHERE account_id = ? AND name = ?")
+                .bind(modified_at)
+                .bind(account_id)
+                .bind(name)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| DbError::query("set_modified_at", &e))?;
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        Ok(self.file_by_name(account_id, name).await?.is_some())
     }
 
     /// Renames a file within its account. Renaming a file to its own name

@@ -65,6 +65,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_login_guard.sql"),
         include_str!("../../migrations/mysql/0003_login_guard.sql"),
     ),
+    (
+        4,
+        "file times",
+        include_str!("../../migrations/sqlite/0004_file_times.sql"),
+        include_str!("../../migrations/mysql/0004_file_times.sql"),
+    ),
 ];
 
 /// Run on every new connection. SQLite: WAL lets readers run beside the
@@ -92,7 +98,7 @@ macro_rules! ssh_key_columns {
 }
 macro_rules! file_columns {
     () => {
-        "f.id, f.account_id, f.name, f.size, f.chunk_size, f.created_at"
+        "f.id, f.account_id, f.name, f.size, f.chunk_size, f.created_at, f.modified_at"
     };
 }
 macro_rules! audit_columns {
