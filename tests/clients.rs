@@ -517,3 +517,88 @@ async fn rclone_copy_twice_uploads_nothing_the_second_time_and_put_p_keeps_times
     assert_eq!(stored.mtime(), 1_591_012_800, "2020-06-01 12:00 UTC");
     env.server.stop().await;
 }
+
+const PARAMIKO_DAY: &str = r#"
+import sys, io, os, paramiko
+port, key, local = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+client = paramiko.SSHClient()
+client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+client.connect("127.0.0.1", port=port, username="alice@example.com", key_filename=key,
+               look_for_keys=False, allow_agent=False, timeout=30)
+sftp = client.open_sftp()
+data = os.urandom(2_000_000)
+with open(local + "/p.bin", "wb") as f:
+    f.write(data)
+sftp.put(local + "/p.bin", "p.bin")              # stats the file after upload
+names = sorted(sftp.listdir("."))
+assert names == ["p.bin", "p.bin.key"], names
+with sftp.open("p.bin.key") as f:                 # the key, read once
+    file_key = f.read()
+assert len(file_key.strip()) == 44, file_key
+assert sorted(sftp.listdir(".")) == ["p.bin"]
+sftp.putfo(io.BytesIO(file_key), "p.bin.key")     # unlocks; stats the path after
+back = io.BytesIO()
+sftp.getfo("p.bin", back)
+assert back.getvalue() == data
+sftp.rename("p.bin", "q.bin")
+sftp.remove("q.bin")
+assert sftp.listdir(".") == []
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paramiko_put_list_key_unlock_get_rename_delete() {
+    if !have_python("paramiko") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let out = python(&env, PARAMIKO_DAY).await;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("ok"));
+    env.server.stop().await;
+}
+
+const ASYNCSSH_DAY: &str = r#"
+import sys, os, asyncio, asyncssh
+port, key, local = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+async def main():
+    async with asyncssh.connect("127.0.0.1", port=port, username="alice@example.com",
+                                client_keys=[key], known_hosts=None, agent_path=None) as conn:
+        async with conn.start_sftp_client() as sftp:
+            data = os.urandom(3_000_000)
+            with open(local + "/a.bin", "wb") as f:
+                f.write(data)
+            await sftp.put(local + "/a.bin", "a.bin")
+            assert sorted(await sftp.listdir(".")) == [".", "..", "a.bin", "a.bin.key"] or \
+                   sorted(await sftp.listdir(".")) == ["a.bin", "a.bin.key"]
+            async with sftp.open("a.bin.key", "rb") as f:
+                file_key = await f.read()
+            async with sftp.open("a.bin.key", "wb") as f:
+                await f.write(file_key)
+            await sftp.get("a.bin", local + "/a.back")
+            with open(local + "/a.back", "rb") as f:
+                assert f.read() == data
+asyncio.run(main())
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asyncssh_put_list_key_unlock_get() {
+    if !have_python("asyncssh") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let out = python(&env, ASYNCSSH_DAY).await;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    env.server.stop().await;
+}
