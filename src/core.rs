@@ -269,6 +269,30 @@ impl Core {
         Ok(())
     }
 
+    /// Renames a file over another of the account (sftp's POSIX rename):
+    /// the replaced file and its keys are gone, as with a delete.
+    pub async fn rename_replacing(
+        &self,
+        who: &Who,
+        from: &str,
+        to: &str,
+    ) -> Result<(), FilesError> {
+        if let Some(old) = self
+            .files
+            .rename_replacing(who.account_id, from, to)
+            .await?
+        {
+            self.keyring.forget_file(who.account_id, &old.id);
+            self.audit(who, "delete", &format!("{to:?}, replaced by a rename"))
+                .await;
+        }
+        self.keyring.rename(who.account_id, from, to);
+        self.events.publish(who.account_id, Event::FilesChanged);
+        self.audit(who, "rename", &format!("{from:?} -> {to:?}"))
+            .await;
+        Ok(())
+    }
+
     /// Sets the modification time a client gave a file (sftp setstat).
     pub async fn set_modified_time(
         &self,

@@ -378,6 +378,27 @@ impl Files {
         }
     }
 
+    /// Renames a file over another (POSIX rename, as editors save): the
+    /// replaced file and its blob are removed. Returns the replaced record.
+    pub async fn rename_replacing(
+        &self,
+        account_id: i64,
+        from: &str,
+        to: &str,
+    ) -> Result<Option<FileRecord>, FilesError> {
+        validate_name(to)?;
+        let replaced = self
+            .db
+            .rename_file_replacing(account_id, from, to)
+            .await?
+            .ok_or(FilesError::NotFound)?;
+        if let Some(old) = &replaced {
+            let id = file_id(old)?;
+            self.remove_blob(account_id, &id).await;
+        }
+        Ok(replaced)
+    }
+
     /// Removes the blobs of an account's deleted file records (used when an
     /// operator deletes an account).
     pub async fn remove_blobs(&self, records: &[FileRecord]) {

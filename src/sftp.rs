@@ -39,7 +39,8 @@ use bytes::Bytes;
 use russh::server::Msg;
 use russh::Channel;
 use russh_sftp::protocol::{
-    Attrs, Data, File as Entry, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode,
+    Attrs, Data, File as Entry, FileAttributes, Handle, Name, OpenFlags, Packet, Status,
+    StatusCode, Version,
 };
 use russh_sftp::server::StatusReply;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -73,6 +74,9 @@ const KEY_GRACE: Duration = Duration::from_secs(60);
 /// Key files remembered for their grace at most, per session.
 const GRACE_MAX: usize = 64;
 
+/// The rename that replaces its target, offered to clients at init.
+const POSIX_RENAME: &str = "posix-rename@openssh.com";
+const STILL_UPLOADING: &str = "this file is still being uploaded; read it once it is closed";
 const KEY_TAKEN: &str = "this key was already read; it is shown once";
 const RESUME_REFUSED: &str =
     "sfs accepts uploads written from start to end; resume is not supported";
@@ -138,6 +142,7 @@ enum Open {
     /// An upload in progress; `stream` is gone once it failed. `mtime`: a
     /// modification time set on the handle (`put -p`), stored at commit.
     Upload {
+        name: String,
         stream: Option<Box<UploadStream>>,
         next: u64,
         failed: Option<String>,
@@ -172,6 +177,18 @@ enum Listed {
     Key(WaitingKey),
     /// A key file just taken or written, in its grace.
     RecentKey(FileAttributes),
+    /// A file this session is uploading: its bytes so far.
+    Uploading(u64),
+}
+
+/// One SSH string (a 32-bit length, then the bytes) from the front of
+/// `data`, as UTF-8.
+fn take_string(data: &mut &[u8]) -> Option<String> {
+    let len = u32::from_be_bytes(data.get(..4)?.try_into().ok()?) as usize;
+    let bytes = data.get(4..4usize.checked_add(len)?)?;
+    let text = String::from_utf8(bytes.to_vec()).ok()?;
+    *data = &data[4 + len..];
+    Some(text)
 }
 
 fn ok(id: u32) -> Status {
@@ -291,6 +308,12 @@ impl Session {
                 }
             }
         }
+        // Clients that create a file and stat it before writing (sshfs)
+        // see what this session has sent so far.
+        let uploading = self.upload_handle(name);
+        if let Some(Open::Upload { next, .. }) = uploading.and_then(|h| self.handles.get(&h)) {
+            return Ok(Some(Listed::Uploading(*next)));
+        }
         let record = self
             .core
             .files
@@ -309,8 +332,21 @@ impl Session {
             Some(Listed::File(record)) => Ok(file_attrs(record.size, record.mtime())),
             Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, self.key_mtime(&key))),
             Some(Listed::RecentKey(attrs)) => Ok(attrs),
+            Some(Listed::Uploading(size)) => Ok(file_attrs(size, crate::timefmt::unix_now())),
             None => Err(files_error(&FilesError::NotFound)),
         }
+    }
+
+    /// The handle of this session's open upload of `name`, if any (the
+    /// newest).
+    fn upload_handle(&self, name: &str) -> Option<String> {
+        self.handles
+            .iter()
+            .filter(|(_, open)| {
+                matches!(open, Open::Upload { name: n, stream: Some(_), .. } if n == name)
+            })
+            .max_by_key(|(handle, _)| handle.parse::<u64>().unwrap_or(0))
+            .map(|(handle, _)| handle.clone())
     }
 
     /// Lets the key file `name` stat as `attrs` for its grace.
@@ -389,6 +425,7 @@ impl Session {
         let stream =
             UploadStream::start(&self.core, &self.who, &name, None).map_err(|e| files_error(&e))?;
         Ok(Open::Upload {
+            name,
             stream: Some(Box::new(stream)),
             next: 0,
             failed: None,
@@ -419,6 +456,7 @@ impl Session {
                 })
             }
             Some(Listed::RecentKey(_)) => Err(failure(KEY_TAKEN)),
+            Some(Listed::Uploading(_)) => Err(failure(STILL_UPLOADING)),
             Some(Listed::File(_)) => {
                 let (record, reader) = self
                     .core
@@ -539,6 +577,48 @@ impl russh_sftp::server::Handler for Session {
 
     fn unimplemented(&self) -> Self::Error {
         StatusCode::OpUnsupported.with_message("sfs does not support this operation")
+    }
+
+    async fn init(
+        &mut self,
+        _version: u32,
+        _extensions: HashMap<String, String>,
+    ) -> Result<Version, Self::Error> {
+        let mut version = Version::new();
+        version
+            .extensions
+            .insert(POSIX_RENAME.to_string(), "1".to_string());
+        Ok(version)
+    }
+
+    /// `posix-rename@openssh.com`: a rename that replaces an existing
+    /// target, as editors and sshfs save a file (write a temporary file,
+    /// rename it over the old one).
+    async fn extended(
+        &mut self,
+        id: u32,
+        request: String,
+        data: Vec<u8>,
+    ) -> Result<Packet, Self::Error> {
+        if request != POSIX_RENAME {
+            return Err(self.unimplemented());
+        }
+        let mut rest = &data[..];
+        let (Some(from), Some(to)) = (take_string(&mut rest), take_string(&mut rest)) else {
+            return Err(StatusCode::BadMessage.with_message("malformed rename request"));
+        };
+        let (Target::Name(from), Target::Name(to)) = (resolve(&from)?, resolve(&to)?) else {
+            return Err(
+                StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
+            );
+        };
+        let renamed = self
+            .core
+            .rename_replacing(&self.who, &from, &to)
+            .await
+            .map_err(|e| files_error(&e));
+        self.told(renamed).await?;
+        Ok(Packet::Status(ok(id)))
     }
 
     async fn open(
@@ -745,12 +825,22 @@ impl russh_sftp::server::Handler for Session {
         if attrs.size.is_some() && attrs.size != current.size {
             return Err(StatusCode::OpUnsupported.with_message("sfs files cannot be resized"));
         }
-        if let (Some(mtime), Target::Name(name)) = (attrs.mtime, resolve(&path)?) {
-            if let Some(Listed::File(_)) = self.lookup(&name).await? {
-                self.core
-                    .set_modified_time(&self.who, &name, i64::from(mtime))
+        if let (Some(time), Target::Name(name)) = (attrs.mtime, resolve(&path)?) {
+            match self.lookup(&name).await? {
+                Some(Listed::File(_)) => self
+                    .core
+                    .set_modified_time(&self.who, &name, i64::from(time))
                     .await
-                    .map_err(|e| files_error(&e))?;
+                    .map_err(|e| files_error(&e))?,
+                Some(Listed::Uploading(_)) => {
+                    let handle = self.upload_handle(&name);
+                    if let Some(Open::Upload { mtime, .. }) =
+                        handle.and_then(|h| self.handles.get_mut(&h))
+                    {
+                        *mtime = Some(i64::from(time));
+                    }
+                }
+                _ => {}
             }
         }
         Ok(ok(id))

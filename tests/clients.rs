@@ -602,3 +602,128 @@ async fn asyncssh_put_list_key_unlock_get() {
     );
     env.server.stop().await;
 }
+
+/// A FUSE mount of the account with sshfs, unmounted when dropped.
+struct Mount {
+    dir: PathBuf,
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("fusermount")
+            .args(["-u", "-z"])
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+fn can_mount() -> bool {
+    if !have("sshfs") {
+        return false;
+    }
+    let fuse = Path::new("/dev/fuse").exists();
+    if !fuse {
+        eprintln!("skipped: /dev/fuse is missing, so sshfs cannot mount here");
+    }
+    fuse
+}
+
+async fn mount(env: &Env) -> Mount {
+    let dir = env.path("mnt");
+    std::fs::create_dir_all(&dir).expect("mount point");
+    let out = std::process::Command::new("sshfs")
+        .arg(format!("{ALICE}@127.0.0.1:/"))
+        .arg(&dir)
+        .args(["-p", &env.server.addr.port().to_string()])
+        .args(["-o", &format!("IdentityFile={}", env.key.display())])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,IdentitiesOnly=yes,BatchMode=yes",
+        ])
+        .args(["-F", "/dev/null"])
+        .output()
+        .expect("sshfs runs");
+    assert!(out.status.success(), "sshfs: {}", text(&out.stderr));
+    Mount { dir }
+}
+
+/// Runs a shell command in the mount (blocking file I/O off the runtime).
+async fn sh(mount: &Path, script: &str) -> Output {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).current_dir(mount);
+    run(cmd, b"").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sshfs_cp_redirect_read_the_key_unlock_and_read() {
+    if !can_mount() {
+        return;
+    }
+    let mut env = Env::new().await;
+    let data = random_bytes(1_000_000);
+    std::fs::write(env.path("doc.bin"), &data).expect("local");
+    let mnt = mount(&env).await;
+    let m = mnt.dir.clone();
+    let out = sh(&m, &format!("cp {} doc.bin", env.path("doc.bin").display())).await;
+    assert!(out.status.success(), "cp: {}", text(&out.stderr));
+    let out = sh(&m, "echo hello > note.txt").await;
+    assert!(out.status.success(), "redirect: {}", text(&out.stderr));
+    // An editor's save: write a temporary file, rename it over the old.
+    let out = sh(
+        &m,
+        "printf 'draft two' > .note.txt.swp && mv .note.txt.swp note.txt",
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "save by rename: {}",
+        text(&out.stderr)
+    );
+    let out = sh(&m, "ls").await;
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains("doc.bin.key") && listing.contains("note.txt.key"),
+        "{listing}"
+    );
+    let out = sh(&m, "cat doc.bin.key").await;
+    assert!(out.status.success(), "cat key: {}", text(&out.stderr));
+    let key = text(&out.stdout).trim().to_string();
+    assert_eq!(key.len(), 44, "{key:?}");
+    let out = sh(&m, &format!("echo {key} > doc.bin.key")).await;
+    assert!(out.status.success(), "unlock: {}", text(&out.stderr));
+    let out = sh(
+        &m,
+        &format!("cp doc.bin {}", env.path("back.bin").display()),
+    )
+    .await;
+    assert!(out.status.success(), "read back: {}", text(&out.stderr));
+    assert!(same_file(&env.path("back.bin"), &data), "bytes differ");
+    let files = env
+        .server
+        .core
+        .files
+        .list(
+            env.server
+                .core
+                .db
+                .account_by_email(ALICE)
+                .await
+                .expect("db")
+                .expect("a")
+                .id,
+        )
+        .await
+        .expect("list");
+    let mut names: Vec<_> = files.iter().map(|f| (f.name.clone(), f.size)).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("doc.bin".to_string(), 1_000_000),
+            ("note.txt".to_string(), 9)
+        ],
+        "no junk left"
+    );
+    drop(mnt);
+    env.server.stop().await;
+}

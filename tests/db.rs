@@ -396,6 +396,31 @@ async fn files_replace_delete_rename() {
         );
         assert_eq!(db.files(b.id).await.unwrap(), [file(3, b.id, "report.pdf")]);
 
+        // A POSIX rename replaces the target and hands it back.
+        db.replace_file(&file(6, b.id, "draft.swp")).await.unwrap();
+        let replaced = db
+            .rename_file_replacing(b.id, "draft.swp", "report.pdf")
+            .await
+            .unwrap();
+        assert_eq!(replaced, Some(Some(file(3, b.id, "report.pdf"))), "{l}");
+        let now = db.file_by_name(b.id, "report.pdf").await.unwrap().unwrap();
+        assert_eq!(
+            now.id,
+            file(6, b.id, "x").id,
+            "{l}: the draft took the name"
+        );
+        assert_eq!(
+            db.rename_file_replacing(b.id, "gone", "x").await.unwrap(),
+            None
+        );
+        db.rename_file_replacing(b.id, "report.pdf", "draft.swp")
+            .await
+            .unwrap();
+        db.rename_file_replacing(b.id, "draft.swp", "report.pdf")
+            .await
+            .unwrap();
+        assert_eq!(db.files(b.id).await.unwrap().len(), 1, "{l}");
+
         // A client's modification time is kept, and set again to the same
         // value still finds the file (MySQL reports no change then).
         assert!(db
@@ -408,6 +433,7 @@ async fn files_replace_delete_rename() {
             .unwrap());
         let stored = db.file_by_name(b.id, "report.pdf").await.unwrap().unwrap();
         assert_eq!(stored.mtime(), 1_600_000_000, "{l}");
+        assert_eq!(stored.id, file(6, b.id, "x").id);
         assert!(
             !db.set_modified_at(b.id, "missing", 1).await.unwrap(),
             "{l}"
@@ -465,7 +491,7 @@ async fn files_replace_delete_rename() {
         assert_eq!(db.delete_file(a.id, "c.txt").await.unwrap(), None, "{l}");
 
         let refs: BTreeSet<_> = db.all_file_refs().await.unwrap().into_iter().collect();
-        let expected: BTreeSet<_> = [(a.id, 2), (a.id, 4), (b.id, 3)]
+        let expected: BTreeSet<_> = [(a.id, 2), (a.id, 4), (b.id, 6)]
             .into_iter()
             .map(|(account, n)| (account, format!("{n:032x}")))
             .collect();

@@ -250,14 +250,13 @@ async fn key_pickup_locks_unlock_rename_remove_and_overwrite() {
         b"second, longer version\n"
     );
 
-    // Rename, onto an existing name, and remove.
+    // Rename; onto an existing name the legacy rename (`-l`) is refused
+    // and the POSIX one (OpenSSH's default) replaces it, as on OpenSSH's
+    // sshd; then remove.
     let run = alice.sftp_ok(&server, "put first other\n").await;
     key_in(&run.stderr, "other");
     let run = alice
-        .sftp(
-            &server,
-            "rename doc renamed\n-rename renamed other\nrm other\n",
-        )
+        .sftp(&server, "rename doc renamed\n-rename -l renamed other\n")
         .await;
     assert!(run.success, "{}", run.stderr);
     assert!(
@@ -268,7 +267,18 @@ async fn key_pickup_locks_unlock_rename_remove_and_overwrite() {
     let names = alice.names(&server).await;
     assert!(names.contains(&"renamed".to_string()), "{names:?}");
     assert!(!names.contains(&"doc".to_string()), "{names:?}");
-    assert!(!names.iter().any(|n| n.starts_with("other")), "{names:?}");
+    assert!(names.contains(&"other".to_string()), "{names:?}");
+    let run = alice
+        .sftp(&server, "rename renamed other\nrm other\n")
+        .await;
+    assert!(run.success, "{}", run.stderr);
+    let names = alice.names(&server).await;
+    assert!(
+        !names
+            .iter()
+            .any(|n| n == "renamed" || n.starts_with("other")),
+        "{names:?}"
+    );
     let run = alice.sftp(&server, "rm other\n").await;
     assert!(!run.success);
 }

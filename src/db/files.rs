@@ -249,6 +249,67 @@ impl Db {
         .await
     }
 
+    /// Renames a file over another of the account (POSIX rename): the file
+    /// named `to`, if any, is removed in the same transaction and handed
+    /// back, so its blob can go. None: no file `from`.
+    pub async fn rename_file_replacing(
+        &self,
+        account_id: i64,
+        from: &str,
+        to: &str,
+    ) -> Result<Option<Option<FileRecord>>, DbError> {
+        retry("rename_file_replacing", || async move {
+            let mut tx = self.begin_write().await?;
+            let source = sqlx::query(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files f WHERE f.account_id = ? AND f.name = ?"
+            ))
+            .bind(account_id)
+            .bind(from)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if source.is_none() {
+                return Ok(Attempt::Done(None));
+            }
+            if from == to {
+                return Ok(Attempt::Done(Some(None)));
+            }
+            let replaced = sqlx::query(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files f WHERE f.account_id = ? AND f.name = ?"
+            ))
+            .bind(account_id)
+            .bind(to)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| file_from_row(&row, 0))
+            .transpose()?;
+            if let Some(old) = &replaced {
+                sqlx::query("DELETE FROM files WHERE id = ?")
+                    .bind(&old.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let moved = sqlx::query("UPDATE files SET name = ? WHERE account_id = ? AND name = ?")
+                .bind(to)
+                .bind(account_id)
+                .bind(from)
+                .execute(&mut *tx)
+                .await;
+            match moved {
+                // Another writer took the name meanwhile: start again.
+                Err(e) if is_unique_violation(&e) => return Ok(Attempt::Retry),
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+            tx.commit().await?;
+            Ok(Attempt::Done(Some(replaced)))
+        })
+        .await
+    }
+
     /// Every (account id, file id) pair, for the start-up sweep of blobs
     /// that no row names.
     pub async fn all_file_refs(&self) -> Result<Vec<(i64, String)>, DbError> {
