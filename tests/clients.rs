@@ -727,3 +727,88 @@ async fn sshfs_cp_redirect_read_the_key_unlock_and_read() {
     drop(mnt);
     env.server.stop().await;
 }
+
+/// `lftp` with `commands`, connected to the server with the key.
+async fn lftp(env: &Env, commands: &str) -> Output {
+    let connect = format!(
+        "set sftp:connect-program \"ssh -a -x -F /dev/null -o StrictHostKeyChecking=no \
+         -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o BatchMode=yes -i {}\"; \
+         set net:max-retries 1; set net:timeout 20; \
+         open -u {ALICE}, -p {} sftp://127.0.0.1; {commands}",
+        env.key.display(),
+        env.server.addr.port()
+    );
+    let mut cmd = Command::new("lftp");
+    cmd.arg("-c").arg(connect);
+    run(cmd, b"").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lftp_put_key_unlock_pget_and_resume() {
+    if !have("lftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let data = random_bytes(8 << 20);
+    std::fs::write(env.path("big.bin"), &data).expect("local");
+    let local = env.local.path().display().to_string();
+    let out = lftp(&env, &format!("lcd {local}; put big.bin")).await;
+    assert!(out.status.success(), "put: {}{}", text(&out.stdout), text(&out.stderr));
+    let out = lftp(&env, "cat big.bin.key").await;
+    assert!(out.status.success(), "cat key: {}", text(&out.stderr));
+    let key = text(&out.stdout).trim().to_string();
+    assert_eq!(key.len(), 44, "{key:?}");
+    std::fs::write(env.path("key"), format!("{key}\n")).expect("key");
+    let out = lftp(&env, &format!("lcd {local}; put key -o big.bin.key")).await;
+    assert!(out.status.success(), "unlock: {}{}", text(&out.stdout), text(&out.stderr));
+    // A parallel download in four pieces.
+    let out = lftp(&env, &format!("lcd {local}; pget -n 4 big.bin -o back4.bin")).await;
+    assert!(out.status.success(), "pget: {}", text(&out.stderr));
+    assert!(same_file(&env.path("back4.bin"), &data), "pget bytes differ");
+    // Resume: half the file is there, `get -c` fetches the rest.
+    std::fs::write(env.path("half.bin"), &data[..3 << 20]).expect("half");
+    let out = lftp(&env, &format!("lcd {local}; get -c big.bin -o half.bin")).await;
+    assert!(out.status.success(), "resume: {}", text(&out.stderr));
+    assert!(same_file(&env.path("half.bin"), &data), "resumed bytes differ");
+    env.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_multi_thread_download_and_check() {
+    if !have("rclone") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let folder = env.path("set");
+    std::fs::create_dir(&folder).expect("folder");
+    let data = random_bytes(12 << 20);
+    std::fs::write(folder.join("big.bin"), &data).expect("file");
+    let source = folder.display().to_string();
+    let up = rclone(&env, &["copy", &source, "sfs:"]).await;
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let cat = rclone(&env, &["cat", "sfs:big.bin.key"]).await;
+    let key = text(&cat.stdout).trim().to_string();
+    std::fs::write(env.path("key"), format!("{key}\n")).expect("key");
+    let key_path = env.path("key").display().to_string();
+    let unlock = rclone(&env, &["copyto", &key_path, "sfs:big.bin.key"]).await;
+    assert!(unlock.status.success(), "{}", text(&unlock.stderr));
+    let back = env.path("back.bin").display().to_string();
+    let down = rclone(
+        &env,
+        &[
+            "copyto",
+            "sfs:big.bin",
+            &back,
+            "--multi-thread-streams",
+            "4",
+            "--multi-thread-cutoff",
+            "1M",
+        ],
+    )
+    .await;
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(same_file(&env.path("back.bin"), &data), "bytes differ");
+    let check = rclone(&env, &["check", &source, "sfs:", "--exclude", "*.key"]).await;
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    env.server.stop().await;
+}
