@@ -35,6 +35,8 @@ sfs commands (ssh you@example.com@HOST COMMAND):
   put NAME < FILE    store FILE as NAME; prints its key (shown once, never stored)
   get NAME < KEY     the key on the first line of stdin; the file on stdout
   rm NAME            delete NAME
+  md5sum NAME        checksum of an unlocked file (also sha1sum, sha256sum),
+                     as coreutils prints it, for rclone check and --checksum
   help               this text
 Transfers also work with sftp and scp.
 ";
@@ -234,6 +236,9 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
         ["put", name] => put(&core, &who, &mut io, name).await,
         ["get", name] => get(&core, &who, &mut io, name).await,
         ["rm", name] => rm(&core, &who, &io, name).await,
+        [tool @ ("md5sum" | "sha1sum" | "sha256sum"), path] => {
+            checksum(&core, &who, &io, tool, path).await
+        }
         ["help"] | ["--help"] | ["-h"] => {
             io.stdout(HELP).await;
             0
@@ -390,6 +395,45 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
             return 1;
         }
     }
+    0
+}
+
+/// `md5sum PATH` and its kin for an unlocked file: the digest of its
+/// plaintext and the path, in coreutils' format (what rclone's sftp backend
+/// parses). A locked file says how to unlock it, like a download.
+async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &str) -> u32 {
+    use sha2::digest::DynDigest;
+    let name = match crate::files::remote_path(path) {
+        Ok(crate::files::RemotePath::Name(name)) => name,
+        Ok(crate::files::RemotePath::Root) => return fail(io, &FilesError::NoFolders).await,
+        Err(e) => return fail(io, &e).await,
+    };
+    let (record, mut reader) = match core.open_unlocked(who, &name).await {
+        Ok(opened) => opened,
+        Err(e) => return fail(io, &e).await,
+    };
+    let mut hasher: Box<dyn DynDigest + Send> = match tool {
+        "md5sum" => Box::new(md5::Md5::default()),
+        "sha1sum" => Box::new(sha1::Sha1::default()),
+        _ => Box::new(sha2::Sha256::default()),
+    };
+    let mut offset = 0u64;
+    while offset < record.size {
+        match reader.read_at(offset, READ_PIECE).await {
+            Ok(piece) if !piece.is_empty() => {
+                offset += piece.len() as u64;
+                hasher.update(&piece);
+            }
+            Ok(_) => break,
+            Err(e) => return fail(io, &e).await,
+        }
+    }
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    io.stdout(format!("{hex}  {path}\n")).await;
     0
 }
 

@@ -753,23 +753,43 @@ async fn lftp_put_key_unlock_pget_and_resume() {
     std::fs::write(env.path("big.bin"), &data).expect("local");
     let local = env.local.path().display().to_string();
     let out = lftp(&env, &format!("lcd {local}; put big.bin")).await;
-    assert!(out.status.success(), "put: {}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "put: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let out = lftp(&env, "cat big.bin.key").await;
     assert!(out.status.success(), "cat key: {}", text(&out.stderr));
     let key = text(&out.stdout).trim().to_string();
     assert_eq!(key.len(), 44, "{key:?}");
     std::fs::write(env.path("key"), format!("{key}\n")).expect("key");
     let out = lftp(&env, &format!("lcd {local}; put key -o big.bin.key")).await;
-    assert!(out.status.success(), "unlock: {}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "unlock: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     // A parallel download in four pieces.
-    let out = lftp(&env, &format!("lcd {local}; pget -n 4 big.bin -o back4.bin")).await;
+    let out = lftp(
+        &env,
+        &format!("lcd {local}; pget -n 4 big.bin -o back4.bin"),
+    )
+    .await;
     assert!(out.status.success(), "pget: {}", text(&out.stderr));
-    assert!(same_file(&env.path("back4.bin"), &data), "pget bytes differ");
+    assert!(
+        same_file(&env.path("back4.bin"), &data),
+        "pget bytes differ"
+    );
     // Resume: half the file is there, `get -c` fetches the rest.
     std::fs::write(env.path("half.bin"), &data[..3 << 20]).expect("half");
     let out = lftp(&env, &format!("lcd {local}; get -c big.bin -o half.bin")).await;
     assert!(out.status.success(), "resume: {}", text(&out.stderr));
-    assert!(same_file(&env.path("half.bin"), &data), "resumed bytes differ");
+    assert!(
+        same_file(&env.path("half.bin"), &data),
+        "resumed bytes differ"
+    );
     env.server.stop().await;
 }
 
@@ -810,5 +830,39 @@ async fn rclone_multi_thread_download_and_check() {
     assert!(same_file(&env.path("back.bin"), &data), "bytes differ");
     let check = rclone(&env, &["check", &source, "sfs:", "--exclude", "*.key"]).await;
     assert!(check.status.success(), "{}", text(&check.stderr));
+
+    // With the hash commands configured, rclone compares checksums.
+    let hashes = [
+        "--sftp-shell-type",
+        "unix",
+        "--sftp-md5sum-command",
+        "md5sum",
+        "--sftp-sha1sum-command",
+        "sha1sum",
+    ];
+    let md5 = rclone(
+        &env,
+        &[&["md5sum", "sfs:big.bin"][..], &hashes[..]].concat(),
+    )
+    .await;
+    assert!(md5.status.success(), "{}", text(&md5.stderr));
+    let expected = format!("{:x}", <md5::Md5 as md5::Digest>::digest(&data));
+    assert!(
+        text(&md5.stdout).starts_with(&expected),
+        "{}",
+        text(&md5.stdout)
+    );
+    let args = [
+        &["check", &source, "sfs:", "--exclude", "*.key"][..],
+        &hashes[..],
+    ]
+    .concat();
+    let check = rclone(&env, &args).await;
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert!(
+        !text(&check.stderr).contains("No common hash"),
+        "{}",
+        text(&check.stderr)
+    );
     env.server.stop().await;
 }
