@@ -79,7 +79,7 @@ const POSIX_RENAME: &str = "posix-rename@openssh.com";
 const STILL_UPLOADING: &str = "this file is still being uploaded; read it once it is closed";
 const KEY_TAKEN: &str = "this key was already read; it is shown once";
 const RESUME_REFUSED: &str =
-    "sfs accepts uploads written from start to end; resume is not supported";
+    "uploads are written from start to end: resume is not supported (reput, put -a)";
 
 /// Serves sftp on `channel` for a logged-in account until the client closes
 /// it. Open handles (and so unfinished uploads) go with the session.

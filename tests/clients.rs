@@ -866,3 +866,35 @@ async fn rclone_multi_thread_download_and_check() {
     );
     env.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_files_waiting_key_follows_it_and_resume_is_refused_once() {
+    if !have("sftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    std::fs::write(env.path("a"), b"first").expect("local");
+    let out = env
+        .sftp(
+            &[],
+            &format!("put {} a\nrename a b\nls -1\n", env.path("a").display()),
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(listing.contains("b.key"), "{listing}");
+    assert!(!listing.contains("a.key"), "{listing}");
+    // A resumed upload is refused, in one clean line, and sftp -b fails.
+    std::fs::write(env.path("a"), b"first, and then more").expect("local");
+    let out = env
+        .sftp(&[], &format!("reput {} b\n", env.path("a").display()))
+        .await;
+    assert!(!out.status.success(), "reput must fail");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("sfs: uploads are written from start to end"),
+        "{err}"
+    );
+    assert!(!err.contains("sfs: sfs:"), "{err}");
+    env.server.stop().await;
+}
