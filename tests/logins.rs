@@ -481,3 +481,49 @@ async fn wrong_codes_from_strangers_never_lock_the_owner_out() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_resends_a_used_code_is_refused_in_a_few_rounds() {
+    let mut server = TestServer::start().await;
+    // The first connection logs in with the mailed code.
+    let mut first = Client::connect(server.addr).await;
+    let outbox = server.outbox();
+    let used = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = used.clone();
+    let outcome = first
+        .login_kbd(ALICE, move |_| {
+            // The prompt comes once the mail is written.
+            let mail = std::fs::read_dir(&outbox)
+                .expect("outbox")
+                .flatten()
+                .find(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .expect("a mail");
+            let text = std::fs::read_to_string(mail.path()).expect("mail");
+            let code = harness::code_in(&text).expect("code");
+            *seen.lock().expect("lock") = code.clone();
+            Some(code)
+        })
+        .await;
+    assert!(outcome.success, "{outcome:?}");
+    let code = used.lock().expect("lock").clone();
+
+    // A second connection (rclone's library does this) answers every
+    // prompt with the same, used code: each costs an attempt, and the
+    // login ends within a few rounds.
+    let mails_before = server.mail_count();
+    let mut second = Client::connect(server.addr).await;
+    let outcome = second.login_kbd(ALICE, |_| Some(code.clone())).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.instructions.len() <= 6,
+        "{} rounds: {:?}",
+        outcome.instructions.len(),
+        outcome.instructions
+    );
+    let all = outcome.instructions.join("\n");
+    // The new connection got its own code, so the used one is a wrong one.
+    assert!(all.contains("too many wrong codes"), "{all}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(server.mail_count() <= mails_before + 1, "one mail at most");
+    server.stop().await;
+}
