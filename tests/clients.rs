@@ -898,3 +898,28 @@ async fn a_renamed_files_waiting_key_follows_it_and_resume_is_refused_once() {
     assert!(!err.contains("sfs: sfs:"), "{err}");
     env.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_batch_fails_when_a_close_is_refused() {
+    if !have("sftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    std::fs::write(env.path("doc"), b"content").expect("local");
+    std::fs::write(env.path("wrong"), format!("{}\n", "A".repeat(43) + "=")).expect("key");
+    let put = env
+        .sftp(&[], &format!("put {} doc\n", env.path("doc").display()))
+        .await;
+    assert!(put.status.success(), "{}", text(&put.stderr));
+    // A wrong key written to doc.key: the close is refused.
+    let out = env
+        .sftp(
+            &[],
+            &format!("put {} doc.key\n", env.path("wrong").display()),
+        )
+        .await;
+    let err = text(&out.stderr);
+    assert!(err.contains("wrong key"), "{err}");
+    assert!(!out.status.success(), "sftp -b must fail: {err}");
+    env.server.stop().await;
+}
