@@ -143,6 +143,10 @@ const SCHEMA: &[Table] = &[
             ("upload_idle_seconds", SECONDS),
             ("max_file_bytes", "a whole number of bytes, 0 for no limit"),
             ("open_files_per_session", POSITIVE_COUNT),
+            (
+                "sftp_backlog_bytes",
+                "a whole number of bytes from 1048576 (1 MiB) to 1073741824 (1 GiB)",
+            ),
         ],
     },
     Table {
@@ -420,6 +424,9 @@ pub struct LimitsConfig {
     /// (and handles one sftp channel may hold); each open file may buffer up
     /// to about 1.5 MiB while it streams.
     pub open_files_per_session: u32,
+    /// Client bytes an sftp channel takes ahead while its replies wait for
+    /// the client's window, so the connection never stops reading.
+    pub sftp_backlog_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -444,6 +451,7 @@ impl Default for LimitsConfig {
             upload_idle_seconds: 300,
             max_file_bytes: 0,
             open_files_per_session: 64,
+            sftp_backlog_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -706,6 +714,11 @@ impl Config {
             seconds(limits.ban_max_seconds) && limits.ban_max_seconds >= limits.ban_base_seconds,
             "limits.ban_max_seconds",
             limits.ban_max_seconds.to_string(),
+        )?;
+        check(
+            (1 << 20..=1 << 30).contains(&limits.sftp_backlog_bytes),
+            "limits.sftp_backlog_bytes",
+            limits.sftp_backlog_bytes.to_string(),
         )?;
 
         check(

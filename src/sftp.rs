@@ -86,6 +86,7 @@ const RESUME_REFUSED: &str =
 pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
     let stderr: Stderr = Box::pin(channel.make_writer_ext(Some(1)));
     let who_id = who.account_id;
+    let backlog = usize::try_from(core.config.limits.sftp_backlog_bytes).unwrap_or(usize::MAX);
     let session = Session {
         core,
         who,
@@ -97,7 +98,7 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
     // The sftp server gets a pipe, not the channel, so the channel stays
     // ours: the exit status that scp (over sftp) checks goes out before the
     // close.
-    let (pipe, to_client, done) = crate::server::pipe::connect(channel);
+    let (pipe, to_client, done) = crate::server::pipe::connect(channel, backlog);
     let config = russh_sftp::server::Config {
         max_client_packet_len: MAX_PACKET,
     };

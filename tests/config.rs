@@ -89,6 +89,7 @@ fn shipped_config_lists_every_key() {
         "limits.upload_idle_seconds",
         "limits.max_file_bytes",
         "limits.open_files_per_session",
+        "limits.sftp_backlog_bytes",
         "log.format",
         "log.level",
     ];

@@ -21,8 +21,8 @@
 //! the client's window, the client's window adjustments arrive behind its
 //! next requests, and russh stops reading the socket once a channel's
 //! messages go unread. So while a write is pending the pipe keeps taking the
-//! client's messages into a backlog (up to [`MAX_BACKLOG`] bytes, far more
-//! than any client keeps in flight), which later reads serve first. Without
+//! client's messages into a backlog (up to `[limits] sftp_backlog_bytes`,
+//! far more than any client keeps in flight), which later reads serve first. Without
 //! it, clients that pipeline many reads (paramiko's `get`, `sftp -R 512`)
 //! deadlocked the whole connection.
 
@@ -41,10 +41,6 @@ use tokio::sync::oneshot;
 /// The largest sftp packet a client may send (as russh-sftp's default): a
 /// 256 KiB write plus its header fits.
 pub const MAX_PACKET: u32 = 256 * 1024;
-
-/// Client bytes taken ahead while replies wait: as much as the 16 MiB window
-/// the server grants each channel.
-pub const MAX_BACKLOG: usize = 16 * 1024 * 1024;
 
 /// How the protocol's input ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +63,7 @@ pub struct Pipe {
     /// Messages taken while a reply waited, not yet read; their size.
     backlog: VecDeque<Bytes>,
     backlog_bytes: usize,
+    max_backlog: usize,
     writer: Pin<Box<dyn AsyncWrite + Send>>,
     framing: Framing,
     /// Told when the pipe is dropped, i.e. the protocol is done.
@@ -125,7 +122,10 @@ enum Reading {
 /// (for the exit status) and a receiver that resolves once the pipe is
 /// dropped. Everything the protocol wrote is queued on the session before
 /// that, so an exit status sent afterwards follows it.
-pub fn connect(channel: Channel<Msg>) -> (Pipe, ChannelWriteHalf<Msg>, oneshot::Receiver<PipeEnd>) {
+pub fn connect(
+    channel: Channel<Msg>,
+    max_backlog: usize,
+) -> (Pipe, ChannelWriteHalf<Msg>, oneshot::Receiver<PipeEnd>) {
     let (read_half, write_half) = channel.split();
     let (dropped, done) = oneshot::channel();
     let pipe = Pipe {
@@ -134,6 +134,7 @@ pub fn connect(channel: Channel<Msg>) -> (Pipe, ChannelWriteHalf<Msg>, oneshot::
         whole: None,
         backlog: VecDeque::new(),
         backlog_bytes: 0,
+        max_backlog,
         writer: Box::pin(write_half.make_writer()),
         framing: Framing::default(),
         dropped: Some(dropped),
@@ -186,7 +187,7 @@ impl Pipe {
     /// Takes what the client already sent into the backlog, so russh keeps
     /// reading the socket while a reply waits for window.
     fn drain(&mut self, cx: &mut Context<'_>) {
-        while self.backlog_bytes < MAX_BACKLOG {
+        while self.backlog_bytes < self.max_backlog {
             match self.poll_message(cx) {
                 Poll::Ready(Some(data)) => {
                     self.backlog_bytes += data.len();
