@@ -2,6 +2,8 @@
 //! outbox mail transport: codes are read back from the `.eml` files exactly
 //! as a user would read them from their mailbox.
 
+mod log_capture;
+
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -1301,4 +1303,55 @@ async fn login_types_and_futures_can_cross_threads() {
             .login_with_key("sam@example.com", "SHA256:x", ip(IP)),
     );
     send(&env.accounts.trusted_keys(1));
+}
+
+#[tokio::test]
+async fn a_used_code_typed_again_costs_attempts_and_is_logged_once() {
+    let (logs, _guard) = log_capture::LogBuffer::capture();
+    let mut env = env(
+        AuthConfig {
+            resend_cooldown_seconds: 30,
+            ..auth()
+        },
+        LimitsConfig {
+            wrong_codes_per_challenge: 3,
+            ..limits()
+        },
+    )
+    .await;
+    // Two logins inside the cooldown share one mailed code.
+    let mut first = env
+        .accounts
+        .start_login("rita@example.com", ip(IP), &[])
+        .await
+        .unwrap();
+    let mut second = env
+        .accounts
+        .start_login("rita@example.com", ip(IP), &[])
+        .await
+        .unwrap();
+    let code = env.next_code("rita@example.com").await;
+    env.accounts
+        .verify(&mut first, &code, ip(IP), &[])
+        .await
+        .unwrap();
+    let mut refusals = Vec::new();
+    for _ in 0..3 {
+        let refused = env.accounts.verify(&mut second, &code, ip(IP), &[]).await;
+        refusals.push(refused.unwrap_err().to_string());
+    }
+    assert_eq!(
+        refusals,
+        [
+            "this code was already used; request a new one",
+            "this code was already used; request a new one",
+            "too many wrong codes; request a new code",
+        ]
+    );
+    assert_eq!(
+        logs.text().matches("used login code typed again").count(),
+        1,
+        "{}",
+        logs.text()
+    );
 }

@@ -2,51 +2,18 @@
 //! conversation with the test server in `smtp_server`. Each test captures
 //! the log lines the sending task writes, to check that no code leaks.
 
+mod log_capture;
 mod smtp_server;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use log_capture::LogBuffer;
 use sfs::config::{MailConfig, MailSmtpConfig, MailTransport, SmtpSecurity};
 use sfs::mail::{DeliveryState, MailError, Mailer, QUEUE_CAPACITY};
 use smtp_server::SmtpServer;
 use tokio::net::TcpListener;
-use tracing::subscriber::DefaultGuard;
-
-/// Log output captured for one test. The tests run on a current-thread
-/// runtime, so the sending task logs on the thread the guard covers.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogBuffer {
-    fn capture() -> (LogBuffer, DefaultGuard) {
-        let buffer = LogBuffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (buffer, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 fn outbox_config(dir: &Path) -> MailConfig {
     MailConfig {

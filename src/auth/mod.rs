@@ -97,6 +97,8 @@ pub struct Challenge {
     attempts_left: u32,
     state: ChallengeState,
     resend_cooldown: Duration,
+    /// A used code was typed again and logged.
+    replay_logged: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -399,14 +401,7 @@ impl Accounts {
                     .await
             }
             CodeCheck::Expired => Err(Refusal::code_expired()),
-            CodeCheck::AlreadyUsed => {
-                tracing::info!(to = %challenge.masked_email(), %ip, "used login code typed again");
-                use_attempt(challenge);
-                Err(match challenge.attempts_left() {
-                    0 => Refusal::too_many_wrong_codes(),
-                    _ => Refusal::code_already_used(),
-                })
-            }
+            CodeCheck::AlreadyUsed => Err(replayed(challenge, ip, "e-mailed")),
             CodeCheck::Wrong => Err(self.wrong_code(challenge, ip, known, now)),
         }
     }
@@ -647,6 +642,7 @@ impl Accounts {
             attempts_left: inner.limits.wrong_codes_per_challenge,
             state: ChallengeState::Open,
             resend_cooldown: Duration::from_secs(inner.auth.resend_cooldown_seconds),
+            replay_logged: false,
         })
     }
 
@@ -718,12 +714,7 @@ impl Accounts {
             .await
             .map_err(db_refusal)?;
         if !fresh {
-            tracing::info!(to = %challenge.masked_email(), %ip, "used app code typed again");
-            use_attempt(challenge);
-            return Err(match challenge.attempts_left() {
-                0 => Refusal::too_many_wrong_codes(),
-                _ => Refusal::code_already_used(),
-            });
+            return Err(replayed(challenge, ip, "app"));
         }
         self.accept(challenge, LoginMethod::AppCode, ip, proven_keys)
             .await
@@ -895,6 +886,21 @@ fn is_known_source(sources: &[KnownSource], ip: IpAddr, proven_keys: &[String]) 
         KnownSource::Ip(known) => *known == ip,
         KnownSource::Key(known) => proven_keys.contains(known),
     })
+}
+
+/// A used code typed again: it costs an attempt like a wrong one, and is
+/// logged once per challenge (a client that resends it in a loop would
+/// otherwise write a line per try).
+fn replayed(challenge: &mut Challenge, ip: IpAddr, kind: &'static str) -> Refusal {
+    if !challenge.replay_logged {
+        challenge.replay_logged = true;
+        tracing::info!(to = %challenge.masked_email(), %ip, kind, "used login code typed again");
+    }
+    use_attempt(challenge);
+    match challenge.attempts_left() {
+        0 => Refusal::too_many_wrong_codes(),
+        _ => Refusal::code_already_used(),
+    }
 }
 
 fn use_attempt(challenge: &mut Challenge) {
