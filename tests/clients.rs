@@ -921,3 +921,66 @@ async fn sftp_batch_fails_when_a_close_is_refused() {
     assert!(!out.status.success(), "sftp -b must fail: {err}");
     env.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_file_is_taken_only_by_a_complete_read_and_still_stats_after() {
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+    let server = TestServer::start().await;
+    let account = harness::create_account(&server, ALICE).await;
+    let key = harness::client_key();
+    harness::trust(&server, &account, &key).await;
+    let mut client = harness::Client::connect(server.addr).await;
+    assert!(client.login_key(ALICE, &key).await);
+    let sftp = client.sftp().await;
+    let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let handle = sftp
+        .open("doc", write, FileAttributes::empty())
+        .await
+        .expect("open")
+        .handle;
+    sftp.write(&handle, 0, b"content".to_vec())
+        .await
+        .expect("write");
+    sftp.close(&handle).await.expect("stored");
+
+    // A partial read takes nothing.
+    let handle = sftp
+        .open("doc.key", OpenFlags::READ, FileAttributes::empty())
+        .await
+        .expect("key")
+        .handle;
+    let part = sftp.read(&handle, 0, 10).await.expect("read").data;
+    assert_eq!(part.len(), 10);
+    sftp.close(&handle).await.expect("close");
+    // While open, and after a complete read and close, the path stats.
+    let handle = sftp
+        .open("doc.key", OpenFlags::READ, FileAttributes::empty())
+        .await
+        .expect("key again")
+        .handle;
+    let whole = sftp.read(&handle, 0, 100).await.expect("read").data;
+    assert_eq!(whole.len(), 45, "44 characters and a newline");
+    assert!(whole.starts_with(&part));
+    assert!(sftp.stat("doc.key").await.is_ok(), "stats while open");
+    sftp.close(&handle).await.expect("close");
+    let after = sftp.stat("doc.key").await.expect("stats just after");
+    assert_eq!(after.attrs.size, Some(45));
+    // But it is gone: not listed, and not readable again.
+    let dir = sftp.opendir("/").await.expect("opendir").handle;
+    let names: Vec<String> = sftp
+        .readdir(&dir)
+        .await
+        .expect("readdir")
+        .files
+        .into_iter()
+        .map(|f| f.filename)
+        .collect();
+    assert!(!names.iter().any(|n| n == "doc.key"), "{names:?}");
+    let again = sftp
+        .open("doc.key", OpenFlags::READ, FileAttributes::empty())
+        .await;
+    assert!(
+        format!("{again:?}").contains("this key was already read"),
+        "{again:?}"
+    );
+}
