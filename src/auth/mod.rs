@@ -1,4 +1,4 @@
-//! Accounts and one-time-code logins (PRODUCT.md section 1).
+//! Accounts and one-time-code logins (README: the tour and Security).
 //!
 //! A login is a [`Challenge`]. Each one mails its own random 6-digit code
 //! (see `codes.rs`: a keyed hash in memory, valid `email_code_minutes`,

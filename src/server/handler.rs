@@ -1,4 +1,4 @@
-//! One SSH connection: who may log in and how (PRODUCT.md §1), then one task
+//! One SSH connection: who may log in and how (README: the tour), then one task
 //! per session channel (see `channel.rs`).
 //!
 //! - An email user name (`alice@example.com@host`) logs in with a key the

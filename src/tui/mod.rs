@@ -1,5 +1,5 @@
 //! The terminal UI that `ssh HOST` opens: email, then the emailed code, then
-//! a dashboard of the account's files (PRODUCT.md §1 and §3).
+//! a dashboard of the account's files (README: the tour).
 //!
 //! The SSH server hands each session to [`run`] with two channels: raw input
 //! bytes and window sizes in, frames of terminal output out. Everything
