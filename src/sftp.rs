@@ -272,9 +272,13 @@ fn file_attrs(size: u64, mtime: i64) -> FileAttributes {
 fn entry(name: &str, size: u64, mtime: i64) -> Entry {
     Entry {
         filename: name.to_string(),
+        // The long name goes to the user's terminal as it is: escaped, so
+        // a name with control or direction-changing characters cannot
+        // rewrite the listing (the file name itself stays exact).
         longname: format!(
-            "-rw-------    1 sfs      sfs      {size:>12} {} {name}",
-            utc_datetime(mtime)
+            "-rw-------    1 sfs      sfs      {size:>12} {} {}",
+            utc_datetime(mtime),
+            crate::escape::escape(name)
         ),
         attrs: file_attrs(size, mtime),
     }
@@ -562,7 +566,8 @@ impl Session {
         match result {
             Ok(until) => {
                 self.tell(&format!(
-                    "sfs: {name} is unlocked until {} UTC\n",
+                    "sfs: {} is unlocked until {} UTC\n",
+                    crate::escape::escape(name),
                     utc_datetime(until)
                 ))
                 .await;

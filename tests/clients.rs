@@ -984,3 +984,44 @@ async fn a_key_file_is_taken_only_by_a_complete_read_and_still_stats_after() {
         "{again:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_shows_names_with_direction_overrides_escaped() {
+    if !have("sftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    // U+202E turns "invoice<RLO>fdp.exe" into "invoiceexe.pdf" on screen.
+    let name = "invoice\u{202e}fdp.exe";
+    std::fs::write(env.path("local"), b"x").expect("local");
+    let out = env
+        .sftp(
+            &[],
+            &format!("put {} \"{name}\"\nls -l\n", env.path("local").display()),
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // What the server sent (sftp echoes each batch command itself).
+    let all: String = format!("{}{}", text(&out.stdout), text(&out.stderr))
+        .lines()
+        .filter(|l| !l.starts_with("sftp> "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !all.contains('\u{202e}'),
+        "a raw override reached the terminal: {all:?}"
+    );
+    assert!(all.contains("invoice\\u{202e}fdp.exe"), "{all}");
+    // The stored name is exact.
+    let account = env
+        .server
+        .core
+        .db
+        .account_by_email(ALICE)
+        .await
+        .expect("db")
+        .expect("a");
+    let stored = env.server.core.db.files(account.id).await.expect("files");
+    assert_eq!(stored[0].name, name);
+    env.server.stop().await;
+}
