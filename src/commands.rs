@@ -34,10 +34,12 @@ sfs commands (ssh you@example.com@HOST COMMAND):
   ls [--json]        list your files
   put NAME < FILE    store FILE as NAME; prints its key (shown once, never stored)
   get NAME < KEY     the key on the first line of stdin; the file on stdout
-  rm NAME            delete NAME
+  rm NAME...         delete files
   md5sum NAME        checksum of an unlocked file (also sha1sum, sha256sum),
                      as coreutils prints it, for rclone check and --checksum
   help               this text
+The command line is split like a shell's: quote a name with spaces for the
+server too, e.g. ssh HOST put \"'my file.txt'\" < FILE.
 Transfers also work with sftp and scp.
 ";
 
@@ -235,7 +237,15 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
         ["ls", "--json"] => ls(&core, &who, &io, true).await,
         ["put", name] => put(&core, &who, &mut io, name).await,
         ["get", name] => get(&core, &who, &mut io, name).await,
-        ["rm", name] => rm(&core, &who, &io, name).await,
+        ["rm", names @ ..] if !names.is_empty() => rm(&core, &who, &io, names).await,
+        [command @ ("put" | "get" | "md5sum" | "sha1sum" | "sha256sum"), _, _, ..] => {
+            io.stderr(&format!(
+                "sfs: {command} takes one file name; quote a name with spaces for the \
+                 server too: ssh HOST {command} \"'my file.txt'\"\n"
+            ))
+            .await;
+            2
+        }
         [tool @ ("md5sum" | "sha1sum" | "sha256sum"), path] => {
             checksum(&core, &who, &io, tool, path).await
         }
@@ -437,11 +447,18 @@ async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &s
     0
 }
 
-async fn rm(core: &Core, who: &Who, io: &ExecChannel, name: &str) -> u32 {
-    match core.delete(who, name).await {
-        Ok(()) => 0,
-        Err(e) => fail(io, &e).await,
+/// Deletes each named file; one that cannot be deleted is reported and
+/// the rest still go, as `rm a b` does.
+async fn rm(core: &Core, who: &Who, io: &ExecChannel, names: &[&str]) -> u32 {
+    let mut status = 0;
+    for name in names {
+        if let Err(e) = core.delete(who, name).await {
+            io.stderr(&format!("sfs: {}: {e}\n", crate::escape::escape(name)))
+                .await;
+            status = 1;
+        }
     }
+    status
 }
 
 #[cfg(test)]

@@ -192,6 +192,37 @@ async fn ls_rm_help_and_unknown_commands() {
     assert!(text(&rm_again.stderr).contains("no such file"));
     assert!(!text(&alice.ssh("ls", Vec::new()).await.stdout).contains("a.txt"));
 
+    // Several names, and names with spaces quoted for the server.
+    for name in ["x", "y", "my file.txt"] {
+        let quoted = format!("put '{name}'");
+        assert!(alice.ssh(&quoted, b"data".to_vec()).await.status.success());
+    }
+    let rm = alice.ssh("rm x nope y", Vec::new()).await;
+    assert_eq!(rm.status.code(), Some(1), "one name was missing");
+    assert!(
+        text(&rm.stderr).contains("sfs: nope: no such file"),
+        "{}",
+        text(&rm.stderr)
+    );
+    let listing = text(&alice.ssh("ls", Vec::new()).await.stdout);
+    assert!(
+        !listing.contains(" x") && !listing.contains(" y"),
+        "{listing}"
+    );
+    // Unquoted spaces: the shell split them, and the server says how to quote.
+    let split = alice.ssh("put my file.txt", b"data".to_vec()).await;
+    assert_eq!(split.status.code(), Some(2));
+    assert!(
+        text(&split.stderr).contains("put takes one file name; quote a name with spaces"),
+        "{}",
+        text(&split.stderr)
+    );
+    assert!(alice
+        .ssh("rm 'my file.txt'", Vec::new())
+        .await
+        .status
+        .success());
+
     let help = alice.ssh("help", Vec::new()).await;
     assert!(help.status.success() && text(&help.stdout).contains("put NAME"));
     let unknown = alice.ssh("frobnicate", Vec::new()).await;
