@@ -172,13 +172,31 @@ async fn guests_are_refused_commands_and_sftp_with_a_clear_line() {
         assert_ne!(outcome.exit_status, Some(0), "{outcome:?}");
         assert!(outcome.exit_status.is_some(), "an exit status is sent");
         let stderr = outcome.stderr_text();
-        assert!(
-            stderr.contains("you@example.com@"),
-            "says how to log in: {stderr}"
+        assert_eq!(
+            stderr.trim_end(),
+            "sfs: file transfers and commands need an account login: \
+             sftp -P 2222 you@example.com@localhost \
+             (guests can only use the terminal UI: ssh -p 2222 localhost)",
+            "says how to log in"
         );
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
         assert!(outcome.stdout.is_empty());
     }
+    server.stop().await;
+
+    // An IPv6 host goes in brackets where sftp's user@host needs them.
+    let mut server = TestServer::start_with(|c| {
+        c.server.public_host = "2001:db8::7".into();
+        c.server.public_port = 22;
+    })
+    .await;
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_guest().await);
+    let stderr = client.run(Request::Exec("ls")).await.stderr_text();
+    assert!(
+        stderr.contains("sftp you@example.com@[2001:db8::7] (guests can only use the terminal UI: ssh 2001:db8::7)"),
+        "{stderr}"
+    );
     server.stop().await;
 }
 

@@ -16,18 +16,25 @@ const INPUT_QUEUE: usize = 256;
 /// Frames waiting for the client; when it reads slowly, the UI waits.
 const OUTPUT_QUEUE: usize = 4;
 
-/// Printed to guests that ask for anything but the terminal UI.
+/// Printed to guests that ask for anything but the terminal UI: the two
+/// command lines that work, with the port and an IPv6 host in brackets
+/// where the `user@host` form needs them.
 fn guest_refusal(info: &ConnectionInfo) -> String {
     let config = &info.core.config.server;
-    let port = if config.public_port == 22 {
-        String::new()
+    let host = &config.public_host;
+    let login_host = if host.contains(':') {
+        format!("[{host}]")
     } else {
-        format!("-P {} ", config.public_port)
+        host.clone()
+    };
+    let (sftp_port, ssh_port) = match config.public_port {
+        22 => (String::new(), String::new()),
+        port => (format!("-P {port} "), format!("-p {port} ")),
     };
     format!(
-        "sfs: file transfers and commands need an account login: sftp {port}you@example.com@{host} \
-         (guests can only use the terminal UI: ssh {host})\r\n",
-        host = config.public_host
+        "sfs: file transfers and commands need an account login: \
+         sftp {sftp_port}you@example.com@{login_host} \
+         (guests can only use the terminal UI: ssh {ssh_port}{host})\r\n"
     )
 }
 
