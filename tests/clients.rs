@@ -1025,3 +1025,91 @@ async fn sftp_shows_names_with_direction_overrides_escaped() {
     assert_eq!(stored[0].name, name);
     env.server.stop().await;
 }
+
+/// The terminal UI's fetch lines, run as a user pastes them: for names with
+/// spaces, quotes and glob characters, sftp and scp fetch exactly the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_uis_fetch_lines_work_when_pasted() {
+    if !have("sftp") || !have("scp") {
+        return;
+    }
+    // Short names: the dialog wraps longer lines (issue 11's width work).
+    for name in ["with space.txt", "a'b*?.txt", "[x] y.txt"] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = TestServer::start_with(|c| {
+            c.server.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+            c.server.public_host = "127.0.0.1".into();
+            c.server.public_port = port;
+        })
+        .await;
+        let account = harness::create_account(&server, ALICE).await;
+        let key = harness::client_key();
+        harness::trust(&server, &account, &key).await;
+        let key_file = harness::key_file(server.dir.path(), &key);
+        let who = sfs::core::Who {
+            account_id: account.id,
+            email: ALICE.into(),
+            remote: "test".into(),
+            open_files: sfs::limits::OpenFiles::new(4),
+        };
+        let content = format!("the contents of {name}");
+        let mut upload =
+            sfs::upload::UploadStream::start(&server.core, &who, name, None).expect("upload");
+        upload
+            .write(content.clone().into_bytes().into())
+            .await
+            .expect("write");
+        let sealed = upload.seal().await.expect("seal");
+        let file_key = sealed.key().to_text();
+        let record = sealed.commit().await.expect("commit");
+        server.core.take_waiting_key(&who, &record.id);
+
+        // Unlock in the terminal UI and copy the lines it shows.
+        let mut client = harness::Client::connect(server.addr).await;
+        assert!(client.login_key(ALICE, &key).await);
+        let mut tui = client.open_tui(160, 40).await;
+        harness::wait_dashboard(&mut tui, ALICE).await;
+        tui.send(b"\x1b[200~").await;
+        tui.send(file_key.as_bytes()).await;
+        tui.send(b"\x1b[201~\r").await;
+        let screen = tui.wait_for("is unlocked until").await;
+        let shown = |tool: &str| -> String {
+            let line = screen
+                .lines()
+                .find_map(|l| l.find(&format!("{tool} -P ")).map(|at| &l[at..]))
+                .unwrap_or_else(|| panic!("no {tool} line: {screen}"));
+            line.trim_end_matches(|c: char| c == '│' || c.is_whitespace())
+                .to_string()
+        };
+        let options: Vec<String> = openssh_options(&key_file);
+        for (tool, line) in [("sftp", shown("sftp")), ("scp", shown("scp"))] {
+            for extra in ["", "-O "] {
+                if tool == "sftp" && !extra.is_empty() {
+                    continue;
+                }
+                let folder = tempfile::tempdir().expect("tempdir");
+                let pasted = line.replacen(
+                    &format!("{tool} "),
+                    &format!("{tool} {extra}{} ", options.join(" ")),
+                    1,
+                );
+                let mut cmd = Command::new("sh");
+                cmd.arg("-c").arg(&pasted).current_dir(folder.path());
+                let out = run(cmd, b"").await;
+                assert!(
+                    out.status.success(),
+                    "{pasted}: {}{}",
+                    text(&out.stdout),
+                    text(&out.stderr)
+                );
+                let got = std::fs::read_to_string(folder.path().join(name));
+                assert_eq!(got.ok().as_deref(), Some(content.as_str()), "{pasted}");
+            }
+        }
+        drop(tui);
+        server.stop().await;
+    }
+}

@@ -266,11 +266,11 @@ async fn fetch_commands_quote_special_names() {
     session.send(b"\x1b[201~\r").await;
     let screen = session.wait_for("is unlocked until").await;
     assert!(
-        screen.contains(r"sftp -P 2222 'alice@example.com@files.example.com:it'\''s mine.txt'"),
+        screen.contains(r"sftp -P 2222 'alice@example.com@files.example.com:it\'\''s\ mine.txt'"),
         "{screen}"
     );
     assert!(
-        screen.contains(r"scp -P 2222 'alice@example.com@files.example.com:it'\''s mine.txt' ."),
+        screen.contains(r"scp -P 2222 'alice@example.com@files.example.com:it\'\''s\ mine.txt' ."),
         "{screen}"
     );
 }

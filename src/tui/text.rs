@@ -62,8 +62,18 @@ impl Endpoint<'_> {
     }
 
     /// The commands that fetch an unlocked file into the current folder.
+    /// The remote path is read twice: by the user's shell (so it is quoted
+    /// for it) and by sftp's own command parser or scp's remote glob (so
+    /// spaces, quotes, backslashes and glob characters get a backslash).
     pub fn fetch_commands(&self, name: &str) -> [String; 2] {
-        let remote = format!("{}:{name}", self.login());
+        let mut path = String::with_capacity(name.len());
+        for c in name.chars() {
+            if matches!(c, ' ' | '\t' | '"' | '\'' | '\\' | '*' | '?' | '[' | ']') {
+                path.push('\\');
+            }
+            path.push(c);
+        }
+        let remote = format!("{}:{path}", self.login());
         [
             format!("sftp {}{}", self.big_p(), shell_quote(&remote)),
             // Always quoted: the remote side of scp is a path that the
@@ -131,7 +141,7 @@ mod tests {
         );
         assert_eq!(
             at.fetch_commands("it's mine.txt")[0],
-            r"sftp -P 2222 'alice@example.com@files.example.com:it'\''s mine.txt'"
+            r"sftp -P 2222 'alice@example.com@files.example.com:it\'\''s\ mine.txt'"
         );
         let on_22 = Endpoint { port: 22, ..at };
         let upload = on_22.upload_commands();
