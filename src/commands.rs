@@ -389,23 +389,22 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
             .await;
         return 1;
     };
-    let (record, mut reader) = match core.open_with_key(who, name, &key).await {
+    let (_, mut reader) = match core.open_with_key(who, name, &key).await {
         Ok(opened) => opened,
         Err(e) => return fail(io, &e).await,
     };
     let mut offset = 0u64;
-    while offset < record.size {
-        let piece = match reader.read_at(offset, READ_PIECE).await {
-            Ok(piece) if !piece.is_empty() => piece,
-            Ok(_) => break,
+    loop {
+        match reader.next_piece(&mut offset, READ_PIECE).await {
+            Ok(Some(piece)) => {
+                if !io.stdout(piece).await {
+                    return 1;
+                }
+            }
+            Ok(None) => return 0,
             Err(e) => return fail(io, &e).await,
-        };
-        offset += piece.len() as u64;
-        if !io.stdout(piece).await {
-            return 1;
         }
     }
-    0
 }
 
 /// `md5sum PATH` and its kin for an unlocked file: the digest of its
@@ -418,7 +417,7 @@ async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &s
         Ok(crate::files::RemotePath::Root) => return fail(io, &FilesError::NoFolders).await,
         Err(e) => return fail(io, &e).await,
     };
-    let (record, mut reader) = match core.open_unlocked(who, &name).await {
+    let (_, mut reader) = match core.open_unlocked(who, &name).await {
         Ok(opened) => opened,
         Err(e) => return fail(io, &e).await,
     };
@@ -428,13 +427,10 @@ async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &s
         _ => Box::new(sha2::Sha256::default()),
     };
     let mut offset = 0u64;
-    while offset < record.size {
-        match reader.read_at(offset, READ_PIECE).await {
-            Ok(piece) if !piece.is_empty() => {
-                offset += piece.len() as u64;
-                hasher.update(&piece);
-            }
-            Ok(_) => break,
+    loop {
+        match reader.next_piece(&mut offset, READ_PIECE).await {
+            Ok(Some(piece)) => hasher.update(&piece),
+            Ok(None) => break,
             Err(e) => return fail(io, &e).await,
         }
     }

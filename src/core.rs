@@ -286,10 +286,7 @@ impl Core {
             self.audit(who, "delete", &format!("{to:?}, replaced by a rename"))
                 .await;
         }
-        self.keyring.rename(who.account_id, from, to);
-        self.events.publish(who.account_id, Event::FilesChanged);
-        self.audit(who, "rename", &format!("{from:?} -> {to:?}"))
-            .await;
+        self.renamed(who, from, to).await;
         Ok(())
     }
 
@@ -310,11 +307,17 @@ impl Core {
     /// Renames a file within the account.
     pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
         self.files.rename(who.account_id, from, to).await?;
+        self.renamed(who, from, to).await;
+        Ok(())
+    }
+
+    /// What follows either rename: the keys follow the file, open screens
+    /// refresh, the audit log says so.
+    async fn renamed(&self, who: &Who, from: &str, to: &str) {
         self.keyring.rename(who.account_id, from, to);
         self.events.publish(who.account_id, Event::FilesChanged);
         self.audit(who, "rename", &format!("{from:?} -> {to:?}"))
             .await;
-        Ok(())
     }
 
     /// A copy of a freshly uploaded file's waiting key, leaving it waiting.

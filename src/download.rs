@@ -94,6 +94,21 @@ impl Download {
         }
     }
 
+    /// For a front-to-back read (the exec and scp doors): up to `len` bytes
+    /// at `*offset`, moving it past them; None at the end.
+    pub async fn next_piece(
+        &mut self,
+        offset: &mut u64,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, FilesError> {
+        let piece = self.read_at(*offset, len).await?;
+        if piece.is_empty() {
+            return Ok(None);
+        }
+        *offset += piece.len() as u64;
+        Ok(Some(piece))
+    }
+
     /// Up to `len` plaintext bytes at `offset`, as many as the file holds
     /// there; empty at or after the end.
     pub async fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, FilesError> {

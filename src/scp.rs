@@ -250,9 +250,8 @@ async fn send(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> 
     }
     let mut offset = 0u64;
     while offset < record.size {
-        match reader.read_at(offset, READ_PIECE).await {
-            Ok(piece) if !piece.is_empty() => {
-                offset += piece.len() as u64;
+        match reader.next_piece(&mut offset, READ_PIECE).await {
+            Ok(Some(piece)) => {
                 if !io.stdout(Bytes::from(piece)).await {
                     return 1;
                 }

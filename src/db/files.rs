@@ -260,32 +260,13 @@ impl Db {
     ) -> Result<Option<Option<FileRecord>>, DbError> {
         retry("rename_file_replacing", || async move {
             let mut tx = self.begin_write().await?;
-            let source = sqlx::query(concat!(
-                "SELECT ",
-                file_columns!(),
-                " FROM files f WHERE f.account_id = ? AND f.name = ?"
-            ))
-            .bind(account_id)
-            .bind(from)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if source.is_none() {
+            if by_name(&mut tx, account_id, from).await?.is_none() {
                 return Ok(Attempt::Done(None));
             }
             if from == to {
                 return Ok(Attempt::Done(Some(None)));
             }
-            let replaced = sqlx::query(concat!(
-                "SELECT ",
-                file_columns!(),
-                " FROM files f WHERE f.account_id = ? AND f.name = ?"
-            ))
-            .bind(account_id)
-            .bind(to)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|row| file_from_row(&row, 0))
-            .transpose()?;
+            let replaced = by_name(&mut tx, account_id, to).await?;
             if let Some(old) = &replaced {
                 sqlx::query("DELETE FROM files WHERE id = ?")
                     .bind(&old.id)
@@ -323,4 +304,23 @@ impl Db {
             })
             .map_err(|e| DbError::query("all_file_refs", &e))
     }
+}
+
+/// The account's file called `name`, read inside a transaction.
+async fn by_name(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    account_id: i64,
+    name: &str,
+) -> Result<Option<FileRecord>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        file_columns!(),
+        " FROM files f WHERE f.account_id = ? AND f.name = ?"
+    ))
+    .bind(account_id)
+    .bind(name)
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|row| file_from_row(&row, 0))
+    .transpose()
 }
