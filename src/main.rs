@@ -124,7 +124,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     sfs::logging::init(&config.log)?;
-    runtime()?.block_on(sfs::server::serve(config))
+    runtime()?.block_on(sfs::doors::ssh::serve(config))
 }
 
 fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
@@ -148,7 +148,7 @@ async fn users_action(config: &Config, db: &Db, action: UsersAction) -> anyhow::
                     account.email,
                     state_word(account.state),
                     files,
-                    sfs::timefmt::utc_datetime(account.created_at)
+                    sfs::text::time::utc_datetime(account.created_at)
                 );
             }
             Ok(())
@@ -182,8 +182,9 @@ async fn users_action(config: &Config, db: &Db, action: UsersAction) -> anyhow::
             let Some(records) = db.delete_account(&email).await? else {
                 anyhow::bail!("no account {email}");
             };
-            let store = sfs::store::BlobStore::open(&config.storage.uploads_dir)?;
-            let files = sfs::files::Files::new(db.clone(), store, config.storage.chunk_size, 0);
+            let store = sfs::storage::BlobStore::open(&config.storage.uploads_dir)?;
+            let files =
+                sfs::core::files::Files::new(db.clone(), store, config.storage.chunk_size, 0);
             files.remove_blobs(&records).await;
             println!("deleted {email} and {} file(s)", records.len());
             Ok(())

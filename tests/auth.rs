@@ -10,12 +10,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sfs::auth::mail::Mailer;
 use sfs::auth::{
     reset_authenticator, Accounts, Challenge, LoginMethod, MailStatus, Refusal, Sealer,
 };
 use sfs::config::{AuthConfig, LimitsConfig, MailConfig, MailSmtpConfig, MailTransport};
 use sfs::db::{AccountState, Db, NewSshKey};
-use sfs::mail::Mailer;
 use tempfile::TempDir;
 use totp_rs::TOTP;
 
@@ -1287,8 +1287,8 @@ async fn login_types_and_futures_can_cross_threads() {
     send_sync::<Challenge>();
     send_sync::<Sealer>();
     send_sync::<Mailer>();
-    send_sync::<sfs::limits::SessionSlots>();
-    send_sync::<sfs::limits::SessionSlot>();
+    send_sync::<sfs::auth::limits::SessionSlots>();
+    send_sync::<sfs::auth::limits::SessionSlot>();
     let env = env(auth(), limits()).await;
     let mut challenge = env
         .accounts

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
-use sfs::download::Download;
-use sfs::files::FilesError;
+use sfs::core::download::Download;
+use sfs::core::files::FilesError;
 use sfs::vault::format::token_len;
 use sfs::vault::{FileId, FileKey, VaultError, VaultReader, VaultWriter, HEADER_LEN};
 use tempfile::TempDir;
@@ -34,7 +34,7 @@ fn store(path: &Path, key: &FileKey, chunk: u32, data: &[u8]) {
 }
 
 fn open(path: &Path, key: &FileKey) -> Download {
-    let open_file = sfs::limits::OpenFiles::new(1).take().unwrap();
+    let open_file = sfs::auth::limits::OpenFiles::new(1).take().unwrap();
     Download::new(
         VaultReader::open(fs::File::open(path).unwrap(), key).unwrap(),
         open_file,

@@ -150,7 +150,9 @@ async fn wait_receiving(server: &TestServer) {
     );
     tokio::time::timeout(WAIT, async {
         loop {
-            if let Ok(sfs::events::Event::UploadProgress { received, .. }) = events.recv().await {
+            if let Ok(sfs::core::events::Event::UploadProgress { received, .. }) =
+                events.recv().await
+            {
                 if received > 0 {
                     return;
                 }

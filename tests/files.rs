@@ -6,9 +6,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use sfs::core::files::{Files, FilesError};
 use sfs::db::Db;
-use sfs::files::{Files, FilesError};
-use sfs::store::BlobStore;
+use sfs::storage::BlobStore;
 use sfs::vault::{stored_len, FileKey, VaultError};
 
 const ACCOUNT: i64 = 1;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use log_capture::LogBuffer;
+use sfs::auth::mail::{DeliveryState, MailError, Mailer, QUEUE_CAPACITY};
 use sfs::config::{MailConfig, MailSmtpConfig, MailTransport, SmtpSecurity};
-use sfs::mail::{DeliveryState, MailError, Mailer, QUEUE_CAPACITY};
 use smtp_server::SmtpServer;
 use tokio::net::TcpListener;
 

@@ -1,4 +1,4 @@
-//! The terminal UI end to end, below SSH: `sfs::tui::run` over a real core,
+//! The terminal UI end to end, below SSH: `sfs::doors::tui::run` over a real core,
 //! fed raw key bytes, its output read through a terminal emulator.
 
 mod tui_support;
@@ -6,11 +6,11 @@ mod tui_support;
 use std::time::Duration;
 
 use sfs::auth::LoginMethod;
+use sfs::core::events::Event;
 use sfs::core::FileState;
 use sfs::db::FileRecord;
-use sfs::events::Event;
-use sfs::timefmt::unix_now;
-use sfs::tui::ConnectionKey;
+use sfs::doors::tui::ConnectionKey;
+use sfs::text::time::unix_now;
 use sfs::vault::{FileId, FileKey};
 use tui_support::*;
 

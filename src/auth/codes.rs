@@ -21,8 +21,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::limits::{Bounded, Expiring};
-use crate::mail::{Delivery, DeliveryState};
+use crate::auth::limits::{Bounded, Expiring};
+use crate::auth::mail::{Delivery, DeliveryState};
 
 /// One mailed code. Holds no code, only its hash.
 pub(super) struct IssuedCode {

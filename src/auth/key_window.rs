@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::timefmt::unix_now;
+use crate::text::time::unix_now;
 
 /// Keys one account may have a window open for; the oldest goes first.
 const KEYS_PER_ACCOUNT: usize = 8;

@@ -31,7 +31,7 @@
 //! After a code login the SSH keys the connection proved log the account in
 //! without a code for `key_login_minutes` (`key_window.rs`).
 //!
-//! The limits ([`crate::limits::Limiter`]) refuse with a message that says
+//! The limits ([`crate::auth::limits::Limiter`]) refuse with a message that says
 //! what happened and when to retry; see [`Refusal`].
 //!
 //! Codes, secrets and keys never reach a log, an error or `Debug` output;
@@ -40,10 +40,12 @@
 mod codes;
 mod email;
 mod key_window;
+pub mod limits;
+pub mod mail;
 mod refusal;
 mod sealer;
 
-pub use refusal::{human_duration, Refusal};
+pub use refusal::Refusal;
 pub use sealer::Sealer;
 
 use std::fmt;
@@ -57,11 +59,11 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
 
+use crate::auth::limits::{ip_key, Limiter, DAY};
+use crate::auth::mail::{Delivery, DeliveryState, MailError, Mailer};
 use crate::config::{AuthConfig, LimitsConfig};
 use crate::db::{Account, AccountState, AuditEntry, Db, DbError, KnownSource, NewSshKey, SshKey};
-use crate::limits::{ip_key, Limiter, DAY};
-use crate::mail::{Delivery, DeliveryState, MailError, Mailer};
-use crate::timefmt::unix_now;
+use crate::text::time::unix_now;
 use codes::{CodeBook, CodeCheck, IssuedCode};
 use key_window::KeyWindows;
 

@@ -8,6 +8,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::text::time::human_duration;
+
 /// How long to wait when a dependency (database, mail queue) is overloaded.
 const BUSY_RETRY: Duration = Duration::from_secs(60);
 
@@ -158,35 +160,9 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-/// "1 second", "45 seconds", "3 minutes", "4 hours": rounded up to the unit,
-/// so a user who waits that long is never early. Minutes up to two hours.
-pub fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    let (n, unit) = match secs {
-        0..=59 => (secs.max(1), "second"),
-        60..=7199 => (secs.div_ceil(60), "minute"),
-        _ => (secs.div_ceil(3600), "hour"),
-    };
-    let plural = if n == 1 { "" } else { "s" };
-    format!("{n} {unit}{plural}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_round_up() {
-        let s = Duration::from_secs;
-        assert_eq!(human_duration(Duration::ZERO), "1 second");
-        assert_eq!(human_duration(Duration::from_millis(1500)), "2 seconds");
-        assert_eq!(human_duration(s(59)), "59 seconds");
-        assert_eq!(human_duration(s(60)), "1 minute");
-        assert_eq!(human_duration(s(61)), "2 minutes");
-        assert_eq!(human_duration(s(7199)), "120 minutes");
-        assert_eq!(human_duration(s(7200)), "2 hours");
-        assert_eq!(human_duration(s(7201)), "3 hours");
-    }
 
     #[test]
     fn display_says_when() {

@@ -55,16 +55,21 @@ impl TestServer {
         let mut config = test_config(dir.path());
         tweak(&mut config);
         let core = Core::start(config).await.expect("core starts");
-        let host_key = sfs::server::host_key::load_or_create(&core.config.server.host_key_dir)
+        let host_key = sfs::doors::ssh::host_key::load_or_create(&core.config.server.host_key_dir)
             .expect("host key");
         let listener = tokio::net::TcpListener::bind(core.config.server.listen)
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(sfs::server::run(core.clone(), host_key, listener, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(sfs::doors::ssh::run(
+            core.clone(),
+            host_key,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             core,
             addr,

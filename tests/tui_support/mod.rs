@@ -1,4 +1,4 @@
-//! Drives `sfs::tui::run` the way the SSH server does — raw input bytes and
+//! Drives `sfs::doors::tui::run` the way the SSH server does — raw input bytes and
 //! window sizes in, frames out — over a real core (SQLite file, blob folder
 //! and outbox mail in a temporary folder), and reads the screen through a
 //! terminal emulator (vt100).
@@ -12,7 +12,7 @@ use sfs::auth::LoginMethod;
 use sfs::config::Config;
 use sfs::core::{Core, Who};
 use sfs::db::Account;
-use sfs::tui::{self, ConnectionKey, Input, SessionContext};
+use sfs::doors::tui::{self, ConnectionKey, Input, SessionContext};
 use sfs::vault::FileKey;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -110,15 +110,15 @@ impl Harness {
             account_id: account.id,
             email: account.email,
             remote: "127.0.0.1:50000".to_string(),
-            open_files: sfs::limits::OpenFiles::new(64),
+            open_files: sfs::auth::limits::OpenFiles::new(64),
         }
     }
 
     /// Uploads a file through the core, as sftp would; returns its key.
     pub async fn upload(&self, name: &str, content: &[u8]) -> FileKey {
         let who = self.who().await;
-        let mut upload =
-            sfs::upload::UploadStream::start(&self.core, &who, name, None).expect("upload starts");
+        let mut upload = sfs::core::upload::UploadStream::start(&self.core, &who, name, None)
+            .expect("upload starts");
         upload
             .write(content.to_vec().into())
             .await

@@ -27,11 +27,11 @@ use bytes::Bytes;
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinHandle;
 
+use crate::auth::limits::OpenFile;
+use crate::core::events::Event;
+use crate::core::files::{FilesError, Sealed, Upload};
 use crate::core::{Core, Who};
 use crate::db::FileRecord;
-use crate::events::Event;
-use crate::files::{FilesError, Sealed, Upload};
-use crate::limits::OpenFile;
 use crate::vault::FileKey;
 
 /// Bytes collected before a batch goes to the blocking pool: a vault batch
@@ -229,7 +229,7 @@ impl UploadStream {
 pub fn key_line(name: &str, key: &FileKey) -> zeroize::Zeroizing<String> {
     zeroize::Zeroizing::new(format!(
         "sfs: key for {} (shown once, never stored — save it now): {}\n",
-        crate::escape::escape(name),
+        crate::text::escape::escape(name),
         key.to_text().as_str()
     ))
 }

@@ -29,8 +29,9 @@ use rand::RngCore;
 use tokio::sync::{mpsc, watch};
 use zeroize::Zeroizing;
 
-use crate::auth::{human_duration, Accounts};
+use crate::auth::Accounts;
 use crate::config::{MailConfig, MailTransport, SmtpSecurity};
+use crate::text::time::human_duration;
 
 /// Messages waiting for the sending task; beyond this `send_code` says Busy.
 pub const QUEUE_CAPACITY: usize = 64;

@@ -7,7 +7,7 @@
 //!
 //! - `input.rs`: bytes to key events;
 //! - `app.rs`: the state machine (screens, dialogs) and its updates;
-//! - `ui.rs`: drawing the state, with [`crate::escape`] for every
+//! - `ui.rs`: drawing the state, with [`crate::text::escape`] for every
 //!   user-controlled string, `qr.rs` for the authenticator QR code and
 //!   `text.rs` for sizes and command lines;
 //! - `field.rs`: the masked text fields;
@@ -30,9 +30,9 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 use zeroize::Zeroize;
 
 use crate::auth::LoginMethod;
+use crate::core::events::Event;
 use crate::core::Core;
 use crate::db::Account;
-use crate::events::Event;
 
 /// Input messages handled before a frame is drawn: a burst of typing costs
 /// one frame, but the screen still keeps up with a steady flood.

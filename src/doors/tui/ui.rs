@@ -17,11 +17,12 @@ use super::app::{
 };
 use super::field::Field;
 use super::text::human_size;
-use crate::auth::{human_duration, MailStatus};
+use crate::auth::MailStatus;
 use crate::core::FileState;
-use crate::escape::{escape, escape_controls};
-use crate::timefmt::unix_now;
-use crate::timefmt::{utc_datetime, utc_time};
+use crate::text::escape::{escape, escape_controls};
+use crate::text::time::human_duration;
+use crate::text::time::unix_now;
+use crate::text::time::{utc_datetime, utc_time};
 
 /// The smallest terminal the screens are laid out for.
 pub const MIN_COLS: u16 = 60;

@@ -97,7 +97,7 @@ impl Screen {
         let mut bytes = self.bytes.take();
         bytes.extend_from_slice(LEAVE);
         if !message.is_empty() {
-            bytes.extend_from_slice(crate::escape::escape(message).as_bytes());
+            bytes.extend_from_slice(crate::text::escape::escape(message).as_bytes());
             bytes.extend_from_slice(b"\r\n");
         }
         bytes

@@ -4,20 +4,26 @@
 //! upload, an unlock or a delete does to keys, events and the audit log — so
 //! the terminal UI, sftp, scp and commands cannot drift apart.
 
+pub mod download;
+pub mod events;
+pub mod files;
+pub mod keyring;
+pub mod upload;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::limits::{OpenFile, OpenFiles};
+use crate::auth::mail::Mailer;
 use crate::auth::{Accounts, Sealer};
 use crate::config::Config;
+use crate::core::download::Download;
+use crate::core::events::{Event, Events};
+use crate::core::files::{Committed, Files, FilesError, Sealed};
+use crate::core::keyring::Keyring;
 use crate::db::{AccountState, AuditEntry, Db, FileRecord};
-use crate::download::Download;
-use crate::events::{Event, Events};
-use crate::files::{Committed, Files, FilesError, Sealed};
-use crate::keyring::Keyring;
-use crate::limits::{OpenFile, OpenFiles};
-use crate::mail::Mailer;
-use crate::store::BlobStore;
-use crate::timefmt::unix_now;
+use crate::storage::BlobStore;
+use crate::text::time::unix_now;
 use crate::vault::{FileKey, VaultError};
 
 /// What a session of an account the operator closed is told.

@@ -2,7 +2,7 @@
 //! calendar text without a time-zone database (the server shows times in
 //! UTC so every user reads the same clock).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Now, in unix seconds (0 if the clock is before 1970).
 pub fn unix_now() -> i64 {
@@ -38,6 +38,19 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// "1 second", "45 seconds", "3 minutes", "4 hours": rounded up to the unit,
+/// so a user who waits that long is never early. Minutes up to two hours.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let (n, unit) = match secs {
+        0..=59 => (secs.max(1), "second"),
+        60..=7199 => (secs.div_ceil(60), "minute"),
+        _ => (secs.div_ceil(3600), "hour"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    format!("{n} {unit}{plural}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +61,18 @@ mod tests {
         assert_eq!(utc_datetime(951_782_400), "2000-02-29 00:00");
         assert_eq!(utc_datetime(1_795_781_100), "2026-11-27 12:05");
         assert_eq!(utc_time(-60), "23:59");
+    }
+
+    #[test]
+    fn durations_round_up() {
+        let s = Duration::from_secs;
+        assert_eq!(human_duration(Duration::ZERO), "1 second");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "2 seconds");
+        assert_eq!(human_duration(s(59)), "59 seconds");
+        assert_eq!(human_duration(s(60)), "1 minute");
+        assert_eq!(human_duration(s(61)), "2 minutes");
+        assert_eq!(human_duration(s(7199)), "120 minutes");
+        assert_eq!(human_duration(s(7200)), "2 hours");
+        assert_eq!(human_duration(s(7201)), "3 hours");
     }
 }

@@ -15,8 +15,8 @@ use std::io;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
-use crate::files::FilesError;
-use crate::limits::OpenFile;
+use crate::auth::limits::OpenFile;
+use crate::core::files::FilesError;
 use crate::vault::VaultReader;
 
 /// Plaintext decrypted per batch while reading sequentially, rounded to

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::timefmt::unix_now;
+use crate::text::time::unix_now;
 use crate::vault::FileKey;
 
 struct Held {

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::commands::ExecChannel;
+use super::channel::ExecChannel;
+use crate::core::files::{remote_path, FilesError, RemotePath};
+use crate::core::upload::UploadStream;
 use crate::core::{Core, Who};
-use crate::escape::escape;
-use crate::files::{remote_path, FilesError, RemotePath};
-use crate::upload::UploadStream;
+use crate::text::escape::escape;
 
 /// Longest control line accepted ("C0644 SIZE NAME").
 const MAX_LINE: usize = 4096;
@@ -207,7 +207,7 @@ async fn receive_file(
             return false;
         }
     };
-    io.stderr(&crate::upload::key_line(sealed.name(), sealed.key()))
+    io.stderr(&crate::core::upload::key_line(sealed.name(), sealed.key()))
         .await;
     match sealed.commit().await {
         Ok(_) => {

@@ -7,7 +7,6 @@ mod channel;
 mod cut;
 mod handler;
 pub mod host_key;
-pub mod pipe;
 mod resources;
 
 use std::future::Future;
@@ -23,9 +22,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::auth::limits::SessionSlots;
 use crate::config::Config;
 use crate::core::Core;
-use crate::limits::SessionSlots;
 
 pub use handler::{ConnectionInfo, Login};
 

@@ -15,8 +15,8 @@ use std::fs::File;
 use std::io::{self, Write};
 
 use crate::db::{Db, DbError, FileRecord, RenameOutcome};
-use crate::store::{BlobStore, PendingBlob, SweepReport};
-use crate::timefmt::unix_now;
+use crate::storage::{BlobStore, PendingBlob, SweepReport};
+use crate::text::time::unix_now;
 use crate::vault::{FileId, FileKey, VaultError, VaultReader, VaultWriter};
 
 /// Longest file name accepted, in bytes (the usual file-system limit).

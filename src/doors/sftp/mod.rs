@@ -29,12 +29,13 @@
 //!
 //! Status messages carry the core's wording and never a key.
 
+pub mod pipe;
+
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::server::pipe::{PipeEnd, MAX_PACKET};
 use bytes::Bytes;
 use russh::server::Msg;
 use russh::Channel;
@@ -47,14 +48,15 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex as AsyncMutex;
 use zeroize::Zeroizing;
 
+use crate::core::download::Download;
+use crate::core::files::{remote_path, validate_name, FilesError, RemotePath};
+use crate::core::keyring::WaitingKey;
+use crate::core::upload::UploadStream;
 use crate::core::{Core, Who};
 use crate::db::FileRecord;
-use crate::download::Download;
-use crate::files::{remote_path, validate_name, FilesError, RemotePath};
-use crate::keyring::WaitingKey;
-use crate::timefmt::utc_datetime;
-use crate::upload::UploadStream;
+use crate::text::time::utc_datetime;
 use crate::vault::FileKey;
+use pipe::{PipeEnd, MAX_PACKET};
 
 /// Largest read answered at once: a reply (data plus 13 bytes of header)
 /// must fit the 256 KiB packets clients accept, so, as OpenSSH's
@@ -98,7 +100,7 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
     // The sftp server gets a pipe, not the channel, so the channel stays
     // ours: the exit status that scp (over sftp) checks goes out before the
     // close.
-    let (pipe, to_client, done) = crate::server::pipe::connect(channel, backlog);
+    let (pipe, to_client, done) = pipe::connect(channel, backlog);
     let config = russh_sftp::server::Config {
         max_client_packet_len: MAX_PACKET,
     };
@@ -278,7 +280,7 @@ fn entry(name: &str, size: u64, mtime: i64) -> Entry {
         longname: format!(
             "-rw-------    1 sfs      sfs      {size:>12} {} {}",
             utc_datetime(mtime),
-            crate::escape::escape(name)
+            crate::text::escape::escape(name)
         ),
         attrs: file_attrs(size, mtime),
     }
@@ -337,7 +339,7 @@ impl Session {
             Some(Listed::File(record)) => Ok(file_attrs(record.size, record.mtime())),
             Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, self.key_mtime(&key))),
             Some(Listed::RecentKey(attrs)) => Ok(attrs),
-            Some(Listed::Uploading(size)) => Ok(file_attrs(size, crate::timefmt::unix_now())),
+            Some(Listed::Uploading(size)) => Ok(file_attrs(size, crate::text::time::unix_now())),
             None => Err(files_error(&FilesError::NotFound)),
         }
     }
@@ -543,7 +545,7 @@ impl Session {
         // The key goes out before the file is recorded: no file is ever
         // listed whose key nobody got.
         let sealed = stream.seal().await.map_err(|e| files_error(&e))?;
-        self.tell(&crate::upload::key_line(sealed.name(), sealed.key()))
+        self.tell(&crate::core::upload::key_line(sealed.name(), sealed.key()))
             .await;
         let record = sealed.commit().await.map_err(|e| files_error(&e))?;
         if let Some(mtime) = mtime {
@@ -567,7 +569,7 @@ impl Session {
             Ok(until) => {
                 self.tell(&format!(
                     "sfs: {} is unlocked until {} UTC\n",
-                    crate::escape::escape(name),
+                    crate::text::escape::escape(name),
                     utc_datetime(until)
                 ))
                 .await;
@@ -662,7 +664,7 @@ impl russh_sftp::server::Handler for Session {
                 let written = text.len() as u64;
                 let result = self.submit_key(&name, &text).await;
                 if result.is_ok() {
-                    let attrs = file_attrs(written, crate::timefmt::unix_now());
+                    let attrs = file_attrs(written, crate::text::time::unix_now());
                     self.remember_key_file(format!("{name}{KEY_SUFFIX}"), attrs);
                 }
                 result
@@ -808,9 +810,9 @@ impl russh_sftp::server::Handler for Session {
         let attrs = match self.handle_mut(&handle)? {
             Open::Dir(_) => dir_attrs(),
             Open::Read { attrs, .. } | Open::KeyPickup { attrs, .. } => attrs.clone(),
-            Open::Upload { next, .. } => file_attrs(*next, crate::timefmt::unix_now()),
+            Open::Upload { next, .. } => file_attrs(*next, crate::text::time::unix_now()),
             Open::KeySubmit { text, .. } => {
-                file_attrs(text.len() as u64, crate::timefmt::unix_now())
+                file_attrs(text.len() as u64, crate::text::time::unix_now())
             }
         };
         Ok(Attrs { id, attrs })

@@ -10,18 +10,16 @@
 //! Every command only translates between the channel and the core.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
 use russh::server::Msg;
-use russh::{Channel, ChannelMsg};
+use russh::Channel;
 
+use super::channel::ExecChannel;
+use crate::core::files::FilesError;
+use crate::core::upload::UploadStream;
 use crate::core::{Core, FileState, Who};
-use crate::files::FilesError;
-use crate::timefmt::utc_datetime;
-use crate::upload::UploadStream;
+use crate::text::time::utc_datetime;
 use crate::vault::FileKey;
-use zeroize::Zeroizing;
 
 /// The first line of `get`'s input is a key: a few dozen bytes. More without
 /// a newline is not a key, and is not buffered without bound.
@@ -42,129 +40,6 @@ The command line is split like a shell's: quote a name with spaces for the
 server too, e.g. ssh HOST put \"'my file.txt'\" < FILE.
 Transfers also work with sftp and scp.
 ";
-
-/// A command channel: standard input from the client, stdout and stderr to
-/// it, and an exit status at the end.
-pub struct ExecChannel {
-    channel: Channel<Msg>,
-    /// Input that arrived before a reader asked for it.
-    pending: Vec<u8>,
-    /// How input ended, once it has.
-    end: Option<InputEnd>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum InputEnd {
-    /// The client said so (EOF): all it meant to send has arrived.
-    Eof,
-    /// The channel closed or the connection went away without an EOF.
-    Dropped,
-}
-
-impl ExecChannel {
-    pub fn new(channel: Channel<Msg>) -> ExecChannel {
-        ExecChannel {
-            channel,
-            pending: Vec::new(),
-            end: None,
-        }
-    }
-
-    /// The next piece of standard input; None at end of input.
-    pub async fn read(&mut self) -> Option<Bytes> {
-        if !self.pending.is_empty() {
-            return Some(Bytes::from(std::mem::take(&mut self.pending)));
-        }
-        while self.end.is_none() {
-            match self.channel.wait().await {
-                Some(ChannelMsg::Data { data }) => return Some(Bytes::copy_from_slice(&data)),
-                Some(ChannelMsg::Eof) => self.end = Some(InputEnd::Eof),
-                Some(ChannelMsg::Close) | None => self.end = Some(InputEnd::Dropped),
-                Some(_) => {}
-            }
-        }
-        None
-    }
-
-    /// After [`ExecChannel::read`] returned `None`: whether input ended with
-    /// the client's EOF and the channel is still open (a close already
-    /// queued behind the EOF counts as a drop).
-    pub async fn input_ended_cleanly(&mut self) -> bool {
-        if self.end != Some(InputEnd::Eof) {
-            return false;
-        }
-        // Whatever is already queued, without waiting for more.
-        loop {
-            match tokio::time::timeout(Duration::ZERO, self.channel.wait()).await {
-                Ok(Some(ChannelMsg::Close)) | Ok(None) => {
-                    self.end = Some(InputEnd::Dropped);
-                    return false;
-                }
-                Ok(Some(_)) => {}
-                Err(_) => return true,
-            }
-        }
-    }
-
-    /// Puts input back to be read again.
-    pub fn unread(&mut self, data: &[u8]) {
-        let mut rest = data.to_vec();
-        rest.append(&mut self.pending);
-        self.pending = rest;
-    }
-
-    pub async fn stdout(&self, data: impl Into<Bytes>) -> bool {
-        self.channel.data_bytes(data.into()).await.is_ok()
-    }
-
-    /// A line on stderr, copied only into the SSH layer's buffers (which
-    /// wipe themselves), so a key line leaves no copy behind.
-    pub async fn stderr(&self, text: &str) {
-        let _ = self.channel.extended_data(1, text.as_bytes()).await;
-    }
-
-    /// Secret bytes (a key) on stdout, copied only into the SSH layer's
-    /// self-wiping buffers.
-    pub async fn stdout_secret(&self, data: &[u8]) -> bool {
-        self.channel.data(data).await.is_ok()
-    }
-
-    /// Reads the first line of input (without its newline) into a buffer
-    /// that is wiped when dropped, and nowhere else: for a key. None when
-    /// input ends first or the line is longer than `max`.
-    pub async fn read_secret_line(&mut self, max: usize) -> Option<Zeroizing<Vec<u8>>> {
-        let mut line = Zeroizing::new(Vec::with_capacity(max));
-        while self.end.is_none() {
-            match self.channel.wait().await {
-                Some(ChannelMsg::Data { data }) => {
-                    let end = data.iter().position(|&b| b == b'\n');
-                    let piece = &data[..end.unwrap_or(data.len())];
-                    if line.len() + piece.len() > max {
-                        crate::wipe::wipe(data);
-                        return None;
-                    }
-                    line.extend_from_slice(piece);
-                    if let Some(end) = end {
-                        self.pending.extend_from_slice(&data[end + 1..]);
-                        crate::wipe::wipe(data);
-                        return Some(line);
-                    }
-                    crate::wipe::wipe(data);
-                }
-                Some(ChannelMsg::Eof) => self.end = Some(InputEnd::Eof),
-                Some(ChannelMsg::Close) | None => self.end = Some(InputEnd::Dropped),
-                Some(_) => {}
-            }
-        }
-        None
-    }
-
-    pub async fn exit(self, status: u32) {
-        let _ = self.channel.exit_status(status).await;
-        let _ = self.channel.eof().await;
-        let _ = self.channel.close().await;
-    }
-}
 
 /// Splits a command line as a POSIX shell would for plain words, single and
 /// double quotes and backslashes — what `ssh host put 'my file.pdf'` and scp
@@ -253,11 +128,11 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
             io.stdout(HELP).await;
             0
         }
-        ["scp", args @ ..] => crate::scp::run(&core, &who, &mut io, args).await,
+        ["scp", args @ ..] => crate::doors::exec::scp::run(&core, &who, &mut io, args).await,
         _ => {
             io.stderr(&format!(
                 "sfs: unknown command {:?}\n{HELP}",
-                crate::escape::escape(&line)
+                crate::text::escape::escape(&line)
             ))
             .await;
             2
@@ -283,7 +158,9 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool) -> u32 {
         .map(|w| w.file_id)
         .collect();
     let state = |view: &crate::core::FileView| match view.state {
-        FileState::Unlocked(until) => format!("unlocked until {}", crate::timefmt::utc_time(until)),
+        FileState::Unlocked(until) => {
+            format!("unlocked until {}", crate::text::time::utc_time(until))
+        }
         FileState::Locked if waiting.contains(&view.record.id) => "key waiting".to_string(),
         FileState::Locked => "locked".to_string(),
     };
@@ -311,7 +188,7 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool) -> u32 {
         for view in &files {
             out.push_str(&format!(
                 "{:<40} {:>14} {:<17} {}\n",
-                crate::escape::escape(&view.record.name),
+                crate::text::escape::escape(&view.record.name),
                 view.record.size,
                 utc_datetime(view.record.created_at),
                 state(view),
@@ -367,7 +244,7 @@ async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, name: &str) -> u
         Ok(_) => {
             io.stderr(&format!(
                 "sfs: stored {}; the key above is shown once and never stored: save it now\n",
-                crate::escape::escape(name)
+                crate::text::escape::escape(name)
             ))
             .await;
             0
@@ -412,9 +289,9 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
 /// parses). A locked file says how to unlock it, like a download.
 async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &str) -> u32 {
     use sha2::digest::DynDigest;
-    let name = match crate::files::remote_path(path) {
-        Ok(crate::files::RemotePath::Name(name)) => name,
-        Ok(crate::files::RemotePath::Root) => return fail(io, &FilesError::NoFolders).await,
+    let name = match crate::core::files::remote_path(path) {
+        Ok(crate::core::files::RemotePath::Name(name)) => name,
+        Ok(crate::core::files::RemotePath::Root) => return fail(io, &FilesError::NoFolders).await,
         Err(e) => return fail(io, &e).await,
     };
     let (_, mut reader) = match core.open_unlocked(who, &name).await {
@@ -449,8 +326,11 @@ async fn rm(core: &Core, who: &Who, io: &ExecChannel, names: &[&str]) -> u32 {
     let mut status = 0;
     for name in names {
         if let Err(e) = core.delete(who, name).await {
-            io.stderr(&format!("sfs: {}: {e}\n", crate::escape::escape(name)))
-                .await;
+            io.stderr(&format!(
+                "sfs: {}: {e}\n",
+                crate::text::escape::escape(name)
+            ))
+            .await;
             status = 1;
         }
     }

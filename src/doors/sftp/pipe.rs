@@ -209,7 +209,7 @@ impl AsyncRead for Pipe {
         while this.current.is_empty() {
             if let Some(whole) = this.whole.take() {
                 this.current = Bytes::new();
-                crate::wipe::wipe(whole);
+                crate::text::wipe::wipe(whole);
             }
             let data = match this.backlog.pop_front() {
                 Some(data) => {

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::handler::{ConnectionInfo, Login};
 use crate::core::Who;
-use crate::tui::{self, Input, SessionContext};
+use crate::doors::tui::{self, Input, SessionContext};
 
 /// Input events waiting for the terminal UI; a client that floods faster
 /// than the UI reads loses the excess rather than growing a buffer.
@@ -66,8 +66,12 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             ChannelMsg::Exec { command, .. } => {
                 match account_of(&info) {
                     Some(who) => {
-                        let door =
-                            crate::commands::run(info.core.clone(), who.clone(), channel, &command);
+                        let door = crate::doors::exec::commands::run(
+                            info.core.clone(),
+                            who.clone(),
+                            channel,
+                            &command,
+                        );
                         until_account_closed(&info, &who, id, door).await
                     }
                     None => refuse(channel, &guest_refusal(&info)).await,
@@ -77,7 +81,7 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             ChannelMsg::RequestSubsystem { name, .. } if name == "sftp" => {
                 match account_of(&info) {
                     Some(who) => {
-                        let door = crate::sftp::run(info.core.clone(), who.clone(), channel);
+                        let door = crate::doors::sftp::run(info.core.clone(), who.clone(), channel);
                         until_account_closed(&info, &who, id, door).await
                     }
                     None => refuse(channel, &guest_refusal(&info)).await,
@@ -183,7 +187,7 @@ async fn terminal_ui(
                 ChannelMsg::Data { data } => {
                     // Typed keys and codes: the copy is wiped by the UI.
                     let input = Input::Data(data.to_vec());
-                    crate::wipe::wipe(data);
+                    crate::text::wipe::wipe(data);
                     input
                 }
                 ChannelMsg::WindowChange {

@@ -25,11 +25,12 @@ use russh::server::{
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::sync::watch;
 
-use crate::auth::{human_duration, Accounts, Challenge, LoginMethod, MailStatus, Refusal};
+use crate::auth::limits::{OpenFiles, SessionSlot};
+use crate::auth::{Accounts, Challenge, LoginMethod, MailStatus, Refusal};
 use crate::core::Core;
 use crate::db::Account;
-use crate::limits::{OpenFiles, SessionSlot};
-use crate::tui::ConnectionKey;
+use crate::doors::tui::ConnectionKey;
+use crate::text::time::human_duration;
 
 use super::channel;
 

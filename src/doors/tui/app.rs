@@ -20,15 +20,16 @@ use super::field::Field;
 use super::input::Key;
 use super::text::Endpoint;
 use super::{qr, ConnectionKey};
-use crate::auth::{human_duration, Accounts, Challenge, Enrolment, LoginMethod, Refusal};
+use crate::auth::limits::OpenFiles;
+use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, Refusal};
+use crate::core::events::Event;
+use crate::core::files::FilesError;
+use crate::core::keyring::WaitingKey;
 use crate::core::{Core, FileState, FileView, Who};
 use crate::db::{Account, NewSshKey, SshKey};
-use crate::events::Event;
-use crate::files::FilesError;
-use crate::keyring::WaitingKey;
-use crate::limits::OpenFiles;
-use crate::timefmt::unix_now;
-use crate::timefmt::utc_time;
+use crate::text::time::human_duration;
+use crate::text::time::unix_now;
+use crate::text::time::utc_time;
 use crate::vault::{FileKey, VaultError};
 
 /// Longest email address (RFC 5321 path limit).
@@ -576,7 +577,7 @@ impl App {
                 dash.set_focus(Focus::Key);
                 self.info(format!(
                     "Type or paste the key of {}, then press Enter.",
-                    crate::escape::escape(&name)
+                    crate::text::escape::escape(&name)
                 ));
             }
             FileState::Locked => self.unlock().await,
@@ -591,7 +592,7 @@ impl App {
             return self.error("There is no file to unlock.");
         };
         let name = file.record.name.clone();
-        let shown = crate::escape::escape(&name).into_owned();
+        let shown = crate::text::escape::escape(&name).into_owned();
         if dash.key.is_empty() {
             return self.error(format!("Type or paste the key of {shown} first."));
         }
@@ -746,7 +747,7 @@ impl App {
             return;
         };
         dash.close_dialog();
-        let shown = crate::escape::escape(&name).into_owned();
+        let shown = crate::text::escape::escape(&name).into_owned();
         match self.core.delete(&dash.who, &name).await {
             Ok(()) => {
                 let reloaded = dash.reload(&self.core).await;
