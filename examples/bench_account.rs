@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .unwrap_or(0);
     let mut challenge = core
-        .accounts
+        .accounts()
         .start_login(&args[2], ip, &[])
         .await
         .map_err(|r| anyhow::anyhow!("{r}"))?;
@@ -70,12 +70,12 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let (account, _) = core
-        .accounts
+        .accounts()
         .verify(&mut challenge, &code, ip, &[])
         .await
         .map_err(|r| anyhow::anyhow!("{r}"))?;
     let public = russh::keys::PublicKey::read_openssh_file(std::path::Path::new(&args[3]))?;
-    core.accounts
+    core.accounts()
         .trust_key(
             &account,
             &NewSshKey {
@@ -87,6 +87,6 @@ async fn main() -> anyhow::Result<()> {
         )
         .await
         .map_err(|r| anyhow::anyhow!("{r}"))?;
-    core.db.close().await;
+    core.db().close().await;
     Ok(())
 }

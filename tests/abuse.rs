@@ -125,7 +125,7 @@ async fn idle_open_uploads_hold_no_thread_and_stall_nobody() {
     let mails = server.mail_count();
     server
         .core
-        .accounts
+        .accounts()
         .start_login("bob@example.com", "127.0.0.1".parse().expect("ip"), &[])
         .await
         .expect("code mail");

@@ -482,7 +482,7 @@ async fn rclone_copy_twice_uploads_nothing_the_second_time_and_put_p_keeps_times
     let account = env
         .server
         .core
-        .db
+        .db()
         .account_by_email(ALICE)
         .await
         .expect("db")
@@ -495,11 +495,11 @@ async fn rclone_copy_twice_uploads_nothing_the_second_time_and_put_p_keeps_times
         ids.sort();
         ids
     };
-    let before = ids(env.server.core.db.files(account.id).await.expect("files"));
+    let before = ids(env.server.core.db().files(account.id).await.expect("files"));
     assert_eq!(before.len(), 3);
     let second = rclone(&env, &["copy", &source, "sfs:"]).await;
     assert!(second.status.success(), "{}", text(&second.stderr));
-    let after = ids(env.server.core.db.files(account.id).await.expect("files"));
+    let after = ids(env.server.core.db().files(account.id).await.expect("files"));
     assert_eq!(before, after, "the second copy replaced files");
 
     // `put -p` keeps the local modification time.
@@ -518,7 +518,7 @@ async fn rclone_copy_twice_uploads_nothing_the_second_time_and_put_p_keeps_times
     let stored = env
         .server
         .core
-        .db
+        .db()
         .file_by_name(account.id, "old.txt")
         .await
         .expect("db")
@@ -699,11 +699,11 @@ async fn sshfs_cp_redirect_read_the_key_unlock_and_read() {
     let files = env
         .server
         .core
-        .files
-        .list(
+        .db()
+        .files(
             env.server
                 .core
-                .db
+                .db()
                 .account_by_email(ALICE)
                 .await
                 .expect("db")
@@ -1016,12 +1016,12 @@ async fn sftp_shows_names_with_direction_overrides_escaped() {
     let account = env
         .server
         .core
-        .db
+        .db()
         .account_by_email(ALICE)
         .await
         .expect("db")
         .expect("a");
-    let stored = env.server.core.db.files(account.id).await.expect("files");
+    let stored = env.server.core.db().files(account.id).await.expect("files");
     assert_eq!(stored[0].name, name);
     env.server.stop().await;
 }

@@ -86,12 +86,12 @@ impl Env {
         let account = self
             .server
             .core
-            .db
+            .db()
             .account_by_email(ALICE)
             .await
             .expect("db")
             .expect("account");
-        let files = self.server.core.files.list(account.id).await.expect("list");
+        let files = self.server.core.db().files(account.id).await.expect("list");
         assert_eq!(files.len(), 1, "{what}: {files:?}");
         assert_eq!(files[0].size, GOOD.len() as u64, "{what}: replaced");
         assert_eq!(
@@ -108,7 +108,13 @@ impl Env {
     /// Waits for the audit entry that says the upload was abandoned.
     async fn assert_abandoned_audited(&self, count: usize) {
         for _ in 0..100 {
-            let entries = self.server.core.db.recent_audit(100).await.expect("audit");
+            let entries = self
+                .server
+                .core
+                .db()
+                .recent_audit(100)
+                .await
+                .expect("audit");
             let abandoned = entries
                 .iter()
                 .filter(|e| e.action == "upload abandoned")
@@ -138,10 +144,10 @@ fn no_partial_blobs(dir: &Path) -> bool {
 
 /// Waits until the server has received this much of an upload in flight.
 async fn wait_receiving(server: &TestServer) {
-    let mut events = server.core.events.subscribe(
+    let mut events = server.core.events().subscribe(
         server
             .core
-            .db
+            .db()
             .account_by_email(ALICE)
             .await
             .expect("db")
@@ -359,7 +365,7 @@ async fn an_upload_that_goes_quiet_is_abandoned_and_the_old_file_stays() {
     let account = env
         .server
         .core
-        .db
+        .db()
         .account_by_email(ALICE)
         .await
         .expect("db")

@@ -161,7 +161,7 @@ async fn an_app_code_logs_in_over_keyboard_interactive_without_mail() {
     }
     let mut server = TestServer::start().await;
     let mut account = create_account(&server, ALICE).await;
-    let accounts = &server.core.accounts;
+    let accounts = &server.core.accounts();
     let enrolment = accounts.begin_enrolment(&account).expect("enrol");
     let totp = TOTP::from_url_unchecked(enrolment.uri.as_str()).expect("uri");
     let now = || {
@@ -241,7 +241,7 @@ async fn refusals_read_the_same_at_the_ssh_prompt() {
     create_account(&server, ALICE).await;
     server
         .core
-        .db
+        .db()
         .set_account_state(ALICE, sfs::db::AccountState::Disabled)
         .await
         .expect("disable");
@@ -339,7 +339,7 @@ async fn disable_and_delete_close_open_sessions_and_abandon_uploads() {
     let disabled = Instant::now();
     server
         .core
-        .db
+        .db()
         .set_account_state(ALICE, sfs::db::AccountState::Disabled)
         .await
         .expect("disable");
@@ -367,8 +367,8 @@ async fn disable_and_delete_close_open_sessions_and_abandon_uploads() {
     drop(stdin);
     assert!(server
         .core
-        .files
-        .list(account.id)
+        .db()
+        .files(account.id)
         .await
         .expect("list")
         .is_empty());
@@ -379,7 +379,7 @@ async fn disable_and_delete_close_open_sessions_and_abandon_uploads() {
     // Delete, with a session open again after re-enabling.
     server
         .core
-        .db
+        .db()
         .set_account_state(ALICE, sfs::db::AccountState::Active)
         .await
         .expect("enable");
@@ -387,7 +387,12 @@ async fn disable_and_delete_close_open_sessions_and_abandon_uploads() {
     assert!(client.login_key(ALICE, &key).await);
     let mut tui = client.open_tui(100, 30).await;
     harness::wait_dashboard(&mut tui, ALICE).await;
-    server.core.db.delete_account(ALICE).await.expect("delete");
+    server
+        .core
+        .db()
+        .delete_account(ALICE)
+        .await
+        .expect("delete");
     tui.wait_closed().await;
     assert!(tui.contents().contains("the operator deleted this account"));
     server.stop().await;

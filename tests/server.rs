@@ -21,7 +21,7 @@ async fn guest_logs_in_through_the_screens() {
     assert!(
         server
             .core
-            .db
+            .db()
             .account_by_email(EMAIL)
             .await
             .expect("db")

@@ -130,7 +130,7 @@ fn random_bytes(len: usize) -> Vec<u8> {
 async fn put_and_get_round_trips_of_many_sizes() {
     let server = TestServer::start().await;
     let alice = User::new(&server, "alice@example.com").await;
-    let chunk = server.core.config.storage.chunk_size as usize;
+    let chunk = server.core.config().storage.chunk_size as usize;
     let sizes = [0, 1, chunk - 1, chunk, chunk + 1, 20 * 1024 * 1024 + 17];
 
     let mut batch = String::new();
@@ -498,7 +498,7 @@ async fn raw_protocol_edges() {
     );
 
     // A client that goes away mid-upload leaves nothing behind.
-    let stored_before = files_under(&server.core.config.storage.uploads_dir);
+    let stored_before = files_under(&server.core.config().storage.uploads_dir);
     let handle = sftp.open("torn", write, FileAttributes::empty()).await;
     assert!(handle.is_err(), "still at the handle limit");
     drop(sftp);
@@ -514,33 +514,33 @@ async fn raw_protocol_edges() {
         .expect("write");
     // Wait for the partial blob, so its removal is what gets checked.
     let deadline = std::time::Instant::now() + harness::WAIT;
-    while files_under(&server.core.config.storage.uploads_dir) == stored_before {
+    while files_under(&server.core.config().storage.uploads_dir) == stored_before {
         assert!(std::time::Instant::now() < deadline, "no partial upload");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(sftp);
     drop(_client);
     let deadline = std::time::Instant::now() + harness::WAIT;
-    while files_under(&server.core.config.storage.uploads_dir) != stored_before {
+    while files_under(&server.core.config().storage.uploads_dir) != stored_before {
         assert!(
             std::time::Instant::now() < deadline,
             "abandoned upload left {:?}",
-            files_under(&server.core.config.storage.uploads_dir)
+            files_under(&server.core.config().storage.uploads_dir)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        files_under(&server.core.config.storage.uploads_dir),
+        files_under(&server.core.config().storage.uploads_dir),
         stored_before
     );
     let dave = server
         .core
-        .db
+        .db()
         .account_by_email("dave@example.com")
         .await
         .expect("database")
         .expect("dave");
-    let left = server.core.files.list(dave.id).await.expect("list");
+    let left = server.core.db().files(dave.id).await.expect("list");
     assert!(left.is_empty(), "{left:?}");
 }

@@ -109,7 +109,7 @@ fn key_of(out: &Output) -> String {
 async fn put_and_get_round_trip_at_the_edges() {
     let mut server = TestServer::start().await;
     let alice = Login::new(&server, ALICE).await;
-    let chunk = server.core.config.storage.chunk_size as usize;
+    let chunk = server.core.config().storage.chunk_size as usize;
     for (i, len) in [0, 1, chunk - 1, chunk, chunk + 1, 20 << 20]
         .into_iter()
         .enumerate()
@@ -271,7 +271,7 @@ fn key_on_stderr(out: &Output) -> String {
 async fn alice_account(server: &TestServer) -> sfs::db::Account {
     server
         .core
-        .db
+        .db()
         .account_by_email(ALICE)
         .await
         .expect("db")
@@ -348,11 +348,12 @@ async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
     assert!(renamed.status.success(), "{}", text(&renamed.stderr));
     assert!(server
         .core
-        .files
-        .file_by_name(account_id, "copy.pdf")
+        .db()
+        .files(account_id)
         .await
         .expect("db")
-        .is_some());
+        .iter()
+        .any(|f| f.name == "copy.pdf"));
     let dir = local.path().join("folder");
     std::fs::create_dir(&dir).expect("dir");
     write_file(&dir, "x", b"x");
@@ -433,7 +434,7 @@ async fn the_audit_log_records_transfers_and_never_a_key() {
         .status
         .success());
 
-    let log = server.core.db.recent_audit(50).await.expect("audit log");
+    let log = server.core.db().recent_audit(50).await.expect("audit log");
     for action in ["upload", "download", "refused", "delete"] {
         let entry = log
             .iter()
@@ -499,8 +500,8 @@ async fn scp_refuses_parent_folders_and_overlong_headers_in_sftps_words() {
     );
     let files = server
         .core
-        .files
-        .list(alice_account(&server).await.id)
+        .db()
+        .files(alice_account(&server).await.id)
         .await;
     assert!(files.expect("list").is_empty(), "nothing was stored");
     server.stop().await;

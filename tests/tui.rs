@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use sfs::auth::LoginMethod;
 use sfs::core::events::Event;
+use sfs::core::ConnectionKey;
 use sfs::core::FileState;
 use sfs::db::FileRecord;
-use sfs::doors::tui::ConnectionKey;
 use sfs::text::time::unix_now;
 use sfs::vault::{FileId, FileKey};
 use tui_support::*;
@@ -365,7 +365,7 @@ async fn hostile_file_names_are_shown_escaped() {
     let evil = "evil\x1b[2J\x1b]0;pwned\x07.txt";
     harness
         .core
-        .db
+        .db()
         .replace_file(&FileRecord {
             id: FileId::generate().to_hex(),
             account_id: account.id,
@@ -458,7 +458,7 @@ async fn a_new_files_key_is_shown_once() {
     assert!(screen.contains("shown once"), "{screen}");
     assert!(screen.contains("Save it now"), "{screen}");
     let who = harness.who().await;
-    assert!(harness.core.keyring.waiting(who.account_id).is_empty());
+    assert!(harness.core.waiting_keys(&who).is_empty());
     session.send(ESC).await;
     let screen = session.wait_gone(key.to_text().as_str()).await;
     assert!(!line_with(&screen, "photo.jpg").contains("key waiting"));
@@ -487,7 +487,7 @@ async fn uploads_in_progress_show_up_live() {
     let harness = Harness::new().await;
     let mut session = harness.logged_in().await;
     let account = harness.account().await;
-    harness.core.events.publish(
+    harness.core.events().publish(
         account.id,
         Event::UploadProgress {
             upload: 7,
@@ -501,7 +501,7 @@ async fn uploads_in_progress_show_up_live() {
         line_with(&screen, "big.iso").contains("uploading 25 %"),
         "{screen}"
     );
-    harness.core.events.publish(
+    harness.core.events().publish(
         account.id,
         Event::UploadProgress {
             upload: 7,
@@ -513,7 +513,7 @@ async fn uploads_in_progress_show_up_live() {
     session.wait_for("uploading 90 %").await;
     harness
         .core
-        .events
+        .events()
         .publish(account.id, Event::UploadEnded { upload: 7 });
     session.wait_gone("big.iso").await;
 }
@@ -543,7 +543,7 @@ async fn idle_time_counts_input_not_events() {
     }
     // ...events and the redraws they cause do not.
     for _ in 0..4 {
-        harness.core.events.publish(id, Event::FilesChanged);
+        harness.core.events().publish(id, Event::FilesChanged);
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     assert_eq!(session.finished().await, 1);
@@ -634,7 +634,7 @@ async fn trusted_ssh_keys_can_be_added_and_removed() {
     let account = harness.account().await;
     let keys = harness
         .core
-        .accounts
+        .accounts()
         .trusted_keys(account.id)
         .await
         .expect("keys");
@@ -651,7 +651,7 @@ async fn trusted_ssh_keys_can_be_added_and_removed() {
     session.wait_for("No trusted keys yet").await;
     assert!(harness
         .core
-        .accounts
+        .accounts()
         .trusted_keys(account.id)
         .await
         .expect("keys")

@@ -29,7 +29,7 @@ use rand::RngCore;
 use tokio::sync::{mpsc, watch};
 use zeroize::Zeroizing;
 
-use crate::auth::Accounts;
+use crate::auth::email;
 use crate::config::{MailConfig, MailTransport, SmtpSecurity};
 use crate::text::time::human_duration;
 
@@ -191,7 +191,7 @@ fn smtp_transport(cfg: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>
 /// The sending task: one message at a time until every `Mailer` is gone.
 async fn deliver_all(mut rx: mpsc::Receiver<Outgoing>, from: Mailbox, transport: Transport) {
     while let Some(outgoing) = rx.recv().await {
-        let masked = Accounts::mask_email(outgoing.to.email.as_ref());
+        let masked = email::mask(outgoing.to.email.as_ref());
         let message = match compose(&from, &outgoing) {
             Ok(message) => message,
             Err(e) => {

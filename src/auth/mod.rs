@@ -38,7 +38,7 @@
 //! every copy this module holds is zeroized when dropped.
 
 mod codes;
-mod email;
+pub(crate) mod email;
 mod key_window;
 pub mod limits;
 pub mod mail;

@@ -13,18 +13,24 @@ pub mod upload;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::limits::{OpenFile, OpenFiles};
+use crate::auth::limits::OpenFile;
 use crate::auth::mail::Mailer;
-use crate::auth::{Accounts, Sealer};
-use crate::config::Config;
+use crate::auth::Sealer;
 use crate::core::download::Download;
 use crate::core::events::{Event, Events};
 use crate::core::files::{Committed, Files, FilesError, Sealed};
-use crate::core::keyring::Keyring;
-use crate::db::{AccountState, AuditEntry, Db, FileRecord};
+use crate::core::keyring::{Keyring, WaitingKey};
+use crate::db::{AccountState, AuditEntry, Db, NewSshKey};
 use crate::storage::BlobStore;
-use crate::text::time::unix_now;
-use crate::vault::{FileKey, VaultError};
+use crate::text::time::{unix_now, utc_time};
+
+// The value types the doors name, through the core (`tests/layout.rs`: a
+// door imports only the core and `text`).
+pub use crate::auth::limits::{OpenFiles, SessionSlot, SessionSlots};
+pub use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, MailStatus, Refusal};
+pub use crate::config::{Config, LimitsConfig};
+pub use crate::db::{Account, FileRecord, SshKey};
+pub use crate::vault::{FileKey, VaultError};
 
 /// What a session of an account the operator closed is told.
 const ACCOUNT_DISABLED: &str = "the operator disabled this account; session closed";
@@ -50,6 +56,17 @@ impl Who {
     }
 }
 
+/// The public key a connection authenticated with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionKey {
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    pub algorithm: String,
+    /// The OpenSSH one-line form, `ssh-ed25519 AAAA…`.
+    pub openssh: String,
+    pub comment: String,
+}
+
 /// A file as its owner sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileView {
@@ -60,17 +77,44 @@ pub struct FileView {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileState {
     Locked,
+    /// Locked, and its fresh key waits for its one pickup until this unix
+    /// time.
+    KeyWaiting(i64),
     /// Unlocked until this unix time.
     Unlocked(i64),
 }
 
+impl FileState {
+    /// The one wording of a state for every listing (`ls`, the terminal
+    /// UI): a state whose time has passed reads as locked.
+    pub fn label(&self, now: i64) -> String {
+        match *self {
+            FileState::Unlocked(until) if until > now => {
+                format!("unlocked until {}", utc_time(until))
+            }
+            FileState::KeyWaiting(until) if until > now => "key waiting".to_string(),
+            _ => "locked".to_string(),
+        }
+    }
+
+    /// Whether it still holds at `now` (a listing may be older than now).
+    pub fn is_current(&self, now: i64) -> bool {
+        match *self {
+            FileState::Locked => true,
+            FileState::KeyWaiting(until) | FileState::Unlocked(until) => until > now,
+        }
+    }
+}
+
+/// The one core of a server. Its parts are private: the doors call the
+/// operations below, each rule in one place.
 pub struct Core {
-    pub config: Config,
-    pub db: Db,
-    pub files: Files,
-    pub accounts: Accounts,
-    pub keyring: Keyring,
-    pub events: Events,
+    config: Config,
+    db: Db,
+    files: Files,
+    accounts: Accounts,
+    keyring: Keyring,
+    events: Events,
 }
 
 impl Core {
@@ -140,19 +184,84 @@ impl Core {
         }
     }
 
-    /// The account's files with their lock state.
+    /// The server's configuration, as validated at start.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Logins: challenges, codes, trusted keys, the authenticator app.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// The database, for the operator's commands and for tests; the doors
+    /// use the operations of the core (`tests/layout.rs` holds them to it).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Live updates for an account's sessions.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Trusts the key a connection logged in with for key logins of the
+    /// account; false if it already was.
+    pub async fn trust_connection_key(
+        &self,
+        account: &Account,
+        key: &ConnectionKey,
+    ) -> Result<bool, Refusal> {
+        let new = NewSshKey {
+            fingerprint: key.fingerprint.clone(),
+            algorithm: key.algorithm.clone(),
+            public_key: key.openssh.clone(),
+            comment: key.comment.clone(),
+        };
+        self.accounts.trust_key(account, &new).await
+    }
+
+    /// Drops expired keys, unlocks and login state (a periodic chore).
+    pub fn purge_expired(&self) {
+        self.keyring.purge_expired();
+        self.accounts.purge_expired();
+    }
+
+    /// The account's files with their state.
     pub async fn list(&self, who: &Who) -> Result<Vec<FileView>, FilesError> {
         let records = self.files.list(who.account_id).await?;
+        let waiting = self.keyring.waiting(who.account_id);
         Ok(records
             .into_iter()
             .map(|record| {
-                let state = match self.keyring.unlocked_until(who.account_id, &record.id) {
-                    Some(until) => FileState::Unlocked(until),
-                    None => FileState::Locked,
-                };
+                let state = self.state_of(who, &record, &waiting);
                 FileView { record, state }
             })
             .collect())
+    }
+
+    fn state_of(&self, who: &Who, record: &FileRecord, waiting: &[WaitingKey]) -> FileState {
+        if let Some(until) = self.keyring.unlocked_until(who.account_id, &record.id) {
+            return FileState::Unlocked(until);
+        }
+        match waiting.iter().find(|w| w.file_id == record.id) {
+            Some(key) => FileState::KeyWaiting(key.expires_unix),
+            None => FileState::Locked,
+        }
+    }
+
+    /// One file by name, if the account has it.
+    pub async fn file_by_name(
+        &self,
+        who: &Who,
+        name: &str,
+    ) -> Result<Option<FileRecord>, FilesError> {
+        self.files.file_by_name(who.account_id, name).await
+    }
+
+    /// The fresh keys waiting for their one pickup, soonest to expire first.
+    pub fn waiting_keys(&self, who: &Who) -> Vec<WaitingKey> {
+        self.keyring.waiting(who.account_id)
     }
 
     /// Commits a sealed upload (whose key the door has delivered): the file

@@ -55,9 +55,10 @@ impl TestServer {
         let mut config = test_config(dir.path());
         tweak(&mut config);
         let core = Core::start(config).await.expect("core starts");
-        let host_key = sfs::doors::ssh::host_key::load_or_create(&core.config.server.host_key_dir)
-            .expect("host key");
-        let listener = tokio::net::TcpListener::bind(core.config.server.listen)
+        let host_key =
+            sfs::doors::ssh::host_key::load_or_create(&core.config().server.host_key_dir)
+                .expect("host key");
+        let listener = tokio::net::TcpListener::bind(core.config().server.listen)
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local address");
@@ -478,14 +479,14 @@ pub async fn create_account(server: &TestServer, email: &str) -> sfs::db::Accoun
     let before = server.mail_count();
     let mut challenge = server
         .core
-        .accounts
+        .accounts()
         .start_login(email, ip, &[])
         .await
         .expect("code sent");
     let code = server.code_from_mail(before + 1).await;
     server
         .core
-        .accounts
+        .accounts()
         .verify(&mut challenge, &code, ip, &[])
         .await
         .expect("code accepted")
@@ -497,7 +498,7 @@ pub async fn trust(server: &TestServer, account: &sfs::db::Account, key: &Privat
     let public = key.public_key();
     let trusted = server
         .core
-        .accounts
+        .accounts()
         .trust_key(
             account,
             &sfs::db::NewSshKey {

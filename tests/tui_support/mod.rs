@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use sfs::auth::LoginMethod;
 use sfs::config::Config;
+use sfs::core::ConnectionKey;
 use sfs::core::{Core, Who};
 use sfs::db::Account;
-use sfs::doors::tui::{self, ConnectionKey, Input, SessionContext};
+use sfs::doors::tui::{self, Input, SessionContext};
 use sfs::vault::FileKey;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -97,7 +98,7 @@ impl Harness {
 
     pub async fn account(&self) -> Account {
         self.core
-            .db
+            .db()
             .account_by_email(EMAIL)
             .await
             .expect("database")

@@ -17,9 +17,8 @@ use russh::Channel;
 use super::channel::ExecChannel;
 use crate::core::files::FilesError;
 use crate::core::upload::UploadStream;
-use crate::core::{Core, FileState, Who};
-use crate::text::time::utc_datetime;
-use crate::vault::FileKey;
+use crate::core::{Core, FileKey, Who};
+use crate::text::time::{unix_now, utc_datetime};
 
 /// The first line of `get`'s input is a key: a few dozen bytes. More without
 /// a newline is not a key, and is not buffered without bound.
@@ -151,19 +150,8 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool) -> u32 {
         Ok(files) => files,
         Err(e) => return fail(io, &e).await,
     };
-    let waiting: Vec<String> = core
-        .keyring
-        .waiting(who.account_id)
-        .into_iter()
-        .map(|w| w.file_id)
-        .collect();
-    let state = |view: &crate::core::FileView| match view.state {
-        FileState::Unlocked(until) => {
-            format!("unlocked until {}", crate::text::time::utc_time(until))
-        }
-        FileState::Locked if waiting.contains(&view.record.id) => "key waiting".to_string(),
-        FileState::Locked => "locked".to_string(),
-    };
+    let now = unix_now();
+    let state = |view: &crate::core::FileView| view.state.label(now);
     let mut out = String::new();
     if json {
         out.push('[');

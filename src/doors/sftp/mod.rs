@@ -52,10 +52,8 @@ use crate::core::download::Download;
 use crate::core::files::{remote_path, validate_name, FilesError, RemotePath};
 use crate::core::keyring::WaitingKey;
 use crate::core::upload::UploadStream;
-use crate::core::{Core, Who};
-use crate::db::FileRecord;
+use crate::core::{Core, FileKey, FileRecord, VaultError, Who};
 use crate::text::time::utc_datetime;
-use crate::vault::FileKey;
 use pipe::{PipeEnd, MAX_PACKET};
 
 /// Largest read answered at once: a reply (data plus 13 bytes of header)
@@ -88,7 +86,7 @@ const RESUME_REFUSED: &str =
 pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
     let stderr: Stderr = Box::pin(channel.make_writer_ext(Some(1)));
     let who_id = who.account_id;
-    let backlog = usize::try_from(core.config.limits.sftp_backlog_bytes).unwrap_or(usize::MAX);
+    let backlog = usize::try_from(core.config().limits.sftp_backlog_bytes).unwrap_or(usize::MAX);
     let session = Session {
         core,
         who,
@@ -289,7 +287,12 @@ fn entry(name: &str, size: u64, mtime: i64) -> Entry {
 impl Session {
     /// When a waiting key was made: its expiry less the pickup time.
     fn key_mtime(&self, key: &WaitingKey) -> i64 {
-        let pickup = self.core.config.auth.key_pickup_minutes.saturating_mul(60);
+        let pickup = self
+            .core
+            .config()
+            .auth
+            .key_pickup_minutes
+            .saturating_mul(60);
         key.expires_unix
             .saturating_sub(i64::try_from(pickup).unwrap_or(0))
     }
@@ -305,7 +308,7 @@ impl Session {
     /// What `name` is: a virtual key file (first), a file, or nothing.
     async fn lookup(&self, name: &str) -> Result<Option<Listed>, StatusReply> {
         if let Some(stem) = name.strip_suffix(KEY_SUFFIX) {
-            let waiting = self.core.keyring.waiting(self.who.account_id);
+            let waiting = self.core.waiting_keys(&self.who);
             if let Some(key) = waiting.into_iter().find(|k| k.name == stem) {
                 return Ok(Some(Listed::Key(key)));
             }
@@ -323,8 +326,7 @@ impl Session {
         }
         let record = self
             .core
-            .files
-            .file_by_name(self.who.account_id, name)
+            .file_by_name(&self.who, name)
             .await
             .map_err(|e| files_error(&e))?;
         Ok(record.map(Listed::File))
@@ -373,7 +375,7 @@ impl Session {
     }
 
     fn room_for_handle(&self) -> Result<(), StatusReply> {
-        let limit = self.core.config.limits.open_files_per_session;
+        let limit = self.core.config().limits.open_files_per_session;
         if self.handles.len() >= limit as usize {
             return Err(failure(format!(
                 "too many open files in this session (at most {limit})"
@@ -417,8 +419,7 @@ impl Session {
         if let Some(stem) = name.strip_suffix(KEY_SUFFIX) {
             let target = self
                 .core
-                .files
-                .file_by_name(self.who.account_id, stem)
+                .file_by_name(&self.who, stem)
                 .await
                 .map_err(|e| files_error(&e))?;
             if target.is_some() {
@@ -563,7 +564,7 @@ impl Session {
                 Ok(key) => self.core.unlock(&self.who, name, &key).await,
                 Err(e) => Err(FilesError::Vault(e)),
             },
-            Err(_) => Err(FilesError::Vault(crate::vault::VaultError::BadKey)),
+            Err(_) => Err(FilesError::Vault(VaultError::BadKey)),
         };
         match result {
             Ok(until) => {
@@ -882,8 +883,7 @@ impl russh_sftp::server::Handler for Session {
             .map_err(|e| files_error(&e))?;
         let mut entries: Vec<Entry> = self
             .core
-            .keyring
-            .waiting(self.who.account_id)
+            .waiting_keys(&self.who)
             .iter()
             .map(|key| self.key_entry(key))
             .collect();

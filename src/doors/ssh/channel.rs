@@ -6,7 +6,7 @@ use russh::server::Msg;
 use russh::{Channel, ChannelId, ChannelMsg};
 use tokio::sync::mpsc;
 
-use super::handler::{ConnectionInfo, Login};
+use super::connection::{ConnectionInfo, Login};
 use crate::core::Who;
 use crate::doors::tui::{self, Input, SessionContext};
 
@@ -20,7 +20,7 @@ const OUTPUT_QUEUE: usize = 4;
 /// command lines that work, with the port and an IPv6 host in brackets
 /// where the `user@host` form needs them.
 fn guest_refusal(info: &ConnectionInfo) -> String {
-    let config = &info.core.config.server;
+    let config = &info.core.config().server;
     let host = &config.public_host;
     let login_host = if host.contains(':') {
         format!("[{host}]")
@@ -133,7 +133,7 @@ async fn until_account_closed(
     tokio::pin!(door);
     let reason = tokio::select! {
         () = &mut door => return,
-        reason = info.core.events.account_closed(who.account_id) => reason,
+        reason = info.core.events().account_closed(who.account_id) => reason,
     };
     // The line goes out before the door (and its channel) is dropped, on
     // return.

@@ -20,19 +20,18 @@ use std::time::Duration;
 
 use russh::keys::HashAlg;
 use russh::server::{
-    Auth, ChannelOpenHandle, Handle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
+    Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
 };
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::sync::watch;
 
-use crate::auth::limits::{OpenFiles, SessionSlot};
-use crate::auth::{Accounts, Challenge, LoginMethod, MailStatus, Refusal};
-use crate::core::Core;
-use crate::db::Account;
-use crate::doors::tui::ConnectionKey;
+use crate::core::{
+    Accounts, Challenge, ConnectionKey, Core, MailStatus, OpenFiles, Refusal, SessionSlot,
+};
 use crate::text::time::human_duration;
 
 use super::channel;
+use super::connection::{ConnectionInfo, Login};
 
 /// What the SSH user name asks for.
 #[derive(Clone, Debug)]
@@ -53,29 +52,6 @@ impl User {
             Err(_) => User::Invalid,
         }
     }
-}
-
-/// Who the connection logged in as.
-#[derive(Clone, Debug)]
-pub enum Login {
-    /// Terminal UI only; it asks for the email and the code itself.
-    Guest,
-    /// The SSH login proved this account, this way.
-    Account(Account, LoginMethod),
-}
-
-/// What a session channel knows about its connection.
-#[derive(Clone)]
-pub struct ConnectionInfo {
-    pub core: Arc<Core>,
-    pub remote: SocketAddr,
-    pub login: Login,
-    pub key: Option<ConnectionKey>,
-    pub shutdown: watch::Receiver<bool>,
-    /// For writing to a channel whose door was stopped under it.
-    pub handle: Handle,
-    /// The connection's open-file budget.
-    pub open_files: OpenFiles,
 }
 
 /// Keys one connection may prove before a code login; more are not
@@ -146,11 +122,11 @@ impl Connection {
         authenticated: watch::Sender<bool>,
     ) -> Connection {
         let (slot, refused) = match slot {
-            Ok(slot) => (Some(slot), core.accounts.check_ip(remote.ip()).err()),
+            Ok(slot) => (Some(slot), core.accounts().check_ip(remote.ip()).err()),
             Err(refusal) => (None, Some(refusal)),
         };
         Connection {
-            open_files: OpenFiles::new(core.config.limits.open_files_per_session),
+            open_files: OpenFiles::new(core.config().limits.open_files_per_session),
             core,
             remote,
             refused,
@@ -187,7 +163,7 @@ impl Connection {
 
     /// A prompt for a code, within the connection's prompt budget.
     fn prompt(&mut self, instructions: String, prompt: String) -> Auth {
-        if self.prompts >= self.core.config.limits.login_prompts_per_connection {
+        if self.prompts >= self.core.config().limits.login_prompts_per_connection {
             return self.refuse(Refusal::too_many_prompts());
         }
         self.prompts += 1;
@@ -263,7 +239,7 @@ impl Connection {
     async fn start_code_login(&mut self, email: &str) -> Auth {
         match self
             .core
-            .accounts
+            .accounts()
             .start_login(email, self.remote.ip(), &self.proven_keys)
             .await
         {
@@ -283,7 +259,7 @@ impl Connection {
             return Self::reject();
         };
         let ip = self.remote.ip();
-        let accounts = &self.core.accounts;
+        let accounts = &self.core.accounts();
         if answer.trim().is_empty() && challenge.mail_status() == MailStatus::NotSent {
             let sent = accounts.resend(&mut challenge, ip).await;
             self.challenge = Some(challenge);
@@ -385,7 +361,7 @@ impl russh::server::Handler for Connection {
             User::Email(email) => {
                 match self
                     .core
-                    .accounts
+                    .accounts()
                     .login_with_key(&email, &offered.fingerprint, self.remote.ip())
                     .await
                 {
@@ -446,7 +422,7 @@ impl russh::server::Handler for Connection {
         let Some(login) = self.login.clone() else {
             return Ok(());
         };
-        let limits = &self.core.config.limits;
+        let limits = &self.core.config().limits;
         let limit = match login {
             Login::Guest => limits.guest_channels_per_connection,
             Login::Account(..) => limits.channels_per_connection,

@@ -4,6 +4,7 @@
 //! disconnected).
 
 mod channel;
+mod connection;
 mod cut;
 mod handler;
 pub mod host_key;
@@ -22,11 +23,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::auth::limits::SessionSlots;
-use crate::config::Config;
 use crate::core::Core;
+use crate::core::{Config, SessionSlots};
 
-pub use handler::{ConnectionInfo, Login};
+pub use connection::{ConnectionInfo, Login};
 
 /// How long sessions get to say goodbye after a shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -43,13 +43,13 @@ const ACCOUNT_WATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let core = Core::start(config).await?;
-    resources::raise_open_file_limit(&core.config.limits);
-    let host_key = host_key::load_or_create(&core.config.server.host_key_dir)?;
-    let listen = core.config.server.listen;
+    resources::raise_open_file_limit(&core.config().limits);
+    let host_key = host_key::load_or_create(&core.config().server.host_key_dir)?;
+    let listen = core.config().server.listen;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(%listen, "sfs is listening: ssh -p {} {}", listen.port(), core.config.server.public_host);
+    tracing::info!(%listen, "sfs is listening: ssh -p {} {}", listen.port(), core.config().server.public_host);
     run(core, host_key, listener, shutdown_signal()).await
 }
 
@@ -72,7 +72,7 @@ async fn shutdown_signal() {
 }
 
 fn ssh_config(core: &Core, host_key: PrivateKey) -> SshConfig {
-    let limits = &core.config.limits;
+    let limits = &core.config().limits;
     SshConfig {
         server_id: russh::SshId::Standard(
             format!("SSH-2.0-sfs_{}", env!("CARGO_PKG_VERSION")).into(),
@@ -106,7 +106,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let ssh_config = Arc::new(ssh_config(&core, host_key));
-    let slots = SessionSlots::new(&core.config.limits);
+    let slots = SessionSlots::new(&core.config().limits);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut purge = tokio::time::interval(KEY_PURGE_INTERVAL);
@@ -120,8 +120,7 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = purge.tick() => {
-                core.keyring.purge_expired();
-                core.accounts.purge_expired();
+                core.purge_expired();
                 if std::mem::take(&mut closed_since_trim) > 0 {
                     tokio::task::spawn_blocking(resources::return_freed_memory);
                 }
@@ -145,7 +144,7 @@ pub async fn run(
                         socket,
                         peer,
                         connection,
-                        Duration::from_secs(core.config.limits.login_deadline_seconds),
+                        Duration::from_secs(core.config().limits.login_deadline_seconds),
                         authenticated_rx,
                         shutdown_rx.clone(),
                     ));

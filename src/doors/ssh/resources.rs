@@ -2,7 +2,7 @@
 //! for every connection's open-file budget, and memory handed back to the
 //! system once a load is over.
 
-use crate::config::LimitsConfig;
+use crate::core::LimitsConfig;
 
 /// Descriptors the process needs besides the connections' files: the
 /// database pool, the listener, logs, mail.

@@ -18,19 +18,18 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::field::Field;
 use super::input::Key;
+use super::qr;
 use super::text::Endpoint;
-use super::{qr, ConnectionKey};
-use crate::auth::limits::OpenFiles;
-use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, Refusal};
 use crate::core::events::Event;
 use crate::core::files::FilesError;
 use crate::core::keyring::WaitingKey;
-use crate::core::{Core, FileState, FileView, Who};
-use crate::db::{Account, NewSshKey, SshKey};
+use crate::core::{
+    Account, Accounts, Challenge, ConnectionKey, Core, Enrolment, FileKey, FileState, FileView,
+    LoginMethod, OpenFiles, Refusal, SshKey, VaultError, Who,
+};
 use crate::text::time::human_duration;
 use crate::text::time::unix_now;
 use crate::text::time::utc_time;
-use crate::vault::{FileKey, VaultError};
 
 /// Longest email address (RFC 5321 path limit).
 const EMAIL_MAX: usize = 254;
@@ -234,8 +233,8 @@ impl App {
         };
         Some(Endpoint {
             email: &dash.account.email,
-            host: &self.core.config.server.public_host,
-            port: self.core.config.server.public_port,
+            host: &self.core.config().server.public_host,
+            port: self.core.config().server.public_port,
         })
     }
 
@@ -246,7 +245,7 @@ impl App {
 
     /// Time left to finish logging in, on the login screens.
     pub fn login_time_left(&self) -> Option<Duration> {
-        let deadline = self.core.config.limits.login_deadline_seconds;
+        let deadline = self.core.config().limits.login_deadline_seconds;
         if deadline == 0 || matches!(self.page, Page::Dashboard(_)) {
             return None;
         }
@@ -270,7 +269,7 @@ impl App {
     /// The clock: login deadline, idle timeout, expiring unlocks and keys.
     /// Returns true when the screen shows something that changed.
     pub async fn on_tick(&mut self) -> bool {
-        let idle = self.core.config.limits.idle_timeout_seconds;
+        let idle = self.core.config().limits.idle_timeout_seconds;
         if idle > 0 && self.last_input.elapsed() >= Duration::from_secs(idle) {
             self.end(
                 format!(
@@ -282,7 +281,7 @@ impl App {
             return true;
         }
         if self.login_time_left() == Some(Duration::ZERO) {
-            let deadline = Duration::from_secs(self.core.config.limits.login_deadline_seconds);
+            let deadline = Duration::from_secs(self.core.config().limits.login_deadline_seconds);
             self.end(
                 format!(
                     "sfs: login not completed within {}; session closed.",
@@ -297,10 +296,7 @@ impl App {
             return true;
         };
         let now = unix_now();
-        let expired = dash
-            .files
-            .iter()
-            .any(|f| matches!(f.state, FileState::Unlocked(until) if until <= now))
+        let expired = dash.files.iter().any(|f| !f.state.is_current(now))
             || dash.waiting.iter().any(|w| w.expires_unix <= now);
         if expired {
             if let Err(e) = dash.reload(&self.core).await {
@@ -390,7 +386,7 @@ impl App {
         let proven_keys: Vec<String> = self.ssh_key.iter().map(|k| k.fingerprint.clone()).collect();
         match self
             .core
-            .accounts
+            .accounts()
             .start_login(&email, self.remote.ip(), &proven_keys)
             .await
         {
@@ -435,7 +431,7 @@ impl App {
         };
         match self
             .core
-            .accounts
+            .accounts()
             .resend(&mut page.challenge, self.remote.ip())
             .await
         {
@@ -457,7 +453,7 @@ impl App {
         let proven_keys: Vec<String> = self.ssh_key.iter().map(|k| k.fingerprint.clone()).collect();
         match self
             .core
-            .accounts
+            .accounts()
             .verify(
                 &mut page.challenge,
                 code.trim(),
@@ -477,7 +473,7 @@ impl App {
         self.code_proven = method.by_code();
         // Subscribe before the first load, so nothing between the two is
         // missed.
-        self.events = Some(self.core.events.subscribe(account.id));
+        self.events = Some(self.core.events().subscribe(account.id));
         let who = Who {
             account_id: account.id,
             email: account.email.clone(),
@@ -572,15 +568,17 @@ impl App {
         let name = file.record.name.clone();
         let state = file.state.clone();
         match state {
-            FileState::Unlocked(until) => dash.show(Dialog::Fetch { name, until }),
-            FileState::Locked if dash.key.is_empty() => {
+            FileState::Unlocked(until) if until > unix_now() => {
+                dash.show(Dialog::Fetch { name, until })
+            }
+            _ if dash.key.is_empty() => {
                 dash.set_focus(Focus::Key);
                 self.info(format!(
                     "Type or paste the key of {}, then press Enter.",
                     crate::text::escape::escape(&name)
                 ));
             }
-            FileState::Locked => self.unlock().await,
+            _ => self.unlock().await,
         }
     }
 
@@ -767,7 +765,7 @@ impl App {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
         };
-        match self.core.accounts.trusted_keys(dash.account.id).await {
+        match self.core.accounts().trusted_keys(dash.account.id).await {
             Ok(keys) => dash.show(Dialog::Keys(KeysDialog {
                 keys,
                 selected: 0,
@@ -793,14 +791,8 @@ impl App {
                 "This connection did not log in with an SSH key, so there is none to trust.",
             );
         };
-        let new = NewSshKey {
-            fingerprint: key.fingerprint.clone(),
-            algorithm: key.algorithm.clone(),
-            public_key: key.openssh.clone(),
-            comment: key.comment.clone(),
-        };
         let fingerprint = key.fingerprint.clone();
-        match self.core.accounts.trust_key(&dash.account, &new).await {
+        match self.core.trust_connection_key(&dash.account, key).await {
             Ok(added) => {
                 let message = if added {
                     format!(
@@ -829,7 +821,7 @@ impl App {
         };
         match self
             .core
-            .accounts
+            .accounts()
             .remove_key(dash.account.id, &fingerprint)
             .await
         {
@@ -848,7 +840,7 @@ impl App {
         let Some(Dialog::Keys(keys)) = dash.dialog.as_mut() else {
             return;
         };
-        match self.core.accounts.trusted_keys(dash.account.id).await {
+        match self.core.accounts().trusted_keys(dash.account.id).await {
             Ok(list) => {
                 keys.keys = list;
                 keys.selected = keys.selected.min(keys.keys.len().saturating_sub(1));
@@ -871,7 +863,7 @@ impl App {
                 "Setting up an authenticator app needs a code login: log out (l) and log in with an e-mailed or app code.",
             );
         }
-        match self.core.accounts.begin_enrolment(&dash.account) {
+        match self.core.accounts().begin_enrolment(&dash.account) {
             Ok(enrolment) => {
                 let mut code = Field::secret(CODE_DIGITS, |c| c.is_ascii_digit(), MASK);
                 code.set_focused(true);
@@ -899,7 +891,7 @@ impl App {
         auth.code.clear();
         match self
             .core
-            .accounts
+            .accounts()
             .confirm_enrolment(&mut dash.account, &auth.enrolment, &code)
             .await
         {
@@ -936,7 +928,7 @@ impl App {
     /// The account's key login windows: fingerprint and end (unix time).
     pub fn key_windows(&self) -> Vec<(String, i64)> {
         match &self.page {
-            Page::Dashboard(dash) => self.core.accounts.key_windows(dash.account.id),
+            Page::Dashboard(dash) => self.core.accounts().key_windows(dash.account.id),
             _ => Vec::new(),
         }
     }
@@ -955,10 +947,6 @@ impl Dashboard {
         self.files.get(self.selected)
     }
 
-    pub fn key_waiting(&self, file_id: &str) -> bool {
-        self.waiting.iter().any(|w| w.file_id == file_id)
-    }
-
     fn set_focus(&mut self, focus: Focus) {
         self.focus = focus;
         self.key.set_focused(focus == Focus::Key);
@@ -973,7 +961,7 @@ impl Dashboard {
     /// file when it is still there.
     async fn reload(&mut self, core: &Core) -> Result<(), String> {
         let selected = self.selected_file().map(|f| f.record.id.clone());
-        self.waiting = core.keyring.waiting(self.who.account_id);
+        self.waiting = core.waiting_keys(&self.who);
         self.files = core
             .list(&self.who)
             .await

@@ -29,25 +29,12 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{self, Instant, MissedTickBehavior};
 use zeroize::Zeroize;
 
-use crate::auth::LoginMethod;
 use crate::core::events::Event;
-use crate::core::Core;
-use crate::db::Account;
+use crate::core::{Account, ConnectionKey, Core, LoginMethod};
 
 /// Input messages handled before a frame is drawn: a burst of typing costs
 /// one frame, but the screen still keeps up with a steady flood.
 const INPUT_BATCH: usize = 64;
-
-/// The public key a connection authenticated with.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectionKey {
-    /// `SHA256:…`, as `ssh-keygen -l` prints it.
-    pub fingerprint: String,
-    pub algorithm: String,
-    /// The OpenSSH one-line form, `ssh-ed25519 AAAA…`.
-    pub openssh: String,
-    pub comment: String,
-}
 
 /// Everything a session starts with.
 pub struct SessionContext {

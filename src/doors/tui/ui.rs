@@ -17,8 +17,7 @@ use super::app::{
 };
 use super::field::Field;
 use super::text::human_size;
-use crate::auth::MailStatus;
-use crate::core::FileState;
+use crate::core::{FileState, MailStatus};
 use crate::text::escape::{escape, escape_controls};
 use crate::text::time::human_duration;
 use crate::text::time::unix_now;
@@ -371,16 +370,13 @@ fn files_table(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
         .files
         .iter()
         .map(|file| {
-            let (state, style) = match file.state {
-                FileState::Unlocked(until) if until > now => (
-                    format!("unlocked until {}", utc_time(until)),
-                    theme.unlocked(),
-                ),
-                _ if dash.key_waiting(&file.record.id) => {
-                    ("key waiting".to_string(), theme.waiting())
-                }
-                _ => ("locked".to_string(), Style::default()),
+            let style = match file.state {
+                _ if !file.state.is_current(now) => Style::default(),
+                FileState::Unlocked(_) => theme.unlocked(),
+                FileState::KeyWaiting(_) => theme.waiting(),
+                FileState::Locked => Style::default(),
             };
+            let state = file.state.label(now);
             let mut cells = vec![
                 Cell::from(escape(&file.record.name).into_owned()),
                 Cell::from(Text::from(human_size(file.record.size)).alignment(Alignment::Right)),
