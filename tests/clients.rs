@@ -1056,8 +1056,9 @@ async fn the_terminal_uis_fetch_lines_work_when_pasted() {
             open_files: sfs::auth::limits::OpenFiles::new(4),
         };
         let content = format!("the contents of {name}");
-        let mut upload =
-            sfs::core::upload::UploadStream::start(&server.core, &who, name, None).expect("upload");
+        let mut upload = sfs::core::upload::UploadStream::start(&server.core, &who, name, None)
+            .await
+            .expect("upload");
         upload
             .write(content.clone().into_bytes().into())
             .await

@@ -10,7 +10,7 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use sfs::core::download::Download;
-use sfs::core::files::FilesError;
+use sfs::core::FilesError;
 use sfs::vault::format::token_len;
 use sfs::vault::{FileId, FileKey, VaultError, VaultReader, VaultWriter, HEADER_LEN};
 use tempfile::TempDir;

@@ -6,7 +6,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use sfs::core::files::{Files, FilesError};
+use sfs::core::files::Files;
+use sfs::core::FilesError;
 use sfs::db::Db;
 use sfs::storage::BlobStore;
 use sfs::vault::{stored_len, FileKey, VaultError};

@@ -361,7 +361,11 @@ async fn accounts_cannot_reach_each_other() {
         .await
         .expect("list");
     assert_eq!(views.len(), 1);
-    assert_eq!(views[0].state, FileState::Locked);
+    assert!(
+        matches!(views[0].state, FileState::KeyWaiting(_)),
+        "{:?}",
+        views[0].state
+    );
     let names = alice.names(&server).await;
     assert!(names.contains(&"secret".to_string()), "{names:?}");
     assert!(names.contains(&"secret.key".to_string()), "{names:?}");

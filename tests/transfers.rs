@@ -506,3 +506,73 @@ async fn scp_refuses_parent_folders_and_overlong_headers_in_sftps_words() {
     assert!(files.expect("list").is_empty(), "nothing was stored");
     server.stop().await;
 }
+
+/// `NAME.key` means one thing in every door: while `NAME` exists it is
+/// where `NAME`'s key goes (sftp unlocks with it; nothing can be stored
+/// there), a stored `x.key` without an `x` is an ordinary file that `x`
+/// may not then hide, and nothing the refusals touch is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_file_names_have_one_meaning_in_every_door() {
+    if !have("scp") || !have("sftp") {
+        return;
+    }
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let key = key_of(&alice.ssh("put report.pdf", b"the report".to_vec()).await);
+    let taken = "report.pdf.key is where the key of report.pdf goes";
+
+    let put = alice.ssh("put report.pdf.key", b"notes".to_vec()).await;
+    assert_eq!(put.status.code(), Some(1));
+    assert!(text(&put.stderr).contains(taken), "{}", text(&put.stderr));
+
+    let local = tempfile::tempdir().expect("tempdir");
+    let notes = local.path().join("notes.txt");
+    std::fs::write(&notes, b"some notes, not a key").expect("local");
+    let scp = alice
+        .scp(&[notes.to_str().expect("utf-8"), "REMOTE:report.pdf.key"])
+        .await;
+    assert!(!scp.status.success());
+    assert!(text(&scp.stderr).contains(taken), "{}", text(&scp.stderr));
+
+    let mut sftp = Command::new("sftp");
+    sftp.args(openssh_options(&alice.key))
+        .args(["-P", &alice.port.to_string(), "-b", "-"])
+        .arg(format!("{ALICE}@127.0.0.1"));
+    let batch = format!("put {} report.pdf.key\n", notes.display());
+    let sftp = run(sftp, batch.into_bytes()).await;
+    assert!(!sftp.status.success());
+    assert!(
+        text(&sftp.stderr)
+            .contains("that is not a key: report.pdf.key takes the Fernet key of report.pdf"),
+        "{}",
+        text(&sftp.stderr)
+    );
+
+    // With no `server` file, `server.key` is an ordinary file, which
+    // `server` then may not hide; a path names the same file as its name.
+    let tls = alice
+        .ssh("put /server.key", b"-----BEGIN KEY-----".to_vec())
+        .await;
+    assert!(tls.status.success(), "{}", text(&tls.stderr));
+    let hide = alice.ssh("put server", b"x".to_vec()).await;
+    assert_eq!(hide.status.code(), Some(1));
+    assert!(
+        text(&hide.stderr)
+            .contains("a stored file is named server.key, which the key of server would hide"),
+        "{}",
+        text(&hide.stderr)
+    );
+
+    let ls = text(&alice.ssh("ls", Vec::new()).await.stdout);
+    let names: Vec<&str> = ls
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["report.pdf", "server.key"], "{ls}");
+    let get = alice
+        .ssh("get report.pdf", format!("{key}\n").into_bytes())
+        .await;
+    assert_eq!(get.stdout, b"the report", "{}", text(&get.stderr));
+    server.stop().await;
+}

@@ -10,13 +10,12 @@
 //! download ends.
 
 use std::fs::File;
-use std::io;
 
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use crate::auth::limits::OpenFile;
-use crate::core::files::FilesError;
+use crate::core::FilesError;
 use crate::vault::VaultReader;
 
 /// Plaintext decrypted per batch while reading sequentially, rounded to
@@ -119,9 +118,7 @@ impl Download {
             if !self.ready.holds(at) {
                 self.fetch(at).await?;
                 if !self.ready.holds(at) {
-                    return Err(FilesError::Io(io::Error::other(
-                        "read-ahead lost its place",
-                    )));
+                    return Err(FilesError::internal("read-ahead lost its place"));
                 }
             }
             let from = (at - self.ready.offset) as usize;
@@ -187,7 +184,7 @@ impl Download {
     fn start(&mut self, offset: u64, len: u64) -> Result<Job, FilesError> {
         let mut reader = self.reader.take().ok_or_else(|| {
             // Only after a read was abandoned halfway (its session ended).
-            FilesError::Io(io::Error::other("the file's reader was lost"))
+            FilesError::internal("the file's reader was lost")
         })?;
         let len = whole_chunks(len, self.chunk)
             .min(self.batch_len)
@@ -204,10 +201,7 @@ impl Download {
                     batch.filled = n;
                     Ok(batch)
                 }
-                Ok(_) => Err(FilesError::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the stored file ended early",
-                ))),
+                Ok(_) => Err(FilesError::internal("the stored file ended early")),
                 Err(e) => Err(e.into()),
             };
             (reader, result)
@@ -220,7 +214,7 @@ impl Download {
         let (reader, batch) = job
             .handle
             .await
-            .map_err(|e| FilesError::Io(io::Error::other(format!("storage task failed: {e}"))))?;
+            .map_err(|e| FilesError::internal(format!("storage task failed: {e}")))?;
         self.reader = Some(reader);
         batch
     }

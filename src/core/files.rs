@@ -14,130 +14,12 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 
-use crate::db::{Db, DbError, FileRecord, RenameOutcome};
+use crate::core::error::FilesError;
+use crate::core::names::validate_name;
+use crate::db::{Db, FileRecord, RenameOutcome};
 use crate::storage::{BlobStore, PendingBlob, SweepReport};
 use crate::text::time::unix_now;
-use crate::vault::{FileId, FileKey, VaultError, VaultReader, VaultWriter};
-
-/// Longest file name accepted, in bytes (the usual file-system limit).
-pub const MAX_NAME_BYTES: usize = 255;
-
-/// Why a file operation failed, worded for the user who asked.
-#[derive(thiserror::Error, Debug)]
-pub enum FilesError {
-    #[error("invalid file name: {0}")]
-    InvalidName(&'static str),
-    #[error("paths stay inside your files: `..` is not allowed")]
-    OutsideFiles,
-    #[error("there are no folders here: use a plain file name")]
-    NoFolders,
-    #[error("no such file")]
-    NotFound,
-    #[error("a file with that name already exists")]
-    Exists,
-    #[error("the file is locked: unlock it with its key first (in the terminal UI, or `put KEYFILE NAME.key` in sftp)")]
-    Locked,
-    #[error("file too large: this server accepts at most {limit} bytes per file")]
-    TooLarge { limit: u64 },
-    #[error("the server's disk is full; nothing was stored")]
-    DiskFull,
-    #[error("this account is disabled; contact the operator")]
-    AccountClosed,
-    #[error("too many files open on this connection (at most {limit}); close some first")]
-    TooManyOpen { limit: usize },
-    #[error("the upload sent nothing for {seconds} seconds and was abandoned; nothing was stored")]
-    UploadIdle { seconds: u64 },
-    #[error("{0}")]
-    Vault(#[from] VaultError),
-    /// The details are logged where the error is made; users see only this.
-    #[error("storage error, try again")]
-    Io(io::Error),
-    #[error("storage error, try again")]
-    Db(DbError),
-}
-
-impl From<DbError> for FilesError {
-    fn from(e: DbError) -> Self {
-        if let DbError::AccountClosed { .. } = e {
-            return FilesError::AccountClosed;
-        }
-        tracing::error!(error = %e, "database error in a file operation");
-        FilesError::Db(e)
-    }
-}
-
-impl From<io::Error> for FilesError {
-    fn from(e: io::Error) -> Self {
-        if e.kind() == io::ErrorKind::StorageFull {
-            return FilesError::DiskFull;
-        }
-        // Errors raised inside an upload's Write carry their FilesError.
-        if e.get_ref().is_some_and(|inner| inner.is::<FilesError>()) {
-            if let Some(inner) = e.into_inner() {
-                if let Ok(files_error) = inner.downcast::<FilesError>() {
-                    return *files_error;
-                }
-            }
-            return FilesError::Io(io::Error::other("upload failed"));
-        }
-        tracing::error!(error = %e, "storage error in a file operation");
-        FilesError::Io(e)
-    }
-}
-
-/// Checks a file name against the rules every front door shares: a single
-/// path component of printable characters, at most [`MAX_NAME_BYTES`].
-pub fn validate_name(name: &str) -> Result<(), FilesError> {
-    if name.is_empty() {
-        return Err(FilesError::InvalidName("the name is empty"));
-    }
-    if name.len() > MAX_NAME_BYTES {
-        return Err(FilesError::InvalidName("the name is longer than 255 bytes"));
-    }
-    if name == "." || name == ".." {
-        return Err(FilesError::InvalidName("`.` and `..` are not file names"));
-    }
-    if name.contains('/') || name.contains('\\') {
-        return Err(FilesError::InvalidName("the name contains a slash"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(FilesError::InvalidName(
-            "the name contains a control character",
-        ));
-    }
-    Ok(())
-}
-
-/// What a path a client sends points at in an account's flat folder.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RemotePath {
-    /// The folder itself (`/`, `.`, `~`, empty).
-    Root,
-    /// One file name, valid by [`validate_name`].
-    Name(String),
-}
-
-/// The one rule every door applies to a client's path: `.` and empty parts
-/// (and a leading `~`) drop out, `..` is refused, more than one part is a
-/// folder, which there are none of.
-pub fn remote_path(path: &str) -> Result<RemotePath, FilesError> {
-    let path = path.strip_prefix('~').unwrap_or(path);
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
-    if parts.contains(&"..") {
-        return Err(FilesError::OutsideFiles);
-    }
-    match parts.as_slice() {
-        [] => Ok(RemotePath::Root),
-        [name] => {
-            validate_name(name)?;
-            Ok(RemotePath::Name((*name).to_string()))
-        }
-        _ => Err(FilesError::NoFolders),
-    }
-}
+use crate::vault::{FileId, FileKey, VaultReader, VaultWriter};
 
 /// The account's files, over one database and one blob folder.
 #[derive(Clone)]
@@ -430,12 +312,8 @@ impl Files {
 }
 
 fn file_id(record: &FileRecord) -> Result<FileId, FilesError> {
-    FileId::from_hex(&record.id).ok_or_else(|| {
-        FilesError::Io(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "file record holds a malformed id",
-        ))
-    })
+    FileId::from_hex(&record.id)
+        .ok_or_else(|| FilesError::internal("file record holds a malformed id"))
 }
 
 /// Runs blocking file work off the async threads.
@@ -444,5 +322,5 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, FilesError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| FilesError::Io(io::Error::other(format!("storage task failed: {e}"))))?
+        .map_err(|e| FilesError::internal(format!("storage task failed: {e}")))?
 }

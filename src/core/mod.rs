@@ -5,9 +5,11 @@
 //! the terminal UI, sftp, scp and commands cannot drift apart.
 
 pub mod download;
+pub mod error;
 pub mod events;
 pub mod files;
 pub mod keyring;
+pub mod names;
 pub mod upload;
 
 use std::sync::Arc;
@@ -18,11 +20,14 @@ use crate::auth::mail::Mailer;
 use crate::auth::Sealer;
 use crate::core::download::Download;
 use crate::core::events::{Event, Events};
-use crate::core::files::{Committed, Files, FilesError, Sealed};
+use crate::core::files::{Committed, Files, Sealed};
 use crate::core::keyring::{Keyring, WaitingKey};
+use crate::core::names::{key_file_name, key_file_stem, validate_name};
 use crate::db::{AccountState, AuditEntry, Db, NewSshKey};
 use crate::storage::BlobStore;
 use crate::text::time::{unix_now, utc_time};
+
+pub use error::{ErrorKind, FilesError};
 
 // The value types the doors name, through the core (`tests/layout.rs`: a
 // door imports only the core and `text`).
@@ -250,6 +255,37 @@ impl Core {
         }
     }
 
+    /// Whether `name` may be stored as a new file (upload or rename
+    /// target): a valid name that neither hides nor is hidden by a key file
+    /// (see `names.rs`).
+    pub async fn check_new_name(&self, who: &Who, name: &str) -> Result<(), FilesError> {
+        validate_name(name)?;
+        if let Some(stem) = key_file_stem(name) {
+            if self
+                .files
+                .file_by_name(who.account_id, stem)
+                .await?
+                .is_some()
+            {
+                return Err(FilesError::KeyFileOf {
+                    stem: stem.to_string(),
+                });
+            }
+        }
+        let key_file = key_file_name(name);
+        if self
+            .files
+            .file_by_name(who.account_id, &key_file)
+            .await?
+            .is_some()
+        {
+            return Err(FilesError::HidesKeyFile {
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// One file by name, if the account has it.
     pub async fn file_by_name(
         &self,
@@ -392,6 +428,7 @@ impl Core {
         from: &str,
         to: &str,
     ) -> Result<(), FilesError> {
+        self.check_new_name(who, to).await?;
         if let Some(old) = self
             .files
             .rename_replacing(who.account_id, from, to)
@@ -421,6 +458,7 @@ impl Core {
 
     /// Renames a file within the account.
     pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
+        self.check_new_name(who, to).await?;
         self.files.rename(who.account_id, from, to).await?;
         self.renamed(who, from, to).await;
         Ok(())

@@ -29,7 +29,8 @@ use tokio::task::JoinHandle;
 
 use crate::auth::limits::OpenFile;
 use crate::core::events::Event;
-use crate::core::files::{FilesError, Sealed, Upload};
+use crate::core::files::{Sealed, Upload};
+use crate::core::FilesError;
 use crate::core::{Core, Who};
 use crate::db::FileRecord;
 use crate::vault::FileKey;
@@ -79,13 +80,14 @@ struct Held {
 impl UploadStream {
     /// Starts an upload of `name`; `expected` is the size when the client
     /// announced it (scp does), for the progress bar.
-    pub fn start(
+    pub async fn start(
         core: &Arc<Core>,
         who: &Who,
         name: &str,
         expected: Option<u64>,
     ) -> Result<UploadStream, FilesError> {
         let open = who.take_open_file()?;
+        core.check_new_name(who, name).await?;
         let upload = core.files.begin_upload(who.account_id, name)?;
         let name = upload.name().to_string();
         let state = Arc::new(AsyncMutex::new(Held {
@@ -144,9 +146,7 @@ impl UploadStream {
     /// long) surfaces here.
     pub async fn write(&mut self, data: Bytes) -> Result<(), FilesError> {
         if self.ended {
-            return Err(FilesError::Io(std::io::Error::other(
-                "upload already ended",
-            )));
+            return Err(FilesError::internal("upload already ended"));
         }
         let state = self.state.clone();
         let mut held = state.lock().await;
@@ -256,15 +256,15 @@ impl Drop for UploadStream {
 /// The upload back from the batch being written (if any).
 async fn wait_idle(held: &mut Held) -> Result<Upload, FilesError> {
     if let Some(writing) = held.writing.take() {
-        let (upload, result) = writing.await.map_err(|e| {
-            FilesError::Io(std::io::Error::other(format!("upload batch failed: {e}")))
-        })?;
+        let (upload, result) = writing
+            .await
+            .map_err(|e| FilesError::internal(format!("upload batch failed: {e}")))?;
         held.idle = Some(upload);
         result?;
     }
     held.idle
         .take()
-        .ok_or_else(|| FilesError::Io(std::io::Error::other("upload already ended")))
+        .ok_or_else(|| FilesError::internal("upload already ended"))
 }
 
 /// Abandons the upload once it has received nothing for `limit`: drops its
@@ -334,9 +334,7 @@ impl SealedUpload {
     pub async fn commit(mut self) -> Result<FileRecord, FilesError> {
         match self.sealed.take() {
             Some(sealed) => self.core.finish_upload(&self.who, sealed).await,
-            None => Err(FilesError::Io(std::io::Error::other(
-                "upload already ended",
-            ))),
+            None => Err(FilesError::internal("upload already ended")),
         }
     }
 }

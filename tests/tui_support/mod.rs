@@ -119,6 +119,7 @@ impl Harness {
     pub async fn upload(&self, name: &str, content: &[u8]) -> FileKey {
         let who = self.who().await;
         let mut upload = sfs::core::upload::UploadStream::start(&self.core, &who, name, None)
+            .await
             .expect("upload starts");
         upload
             .write(content.to_vec().into())

@@ -15,8 +15,9 @@ use russh::server::Msg;
 use russh::Channel;
 
 use super::channel::ExecChannel;
-use crate::core::files::FilesError;
+use crate::core::names::file_name;
 use crate::core::upload::UploadStream;
+use crate::core::FilesError;
 use crate::core::{Core, FileKey, Who};
 use crate::text::time::{unix_now, utc_datetime};
 
@@ -203,8 +204,12 @@ fn json_string(text: &str) -> String {
     out
 }
 
-async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
-    let mut upload = match UploadStream::start(core, who, name, None) {
+async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
+    let name = match file_name(path) {
+        Ok(name) => name,
+        Err(e) => return fail(io, &e).await,
+    };
+    let mut upload = match UploadStream::start(core, who, &name, None).await {
         Ok(upload) => upload,
         Err(e) => return fail(io, &e).await,
     };
@@ -232,7 +237,7 @@ async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, name: &str) -> u
         Ok(_) => {
             io.stderr(&format!(
                 "sfs: stored {}; the key above is shown once and never stored: save it now\n",
-                crate::text::escape::escape(name)
+                crate::text::escape::escape(&name)
             ))
             .await;
             0
@@ -248,7 +253,12 @@ async fn read_key_line(io: &mut ExecChannel) -> Option<FileKey> {
     FileKey::parse(text).ok()
 }
 
-async fn get(core: &Core, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
+async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
+    let name = match file_name(path) {
+        Ok(name) => name,
+        Err(e) => return fail(io, &e).await,
+    };
+    let name = name.as_str();
     let Some(key) = read_key_line(io).await else {
         io.stderr("sfs: the first line of standard input must be the file's key\n")
             .await;
@@ -277,9 +287,8 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, name: &str) -> u32 {
 /// parses). A locked file says how to unlock it, like a download.
 async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &str) -> u32 {
     use sha2::digest::DynDigest;
-    let name = match crate::core::files::remote_path(path) {
-        Ok(crate::core::files::RemotePath::Name(name)) => name,
-        Ok(crate::core::files::RemotePath::Root) => return fail(io, &FilesError::NoFolders).await,
+    let name = match file_name(path) {
+        Ok(name) => name,
         Err(e) => return fail(io, &e).await,
     };
     let (_, mut reader) = match core.open_unlocked(who, &name).await {
@@ -313,7 +322,10 @@ async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &s
 async fn rm(core: &Core, who: &Who, io: &ExecChannel, names: &[&str]) -> u32 {
     let mut status = 0;
     for name in names {
-        if let Err(e) = core.delete(who, name).await {
+        if let Err(e) = match file_name(name) {
+            Ok(stored) => core.delete(who, &stored).await,
+            Err(e) => Err(e),
+        } {
             io.stderr(&format!(
                 "sfs: {}: {e}\n",
                 crate::text::escape::escape(name)

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::channel::ExecChannel;
-use crate::core::files::{remote_path, FilesError, RemotePath};
+use crate::core::names::{remote_path, RemotePath};
 use crate::core::upload::UploadStream;
+use crate::core::FilesError;
 use crate::core::{Core, Who};
 use crate::text::escape::escape;
 
@@ -169,7 +170,7 @@ async fn receive_file(
             return false;
         }
     };
-    let mut upload = match UploadStream::start(core, who, &name, Some(size)) {
+    let mut upload = match UploadStream::start(core, who, &name, Some(size)).await {
         Ok(upload) => upload,
         Err(e) => {
             warn(io, &e.to_string()).await;

@@ -49,10 +49,11 @@ use tokio::sync::Mutex as AsyncMutex;
 use zeroize::Zeroizing;
 
 use crate::core::download::Download;
-use crate::core::files::{remote_path, validate_name, FilesError, RemotePath};
 use crate::core::keyring::WaitingKey;
+use crate::core::names::{key_file_name, key_file_stem, remote_path, validate_name, RemotePath};
 use crate::core::upload::UploadStream;
-use crate::core::{Core, FileKey, FileRecord, VaultError, Who};
+use crate::core::FilesError;
+use crate::core::{Core, ErrorKind, FileKey, FileRecord, Who};
 use crate::text::time::utc_datetime;
 use pipe::{PipeEnd, MAX_PACKET};
 
@@ -67,8 +68,6 @@ const NAMES_PER_REPLY: usize = 100;
 const MAX_KEY_FILE: usize = 1024;
 /// Length of a Fernet key's text, for the size of a virtual `NAME.key`.
 const KEY_TEXT_LEN: u64 = 44;
-/// The suffix of the virtual key files.
-const KEY_SUFFIX: &str = ".key";
 /// How long a key file just read or written still stats.
 const KEY_GRACE: Duration = Duration::from_secs(60);
 /// Key files remembered for their grace at most, per session.
@@ -205,14 +204,12 @@ fn failure(message: impl Into<String>) -> StatusReply {
     StatusCode::Failure.with_message(message)
 }
 
+/// The one mapping of the core's error kinds to sftp status codes.
 fn files_error(e: &FilesError) -> StatusReply {
-    let code = match e {
-        FilesError::NotFound => StatusCode::NoSuchFile,
-        FilesError::Locked
-        | FilesError::InvalidName(_)
-        | FilesError::OutsideFiles
-        | FilesError::NoFolders => StatusCode::PermissionDenied,
-        _ => StatusCode::Failure,
+    let code = match e.kind() {
+        ErrorKind::NotFound => StatusCode::NoSuchFile,
+        ErrorKind::Denied | ErrorKind::Invalid => StatusCode::PermissionDenied,
+        ErrorKind::TooLarge | ErrorKind::Busy | ErrorKind::Internal => StatusCode::Failure,
     };
     code.with_message(e.to_string())
 }
@@ -299,7 +296,7 @@ impl Session {
 
     fn key_entry(&self, key: &WaitingKey) -> Entry {
         entry(
-            &format!("{}{KEY_SUFFIX}", key.name),
+            &key_file_name(&key.name),
             KEY_TEXT_LEN + 1,
             self.key_mtime(key),
         )
@@ -307,7 +304,7 @@ impl Session {
 
     /// What `name` is: a virtual key file (first), a file, or nothing.
     async fn lookup(&self, name: &str) -> Result<Option<Listed>, StatusReply> {
-        if let Some(stem) = name.strip_suffix(KEY_SUFFIX) {
+        if let Some(stem) = key_file_stem(name) {
             let waiting = self.core.waiting_keys(&self.who);
             if let Some(key) = waiting.into_iter().find(|k| k.name == stem) {
                 return Ok(Some(Listed::Key(key)));
@@ -416,7 +413,7 @@ impl Session {
         if flags.contains(OpenFlags::APPEND) {
             return Err(failure(RESUME_REFUSED));
         }
-        if let Some(stem) = name.strip_suffix(KEY_SUFFIX) {
+        if let Some(stem) = key_file_stem(&name) {
             let target = self
                 .core
                 .file_by_name(&self.who, stem)
@@ -430,8 +427,9 @@ impl Session {
                 });
             }
         }
-        let stream =
-            UploadStream::start(&self.core, &self.who, &name, None).map_err(|e| files_error(&e))?;
+        let stream = UploadStream::start(&self.core, &self.who, &name, None)
+            .await
+            .map_err(|e| files_error(&e))?;
         Ok(Open::Upload {
             name,
             stream: Some(Box::new(stream)),
@@ -559,12 +557,12 @@ impl Session {
     }
 
     async fn submit_key(&mut self, name: &str, text: &[u8]) -> Result<(), StatusReply> {
-        let result = match std::str::from_utf8(text) {
-            Ok(text) => match FileKey::parse(text) {
-                Ok(key) => self.core.unlock(&self.who, name, &key).await,
-                Err(e) => Err(FilesError::Vault(e)),
-            },
-            Err(_) => Err(FilesError::Vault(VaultError::BadKey)),
+        let not_a_key = || FilesError::NotAKeyFor {
+            stem: name.to_string(),
+        };
+        let result = match std::str::from_utf8(text).map(FileKey::parse) {
+            Ok(Ok(key)) => self.core.unlock(&self.who, name, &key).await,
+            _ => Err(not_a_key()),
         };
         match result {
             Ok(until) => {
@@ -666,7 +664,7 @@ impl russh_sftp::server::Handler for Session {
                 let result = self.submit_key(&name, &text).await;
                 if result.is_ok() {
                     let attrs = file_attrs(written, crate::text::time::unix_now());
-                    self.remember_key_file(format!("{name}{KEY_SUFFIX}"), attrs);
+                    self.remember_key_file(key_file_name(&name), attrs);
                 }
                 result
             }
@@ -768,7 +766,7 @@ impl russh_sftp::server::Handler for Session {
                     }
                 }
             }
-            Open::KeySubmit { text, failed, .. } => {
+            Open::KeySubmit { name, text, failed } => {
                 if let Some(message) = failed {
                     return Err(failure(message.clone()));
                 }
@@ -783,7 +781,7 @@ impl russh_sftp::server::Handler for Session {
                     data.clear();
                     None
                 } else {
-                    let message = "not a key file: a key is one line of 44 characters".to_string();
+                    let message = FilesError::NotAKeyFor { stem: name.clone() }.to_string();
                     *failed = Some(message.clone());
                     text.clear();
                     Some(message)

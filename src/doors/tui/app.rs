@@ -21,8 +21,8 @@ use super::input::Key;
 use super::qr;
 use super::text::Endpoint;
 use crate::core::events::Event;
-use crate::core::files::FilesError;
 use crate::core::keyring::WaitingKey;
+use crate::core::FilesError;
 use crate::core::{
     Account, Accounts, Challenge, ConnectionKey, Core, Enrolment, FileKey, FileState, FileView,
     LoginMethod, OpenFiles, Refusal, SshKey, VaultError, Who,

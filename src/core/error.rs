@@ -1,0 +1,136 @@
+//! Why a file operation failed: each error's words for the user who asked,
+//! and its [`ErrorKind`], which every door maps to its own status or exit
+//! code in one function.
+
+use std::io;
+
+use crate::db::DbError;
+use crate::text::escape::escape;
+use crate::vault::VaultError;
+
+/// Why a file operation failed, worded for the user who asked.
+#[derive(thiserror::Error, Debug)]
+pub enum FilesError {
+    #[error("invalid file name: {0}")]
+    InvalidName(&'static str),
+    #[error("paths stay inside your files: `..` is not allowed")]
+    OutsideFiles,
+    #[error("there are no folders here: use a plain file name")]
+    NoFolders,
+    #[error("no such file")]
+    NotFound,
+    #[error("a file with that name already exists")]
+    Exists,
+    #[error("the file is locked: unlock it with its key first (in the terminal UI, or `put KEYFILE NAME.key` in sftp)")]
+    Locked,
+    #[error("file too large: this server accepts at most {limit} bytes per file")]
+    TooLarge { limit: u64 },
+    #[error("the server's disk is full; nothing was stored")]
+    DiskFull,
+    #[error("{}.key is where the key of {} goes: write its key there to unlock it, or store this file under another name", escape(.stem), escape(.stem))]
+    KeyFileOf { stem: String },
+    #[error("a stored file is named {}.key, which the key of {} would hide: rename {}.key first", escape(.name), escape(.name), escape(.name))]
+    HidesKeyFile { name: String },
+    #[error("that is not a key: {}.key takes the Fernet key of {} (44 characters) to unlock it; to store a file, give it another name", escape(.stem), escape(.stem))]
+    NotAKeyFor { stem: String },
+    #[error("this account is disabled; contact the operator")]
+    AccountClosed,
+    #[error("too many files open on this connection (at most {limit}); close some first")]
+    TooManyOpen { limit: usize },
+    #[error("the upload sent nothing for {seconds} seconds and was abandoned; nothing was stored")]
+    UploadIdle { seconds: u64 },
+    /// A key that is not one, or does not open the file. Other vault errors
+    /// (a damaged blob, I/O) are internal and become [`FilesError::Io`].
+    #[error("{0}")]
+    Vault(VaultError),
+    /// The details are logged where the error is made; users see only this.
+    #[error("storage error, try again")]
+    Io(io::Error),
+    #[error("storage error, try again")]
+    Db(DbError),
+}
+
+/// What kind of failure an error is, for the doors' status codes and for
+/// the logs: only `Internal` is the server's fault, and it is logged once,
+/// where it is made, with its details; the user is told a short sentence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    /// Refused by a rule: locked, wrong key, account closed, reserved name.
+    Denied,
+    /// The request itself is wrong: a bad name, a path, not a key.
+    Invalid,
+    /// Over a size limit (file size, disk).
+    TooLarge,
+    /// Over a rate or count limit, or idle too long: try again later.
+    Busy,
+    Internal,
+}
+
+impl FilesError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            FilesError::NotFound => ErrorKind::NotFound,
+            FilesError::Exists
+            | FilesError::KeyFileOf { .. }
+            | FilesError::HidesKeyFile { .. }
+            | FilesError::Locked
+            | FilesError::AccountClosed
+            | FilesError::Vault(VaultError::WrongKey) => ErrorKind::Denied,
+            FilesError::InvalidName(_)
+            | FilesError::NotAKeyFor { .. }
+            | FilesError::OutsideFiles
+            | FilesError::NoFolders
+            | FilesError::Vault(_) => ErrorKind::Invalid,
+            FilesError::TooLarge { .. } | FilesError::DiskFull => ErrorKind::TooLarge,
+            FilesError::TooManyOpen { .. } | FilesError::UploadIdle { .. } => ErrorKind::Busy,
+            FilesError::Io(_) | FilesError::Db(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// An internal failure: logged here, with what failed, and shown to the
+    /// user only as "storage error, try again".
+    pub fn internal(what: impl std::fmt::Display) -> FilesError {
+        tracing::error!(error = %what, "storage error in a file operation");
+        FilesError::Io(io::Error::other(what.to_string()))
+    }
+}
+
+impl From<VaultError> for FilesError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::BadKey | VaultError::WrongKey => FilesError::Vault(e),
+            VaultError::Io(e) => FilesError::from(e),
+            other => FilesError::internal(other),
+        }
+    }
+}
+
+impl From<DbError> for FilesError {
+    fn from(e: DbError) -> Self {
+        if let DbError::AccountClosed { .. } = e {
+            return FilesError::AccountClosed;
+        }
+        tracing::error!(error = %e, "database error in a file operation");
+        FilesError::Db(e)
+    }
+}
+
+impl From<io::Error> for FilesError {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::StorageFull {
+            return FilesError::DiskFull;
+        }
+        // Errors raised inside an upload's Write carry their FilesError.
+        if e.get_ref().is_some_and(|inner| inner.is::<FilesError>()) {
+            if let Some(inner) = e.into_inner() {
+                if let Ok(files_error) = inner.downcast::<FilesError>() {
+                    return *files_error;
+                }
+            }
+            return FilesError::Io(io::Error::other("upload failed"));
+        }
+        tracing::error!(error = %e, "storage error in a file operation");
+        FilesError::Io(e)
+    }
+}
