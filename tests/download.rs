@@ -10,9 +10,9 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use sfs::core::download::Download;
-use sfs::core::FilesError;
+use sfs::core::{ErrorKind, FilesError};
 use sfs::vault::format::token_len;
-use sfs::vault::{FileId, FileKey, VaultError, VaultReader, VaultWriter, HEADER_LEN};
+use sfs::vault::{FileId, FileKey, VaultReader, VaultWriter, HEADER_LEN};
 use tempfile::TempDir;
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -122,8 +122,9 @@ async fn a_damaged_chunk_fails_only_the_reads_that_touch_it() {
     let mut download = open(&path, &key);
     check(&mut download, &data, 250 * chunk, 50 * chunk).await;
     match download.read_at(299 * chunk as u64, 2 * chunk).await {
-        Err(FilesError::Vault(VaultError::Corrupt(message))) => {
-            assert!(message.contains("chunk 300"), "{message}")
+        Err(e @ FilesError::Damaged) => {
+            assert_eq!(e.kind(), ErrorKind::Internal);
+            assert!(e.to_string().contains("damaged"), "{e}");
         }
         other => panic!("corruption expected, got {other:?}"),
     }

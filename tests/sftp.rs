@@ -215,7 +215,12 @@ async fn key_pickup_locks_unlock_rename_remove_and_overwrite() {
         .await;
     assert!(!run.success);
     assert!(run.stderr.contains("wrong key"), "{}", run.stderr);
-    assert!(run.stderr.contains("not a Fernet key"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("that is not a key: doc.key takes the Fernet key of doc"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("the file is locked"), "{}", run.stderr);
 
     // The right key unlocks; the unlocked file reads back.

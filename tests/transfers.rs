@@ -231,7 +231,11 @@ async fn ls_rm_help_and_unknown_commands() {
 
     let bad_name = alice.ssh("put ../escape", b"x".to_vec()).await;
     assert!(!bad_name.status.success());
-    assert!(text(&bad_name.stderr).contains("invalid file name"));
+    assert!(
+        text(&bad_name.stderr).contains("paths stay inside your files"),
+        "the words sftp uses: {}",
+        text(&bad_name.stderr)
+    );
     server.stop().await;
 }
 

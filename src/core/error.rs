@@ -43,6 +43,9 @@ pub enum FilesError {
     /// (a damaged blob, I/O) are internal and become [`FilesError::Io`].
     #[error("{0}")]
     Vault(VaultError),
+    /// A stored file that fails its checks (logged with the details).
+    #[error("the stored file is damaged and cannot be read; tell the operator")]
+    Damaged,
     /// The details are logged where the error is made; users see only this.
     #[error("storage error, try again")]
     Io(io::Error),
@@ -84,7 +87,7 @@ impl FilesError {
             | FilesError::Vault(_) => ErrorKind::Invalid,
             FilesError::TooLarge { .. } | FilesError::DiskFull => ErrorKind::TooLarge,
             FilesError::TooManyOpen { .. } | FilesError::UploadIdle { .. } => ErrorKind::Busy,
-            FilesError::Io(_) | FilesError::Db(_) => ErrorKind::Internal,
+            FilesError::Damaged | FilesError::Io(_) | FilesError::Db(_) => ErrorKind::Internal,
         }
     }
 
@@ -101,7 +104,10 @@ impl From<VaultError> for FilesError {
         match e {
             VaultError::BadKey | VaultError::WrongKey => FilesError::Vault(e),
             VaultError::Io(e) => FilesError::from(e),
-            other => FilesError::internal(other),
+            other => {
+                tracing::error!(error = %other, "a stored file fails its checks");
+                FilesError::Damaged
+            }
         }
     }
 }
@@ -120,6 +126,15 @@ impl From<io::Error> for FilesError {
     fn from(e: io::Error) -> Self {
         if e.kind() == io::ErrorKind::StorageFull {
             return FilesError::DiskFull;
+        }
+        // A vault error that travelled as an io::Error (through Read).
+        if e.get_ref().is_some_and(|inner| inner.is::<VaultError>()) {
+            if let Some(inner) = e.into_inner() {
+                if let Ok(vault) = inner.downcast::<VaultError>() {
+                    return FilesError::from(*vault);
+                }
+            }
+            return FilesError::internal("a vault error was lost");
         }
         // Errors raised inside an upload's Write carry their FilesError.
         if e.get_ref().is_some_and(|inner| inner.is::<FilesError>()) {

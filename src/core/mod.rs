@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod keyring;
+pub mod messages;
 pub mod names;
 pub mod upload;
 
@@ -36,10 +37,6 @@ pub use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, MailStatus, R
 pub use crate::config::{Config, LimitsConfig};
 pub use crate::db::{Account, FileRecord, SshKey};
 pub use crate::vault::{FileKey, VaultError};
-
-/// What a session of an account the operator closed is told.
-const ACCOUNT_DISABLED: &str = "the operator disabled this account; session closed";
-const ACCOUNT_DELETED: &str = "the operator deleted this account; session closed";
 
 /// Who asks: the logged-in account and where it connects from, for the rules
 /// and for the audit log.
@@ -520,8 +517,8 @@ impl Core {
             for id in live {
                 let reason = match states.iter().find(|(found, _)| *found == id) {
                     Some((_, AccountState::Active)) => continue,
-                    Some((_, AccountState::Disabled)) => ACCOUNT_DISABLED,
-                    None => ACCOUNT_DELETED,
+                    Some((_, AccountState::Disabled)) => messages::ACCOUNT_DISABLED,
+                    None => messages::ACCOUNT_DELETED,
                 };
                 tracing::info!(
                     account_id = id,

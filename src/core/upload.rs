@@ -224,16 +224,6 @@ impl UploadStream {
     }
 }
 
-/// The line that delivers a new file's key on a channel's stderr (sftp and
-/// scp): the name escaped for the terminal it reaches.
-pub fn key_line(name: &str, key: &FileKey) -> zeroize::Zeroizing<String> {
-    zeroize::Zeroizing::new(format!(
-        "sfs: key for {} (shown once, never stored — save it now): {}\n",
-        crate::text::escape::escape(name),
-        key.to_text().as_str()
-    ))
-}
-
 impl Drop for UploadStream {
     fn drop(&mut self) {
         self.watchdog.abort();

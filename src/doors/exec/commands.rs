@@ -15,6 +15,7 @@ use russh::server::Msg;
 use russh::Channel;
 
 use super::channel::ExecChannel;
+use crate::core::messages;
 use crate::core::names::file_name;
 use crate::core::upload::UploadStream;
 use crate::core::FilesError;
@@ -235,11 +236,7 @@ async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> u
     }
     match sealed.commit().await {
         Ok(_) => {
-            io.stderr(&format!(
-                "sfs: stored {}; the key above is shown once and never stored: save it now\n",
-                crate::text::escape::escape(&name)
-            ))
-            .await;
+            io.stderr(&messages::stored_line(&name)).await;
             0
         }
         Err(e) => fail(io, &e).await,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::channel::ExecChannel;
+use crate::core::messages;
 use crate::core::names::{remote_path, RemotePath};
 use crate::core::upload::UploadStream;
 use crate::core::FilesError;
@@ -208,7 +209,7 @@ async fn receive_file(
             return false;
         }
     };
-    io.stderr(&crate::core::upload::key_line(sealed.name(), sealed.key()))
+    io.stderr(&messages::key_line(sealed.name(), sealed.key()))
         .await;
     match sealed.commit().await {
         Ok(_) => {

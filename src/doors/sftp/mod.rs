@@ -50,6 +50,7 @@ use zeroize::Zeroizing;
 
 use crate::core::download::Download;
 use crate::core::keyring::WaitingKey;
+use crate::core::messages;
 use crate::core::names::{key_file_name, key_file_stem, remote_path, validate_name, RemotePath};
 use crate::core::upload::UploadStream;
 use crate::core::FilesError;
@@ -76,7 +77,6 @@ const GRACE_MAX: usize = 64;
 /// The rename that replaces its target, offered to clients at init.
 const POSIX_RENAME: &str = "posix-rename@openssh.com";
 const STILL_UPLOADING: &str = "this file is still being uploaded; read it once it is closed";
-const KEY_TAKEN: &str = "this key was already read; it is shown once";
 const RESUME_REFUSED: &str =
     "uploads are written from start to end: resume is not supported (reput, put -a)";
 
@@ -461,7 +461,7 @@ impl Session {
                     read: 0,
                 })
             }
-            Some(Listed::RecentKey(_)) => Err(failure(KEY_TAKEN)),
+            Some(Listed::RecentKey(_)) => Err(failure(messages::KEY_TAKEN)),
             Some(Listed::Uploading(_)) => Err(failure(STILL_UPLOADING)),
             Some(Listed::File(_)) => {
                 let (record, reader) = self
@@ -544,7 +544,7 @@ impl Session {
         // The key goes out before the file is recorded: no file is ever
         // listed whose key nobody got.
         let sealed = stream.seal().await.map_err(|e| files_error(&e))?;
-        self.tell(&crate::core::upload::key_line(sealed.name(), sealed.key()))
+        self.tell(&messages::key_line(sealed.name(), sealed.key()))
             .await;
         let record = sealed.commit().await.map_err(|e| files_error(&e))?;
         if let Some(mtime) = mtime {
@@ -566,12 +566,8 @@ impl Session {
         };
         match result {
             Ok(until) => {
-                self.tell(&format!(
-                    "sfs: {} is unlocked until {} UTC\n",
-                    crate::text::escape::escape(name),
-                    utc_datetime(until)
-                ))
-                .await;
+                self.tell(&format!("sfs: {}\n", messages::unlocked_until(name, until)))
+                    .await;
                 Ok(())
             }
             Err(e) => Err(files_error(&e)),

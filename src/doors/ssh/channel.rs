@@ -7,6 +7,7 @@ use russh::{Channel, ChannelId, ChannelMsg};
 use tokio::sync::mpsc;
 
 use super::connection::{ConnectionInfo, Login};
+use crate::core::messages;
 use crate::core::Who;
 use crate::doors::tui::{self, Input, SessionContext};
 
@@ -16,25 +17,12 @@ const INPUT_QUEUE: usize = 256;
 /// Frames waiting for the client; when it reads slowly, the UI waits.
 const OUTPUT_QUEUE: usize = 4;
 
-/// Printed to guests that ask for anything but the terminal UI: the two
-/// command lines that work, with the port and an IPv6 host in brackets
-/// where the `user@host` form needs them.
+/// Printed to guests that ask for anything but the terminal UI.
 fn guest_refusal(info: &ConnectionInfo) -> String {
-    let config = &info.core.config().server;
-    let host = &config.public_host;
-    let login_host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.clone()
-    };
-    let (sftp_port, ssh_port) = match config.public_port {
-        22 => (String::new(), String::new()),
-        port => (format!("-P {port} "), format!("-p {port} ")),
-    };
+    let server = &info.core.config().server;
     format!(
-        "sfs: file transfers and commands need an account login: \
-         sftp {sftp_port}you@example.com@{login_host} \
-         (guests can only use the terminal UI: ssh {ssh_port}{host})\r\n"
+        "sfs: {}\r\n",
+        messages::guest_refusal(&server.public_host, server.public_port)
     )
 }
 

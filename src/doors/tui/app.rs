@@ -22,6 +22,7 @@ use super::qr;
 use super::text::Endpoint;
 use crate::core::events::Event;
 use crate::core::keyring::WaitingKey;
+use crate::core::messages;
 use crate::core::FilesError;
 use crate::core::{
     Account, Accounts, Challenge, ConnectionKey, Core, Enrolment, FileKey, FileState, FileView,
@@ -29,7 +30,6 @@ use crate::core::{
 };
 use crate::text::time::human_duration;
 use crate::text::time::unix_now;
-use crate::text::time::utc_time;
 
 /// Longest email address (RFC 5321 path limit).
 const EMAIL_MAX: usize = 254;
@@ -609,10 +609,7 @@ impl App {
                     until,
                 });
                 match reloaded {
-                    Ok(()) => self.info(format!(
-                        "{shown} is unlocked until {} UTC.",
-                        utc_time(until)
-                    )),
+                    Ok(()) => self.info(format!("{}.", messages::unlocked_until(&name, until))),
                     Err(e) => self.error(e),
                 }
             }

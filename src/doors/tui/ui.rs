@@ -17,6 +17,7 @@ use super::app::{
 };
 use super::field::Field;
 use super::text::human_size;
+use crate::core::messages;
 use crate::core::{FileState, MailStatus};
 use crate::text::escape::{escape, escape_controls};
 use crate::text::time::human_duration;
@@ -539,9 +540,8 @@ fn draw_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, dialog: &Dialog, 
             let [sftp, scp] = endpoint.fetch_commands(name);
             let lines = vec![
                 Line::raw(format!(
-                    "{} is unlocked until {} UTC. Fetch it with:",
-                    escape(name),
-                    utc_time(*until)
+                    "{}. Fetch it with:",
+                    messages::unlocked_until(name, *until)
                 )),
                 Line::raw(""),
                 Line::styled(escape_controls(&sftp).into_owned(), theme.title()),
