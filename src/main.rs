@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sfs::config::Config;
+use sfs::core::key_input::{parse_key, MAX_KEY_INPUT};
 use sfs::db::{AccountState, Db};
 use sfs::vault::{FileKey, VaultReader};
 
@@ -255,9 +256,10 @@ fn decrypt(key_file: &Path, blob: &Path, output: Option<&Path>) -> anyhow::Resul
 }
 
 fn read_key(path: &Path) -> anyhow::Result<FileKey> {
-    let mut text = zeroize::Zeroizing::new(String::new());
+    // One byte over the bound is enough to refuse a file that is not a key.
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(MAX_KEY_INPUT + 1));
     File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut text))
+        .and_then(|f| f.take(MAX_KEY_INPUT as u64 + 1).read_to_end(&mut bytes))
         .map_err(|e| anyhow::anyhow!("cannot read key file {}: {e}", path.display()))?;
-    Ok(FileKey::parse(&text)?)
+    Ok(parse_key(&bytes)?)
 }

@@ -156,6 +156,22 @@ async fn get_with_a_wrong_key_exits_1_with_nothing_on_stdout() {
     let garbage = alice.ssh("get secret.txt", b"not a key\n".to_vec()).await;
     assert_eq!(garbage.status.code(), Some(1));
     assert!(garbage.stdout.is_empty());
+    assert!(
+        text(&garbage.stderr).contains(
+            "not a Fernet key: expected 44 characters of url-safe base64 on the first line"
+        ),
+        "{}",
+        text(&garbage.stderr)
+    );
+    // A long line without a newline is not buffered: the same refusal.
+    let flood = alice.ssh("get secret.txt", vec![b'A'; 64 * 1024]).await;
+    assert_eq!(flood.status.code(), Some(1));
+    assert!(flood.stdout.is_empty());
+    assert!(
+        text(&flood.stderr).contains("not a Fernet key"),
+        "{}",
+        text(&flood.stderr)
+    );
     server.stop().await;
 }
 

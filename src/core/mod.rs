@@ -8,6 +8,7 @@ pub mod download;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod key_input;
 pub mod keyring;
 pub mod messages;
 pub mod names;

@@ -15,16 +15,14 @@ use russh::server::Msg;
 use russh::Channel;
 
 use super::channel::ExecChannel;
+use crate::core::key_input::{parse_key, MAX_KEY_INPUT};
 use crate::core::messages;
 use crate::core::names::file_name;
 use crate::core::upload::UploadStream;
 use crate::core::FilesError;
-use crate::core::{Core, FileKey, Who};
+use crate::core::{Core, FileKey, VaultError, Who};
 use crate::text::time::{unix_now, utc_datetime};
 
-/// The first line of `get`'s input is a key: a few dozen bytes. More without
-/// a newline is not a key, and is not buffered without bound.
-const MAX_KEY_LINE: usize = 1024;
 /// How much plaintext one read sends.
 const READ_PIECE: usize = 64 * 1024;
 
@@ -244,10 +242,11 @@ async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> u
 }
 
 /// Reads the first line of input: the key.
-async fn read_key_line(io: &mut ExecChannel) -> Option<FileKey> {
-    let line = io.read_secret_line(MAX_KEY_LINE).await?;
-    let text = std::str::from_utf8(&line).ok()?;
-    FileKey::parse(text).ok()
+async fn read_key_line(io: &mut ExecChannel) -> Result<FileKey, FilesError> {
+    match io.read_secret_line(MAX_KEY_INPUT).await {
+        Some(line) => parse_key(&line),
+        None => Err(FilesError::Vault(VaultError::BadKey)),
+    }
 }
 
 async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
@@ -256,10 +255,13 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
         Err(e) => return fail(io, &e).await,
     };
     let name = name.as_str();
-    let Some(key) = read_key_line(io).await else {
-        io.stderr("sfs: the first line of standard input must be the file's key\n")
-            .await;
-        return 1;
+    let key = match read_key_line(io).await {
+        Ok(key) => key,
+        Err(e) => {
+            io.stderr(&format!("sfs: {e} on the first line of standard input\n"))
+                .await;
+            return 1;
+        }
     };
     let (_, mut reader) = match core.open_with_key(who, name, &key).await {
         Ok(opened) => opened,

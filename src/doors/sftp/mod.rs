@@ -49,12 +49,13 @@ use tokio::sync::Mutex as AsyncMutex;
 use zeroize::Zeroizing;
 
 use crate::core::download::Download;
+use crate::core::key_input::{parse_key, MAX_KEY_INPUT};
 use crate::core::keyring::WaitingKey;
 use crate::core::messages;
 use crate::core::names::{key_file_name, key_file_stem, remote_path, validate_name, RemotePath};
 use crate::core::upload::UploadStream;
 use crate::core::FilesError;
-use crate::core::{Core, ErrorKind, FileKey, FileRecord, Who};
+use crate::core::{Core, ErrorKind, FileRecord, Who};
 use crate::text::time::utc_datetime;
 use pipe::{PipeEnd, MAX_PACKET};
 
@@ -65,8 +66,6 @@ use pipe::{PipeEnd, MAX_PACKET};
 const MAX_READ: u32 = 256 * 1024 - 1024;
 /// Names per `readdir` reply, well inside a client's 256 KiB packet limit.
 const NAMES_PER_REPLY: usize = 100;
-/// A key file is 44 characters and a newline; anything much longer is not one.
-const MAX_KEY_FILE: usize = 1024;
 /// Length of a Fernet key's text, for the size of a virtual `NAME.key`.
 const KEY_TEXT_LEN: u64 = 44;
 /// How long a key file just read or written still stats.
@@ -560,9 +559,9 @@ impl Session {
         let not_a_key = || FilesError::NotAKeyFor {
             stem: name.to_string(),
         };
-        let result = match std::str::from_utf8(text).map(FileKey::parse) {
-            Ok(Ok(key)) => self.core.unlock(&self.who, name, &key).await,
-            _ => Err(not_a_key()),
+        let result = match parse_key(text) {
+            Ok(key) => self.core.unlock(&self.who, name, &key).await,
+            Err(_) => Err(not_a_key()),
         };
         match result {
             Ok(until) => {
@@ -766,12 +765,12 @@ impl russh_sftp::server::Handler for Session {
                 if let Some(message) = failed {
                     return Err(failure(message.clone()));
                 }
-                let fits = offset == text.len() as u64 && text.len() + data.len() <= MAX_KEY_FILE;
+                let fits = offset == text.len() as u64 && text.len() + data.len() <= MAX_KEY_INPUT;
                 let mut data = Zeroizing::new(data);
                 if fits {
                     if text.capacity() == 0 {
                         // Never reallocated, so no copy of a key is left.
-                        text.reserve_exact(MAX_KEY_FILE);
+                        text.reserve_exact(MAX_KEY_INPUT);
                     }
                     text.extend_from_slice(&data);
                     data.clear();

@@ -21,12 +21,13 @@ use super::input::Key;
 use super::qr;
 use super::text::Endpoint;
 use crate::core::events::Event;
+use crate::core::key_input::parse_key;
 use crate::core::keyring::WaitingKey;
 use crate::core::messages;
 use crate::core::FilesError;
 use crate::core::{
-    Account, Accounts, Challenge, ConnectionKey, Core, Enrolment, FileKey, FileState, FileView,
-    LoginMethod, OpenFiles, Refusal, SshKey, VaultError, Who,
+    Account, Accounts, Challenge, ConnectionKey, Core, Enrolment, FileState, FileView, LoginMethod,
+    OpenFiles, Refusal, SshKey, VaultError, Who,
 };
 use crate::text::time::human_duration;
 use crate::text::time::unix_now;
@@ -594,7 +595,7 @@ impl App {
         if dash.key.is_empty() {
             return self.error(format!("Type or paste the key of {shown} first."));
         }
-        let key = match FileKey::parse(&dash.key.text()) {
+        let key = match parse_key(dash.key.text().as_bytes()) {
             Ok(key) => key,
             // Likely a typo: keep the text so it can be fixed.
             Err(e) => return self.error(format!("{}.", capitalize(&e.to_string()))),
