@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sfs::config::Config;
+use sfs::core::admin::{AccountSummary, Admin};
 use sfs::core::key_input::{parse_key, MAX_KEY_INPUT};
-use sfs::db::{AccountState, Db};
+use sfs::db::AccountState;
 use sfs::vault::{FileKey, VaultReader};
 
 /// Every heap block is wiped when it is freed. Keys, codes and secrets pass
@@ -130,20 +131,18 @@ fn serve(config: Config) -> anyhow::Result<()> {
 
 fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
-        let db = Db::connect(&config.database.url, config.database.max_connections).await?;
-        let outcome = users_action(&config, &db, action).await;
-        db.close().await;
+        let admin = Admin::connect(config).await?;
+        let outcome = users_action(&admin, action).await;
+        admin.close().await;
         outcome
     })
 }
 
-async fn users_action(config: &Config, db: &Db, action: UsersAction) -> anyhow::Result<()> {
+async fn users_action(admin: &Admin, action: UsersAction) -> anyhow::Result<()> {
     match action {
         UsersAction::List => {
-            let accounts = db.list_accounts().await?;
             println!("{:<40} {:<9} {:>6} created", "email", "state", "files");
-            for account in accounts {
-                let files = db.files(account.id).await?.len();
+            for AccountSummary { account, files } in admin.list().await? {
                 println!(
                     "{:<40} {:<9} {:>6} {}",
                     account.email,
@@ -155,39 +154,28 @@ async fn users_action(config: &Config, db: &Db, action: UsersAction) -> anyhow::
             Ok(())
         }
         UsersAction::ResetAuthenticator { email } => {
-            let sealer = sfs::auth::Sealer::load_or_create(&config.auth.secret_key_file)?;
-            if !sfs::auth::reset_authenticator(db, &sealer, &email).await? {
-                anyhow::bail!("no account {}", email.trim().to_lowercase());
-            }
+            let account = admin.reset_authenticator(&email).await?;
             println!(
                 "{}: authenticator reset; logins mail codes until a new app is enrolled",
-                email.trim().to_lowercase()
+                account.email
             );
             Ok(())
         }
-        UsersAction::Disable { email } => set_state(db, &email, AccountState::Disabled).await,
-        UsersAction::Enable { email } => set_state(db, &email, AccountState::Active).await,
+        UsersAction::Disable { email } => set_state(admin, &email, AccountState::Disabled).await,
+        UsersAction::Enable { email } => set_state(admin, &email, AccountState::Active).await,
         UsersAction::Delete { email, yes } => {
-            let email = email.trim().to_lowercase();
-            let Some(account) = db.account_by_email(&email).await? else {
-                anyhow::bail!("no account {email}");
-            };
+            let account = admin.account(&email).await?;
             if !yes {
-                let files = db.files(account.id).await?.len();
+                let files = admin.file_count(&account).await?;
                 if !confirm(&format!(
-                    "Delete {email}, its trusted keys and its {files} file(s)? This cannot be undone. [y/N] "
+                    "Delete {}, its trusted keys and its {files} file(s)? This cannot be undone. [y/N] ",
+                    account.email
                 ))? {
                     anyhow::bail!("nothing was deleted");
                 }
             }
-            let Some(records) = db.delete_account(&email).await? else {
-                anyhow::bail!("no account {email}");
-            };
-            let store = sfs::storage::BlobStore::open(&config.storage.uploads_dir)?;
-            let files =
-                sfs::core::files::Files::new(db.clone(), store, config.storage.chunk_size, 0);
-            files.remove_blobs(&records).await;
-            println!("deleted {email} and {} file(s)", records.len());
+            let files = admin.delete(&account).await?;
+            println!("deleted {} and {files} file(s)", account.email);
             Ok(())
         }
     }
@@ -209,12 +197,9 @@ fn state_word(state: AccountState) -> &'static str {
     }
 }
 
-async fn set_state(db: &Db, email: &str, state: AccountState) -> anyhow::Result<()> {
-    let email = email.trim().to_lowercase();
-    if !db.set_account_state(&email, state).await? {
-        anyhow::bail!("no account {email}");
-    }
-    println!("{email}: {}", state_word(state));
+async fn set_state(admin: &Admin, email: &str, state: AccountState) -> anyhow::Result<()> {
+    let account = admin.set_state(email, state).await?;
+    println!("{}: {}", account.email, state_word(state));
     Ok(())
 }
 

@@ -278,4 +278,32 @@ fn users_list_disable_enable_delete() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no account"));
     assert!(!text(&sfs(&["users", "list"], dir.path()).stdout).contains("dana@example.com"));
+
+    // Each change is in the audit log, under the address's one normal form.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let log = runtime.block_on(async {
+        let db = sfs::db::Db::connect(
+            &format!("sqlite://{}", dir.path().join("sfs.db").display()),
+            2,
+        )
+        .await
+        .expect("db");
+        let log = db.recent_audit(10).await.expect("audit");
+        db.close().await;
+        log
+    });
+    let actions: Vec<(&str, &str)> = log
+        .iter()
+        .rev()
+        .map(|e| (e.action.as_str(), e.email.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("account disabled", "dana@example.com"),
+            ("account enabled", "dana@example.com"),
+            ("account deleted", "dana@example.com"),
+        ]
+    );
+    assert!(log[0].detail.contains("1 file(s)"), "{:?}", log[0]);
 }

@@ -659,7 +659,7 @@ async fn audit_entries_read_back_newest_first() {
             at: 10,
             account_id: Some(a.id),
             email: Some("audit@example.com"),
-            action: "upload",
+            action: sfs::db::Action::Upload,
             detail: "report.pdf (1234 bytes)",
             remote_addr: Some("[2001:db8::1]:51234"),
         })
@@ -669,7 +669,7 @@ async fn audit_entries_read_back_newest_first() {
             at: 10,
             account_id: None,
             email: None,
-            action: "refused",
+            action: sfs::db::Action::Refused,
             detail: "ünïcödé detail",
             remote_addr: None,
         })

@@ -62,7 +62,9 @@ use zeroize::Zeroizing;
 use crate::auth::limits::{ip_key, Limiter, DAY};
 use crate::auth::mail::{Delivery, DeliveryState, MailError, Mailer};
 use crate::config::{AuthConfig, LimitsConfig};
-use crate::db::{Account, AccountState, AuditEntry, Db, DbError, KnownSource, NewSshKey, SshKey};
+use crate::db::{
+    Account, AccountState, Action, AuditEntry, Db, DbError, KnownSource, NewSshKey, SshKey,
+};
 use crate::text::time::unix_now;
 use codes::{CodeBook, CodeCheck, IssuedCode};
 use key_window::KeyWindows;
@@ -451,7 +453,7 @@ impl Accounts {
         }
         self.logged_in_from(&account, ip, &[fingerprint.to_string()])
             .await;
-        self.audit(&account, "login", method.audit_detail(), Some(ip))
+        self.audit(&account, Action::Login, method.audit_detail(), Some(ip))
             .await;
         tracing::info!(to = %Self::mask_email(&email), %ip, method = method.audit_detail(), "key login");
         Some((account, method))
@@ -543,7 +545,7 @@ impl Accounts {
         account.totp_sealed = sealed;
         account.totp_confirmed_at = Some(now);
         account.totp_last_step = Some(step);
-        self.audit(account, "authenticator", "app confirmed", None)
+        self.audit(account, Action::Authenticator, "app confirmed", None)
             .await;
         tracing::info!(to = %Self::mask_email(&account.email), "authenticator app confirmed");
         Ok(())
@@ -573,7 +575,7 @@ impl Accounts {
             .await
             .map_err(db_refusal)?;
         if added {
-            self.audit(account, "trust key", &key.fingerprint, None)
+            self.audit(account, Action::TrustKey, &key.fingerprint, None)
                 .await;
         }
         Ok(added)
@@ -595,13 +597,11 @@ impl Accounts {
                 at: unix_now(),
                 account_id: Some(account_id),
                 email: None,
-                action: "remove key",
+                action: Action::RemoveKey,
                 detail: fingerprint,
                 remote_addr: None,
             };
-            if let Err(e) = db.audit(&entry).await {
-                tracing::warn!(error = %e, "audit entry not written");
-            }
+            db.record(&entry).await;
         }
         Ok(removed)
     }
@@ -762,7 +762,7 @@ impl Accounts {
         } else {
             method.audit_detail()
         };
-        self.audit(&account, "login", detail, Some(ip)).await;
+        self.audit(&account, Action::Login, detail, Some(ip)).await;
         tracing::info!(to = %challenge.masked_email(), %ip, created, method = method.audit_detail(), "code login");
         Ok((account, method))
     }
@@ -834,7 +834,7 @@ impl Accounts {
         }
     }
 
-    async fn audit(&self, account: &Account, action: &str, detail: &str, ip: Option<IpAddr>) {
+    async fn audit(&self, account: &Account, action: Action, detail: &str, ip: Option<IpAddr>) {
         let remote = ip.map(|ip| ip.to_string());
         let entry = AuditEntry {
             at: unix_now(),
@@ -844,9 +844,7 @@ impl Accounts {
             detail,
             remote_addr: remote.as_deref(),
         };
-        if let Err(e) = self.inner.db.audit(&entry).await {
-            tracing::warn!(error = %e, action, "audit entry not written");
-        }
+        self.inner.db.record(&entry).await;
     }
 }
 
@@ -869,13 +867,11 @@ pub async fn reset_authenticator(db: &Db, sealer: &Sealer, email: &str) -> Resul
             at: unix_now(),
             account_id: Some(account.id),
             email: Some(&account.email),
-            action: "authenticator",
+            action: Action::Authenticator,
             detail: "reset by the operator",
             remote_addr: None,
         };
-        if let Err(e) = db.audit(&entry).await {
-            tracing::warn!(error = %e, "audit entry not written");
-        }
+        db.record(&entry).await;
     }
     Ok(done)
 }

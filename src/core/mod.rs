@@ -4,6 +4,7 @@
 //! upload, an unlock or a delete does to keys, events and the audit log — so
 //! the terminal UI, sftp, scp and commands cannot drift apart.
 
+pub mod admin;
 pub mod download;
 pub mod error;
 pub mod events;
@@ -25,7 +26,7 @@ use crate::core::events::{Event, Events};
 use crate::core::files::{Committed, Files, Sealed};
 use crate::core::keyring::{Keyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
-use crate::db::{AccountState, AuditEntry, Db, NewSshKey};
+use crate::db::{AccountState, Action, AuditEntry, Db, NewSshKey};
 use crate::storage::BlobStore;
 use crate::text::time::{unix_now, utc_time};
 
@@ -173,7 +174,7 @@ impl Core {
         }))
     }
 
-    async fn audit(&self, who: &Who, action: &str, detail: &str) {
+    async fn audit(&self, who: &Who, action: Action, detail: &str) {
         let entry = AuditEntry {
             at: unix_now(),
             account_id: Some(who.account_id),
@@ -182,9 +183,7 @@ impl Core {
             detail,
             remote_addr: Some(&who.remote),
         };
-        if let Err(e) = self.db.audit(&entry).await {
-            tracing::warn!(error = %e, action, "audit entry not written");
-        }
+        self.db.record(&entry).await;
     }
 
     /// The server's configuration, as validated at start.
@@ -322,7 +321,7 @@ impl Core {
         );
         self.audit(
             who,
-            "upload",
+            Action::Upload,
             &format!("{:?}, {} bytes", record.name, record.size),
         )
         .await;
@@ -338,7 +337,7 @@ impl Core {
         let who = who.clone();
         let detail = format!("{name:?}, {received} bytes received");
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { core.audit(&who, "upload abandoned", &detail).await });
+            runtime.spawn(async move { core.audit(&who, Action::UploadAbandoned, &detail).await });
         }
     }
 
@@ -351,12 +350,12 @@ impl Core {
                     self.keyring
                         .unlock(who.account_id, &record.id, &record.name, key.clone());
                 self.events.publish(who.account_id, Event::LocksChanged);
-                self.audit(who, "unlock", &format!("{name:?}")).await;
+                self.audit(who, Action::Unlock, &format!("{name:?}")).await;
                 Ok(until)
             }
             Err(e) => {
                 if matches!(e, FilesError::Vault(VaultError::WrongKey)) {
-                    self.audit(who, "refused", &format!("wrong key for {name:?}"))
+                    self.audit(who, Action::Refused, &format!("wrong key for {name:?}"))
                         .await;
                 }
                 Err(e)
@@ -377,13 +376,21 @@ impl Core {
             .await?
             .ok_or(FilesError::NotFound)?;
         let Some(key) = self.keyring.unlocked_key(who.account_id, &record.id) else {
-            self.audit(who, "refused", &format!("download of locked {name:?}"))
-                .await;
+            self.audit(
+                who,
+                Action::Refused,
+                &format!("download of locked {name:?}"),
+            )
+            .await;
             return Err(FilesError::Locked);
         };
         let (record, reader) = self.files.open(who.account_id, name, &key).await?;
-        self.audit(who, "download", &format!("{name:?}, {} bytes", record.size))
-            .await;
+        self.audit(
+            who,
+            Action::Download,
+            &format!("{name:?}, {} bytes", record.size),
+        )
+        .await;
         Ok((record, Download::new(reader, open)))
     }
 
@@ -397,12 +404,16 @@ impl Core {
         let open = who.take_open_file()?;
         match self.files.open(who.account_id, name, key).await {
             Ok((record, reader)) => {
-                self.audit(who, "download", &format!("{name:?}, {} bytes", record.size))
-                    .await;
+                self.audit(
+                    who,
+                    Action::Download,
+                    &format!("{name:?}, {} bytes", record.size),
+                )
+                .await;
                 Ok((record, Download::new(reader, open)))
             }
             Err(e) => {
-                self.audit(who, "refused", &format!("download of {name:?}: {e}"))
+                self.audit(who, Action::Refused, &format!("download of {name:?}: {e}"))
                     .await;
                 Err(e)
             }
@@ -414,7 +425,7 @@ impl Core {
         let record = self.files.delete(who.account_id, name).await?;
         self.keyring.forget_file(who.account_id, &record.id);
         self.events.publish(who.account_id, Event::FilesChanged);
-        self.audit(who, "delete", &format!("{name:?}")).await;
+        self.audit(who, Action::Delete, &format!("{name:?}")).await;
         Ok(())
     }
 
@@ -433,8 +444,12 @@ impl Core {
             .await?
         {
             self.keyring.forget_file(who.account_id, &old.id);
-            self.audit(who, "delete", &format!("{to:?}, replaced by a rename"))
-                .await;
+            self.audit(
+                who,
+                Action::Delete,
+                &format!("{to:?}, replaced by a rename"),
+            )
+            .await;
         }
         self.renamed(who, from, to).await;
         Ok(())
@@ -467,7 +482,7 @@ impl Core {
     async fn renamed(&self, who: &Who, from: &str, to: &str) {
         self.keyring.rename(who.account_id, from, to);
         self.events.publish(who.account_id, Event::FilesChanged);
-        self.audit(who, "rename", &format!("{from:?} -> {to:?}"))
+        self.audit(who, Action::Rename, &format!("{from:?} -> {to:?}"))
             .await;
     }
 
@@ -491,7 +506,7 @@ impl Core {
         let locked = self.keyring.lock_all(who.account_id);
         self.accounts.close_key_windows(who.account_id);
         self.events.publish(who.account_id, Event::LocksChanged);
-        self.audit(who, "logout", &format!("{locked} files locked"))
+        self.audit(who, Action::Logout, &format!("{locked} files locked"))
             .await;
         locked
     }

@@ -7,6 +7,51 @@ use sqlx::Row;
 use super::audit_columns;
 use super::{Db, DbError};
 
+/// What happened: the audit log's action names, all of them, here once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Login,
+    Logout,
+    Upload,
+    UploadAbandoned,
+    Download,
+    Unlock,
+    Delete,
+    Rename,
+    /// A file operation refused by a rule (wrong key, locked).
+    Refused,
+    Authenticator,
+    TrustKey,
+    RemoveKey,
+    /// The operator's `sfs users` commands.
+    AccountDisabled,
+    AccountEnabled,
+    AccountDeleted,
+}
+
+impl Action {
+    /// The word stored in the `action` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Login => "login",
+            Action::Logout => "logout",
+            Action::Upload => "upload",
+            Action::UploadAbandoned => "upload abandoned",
+            Action::Download => "download",
+            Action::Unlock => "unlock",
+            Action::Delete => "delete",
+            Action::Rename => "rename",
+            Action::Refused => "refused",
+            Action::Authenticator => "authenticator",
+            Action::TrustKey => "trust key",
+            Action::RemoveKey => "remove key",
+            Action::AccountDisabled => "account disabled",
+            Action::AccountEnabled => "account enabled",
+            Action::AccountDeleted => "account deleted",
+        }
+    }
+}
+
 /// An event to record. `detail` must never hold a secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuditEntry<'a> {
@@ -14,8 +59,7 @@ pub struct AuditEntry<'a> {
     pub at: i64,
     pub account_id: Option<i64>,
     pub email: Option<&'a str>,
-    /// A short word: upload, download, unlock, delete, login, refused, ...
-    pub action: &'a str,
+    pub action: Action,
     pub detail: &'a str,
     pub remote_addr: Option<&'a str>,
 }
@@ -45,6 +89,14 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, sqlx::Error> {
 }
 
 impl Db {
+    /// Records an entry; a failure is logged, never the caller's problem
+    /// (the operation it describes has happened).
+    pub async fn record(&self, entry: &AuditEntry<'_>) {
+        if let Err(e) = self.audit(entry).await {
+            tracing::warn!(error = %e, action = entry.action.as_str(), "audit entry not written");
+        }
+    }
+
     pub async fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO audit_log (at, account_id, email, action, detail, remote_addr) \
@@ -53,7 +105,7 @@ impl Db {
         .bind(entry.at)
         .bind(entry.account_id)
         .bind(entry.email)
-        .bind(entry.action)
+        .bind(entry.action.as_str())
         .bind(entry.detail)
         .bind(entry.remote_addr)
         .execute(&self.pool)

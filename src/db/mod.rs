@@ -21,7 +21,7 @@ mod login_guard;
 mod ssh_keys;
 
 pub use accounts::{Account, AccountState};
-pub use audit::{AuditEntry, AuditRecord};
+pub use audit::{Action, AuditEntry, AuditRecord};
 pub use files::{FileRecord, RenameOutcome};
 pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
 pub use ssh_keys::{NewSshKey, SshKey};

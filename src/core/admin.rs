@@ -1,0 +1,115 @@
+//! The operator's account commands (`sfs users …`), run from a shell beside
+//! a running server: the same address rule as a login, an audit entry for
+//! every change, and a delete that removes the blobs after the rows (as a
+//! file delete does). Running servers notice disabled and deleted accounts
+//! on their own (`Core::watch_accounts`).
+
+use anyhow::{bail, Context};
+
+use crate::auth::{self, Accounts, Sealer};
+use crate::config::Config;
+use crate::core::files::Files;
+use crate::db::{Account, AccountState, Action, AuditEntry, Db};
+use crate::storage::BlobStore;
+use crate::text::time::unix_now;
+
+/// An account as the operator's list shows it.
+pub struct AccountSummary {
+    pub account: Account,
+    pub files: usize,
+}
+
+pub struct Admin {
+    db: Db,
+    config: Config,
+}
+
+impl Admin {
+    pub async fn connect(config: Config) -> anyhow::Result<Admin> {
+        let db = Db::connect(&config.database.url, config.database.max_connections).await?;
+        Ok(Admin { db, config })
+    }
+
+    pub async fn close(self) {
+        self.db.close().await;
+    }
+
+    /// The normal form of an address, as a login would take it.
+    pub fn address(input: &str) -> anyhow::Result<String> {
+        Accounts::parse_email(input).map_err(|refusal| anyhow::anyhow!("{refusal}"))
+    }
+
+    pub async fn list(&self) -> anyhow::Result<Vec<AccountSummary>> {
+        let mut out = Vec::new();
+        for account in self.db.list_accounts().await? {
+            let files = self.db.files(account.id).await?.len();
+            out.push(AccountSummary { account, files });
+        }
+        Ok(out)
+    }
+
+    /// The account at `email`, or an error that says there is none.
+    pub async fn account(&self, email: &str) -> anyhow::Result<Account> {
+        let email = Self::address(email)?;
+        match self.db.account_by_email(&email).await? {
+            Some(account) => Ok(account),
+            None => bail!("no account {email}"),
+        }
+    }
+
+    /// How many files the account holds (for the delete question).
+    pub async fn file_count(&self, account: &Account) -> anyhow::Result<usize> {
+        Ok(self.db.files(account.id).await?.len())
+    }
+
+    pub async fn set_state(&self, email: &str, state: AccountState) -> anyhow::Result<Account> {
+        let account = self.account(email).await?;
+        if !self.db.set_account_state(&account.email, state).await? {
+            bail!("no account {}", account.email);
+        }
+        let action = match state {
+            AccountState::Active => Action::AccountEnabled,
+            AccountState::Disabled => Action::AccountDisabled,
+        };
+        self.audit(&account, action, "by the operator").await;
+        Ok(account)
+    }
+
+    /// Deletes the account, its trusted keys and its files; returns how many
+    /// files went.
+    pub async fn delete(&self, account: &Account) -> anyhow::Result<usize> {
+        let Some(records) = self.db.delete_account(&account.email).await? else {
+            bail!("no account {}", account.email);
+        };
+        let store = BlobStore::open(&self.config.storage.uploads_dir)
+            .with_context(|| format!("opening {}", self.config.storage.uploads_dir.display()))?;
+        Files::new(self.db.clone(), store, self.config.storage.chunk_size, 0)
+            .remove_blobs(&records)
+            .await;
+        let detail = format!("by the operator, with {} file(s)", records.len());
+        self.audit(account, Action::AccountDeleted, &detail).await;
+        Ok(records.len())
+    }
+
+    /// A new authenticator secret: the old app's codes stop working.
+    pub async fn reset_authenticator(&self, email: &str) -> anyhow::Result<Account> {
+        let account = self.account(email).await?;
+        let sealer = Sealer::load_or_create(&self.config.auth.secret_key_file)?;
+        if !auth::reset_authenticator(&self.db, &sealer, &account.email).await? {
+            bail!("no account {}", account.email);
+        }
+        Ok(account)
+    }
+
+    async fn audit(&self, account: &Account, action: Action, detail: &str) {
+        let entry = AuditEntry {
+            at: unix_now(),
+            account_id: Some(account.id),
+            email: Some(&account.email),
+            action,
+            detail,
+            remote_addr: None,
+        };
+        self.db.record(&entry).await;
+    }
+}
