@@ -1,0 +1,240 @@
+//! The core's rules, without any door: what an upload, a pickup, an unlock,
+//! a wrong key, a rename and a delete do to a file's state and to the audit
+//! log, on a real SQLite file. Every door relies on these; their own tests
+//! check only how they show them.
+
+mod harness;
+
+use std::sync::Arc;
+
+use sfs::auth::limits::OpenFiles;
+use sfs::core::upload::UploadStream;
+use sfs::core::{Core, ErrorKind, FileKey, FileState, FilesError, Who};
+
+struct Day {
+    core: Arc<Core>,
+    who: Who,
+    _dir: tempfile::TempDir,
+}
+
+impl Day {
+    async fn start() -> Day {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = Core::start(harness::test_config(dir.path()))
+            .await
+            .expect("core starts");
+        let account = core
+            .db()
+            .create_account("erin@example.com", b"sealed", 0)
+            .await
+            .expect("account");
+        let who = Who {
+            account_id: account.id,
+            email: account.email,
+            remote: "192.0.2.7".into(),
+            open_files: OpenFiles::new(8),
+        };
+        Day {
+            core,
+            who,
+            _dir: dir,
+        }
+    }
+
+    async fn upload(&self, name: &str, content: &[u8]) -> Result<FileKey, FilesError> {
+        let mut upload = UploadStream::start(&self.core, &self.who, name, None).await?;
+        upload.write(content.to_vec().into()).await?;
+        let sealed = upload.seal().await?;
+        let key = sealed.key().clone();
+        sealed.commit().await?;
+        Ok(key)
+    }
+
+    async fn state(&self, name: &str) -> FileState {
+        let files = self.core.list(&self.who).await.expect("list");
+        let file = files
+            .iter()
+            .find(|f| f.record.name == name)
+            .expect("listed");
+        file.state.clone()
+    }
+
+    /// The audit log, oldest first, as (action, detail).
+    async fn audit(&self) -> Vec<(String, String)> {
+        let mut log = self.core.db().recent_audit(100).await.expect("audit");
+        log.reverse();
+        log.into_iter().map(|e| (e.action, e.detail)).collect()
+    }
+}
+
+#[tokio::test]
+async fn a_files_day_moves_through_its_states_and_each_step_is_audited() {
+    let day = Day::start().await;
+    let now = sfs::text::time::unix_now();
+    let key = day
+        .upload("report.pdf", b"the report")
+        .await
+        .expect("upload");
+
+    // Fresh: locked, its key waiting for the one pickup.
+    let state = day.state("report.pdf").await;
+    assert!(matches!(state, FileState::KeyWaiting(_)), "{state:?}");
+    assert_eq!(state.label(now), "key waiting");
+    let waiting = day.core.waiting_keys(&day.who);
+    assert_eq!(waiting.len(), 1);
+    let (name, taken) = day
+        .core
+        .take_waiting_key(&day.who, &waiting[0].file_id)
+        .expect("taken once");
+    assert_eq!(name, "report.pdf");
+    assert_eq!(taken.to_text().as_str(), key.to_text().as_str());
+    assert!(day
+        .core
+        .take_waiting_key(&day.who, &waiting[0].file_id)
+        .is_none());
+    assert_eq!(day.state("report.pdf").await, FileState::Locked);
+    assert_eq!(FileState::Locked.label(now), "locked");
+
+    // A locked file does not open without its key.
+    let locked = day.core.open_unlocked(&day.who, "report.pdf").await.err();
+    assert!(matches!(locked, Some(FilesError::Locked)), "{locked:?}");
+
+    // A wrong key is refused, audited, and unlocks nothing.
+    let wrong = day
+        .core
+        .unlock(&day.who, "report.pdf", &FileKey::generate())
+        .await
+        .expect_err("wrong key");
+    assert_eq!(wrong.kind(), ErrorKind::Denied);
+    assert!(wrong.to_string().starts_with("wrong key"), "{wrong}");
+    assert_eq!(day.state("report.pdf").await, FileState::Locked);
+
+    // The right key unlocks until a time the label shows, and opens.
+    let until = day
+        .core
+        .unlock(&day.who, "report.pdf", &key)
+        .await
+        .expect("unlock");
+    assert_eq!(day.state("report.pdf").await, FileState::Unlocked(until));
+    let label = FileState::Unlocked(until).label(now);
+    assert!(label.starts_with("unlocked until "), "{label}");
+    assert_eq!(
+        FileState::Unlocked(until).label(until),
+        "locked",
+        "an old listing reads as locked once the time passed"
+    );
+    let (record, _download) = day
+        .core
+        .open_unlocked(&day.who, "report.pdf")
+        .await
+        .expect("opens unlocked");
+    assert_eq!(record.size, 10);
+
+    // Rename keeps the unlock; logout locks; delete removes.
+    day.core
+        .rename(&day.who, "report.pdf", "final.pdf")
+        .await
+        .expect("rename");
+    assert!(matches!(
+        day.state("final.pdf").await,
+        FileState::Unlocked(_)
+    ));
+    assert_eq!(day.core.logout(&day.who).await, 1);
+    assert_eq!(day.state("final.pdf").await, FileState::Locked);
+    day.core
+        .delete(&day.who, "final.pdf")
+        .await
+        .expect("delete");
+    let gone = day
+        .core
+        .delete(&day.who, "final.pdf")
+        .await
+        .expect_err("gone");
+    assert_eq!(gone.kind(), ErrorKind::NotFound);
+
+    let actions: Vec<String> = day.audit().await.into_iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        actions,
+        ["upload", "refused", "refused", "unlock", "download", "rename", "logout", "delete"],
+    );
+    let log = day.audit().await;
+    assert_eq!(log[0].1, "\"report.pdf\", 10 bytes");
+    assert_eq!(log[2].1, "wrong key for \"report.pdf\"");
+    let text = format!("{log:?}");
+    assert!(
+        !text.contains(key.to_text().as_str()),
+        "no key in the audit log"
+    );
+}
+
+#[tokio::test]
+async fn a_key_file_name_never_hides_a_file_and_refusals_lose_nothing() {
+    let day = Day::start().await;
+    day.upload("notes.txt", b"notes").await.expect("upload");
+
+    let taken = day
+        .upload("notes.txt.key", b"x")
+        .await
+        .expect_err("refused");
+    assert_eq!(taken.kind(), ErrorKind::Denied);
+    assert_eq!(
+        taken.to_string(),
+        "notes.txt.key is where the key of notes.txt goes: write its key there to unlock it, \
+         or store this file under another name"
+    );
+    let renamed = day
+        .core
+        .rename(&day.who, "notes.txt", "notes.txt.key")
+        .await
+        .expect_err("renaming onto a key file name is refused too");
+    assert_eq!(renamed.kind(), ErrorKind::Denied, "{renamed}");
+
+    // `cert.key` with no `cert` is an ordinary file; `cert` may not hide it.
+    day.upload("cert.key", b"-----BEGIN-----")
+        .await
+        .expect("ordinary");
+    let hides = day.upload("cert", b"x").await.expect_err("would hide");
+    assert_eq!(
+        hides.to_string(),
+        "a stored file is named cert.key, which the key of cert would hide: rename cert.key first"
+    );
+    let hides = day
+        .core
+        .rename(&day.who, "notes.txt", "cert")
+        .await
+        .expect_err("would hide");
+    assert!(
+        matches!(hides, FilesError::HidesKeyFile { .. }),
+        "{hides:?}"
+    );
+
+    let mut names: Vec<String> = day
+        .core
+        .list(&day.who)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|f| f.record.name)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["cert.key", "notes.txt"],
+        "nothing lost, nothing added"
+    );
+}
+
+#[tokio::test]
+async fn user_facing_names_in_errors_are_escaped() {
+    let day = Day::start().await;
+    day.upload("a\u{202e}b", b"x")
+        .await
+        .expect("stored exactly");
+    let refused = day
+        .upload("a\u{202e}b.key", b"x")
+        .await
+        .expect_err("refused");
+    let text = refused.to_string();
+    assert!(!text.contains('\u{202e}'), "{text:?}");
+    assert!(text.contains("a\\u{202e}b.key"), "{text}");
+}
