@@ -347,3 +347,46 @@ fn smtp_password_is_read_from_the_named_variable() {
     assert!(!format!("{smtp:?}").contains("s3cret"));
     std::env::remove_var(name);
 }
+
+/// The shipped `config.toml` and the README's table of settings are made
+/// from the one declaration of every key; `SFS_UPDATE_DOCS=1 cargo test
+/// --test config` rewrites them after a change there.
+#[test]
+fn config_toml_and_the_readme_table_match_the_declarations() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let update = std::env::var_os("SFS_UPDATE_DOCS").is_some();
+    let template = sfs::config::template();
+    let shipped = root.join("config.toml");
+    if update {
+        std::fs::write(&shipped, &template).expect("config.toml");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&shipped).expect("config.toml"),
+        template,
+        "config.toml is out of step with src/config/settings.rs"
+    );
+    // The shipped file loads, and to the defaults.
+    let loaded = Config::from_toml_str(&template, "config.toml").expect("loads");
+    assert_eq!(loaded, Config::default());
+
+    let (start, end) = ("<!-- settings: begin -->\n", "<!-- settings: end -->");
+    let readme_path = root.join("README.md");
+    let span = |readme: &str| {
+        let from = readme.find(start).expect("README marks its settings table") + start.len();
+        (from, readme[from..].find(end).expect("end mark") + from)
+    };
+    let table = sfs::config::reference_table();
+    if update {
+        let mut readme = std::fs::read_to_string(&readme_path).expect("README");
+        let (from, to) = span(&readme);
+        readme.replace_range(from..to, &table);
+        std::fs::write(&readme_path, &readme).expect("README");
+    }
+    let readme = std::fs::read_to_string(&readme_path).expect("README");
+    let (from, to) = span(&readme);
+    assert_eq!(
+        &readme[from..to],
+        table,
+        "the README's settings table is out of step with src/config/settings.rs"
+    );
+}

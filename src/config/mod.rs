@@ -16,10 +16,19 @@
 //! password part of a database url.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::IpAddr;
+use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+mod settings;
+mod template;
+
+pub use settings::{
+    AuthConfig, DatabaseConfig, Key, LimitsConfig, LogConfig, LogFormat, MailConfig,
+    MailSmtpConfig, MailTransport, ServerConfig, SmtpSecurity, StorageConfig, Table, SCHEMA,
+};
+pub use template::{reference_table, template};
 
 /// The environment variable that, when set and non-empty, replaces
 /// `database.url` (so a deployment can keep database credentials out of the
@@ -28,138 +37,8 @@ pub const DATABASE_URL_ENV: &str = "SFS_DATABASE_URL";
 
 /// The longest duration any setting accepts: one year, which keeps every
 /// later seconds arithmetic far from overflow.
-const MAX_SECONDS: u64 = 365 * 24 * 3600;
-const MAX_MINUTES: u64 = MAX_SECONDS / 60;
-
-/// A table of the config and its keys, each with what it accepts (the
-/// text after "expected" in error messages).
-struct Table {
-    name: &'static str,
-    keys: &'static [(&'static str, &'static str)],
-}
-
-const POSITIVE_COUNT: &str = "a whole number greater than 0";
-const SECONDS: &str = "a whole number of seconds from 1 to 31536000 (one year)";
-const MINUTES: &str = "a whole number of minutes from 1 to 525600 (one year)";
-const PATH: &str = "a non-empty path, relative to the working directory or absolute";
-const HOST: &str = "a host name or IP address such as files.example.com";
-
-/// Every table and key the config accepts. Sub-tables (`mail.smtp`) are
-/// allowed inside their parent by being listed here.
-const SCHEMA: &[Table] = &[
-    Table {
-        name: "server",
-        keys: &[
-            ("listen", "IP:PORT such as 127.0.0.1:2222 or [::]:2222"),
-            ("public_host", HOST),
-            ("public_port", "a port number from 1 to 65535"),
-            ("host_key_dir", PATH),
-        ],
-    },
-    Table {
-        name: "database",
-        keys: &[
-            (
-                "url",
-                "a url starting with sqlite:, mysql: or mariadb: such as sqlite://data/sfs.db",
-            ),
-            ("max_connections", "a whole number from 1 to 1000"),
-        ],
-    },
-    Table {
-        name: "storage",
-        keys: &[
-            ("uploads_dir", PATH),
-            (
-                "chunk_size",
-                "a power of two from 1024 to 16777216 (16 MiB) bytes",
-            ),
-        ],
-    },
-    Table {
-        name: "mail",
-        keys: &[
-            ("transport", "one of outbox, smtp"),
-            ("outbox_dir", PATH),
-            ("from", "a sender with an address such as \"sfs <sfs@example.com>\""),
-        ],
-    },
-    Table {
-        name: "mail.smtp",
-        keys: &[
-            ("host", HOST),
-            ("port", "a port number from 1 to 65535"),
-            (
-                "security",
-                "one of starttls, tls, plain (plain only when mail.smtp.host is localhost or a loopback address)",
-            ),
-            ("username", "a string (empty for no authentication)"),
-            (
-                "password_env",
-                "the name of an environment variable such as SFS_SMTP_PASSWORD",
-            ),
-            ("timeout_seconds", SECONDS),
-        ],
-    },
-    Table {
-        name: "auth",
-        keys: &[
-            ("secret_key_file", PATH),
-            ("code_step_seconds", SECONDS),
-            ("code_skew_steps", "a whole number from 0 to 10"),
-            ("email_code_minutes", MINUTES),
-            ("resend_cooldown_seconds", SECONDS),
-            (
-                "key_login_minutes",
-                "a whole number of minutes from 0 (off) to 525600 (one year)",
-            ),
-            ("key_pickup_minutes", MINUTES),
-            ("unlock_minutes", MINUTES),
-            ("issuer", "a non-empty name without a colon"),
-        ],
-    },
-    Table {
-        name: "limits",
-        keys: &[
-            ("wrong_codes_per_challenge", POSITIVE_COUNT),
-            ("login_prompts_per_connection", POSITIVE_COUNT),
-            ("code_emails_per_address_per_hour", POSITIVE_COUNT),
-            ("code_emails_per_ip_per_hour", POSITIVE_COUNT),
-            ("failed_logins_per_ip", POSITIVE_COUNT),
-            ("failed_logins_per_account", POSITIVE_COUNT),
-            ("account_lock_seconds", SECONDS),
-            ("wrong_codes_per_address_per_day", POSITIVE_COUNT),
-            ("ban_base_seconds", SECONDS),
-            (
-                "ban_max_seconds",
-                "a whole number of seconds from limits.ban_base_seconds to 31536000 (one year)",
-            ),
-            ("max_sessions", POSITIVE_COUNT),
-            ("max_sessions_per_ip", POSITIVE_COUNT),
-            ("channels_per_connection", POSITIVE_COUNT),
-            ("guest_channels_per_connection", POSITIVE_COUNT),
-            ("login_deadline_seconds", SECONDS),
-            ("idle_timeout_seconds", SECONDS),
-            ("upload_idle_seconds", SECONDS),
-            ("max_file_bytes", "a whole number of bytes, 0 for no limit"),
-            ("open_files_per_session", POSITIVE_COUNT),
-            (
-                "sftp_backlog_bytes",
-                "a whole number of bytes from 1048576 (1 MiB) to 1073741824 (1 GiB)",
-            ),
-        ],
-    },
-    Table {
-        name: "log",
-        keys: &[
-            ("format", "one of text, json"),
-            (
-                "level",
-                "a tracing filter such as \"info\" or \"sfs=debug,warn\": levels (off, error, warn, info, debug, trace) and target=level pairs, at most 256 characters",
-            ),
-        ],
-    },
-];
+pub(crate) const MAX_SECONDS: u64 = 365 * 24 * 3600;
+pub(crate) const MAX_MINUTES: u64 = MAX_SECONDS / 60;
 
 /// Why a config was refused. Each message is one line naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +69,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -200,46 +79,6 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
-}
-
-/// `[server]`: where SSH listens and how users are told to reach it.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    /// The host name shown in the sftp/scp lines users copy.
-    pub public_host: String,
-    pub public_port: u16,
-    pub host_key_dir: PathBuf,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 2222)),
-            public_host: "localhost".into(),
-            public_port: 2222,
-            host_key_dir: "host_keys".into(),
-        }
-    }
-}
-
-/// `[database]`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabaseConfig {
-    /// `sqlite:...`, `mysql:...` or `mariadb:...`; may hold a password.
-    pub url: String,
-    pub max_connections: u32,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        DatabaseConfig {
-            url: "sqlite://data/sfs.db".into(),
-            max_connections: 8,
-        }
-    }
 }
 
 /// Keeps a password in the url out of logs.
@@ -252,81 +91,6 @@ impl fmt::Debug for DatabaseConfig {
     }
 }
 
-/// `[storage]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StorageConfig {
-    pub uploads_dir: PathBuf,
-    /// Plaintext bytes per vault chunk for new files.
-    pub chunk_size: u32,
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        StorageConfig {
-            uploads_dir: "uploads".into(),
-            chunk_size: 65536,
-        }
-    }
-}
-
-/// `[mail]`: how login codes are sent.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MailConfig {
-    pub transport: MailTransport,
-    /// Where the outbox transport writes messages, one file each.
-    pub outbox_dir: PathBuf,
-    pub from: String,
-    pub smtp: MailSmtpConfig,
-}
-
-impl Default for MailConfig {
-    fn default() -> Self {
-        MailConfig {
-            transport: MailTransport::Outbox,
-            outbox_dir: "outbox".into(),
-            from: "sfs <sfs@localhost>".into(),
-            smtp: MailSmtpConfig::default(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MailTransport {
-    /// Messages are written to `mail.outbox_dir` instead of being sent.
-    Outbox,
-    Smtp,
-}
-
-/// `[mail.smtp]`. The password is not here: see [`MailSmtpConfig::password`].
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MailSmtpConfig {
-    pub host: String,
-    pub port: u16,
-    pub security: SmtpSecurity,
-    /// Empty: no authentication.
-    pub username: String,
-    /// The name of the environment variable holding the password.
-    pub password_env: String,
-    pub timeout_seconds: u64,
-}
-
-impl Default for MailSmtpConfig {
-    fn default() -> Self {
-        MailSmtpConfig {
-            host: "localhost".into(),
-            port: 587,
-            security: SmtpSecurity::Starttls,
-            username: String::new(),
-            password_env: "SFS_SMTP_PASSWORD".into(),
-            timeout_seconds: 30,
-        }
-    }
-}
-
 impl MailSmtpConfig {
     /// The SMTP password, read from the environment variable named by
     /// `password_env` at each call; `None` if unset or empty.
@@ -335,150 +99,6 @@ impl MailSmtpConfig {
             .ok()
             .filter(|password| !password.is_empty())
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpSecurity {
-    /// Plain connection upgraded with STARTTLS, which must succeed.
-    Starttls,
-    /// TLS from the first byte (usually port 465).
-    Tls,
-    /// No encryption: allowed to a loopback host only.
-    Plain,
-}
-
-/// `[auth]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuthConfig {
-    /// The server key that seals TOTP secrets at rest.
-    pub secret_key_file: PathBuf,
-    /// Seconds per authenticator-app (TOTP) code.
-    pub code_step_seconds: u64,
-    /// How many steps either side of now an app code may be from.
-    pub code_skew_steps: u32,
-    /// How long an e-mailed code stays valid.
-    pub email_code_minutes: u64,
-    pub resend_cooldown_seconds: u64,
-    /// After a code login, the connection's SSH key logs the account in
-    /// without a code for this long; 0 turns it off.
-    pub key_login_minutes: u64,
-    pub key_pickup_minutes: u64,
-    pub unlock_minutes: u64,
-    /// The name authenticator apps show.
-    pub issuer: String,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            secret_key_file: "host_keys/secrets.key".into(),
-            code_step_seconds: 30,
-            code_skew_steps: 1,
-            email_code_minutes: 10,
-            resend_cooldown_seconds: 30,
-            key_login_minutes: 15,
-            key_pickup_minutes: 15,
-            unlock_minutes: 30,
-            issuer: "sfs".into(),
-        }
-    }
-}
-
-/// `[limits]`: abuse limits.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitsConfig {
-    pub wrong_codes_per_challenge: u32,
-    /// Keyboard-interactive prompts one SSH connection gets in all.
-    pub login_prompts_per_connection: u32,
-    pub code_emails_per_address_per_hour: u32,
-    pub code_emails_per_ip_per_hour: u32,
-    /// Failed logins from one IP before it is banned.
-    pub failed_logins_per_ip: u32,
-    /// Wrong codes for one email address before it is locked.
-    pub failed_logins_per_account: u32,
-    /// How long such a lock lasts; each further wrong code renews it.
-    pub account_lock_seconds: u64,
-    /// Wrong codes for one address in any 24 hours before it is locked
-    /// until the oldest is a day old. Neither lock applies to a source that
-    /// logged in to the account before.
-    pub wrong_codes_per_address_per_day: u32,
-    /// The first ban; each further one doubles, up to `ban_max_seconds`.
-    pub ban_base_seconds: u64,
-    pub ban_max_seconds: u64,
-    pub max_sessions: u32,
-    pub max_sessions_per_ip: u32,
-    /// Session channels one logged-in connection may have open at once.
-    pub channels_per_connection: u32,
-    /// The same for a guest connection (terminal UI only).
-    pub guest_channels_per_connection: u32,
-    pub login_deadline_seconds: u64,
-    pub idle_timeout_seconds: u64,
-    /// An upload that receives nothing this long is abandoned.
-    pub upload_idle_seconds: u64,
-    /// 0: no limit.
-    pub max_file_bytes: u64,
-    /// Files one SSH connection may hold open across its channels and doors
-    /// (and handles one sftp channel may hold); each open file may buffer up
-    /// to about 1.5 MiB while it streams.
-    pub open_files_per_session: u32,
-    /// Client bytes an sftp channel takes ahead while its replies wait for
-    /// the client's window, so the connection never stops reading.
-    pub sftp_backlog_bytes: u64,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            wrong_codes_per_challenge: 3,
-            login_prompts_per_connection: 6,
-            code_emails_per_address_per_hour: 20,
-            code_emails_per_ip_per_hour: 60,
-            failed_logins_per_ip: 10,
-            failed_logins_per_account: 10,
-            account_lock_seconds: 900,
-            wrong_codes_per_address_per_day: 10,
-            ban_base_seconds: 60,
-            ban_max_seconds: 3600,
-            max_sessions: 500,
-            max_sessions_per_ip: 20,
-            channels_per_connection: 10,
-            guest_channels_per_connection: 2,
-            login_deadline_seconds: 120,
-            idle_timeout_seconds: 900,
-            upload_idle_seconds: 300,
-            max_file_bytes: 0,
-            open_files_per_session: 64,
-            sftp_backlog_bytes: 16 * 1024 * 1024,
-        }
-    }
-}
-
-/// `[log]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    pub format: LogFormat,
-    /// A tracing `EnvFilter` directive string.
-    pub level: String,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            format: LogFormat::Text,
-            level: "info".into(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 impl Config {
@@ -550,200 +170,50 @@ impl Config {
         })
     }
 
-    /// Ranges and rules between keys. `url_origin` names where
-    /// `database.url` came from, which may be the environment.
+    /// Each key's check, then the rules between keys (`settings.rs`).
+    /// `url_origin` names where `database.url` came from, which may be the
+    /// environment.
     fn validate(&self, origin: &str, url_origin: &str) -> Result<(), ConfigError> {
-        let check = |ok: bool, key: &str, value: String| -> Result<(), ConfigError> {
-            match (ok, expected(key)) {
-                (true, _) => Ok(()),
-                (false, Some(expected)) => Err(invalid(origin, key, value, expected)),
-                (false, None) => Err(invalid(origin, key, value, "a valid value")),
-            }
+        let refused = self
+            .server
+            .refused()
+            .or_else(|| self.database.refused())
+            .or_else(|| self.storage.refused())
+            .or_else(|| self.mail.refused())
+            .or_else(|| self.mail.smtp.refused())
+            .or_else(|| self.auth.refused())
+            .or_else(|| self.limits.refused())
+            .or_else(|| self.log.refused())
+            .or_else(|| settings::refused_together(self));
+        let Some(key) = refused else {
+            return Ok(());
         };
-        let seconds = |value: u64| (1..=MAX_SECONDS).contains(&value);
-        let minutes = |value: u64| (1..=MAX_MINUTES).contains(&value);
-
-        let server = &self.server;
-        check(
-            valid_host(&server.public_host),
-            "server.public_host",
-            quoted(&server.public_host),
-        )?;
-        check(
-            server.public_port > 0,
-            "server.public_port",
-            server.public_port.to_string(),
-        )?;
-        check_path(&server.host_key_dir, "server.host_key_dir", &check)?;
-
-        let database = &self.database;
-        if !valid_database_url(&database.url) {
-            return Err(invalid(
-                url_origin,
-                "database.url",
-                quoted(&redact_url(&database.url)),
-                expected("database.url").unwrap_or_default(),
-            ));
-        }
-        check(
-            (1..=1000).contains(&database.max_connections),
-            "database.max_connections",
-            database.max_connections.to_string(),
-        )?;
-
-        let storage = &self.storage;
-        check_path(&storage.uploads_dir, "storage.uploads_dir", &check)?;
-        check(
-            crate::vault::format::check_chunk_size(storage.chunk_size).is_ok(),
-            "storage.chunk_size",
-            storage.chunk_size.to_string(),
-        )?;
-
-        let mail = &self.mail;
-        check_path(&mail.outbox_dir, "mail.outbox_dir", &check)?;
-        check(valid_from(&mail.from), "mail.from", quoted(&mail.from))?;
-        let smtp = &mail.smtp;
-        check(valid_host(&smtp.host), "mail.smtp.host", quoted(&smtp.host))?;
-        check(smtp.port > 0, "mail.smtp.port", smtp.port.to_string())?;
-        check(
-            smtp.security != SmtpSecurity::Plain || is_loopback(&smtp.host),
-            "mail.smtp.security",
-            quoted("plain"),
-        )?;
-        check(
-            valid_env_name(&smtp.password_env),
-            "mail.smtp.password_env",
-            quoted(&smtp.password_env),
-        )?;
-        check(
-            seconds(smtp.timeout_seconds),
-            "mail.smtp.timeout_seconds",
-            smtp.timeout_seconds.to_string(),
-        )?;
-
-        let auth = &self.auth;
-        check_path(&auth.secret_key_file, "auth.secret_key_file", &check)?;
-        for (key, value) in [
-            ("auth.code_step_seconds", auth.code_step_seconds),
-            ("auth.resend_cooldown_seconds", auth.resend_cooldown_seconds),
-        ] {
-            check(seconds(value), key, value.to_string())?;
-        }
-        check(
-            auth.code_skew_steps <= 10,
-            "auth.code_skew_steps",
-            auth.code_skew_steps.to_string(),
-        )?;
-        check(
-            auth.key_login_minutes <= MAX_MINUTES,
-            "auth.key_login_minutes",
-            auth.key_login_minutes.to_string(),
-        )?;
-        for (key, value) in [
-            ("auth.email_code_minutes", auth.email_code_minutes),
-            ("auth.key_pickup_minutes", auth.key_pickup_minutes),
-            ("auth.unlock_minutes", auth.unlock_minutes),
-        ] {
-            check(minutes(value), key, value.to_string())?;
-        }
-        // The issuer is the label prefix in otpauth:// urls, where a colon
-        // separates it from the account.
-        check(
-            !auth.issuer.trim().is_empty() && !auth.issuer.contains(':'),
-            "auth.issuer",
-            quoted(&auth.issuer),
-        )?;
-
-        let limits = &self.limits;
-        for (key, value) in [
-            (
-                "limits.wrong_codes_per_challenge",
-                limits.wrong_codes_per_challenge,
-            ),
-            (
-                "limits.login_prompts_per_connection",
-                limits.login_prompts_per_connection,
-            ),
-            (
-                "limits.code_emails_per_address_per_hour",
-                limits.code_emails_per_address_per_hour,
-            ),
-            (
-                "limits.code_emails_per_ip_per_hour",
-                limits.code_emails_per_ip_per_hour,
-            ),
-            ("limits.failed_logins_per_ip", limits.failed_logins_per_ip),
-            (
-                "limits.failed_logins_per_account",
-                limits.failed_logins_per_account,
-            ),
-            (
-                "limits.wrong_codes_per_address_per_day",
-                limits.wrong_codes_per_address_per_day,
-            ),
-            ("limits.max_sessions", limits.max_sessions),
-            ("limits.max_sessions_per_ip", limits.max_sessions_per_ip),
-            (
-                "limits.channels_per_connection",
-                limits.channels_per_connection,
-            ),
-            (
-                "limits.guest_channels_per_connection",
-                limits.guest_channels_per_connection,
-            ),
-            (
-                "limits.open_files_per_session",
-                limits.open_files_per_session,
-            ),
-        ] {
-            check(value > 0, key, value.to_string())?;
-        }
-        for (key, value) in [
-            ("limits.ban_base_seconds", limits.ban_base_seconds),
-            ("limits.account_lock_seconds", limits.account_lock_seconds),
-            (
-                "limits.login_deadline_seconds",
-                limits.login_deadline_seconds,
-            ),
-            ("limits.idle_timeout_seconds", limits.idle_timeout_seconds),
-            ("limits.upload_idle_seconds", limits.upload_idle_seconds),
-        ] {
-            check(seconds(value), key, value.to_string())?;
-        }
-        check(
-            seconds(limits.ban_max_seconds) && limits.ban_max_seconds >= limits.ban_base_seconds,
-            "limits.ban_max_seconds",
-            limits.ban_max_seconds.to_string(),
-        )?;
-        check(
-            (1 << 20..=1 << 30).contains(&limits.sftp_backlog_bytes),
-            "limits.sftp_backlog_bytes",
-            limits.sftp_backlog_bytes.to_string(),
-        )?;
-
-        check(
-            valid_log_level(&self.log.level),
-            "log.level",
-            quoted(&self.log.level),
-        )
+        let origin = if key == "database.url" {
+            url_origin
+        } else {
+            origin
+        };
+        let value = toml::Value::try_from(self)
+            .ok()
+            .and_then(|value| {
+                value
+                    .as_table()
+                    .and_then(|t| lookup(t, key))
+                    .map(|v| show(key, v))
+            })
+            .unwrap_or_else(|| "?".to_owned());
+        Err(invalid(
+            origin,
+            key,
+            value,
+            expected(key).unwrap_or("a valid value"),
+        ))
     }
-}
-
-fn check_path(
-    path: &Path,
-    key: &str,
-    check: &impl Fn(bool, &str, String) -> Result<(), ConfigError>,
-) -> Result<(), ConfigError> {
-    check(
-        !path.as_os_str().is_empty(),
-        key,
-        quoted(&path.display().to_string()),
-    )
 }
 
 /// A url the db layer can open: `sqlite:` and a path, or a MySQL/MariaDB
 /// server url.
-fn valid_database_url(url: &str) -> bool {
+pub(crate) fn valid_database_url(url: &str) -> bool {
     ["sqlite:", "mysql://", "mariadb://"]
         .iter()
         .any(|scheme| url.len() > scheme.len() && url.starts_with(scheme))
@@ -774,10 +244,10 @@ fn check_table_keys(
                     ))
                 }
             }
-        } else if !section.is_some_and(|s| s.keys.iter().any(|(name, _)| *name == key.as_str())) {
+        } else if !section.is_some_and(|s| s.keys.iter().any(|k| k.name == key.as_str())) {
             let allowed: Vec<&str> = section
                 .into_iter()
-                .flat_map(|s| s.keys.iter().map(|(name, _)| *name))
+                .flat_map(|s| s.keys.iter().map(|k| k.name))
                 .chain(sub_tables(section.map(|s| s.name)))
                 .collect();
             return Err(ConfigError::UnknownKey {
@@ -813,8 +283,8 @@ fn expected(key: &str) -> Option<&'static str> {
         .find(|t| t.name == table)?
         .keys
         .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, expected)| *expected)
+        .find(|k| k.name == name)
+        .map(|k| k.expected)
 }
 
 fn invalid(origin: &str, key: &str, value: String, expected: &str) -> ConfigError {
@@ -827,7 +297,7 @@ fn invalid(origin: &str, key: &str, value: String, expected: &str) -> ConfigErro
 }
 
 /// The value at a dotted path of the parsed table.
-fn lookup<'a>(table: &'a toml::Table, path: &str) -> Option<&'a toml::Value> {
+pub(crate) fn lookup<'a>(table: &'a toml::Table, path: &str) -> Option<&'a toml::Value> {
     let mut parts = path.split('.');
     let mut value = table.get(parts.next()?)?;
     for part in parts {
@@ -893,7 +363,7 @@ fn io_reason(error: &std::io::Error) -> String {
 
 /// A DNS name or an IP address (IPv6 possibly in brackets); no spaces, no
 /// user part, no port.
-fn valid_host(host: &str) -> bool {
+pub(crate) fn valid_host(host: &str) -> bool {
     !host.is_empty()
         && host
             .chars()
@@ -901,7 +371,7 @@ fn valid_host(host: &str) -> bool {
 }
 
 /// Plain SMTP only where the traffic cannot leave the machine.
-fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -912,7 +382,7 @@ fn is_loopback(host: &str) -> bool {
 
 /// `Name <local@domain>` or `local@domain`. Control characters are refused:
 /// a line break would let the value inject mail headers.
-fn valid_from(from: &str) -> bool {
+pub(crate) fn valid_from(from: &str) -> bool {
     if from.chars().any(char::is_control) {
         return false;
     }
@@ -934,7 +404,7 @@ fn valid_from(from: &str) -> bool {
     }
 }
 
-fn valid_env_name(name: &str) -> bool {
+pub(crate) fn valid_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
