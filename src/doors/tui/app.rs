@@ -18,6 +18,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::field::Field;
 use super::input::Key;
+use super::keymap::{self, Action};
 use super::qr;
 use super::text::Endpoint;
 use crate::core::events::Event;
@@ -516,44 +517,51 @@ impl App {
         if dash.dialog.is_some() {
             return self.dialog_key(key).await;
         }
-        match (dash.focus, key) {
-            (_, Key::Up) => dash.select_by(-1),
-            (_, Key::Down) => dash.select_by(1),
-            (_, Key::PageUp) => dash.select_by(-(PAGE as isize)),
-            (_, Key::PageDown) => dash.select_by(PAGE as isize),
-            (Focus::Key, Key::Enter) => self.unlock().await,
-            (Focus::Key, Key::Esc) => {
+        // A paste is a key (nothing else here is pasted): it goes to the
+        // key field, never to the shortcuts.
+        if matches!(key, Key::Paste(_)) && dash.focus == Focus::Files {
+            dash.set_focus(Focus::Key);
+        }
+        let map = match dash.focus {
+            Focus::Files => keymap::FILES,
+            Focus::Key => keymap::KEY_FIELD,
+        };
+        let Some(action) = keymap::action(map, &key) else {
+            if dash.focus == Focus::Key {
+                dash.key.edit(&key);
+            }
+            return;
+        };
+        match action {
+            Action::Up => dash.select_by(-1),
+            Action::Down => dash.select_by(1),
+            Action::PageUp => dash.select_by(-(PAGE as isize)),
+            Action::PageDown => dash.select_by(PAGE as isize),
+            Action::First => dash.selected = 0,
+            Action::Last => dash.select_by(isize::MAX),
+            Action::Unlock => self.unlock().await,
+            Action::ClearKey => {
                 dash.key.clear();
                 dash.set_focus(Focus::Files);
             }
-            (Focus::Key, Key::Tab | Key::BackTab) => dash.set_focus(Focus::Files),
-            (Focus::Key, other) => {
-                dash.key.edit(&other);
-            }
-            (Focus::Files, Key::Tab | Key::BackTab) => dash.set_focus(Focus::Key),
-            // A paste is a key (nothing else here is pasted): it goes to the
-            // key field, never to the shortcuts.
-            (Focus::Files, paste @ Key::Paste(_)) => {
-                dash.set_focus(Focus::Key);
-                dash.key.edit(&paste);
-            }
-            (Focus::Files, Key::Home) => dash.selected = 0,
-            (Focus::Files, Key::End) => dash.select_by(isize::MAX),
-            (Focus::Files, Key::Enter | Key::Char('d')) => self.download().await,
-            (Focus::Files, Key::Delete | Key::Char('x')) => match dash.selected_file() {
+            Action::SwitchFocus => dash.set_focus(match dash.focus {
+                Focus::Files => Focus::Key,
+                Focus::Key => Focus::Files,
+            }),
+            Action::Open => self.download().await,
+            Action::Delete => match dash.selected_file() {
                 Some(file) => dash.show(Dialog::ConfirmDelete {
                     name: file.record.name.clone(),
                 }),
                 None => self.error("There is no file to delete."),
             },
-            (Focus::Files, Key::Char('r')) => self.reveal_selected(),
-            (Focus::Files, Key::Char('u')) => dash.show(Dialog::Upload),
-            (Focus::Files, Key::Char('?') | Key::F(1)) => dash.show(Dialog::Help),
-            (Focus::Files, Key::Char('k')) => self.open_keys().await,
-            (Focus::Files, Key::Char('a')) => self.open_authenticator().await,
-            (Focus::Files, Key::Char('l')) => self.logout().await,
-            (Focus::Files, Key::Char('q')) => self.end("", 0),
-            _ => {}
+            Action::Reveal => self.reveal_selected(),
+            Action::Upload => dash.show(Dialog::Upload),
+            Action::Help => dash.show(Dialog::Help),
+            Action::SshKeys => self.open_keys().await,
+            Action::Authenticator => self.open_authenticator().await,
+            Action::Logout => self.logout().await,
+            Action::Quit => self.end("", 0),
         }
     }
 

@@ -16,6 +16,7 @@
 mod app;
 mod field;
 mod input;
+mod keymap;
 mod qr;
 mod terminal;
 mod text;

@@ -16,6 +16,7 @@ use super::app::{
     App, AuthenticatorDialog, CodePage, Dashboard, Dialog, EmailPage, Focus, KeysDialog, Page,
 };
 use super::field::Field;
+use super::keymap;
 use super::text::human_size;
 use crate::core::messages;
 use crate::core::{FileState, MailStatus};
@@ -323,28 +324,11 @@ fn dashboard(frame: &mut Frame, app: &App, dash: &Dashboard, theme: &Theme) {
     };
     draw_field(frame, &dash.key, &title, key, theme);
     draw_status(frame, app, status, theme);
-    let shortcuts: &[(&str, &str)] = match dash.focus {
-        Focus::Files => &[
-            ("Enter", "decrypt"),
-            ("x", "delete"),
-            ("u", "upload"),
-            ("?", "help"),
-            ("q", "quit"),
-            ("Tab", "key"),
-            ("r", "reveal key"),
-            ("k", "ssh keys"),
-            ("a", "authenticator"),
-            ("l", "logout"),
-        ],
-        Focus::Key => &[
-            ("Enter", "unlock"),
-            ("Esc", "clear"),
-            ("Tab", "files"),
-            ("↑↓", "file"),
-            ("Ctrl-C", "quit"),
-        ],
-    };
-    draw_footer(frame, footer, shortcuts, theme);
+    let shortcuts = keymap::footer(match dash.focus {
+        Focus::Files => keymap::FILES,
+        Focus::Key => keymap::KEY_FIELD,
+    });
+    draw_footer(frame, footer, &shortcuts, theme);
     if let Some(dialog) = &dash.dialog {
         draw_dialog(frame, app, dash, dialog, theme);
     }
@@ -483,18 +467,7 @@ fn draw_dialog(frame: &mut Frame, app: &App, dash: &Dashboard, dialog: &Dialog, 
     };
     match dialog {
         Dialog::Help => {
-            let rows = [
-                ("↑↓ PgUp PgDn", "select a file"),
-                ("Enter / d", "unlock with the typed key; fetch commands"),
-                ("Tab", "switch between files and the key field"),
-                ("Del / x", "delete the selected file (asks first)"),
-                ("r", "reveal the file's waiting key (once)"),
-                ("u", "how to upload"),
-                ("k", "trusted SSH keys (log in without a code)"),
-                ("a", "authenticator app (QR code)"),
-                ("l", "log out: lock files, forget typed keys"),
-                ("q / Ctrl-C", "quit"),
-            ];
+            let rows = keymap::help(keymap::FILES);
             let mut lines: Vec<Line> = rows
                 .iter()
                 .map(|(key, what)| {

@@ -1,0 +1,267 @@
+//! The dashboard's keys, each declared once with what the footer and the
+//! help dialog say of it: `app.rs` asks [`action`] what a key does, `ui.rs`
+//! draws [`footer`] and [`help`] from the same lists, so a binding cannot
+//! be handled, shown and documented three different ways.
+
+use super::input::Key;
+
+/// What a dashboard key does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    First,
+    Last,
+    /// Files: unlock with the typed key, or show the fetch commands.
+    Open,
+    Delete,
+    Reveal,
+    Upload,
+    Help,
+    SshKeys,
+    Authenticator,
+    Logout,
+    Quit,
+    /// Between the file list and the key field.
+    SwitchFocus,
+    /// Key field: unlock the selected file with it.
+    Unlock,
+    /// Key field: wipe it and go back to the files.
+    ClearKey,
+}
+
+/// One binding: the keys, how the footer names them (`None`: not in the
+/// footer) and what the help says.
+pub struct Binding {
+    keys: &'static [Press],
+    pub action: Action,
+    pub label: &'static str,
+    /// The footer's key and word, if the footer shows it.
+    pub footer: Option<(&'static str, &'static str)>,
+    pub help: &'static str,
+}
+
+/// A key as bindings name it (a paste is never bound).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Press {
+    Char(char),
+    Enter,
+    Esc,
+    Tab,
+    BackTab,
+    Home,
+    End,
+    Delete,
+    F(u8),
+}
+
+impl Press {
+    fn matches(self, key: &Key) -> bool {
+        matches!(
+            (self, key),
+            (Press::Enter, Key::Enter)
+                | (Press::Esc, Key::Esc)
+                | (Press::Tab, Key::Tab)
+                | (Press::BackTab, Key::BackTab)
+                | (Press::Home, Key::Home)
+                | (Press::End, Key::End)
+                | (Press::Delete, Key::Delete)
+        ) || matches!((self, key), (Press::Char(a), Key::Char(b)) if a == *b)
+            || matches!((self, key), (Press::F(a), Key::F(b)) if a == *b)
+    }
+}
+
+const fn bind(
+    keys: &'static [Press],
+    action: Action,
+    label: &'static str,
+    footer: Option<(&'static str, &'static str)>,
+    help: &'static str,
+) -> Binding {
+    Binding {
+        keys,
+        action,
+        label,
+        footer,
+        help,
+    }
+}
+
+/// With the file list focused, in footer and help order.
+pub const FILES: &[Binding] = &[
+    bind(
+        &[Press::Enter, Press::Char('d')],
+        Action::Open,
+        "Enter / d",
+        Some(("Enter", "decrypt")),
+        "unlock with the typed key; fetch commands",
+    ),
+    bind(
+        &[Press::Delete, Press::Char('x')],
+        Action::Delete,
+        "Del / x",
+        Some(("x", "delete")),
+        "delete the selected file (asks first)",
+    ),
+    bind(
+        &[Press::Char('u')],
+        Action::Upload,
+        "u",
+        Some(("u", "upload")),
+        "how to upload",
+    ),
+    bind(
+        &[Press::Char('?'), Press::F(1)],
+        Action::Help,
+        "? / F1",
+        Some(("?", "help")),
+        "this help",
+    ),
+    bind(
+        &[Press::Char('q')],
+        Action::Quit,
+        "q / Ctrl-C",
+        Some(("q", "quit")),
+        "quit",
+    ),
+    bind(
+        &[Press::Tab, Press::BackTab],
+        Action::SwitchFocus,
+        "Tab",
+        Some(("Tab", "key")),
+        "switch between files and the key field",
+    ),
+    bind(
+        &[Press::Char('r')],
+        Action::Reveal,
+        "r",
+        Some(("r", "reveal key")),
+        "reveal the file's waiting key (once)",
+    ),
+    bind(
+        &[Press::Char('k')],
+        Action::SshKeys,
+        "k",
+        Some(("k", "ssh keys")),
+        "trusted SSH keys (log in without a code)",
+    ),
+    bind(
+        &[Press::Char('a')],
+        Action::Authenticator,
+        "a",
+        Some(("a", "authenticator")),
+        "authenticator app (QR code)",
+    ),
+    bind(
+        &[Press::Char('l')],
+        Action::Logout,
+        "l",
+        Some(("l", "logout")),
+        "log out: lock files, forget typed keys",
+    ),
+    // The arrows and page keys select in every focus (see `action`).
+    bind(&[], Action::Down, "↑↓ PgUp PgDn", None, "select a file"),
+    bind(&[Press::Home], Action::First, "Home", None, "first file"),
+    bind(&[Press::End], Action::Last, "End", None, "last file"),
+];
+
+/// With the key field focused (other keys edit the field).
+pub const KEY_FIELD: &[Binding] = &[
+    bind(
+        &[Press::Enter],
+        Action::Unlock,
+        "Enter",
+        Some(("Enter", "unlock")),
+        "unlock the selected file with the typed key",
+    ),
+    bind(
+        &[Press::Esc],
+        Action::ClearKey,
+        "Esc",
+        Some(("Esc", "clear")),
+        "clear the key field",
+    ),
+    bind(
+        &[Press::Tab, Press::BackTab],
+        Action::SwitchFocus,
+        "Tab",
+        Some(("Tab", "files")),
+        "back to the files",
+    ),
+    bind(
+        &[],
+        Action::Down,
+        "↑↓",
+        Some(("↑↓", "file")),
+        "select a file",
+    ),
+    // Ctrl-C quits from anywhere (`App::on_key`); listed for the footer.
+    bind(
+        &[],
+        Action::Quit,
+        "Ctrl-C",
+        Some(("Ctrl-C", "quit")),
+        "quit",
+    ),
+];
+
+/// What `key` does in `map`, if anything. The arrows and page keys select
+/// in every focus.
+pub fn action(map: &[Binding], key: &Key) -> Option<Action> {
+    let moved = match key {
+        Key::Up => Some(Action::Up),
+        Key::Down => Some(Action::Down),
+        Key::PageUp => Some(Action::PageUp),
+        Key::PageDown => Some(Action::PageDown),
+        _ => None,
+    };
+    moved.or_else(|| {
+        map.iter()
+            .find(|binding| binding.keys.iter().any(|press| press.matches(key)))
+            .map(|binding| binding.action)
+    })
+}
+
+/// The footer's shortcuts for `map`.
+pub fn footer(map: &[Binding]) -> Vec<(&'static str, &'static str)> {
+    map.iter().filter_map(|b| b.footer).collect()
+}
+
+/// The help dialog's rows for `map`.
+pub fn help(map: &[Binding]) -> Vec<(&'static str, &'static str)> {
+    map.iter().map(|b| (b.label, b.help)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_a_map_does_one_thing() {
+        for map in [FILES, KEY_FIELD] {
+            let keys: Vec<Press> = map.iter().flat_map(|b| b.keys.iter().copied()).collect();
+            for (i, key) in keys.iter().enumerate() {
+                assert!(!keys[i + 1..].contains(key), "{key:?} bound twice");
+            }
+        }
+    }
+
+    #[test]
+    fn the_footer_and_the_help_come_from_the_bindings() {
+        assert_eq!(action(FILES, &Key::Char('x')), Some(Action::Delete));
+        assert_eq!(action(FILES, &Key::Delete), Some(Action::Delete));
+        assert_eq!(action(FILES, &Key::F(1)), Some(Action::Help));
+        assert_eq!(
+            action(KEY_FIELD, &Key::Char('x')),
+            None,
+            "typed into the field"
+        );
+        assert_eq!(action(KEY_FIELD, &Key::PageDown), Some(Action::PageDown));
+        let footer = footer(FILES);
+        assert_eq!(footer[0], ("Enter", "decrypt"));
+        assert!(footer.contains(&("x", "delete")), "{footer:?}");
+        assert!(help(FILES).contains(&("Del / x", "delete the selected file (asks first)")));
+    }
+}
