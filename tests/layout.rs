@@ -357,3 +357,34 @@ fn doors_call_the_cores_operations_not_its_database() {
         .collect();
     assert!(wrong.is_empty(), "{wrong:?}");
 }
+
+#[test]
+fn the_readme_layout_table_names_every_folder() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).expect("README");
+    let mut folders = Vec::new();
+    for entry in fs::read_dir(root.join("src")).expect("src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "doors" {
+                for door in fs::read_dir(&path).expect("doors") {
+                    let door = door.expect("entry").path();
+                    if door.is_dir() {
+                        folders.push(format!(
+                            "src/doors/{}/",
+                            door.file_name().unwrap().to_string_lossy()
+                        ));
+                    }
+                }
+            } else {
+                folders.push(format!("src/{name}/"));
+            }
+        }
+    }
+    let missing: Vec<&String> = folders
+        .iter()
+        .filter(|folder| !readme.contains(&format!("| `{folder}` |")))
+        .collect();
+    assert!(missing.is_empty(), "README's Layout lacks {missing:?}");
+}

@@ -596,3 +596,53 @@ async fn key_file_names_have_one_meaning_in_every_door() {
     assert_eq!(get.stdout, b"the report", "{}", text(&get.stderr));
     server.stop().await;
 }
+
+/// A name with a right-to-left override is stored exactly, and every line
+/// the commands door prints shows it escaped: `put`'s note, `ls`, `ls
+/// --json` (as JSON's own escape), and an error naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_show_names_with_direction_overrides_escaped() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let name = "invoice\u{202e}fdp.exe";
+    let put = alice.ssh(&format!("put '{name}'"), b"x".to_vec()).await;
+    key_of(&put);
+    let outputs = [
+        text(&put.stderr),
+        text(&alice.ssh("ls", Vec::new()).await.stdout),
+        text(&alice.ssh("ls --json", Vec::new()).await.stdout),
+        text(
+            &alice
+                .ssh(&format!("rm '{name}' '{name}'"), Vec::new())
+                .await
+                .stderr,
+        ),
+    ];
+    for out in &outputs {
+        assert!(
+            !out.contains('\u{202e}'),
+            "a raw override reached the terminal: {out:?}"
+        );
+    }
+    assert!(
+        outputs[0].contains("stored invoice\\u{202e}fdp.exe"),
+        "{}",
+        outputs[0]
+    );
+    assert!(
+        outputs[1].contains("invoice\\u{202e}fdp.exe"),
+        "{}",
+        outputs[1]
+    );
+    assert!(
+        outputs[2].contains("\"invoice\\u202efdp.exe\""),
+        "{}",
+        outputs[2]
+    );
+    assert!(
+        outputs[3].contains("invoice\\u{202e}fdp.exe: no such file"),
+        "{}",
+        outputs[3]
+    );
+    server.stop().await;
+}

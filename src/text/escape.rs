@@ -49,7 +49,7 @@ fn escape_with(text: &str, backslashes: bool) -> Cow<'_, str> {
 }
 
 /// True for characters that must not be drawn raw.
-fn needs_escape(c: char) -> bool {
+pub fn needs_escape(c: char) -> bool {
     c.is_control() || is_invisible_format(c)
 }
 

@@ -21,6 +21,7 @@ use crate::core::names::file_name;
 use crate::core::upload::UploadStream;
 use crate::core::FilesError;
 use crate::core::{Core, FileKey, VaultError, Who};
+use crate::text::escape::needs_escape;
 use crate::text::time::{unix_now, utc_datetime};
 
 /// How much plaintext one read sends.
@@ -193,8 +194,12 @@ fn json_string(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
+            // JSON's own escapes, so a parser gets the exact name back and
+            // a terminal never sees the raw character.
+            c if needs_escape(c) => {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
             }
             c => out.push(c),
         }
