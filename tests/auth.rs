@@ -2,19 +2,21 @@
 //! outbox mail transport: codes are read back from the `.eml` files exactly
 //! as a user would read them from their mailbox.
 
+mod fixtures;
 mod log_capture;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use fixtures::{code_in, Outbox};
 use sfs::auth::mail::Mailer;
 use sfs::auth::{
     reset_authenticator, Accounts, Challenge, LoginMethod, MailStatus, Refusal, Sealer,
 };
-use sfs::config::{AuthConfig, LimitsConfig, MailConfig, MailSmtpConfig, MailTransport};
+use sfs::config::{AuthConfig, LimitsConfig, MailConfig};
 use sfs::db::{AccountState, Db, NewSshKey};
 use tempfile::TempDir;
 use totp_rs::TOTP;
@@ -63,10 +65,8 @@ async fn env(auth: AuthConfig, limits: LimitsConfig) -> Env {
     let sealer = Sealer::load_or_create(&tmp.path().join("keys/secrets.key")).unwrap();
     let outbox = tmp.path().join("outbox");
     let mailer = Mailer::start(&MailConfig {
-        transport: MailTransport::Outbox,
         outbox_dir: outbox.clone(),
-        from: "sfs <sfs@localhost>".into(),
-        smtp: MailSmtpConfig::default(),
+        ..MailConfig::default()
     })
     .unwrap();
     let accounts = Accounts::new(db.clone(), sealer, mailer, auth, limits);
@@ -85,10 +85,8 @@ impl Env {
     async fn restart(&mut self, limits: LimitsConfig) {
         let sealer = Sealer::load_or_create(&self._tmp.path().join("keys/secrets.key")).unwrap();
         let mailer = Mailer::start(&MailConfig {
-            transport: MailTransport::Outbox,
             outbox_dir: self.outbox.clone(),
-            from: "sfs <sfs@localhost>".into(),
-            smtp: MailSmtpConfig::default(),
+            ..MailConfig::default()
         })
         .unwrap();
         self.accounts = Accounts::new(self.db.clone(), sealer, mailer, auth(), limits);
@@ -98,19 +96,16 @@ impl Env {
     /// The code in the next unread mail to `email`, waiting for it to arrive.
     async fn next_code(&mut self, email: &str) -> String {
         for _ in 0..200 {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&self.outbox)
+            let unread: Vec<PathBuf> = Outbox(self.outbox.clone())
+                .mails()
                 .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| is_eml(p) && !self.seen.contains(p))
+                .filter(|p| !self.seen.contains(p))
                 .collect();
-            files.sort();
-            for path in files {
+            for path in unread {
                 let eml = std::fs::read_to_string(&path).unwrap();
                 self.seen.insert(path);
                 if eml.contains(&format!("To: {email}\r\n")) {
-                    return code_in(&eml);
+                    return code_in(&eml).unwrap_or_else(|| panic!("no code in:\n{eml}"));
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -120,12 +115,7 @@ impl Env {
 
     /// Mails delivered so far, read or not.
     fn mail_count(&self) -> usize {
-        std::fs::read_dir(&self.outbox)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| is_eml(&e.path()))
-            .count()
+        Outbox(self.outbox.clone()).count()
     }
 
     /// Creates `email`'s account by logging in once with the mailed code.
@@ -158,21 +148,6 @@ impl Env {
         assert!(account.totp_confirmed_at.is_some());
         totp
     }
-}
-
-/// A finished outbox message (the mailer writes each under a temporary
-/// name first).
-fn is_eml(path: &Path) -> bool {
-    path.extension().is_some_and(|x| x == "eml")
-}
-
-/// The six-digit line of a code mail.
-fn code_in(eml: &str) -> String {
-    eml.lines()
-        .map(str::trim)
-        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap_or_else(|| panic!("no code in:\n{eml}"))
-        .to_string()
 }
 
 /// A six-digit code that is not `code`.

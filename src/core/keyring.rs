@@ -32,6 +32,8 @@ struct AccountKeys {
 pub struct WaitingKey {
     pub file_id: String,
     pub name: String,
+    /// When the key was made (its file's upload finished).
+    pub made_unix: i64,
     pub expires_unix: i64,
 }
 
@@ -107,6 +109,7 @@ impl Keyring {
 
     /// The account's keys waiting for pickup, oldest expiry first.
     pub fn waiting(&self, account_id: i64) -> Vec<WaitingKey> {
+        let pickup = i64::try_from(self.pickup.as_secs()).unwrap_or(i64::MAX);
         let accounts = self.lock();
         let mut list: Vec<WaitingKey> = accounts
             .get(&account_id)
@@ -116,6 +119,7 @@ impl Keyring {
                     .map(|(file_id, held)| WaitingKey {
                         file_id: file_id.clone(),
                         name: held.name.clone(),
+                        made_unix: held.expires_unix.saturating_sub(pickup),
                         expires_unix: held.expires_unix,
                     })
                     .collect()

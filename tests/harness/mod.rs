@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use russh::client;
 use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
@@ -19,23 +19,10 @@ use sfs::config::Config;
 use sfs::core::Core;
 use tokio::sync::oneshot;
 
-pub const WAIT: Duration = Duration::from_secs(20);
-
-/// A configuration whose every path is inside `dir`, listening on an
-/// ephemeral loopback port, with limits loose enough for tests.
-pub fn test_config(dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".parse().expect("address");
-    config.server.host_key_dir = dir.join("host_keys");
-    config.database.url = format!("sqlite://{}", dir.join("sfs.db").display());
-    config.storage.uploads_dir = dir.join("uploads");
-    config.mail.outbox_dir = dir.join("outbox");
-    config.auth.secret_key_file = dir.join("host_keys/secrets.key");
-    config.limits.max_sessions_per_ip = 200;
-    config.limits.code_emails_per_ip_per_hour = 1000;
-    config.limits.failed_logins_per_ip = 1000;
-    config
-}
+#[path = "../fixtures/mod.rs"]
+mod fixtures;
+#[allow(unused_imports)]
+pub use fixtures::{code_in, test_config, Outbox, WAIT};
 
 pub struct TestServer {
     pub core: Arc<Core>,
@@ -86,25 +73,12 @@ impl TestServer {
 
     /// Number of messages in the outbox.
     pub fn mail_count(&self) -> usize {
-        mails(&self.outbox()).len()
+        Outbox(self.outbox()).count()
     }
 
     /// Waits for message number `n` (counting from 1) and returns its code.
     pub async fn code_from_mail(&self, n: usize) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let mut found = mails(&self.outbox());
-            if found.len() >= n {
-                found.sort_by_key(|(modified, _)| *modified);
-                let text = std::fs::read_to_string(&found[n - 1].1).expect("read mail");
-                return code_in(&text).expect("a 6-digit code in the mail");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no mail number {n} in the outbox"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        Outbox(self.outbox()).code(n).await
     }
 
     /// Stops the server and waits for it to finish.
@@ -120,34 +94,6 @@ impl TestServer {
                 .expect("server result");
         }
     }
-}
-
-fn mails(dir: &Path) -> Vec<(std::time::SystemTime, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect()
-}
-
-/// The first standalone 6-digit number in a mail's body.
-pub fn code_in(mail: &str) -> Option<String> {
-    let (_headers, body) = mail
-        .split_once("\r\n\r\n")
-        .or_else(|| mail.split_once("\n\n"))?;
-    let bytes = body.as_bytes();
-    (0..bytes.len().saturating_sub(5)).find_map(|i| {
-        let run = &bytes[i..i + 6];
-        let before = i.checked_sub(1).map(|j| bytes[j]);
-        let after = bytes.get(i + 6).copied();
-        let standalone = !before.is_some_and(|b| b.is_ascii_digit())
-            && !after.is_some_and(|b| b.is_ascii_digit());
-        (run.iter().all(u8::is_ascii_digit) && standalone)
-            .then(|| String::from_utf8_lossy(run).into_owned())
-    })
 }
 
 /// A fresh Ed25519 client key.

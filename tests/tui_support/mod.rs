@@ -19,8 +19,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
 
-/// How long any expected text may take to appear (a slow 2-core machine).
-pub const WAIT: Duration = Duration::from_secs(20);
+#[path = "../fixtures/mod.rs"]
+mod fixtures;
+#[allow(unused_imports)]
+pub use fixtures::{Outbox, WAIT};
 
 pub const EMAIL: &str = "alice@example.com";
 pub const HOST: &str = "files.example.com";
@@ -38,16 +40,9 @@ impl Harness {
 
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Harness {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let mut config = Config::default();
-        config.database.url = format!("sqlite://{}", dir.path().join("sfs.db").display());
-        config.storage.uploads_dir = dir.path().join("uploads");
-        config.mail.outbox_dir = dir.path().join("outbox");
-        config.auth.secret_key_file = dir.path().join("secrets.key");
+        let mut config = fixtures::test_config(dir.path());
         config.server.public_host = HOST.to_string();
         config.server.public_port = PORT;
-        config.limits.code_emails_per_ip_per_hour = 1000;
-        config.limits.code_emails_per_address_per_hour = 1000;
-        config.limits.failed_logins_per_ip = 1000;
         tweak(&mut config);
         let core = Core::start(config).await.expect("core starts");
         Harness { core, dir }
@@ -59,41 +54,12 @@ impl Harness {
 
     /// E-mails written so far (not counting one being written).
     pub fn mail_count(&self) -> usize {
-        self.mails().len()
-    }
-
-    fn mails(&self) -> Vec<PathBuf> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(self.outbox())
-            .map(|dir| {
-                dir.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        Outbox(self.outbox()).count()
     }
 
     /// The code in the newest e-mail, waiting for one more than `before`.
     pub async fn code_after(&self, before: usize) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let mails = self.mails();
-            if mails.len() > before {
-                if let Some(newest) = mails.last() {
-                    let text = std::fs::read_to_string(newest).expect("mail");
-                    if let Some(code) = text
-                        .lines()
-                        .map(str::trim)
-                        .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
-                    {
-                        return code.to_string();
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "no code e-mail arrived");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        Outbox(self.outbox()).newest_code_after(before).await
     }
 
     pub async fn account(&self) -> Account {

@@ -1,5 +1,5 @@
 //! A command channel as the exec doors see it: standard input read in
-//! pieces or as one secret line, stdout and stderr, and an exit status.
+//! pieces or by lines, stdout and stderr, and an exit status.
 
 use std::time::Duration;
 
@@ -9,6 +9,15 @@ use russh::{Channel, ChannelMsg};
 use zeroize::Zeroizing;
 
 use crate::text::wipe::wipe;
+
+/// A line of input, or why there is none.
+pub enum Line {
+    Text(Zeroizing<Vec<u8>>),
+    /// Longer than the reader's bound; the rest of it was not read.
+    TooLong,
+    /// Input ended first.
+    End,
+}
 
 /// A command channel: standard input from the client, stdout and stderr to
 /// it, and an exit status at the end.
@@ -53,6 +62,29 @@ impl ExecChannel {
         None
     }
 
+    /// The next line of input without its newline, in a buffer wiped when
+    /// dropped (it may be a key); what follows it stays to be read. Never
+    /// buffers more than `max` bytes of it.
+    pub async fn read_line(&mut self, max: usize) -> Line {
+        let mut line = Zeroizing::new(Vec::with_capacity(max));
+        while let Some(piece) = self.read().await {
+            let end = piece.iter().position(|&b| b == b'\n');
+            let text = &piece[..end.unwrap_or(piece.len())];
+            if line.len() + text.len() > max {
+                wipe(piece);
+                return Line::TooLong;
+            }
+            line.extend_from_slice(text);
+            if let Some(end) = end {
+                self.unread(&piece[end + 1..]);
+                wipe(piece);
+                return Line::Text(line);
+            }
+            wipe(piece);
+        }
+        Line::End
+    }
+
     /// After [`ExecChannel::read`] returned `None`: whether input ended with
     /// the client's EOF and the channel is still open (a close already
     /// queued behind the EOF counts as a drop).
@@ -94,36 +126,6 @@ impl ExecChannel {
     /// self-wiping buffers.
     pub async fn stdout_secret(&self, data: &[u8]) -> bool {
         self.channel.data(data).await.is_ok()
-    }
-
-    /// Reads the first line of input (without its newline) into a buffer
-    /// that is wiped when dropped, and nowhere else: for a key. None when
-    /// input ends first or the line is longer than `max`.
-    pub async fn read_secret_line(&mut self, max: usize) -> Option<Zeroizing<Vec<u8>>> {
-        let mut line = Zeroizing::new(Vec::with_capacity(max));
-        while self.end.is_none() {
-            match self.channel.wait().await {
-                Some(ChannelMsg::Data { data }) => {
-                    let end = data.iter().position(|&b| b == b'\n');
-                    let piece = &data[..end.unwrap_or(data.len())];
-                    if line.len() + piece.len() > max {
-                        wipe(data);
-                        return None;
-                    }
-                    line.extend_from_slice(piece);
-                    if let Some(end) = end {
-                        self.pending.extend_from_slice(&data[end + 1..]);
-                        wipe(data);
-                        return Some(line);
-                    }
-                    wipe(data);
-                }
-                Some(ChannelMsg::Eof) => self.end = Some(InputEnd::Eof),
-                Some(ChannelMsg::Close) | None => self.end = Some(InputEnd::Dropped),
-                Some(_) => {}
-            }
-        }
-        None
     }
 
     pub async fn exit(self, status: u32) {

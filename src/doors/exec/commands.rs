@@ -14,7 +14,7 @@ use std::sync::Arc;
 use russh::server::Msg;
 use russh::Channel;
 
-use super::channel::ExecChannel;
+use super::channel::{ExecChannel, Line};
 use crate::core::key_input::{parse_key, MAX_KEY_INPUT};
 use crate::core::messages;
 use crate::core::names::file_name;
@@ -248,9 +248,9 @@ async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> u
 
 /// Reads the first line of input: the key.
 async fn read_key_line(io: &mut ExecChannel) -> Result<FileKey, FilesError> {
-    match io.read_secret_line(MAX_KEY_INPUT).await {
-        Some(line) => parse_key(&line),
-        None => Err(FilesError::Vault(VaultError::BadKey)),
+    match io.read_line(MAX_KEY_INPUT).await {
+        Line::Text(line) => parse_key(&line),
+        Line::TooLong | Line::End => Err(FilesError::Vault(VaultError::BadKey)),
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::channel::ExecChannel;
+use super::channel::{ExecChannel, Line};
 use crate::core::messages;
 use crate::core::names::{remote_path, RemotePath};
 use crate::core::upload::UploadStream;
@@ -79,35 +79,6 @@ fn stored_name(target: &str, sent: &str) -> Result<String, FilesError> {
     }
 }
 
-/// A protocol line, or why there is none.
-enum Line {
-    Text(Vec<u8>),
-    /// Longer than any header a client sends, with no end in sight.
-    TooLong,
-    /// The input ended.
-    End,
-}
-
-async fn read_line(io: &mut ExecChannel) -> Line {
-    let mut line = Vec::new();
-    while let Some(piece) = io.read().await {
-        if let Some(end) = piece.iter().position(|&b| b == b'\n') {
-            line.extend_from_slice(&piece[..end]);
-            io.unread(&piece[end + 1..]);
-            return if line.len() > MAX_LINE {
-                Line::TooLong
-            } else {
-                Line::Text(line)
-            };
-        }
-        line.extend_from_slice(&piece);
-        if line.len() > MAX_LINE {
-            return Line::TooLong;
-        }
-    }
-    Line::End
-}
-
 async fn read_byte(io: &mut ExecChannel) -> Option<u8> {
     let piece = io.read().await?;
     let (&first, rest) = piece.split_first()?;
@@ -120,7 +91,7 @@ async fn receive(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, target: &str
     let mut status = 0;
     ok(io).await;
     loop {
-        let line = match read_line(io).await {
+        let line = match io.read_line(MAX_LINE).await {
             Line::Text(line) => line,
             Line::TooLong => {
                 fatal(io, "the file header is too long").await;

@@ -281,24 +281,8 @@ fn entry(name: &str, size: u64, mtime: i64) -> Entry {
 }
 
 impl Session {
-    /// When a waiting key was made: its expiry less the pickup time.
-    fn key_mtime(&self, key: &WaitingKey) -> i64 {
-        let pickup = self
-            .core
-            .config()
-            .auth
-            .key_pickup_minutes
-            .saturating_mul(60);
-        key.expires_unix
-            .saturating_sub(i64::try_from(pickup).unwrap_or(0))
-    }
-
     fn key_entry(&self, key: &WaitingKey) -> Entry {
-        entry(
-            &key_file_name(&key.name),
-            KEY_TEXT_LEN + 1,
-            self.key_mtime(key),
-        )
+        entry(&key_file_name(&key.name), KEY_TEXT_LEN + 1, key.made_unix)
     }
 
     /// What `name` is: a virtual key file (first), a file, or nothing.
@@ -335,7 +319,7 @@ impl Session {
         };
         match self.lookup(&name).await? {
             Some(Listed::File(record)) => Ok(file_attrs(record.size, record.mtime())),
-            Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, self.key_mtime(&key))),
+            Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, key.made_unix)),
             Some(Listed::RecentKey(attrs)) => Ok(attrs),
             Some(Listed::Uploading(size)) => Ok(file_attrs(size, crate::text::time::unix_now())),
             None => Err(files_error(&FilesError::NotFound)),
@@ -441,7 +425,7 @@ impl Session {
     async fn open_read(&mut self, name: String) -> Result<Open, StatusReply> {
         match self.lookup(&name).await? {
             Some(Listed::Key(waiting)) => {
-                let mtime = self.key_mtime(&waiting);
+                let mtime = waiting.made_unix;
                 // Read-once: the key leaves memory when this handle, having
                 // read it all, is closed.
                 let key = self
