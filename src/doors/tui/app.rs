@@ -14,11 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast::{self, error::RecvError};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
+use super::dialogs::{
+    AuthenticatorDialog, ConfirmDelete, Dialog, Fetch, KeyOffer, KeyShown, KeysDialog, Outcome,
+};
 use super::field::Field;
 use super::input::Key;
-use super::keymap::{self, Action};
+use super::keymap::{self, Action, PAGE};
 use super::qr;
 use super::text::Endpoint;
 use crate::core::events::Event;
@@ -27,8 +30,8 @@ use crate::core::keyring::WaitingKey;
 use crate::core::messages;
 use crate::core::FilesError;
 use crate::core::{
-    Account, Accounts, Challenge, ConnectionKey, Core, Enrolment, FileState, FileView, LoginMethod,
-    OpenFiles, Refusal, SshKey, VaultError, Who,
+    Account, Accounts, Challenge, ConnectionKey, Core, FileState, FileView, LoginMethod, OpenFiles,
+    Refusal, VaultError, Who,
 };
 use crate::text::time::human_duration;
 use crate::text::time::unix_now;
@@ -41,10 +44,6 @@ const CODE_DIGITS: usize = 6;
 const KEY_MAX: usize = 64;
 /// The mask shown for secret characters.
 const MASK: char = '•';
-/// Rows a PageUp/PageDown moves in the file table or a dialog.
-const PAGE: usize = 10;
-/// No dialog has more lines than this, even wrapped on a narrow screen.
-const MAX_SCROLL: u16 = 40;
 
 /// How the session ends: a last line for the user and the exit status.
 pub struct Exit {
@@ -103,59 +102,6 @@ pub struct Dashboard {
     /// offer the user put off is not forced on them again).
     offers: VecDeque<String>,
     offered: HashSet<String>,
-}
-
-pub enum Dialog {
-    Help,
-    Upload,
-    /// A file was unlocked: how to fetch it.
-    Fetch {
-        name: String,
-        until: i64,
-    },
-    ConfirmDelete {
-        name: String,
-    },
-    /// A new file's key waits to be shown once.
-    KeyOffer {
-        file_id: String,
-        name: String,
-    },
-    /// The key, shown this once.
-    KeyShown {
-        name: String,
-        key: Zeroizing<String>,
-    },
-    Keys(KeysDialog),
-    Authenticator(Box<AuthenticatorDialog>),
-}
-
-pub struct KeysDialog {
-    pub keys: Vec<SshKey>,
-    pub selected: usize,
-    /// Waiting for y/n on removing the selected key.
-    pub confirm_remove: bool,
-}
-
-/// Enrolling an authenticator app: its QR code and secret, and the field
-/// for the one app code that confirms it.
-pub struct AuthenticatorDialog {
-    /// The QR code drawn as text; `None` if the URI does not fit one.
-    pub qr: Option<Vec<String>>,
-    pub secret: Zeroizing<String>,
-    enrolment: Enrolment,
-    pub code: Field,
-    /// The account already has a confirmed app, which this one replaces.
-    pub replaces: bool,
-}
-
-impl Drop for AuthenticatorDialog {
-    fn drop(&mut self) {
-        // The drawing encodes the secret as surely as the text does.
-        if let Some(lines) = self.qr.as_mut() {
-            lines.iter_mut().for_each(Zeroize::zeroize);
-        }
-    }
 }
 
 pub struct App {
@@ -550,9 +496,9 @@ impl App {
             }),
             Action::Open => self.download().await,
             Action::Delete => match dash.selected_file() {
-                Some(file) => dash.show(Dialog::ConfirmDelete {
+                Some(file) => dash.show(Dialog::ConfirmDelete(ConfirmDelete {
                     name: file.record.name.clone(),
-                }),
+                })),
                 None => self.error("There is no file to delete."),
             },
             Action::Reveal => self.reveal_selected(),
@@ -578,7 +524,7 @@ impl App {
         let state = file.state.clone();
         match state {
             FileState::Unlocked(until) if until > unix_now() => {
-                dash.show(Dialog::Fetch { name, until })
+                dash.show(Dialog::Fetch(Fetch { name, until }))
             }
             _ if dash.key.is_empty() => {
                 dash.set_focus(Focus::Key);
@@ -613,10 +559,10 @@ impl App {
             Ok(until) => {
                 dash.set_focus(Focus::Files);
                 let reloaded = dash.reload(&self.core).await;
-                dash.show(Dialog::Fetch {
+                dash.show(Dialog::Fetch(Fetch {
                     name: name.clone(),
                     until,
-                });
+                }));
                 match reloaded {
                     Ok(()) => self.info(format!("{}.", messages::unlocked_until(&name, until))),
                     Err(e) => self.error(e),
@@ -654,10 +600,10 @@ impl App {
         match self.core.take_waiting_key(&dash.who, file_id) {
             Some((name, key)) => {
                 dash.waiting.retain(|w| w.file_id != file_id);
-                dash.show(Dialog::KeyShown {
+                dash.show(Dialog::KeyShown(KeyShown {
                     name,
                     key: key.to_text(),
-                });
+                }));
             }
             None => {
                 dash.dialog = None;
@@ -669,6 +615,8 @@ impl App {
         }
     }
 
+    /// A key for the open dialog: the dialog decides, the app carries out
+    /// what needs the core.
     async fn dialog_key(&mut self, key: Key) {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
@@ -676,73 +624,19 @@ impl App {
         let Some(dialog) = dash.dialog.as_mut() else {
             return;
         };
-        match dialog {
-            Dialog::ConfirmDelete { name } => match key {
-                Key::Char('y' | 'Y') => {
-                    let name = std::mem::take(name);
-                    self.delete(name).await;
-                }
-                Key::Char('n' | 'N' | 'q') | Key::Esc => {
-                    dash.close_dialog();
-                    self.info("Nothing was deleted.");
-                }
-                _ => {}
-            },
-            Dialog::KeyOffer { file_id, .. } => match key {
-                Key::Enter | Key::Char('r') => {
-                    let file_id = file_id.clone();
-                    self.reveal(&file_id);
-                }
-                Key::Esc | Key::Char('q') => {
-                    dash.close_dialog();
-                    self.info("The key stays waiting for a while: select the file and press r to reveal it.");
-                }
-                _ => {}
-            },
-            Dialog::Keys(keys) => match key {
-                Key::Up => keys.selected = keys.selected.saturating_sub(1),
-                Key::Down => {
-                    keys.selected = (keys.selected + 1).min(keys.keys.len().saturating_sub(1))
-                }
-                Key::Char('t') if !keys.confirm_remove => self.trust_connection_key().await,
-                Key::Char('x') | Key::Delete if !keys.keys.is_empty() => keys.confirm_remove = true,
-                Key::Char('y' | 'Y') if keys.confirm_remove => self.remove_selected_key().await,
-                Key::Char('n' | 'N') | Key::Esc if keys.confirm_remove => {
-                    keys.confirm_remove = false
-                }
-                Key::Esc | Key::Enter | Key::Char('q' | 'k') => dash.close_dialog(),
-                _ => {}
-            },
-            Dialog::Authenticator(auth) => {
-                match key {
-                    Key::Esc => {
-                        dash.close_dialog();
-                        self.info("No authenticator app was set up.");
-                    }
-                    Key::Enter if auth.code.is_empty() => {
-                        self.error("Type the 6-digit code your app shows for this account, then press Enter.");
-                    }
-                    Key::Enter => self.confirm_authenticator().await,
-                    Key::Up => dash.scroll = dash.scroll.saturating_sub(1),
-                    Key::Down => dash.scroll = (dash.scroll + 1).min(MAX_SCROLL),
-                    other => {
-                        auth.code.edit(&other);
-                    }
-                }
+        match dialog.on_key(key, &mut dash.scroll) {
+            Outcome::Stay => {}
+            Outcome::Close => dash.close_dialog(),
+            Outcome::CloseSaying(text) => {
+                dash.close_dialog();
+                self.info(text);
             }
-            // Everything else is read (scrolled on a small screen) and closed.
-            Dialog::Help | Dialog::Upload | Dialog::Fetch { .. } | Dialog::KeyShown { .. } => {
-                match key {
-                    Key::Esc | Key::Enter | Key::Char('q') => dash.close_dialog(),
-                    Key::Up => dash.scroll = dash.scroll.saturating_sub(1),
-                    Key::PageUp => dash.scroll = dash.scroll.saturating_sub(PAGE as u16),
-                    // The drawing stops at the end of the text; this only keeps
-                    // the count from running away.
-                    Key::Down => dash.scroll = (dash.scroll + 1).min(MAX_SCROLL),
-                    Key::PageDown => dash.scroll = (dash.scroll + PAGE as u16).min(MAX_SCROLL),
-                    _ => {}
-                }
-            }
+            Outcome::Error(text) => self.error(text),
+            Outcome::Delete(name) => self.delete(name).await,
+            Outcome::Reveal(file_id) => self.reveal(&file_id),
+            Outcome::TrustConnectionKey => self.trust_connection_key().await,
+            Outcome::RemoveSelectedKey => self.remove_selected_key().await,
+            Outcome::ConfirmAuthenticator => self.confirm_authenticator().await,
         }
     }
 
@@ -772,20 +666,9 @@ impl App {
             return;
         };
         match self.core.accounts().trusted_keys(dash.account.id).await {
-            Ok(keys) => dash.show(Dialog::Keys(KeysDialog {
-                keys,
-                selected: 0,
-                confirm_remove: false,
-            })),
+            Ok(keys) => dash.show(Dialog::Keys(KeysDialog::new(keys))),
             Err(refusal) => self.error(sentence(&refusal)),
         }
-    }
-
-    /// Whether this connection's key is already trusted by the account.
-    pub fn connection_key_trusted(&self, keys: &[SshKey]) -> bool {
-        self.ssh_key
-            .as_ref()
-            .is_some_and(|k| keys.iter().any(|t| t.fingerprint == k.fingerprint))
     }
 
     async fn trust_connection_key(&mut self) {
@@ -822,7 +705,7 @@ impl App {
             return;
         };
         keys.confirm_remove = false;
-        let Some(fingerprint) = keys.keys.get(keys.selected).map(|k| k.fingerprint.clone()) else {
+        let Some(fingerprint) = keys.selected_fingerprint() else {
             return;
         };
         match self
@@ -992,10 +875,10 @@ impl Dashboard {
                 return;
             };
             if let Some(w) = self.waiting.iter().find(|w| w.file_id == file_id) {
-                self.show(Dialog::KeyOffer {
+                self.show(Dialog::KeyOffer(KeyOffer {
                     file_id,
                     name: w.name.clone(),
-                });
+                }));
             }
         }
     }

@@ -5,6 +5,9 @@
 
 use super::input::Key;
 
+/// Rows a PageUp/PageDown moves in the file table or a dialog.
+pub const PAGE: usize = 10;
+
 /// What a dashboard key does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {

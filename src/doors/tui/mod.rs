@@ -6,20 +6,26 @@
 //! between is here, split the usual way for terminal apps:
 //!
 //! - `input.rs`: bytes to key events;
-//! - `app.rs`: the state machine (screens, dialogs) and its updates;
-//! - `ui.rs`: drawing the state, with [`crate::text::escape`] for every
-//!   user-controlled string, `qr.rs` for the authenticator QR code and
-//!   `text.rs` for sizes and command lines;
+//! - `keymap.rs`: the dashboard's keys, each declared once with its footer
+//!   and help text;
+//! - `app.rs`: the state machine (screens) and its updates, routing keys to
+//!   the open dialog and carrying out what it asks;
+//! - `dialogs/`: one file per dialog with its state, keys and drawing;
+//! - `ui.rs`: drawing the screens, with [`crate::text::escape`] for every
+//!   user-controlled string, `theme.rs` for the styles, `qr.rs` for the
+//!   authenticator QR code and `text.rs` for sizes and command lines;
 //! - `field.rs`: the masked text fields;
 //! - `terminal.rs`: ratatui over an in-memory buffer, one message per frame.
 
 mod app;
+mod dialogs;
 mod field;
 mod input;
 mod keymap;
 mod qr;
 mod terminal;
 mod text;
+mod theme;
 mod ui;
 
 use std::net::SocketAddr;

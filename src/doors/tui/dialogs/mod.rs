@@ -1,0 +1,174 @@
+//! The dashboard's dialogs, one file each holding its state, its keys and
+//! its drawing (as gitui's popups do). A dialog answers a key with an
+//! [`Outcome`] that the app carries out against the core, and draws itself
+//! from a [`View`] of what it may show; it never reaches the app.
+
+mod authenticator;
+mod confirm_delete;
+mod fetch;
+mod help;
+mod key_offer;
+mod key_shown;
+mod keys;
+mod upload;
+
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+pub use authenticator::AuthenticatorDialog;
+pub use confirm_delete::ConfirmDelete;
+pub use fetch::Fetch;
+pub use key_offer::KeyOffer;
+pub use key_shown::KeyShown;
+pub use keys::KeysDialog;
+
+use super::input::Key;
+use super::keymap::PAGE;
+use super::text::Endpoint;
+use super::theme::Theme;
+use crate::core::ConnectionKey;
+
+/// No dialog has more lines than this, even wrapped on a narrow screen.
+const MAX_SCROLL: u16 = 40;
+
+pub enum Dialog {
+    Help,
+    Upload,
+    Fetch(Fetch),
+    ConfirmDelete(ConfirmDelete),
+    KeyOffer(KeyOffer),
+    KeyShown(KeyShown),
+    Keys(KeysDialog),
+    Authenticator(Box<AuthenticatorDialog>),
+}
+
+/// What a key in a dialog asks the app to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Stay,
+    Close,
+    /// Close, and say this on the status line.
+    CloseSaying(&'static str),
+    Error(&'static str),
+    Delete(String),
+    Reveal(String),
+    TrustConnectionKey,
+    RemoveSelectedKey,
+    ConfirmAuthenticator,
+}
+
+/// What dialogs may show of the session.
+pub struct View<'a> {
+    pub endpoint: Option<Endpoint<'a>>,
+    pub email: &'a str,
+    pub connection_key: Option<&'a ConnectionKey>,
+    /// Key login windows: fingerprint and end (unix seconds).
+    pub key_windows: Vec<(String, i64)>,
+    pub theme: &'a Theme,
+}
+
+impl Dialog {
+    /// A key for the open dialog; `scroll` is how far its text is scrolled.
+    pub fn on_key(&mut self, key: Key, scroll: &mut u16) -> Outcome {
+        match self {
+            Dialog::ConfirmDelete(dialog) => dialog.on_key(&key),
+            Dialog::KeyOffer(dialog) => dialog.on_key(&key),
+            Dialog::Keys(dialog) => dialog.on_key(&key),
+            Dialog::Authenticator(dialog) => dialog.on_key(key, scroll),
+            Dialog::Help | Dialog::Upload | Dialog::Fetch(_) | Dialog::KeyShown(_) => {
+                read_only_key(&key, scroll)
+            }
+        }
+    }
+
+    pub fn draw(&self, frame: &mut Frame, view: &View, scroll: u16) {
+        match self {
+            Dialog::Help => help::draw(frame, view, scroll),
+            Dialog::Upload => upload::draw(frame, view, scroll),
+            Dialog::Fetch(dialog) => dialog.draw(frame, view, scroll),
+            Dialog::ConfirmDelete(dialog) => dialog.draw(frame, view, scroll),
+            Dialog::KeyOffer(dialog) => dialog.draw(frame, view, scroll),
+            Dialog::KeyShown(dialog) => dialog.draw(frame, view, scroll),
+            Dialog::Keys(dialog) => dialog.draw(frame, view),
+            Dialog::Authenticator(dialog) => dialog.draw(frame, view, scroll),
+        }
+    }
+}
+
+/// A dialog that is only read: scrolled on a small screen, then closed.
+fn read_only_key(key: &Key, scroll: &mut u16) -> Outcome {
+    match key {
+        Key::Esc | Key::Enter | Key::Char('q') => return Outcome::Close,
+        Key::Up => *scroll = scroll.saturating_sub(1),
+        Key::PageUp => *scroll = scroll.saturating_sub(PAGE as u16),
+        // The drawing stops at the end of the text; this only keeps the
+        // count from running away.
+        Key::Down => *scroll = (*scroll + 1).min(MAX_SCROLL),
+        Key::PageDown => *scroll = (*scroll + PAGE as u16).min(MAX_SCROLL),
+        _ => {}
+    }
+    Outcome::Stay
+}
+
+/// "Esc close": a key and what it does, for a dialog's last line.
+fn shortcut(theme: &Theme, key: &str, label: &str) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(key.to_string(), theme.shortcut()),
+        Span::raw(format!(" {label}")),
+    ])
+}
+
+/// A centred box of text sized to its content (at most `max_width`),
+/// scrolled by `scroll` lines when the screen is too small to show it all.
+fn text_dialog(
+    frame: &mut Frame,
+    title: &str,
+    lines: Vec<Line>,
+    max_width: u16,
+    scroll: u16,
+    theme: &Theme,
+) {
+    let area = frame.area();
+    let widest = lines.iter().map(Line::width).max().unwrap_or(0);
+    let width = (widest as u16 + 4).clamp(30, max_width.min(area.width - 2));
+    let inner_width = usize::from(width - 4).max(1);
+    let wrapped: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_width).max(1))
+        .sum();
+    let wrapped = u16::try_from(wrapped).unwrap_or(u16::MAX);
+    let height = wrapped.saturating_add(2).min(area.height - 2);
+    let rect = centered(area, width, height);
+    let hidden = wrapped.saturating_sub(height - 2);
+    let mut block = dialog_block(title, theme);
+    if hidden > 0 {
+        block = block.title_bottom(Line::styled(" ↑↓ more ", theme.shortcut()).right_aligned());
+    }
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll.min(hidden), 0))
+            .block(block),
+        rect,
+    );
+}
+
+fn dialog_block<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
+    Block::bordered()
+        .title(Line::styled(title, theme.title()))
+        .border_style(theme.border(true))
+        .padding(ratatui::widgets::Padding::horizontal(1))
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [column] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [rect] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(column);
+    rect
+}
