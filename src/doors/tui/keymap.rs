@@ -1,5 +1,5 @@
 //! The dashboard's keys, each declared once with what the footer and the
-//! help dialog say of it: `app.rs` asks [`action`] what a key does, `ui.rs`
+//! help dialog say of it: `app/dashboard.rs` asks [`action`] what a key does, `ui.rs`
 //! draws [`footer`] and [`help`] from the same lists, so a binding cannot
 //! be handled, shown and documented three different ways.
 

@@ -8,8 +8,8 @@
 //! - `input.rs`: bytes to key events;
 //! - `keymap.rs`: the dashboard's keys, each declared once with its footer
 //!   and help text;
-//! - `app.rs`: the state machine (screens) and its updates, routing keys to
-//!   the open dialog and carrying out what it asks;
+//! - `app/`: the state machine (screens) and its updates, routing keys to
+//!   the open dialog and carrying out what it asks (`login.rs`, `dashboard.rs`);
 //! - `dialogs/`: one file per dialog with its state, keys and drawing;
 //! - `ui.rs`: drawing the screens, with [`crate::text::escape`] for every
 //!   user-controlled string, `theme.rs` for the styles, `qr.rs` for the

@@ -1,0 +1,152 @@
+//! The email and code screens: starting a login, resending, verifying,
+//! and entering the dashboard.
+
+use super::*;
+
+impl App {
+    // --- email screen ---
+
+    pub(super) async fn email_key(&mut self, key: Key) {
+        let Page::Email(page) = &mut self.page else {
+            return;
+        };
+        if key != Key::Enter {
+            page.field.edit(&key);
+            return;
+        }
+        let typed = page.field.text();
+        let email = match Accounts::parse_email(&typed) {
+            Ok(email) => email,
+            Err(refusal) => return self.error(sentence(&refusal)),
+        };
+        let proven_keys: Vec<String> = self.ssh_key.iter().map(|k| k.fingerprint.clone()).collect();
+        match self
+            .core
+            .accounts()
+            .start_login(&email, self.remote.ip(), &proven_keys)
+            .await
+        {
+            Ok(challenge) => {
+                // The code screen itself says where the code went.
+                self.status = None;
+                self.page = Page::Code(CodePage {
+                    challenge,
+                    field: Field::secret(CODE_DIGITS, |c| c.is_ascii_digit(), MASK),
+                });
+            }
+            Err(refusal) => self.error(sentence(&refusal)),
+        }
+    }
+
+    // --- code screen ---
+
+    pub(super) async fn code_key(&mut self, key: Key) {
+        let Page::Code(page) = &mut self.page else {
+            return;
+        };
+        match key {
+            Key::Esc => {
+                let email = page.challenge.email().to_string();
+                self.page = Page::Email(EmailPage::new(&email));
+                self.status = None;
+            }
+            Key::Ctrl('r') => self.resend().await,
+            Key::Enter if page.field.is_empty() => {
+                self.error("Type the 6-digit code from the email first.");
+            }
+            Key::Enter => self.verify().await,
+            other => {
+                page.field.edit(&other);
+            }
+        }
+    }
+
+    pub(super) async fn resend(&mut self) {
+        let Page::Code(page) = &mut self.page else {
+            return;
+        };
+        match self
+            .core
+            .accounts()
+            .resend(&mut page.challenge, self.remote.ip())
+            .await
+        {
+            Ok(()) => {
+                // The screen itself says where the mail is.
+                page.field.clear();
+                self.status = None;
+            }
+            Err(refusal) => self.error(sentence(&refusal)),
+        }
+    }
+
+    pub(super) async fn verify(&mut self) {
+        let Page::Code(page) = &mut self.page else {
+            return;
+        };
+        let code = page.field.text();
+        page.field.clear();
+        let proven_keys: Vec<String> = self.ssh_key.iter().map(|k| k.fingerprint.clone()).collect();
+        match self
+            .core
+            .accounts()
+            .verify(
+                &mut page.challenge,
+                code.trim(),
+                self.remote.ip(),
+                &proven_keys,
+            )
+            .await
+        {
+            Ok((account, method)) => self.enter_dashboard(account, method).await,
+            // A spent challenge is opened again by a new code (Ctrl-R), so
+            // the user stays here either way; the refusal says what to do.
+            Err(refusal) => self.error(sentence(&refusal)),
+        }
+    }
+
+    pub(super) async fn enter_dashboard(&mut self, account: Account, method: LoginMethod) {
+        self.code_proven = method.by_code();
+        // Subscribe before the first load, so nothing between the two is
+        // missed.
+        self.events = Some(self.core.events().subscribe(account.id));
+        let who = Who {
+            account_id: account.id,
+            email: account.email.clone(),
+            remote: self.remote.to_string(),
+            // The terminal UI opens no files itself.
+            open_files: OpenFiles::new(0),
+        };
+        let mut dash = Dashboard {
+            account,
+            who,
+            files: Vec::new(),
+            waiting: Vec::new(),
+            uploads: BTreeMap::new(),
+            selected: 0,
+            focus: Focus::Files,
+            key: Field::secret(KEY_MAX, |c| c.is_ascii_graphic(), MASK),
+            dialog: None,
+            scroll: 0,
+            offers: VecDeque::new(),
+            offered: HashSet::new(),
+        };
+        dash.key.set_focused(false);
+        self.status = None;
+        if let Err(e) = dash.reload(&self.core).await {
+            self.error(e);
+        }
+        let waiting: Vec<String> = dash.waiting.iter().map(|w| w.file_id.clone()).collect();
+        waiting.into_iter().for_each(|id| dash.offer(id));
+        dash.next_offer();
+        self.page = Page::Dashboard(Box::new(dash));
+    }
+}
+
+impl EmailPage {
+    pub(super) fn new(email: &str) -> EmailPage {
+        let mut field = Field::new(EMAIL_MAX, |c| c.is_ascii_graphic());
+        field.edit(&Key::Paste(Zeroizing::new(email.to_string())));
+        EmailPage { field }
+    }
+}
