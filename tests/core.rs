@@ -4,6 +4,7 @@
 //! check only how they show them.
 
 mod harness;
+mod log_capture;
 
 use std::sync::Arc;
 
@@ -237,4 +238,59 @@ async fn user_facing_names_in_errors_are_escaped() {
     let text = refused.to_string();
     assert!(!text.contains('\u{202e}'), "{text:?}");
     assert!(text.contains("a\\u{202e}b.key"), "{text}");
+}
+
+/// An internal failure (a blob gone from the disk under a stored file) is
+/// logged once, with who asked and what failed, and the user is told one
+/// short sentence without the server's details.
+#[tokio::test]
+async fn an_internal_error_is_logged_once_with_who_and_what_and_told_briefly() {
+    let day = Day::start().await;
+    let key = day
+        .upload("report.pdf", b"the report")
+        .await
+        .expect("upload");
+    day.core
+        .unlock(&day.who, "report.pdf", &key)
+        .await
+        .expect("unlock");
+    let uploads = day.core.config().storage.uploads_dir.clone();
+    let blobs: Vec<std::path::PathBuf> = walk(&uploads);
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    std::fs::remove_file(&blobs[0]).expect("remove the blob");
+
+    let (logs, _guard) = log_capture::LogBuffer::capture();
+    let Err(err) = day.core.open_unlocked(&day.who, "report.pdf").await else {
+        panic!("the blob is gone, yet the file opened");
+    };
+    assert_eq!(err.kind(), ErrorKind::Internal);
+    assert_eq!(err.to_string(), "storage error, try again");
+    let text = logs.text();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("internal error"))
+        .collect();
+    assert_eq!(lines.len(), 1, "logged once: {text}");
+    let account = format!("account_id={}", day.who.account_id);
+    assert!(lines[0].contains(&account), "{}", lines[0]);
+    assert!(lines[0].contains("192.0.2.7"), "{}", lines[0]);
+    assert!(lines[0].contains("open unlocked"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("No such file"),
+        "the details are in the log: {}",
+        lines[0]
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

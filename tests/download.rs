@@ -122,7 +122,7 @@ async fn a_damaged_chunk_fails_only_the_reads_that_touch_it() {
     let mut download = open(&path, &key);
     check(&mut download, &data, 250 * chunk, 50 * chunk).await;
     match download.read_at(299 * chunk as u64, 2 * chunk).await {
-        Err(e @ FilesError::Damaged) => {
+        Err(e @ FilesError::Damaged(_)) => {
             assert_eq!(e.kind(), ErrorKind::Internal);
             assert!(e.to_string().contains("damaged"), "{e}");
         }

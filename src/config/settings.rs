@@ -45,9 +45,12 @@ fn seconds(value: &u64) -> bool {
 fn minutes(value: &u64) -> bool {
     (1..=MAX_MINUTES).contains(value)
 }
+// A check takes the field's own type (`fn(&PathBuf) -> bool`).
+#[allow(clippy::ptr_arg)]
 fn path(value: &PathBuf) -> bool {
     !value.as_os_str().is_empty()
 }
+#[allow(clippy::ptr_arg)]
 fn host(value: &String) -> bool {
     valid_host(value)
 }

@@ -43,6 +43,8 @@ pub struct Download {
     spare: Option<Batch>,
     /// Its place in the connection's open-file budget.
     _open: OpenFile,
+    /// Account and address whose read this is, for the log.
+    reader_of: Option<(i64, String)>,
 }
 
 /// Plaintext of the file at `offset..offset + filled`. `data` never grows
@@ -78,6 +80,12 @@ struct Job {
 }
 
 impl Download {
+    /// Whose read this is, for the log line of an internal error.
+    pub fn read_by(mut self, account_id: i64, remote: &str) -> Download {
+        self.reader_of = Some((account_id, remote.to_string()));
+        self
+    }
+
     pub fn new(reader: VaultReader<File>, open: OpenFile) -> Download {
         let chunk = u64::from(reader.chunk_size());
         Download {
@@ -90,6 +98,7 @@ impl Download {
             ahead: None,
             spare: None,
             _open: open,
+            reader_of: None,
         }
     }
 
@@ -111,6 +120,14 @@ impl Download {
     /// Up to `len` plaintext bytes at `offset`, as many as the file holds
     /// there; empty at or after the end.
     pub async fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, FilesError> {
+        let result = self.read_range(offset, len).await;
+        result.map_err(|e| match &self.reader_of {
+            Some((account_id, remote)) => e.logged(*account_id, remote, "download"),
+            None => e,
+        })
+    }
+
+    async fn read_range(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, FilesError> {
         let want = (len as u64).min(self.len.saturating_sub(offset)) as usize;
         let mut out = Vec::with_capacity(want);
         while out.len() < want {

@@ -43,9 +43,9 @@ pub enum FilesError {
     /// (a damaged blob, I/O) are internal and become [`FilesError::Io`].
     #[error("{0}")]
     Vault(VaultError),
-    /// A stored file that fails its checks (logged with the details).
+    /// A stored file that fails its checks; the details are for the log.
     #[error("the stored file is damaged and cannot be read; tell the operator")]
-    Damaged,
+    Damaged(String),
     /// The details are logged where the error is made; users see only this.
     #[error("storage error, try again")]
     Io(io::Error),
@@ -87,15 +87,28 @@ impl FilesError {
             | FilesError::Vault(_) => ErrorKind::Invalid,
             FilesError::TooLarge { .. } | FilesError::DiskFull => ErrorKind::TooLarge,
             FilesError::TooManyOpen { .. } | FilesError::UploadIdle { .. } => ErrorKind::Busy,
-            FilesError::Damaged | FilesError::Io(_) | FilesError::Db(_) => ErrorKind::Internal,
+            FilesError::Damaged(_) | FilesError::Io(_) | FilesError::Db(_) => ErrorKind::Internal,
         }
     }
 
-    /// An internal failure: logged here, with what failed, and shown to the
-    /// user only as "storage error, try again".
+    /// An internal failure, shown to the user only as "storage error, try
+    /// again"; `what` is for the log.
     pub fn internal(what: impl std::fmt::Display) -> FilesError {
-        tracing::error!(error = %what, "storage error in a file operation");
         FilesError::Io(io::Error::other(what.to_string()))
+    }
+
+    /// Logs an internal error (once: where the core hands it to a door),
+    /// with who asked and what failed; other kinds are the user's business
+    /// and pass untouched.
+    pub fn logged(self, account_id: i64, remote: &str, what: &str) -> FilesError {
+        let detail = match &self {
+            FilesError::Damaged(detail) => detail.clone(),
+            FilesError::Io(e) => e.to_string(),
+            FilesError::Db(e) => e.to_string(),
+            _ => return self,
+        };
+        tracing::error!(account_id, remote, what, error = %detail, "internal error in a file operation");
+        self
     }
 }
 
@@ -104,10 +117,7 @@ impl From<VaultError> for FilesError {
         match e {
             VaultError::BadKey | VaultError::WrongKey => FilesError::Vault(e),
             VaultError::Io(e) => FilesError::from(e),
-            other => {
-                tracing::error!(error = %other, "a stored file fails its checks");
-                FilesError::Damaged
-            }
+            other => FilesError::Damaged(other.to_string()),
         }
     }
 }
@@ -117,7 +127,6 @@ impl From<DbError> for FilesError {
         if let DbError::AccountClosed { .. } = e {
             return FilesError::AccountClosed;
         }
-        tracing::error!(error = %e, "database error in a file operation");
         FilesError::Db(e)
     }
 }
@@ -145,7 +154,6 @@ impl From<io::Error> for FilesError {
             }
             return FilesError::Io(io::Error::other("upload failed"));
         }
-        tracing::error!(error = %e, "storage error in a file operation");
         FilesError::Io(e)
     }
 }

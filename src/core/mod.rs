@@ -110,6 +110,12 @@ impl FileState {
     }
 }
 
+/// Logs an internal error once, with who asked and what failed; the user
+/// is told only its short sentence.
+fn logged<T>(who: &Who, what: &str, result: Result<T, FilesError>) -> Result<T, FilesError> {
+    result.map_err(|e| e.logged(who.account_id, &who.remote, what))
+}
+
 /// The one core of a server. Its parts are private: the doors call the
 /// operations below, each rule in one place.
 pub struct Core {
@@ -231,15 +237,19 @@ impl Core {
 
     /// The account's files with their state.
     pub async fn list(&self, who: &Who) -> Result<Vec<FileView>, FilesError> {
-        let records = self.files.list(who.account_id).await?;
-        let waiting = self.keyring.waiting(who.account_id);
-        Ok(records
-            .into_iter()
-            .map(|record| {
-                let state = self.state_of(who, &record, &waiting);
-                FileView { record, state }
-            })
-            .collect())
+        let result = async {
+            let records = self.files.list(who.account_id).await?;
+            let waiting = self.keyring.waiting(who.account_id);
+            Ok(records
+                .into_iter()
+                .map(|record| {
+                    let state = self.state_of(who, &record, &waiting);
+                    FileView { record, state }
+                })
+                .collect())
+        }
+        .await;
+        logged(who, "list", result)
     }
 
     fn state_of(&self, who: &Who, record: &FileRecord, waiting: &[WaitingKey]) -> FileState {
@@ -256,31 +266,35 @@ impl Core {
     /// target): a valid name that neither hides nor is hidden by a key file
     /// (see `names.rs`).
     pub async fn check_new_name(&self, who: &Who, name: &str) -> Result<(), FilesError> {
-        validate_name(name)?;
-        if let Some(stem) = key_file_stem(name) {
+        let result = async {
+            validate_name(name)?;
+            if let Some(stem) = key_file_stem(name) {
+                if self
+                    .files
+                    .file_by_name(who.account_id, stem)
+                    .await?
+                    .is_some()
+                {
+                    return Err(FilesError::KeyFileOf {
+                        stem: stem.to_string(),
+                    });
+                }
+            }
+            let key_file = key_file_name(name);
             if self
                 .files
-                .file_by_name(who.account_id, stem)
+                .file_by_name(who.account_id, &key_file)
                 .await?
                 .is_some()
             {
-                return Err(FilesError::KeyFileOf {
-                    stem: stem.to_string(),
+                return Err(FilesError::HidesKeyFile {
+                    name: name.to_string(),
                 });
             }
+            Ok(())
         }
-        let key_file = key_file_name(name);
-        if self
-            .files
-            .file_by_name(who.account_id, &key_file)
-            .await?
-            .is_some()
-        {
-            return Err(FilesError::HidesKeyFile {
-                name: name.to_string(),
-            });
-        }
-        Ok(())
+        .await;
+        logged(who, "check new name", result)
     }
 
     /// One file by name, if the account has it.
@@ -289,7 +303,8 @@ impl Core {
         who: &Who,
         name: &str,
     ) -> Result<Option<FileRecord>, FilesError> {
-        self.files.file_by_name(who.account_id, name).await
+        let result = async { self.files.file_by_name(who.account_id, name).await }.await;
+        logged(who, "file by name", result)
     }
 
     /// The fresh keys waiting for their one pickup, soonest to expire first.
@@ -301,31 +316,35 @@ impl Core {
     /// replaces any of the same name, its key is held for a one-time
     /// pickup, and every open session is told.
     pub async fn finish_upload(&self, who: &Who, sealed: Sealed) -> Result<FileRecord, FilesError> {
-        let Committed {
-            record,
-            key,
-            replaced,
-        } = self.files.commit_sealed(sealed).await?;
-        if let Some(old) = replaced {
-            self.keyring.forget_file(who.account_id, &old.id);
+        let result = async {
+            let Committed {
+                record,
+                key,
+                replaced,
+            } = self.files.commit_sealed(sealed).await?;
+            if let Some(old) = replaced {
+                self.keyring.forget_file(who.account_id, &old.id);
+            }
+            self.keyring
+                .hold_for_pickup(who.account_id, &record.id, &record.name, key.clone());
+            self.events.publish(who.account_id, Event::FilesChanged);
+            self.events.publish(
+                who.account_id,
+                Event::KeyWaiting {
+                    file_id: record.id.clone(),
+                    name: record.name.clone(),
+                },
+            );
+            self.audit(
+                who,
+                Action::Upload,
+                &format!("{:?}, {} bytes", record.name, record.size),
+            )
+            .await;
+            Ok(record)
         }
-        self.keyring
-            .hold_for_pickup(who.account_id, &record.id, &record.name, key.clone());
-        self.events.publish(who.account_id, Event::FilesChanged);
-        self.events.publish(
-            who.account_id,
-            Event::KeyWaiting {
-                file_id: record.id.clone(),
-                name: record.name.clone(),
-            },
-        );
-        self.audit(
-            who,
-            Action::Upload,
-            &format!("{:?}, {} bytes", record.name, record.size),
-        )
         .await;
-        Ok(record)
+        logged(who, "finish upload", result)
     }
 
     /// An upload that ended without a clean end of its data (the client
@@ -344,23 +363,27 @@ impl Core {
     /// Checks a key against a file and, if it opens it, unlocks the file for
     /// this account for `unlock_minutes`. Returns when it locks again.
     pub async fn unlock(&self, who: &Who, name: &str, key: &FileKey) -> Result<i64, FilesError> {
-        match self.files.open(who.account_id, name, key).await {
-            Ok((record, _reader)) => {
-                let until =
-                    self.keyring
-                        .unlock(who.account_id, &record.id, &record.name, key.clone());
-                self.events.publish(who.account_id, Event::LocksChanged);
-                self.audit(who, Action::Unlock, &format!("{name:?}")).await;
-                Ok(until)
-            }
-            Err(e) => {
-                if matches!(e, FilesError::Vault(VaultError::WrongKey)) {
-                    self.audit(who, Action::Refused, &format!("wrong key for {name:?}"))
-                        .await;
+        let result = async {
+            match self.files.open(who.account_id, name, key).await {
+                Ok((record, _reader)) => {
+                    let until =
+                        self.keyring
+                            .unlock(who.account_id, &record.id, &record.name, key.clone());
+                    self.events.publish(who.account_id, Event::LocksChanged);
+                    self.audit(who, Action::Unlock, &format!("{name:?}")).await;
+                    Ok(until)
                 }
-                Err(e)
+                Err(e) => {
+                    if matches!(e, FilesError::Vault(VaultError::WrongKey)) {
+                        self.audit(who, Action::Refused, &format!("wrong key for {name:?}"))
+                            .await;
+                    }
+                    Err(e)
+                }
             }
         }
+        .await;
+        logged(who, "unlock", result)
     }
 
     /// Opens an unlocked file for reading; a locked one is refused.
@@ -369,29 +392,36 @@ impl Core {
         who: &Who,
         name: &str,
     ) -> Result<(FileRecord, Download), FilesError> {
-        let open = who.take_open_file()?;
-        let record = self
-            .files
-            .file_by_name(who.account_id, name)
-            .await?
-            .ok_or(FilesError::NotFound)?;
-        let Some(key) = self.keyring.unlocked_key(who.account_id, &record.id) else {
+        let result = async {
+            let open = who.take_open_file()?;
+            let record = self
+                .files
+                .file_by_name(who.account_id, name)
+                .await?
+                .ok_or(FilesError::NotFound)?;
+            let Some(key) = self.keyring.unlocked_key(who.account_id, &record.id) else {
+                self.audit(
+                    who,
+                    Action::Refused,
+                    &format!("download of locked {name:?}"),
+                )
+                .await;
+                return Err(FilesError::Locked);
+            };
+            let (record, reader) = self.files.open(who.account_id, name, &key).await?;
             self.audit(
                 who,
-                Action::Refused,
-                &format!("download of locked {name:?}"),
+                Action::Download,
+                &format!("{name:?}, {} bytes", record.size),
             )
             .await;
-            return Err(FilesError::Locked);
-        };
-        let (record, reader) = self.files.open(who.account_id, name, &key).await?;
-        self.audit(
-            who,
-            Action::Download,
-            &format!("{name:?}, {} bytes", record.size),
-        )
+            Ok((
+                record,
+                Download::new(reader, open).read_by(who.account_id, &who.remote),
+            ))
+        }
         .await;
-        Ok((record, Download::new(reader, open)))
+        logged(who, "open unlocked", result)
     }
 
     /// Opens a file with a key given for this one read (`ssh … get NAME`).
@@ -401,32 +431,43 @@ impl Core {
         name: &str,
         key: &FileKey,
     ) -> Result<(FileRecord, Download), FilesError> {
-        let open = who.take_open_file()?;
-        match self.files.open(who.account_id, name, key).await {
-            Ok((record, reader)) => {
-                self.audit(
-                    who,
-                    Action::Download,
-                    &format!("{name:?}, {} bytes", record.size),
-                )
-                .await;
-                Ok((record, Download::new(reader, open)))
-            }
-            Err(e) => {
-                self.audit(who, Action::Refused, &format!("download of {name:?}: {e}"))
+        let result = async {
+            let open = who.take_open_file()?;
+            match self.files.open(who.account_id, name, key).await {
+                Ok((record, reader)) => {
+                    self.audit(
+                        who,
+                        Action::Download,
+                        &format!("{name:?}, {} bytes", record.size),
+                    )
                     .await;
-                Err(e)
+                    Ok((
+                        record,
+                        Download::new(reader, open).read_by(who.account_id, &who.remote),
+                    ))
+                }
+                Err(e) => {
+                    self.audit(who, Action::Refused, &format!("download of {name:?}: {e}"))
+                        .await;
+                    Err(e)
+                }
             }
         }
+        .await;
+        logged(who, "open with key", result)
     }
 
     /// Deletes a file and forgets its keys.
     pub async fn delete(&self, who: &Who, name: &str) -> Result<(), FilesError> {
-        let record = self.files.delete(who.account_id, name).await?;
-        self.keyring.forget_file(who.account_id, &record.id);
-        self.events.publish(who.account_id, Event::FilesChanged);
-        self.audit(who, Action::Delete, &format!("{name:?}")).await;
-        Ok(())
+        let result = async {
+            let record = self.files.delete(who.account_id, name).await?;
+            self.keyring.forget_file(who.account_id, &record.id);
+            self.events.publish(who.account_id, Event::FilesChanged);
+            self.audit(who, Action::Delete, &format!("{name:?}")).await;
+            Ok(())
+        }
+        .await;
+        logged(who, "delete", result)
     }
 
     /// Renames a file over another of the account (sftp's POSIX rename):
@@ -437,22 +478,26 @@ impl Core {
         from: &str,
         to: &str,
     ) -> Result<(), FilesError> {
-        self.check_new_name(who, to).await?;
-        if let Some(old) = self
-            .files
-            .rename_replacing(who.account_id, from, to)
-            .await?
-        {
-            self.keyring.forget_file(who.account_id, &old.id);
-            self.audit(
-                who,
-                Action::Delete,
-                &format!("{to:?}, replaced by a rename"),
-            )
-            .await;
+        let result = async {
+            self.check_new_name(who, to).await?;
+            if let Some(old) = self
+                .files
+                .rename_replacing(who.account_id, from, to)
+                .await?
+            {
+                self.keyring.forget_file(who.account_id, &old.id);
+                self.audit(
+                    who,
+                    Action::Delete,
+                    &format!("{to:?}, replaced by a rename"),
+                )
+                .await;
+            }
+            self.renamed(who, from, to).await;
+            Ok(())
         }
-        self.renamed(who, from, to).await;
-        Ok(())
+        .await;
+        logged(who, "rename replacing", result)
     }
 
     /// Sets the modification time a client gave a file (sftp setstat).
@@ -462,19 +507,27 @@ impl Core {
         name: &str,
         mtime: i64,
     ) -> Result<(), FilesError> {
-        if self.db.set_modified_at(who.account_id, name, mtime).await? {
-            Ok(())
-        } else {
-            Err(FilesError::NotFound)
+        let result = async {
+            if self.db.set_modified_at(who.account_id, name, mtime).await? {
+                Ok(())
+            } else {
+                Err(FilesError::NotFound)
+            }
         }
+        .await;
+        logged(who, "set modified time", result)
     }
 
     /// Renames a file within the account.
     pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
-        self.check_new_name(who, to).await?;
-        self.files.rename(who.account_id, from, to).await?;
-        self.renamed(who, from, to).await;
-        Ok(())
+        let result = async {
+            self.check_new_name(who, to).await?;
+            self.files.rename(who.account_id, from, to).await?;
+            self.renamed(who, from, to).await;
+            Ok(())
+        }
+        .await;
+        logged(who, "rename", result)
     }
 
     /// What follows either rename: the keys follow the file, open screens

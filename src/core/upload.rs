@@ -145,6 +145,11 @@ impl UploadStream {
     /// the batch before it. A failure (disk full, size limit, idle too
     /// long) surfaces here.
     pub async fn write(&mut self, data: Bytes) -> Result<(), FilesError> {
+        let result = self.write_piece(data).await;
+        result.map_err(|e| e.logged(self.who.account_id, &self.who.remote, "upload"))
+    }
+
+    async fn write_piece(&mut self, data: Bytes) -> Result<(), FilesError> {
         if self.ended {
             return Err(FilesError::internal("upload already ended"));
         }
@@ -187,7 +192,13 @@ impl UploadStream {
     /// The client's clean end of the data: writes what is left and makes
     /// the file durable, not yet visible. Deliver [`SealedUpload::key`],
     /// then [`SealedUpload::commit`].
-    pub async fn seal(mut self) -> Result<SealedUpload, FilesError> {
+    pub async fn seal(self) -> Result<SealedUpload, FilesError> {
+        let (account_id, remote) = (self.who.account_id, self.who.remote.clone());
+        let result = self.seal_upload().await;
+        result.map_err(|e| e.logged(account_id, &remote, "upload"))
+    }
+
+    async fn seal_upload(mut self) -> Result<SealedUpload, FilesError> {
         let state = self.state.clone();
         let mut held = state.lock().await;
         if let Some(seconds) = held.timed_out {
