@@ -62,9 +62,7 @@ use zeroize::Zeroizing;
 use crate::auth::limits::{ip_key, Limiter, DAY};
 use crate::auth::mail::{Delivery, DeliveryState, MailError, Mailer};
 use crate::config::{AuthConfig, LimitsConfig};
-use crate::db::{
-    Account, AccountState, Action, AuditEntry, Db, DbError, KnownSource, NewSshKey, SshKey,
-};
+use crate::db::{Account, AccountState, Action, Db, DbError, KnownSource, NewSshKey, SshKey};
 use crate::text::time::unix_now;
 use codes::{CodeBook, CodeCheck, IssuedCode};
 use key_window::KeyWindows;
@@ -593,15 +591,8 @@ impl Accounts {
             .await
             .map_err(db_refusal)?;
         if removed {
-            let entry = AuditEntry {
-                at: unix_now(),
-                account_id: Some(account_id),
-                email: None,
-                action: Action::RemoveKey,
-                detail: fingerprint,
-                remote_addr: None,
-            };
-            db.record(&entry).await;
+            db.record_for(account_id, None, Action::RemoveKey, fingerprint, None)
+                .await;
         }
         Ok(removed)
     }
@@ -836,15 +827,16 @@ impl Accounts {
 
     async fn audit(&self, account: &Account, action: Action, detail: &str, ip: Option<IpAddr>) {
         let remote = ip.map(|ip| ip.to_string());
-        let entry = AuditEntry {
-            at: unix_now(),
-            account_id: Some(account.id),
-            email: Some(&account.email),
-            action,
-            detail,
-            remote_addr: remote.as_deref(),
-        };
-        self.inner.db.record(&entry).await;
+        self.inner
+            .db
+            .record_for(
+                account.id,
+                Some(&account.email),
+                action,
+                detail,
+                remote.as_deref(),
+            )
+            .await;
     }
 }
 
@@ -863,15 +855,14 @@ pub async fn reset_authenticator(db: &Db, sealer: &Sealer, email: &str) -> Resul
         .await
         .map_err(db_refusal)?;
     if done {
-        let entry = AuditEntry {
-            at: unix_now(),
-            account_id: Some(account.id),
-            email: Some(&account.email),
-            action: Action::Authenticator,
-            detail: "reset by the operator",
-            remote_addr: None,
-        };
-        db.record(&entry).await;
+        db.record_for(
+            account.id,
+            Some(&account.email),
+            Action::Authenticator,
+            "reset by the operator",
+            None,
+        )
+        .await;
     }
     Ok(done)
 }

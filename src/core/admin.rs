@@ -9,9 +9,8 @@ use anyhow::{bail, Context};
 use crate::auth::{self, Accounts, Sealer};
 use crate::config::Config;
 use crate::core::files::Files;
-use crate::db::{Account, AccountState, Action, AuditEntry, Db};
+use crate::db::{Account, AccountState, Action, Db};
 use crate::storage::BlobStore;
-use crate::text::time::unix_now;
 
 /// An account as the operator's list shows it.
 pub struct AccountSummary {
@@ -102,14 +101,8 @@ impl Admin {
     }
 
     async fn audit(&self, account: &Account, action: Action, detail: &str) {
-        let entry = AuditEntry {
-            at: unix_now(),
-            account_id: Some(account.id),
-            email: Some(&account.email),
-            action,
-            detail,
-            remote_addr: None,
-        };
-        self.db.record(&entry).await;
+        self.db
+            .record_for(account.id, Some(&account.email), action, detail, None)
+            .await;
     }
 }

@@ -43,6 +43,14 @@ pub fn unlocked_until(name: &str, until_unix: i64) -> String {
     )
 }
 
+/// A file read while its upload is still open.
+pub const STILL_UPLOADING: &str = "this file is still being uploaded; read it once it is closed";
+
+/// An upload that does not start at 0 or skips ahead (resume, append): the
+/// vault is a sealed stream.
+pub const RESUME_REFUSED: &str =
+    "uploads are written from start to end: resume is not supported (reput, put -a)";
+
 /// A virtual `NAME.key` read again after its one read.
 pub const KEY_TAKEN: &str = "this key was already read; it is shown once";
 

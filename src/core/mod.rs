@@ -26,9 +26,9 @@ use crate::core::events::{Event, Events};
 use crate::core::files::{Committed, Files, Sealed};
 use crate::core::keyring::{Keyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
-use crate::db::{AccountState, Action, AuditEntry, Db, NewSshKey};
+use crate::db::{AccountState, Action, Db, NewSshKey};
 use crate::storage::BlobStore;
-use crate::text::time::{unix_now, utc_time};
+use crate::text::time::utc_time;
 
 pub use error::{ErrorKind, FilesError};
 
@@ -181,15 +181,15 @@ impl Core {
     }
 
     async fn audit(&self, who: &Who, action: Action, detail: &str) {
-        let entry = AuditEntry {
-            at: unix_now(),
-            account_id: Some(who.account_id),
-            email: Some(&who.email),
-            action,
-            detail,
-            remote_addr: Some(&who.remote),
-        };
-        self.db.record(&entry).await;
+        self.db
+            .record_for(
+                who.account_id,
+                Some(&who.email),
+                action,
+                detail,
+                Some(&who.remote),
+            )
+            .await;
     }
 
     /// The server's configuration, as validated at start.
@@ -208,9 +208,20 @@ impl Core {
         &self.db
     }
 
-    /// Live updates for an account's sessions.
+    /// The event bus, for tests that play another session; the doors
+    /// use [`Core::subscribe`] and [`Core::account_closed`].
     pub fn events(&self) -> &Events {
         &self.events
+    }
+
+    /// Live updates for a session of the account.
+    pub fn subscribe(&self, account_id: i64) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe(account_id)
+    }
+
+    /// Resolves, with the reason, when the operator closes the account.
+    pub async fn account_closed(&self, account_id: i64) -> String {
+        self.events.account_closed(account_id).await
     }
 
     /// Trusts the key a connection logged in with for key logins of the
@@ -266,35 +277,37 @@ impl Core {
     /// target): a valid name that neither hides nor is hidden by a key file
     /// (see `names.rs`).
     pub async fn check_new_name(&self, who: &Who, name: &str) -> Result<(), FilesError> {
-        let result = async {
-            validate_name(name)?;
-            if let Some(stem) = key_file_stem(name) {
-                if self
-                    .files
-                    .file_by_name(who.account_id, stem)
-                    .await?
-                    .is_some()
-                {
-                    return Err(FilesError::KeyFileOf {
-                        stem: stem.to_string(),
-                    });
-                }
-            }
-            let key_file = key_file_name(name);
+        let result = self.name_is_free(who, name).await;
+        logged(who, "check new name", result)
+    }
+
+    /// [`Core::check_new_name`] for the operations that log for themselves.
+    async fn name_is_free(&self, who: &Who, name: &str) -> Result<(), FilesError> {
+        validate_name(name)?;
+        if let Some(stem) = key_file_stem(name) {
             if self
                 .files
-                .file_by_name(who.account_id, &key_file)
+                .file_by_name(who.account_id, stem)
                 .await?
                 .is_some()
             {
-                return Err(FilesError::HidesKeyFile {
-                    name: name.to_string(),
+                return Err(FilesError::KeyFileOf {
+                    stem: stem.to_string(),
                 });
             }
-            Ok(())
         }
-        .await;
-        logged(who, "check new name", result)
+        let key_file = key_file_name(name);
+        if self
+            .files
+            .file_by_name(who.account_id, &key_file)
+            .await?
+            .is_some()
+        {
+            return Err(FilesError::HidesKeyFile {
+                name: name.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// One file by name, if the account has it.
@@ -479,7 +492,7 @@ impl Core {
         to: &str,
     ) -> Result<(), FilesError> {
         let result = async {
-            self.check_new_name(who, to).await?;
+            self.name_is_free(who, to).await?;
             if let Some(old) = self
                 .files
                 .rename_replacing(who.account_id, from, to)
@@ -521,7 +534,7 @@ impl Core {
     /// Renames a file within the account.
     pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
         let result = async {
-            self.check_new_name(who, to).await?;
+            self.name_is_free(who, to).await?;
             self.files.rename(who.account_id, from, to).await?;
             self.renamed(who, from, to).await;
             Ok(())

@@ -97,6 +97,26 @@ impl Db {
         }
     }
 
+    /// Records, as of now, what happened to an account's files or login.
+    pub async fn record_for(
+        &self,
+        account_id: i64,
+        email: Option<&str>,
+        action: Action,
+        detail: &str,
+        remote_addr: Option<&str>,
+    ) {
+        let entry = AuditEntry {
+            at: crate::text::time::unix_now(),
+            account_id: Some(account_id),
+            email,
+            action,
+            detail,
+            remote_addr,
+        };
+        self.record(&entry).await;
+    }
+
     pub async fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO audit_log (at, account_id, email, action, detail, remote_addr) \

@@ -21,6 +21,8 @@ use crate::text::escape::escape;
 /// Longest control line accepted ("C0644 SIZE NAME").
 const MAX_LINE: usize = 4096;
 const READ_PIECE: usize = 64 * 1024;
+/// `scp -r`, or a directory record.
+const NO_DIRECTORIES: &str = "directories are not supported: copy files one by one";
 
 pub async fn run(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, args: &[&str]) -> u32 {
     let mut sink = false;
@@ -40,7 +42,7 @@ pub async fn run(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, args: &[&str
         }
     }
     if recursive {
-        fatal(io, "directories are not supported: copy files one by one").await;
+        fatal(io, NO_DIRECTORIES).await;
         return 1;
     }
     match (sink, source, target) {
@@ -108,7 +110,7 @@ async fn receive(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, target: &str
             }
             Some('T') | Some('E') => ok(io).await,
             Some('D') => {
-                fatal(io, "directories are not supported: copy files one by one").await;
+                fatal(io, NO_DIRECTORIES).await;
                 return 1;
             }
             _ => return 1,

@@ -75,9 +75,6 @@ const GRACE_MAX: usize = 64;
 
 /// The rename that replaces its target, offered to clients at init.
 const POSIX_RENAME: &str = "posix-rename@openssh.com";
-const STILL_UPLOADING: &str = "this file is still being uploaded; read it once it is closed";
-const RESUME_REFUSED: &str =
-    "uploads are written from start to end: resume is not supported (reput, put -a)";
 
 /// Serves sftp on `channel` for a logged-in account until the client closes
 /// it. Open handles (and so unfinished uploads) go with the session.
@@ -394,7 +391,7 @@ impl Session {
 
     async fn open_write(&mut self, name: String, flags: OpenFlags) -> Result<Open, StatusReply> {
         if flags.contains(OpenFlags::APPEND) {
-            return Err(failure(RESUME_REFUSED));
+            return Err(failure(messages::RESUME_REFUSED));
         }
         if let Some(stem) = key_file_stem(&name) {
             let target = self
@@ -445,7 +442,7 @@ impl Session {
                 })
             }
             Some(Listed::RecentKey(_)) => Err(failure(messages::KEY_TAKEN)),
-            Some(Listed::Uploading(_)) => Err(failure(STILL_UPLOADING)),
+            Some(Listed::Uploading(_)) => Err(failure(messages::STILL_UPLOADING)),
             Some(Listed::File(_)) => {
                 let (record, reader) = self
                     .core
@@ -730,7 +727,7 @@ impl russh_sftp::server::Handler for Session {
                         .write(Bytes::from(data))
                         .await
                         .map_err(|e| e.to_string()),
-                    _ => Err(RESUME_REFUSED.to_string()),
+                    _ => Err(messages::RESUME_REFUSED.to_string()),
                 };
                 match result {
                     Ok(()) => {

@@ -121,7 +121,7 @@ async fn until_account_closed(
     tokio::pin!(door);
     let reason = tokio::select! {
         () = &mut door => return,
-        reason = info.core.events().account_closed(who.account_id) => reason,
+        reason = info.core.account_closed(who.account_id) => reason,
     };
     // The line goes out before the door (and its channel) is dropped, on
     // return.

@@ -1,7 +1,8 @@
-//! The dashboard's keys, each declared once with what the footer and the
-//! help dialog say of it: `app/dashboard.rs` asks [`action`] what a key does, `ui.rs`
-//! draws [`footer`] and [`help`] from the same lists, so a binding cannot
-//! be handled, shown and documented three different ways.
+//! The terminal UI's keys, each declared once with what the footer and the
+//! help dialog say of it: the screens' handlers (`app/`) ask [`action`] or
+//! [`login_action`] what a key does, `ui.rs` draws [`footer`] and [`help`]
+//! from the same lists, so a binding cannot be handled, shown and
+//! documented three different ways.
 
 use super::input::Key;
 
@@ -33,6 +34,12 @@ pub enum Action {
     Unlock,
     /// Key field: wipe it and go back to the files.
     ClearKey,
+    /// Email screen: mail a code (or ask for the app's).
+    SendCode,
+    /// Code screen.
+    LogIn,
+    NewCode,
+    ChangeAddress,
 }
 
 /// One binding: the keys, how the footer names them (`None`: not in the
@@ -50,6 +57,7 @@ pub struct Binding {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Press {
     Char(char),
+    Ctrl(char),
     Enter,
     Esc,
     Tab,
@@ -73,6 +81,7 @@ impl Press {
                 | (Press::Delete, Key::Delete)
         ) || matches!((self, key), (Press::Char(a), Key::Char(b)) if a == *b)
             || matches!((self, key), (Press::F(a), Key::F(b)) if a == *b)
+            || matches!((self, key), (Press::Ctrl(a), Key::Ctrl(b)) if a == *b)
     }
 }
 
@@ -210,6 +219,63 @@ pub const KEY_FIELD: &[Binding] = &[
     ),
 ];
 
+/// The email screen (other keys edit the address).
+pub const EMAIL: &[Binding] = &[
+    bind(
+        &[Press::Enter],
+        Action::SendCode,
+        "Enter",
+        Some(("Enter", "send code")),
+        "send a login code",
+    ),
+    bind(
+        &[],
+        Action::Quit,
+        "Ctrl-C",
+        Some(("Ctrl-C", "quit")),
+        "quit",
+    ),
+];
+
+/// The code screen (other keys edit the code).
+pub const CODE: &[Binding] = &[
+    bind(
+        &[Press::Enter],
+        Action::LogIn,
+        "Enter",
+        Some(("Enter", "log in")),
+        "log in with the code",
+    ),
+    bind(
+        &[Press::Ctrl('r')],
+        Action::NewCode,
+        "Ctrl-R",
+        Some(("Ctrl-R", "new code")),
+        "mail a new code",
+    ),
+    bind(
+        &[Press::Esc],
+        Action::ChangeAddress,
+        "Esc",
+        Some(("Esc", "change address")),
+        "back to the email screen",
+    ),
+    bind(
+        &[],
+        Action::Quit,
+        "Ctrl-C",
+        Some(("Ctrl-C", "quit")),
+        "quit",
+    ),
+];
+
+/// What a key does on a login screen (no list to move in).
+pub fn login_action(map: &[Binding], key: &Key) -> Option<Action> {
+    map.iter()
+        .find(|binding| binding.keys.iter().any(|press| press.matches(key)))
+        .map(|binding| binding.action)
+}
+
 /// What `key` does in `map`, if anything. The arrows and page keys select
 /// in every focus.
 pub fn action(map: &[Binding], key: &Key) -> Option<Action> {
@@ -243,7 +309,7 @@ mod tests {
 
     #[test]
     fn every_key_of_a_map_does_one_thing() {
-        for map in [FILES, KEY_FIELD] {
+        for map in [FILES, KEY_FIELD, EMAIL, CODE] {
             let keys: Vec<Press> = map.iter().flat_map(|b| b.keys.iter().copied()).collect();
             for (i, key) in keys.iter().enumerate() {
                 assert!(!keys[i + 1..].contains(key), "{key:?} bound twice");

@@ -97,12 +97,7 @@ fn email(frame: &mut Frame, app: &App, page: &EmailPage, theme: &Theme) {
     draw_field(frame, &page.field, " Email ", field, theme);
     draw_status(frame, app, status, theme);
     draw_time_left(frame, app, time, theme);
-    draw_footer(
-        frame,
-        footer,
-        &[("Enter", "send code"), ("Ctrl-C", "quit")],
-        theme,
-    );
+    draw_footer(frame, footer, &keymap::footer(keymap::EMAIL), theme);
 }
 
 fn code(frame: &mut Frame, app: &App, page: &CodePage, theme: &Theme) {
@@ -175,17 +170,7 @@ fn code(frame: &mut Frame, app: &App, page: &CodePage, theme: &Theme) {
     frame.render_widget(Paragraph::new(vec![attempts, resend]), info);
     draw_status(frame, app, status, theme);
     draw_time_left(frame, app, time, theme);
-    draw_footer(
-        frame,
-        footer,
-        &[
-            ("Enter", "log in"),
-            ("Ctrl-R", "new code"),
-            ("Esc", "change address"),
-            ("Ctrl-C", "quit"),
-        ],
-        theme,
-    );
+    draw_footer(frame, footer, &keymap::footer(keymap::CODE), theme);
 }
 
 fn draw_time_left(frame: &mut Frame, app: &App, area: Rect, theme: &Theme) {

@@ -59,6 +59,8 @@ impl App {
             Action::Authenticator => self.open_authenticator().await,
             Action::Logout => self.logout().await,
             Action::Quit => self.end("", 0),
+            // The login screens' actions are not bound on the dashboard.
+            Action::SendCode | Action::LogIn | Action::NewCode | Action::ChangeAddress => {}
         }
     }
 

@@ -10,7 +10,7 @@ impl App {
         let Page::Email(page) = &mut self.page else {
             return;
         };
-        if key != Key::Enter {
+        if keymap::login_action(keymap::EMAIL, &key) != Some(Action::SendCode) {
             page.field.edit(&key);
             return;
         }
@@ -44,19 +44,19 @@ impl App {
         let Page::Code(page) = &mut self.page else {
             return;
         };
-        match key {
-            Key::Esc => {
+        match keymap::login_action(keymap::CODE, &key) {
+            Some(Action::ChangeAddress) => {
                 let email = page.challenge.email().to_string();
                 self.page = Page::Email(EmailPage::new(&email));
                 self.status = None;
             }
-            Key::Ctrl('r') => self.resend().await,
-            Key::Enter if page.field.is_empty() => {
+            Some(Action::NewCode) => self.resend().await,
+            Some(Action::LogIn) if page.field.is_empty() => {
                 self.error("Type the 6-digit code from the email first.");
             }
-            Key::Enter => self.verify().await,
-            other => {
-                page.field.edit(&other);
+            Some(Action::LogIn) => self.verify().await,
+            _ => {
+                page.field.edit(&key);
             }
         }
     }
@@ -109,7 +109,7 @@ impl App {
         self.code_proven = method.by_code();
         // Subscribe before the first load, so nothing between the two is
         // missed.
-        self.events = Some(self.core.events().subscribe(account.id));
+        self.events = Some(self.core.subscribe(account.id));
         let who = Who {
             account_id: account.id,
             email: account.email.clone(),
