@@ -1053,7 +1053,7 @@ async fn the_terminal_uis_fetch_lines_work_when_pasted() {
             account_id: account.id,
             email: ALICE.into(),
             remote: "test".into(),
-            open_files: sfs::auth::limits::OpenFiles::new(4),
+            open_files: sfs::auth::budgets::OpenFiles::new(4),
         };
         let content = format!("the contents of {name}");
         let mut upload = sfs::core::upload::UploadStream::start(&server.core, &who, name, None)

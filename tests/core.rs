@@ -8,7 +8,7 @@ mod log_capture;
 
 use std::sync::Arc;
 
-use sfs::auth::limits::OpenFiles;
+use sfs::auth::budgets::OpenFiles;
 use sfs::core::upload::UploadStream;
 use sfs::core::{Core, ErrorKind, FileKey, FileState, FilesError, Who};
 

@@ -361,7 +361,7 @@ async fn accounts_cannot_reach_each_other() {
             account_id: alice.account_id,
             email: "alice@example.com".into(),
             remote: "test".into(),
-            open_files: sfs::auth::limits::OpenFiles::new(64),
+            open_files: sfs::auth::budgets::OpenFiles::new(64),
         })
         .await
         .expect("list");

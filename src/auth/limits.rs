@@ -1,5 +1,5 @@
-//! In-memory rate limits: how often codes may be mailed, how many wrong codes
-//! an address or a source IP may try, and how many SSH sessions may be open.
+//! In-memory rate limits: how often codes may be mailed and how many wrong
+//! codes an address or a source IP may try.
 //!
 //! [`Limiter`] is what [`crate::auth::Accounts`] consults on every login step:
 //! sliding one-hour windows of code e-mails per address and per IP, a ban per
@@ -17,15 +17,11 @@
 //!
 //! IPv6 sources are counted per /64 (one host usually owns a whole /64), and
 //! IPv4-mapped IPv6 addresses as the IPv4 address they are.
-//!
-//! [`SessionSlots`] caps concurrent SSH sessions in total and per IP; a
-//! [`SessionSlot`] gives its place back when dropped.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::auth::Refusal;
@@ -37,8 +33,6 @@ const HOUR: Duration = Duration::from_secs(3600);
 pub const DAY: Duration = Duration::from_secs(24 * 3600);
 /// Most entries any one map holds (roughly 100 bytes each).
 const MAX_TRACKED: usize = 100_000;
-/// How long a refused session is told to wait.
-const SESSION_RETRY: Duration = Duration::from_secs(60);
 
 /// What a failed login changed, for the caller to report.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -419,159 +413,6 @@ impl Expiring for AddressRecord {
     }
 }
 
-/// Caps concurrent SSH sessions, in total and per source IP. Cheap to clone.
-#[derive(Clone)]
-pub struct SessionSlots {
-    inner: Arc<SlotsInner>,
-}
-
-struct SlotsInner {
-    max_total: usize,
-    max_per_ip: usize,
-    counts: Mutex<SlotCounts>,
-}
-
-#[derive(Default)]
-struct SlotCounts {
-    total: usize,
-    per_ip: HashMap<IpAddr, usize>,
-}
-
-/// One open session's place; released when dropped.
-pub struct SessionSlot {
-    inner: Arc<SlotsInner>,
-    ip: IpAddr,
-}
-
-impl SessionSlots {
-    pub fn new(cfg: &LimitsConfig) -> SessionSlots {
-        SessionSlots {
-            inner: Arc::new(SlotsInner {
-                max_total: cfg.max_sessions as usize,
-                max_per_ip: cfg.max_sessions_per_ip as usize,
-                counts: Mutex::new(SlotCounts::default()),
-            }),
-        }
-    }
-
-    /// Takes a place for a session from `ip`, or says which limit is full.
-    pub fn try_acquire(&self, ip: IpAddr) -> Result<SessionSlot, Refusal> {
-        let key = ip_key(ip);
-        let mut counts = self.inner.lock();
-        if counts.total >= self.inner.max_total {
-            return Err(Refusal::retry(
-                format!(
-                    "the server is at its limit of {} sessions",
-                    self.inner.max_total
-                ),
-                SESSION_RETRY,
-            ));
-        }
-        let mine = counts.per_ip.get(&key).copied().unwrap_or(0);
-        if mine >= self.inner.max_per_ip {
-            return Err(Refusal::retry(
-                format!("{ip} already has {mine} sessions open, the most allowed; close one"),
-                SESSION_RETRY,
-            ));
-        }
-        counts.total += 1;
-        counts.per_ip.insert(key, mine + 1);
-        Ok(SessionSlot {
-            inner: self.inner.clone(),
-            ip: key,
-        })
-    }
-
-    /// Sessions open now.
-    pub fn in_use(&self) -> usize {
-        self.inner.lock().total
-    }
-}
-
-impl SlotsInner {
-    fn lock(&self) -> MutexGuard<'_, SlotCounts> {
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        let mut counts = self.inner.lock();
-        counts.total = counts.total.saturating_sub(1);
-        if let Some(n) = counts.per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                counts.per_ip.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// One connection's budget of open files (uploads and downloads in every
-/// door and channel), so no connection can hold more file descriptors and
-/// stream buffers than `[limits] open_files_per_session`. Cheap to clone.
-#[derive(Clone)]
-pub struct OpenFiles {
-    inner: Arc<OpenFilesInner>,
-}
-
-struct OpenFilesInner {
-    limit: usize,
-    open: Mutex<usize>,
-}
-
-/// One open file's place in its connection's budget; released when dropped.
-pub struct OpenFile {
-    inner: Arc<OpenFilesInner>,
-}
-
-impl OpenFiles {
-    pub fn new(limit: u32) -> OpenFiles {
-        OpenFiles {
-            inner: Arc::new(OpenFilesInner {
-                limit: limit as usize,
-                open: Mutex::new(0),
-            }),
-        }
-    }
-
-    /// The limit, for the refusal.
-    pub fn limit(&self) -> usize {
-        self.inner.limit
-    }
-
-    /// A place for one more open file, or None when all are taken.
-    pub fn take(&self) -> Option<OpenFile> {
-        let mut open = self.inner.lock();
-        if *open >= self.inner.limit {
-            return None;
-        }
-        *open += 1;
-        Some(OpenFile {
-            inner: self.inner.clone(),
-        })
-    }
-}
-
-impl OpenFilesInner {
-    fn lock(&self) -> MutexGuard<'_, usize> {
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl fmt::Debug for OpenFiles {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OpenFiles({}/{})", *self.inner.lock(), self.inner.limit)
-    }
-}
-
-impl Drop for OpenFile {
-    fn drop(&mut self) {
-        let mut open = self.inner.lock();
-        *open = open.saturating_sub(1);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -717,19 +558,5 @@ mod tests {
         }
         map.entry(u32::MAX, now + HOUR).push(now + HOUR);
         assert_eq!(map.map.len(), 1);
-    }
-
-    #[test]
-    fn session_slots_release_on_drop() {
-        let slots = SessionSlots::new(&cfg());
-        let other: IpAddr = "198.51.100.1".parse().unwrap();
-        let a = slots.try_acquire(IP).unwrap();
-        let _b = slots.try_acquire(IP).unwrap();
-        assert!(slots.try_acquire(IP).is_err());
-        let _c = slots.try_acquire(other).unwrap();
-        assert!(slots.try_acquire("198.51.100.2".parse().unwrap()).is_err());
-        drop(a);
-        assert_eq!(slots.in_use(), 2);
-        assert!(slots.try_acquire(IP).is_ok());
     }
 }

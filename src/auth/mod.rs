@@ -37,6 +37,7 @@
 //! Codes, secrets and keys never reach a log, an error or `Debug` output;
 //! every copy this module holds is zeroized when dropped.
 
+pub mod budgets;
 mod codes;
 pub(crate) mod email;
 mod key_window;

@@ -14,7 +14,7 @@ use std::fs::File;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
-use crate::auth::limits::OpenFile;
+use crate::auth::budgets::OpenFile;
 use crate::core::FilesError;
 use crate::vault::VaultReader;
 

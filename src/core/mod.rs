@@ -18,7 +18,7 @@ pub mod upload;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::limits::OpenFile;
+use crate::auth::budgets::OpenFile;
 use crate::auth::mail::Mailer;
 use crate::auth::Sealer;
 use crate::core::download::Download;
@@ -34,7 +34,7 @@ pub use error::{ErrorKind, FilesError};
 
 // The value types the doors name, through the core (`tests/layout.rs`: a
 // door imports only the core and `text`).
-pub use crate::auth::limits::{OpenFiles, SessionSlot, SessionSlots};
+pub use crate::auth::budgets::{OpenFiles, SessionSlot, SessionSlots};
 pub use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, MailStatus, Refusal};
 pub use crate::config::{Config, LimitsConfig};
 pub use crate::db::{Account, FileRecord, SshKey};

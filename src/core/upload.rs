@@ -27,7 +27,7 @@ use bytes::Bytes;
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinHandle;
 
-use crate::auth::limits::OpenFile;
+use crate::auth::budgets::OpenFile;
 use crate::core::events::Event;
 use crate::core::files::{Sealed, Upload};
 use crate::core::FilesError;
