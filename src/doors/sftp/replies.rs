@@ -1,0 +1,116 @@
+//! The sftp door's small translations: a client's path to a target, file
+//! and folder attributes, listing entries, and the core's errors as status
+//! replies (one mapping of error kinds to status codes).
+
+use russh_sftp::protocol::{File as Entry, FileAttributes, Status, StatusCode};
+use russh_sftp::server::StatusReply;
+
+use crate::core::names::{remote_path, validate_name, RemotePath};
+use crate::core::{ErrorKind, FilesError};
+use crate::text::time::utc_datetime;
+
+/// A normalised path.
+pub(super) enum Target {
+    Root,
+    Name(String),
+}
+
+/// One SSH string (a 32-bit length, then the bytes) from the front of
+/// `data`, as UTF-8.
+pub(super) fn take_string(data: &mut &[u8]) -> Option<String> {
+    let len = u32::from_be_bytes(data.get(..4)?.try_into().ok()?) as usize;
+    let bytes = data.get(4..4usize.checked_add(len)?)?;
+    let text = String::from_utf8(bytes.to_vec()).ok()?;
+    *data = &data[4 + len..];
+    Some(text)
+}
+
+pub(super) fn ok(id: u32) -> Status {
+    Status {
+        id,
+        status_code: StatusCode::Ok,
+        error_message: "Ok".into(),
+        language_tag: "en-US".into(),
+    }
+}
+
+pub(super) fn failure(message: impl Into<String>) -> StatusReply {
+    StatusCode::Failure.with_message(message)
+}
+
+/// The one mapping of the core's error kinds to sftp status codes.
+pub(super) fn files_error(e: &FilesError) -> StatusReply {
+    let code = match e.kind() {
+        ErrorKind::NotFound => StatusCode::NoSuchFile,
+        ErrorKind::Denied | ErrorKind::Invalid => StatusCode::PermissionDenied,
+        ErrorKind::TooLarge | ErrorKind::Busy | ErrorKind::Internal => StatusCode::Failure,
+    };
+    code.with_message(e.to_string())
+}
+
+/// Path components that name something, `.` and empty ones dropped.
+pub(super) fn components(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|c| !c.is_empty() && *c != ".")
+}
+
+/// Normalises a path for a file operation: `/`, or one valid name.
+pub(super) fn resolve(path: &str) -> Result<Target, StatusReply> {
+    match remote_path(path).map_err(|e| files_error(&e))? {
+        RemotePath::Root => Ok(Target::Root),
+        RemotePath::Name(name) => Ok(Target::Name(name)),
+    }
+}
+
+/// Normalises a path for `realpath`: `..` stops at `/`, as in any chroot.
+pub(super) fn canonical(path: &str) -> Result<String, StatusReply> {
+    let mut parts = Vec::new();
+    for part in components(path) {
+        if part == ".." {
+            parts.pop();
+        } else {
+            parts.push(part);
+        }
+    }
+    match parts.as_slice() {
+        [] => Ok("/".into()),
+        [name] => {
+            validate_name(name).map_err(|e| files_error(&e))?;
+            Ok(format!("/{name}"))
+        }
+        _ => Err(StatusCode::NoSuchFile.with_message(FilesError::NoFolders.to_string())),
+    }
+}
+
+pub(super) fn dir_attrs() -> FileAttributes {
+    FileAttributes {
+        permissions: Some(0o040_700),
+        ..FileAttributes::default()
+    }
+}
+
+pub(super) fn file_attrs(size: u64, mtime: i64) -> FileAttributes {
+    let time = u32::try_from(mtime.max(0)).unwrap_or(u32::MAX);
+    FileAttributes {
+        size: Some(size),
+        permissions: Some(0o100_600),
+        atime: Some(time),
+        mtime: Some(time),
+        ..FileAttributes::default()
+    }
+}
+
+/// An `ls -l` line; OpenSSH prints the server's long name as it is.
+pub(super) fn entry(name: &str, size: u64, mtime: i64) -> Entry {
+    Entry {
+        filename: name.to_string(),
+        // The long name goes to the user's terminal as it is: escaped, so
+        // a name with control or direction-changing characters cannot
+        // rewrite the listing (the file name itself stays exact).
+        longname: format!(
+            "-rw-------    1 sfs      sfs      {size:>12} {} {}",
+            utc_datetime(mtime),
+            crate::text::escape::escape(name)
+        ),
+        attrs: file_attrs(size, mtime),
+    }
+}

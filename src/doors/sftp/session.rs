@@ -1,0 +1,291 @@
+//! What a session does between the protocol's requests and the core: what a
+//! name is (a virtual key file, a file, an upload in progress), its open
+//! handles, opening for reading and writing, the key submissions, removes
+//! and renames.
+
+use super::*;
+
+impl Session {
+    pub(super) fn key_entry(&self, key: &WaitingKey) -> Entry {
+        entry(&key_file_name(&key.name), KEY_TEXT_LEN + 1, key.made_unix)
+    }
+
+    /// What `name` is: a virtual key file (first), a file, or nothing.
+    pub(super) async fn lookup(&self, name: &str) -> Result<Option<Listed>, StatusReply> {
+        if let Some(stem) = key_file_stem(name) {
+            let waiting = self.core.waiting_keys(&self.who);
+            if let Some(key) = waiting.into_iter().find(|k| k.name == stem) {
+                return Ok(Some(Listed::Key(key)));
+            }
+            if let Some((attrs, until)) = self.recent_keys.get(name) {
+                if *until > Instant::now() {
+                    return Ok(Some(Listed::RecentKey(attrs.clone())));
+                }
+            }
+        }
+        // Clients that create a file and stat it before writing (sshfs)
+        // see what this session has sent so far.
+        let uploading = self.upload_handle(name);
+        if let Some(Open::Upload { next, .. }) = uploading.and_then(|h| self.handles.get(&h)) {
+            return Ok(Some(Listed::Uploading(*next)));
+        }
+        let record = self
+            .core
+            .file_by_name(&self.who, name)
+            .await
+            .map_err(|e| files_error(&e))?;
+        Ok(record.map(Listed::File))
+    }
+
+    pub(super) async fn attrs_of(&self, path: &str) -> Result<FileAttributes, StatusReply> {
+        let name = match resolve(path)? {
+            Target::Root => return Ok(dir_attrs()),
+            Target::Name(name) => name,
+        };
+        match self.lookup(&name).await? {
+            Some(Listed::File(record)) => Ok(file_attrs(record.size, record.mtime())),
+            Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, key.made_unix)),
+            Some(Listed::RecentKey(attrs)) => Ok(attrs),
+            Some(Listed::Uploading(size)) => Ok(file_attrs(size, crate::text::time::unix_now())),
+            None => Err(files_error(&FilesError::NotFound)),
+        }
+    }
+
+    /// The handle of this session's open upload of `name`, if any (the
+    /// newest).
+    pub(super) fn upload_handle(&self, name: &str) -> Option<String> {
+        self.handles
+            .iter()
+            .filter(|(_, open)| {
+                matches!(open, Open::Upload { name: n, stream: Some(_), .. } if n == name)
+            })
+            .max_by_key(|(handle, _)| handle.parse::<u64>().unwrap_or(0))
+            .map(|(handle, _)| handle.clone())
+    }
+
+    /// Lets the key file `name` stat as `attrs` for its grace.
+    pub(super) fn remember_key_file(&mut self, name: String, attrs: FileAttributes) {
+        let now = Instant::now();
+        self.recent_keys.retain(|_, (_, until)| *until > now);
+        if self.recent_keys.len() < GRACE_MAX {
+            self.recent_keys.insert(name, (attrs, now + KEY_GRACE));
+        }
+    }
+
+    pub(super) fn add_handle(&mut self, open: Open) -> String {
+        self.next_handle += 1;
+        let handle = self.next_handle.to_string();
+        self.handles.insert(handle.clone(), open);
+        handle
+    }
+
+    pub(super) fn room_for_handle(&self) -> Result<(), StatusReply> {
+        let limit = self.core.config().limits.open_files_per_session;
+        if self.handles.len() >= limit as usize {
+            return Err(failure(format!(
+                "too many open files in this session (at most {limit})"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn handle_mut(&mut self, handle: &str) -> Result<&mut Open, StatusReply> {
+        self.handles
+            .get_mut(handle)
+            .ok_or_else(|| failure("no such open file"))
+    }
+
+    /// Passes a result through, telling the user on stderr why it failed:
+    /// OpenSSH's sftp shows only a status code's generic text ("Permission
+    /// denied"), never the server's message.
+    pub(super) async fn told<T>(
+        &mut self,
+        result: Result<T, StatusReply>,
+    ) -> Result<T, StatusReply> {
+        if let Err(StatusReply {
+            error_message: Some(message),
+            ..
+        }) = &result
+        {
+            self.tell(&format!("sfs: {message}\n")).await;
+        }
+        result
+    }
+
+    /// A line for the user on the channel's stderr; best effort.
+    pub(super) async fn tell(&mut self, line: &str) {
+        let stderr = self.stderr.get_mut();
+        if stderr.write_all(line.as_bytes()).await.is_ok() {
+            let _ = stderr.flush().await;
+        }
+    }
+
+    pub(super) async fn open_write(
+        &mut self,
+        name: String,
+        flags: OpenFlags,
+    ) -> Result<Open, StatusReply> {
+        if flags.contains(OpenFlags::APPEND) {
+            return Err(failure(messages::RESUME_REFUSED));
+        }
+        if let Some(stem) = key_file_stem(&name) {
+            let target = self
+                .core
+                .file_by_name(&self.who, stem)
+                .await
+                .map_err(|e| files_error(&e))?;
+            if target.is_some() {
+                return Ok(Open::KeySubmit {
+                    name: stem.to_string(),
+                    text: Zeroizing::new(Vec::new()),
+                    failed: None,
+                });
+            }
+        }
+        let stream = UploadStream::start(&self.core, &self.who, &name, None)
+            .await
+            .map_err(|e| files_error(&e))?;
+        Ok(Open::Upload {
+            name,
+            stream: Some(Box::new(stream)),
+            next: 0,
+            failed: None,
+            mtime: None,
+        })
+    }
+
+    pub(super) async fn open_read(&mut self, name: String) -> Result<Open, StatusReply> {
+        match self.lookup(&name).await? {
+            Some(Listed::Key(waiting)) => {
+                let mtime = waiting.made_unix;
+                // Read-once: the key leaves memory when this handle, having
+                // read it all, is closed.
+                let key = self
+                    .core
+                    .peek_waiting_key(&self.who, &waiting.file_id)
+                    .ok_or_else(|| files_error(&FilesError::NotFound))?;
+                let mut text = key.to_text();
+                text.push('\n');
+                let text = Zeroizing::new(text.as_bytes().to_vec());
+                let attrs = file_attrs(text.len() as u64, mtime);
+                Ok(Open::KeyPickup {
+                    file_id: waiting.file_id,
+                    name,
+                    text,
+                    attrs,
+                    read: 0,
+                })
+            }
+            Some(Listed::RecentKey(_)) => Err(failure(messages::KEY_TAKEN)),
+            Some(Listed::Uploading(_)) => Err(failure(messages::STILL_UPLOADING)),
+            Some(Listed::File(_)) => {
+                let (record, reader) = self
+                    .core
+                    .open_unlocked(&self.who, &name)
+                    .await
+                    .map_err(|e| files_error(&e))?;
+                Ok(Open::Read {
+                    reader: Box::new(reader),
+                    attrs: file_attrs(record.size, record.mtime()),
+                })
+            }
+            None => Err(files_error(&FilesError::NotFound)),
+        }
+    }
+
+    pub(super) async fn open_handle(
+        &mut self,
+        filename: &str,
+        pflags: OpenFlags,
+    ) -> Result<String, StatusReply> {
+        self.room_for_handle()?;
+        let name = match resolve(filename)? {
+            Target::Root => return Err(failure("/ is the folder of your files, not a file")),
+            Target::Name(name) => name,
+        };
+        let writes = OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+        let open = if pflags.intersects(writes) {
+            self.open_write(name, pflags).await?
+        } else {
+            self.open_read(name).await?
+        };
+        Ok(self.add_handle(open))
+    }
+
+    pub(super) async fn remove_file(&mut self, path: &str) -> Result<(), StatusReply> {
+        let name = match resolve(path)? {
+            Target::Root => {
+                return Err(
+                    StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
+                )
+            }
+            Target::Name(name) => name,
+        };
+        match self.lookup(&name).await? {
+            // Removing a waiting key is the user saying they saved it.
+            Some(Listed::Key(key)) => {
+                self.core.take_waiting_key(&self.who, &key.file_id);
+                Ok(())
+            }
+            Some(Listed::RecentKey(_)) => {
+                self.recent_keys.remove(&name);
+                Ok(())
+            }
+            _ => self
+                .core
+                .delete(&self.who, &name)
+                .await
+                .map_err(|e| files_error(&e)),
+        }
+    }
+
+    pub(super) async fn rename_file(&mut self, from: &str, to: &str) -> Result<(), StatusReply> {
+        let (Target::Name(from), Target::Name(to)) = (resolve(from)?, resolve(to)?) else {
+            return Err(
+                StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
+            );
+        };
+        self.core
+            .rename(&self.who, &from, &to)
+            .await
+            .map_err(|e| files_error(&e))
+    }
+
+    pub(super) async fn finish_upload(
+        &mut self,
+        stream: UploadStream,
+        mtime: Option<i64>,
+    ) -> Result<(), StatusReply> {
+        // The key goes out before the file is recorded: no file is ever
+        // listed whose key nobody got.
+        let sealed = stream.seal().await.map_err(|e| files_error(&e))?;
+        self.tell(&messages::key_line(sealed.name(), sealed.key()))
+            .await;
+        let record = sealed.commit().await.map_err(|e| files_error(&e))?;
+        if let Some(mtime) = mtime {
+            self.core
+                .set_modified_time(&self.who, &record.name, mtime)
+                .await
+                .map_err(|e| files_error(&e))?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn submit_key(&mut self, name: &str, text: &[u8]) -> Result<(), StatusReply> {
+        let not_a_key = || FilesError::NotAKeyFor {
+            stem: name.to_string(),
+        };
+        let result = match parse_key(text) {
+            Ok(key) => self.core.unlock(&self.who, name, &key).await,
+            Err(_) => Err(not_a_key()),
+        };
+        match result {
+            Ok(until) => {
+                self.tell(&format!("sfs: {}\n", messages::unlocked_until(name, until)))
+                    .await;
+                Ok(())
+            }
+            Err(e) => Err(files_error(&e)),
+        }
+    }
+}
