@@ -1,6 +1,6 @@
 //! The terminal UI's keys, each declared once with what the footer and the
 //! help dialog say of it: the screens' handlers (`app/`) ask [`action`] or
-//! [`login_action`] what a key does, `ui.rs` draws [`footer`] and [`help`]
+//! [`bound_action`] what a key does, `ui.rs` draws [`footer`] and [`help`]
 //! from the same lists, so a binding cannot be handled, shown and
 //! documented three different ways.
 
@@ -269,8 +269,9 @@ pub const CODE: &[Binding] = &[
     ),
 ];
 
-/// What a key does on a login screen (no list to move in).
-pub fn login_action(map: &[Binding], key: &Key) -> Option<Action> {
+/// What `map` binds `key` to; the login screens have no list to move in,
+/// so this is all a key does there.
+pub fn bound_action(map: &[Binding], key: &Key) -> Option<Action> {
     map.iter()
         .find(|binding| binding.keys.iter().any(|press| press.matches(key)))
         .map(|binding| binding.action)
@@ -286,11 +287,7 @@ pub fn action(map: &[Binding], key: &Key) -> Option<Action> {
         Key::PageDown => Some(Action::PageDown),
         _ => None,
     };
-    moved.or_else(|| {
-        map.iter()
-            .find(|binding| binding.keys.iter().any(|press| press.matches(key)))
-            .map(|binding| binding.action)
-    })
+    moved.or_else(|| bound_action(map, key))
 }
 
 /// The footer's shortcuts for `map`.

@@ -10,7 +10,7 @@ impl App {
         let Page::Email(page) = &mut self.page else {
             return;
         };
-        if keymap::login_action(keymap::EMAIL, &key) != Some(Action::SendCode) {
+        if keymap::bound_action(keymap::EMAIL, &key) != Some(Action::SendCode) {
             page.field.edit(&key);
             return;
         }
@@ -44,7 +44,7 @@ impl App {
         let Page::Code(page) = &mut self.page else {
             return;
         };
-        match keymap::login_action(keymap::CODE, &key) {
+        match keymap::bound_action(keymap::CODE, &key) {
             Some(Action::ChangeAddress) => {
                 let email = page.challenge.email().to_string();
                 self.page = Page::Email(EmailPage::new(&email));
