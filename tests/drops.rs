@@ -156,10 +156,8 @@ async fn wait_receiving(server: &TestServer) {
     );
     tokio::time::timeout(WAIT, async {
         loop {
-            if let Ok(sfs::core::events::Event::UploadProgress { received, .. }) =
-                events.recv().await
-            {
-                if received > 0 {
+            if let Ok(sfs::core::events::Event::Transfer(transfer)) = events.recv().await {
+                if transfer.bytes > 0 {
                     return;
                 }
             }

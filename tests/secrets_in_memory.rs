@@ -272,14 +272,7 @@ async fn no_file_key_is_left_in_the_servers_memory_after_a_day() {
     harness::wait_dashboard(&mut enrolling, ALICE).await;
     enrolling.send(b"a").await;
     let screen = enrolling.wait_for("Secret: ").await;
-    let secret = Zeroizing::new(
-        screen
-            .lines()
-            .find_map(|l| l.split("Secret: ").nth(1))
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("the secret as text")
-            .to_string(),
-    );
+    let secret = Zeroizing::new(harness::secret_on_screen(&screen).expect("the secret as text"));
     enrolling.send(b"\x1b").await;
     enrolling.wait_gone("Secret: ").await;
     enrolling.send(b"?").await;

@@ -6,7 +6,7 @@ mod tui_support;
 use std::time::Duration;
 
 use sfs::auth::LoginMethod;
-use sfs::core::events::Event;
+use sfs::core::events::{Direction, Event, Transfer};
 use sfs::core::ConnectionKey;
 use sfs::core::FileState;
 use sfs::db::FileRecord;
@@ -38,26 +38,16 @@ async fn proven_session(harness: &Harness, options: SessionOptions) -> Session {
     session
 }
 
-/// Dismisses the "key is ready" offer that pops up after an upload.
-async fn skip_key_offer(session: &mut Session, name: &str) {
-    let offer = format!("The key of {name} is ready");
-    session.wait_for(&offer).await;
-    session.send(ESC).await;
-    session.wait_gone(&offer).await;
-}
-
-/// Dismisses `count` offers, in whatever order they come.
-async fn skip_key_offers(session: &mut Session, count: usize) {
-    for _ in 0..count {
-        let screen = session.wait_for("is ready").await;
-        let offer = line_with(&screen, "is ready")
-            .split("The key of ")
-            .nth(1)
-            .and_then(|rest| rest.split(" is ready").next())
-            .expect("offer names a file")
-            .to_string();
-        skip_key_offer(session, &offer).await;
-    }
+/// Waits until a file uploaded elsewhere is listed with its key waiting
+/// (nothing pops up for it).
+async fn wait_listed(session: &mut Session, name: &str) {
+    session
+        .wait_until(&format!("{name} with its key waiting"), |screen| {
+            screen
+                .lines()
+                .any(|l| l.contains(name) && l.contains("key waiting"))
+        })
+        .await;
 }
 
 #[tokio::test]
@@ -135,13 +125,13 @@ async fn resend_waits_for_the_cooldown() {
     let screen = session.wait_for("A new code can be sent in").await;
     assert!(screen.contains("0:0"), "{screen}");
     // The countdown or the shortcut, never both.
-    assert!(!screen.contains("Ctrl-R sends a new code"), "{screen}");
+    assert!(!screen.contains("Ctrl-R"), "{screen}");
     harness.code_after(before).await;
     session.send(CTRL_R).await;
     let screen = session.wait_for("use that one").await;
     assert!(screen.contains("A code was sent to"), "{screen}");
     // The countdown runs out by itself, then Ctrl-R sends a new code.
-    let screen = session.wait_for("Ctrl-R sends a new code").await;
+    let screen = session.wait_for("Ctrl-R new code").await;
     assert!(!screen.contains("A new code can be sent in"), "{screen}");
     let before = harness.mail_count();
     session.send(CTRL_R).await;
@@ -173,8 +163,8 @@ async fn files_download_with_wrong_and_right_key() {
     let report_key = harness.upload("report.pdf", &[7u8; 3000]).await;
     harness.upload("my notes.txt", b"hello").await;
     // A file uploaded elsewhere shows up without a refresh.
-    skip_key_offer(&mut first, "report.pdf").await;
-    skip_key_offer(&mut first, "my notes.txt").await;
+    wait_listed(&mut first, "report.pdf").await;
+    wait_listed(&mut first, "my notes.txt").await;
     let screen = first.wait_for("report.pdf").await;
     assert!(screen.contains("my notes.txt"), "{screen}");
 
@@ -186,12 +176,13 @@ async fn files_download_with_wrong_and_right_key() {
     assert!(row.contains("2.9 KiB"), "{row}");
     assert!(row.contains("key waiting"), "{row}");
     assert!(line_with(&screen, "my notes.txt").contains("5 B"));
-    // Keys still waiting are offered at entry.
-    skip_key_offers(&mut session, 2).await;
+    // Keys still waiting are announced, not pushed on the user.
+    assert!(screen.contains("2 keys waiting — r to reveal"), "{screen}");
+    assert!(!screen.contains("shown once"), "{screen}");
 
     // Files are sorted by name: "my notes.txt", then "report.pdf".
     session.send(DOWN).await;
-    session.wait_for(" Key for report.pdf ").await;
+    session.wait_for("Selected: report.pdf").await;
 
     // Enter without a key asks for one.
     session.send(ENTER).await;
@@ -248,7 +239,7 @@ async fn files_download_with_wrong_and_right_key() {
 
     // A name with a space is quoted for the shell.
     session.send(b"\x1b[A").await;
-    session.wait_for(" Key for my notes.txt ").await;
+    session.wait_for("Selected: my notes.txt").await;
     session.send(b"\x1b[200~").await;
     session.send(FileKey::generate().to_text().as_bytes()).await;
     session.send(b"\x1b[201~").await;
@@ -261,7 +252,7 @@ async fn fetch_commands_quote_special_names() {
     let harness = Harness::new().await;
     let mut session = harness.logged_in().await;
     let key = harness.upload("it's mine.txt", b"x").await;
-    skip_key_offer(&mut session, "it's mine.txt").await;
+    wait_listed(&mut session, "it's mine.txt").await;
     session.wait_for("it's mine.txt").await;
     session.send(b"\x1b[200~").await;
     session.send(key.to_text().as_bytes()).await;
@@ -282,7 +273,7 @@ async fn delete_asks_first() {
     let harness = Harness::new().await;
     let mut session = harness.logged_in().await;
     harness.upload("keep.txt", b"1").await;
-    skip_key_offer(&mut session, "keep.txt").await;
+    wait_listed(&mut session, "keep.txt").await;
     session.wait_for("keep.txt").await;
 
     session.send(b"x").await;
@@ -312,7 +303,7 @@ async fn logout_locks_files_and_returns_to_the_email_screen() {
     let harness = Harness::new().await;
     let mut session = harness.logged_in().await;
     let key = harness.upload("report.pdf", b"secret").await;
-    skip_key_offer(&mut session, "report.pdf").await;
+    wait_listed(&mut session, "report.pdf").await;
     session.wait_for("report.pdf").await;
     session.send(b"\t").await;
     session.send(key.to_text().as_bytes()).await;
@@ -336,7 +327,7 @@ async fn logout_locks_files_and_returns_to_the_email_screen() {
     // Logging in again shows the file locked (its key, never picked up,
     // is still waiting).
     session.login(&harness).await;
-    skip_key_offer(&mut session, "report.pdf").await;
+    wait_listed(&mut session, "report.pdf").await;
     let screen = session.wait_for("report.pdf").await;
     assert!(line_with(&screen, "report.pdf").contains("key waiting"));
     assert!(!screen.contains("unlocked"), "{screen}");
@@ -394,8 +385,6 @@ async fn hostile_file_names_are_shown_escaped() {
     let screen = session.wait_for("invoice").await;
     assert!(screen.contains(r"invoice\u{202e}fdp.exe"), "{screen}");
     // Select the evil file and open the delete dialog: escaped there too.
-    session.send(ESC).await;
-    session.wait_gone("is ready").await;
     session.send(b"x").await;
     let screen = session.wait_for("Delete ").await;
     assert!(screen.contains(r"\x1b"), "{screen}");
@@ -426,7 +415,7 @@ async fn resizes_redraw_and_small_terminals_are_told() {
     let harness = Harness::new().await;
     let mut session = harness.logged_in().await;
     harness.upload("report.pdf", b"x").await;
-    skip_key_offer(&mut session, "report.pdf").await;
+    wait_listed(&mut session, "report.pdf").await;
     session.wait_for("report.pdf").await;
 
     session.resize(60, 16).await;
@@ -454,12 +443,13 @@ async fn a_new_files_key_is_shown_once() {
     let harness = Harness::new().await;
     let mut session = harness.logged_in().await;
     let key = harness.upload("photo.jpg", b"jpeg").await;
-    let screen = session.wait_for("The key of photo.jpg is ready").await;
+    let screen = session.wait_for("1 key waiting — r to reveal").await;
     assert!(
         !screen.contains(key.to_text().as_str()),
         "not before asking:\n{screen}"
     );
-    session.send(ENTER).await;
+    assert!(line_with(&screen, "photo.jpg").contains("key waiting"));
+    session.send(b"r").await;
     let screen = session.wait_for(key.to_text().as_str()).await;
     assert!(screen.contains("shown once"), "{screen}");
     assert!(screen.contains("Save it now"), "{screen}");
@@ -468,6 +458,7 @@ async fn a_new_files_key_is_shown_once() {
     session.send(ESC).await;
     let screen = session.wait_gone(key.to_text().as_str()).await;
     assert!(!line_with(&screen, "photo.jpg").contains("key waiting"));
+    assert!(!screen.contains("key waiting — r"), "{screen}");
     // Gone for good.
     session.send(b"r").await;
     let screen = session.wait_for("No key is waiting").await;
@@ -479,9 +470,7 @@ async fn a_put_off_key_can_be_revealed_later() {
     let harness = Harness::new().await;
     let mut session = harness.logged_in().await;
     let key = harness.upload("later.bin", b"1").await;
-    skip_key_offer(&mut session, "later.bin").await;
-    let screen = session.wait_for("later.bin").await;
-    assert!(line_with(&screen, "later.bin").contains("key waiting"));
+    wait_listed(&mut session, "later.bin").await;
     session.send(b"r").await;
     session.wait_for(key.to_text().as_str()).await;
     session.send(ENTER).await;
@@ -489,39 +478,90 @@ async fn a_put_off_key_can_be_revealed_later() {
 }
 
 #[tokio::test]
-async fn uploads_in_progress_show_up_live() {
+async fn uploads_and_downloads_in_progress_show_up_live() {
     let harness = Harness::new().await;
     let mut session = harness.logged_in().await;
     let account = harness.account().await;
-    harness.core.events().publish(
-        account.id,
-        Event::UploadProgress {
-            upload: 7,
-            name: "big.iso".to_string(),
-            received: 50,
-            expected: Some(200),
-        },
+    let publish = |id: u64, direction, name: &str, file_id: Option<String>, bytes, total| {
+        harness.core.events().publish(
+            account.id,
+            Event::Transfer(Transfer {
+                id,
+                direction,
+                name: name.to_string(),
+                file_id,
+                bytes,
+                total,
+                elapsed_ms: 1000,
+            }),
+        )
+    };
+    publish(
+        7,
+        Direction::Upload,
+        "big.iso",
+        None,
+        50 << 20,
+        Some(200 << 20),
     );
     let screen = session.wait_for("big.iso").await;
+    let row = line_with(&screen, "big.iso");
+    assert!(row.contains("uploading 25% · 50.0 MiB/s"), "{screen}");
+    assert!(row.contains("50.0 MiB"), "bytes received: {row}");
+    publish(
+        7,
+        Direction::Upload,
+        "big.iso",
+        None,
+        180 << 20,
+        Some(200 << 20),
+    );
+    session.wait_for("uploading 90%").await;
+    // sftp announces no size: bytes and rate without a percentage.
+    publish(8, Direction::Upload, "stream.log", None, 3 << 20, None);
+    let screen = session.wait_for("stream.log").await;
     assert!(
-        line_with(&screen, "big.iso").contains("uploading 25 %"),
+        line_with(&screen, "stream.log").contains("uploading · 3.0 MiB/s"),
         "{screen}"
     );
-    harness.core.events().publish(
-        account.id,
-        Event::UploadProgress {
-            upload: 7,
-            name: "big.iso".to_string(),
-            received: 180,
-            expected: Some(200),
-        },
-    );
-    session.wait_for("uploading 90 %").await;
     harness
         .core
         .events()
-        .publish(account.id, Event::UploadEnded { upload: 7 });
+        .publish(account.id, Event::TransferEnded { id: 7 });
     session.wait_gone("big.iso").await;
+
+    // A download shows on its file's row.
+    harness.upload("movie.mkv", &[0; 1000]).await;
+    wait_listed(&mut session, "movie.mkv").await;
+    let who = harness.who().await;
+    let file = harness
+        .core
+        .file_by_name(&who, "movie.mkv")
+        .await
+        .expect("database")
+        .expect("file");
+    publish(
+        9,
+        Direction::Download,
+        "movie.mkv",
+        Some(file.id),
+        250,
+        Some(1000),
+    );
+    let screen = session.wait_for("sending 25%").await;
+    assert!(
+        line_with(&screen, "movie.mkv").contains("sending 25%"),
+        "{screen}"
+    );
+    harness
+        .core
+        .events()
+        .publish(account.id, Event::TransferEnded { id: 9 });
+    let screen = session.wait_gone("sending").await;
+    assert!(
+        line_with(&screen, "movie.mkv").contains("key waiting"),
+        "{screen}"
+    );
 }
 
 #[tokio::test]
@@ -677,20 +717,9 @@ async fn authenticator_qr_code_needs_room() {
     session.login(&harness).await;
     session.send(b"a").await;
     let screen = session.wait_for("Secret: ").await;
-    assert!(
-        screen.contains("Scan with your authenticator app"),
-        "{screen}"
-    );
+    assert!(screen.contains("Scan with your"), "{screen}");
     assert!(screen.contains("████"), "{screen}");
-    let secret = line_with(&screen, "Secret: ")
-        .split("Secret: ")
-        .nth(1)
-        .expect("secret")
-        .split_whitespace()
-        .next()
-        .expect("secret")
-        .to_string();
-    assert!(secret.len() >= 16, "{secret}");
+    let secret = secret_on_screen(&screen).expect("the secret");
     session.send(ESC).await;
     let screen = session.wait_gone("Secret: ").await;
     assert!(

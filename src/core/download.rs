@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use crate::auth::budgets::OpenFile;
+use crate::core::progress::Progress;
 use crate::core::FilesError;
 use crate::vault::VaultReader;
 
@@ -45,6 +46,9 @@ pub struct Download {
     _open: OpenFile,
     /// Account and address whose read this is, for the log.
     reader_of: Option<(i64, String)>,
+    /// Plaintext bytes handed out so far, reported on the event bus.
+    served: u64,
+    progress: Option<Progress>,
 }
 
 /// Plaintext of the file at `offset..offset + filled`. `data` never grows
@@ -86,6 +90,12 @@ impl Download {
         self
     }
 
+    /// Reports the bytes handed out as this transfer's progress.
+    pub(crate) fn reporting(mut self, progress: Progress) -> Download {
+        self.progress = Some(progress);
+        self
+    }
+
     pub fn new(reader: VaultReader<File>, open: OpenFile) -> Download {
         let chunk = u64::from(reader.chunk_size());
         Download {
@@ -99,6 +109,8 @@ impl Download {
             spare: None,
             _open: open,
             reader_of: None,
+            served: 0,
+            progress: None,
         }
     }
 
@@ -121,6 +133,10 @@ impl Download {
     /// there; empty at or after the end.
     pub async fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, FilesError> {
         let result = self.read_range(offset, len).await;
+        if let (Ok(piece), Some(progress)) = (&result, self.progress.as_mut()) {
+            self.served += piece.len() as u64;
+            progress.moved(self.served);
+        }
         result.map_err(|e| match &self.reader_of {
             Some((account_id, remote)) => e.logged(*account_id, remote, "download"),
             None => e,

@@ -16,16 +16,11 @@ const CHANNEL_CAPACITY: usize = 64;
 pub enum Event {
     /// The file list changed (upload finished, delete, rename).
     FilesChanged,
-    /// An upload is streaming in: `received` plaintext bytes of `expected`
-    /// when the client announced a size.
-    UploadProgress {
-        upload: u64,
-        name: String,
-        received: u64,
-        expected: Option<u64>,
-    },
-    /// An upload ended (committed or abandoned).
-    UploadEnded { upload: u64 },
+    /// A transfer is under way (sent a few times a second at most).
+    Transfer(Transfer),
+    /// A transfer ended (an upload committed or abandoned, a download
+    /// closed).
+    TransferEnded { id: u64 },
     /// A freshly uploaded file's key waits to be shown once.
     KeyWaiting { file_id: String, name: String },
     /// Unlock or lock state changed.
@@ -33,6 +28,31 @@ pub enum Event {
     /// The operator disabled or deleted the account: every session of it
     /// ends, saying this.
     AccountClosed { reason: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Upload,
+    Download,
+}
+
+/// Where a transfer stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    /// Unique among the server's transfers.
+    pub id: u64,
+    pub direction: Direction,
+    pub name: String,
+    /// The stored file being read (downloads only: an upload's file does
+    /// not exist until it is committed).
+    pub file_id: Option<String>,
+    /// Plaintext bytes moved so far.
+    pub bytes: u64,
+    /// The plaintext size, when known: always for a download, for an
+    /// upload when the client announced it (scp, `ssh … put` with a size).
+    pub total: Option<u64>,
+    /// Since the transfer started, for its rate.
+    pub elapsed_ms: u64,
 }
 
 /// Per-account broadcast channels, created on first use.

@@ -13,6 +13,7 @@ pub mod key_input;
 pub mod keyring;
 pub mod messages;
 pub mod names;
+mod progress;
 pub mod upload;
 
 use std::sync::Arc;
@@ -22,10 +23,11 @@ use crate::auth::budgets::OpenFile;
 use crate::auth::mail::Mailer;
 use crate::auth::Sealer;
 use crate::core::download::Download;
-use crate::core::events::{Event, Events};
+use crate::core::events::{Direction, Event, Events};
 use crate::core::files::{Committed, Files, Sealed};
 use crate::core::keyring::{Keyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
+use crate::core::progress::Progress;
 use crate::db::{AccountState, Action, Db, NewSshKey};
 use crate::storage::BlobStore;
 use crate::text::time::utc_time;
@@ -428,13 +430,27 @@ impl Core {
                 &format!("{name:?}, {} bytes", record.size),
             )
             .await;
-            Ok((
-                record,
-                Download::new(reader, open).read_by(who.account_id, &who.remote),
-            ))
+            let download = self.watched(who, &record, Download::new(reader, open));
+            Ok((record, download))
         }
         .await;
         logged(who, "open unlocked", result)
+    }
+
+    /// A download that logs its internal errors with who read it and
+    /// reports its progress to the account's sessions.
+    fn watched(&self, who: &Who, record: &FileRecord, download: Download) -> Download {
+        let progress = Progress::start(
+            &self.events,
+            who.account_id,
+            Direction::Download,
+            &record.name,
+            Some(record.id.clone()),
+            Some(record.size),
+        );
+        download
+            .read_by(who.account_id, &who.remote)
+            .reporting(progress)
     }
 
     /// Opens a file with a key given for this one read (`ssh … get NAME`).
@@ -454,10 +470,8 @@ impl Core {
                         &format!("{name:?}, {} bytes", record.size),
                     )
                     .await;
-                    Ok((
-                        record,
-                        Download::new(reader, open).read_by(who.account_id, &who.remote),
-                    ))
+                    let download = self.watched(who, &record, Download::new(reader, open));
+                    Ok((record, download))
                 }
                 Err(e) => {
                     self.audit(who, Action::Refused, &format!("download of {name:?}: {e}"))

@@ -7,8 +7,8 @@
 //! batches, so an idle upload costs its buffers and nothing else — a user
 //! with many idle open files cannot starve the pool everyone shares.
 //!
-//! Progress goes out on the event bus (open terminal UIs show "uploading
-//! NN %"). Ending an upload takes two steps, so that no file is ever listed
+//! Progress goes out on the event bus (`progress.rs`: open terminal UIs
+//! show bytes, rate and percentage). Ending an upload takes two steps, so that no file is ever listed
 //! whose key nobody got: [`UploadStream::seal`] makes it durable, the door
 //! delivers the key, then [`SealedUpload::commit`] records it. Dropping
 //! either without that abandons the upload: nothing is stored, the file it
@@ -19,7 +19,6 @@
 //! abandoned the same way by a watchdog task (a timer, no thread), which
 //! frees its buffers and file at once; the client's next write is told why.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -28,8 +27,9 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinHandle;
 
 use crate::auth::budgets::OpenFile;
-use crate::core::events::Event;
+use crate::core::events::{Direction, Event};
 use crate::core::files::{Sealed, Upload};
+use crate::core::progress::Progress;
 use crate::core::FilesError;
 use crate::core::{Core, Who};
 use crate::db::FileRecord;
@@ -39,10 +39,6 @@ use crate::vault::FileKey;
 /// (eight 64 KiB chunks). With one batch being written and one collecting,
 /// an upload buffers at most about twice this.
 const BATCH_BYTES: usize = 512 * 1024;
-/// How often a progress event goes out at most.
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
-
-static NEXT_UPLOAD: AtomicU64 = AtomicU64::new(1);
 
 /// A batch being written, and the upload coming back with the outcome.
 type Writing = JoinHandle<(Upload, Result<(), FilesError>)>;
@@ -50,14 +46,12 @@ type Writing = JoinHandle<(Upload, Result<(), FilesError>)>;
 pub struct UploadStream {
     core: Arc<Core>,
     who: Who,
-    id: u64,
     name: String,
-    expected: Option<u64>,
+    progress: Progress,
     /// What the upload holds, shared with the idle watchdog. Locked for the
     /// whole of a write, so the watchdog never takes an upload in use.
     state: Arc<AsyncMutex<Held>>,
     watchdog: JoinHandle<()>,
-    last_progress: Instant,
     /// Sealed or abandoned already: nothing left for `Drop` to do.
     ended: bool,
 }
@@ -100,7 +94,15 @@ impl UploadStream {
             timed_out: None,
             open: Some(open),
         }));
-        let id = NEXT_UPLOAD.fetch_add(1, Ordering::Relaxed);
+        let progress = Progress::start(
+            &core.events,
+            who.account_id,
+            Direction::Upload,
+            &name,
+            None,
+            expected,
+        );
+        let id = progress.id();
         let idle_limit = Duration::from_secs(core.config.limits.upload_idle_seconds);
         let watchdog = tokio::spawn(watch_idle(
             Arc::downgrade(&state),
@@ -109,36 +111,15 @@ impl UploadStream {
             who.clone(),
             (id, name.clone()),
         ));
-        let stream = UploadStream {
+        Ok(UploadStream {
             core: core.clone(),
             who: who.clone(),
-            id,
             name,
-            expected,
+            progress,
             state,
             watchdog,
-            last_progress: Instant::now(),
             ended: false,
-        };
-        stream.progress(0);
-        Ok(stream)
-    }
-
-    /// This upload's number on the event bus.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn progress(&self, received: u64) {
-        self.core.events.publish(
-            self.who.account_id,
-            Event::UploadProgress {
-                upload: self.id,
-                name: self.name.clone(),
-                received,
-                expected: self.expected,
-            },
-        );
+        })
     }
 
     /// Takes a piece; once a batch is full it goes to the disk, waiting for
@@ -163,6 +144,7 @@ impl UploadStream {
         held.sent += data.len() as u64;
         held.batch_len += data.len();
         held.batch.push(data);
+        self.progress.moved(held.sent);
         if held.batch_len >= BATCH_BYTES {
             self.flush(&mut held).await?;
         }
@@ -182,10 +164,6 @@ impl UploadStream {
                 .map_err(FilesError::from);
             (upload, result)
         }));
-        if self.last_progress.elapsed() >= PROGRESS_EVERY {
-            self.last_progress = Instant::now();
-            self.progress(held.sent);
-        }
         Ok(())
     }
 
@@ -210,7 +188,7 @@ impl UploadStream {
         held.open = None;
         self.ended = true;
         self.watchdog.abort();
-        self.ended_event();
+        self.progress.end();
         let sealed = self.core.files.seal_upload(upload).await;
         let sealed = match sealed {
             Ok(sealed) => sealed,
@@ -226,12 +204,6 @@ impl UploadStream {
             name: sealed.record.name.clone(),
             sealed: Some(sealed),
         })
-    }
-
-    fn ended_event(&self) {
-        self.core
-            .events
-            .publish(self.who.account_id, Event::UploadEnded { upload: self.id });
     }
 }
 
@@ -249,7 +221,7 @@ impl Drop for UploadStream {
             Ok(held) => held.sent,
             Err(_) => 0,
         };
-        self.ended_event();
+        self.progress.end();
         self.core.upload_abandoned(&self.who, &self.name, sent);
     }
 }
@@ -305,7 +277,7 @@ async fn watch_idle(
         );
         core.upload_abandoned(&who, &name, held.sent);
         core.events
-            .publish(who.account_id, Event::UploadEnded { upload: id });
+            .publish(who.account_id, Event::TransferEnded { id });
         return;
     }
 }

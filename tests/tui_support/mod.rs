@@ -22,7 +22,7 @@ use tokio::time::{timeout, Instant};
 #[path = "../fixtures/mod.rs"]
 mod fixtures;
 #[allow(unused_imports)]
-pub use fixtures::{Outbox, WAIT};
+pub use fixtures::{secret_on_screen, Outbox, WAIT};
 
 pub const EMAIL: &str = "alice@example.com";
 pub const HOST: &str = "files.example.com";
@@ -109,6 +109,11 @@ impl Harness {
             cols: options.cols,
             rows: options.rows,
             term: options.term.to_string(),
+            env: options
+                .env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             shutdown: shutdown_rx,
         };
         let task = tokio::spawn(tui::run(ctx, input_rx, output_tx));
@@ -134,6 +139,8 @@ pub struct SessionOptions {
     pub cols: u16,
     pub rows: u16,
     pub term: &'static str,
+    /// What the client sent with `SendEnv`.
+    pub env: Vec<(&'static str, &'static str)>,
     /// Proven by the SSH login, and how.
     pub account: Option<(Account, LoginMethod)>,
     pub ssh_key: Option<ConnectionKey>,
@@ -145,6 +152,7 @@ impl Default for SessionOptions {
             cols: 100,
             rows: 30,
             term: "xterm-256color",
+            env: Vec::new(),
             account: None,
             ssh_key: None,
         }

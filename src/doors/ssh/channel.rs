@@ -29,8 +29,19 @@ fn guest_refusal(info: &ConnectionInfo) -> String {
 pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
     let id = channel.id();
     let mut pty: Option<(String, u16, u16)> = None;
+    let mut env: Vec<(String, String)> = Vec::new();
     while let Some(msg) = channel.wait().await {
         match msg {
+            ChannelMsg::SetEnv {
+                variable_name,
+                variable_value,
+                ..
+            } if tui::TERMINAL_ENV.contains(&variable_name.as_str())
+                && variable_value.len() <= 256
+                && env.len() < tui::TERMINAL_ENV.len() * 4 =>
+            {
+                env.push((variable_name, variable_value))
+            }
             ChannelMsg::RequestPty {
                 term,
                 col_width,
@@ -39,7 +50,7 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             } => pty = Some((term, clamp(col_width), clamp(row_height))),
             ChannelMsg::RequestShell { .. } => {
                 match pty {
-                    Some(pty) => terminal_ui(info, channel, pty).await,
+                    Some(pty) => terminal_ui(info, channel, pty, env).await,
                     None => {
                         refuse(
                             channel,
@@ -149,6 +160,7 @@ async fn terminal_ui(
     info: ConnectionInfo,
     channel: Channel<Msg>,
     (term, cols, rows): (String, u16, u16),
+    env: Vec<(String, String)>,
 ) {
     let (mut reader, writer) = channel.split();
     let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
@@ -165,6 +177,7 @@ async fn terminal_ui(
         cols,
         rows,
         term,
+        env,
         shutdown: info.shutdown,
     };
     let ui = tokio::spawn(tui::run(context, input_rx, output_tx));

@@ -518,14 +518,20 @@ impl russh::server::Handler for Connection {
         Ok(())
     }
 
+    /// The terminal UI's variables (colour, character set) are taken; the
+    /// channel task reads them from its own copy of the request.
     async fn env_request(
         &mut self,
         channel: ChannelId,
-        _variable_name: &str,
+        variable_name: &str,
         _variable_value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_failure(channel)?;
+        if crate::doors::tui::TERMINAL_ENV.contains(&variable_name) {
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
         Ok(())
     }
 

@@ -5,15 +5,19 @@
 //! `ESC O`) for the special keys. An ESC that ends a chunk on its own is the
 //! Esc key (terminals write each key's sequence at once); a sequence cut
 //! short is kept and the caller resolves it with [`Parser::flush_pending`]
-//! after a short quiet time ([`ESC_TIMEOUT`]). Everything is bounded and unknown sequences are dropped:
-//! no byte string can make the parser grow without limit or panic.
+//! after a short quiet time ([`ESC_TIMEOUT`]). ESC followed by anything
+//! that does not start a key sequence is the Esc key followed by what was
+//! typed (nothing here is bound to Alt, so no typed character is ever
+//! swallowed as an Alt-key). Everything is bounded and unknown sequences
+//! are dropped: no byte string can make the parser grow without limit or
+//! panic.
 
 use std::time::Duration;
 
 use zeroize::{Zeroize, Zeroizing};
 
 /// How long an incomplete escape sequence may wait for its next byte before
-/// it is read as a lone Esc (or Alt-key). Sequences from one key press arrive
+/// it is read as a lone Esc and what followed it. Sequences from one key press arrive
 /// in one SSH packet, so this only needs to cover network jitter.
 pub const ESC_TIMEOUT: Duration = Duration::from_millis(60);
 
@@ -34,8 +38,6 @@ pub enum Key {
     Char(char),
     /// Ctrl plus a letter, lower case (`Ctrl('c')`).
     Ctrl(char),
-    /// Alt (Meta) plus a printable character.
-    Alt(char),
     Enter,
     Tab,
     BackTab,
@@ -63,7 +65,6 @@ impl std::fmt::Debug for Key {
         match self {
             Key::Char(c) => write!(f, "Char({c:?})"),
             Key::Ctrl(c) => write!(f, "Ctrl({c:?})"),
-            Key::Alt(c) => write!(f, "Alt({c:?})"),
             Key::F(n) => write!(f, "F({n})"),
             Key::Paste(text) => write!(f, "Paste({} chars)", text.chars().count()),
             Key::Enter => f.write_str("Enter"),
@@ -166,15 +167,16 @@ impl Parser {
     }
 
     /// Resolves what waited for more bytes: `ESC [` or `ESC O` alone is
-    /// Alt plus that character, anything else unfinished is dropped.
-    pub fn flush_pending(&mut self) -> Option<Key> {
+    /// Esc and that character as typed, anything else unfinished is
+    /// dropped.
+    pub fn flush_pending(&mut self) -> Vec<Key> {
         let mut pending = std::mem::take(&mut self.pending);
-        let key = match pending.as_slice() {
-            [0x1b, b @ (b'[' | b'O')] => Some(Key::Alt(char::from(*b))),
-            _ => None,
+        let keys = match pending.as_slice() {
+            [0x1b, b @ (b'[' | b'O')] => vec![Key::Esc, Key::Char(char::from(*b))],
+            _ => Vec::new(),
         };
         pending.zeroize();
-        key
+        keys
     }
 
     /// Turns pending bytes into keys as far as they are complete.
@@ -244,24 +246,17 @@ impl Parser {
         };
         match second {
             b'[' => csi(bytes),
-            b'O' => match bytes.get(2) {
+            b'O' => match bytes.get(2).map(|&b| ss3_key(b)) {
                 None => Step::Incomplete,
-                Some(&b) => Step::Used(3, ss3_key(b)),
+                Some(Some(key)) => Step::Used(3, Some(key)),
+                // Not a key sequence: Esc, then "O" as typed.
+                Some(None) => Step::Used(1, Some(Key::Esc)),
             },
-            // String sequences (OSC, DCS, APC, PM, SOS) are terminal reports,
-            // never keys: skip to their terminator.
-            b']' | b'P' | b'_' | b'^' | b'X' => string_sequence(bytes),
-            0x1b => Step::Used(1, Some(Key::Esc)),
-            // Alt-Backspace (word delete elsewhere) means nothing here.
-            0x7f | 0x08 => Step::Used(2, None),
-            0x20..=0x7e => Step::Used(2, Some(Key::Alt(char::from(second)))),
-            0x0d => Step::Used(2, Some(Key::Enter)),
-            // ESC + another control byte: the ESC stands alone.
-            0x00..=0x1f => Step::Used(1, Some(Key::Esc)),
-            _ => match utf8_char(&bytes[1..]) {
-                None => Step::Incomplete,
-                Some((n, c)) => Step::Used(1 + n, c.map(Key::Alt)),
-            },
+            // An OSC string is a terminal report, never a key: skip to its
+            // terminator.
+            b']' => string_sequence(bytes),
+            // Esc and then whatever was typed right after it.
+            _ => Step::Used(1, Some(Key::Esc)),
         }
     }
 
@@ -558,8 +553,28 @@ mod tests {
         assert_eq!(parser.feed(b"\x1b"), vec![Key::Esc]);
         assert!(!parser.has_pending());
         assert_eq!(parser.feed(b"u"), vec![Key::Char('u')]);
-        assert_eq!(keys(b"\x1bx"), vec![Key::Alt('x')]);
+        // Esc and text typed at once: every character still arrives.
+        assert_eq!(
+            keys(b"\x1bxy"),
+            vec![Key::Esc, Key::Char('x'), Key::Char('y')]
+        );
+        assert_eq!(
+            keys("\x1bPé".as_bytes()),
+            vec![Key::Esc, Key::Char('P'), Key::Char('é')]
+        );
+        assert_eq!(
+            keys(b"\x1bOther"),
+            vec![
+                Key::Esc,
+                Key::Char('O'),
+                Key::Char('t'),
+                Key::Char('h'),
+                Key::Char('e'),
+                Key::Char('r')
+            ]
+        );
         assert_eq!(keys(b"\x1b\x1b"), vec![Key::Esc, Key::Esc]);
+        assert_eq!(keys(b"\x1b["), vec![Key::Esc, Key::Char('[')]);
         // An escape sequence split across packets still parses...
         let mut parser = Parser::new();
         assert!(parser.feed(b"\x1b[").is_empty());
@@ -567,7 +582,7 @@ mod tests {
         assert_eq!(parser.feed(b"A"), vec![Key::Up]);
         // ...and one that never ends is dropped after the timeout.
         assert!(parser.feed(b"\x1b[1;").is_empty());
-        assert_eq!(parser.flush_pending(), None);
+        assert_eq!(parser.flush_pending(), Vec::new());
         assert!(!parser.has_pending());
     }
 

@@ -101,7 +101,9 @@ const fn bind(
     }
 }
 
-/// With the file list focused, in footer and help order.
+/// With the file list focused, in footer and help order: the seed's
+/// primary actions (download & decrypt, delete, upload, logout) and help
+/// come first, so even a 60-column footer shows them.
 pub const FILES: &[Binding] = &[
     bind(
         &[Press::Enter, Press::Char('d')],
@@ -125,6 +127,13 @@ pub const FILES: &[Binding] = &[
         "how to upload",
     ),
     bind(
+        &[Press::Char('l')],
+        Action::Logout,
+        "l",
+        Some(("l", "logout")),
+        "log out: lock files, forget typed keys",
+    ),
+    bind(
         &[Press::Char('?'), Press::F(1)],
         Action::Help,
         "? / F1",
@@ -132,11 +141,11 @@ pub const FILES: &[Binding] = &[
         "this help",
     ),
     bind(
-        &[Press::Char('q')],
-        Action::Quit,
-        "q / Ctrl-C",
-        Some(("q", "quit")),
-        "quit",
+        &[Press::Char('r')],
+        Action::Reveal,
+        "r",
+        Some(("r", "reveal key")),
+        "reveal the file's waiting key (once)",
     ),
     bind(
         &[Press::Tab, Press::BackTab],
@@ -144,13 +153,6 @@ pub const FILES: &[Binding] = &[
         "Tab",
         Some(("Tab", "key")),
         "switch between files and the key field",
-    ),
-    bind(
-        &[Press::Char('r')],
-        Action::Reveal,
-        "r",
-        Some(("r", "reveal key")),
-        "reveal the file's waiting key (once)",
     ),
     bind(
         &[Press::Char('k')],
@@ -167,11 +169,11 @@ pub const FILES: &[Binding] = &[
         "authenticator app (QR code)",
     ),
     bind(
-        &[Press::Char('l')],
-        Action::Logout,
-        "l",
-        Some(("l", "logout")),
-        "log out: lock files, forget typed keys",
+        &[Press::Char('q')],
+        Action::Quit,
+        "q / Ctrl-C",
+        Some(("q", "quit")),
+        "quit",
     ),
     // The arrows and page keys select in every focus (see `action`).
     bind(&[], Action::Down, "↑↓ PgUp PgDn", None, "select a file"),
@@ -292,7 +294,18 @@ pub fn action(map: &[Binding], key: &Key) -> Option<Action> {
 
 /// The footer's shortcuts for `map`.
 pub fn footer(map: &[Binding]) -> Vec<(&'static str, &'static str)> {
-    map.iter().filter_map(|b| b.footer).collect()
+    footer_where(map, |_| true)
+}
+
+/// The footer's shortcuts for `map` whose action is available now.
+pub fn footer_where(
+    map: &[Binding],
+    available: impl Fn(Action) -> bool,
+) -> Vec<(&'static str, &'static str)> {
+    map.iter()
+        .filter(|b| available(b.action))
+        .filter_map(|b| b.footer)
+        .collect()
 }
 
 /// The help dialog's rows for `map`.
@@ -327,6 +340,16 @@ mod tests {
         assert_eq!(action(KEY_FIELD, &Key::PageDown), Some(Action::PageDown));
         let footer = footer(FILES);
         assert_eq!(footer[0], ("Enter", "decrypt"));
+        assert_eq!(
+            &footer[1..5],
+            [
+                ("x", "delete"),
+                ("u", "upload"),
+                ("l", "logout"),
+                ("?", "help")
+            ]
+        );
+        assert!(!footer_where(CODE, |a| a != Action::NewCode).contains(&("Ctrl-R", "new code")));
         assert!(footer.contains(&("x", "delete")), "{footer:?}");
         assert!(help(FILES).contains(&("Del / x", "delete the selected file (asks first)")));
     }

@@ -20,6 +20,7 @@
 mod app;
 mod dialogs;
 mod field;
+mod files_table;
 mod input;
 mod keymap;
 mod qr;
@@ -38,6 +39,7 @@ use zeroize::Zeroize;
 
 use crate::core::events::Event;
 use crate::core::{Account, ConnectionKey, Core, LoginMethod};
+pub use theme::TERMINAL_ENV;
 
 /// Input messages handled before a frame is drawn: a burst of typing costs
 /// one frame, but the screen still keeps up with a steady flood.
@@ -56,8 +58,10 @@ pub struct SessionContext {
     pub account: Option<(Account, LoginMethod)>,
     pub cols: u16,
     pub rows: u16,
-    /// TERM from the pty request; decides colour or monochrome.
+    /// TERM from the pty request and the terminal variables the client
+    /// sent ([`TERMINAL_ENV`]): colour or not, Unicode or ASCII.
     pub term: String,
+    pub env: Vec<(String, String)>,
     /// Becomes true on server shutdown.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -84,9 +88,11 @@ pub async fn run(
         cols,
         rows,
         term,
+        env,
         mut shutdown,
     } = ctx;
-    let mut screen = match terminal::Screen::new(cols, rows) {
+    let theme = theme::Theme::for_terminal(&term, &env);
+    let mut screen = match terminal::Screen::new(cols, rows, theme.unicode) {
         Ok(screen) => screen,
         Err(e) => {
             tracing::warn!(error = %e, "terminal UI could not start");
@@ -97,7 +103,7 @@ pub async fn run(
         return 0;
     }
     let _restore = RestoreOnPanic { output: &output };
-    let mut app = app::App::new(core, remote, ssh_key, account, is_monochrome(&term)).await;
+    let mut app = app::App::new(core, remote, ssh_key, account, theme).await;
     let mut parser = input::Parser::new();
     let mut ticks = time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -168,7 +174,7 @@ pub async fn run(
             }
             _ = sleep_until(esc_deadline) => {
                 esc_deadline = None;
-                if let Some(key) = parser.flush_pending() {
+                for key in parser.flush_pending() {
                     app.on_key(key).await;
                 }
                 dirty = true;
@@ -218,32 +224,5 @@ async fn next_event(
     match events {
         Some(events) => events.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Terminals that are known to have no colour (or whose colour support is
-/// unknown) get the monochrome theme.
-fn is_monochrome(term: &str) -> bool {
-    let term = term.to_ascii_lowercase();
-    matches!(
-        term.as_str(),
-        "" | "dumb" | "unknown" | "vt52" | "vt100" | "vt102" | "vt220" | "vt320" | "ansi-mono"
-    ) || term.ends_with("-mono")
-        || term.ends_with("-m")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn monochrome_terminals() {
-        assert!(is_monochrome("dumb"));
-        assert!(is_monochrome("VT100"));
-        assert!(is_monochrome("xterm-mono"));
-        assert!(is_monochrome(""));
-        assert!(!is_monochrome("xterm-256color"));
-        assert!(!is_monochrome("screen"));
-        assert!(!is_monochrome("linux"));
     }
 }

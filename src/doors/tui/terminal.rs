@@ -5,13 +5,21 @@
 //! Nothing here touches a real tty: the viewport is `Viewport::Fixed` and
 //! resized from the client's window-change requests, so ratatui never asks
 //! the local terminal for its size or cursor position.
+//!
+//! Before a frame goes out its cells are settled ([`settle`]): a wide
+//! character whose right half was drawn over (a dialog's border over a
+//! CJK file name) becomes a space, since the terminal would otherwise print
+//! it across the border; and for a terminal without Unicode every cell
+//! becomes plain ASCII (`+-|` boxes, `?` for what has no ASCII form).
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ratatui::backend::CrosstermBackend;
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
+use unicode_width::UnicodeWidthStr;
 
 /// Size used when the client reports 0 columns or rows.
 const FALLBACK_SIZE: (u16, u16) = (80, 24);
@@ -57,10 +65,12 @@ impl Write for FrameBytes {
 pub struct Screen {
     terminal: Terminal<CrosstermBackend<FrameBytes>>,
     bytes: FrameBytes,
+    /// The client's terminal shows Unicode; otherwise frames are ASCII.
+    unicode: bool,
 }
 
 impl Screen {
-    pub fn new(cols: u16, rows: u16) -> io::Result<Screen> {
+    pub fn new(cols: u16, rows: u16, unicode: bool) -> io::Result<Screen> {
         let size = sanitize(cols, rows);
         let bytes = FrameBytes::default();
         let terminal = Terminal::with_options(
@@ -69,7 +79,11 @@ impl Screen {
                 viewport: Viewport::Fixed(viewport(size)),
             },
         )?;
-        Ok(Screen { terminal, bytes })
+        Ok(Screen {
+            terminal,
+            bytes,
+            unicode,
+        })
     }
 
     /// The bytes that set the terminal up; send them before the first frame.
@@ -87,7 +101,11 @@ impl Screen {
     /// Draws one frame and returns its bytes (only what changed since the
     /// last frame, plus a full clear after a resize).
     pub fn draw(&mut self, render: impl FnOnce(&mut Frame)) -> io::Result<Vec<u8>> {
-        self.terminal.draw(render)?;
+        let unicode = self.unicode;
+        self.terminal.draw(|frame| {
+            render(frame);
+            settle(frame.buffer_mut(), unicode);
+        })?;
         Ok(self.bytes.take())
     }
 
@@ -101,6 +119,46 @@ impl Screen {
             bytes.extend_from_slice(b"\r\n");
         }
         bytes
+    }
+}
+
+/// Makes every cell something the terminal draws in exactly its place.
+fn settle(buffer: &mut Buffer, unicode: bool) {
+    let area = buffer.area;
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let symbol = buffer[(x, y)].symbol();
+            if symbol.is_ascii() {
+                continue;
+            }
+            let wide = symbol.width() > 1;
+            // The cell a wide character spills into must be blank (ratatui
+            // leaves it so); anything drawn there would be printed over.
+            let covered = wide && (x + 1 >= area.right() || buffer[(x + 1, y)].symbol() != " ");
+            if covered {
+                buffer[(x, y)].set_symbol(" ");
+            } else if !unicode {
+                let plain = ascii_for(symbol);
+                buffer[(x, y)].set_symbol(plain);
+            }
+        }
+    }
+}
+
+/// The ASCII a Unicode symbol is drawn as on a terminal without Unicode.
+fn ascii_for(symbol: &str) -> &'static str {
+    match symbol.chars().next().unwrap_or(' ') {
+        '─' | '━' | '═' | '╌' | '┄' | '—' | '–' => "-",
+        '│' | '┃' | '║' | '╎' | '┆' => "|",
+        '\u{2500}'..='\u{257f}' => "+",
+        '…' => "~",
+        '·' => "|",
+        '•' => "*",
+        '↑' => "^",
+        '↓' => "v",
+        '←' => "<",
+        '→' => ">",
+        _ => "?",
     }
 }
 
@@ -122,7 +180,7 @@ mod tests {
 
     #[test]
     fn frames_render_into_bytes_and_teardown_restores() {
-        let mut screen = Screen::new(20, 5).expect("screen");
+        let mut screen = Screen::new(20, 5, true).expect("screen");
         let mut parser = vt100::Parser::new(5, 20, 0);
         parser.process(&screen.enter());
         assert!(parser.screen().alternate_screen());
@@ -143,9 +201,44 @@ mod tests {
         assert!(parser.screen().contents().contains("bye\\x1b[2J"));
     }
 
+    fn cells(screen: &mut Screen, cols: u16, render: impl FnOnce(&mut Frame)) -> vt100::Parser {
+        let mut parser = vt100::Parser::new(3, cols, 0);
+        parser.process(&screen.enter());
+        parser.process(&screen.draw(render).expect("draw"));
+        parser
+    }
+
+    #[test]
+    fn a_wide_character_never_prints_over_what_covers_its_half() {
+        let mut screen = Screen::new(10, 3, true).expect("screen");
+        let parser = cells(&mut screen, 10, |f| {
+            f.render_widget(Paragraph::new("日本語"), f.area());
+            // A border over the right half of 本.
+            f.render_widget(Paragraph::new("│"), Rect::new(3, 0, 1, 1));
+        });
+        let row = parser.screen().rows(0, 10).next().expect("row");
+        assert_eq!(row, "日 │語");
+        let parser = cells(&mut Screen::new(3, 3, true).expect("screen"), 3, |f| {
+            f.render_widget(Paragraph::new("ab日"), f.area());
+        });
+        assert_eq!(parser.screen().contents().trim_end(), "ab");
+    }
+
+    #[test]
+    fn terminals_without_unicode_get_ascii() {
+        let mut screen = Screen::new(12, 3, false).expect("screen");
+        let parser = cells(&mut screen, 12, |f| {
+            f.render_widget(ratatui::widgets::Block::bordered().title("日x…"), f.area());
+        });
+        let contents = parser.screen().contents();
+        assert!(contents.is_ascii(), "{contents}");
+        assert!(contents.starts_with("+? x~------+"), "{contents}");
+        assert!(contents.contains("|          |"), "{contents}");
+    }
+
     #[test]
     fn sizes_are_bounded() {
-        let mut screen = Screen::new(0, 0).expect("screen");
+        let mut screen = Screen::new(0, 0, true).expect("screen");
         screen
             .draw(|f| assert_eq!(f.area(), Rect::new(0, 0, FALLBACK_SIZE.0, FALLBACK_SIZE.1)))
             .expect("draw");

@@ -6,21 +6,20 @@ use std::time::Duration;
 
 use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::{App, CodePage, Dashboard, EmailPage, Focus, Page};
 use super::dialogs::View;
 use super::field::Field;
-use super::keymap;
-use super::text::human_size;
+use super::files_table;
+use super::keymap::{self, Action};
+use super::text::{fit, width, wrap};
 use super::theme::Theme;
-use crate::core::{FileState, MailStatus};
+use crate::core::MailStatus;
 use crate::text::escape::{escape, escape_controls};
 use crate::text::time::human_duration;
-use crate::text::time::unix_now;
-use crate::text::time::utc_datetime;
 
 /// The smallest terminal the screens are laid out for.
 pub const MIN_COLS: u16 = 60;
@@ -28,7 +27,7 @@ pub const MIN_ROWS: u16 = 16;
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let theme = Theme { mono: app.mono };
+    let theme = app.theme;
     if area.width < MIN_COLS || area.height < MIN_ROWS {
         return too_small(frame, area);
     }
@@ -150,14 +149,16 @@ fn code(frame: &mut Frame, app: &App, page: &CodePage, theme: &Theme) {
     );
     let [field, _] = Layout::horizontal([Constraint::Length(14), Constraint::Fill(1)]).areas(field);
     draw_field(frame, &page.field, " Code ", field, theme);
-    // Either when a new code is possible or how to ask for one, not both.
-    let resend = match (challenge.mail_status(), challenge.resend_available_in()) {
+    // Either when a new code is possible or the key that asks for one (in
+    // the footer), never both.
+    let wait = challenge.resend_available_in();
+    let resend = match (challenge.mail_status(), wait) {
         (MailStatus::NotSent, _) => Line::raw("Ctrl-R e-mails a code instead"),
         (_, Some(wait)) => Line::styled(
             format!("A new code can be sent in {}", clock(wait)),
             theme.dim(),
         ),
-        (_, None) => Line::raw("Ctrl-R sends a new code"),
+        (_, None) => Line::raw(""),
     };
     let attempts = match challenge.attempts_left() {
         0 => Line::styled(
@@ -170,7 +171,11 @@ fn code(frame: &mut Frame, app: &App, page: &CodePage, theme: &Theme) {
     frame.render_widget(Paragraph::new(vec![attempts, resend]), info);
     draw_status(frame, app, status, theme);
     draw_time_left(frame, app, time, theme);
-    draw_footer(frame, footer, &keymap::footer(keymap::CODE), theme);
+    let shortcuts = keymap::footer_where(keymap::CODE, |action| {
+        action != Action::NewCode
+            || (wait.is_none() && challenge.mail_status() != MailStatus::NotSent)
+    });
+    draw_footer(frame, footer, &shortcuts, theme);
 }
 
 fn draw_time_left(frame: &mut Frame, app: &App, area: Rect, theme: &Theme) {
@@ -190,32 +195,47 @@ fn clock(d: Duration) -> String {
 
 // --- dashboard ---
 
+/// Lines the selected file's full name may take under the table.
+const NAME_LINES_MAX: usize = 4;
+/// Lines a status message may take before it is cut.
+const STATUS_LINES_MAX: usize = 3;
+
 fn dashboard(frame: &mut Frame, app: &App, dash: &Dashboard, theme: &Theme) {
-    let [header, table, key, status, footer] = Layout::vertical([
+    let area = frame.area();
+    let selected = dash
+        .selected_file()
+        .map(|file| format!("Selected: {}", escape(&file.record.name)));
+    let mut name_lines = selected
+        .as_deref()
+        .map_or_else(Vec::new, |name| wrap(name, usize::from(area.width)));
+    // The table keeps at least three rows of files.
+    let room = usize::from(area.height.saturating_sub(15)).clamp(1, NAME_LINES_MAX);
+    if name_lines.len() > room {
+        let rest = name_lines.split_off(room - 1).join(" ");
+        name_lines.push(fit(&rest, usize::from(area.width)).into_owned());
+    }
+    let status_height = status_lines(app, area.width).min(STATUS_LINES_MAX) as u16;
+    let [header, table, name, key, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
+        Constraint::Length(name_lines.len() as u16),
         Constraint::Length(3),
-        Constraint::Length(1),
+        Constraint::Length(status_height),
         Constraint::Length(1),
     ])
-    .areas(frame.area());
-    let title = format!(" sfs · {}", escape(&dash.account.email));
+    .areas(area);
+    draw_header(frame, dash, header, theme);
+    files_table::draw(frame, dash, table, theme);
     frame.render_widget(
-        Paragraph::new(Line::from(vec![Span::raw(title)])).style(theme.bar()),
-        header,
+        Paragraph::new(name_lines.into_iter().map(Line::raw).collect::<Vec<_>>()),
+        name,
     );
-    frame.render_widget(
-        Paragraph::new("? help ")
-            .alignment(Alignment::Right)
-            .style(theme.bar()),
-        header,
-    );
-    files_table(frame, dash, table, theme);
-    let title = match dash.selected_file() {
-        Some(file) => format!(" Key for {} ", escape(&file.record.name)),
-        None => " Key ".to_string(),
+    let title = if dash.selected_file().is_some() {
+        " Key for the selected file "
+    } else {
+        " Key "
     };
-    draw_field(frame, &dash.key, &title, key, theme);
+    draw_field(frame, &dash.key, title, key, theme);
     draw_status(frame, app, status, theme);
     let shortcuts = keymap::footer(match dash.focus {
         Focus::Files => keymap::FILES,
@@ -234,79 +254,30 @@ fn dashboard(frame: &mut Frame, app: &App, dash: &Dashboard, theme: &Theme) {
     }
 }
 
-fn files_table(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
-    let focused = dash.focus == Focus::Files && dash.dialog.is_none();
-    let block = Block::bordered()
-        .title(format!(" Files ({}) ", dash.files.len()))
-        .border_style(theme.border(focused));
-    if dash.files.is_empty() && dash.uploads.is_empty() {
-        frame.render_widget(
-            Paragraph::new("No files yet. Press u to see how to upload one.")
-                .style(theme.dim())
-                .block(block),
-            area,
-        );
-        return;
-    }
-    // The upload date goes first when space runs short.
-    let wide = area.width >= 84;
-    let now = unix_now();
-    let mut rows: Vec<Row> = dash
-        .files
-        .iter()
-        .map(|file| {
-            let style = match file.state {
-                _ if !file.state.is_current(now) => Style::default(),
-                FileState::Unlocked(_) => theme.unlocked(),
-                FileState::KeyWaiting(_) => theme.waiting(),
-                FileState::Locked => Style::default(),
-            };
-            let state = file.state.label(now);
-            let mut cells = vec![
-                Cell::from(escape(&file.record.name).into_owned()),
-                Cell::from(Text::from(human_size(file.record.size)).alignment(Alignment::Right)),
-            ];
-            if wide {
-                cells.push(Cell::from(utc_datetime(file.record.created_at)));
-            }
-            cells.push(Cell::from(state).style(style));
-            Row::new(cells)
-        })
-        .collect();
-    rows.extend(dash.uploads.values().map(|up| {
-        let state = match up.expected {
-            Some(total) if total > 0 => format!(
-                "uploading {} %",
-                (u128::from(up.received) * 100 / u128::from(total)).min(100)
-            ),
-            _ => "uploading".to_string(),
-        };
-        let mut cells = vec![
-            Cell::from(escape(&up.name).into_owned()),
-            Cell::from(Text::from(human_size(up.received)).alignment(Alignment::Right)),
-        ];
-        if wide {
-            cells.push(Cell::from("—"));
-        }
-        cells.push(Cell::from(state).style(theme.waiting()));
-        Row::new(cells).style(theme.dim())
-    }));
-    let mut widths = vec![Constraint::Fill(1), Constraint::Length(10)];
-    let mut header = vec!["Name", "Size"];
-    if wide {
-        widths.push(Constraint::Length(16));
-        header.push("Uploaded (UTC)");
-    }
-    widths.push(Constraint::Length(20));
-    header.push("State");
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(theme.header()))
-        .block(block)
-        .row_highlight_style(theme.selected())
-        .highlight_symbol("> ");
-    let mut state =
-        TableState::default().with_selected((!dash.files.is_empty()).then_some(dash.selected));
-    frame.render_stateful_widget(table, area, &mut state);
+/// The account on the left; on the right the waiting keys' notice (the
+/// only way a finished upload makes itself known: nothing pops up over
+/// what the user is typing) and the help key.
+fn draw_header(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
+    let help = "? help ";
+    let notice = match dash.waiting.len() {
+        0 => String::new(),
+        1 => "1 key waiting — r to reveal · ".to_string(),
+        n => format!("{n} keys waiting — r to reveal · "),
+    };
+    let right = width(&notice) + width(help);
+    let email = escape(&dash.account.email);
+    let left_room = usize::from(area.width).saturating_sub(right + 1);
+    let title = fit(&format!(" sfs · {email}"), left_room).into_owned();
+    frame.render_widget(Paragraph::new(title).style(theme.bar()), area);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(notice, theme.bar_notice()),
+            Span::raw(help),
+        ]))
+        .alignment(Alignment::Right)
+        .style(theme.bar()),
+        area,
+    );
 }
 
 fn draw_field(frame: &mut Frame, field: &Field, title: &str, area: Rect, theme: &Theme) {
@@ -318,6 +289,21 @@ fn draw_field(frame: &mut Frame, field: &Field, title: &str, area: Rect, theme: 
     frame.render_widget(field.widget(), inner);
 }
 
+/// Lines the status message takes wrapped to `cols` (at least one, so the
+/// screen does not jump when a message comes or goes).
+fn status_lines(app: &App, cols: u16) -> usize {
+    app.status.as_ref().map_or(1, |status| {
+        status_paragraph(&status.text, Style::default())
+            .line_count(cols)
+            .max(1)
+    })
+}
+
+fn status_paragraph(text: &str, style: Style) -> Paragraph<'static> {
+    Paragraph::new(Span::styled(escape_controls(text).into_owned(), style))
+        .wrap(Wrap { trim: true })
+}
+
 fn draw_status(frame: &mut Frame, app: &App, area: Rect, theme: &Theme) {
     if let Some(status) = &app.status {
         let style = if status.error {
@@ -325,14 +311,7 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect, theme: &Theme) {
         } else {
             theme.ok()
         };
-        frame.render_widget(
-            Paragraph::new(Span::styled(
-                escape_controls(&status.text).into_owned(),
-                style,
-            ))
-            .wrap(Wrap { trim: true }),
-            area,
-        );
+        frame.render_widget(status_paragraph(&status.text, style), area);
     }
 }
 
@@ -341,9 +320,8 @@ fn draw_footer(frame: &mut Frame, area: Rect, items: &[(&str, &str)], theme: &Th
     let mut spans = Vec::new();
     let mut used = 0;
     for (key, label) in items {
-        let width =
-            key.chars().count() + label.chars().count() + 1 + if spans.is_empty() { 0 } else { 3 };
-        if used + width > usize::from(area.width) {
+        let cells = width(key) + width(label) + 1 + if spans.is_empty() { 0 } else { 3 };
+        if used + cells > usize::from(area.width) {
             break;
         }
         if !spans.is_empty() {
@@ -351,7 +329,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, items: &[(&str, &str)], theme: &Th
         }
         spans.push(Span::styled(key.to_string(), theme.shortcut()));
         spans.push(Span::raw(format!(" {label}")));
-        used += width;
+        used += cells;
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -128,7 +128,8 @@ impl App {
         }
     }
 
-    /// `r`: reveal the selected file's waiting key.
+    /// `r`: reveal the selected file's waiting key, or choose one from the
+    /// list of every key waiting.
     pub(super) fn reveal_selected(&mut self) {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
@@ -141,6 +142,10 @@ impl App {
         });
         match waiting {
             Some(file_id) => self.reveal(&file_id),
+            None if !dash.waiting.is_empty() => {
+                let list = WaitingKeysDialog::new(&dash.waiting);
+                dash.show(Dialog::WaitingKeys(list));
+            }
             None => self.error("No key is waiting for this file: a key is shown only once, right after its upload."),
         }
     }
@@ -388,6 +393,9 @@ impl Dashboard {
     pub(super) async fn reload(&mut self, core: &Core) -> Result<(), String> {
         let selected = self.selected_file().map(|f| f.record.id.clone());
         self.waiting = core.waiting_keys(&self.who);
+        if let Some(Dialog::WaitingKeys(list)) = self.dialog.as_mut() {
+            list.update(&self.waiting);
+        }
         self.files = core
             .list(&self.who)
             .await
@@ -399,27 +407,6 @@ impl Dashboard {
         Ok(())
     }
 
-    pub(super) fn offer(&mut self, file_id: String) {
-        if self.offered.insert(file_id.clone()) {
-            self.offers.push_back(file_id);
-        }
-    }
-
-    /// Shows the next waiting key's offer when no dialog is open.
-    pub(super) fn next_offer(&mut self) {
-        while self.dialog.is_none() {
-            let Some(file_id) = self.offers.pop_front() else {
-                return;
-            };
-            if let Some(w) = self.waiting.iter().find(|w| w.file_id == file_id) {
-                self.show(Dialog::KeyOffer(KeyOffer {
-                    file_id,
-                    name: w.name.clone(),
-                }));
-            }
-        }
-    }
-
     pub(super) fn show(&mut self, dialog: Dialog) {
         self.dialog = Some(dialog);
         self.scroll = 0;
@@ -427,7 +414,6 @@ impl Dashboard {
 
     pub(super) fn close_dialog(&mut self) {
         self.dialog = None;
-        self.next_offer();
     }
 }
 

@@ -122,23 +122,18 @@ impl App {
             who,
             files: Vec::new(),
             waiting: Vec::new(),
-            uploads: BTreeMap::new(),
+            transfers: BTreeMap::new(),
             selected: 0,
             focus: Focus::Files,
             key: Field::secret(KEY_MAX, |c| c.is_ascii_graphic(), MASK),
             dialog: None,
             scroll: 0,
-            offers: VecDeque::new(),
-            offered: HashSet::new(),
         };
         dash.key.set_focused(false);
         self.status = None;
         if let Err(e) = dash.reload(&self.core).await {
             self.error(e);
         }
-        let waiting: Vec<String> = dash.waiting.iter().map(|w| w.file_id.clone()).collect();
-        waiting.into_iter().for_each(|id| dash.offer(id));
-        dash.next_offer();
         self.page = Page::Dashboard(Box::new(dash));
     }
 }

@@ -12,7 +12,7 @@
 mod dashboard;
 mod login;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,14 +21,16 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use zeroize::Zeroizing;
 
 use super::dialogs::{
-    AuthenticatorDialog, ConfirmDelete, Dialog, Fetch, KeyOffer, KeyShown, KeysDialog, Outcome,
+    AuthenticatorDialog, ConfirmDelete, Dialog, Fetch, KeyShown, KeysDialog, Outcome,
+    WaitingKeysDialog,
 };
 use super::field::Field;
 use super::input::Key;
 use super::keymap::{self, Action, PAGE};
 use super::qr;
 use super::text::Endpoint;
-use crate::core::events::Event;
+use super::theme::Theme;
+use crate::core::events::{Event, Transfer};
 use crate::core::key_input::parse_key;
 use crate::core::keyring::WaitingKey;
 use crate::core::messages;
@@ -82,19 +84,13 @@ pub enum Focus {
     Key,
 }
 
-/// An upload streaming in from another connection.
-pub struct UploadRow {
-    pub name: String,
-    pub received: u64,
-    pub expected: Option<u64>,
-}
-
 pub struct Dashboard {
     pub account: Account,
     who: Who,
     pub files: Vec<FileView>,
     pub waiting: Vec<WaitingKey>,
-    pub uploads: BTreeMap<u64, UploadRow>,
+    /// The account's transfers under way on any connection, by id.
+    pub transfers: BTreeMap<u64, Transfer>,
     pub selected: usize,
     pub focus: Focus,
     /// The key typed for the selected file.
@@ -102,10 +98,6 @@ pub struct Dashboard {
     pub dialog: Option<Dialog>,
     /// How far the open dialog's text is scrolled (for small terminals).
     pub scroll: u16,
-    /// Waiting keys to offer, oldest first, and every key ever offered (an
-    /// offer the user put off is not forced on them again).
-    offers: VecDeque<String>,
-    offered: HashSet<String>,
 }
 
 pub struct App {
@@ -115,8 +107,8 @@ pub struct App {
     /// This session proved a code (here or in its SSH login), which setting
     /// up an authenticator app requires: a trusted key alone is not enough.
     code_proven: bool,
-    /// No colours: bold and reverse only.
-    pub mono: bool,
+    /// Colour or not, Unicode or ASCII.
+    pub theme: Theme,
     pub page: Page,
     pub status: Option<Status>,
     /// The account's events, while logged in.
@@ -134,7 +126,7 @@ impl App {
         remote: SocketAddr,
         ssh_key: Option<ConnectionKey>,
         account: Option<(Account, LoginMethod)>,
-        mono: bool,
+        theme: Theme,
     ) -> App {
         let now = Instant::now();
         let mut app = App {
@@ -142,7 +134,7 @@ impl App {
             remote,
             ssh_key,
             code_proven: false,
-            mono,
+            theme,
             page: Page::Email(EmailPage::new("")),
             status: None,
             events: None,
@@ -264,32 +256,18 @@ impl App {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
         };
-        let lagged = matches!(event, Err(RecvError::Lagged(_)));
+        // Nothing here opens a dialog: what arrives is shown in the table,
+        // the header and the status line, and the keys stay where the user
+        // put them.
         let reload = match event {
-            Ok(Event::FilesChanged | Event::LocksChanged) => true,
-            Ok(Event::UploadProgress {
-                upload,
-                name,
-                received,
-                expected,
-            }) => {
-                dash.uploads.insert(
-                    upload,
-                    UploadRow {
-                        name,
-                        received,
-                        expected,
-                    },
-                );
+            Ok(Event::FilesChanged | Event::LocksChanged | Event::KeyWaiting { .. }) => true,
+            Ok(Event::Transfer(transfer)) => {
+                dash.transfers.insert(transfer.id, transfer);
                 false
             }
-            Ok(Event::UploadEnded { upload }) => {
-                dash.uploads.remove(&upload);
+            Ok(Event::TransferEnded { id }) => {
+                dash.transfers.remove(&id);
                 false
-            }
-            Ok(Event::KeyWaiting { file_id, .. }) => {
-                dash.offer(file_id);
-                true
             }
             Ok(Event::AccountClosed { reason }) => {
                 self.events = None;
@@ -297,9 +275,9 @@ impl App {
                 return;
             }
             // Progress reports may be stale and an "ended" lost: start
-            // over from what the core knows; live uploads report again.
+            // over from what the core knows; live transfers report again.
             Err(RecvError::Lagged(_)) => {
-                dash.uploads.clear();
+                dash.transfers.clear();
                 true
             }
             Err(RecvError::Closed) => {
@@ -310,14 +288,8 @@ impl App {
         if reload {
             if let Err(e) = dash.reload(&self.core).await {
                 self.error(e);
-                return;
-            }
-            if lagged {
-                let missed: Vec<String> = dash.waiting.iter().map(|w| w.file_id.clone()).collect();
-                missed.into_iter().for_each(|id| dash.offer(id));
             }
         }
-        dash.next_offer();
     }
 
     /// The account's key login windows: fingerprint and end (unix time).

@@ -1,19 +1,21 @@
 //! `a`: enrolling an authenticator app — its QR code and secret, and the
 //! field for the one app code that confirms it.
 
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{centered, dialog_block, text_dialog, Outcome, View, MAX_SCROLL};
+use super::{centered, dialog_block, shortcut_line, text_dialog, Outcome, View, MAX_SCROLL};
 use crate::core::Enrolment;
 use crate::doors::tui::field::Field;
 use crate::doors::tui::input::Key;
 use crate::doors::tui::theme::Theme;
 
 const CODE_LABEL: &str = "App code: ";
+/// The column of words beside the QR code.
+const TEXT_WIDTH: u16 = 30;
 
 pub struct AuthenticatorDialog {
     /// The QR code drawn as text; `None` if the URI does not fit one.
@@ -56,84 +58,97 @@ impl AuthenticatorDialog {
     pub fn draw(&self, frame: &mut Frame, view: &View, scroll: u16) {
         let theme = view.theme;
         let area = frame.area();
-        let secret = format!("Secret: {}", self.secret.as_str());
-        let qr = self.qr.as_deref().unwrap_or_default();
+        let qr = self
+            .qr
+            .as_deref()
+            .filter(|_| theme.unicode)
+            .unwrap_or_default();
         let qr_width = qr.first().map_or(0, |l| l.chars().count()) as u16;
-        let intro = if self.replaces {
-            "Scan with your new app; the old one stops once this one is confirmed."
-        } else {
-            "Scan with your authenticator app, then type the code it shows."
-        };
-        let footer_text = " confirm · Esc cancel · the secret is shown only here";
-        let widest = [intro.len(), secret.len(), footer_text.len() + 5]
-            .into_iter()
-            .max()
-            .unwrap_or(0) as u16;
-        // Borders and padding; a line above the code, three below it.
-        let need = (qr_width.max(widest) + 4, qr.len() as u16 + 6);
+        let qr_height = qr.len() as u16;
+        // The code on the left, what to do on the right: borders, padding
+        // and a gap around them.
+        let need = (qr_width + TEXT_WIDTH + 6, qr_height + 2);
         if qr.is_empty() || need.0 > area.width || need.1 > area.height {
-            let lines = vec![
-                Line::raw(if qr.is_empty() {
-                    "This login cannot be drawn as a QR code.".to_string()
-                } else {
-                    format!(
-                        "The QR code needs a terminal of at least {}x{}: enlarge the window to scan it.",
-                        need.0, need.1
-                    )
-                }),
-                Line::raw(""),
-                Line::raw("Or type this secret into your authenticator app (time-based codes):"),
-                Line::styled(secret, theme.title()),
-                Line::raw(""),
-                Line::raw("Then type the code the app shows and press Enter."),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::styled("Esc", theme.shortcut()),
-                    Span::raw(" cancel"),
-                ]),
-            ];
-            text_dialog(frame, " Authenticator app ", lines, 78, scroll, theme);
-            // The code entry stays visible under the text, whatever the size.
-            let row = Rect {
-                y: area.bottom().saturating_sub(1),
-                height: 1,
-                ..area
-            };
-            self.draw_code_entry(frame, row, theme);
-            return;
+            return self.draw_text_only(frame, view, scroll, need);
         }
         let rect = centered(area, need.0, need.1);
         frame.render_widget(Clear, rect);
         let block = dialog_block(" Authenticator app ", theme);
         let inner = block.inner(rect);
         frame.render_widget(block, rect);
-        let [intro_area, code, secret_area, entry, footer] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(qr.len() as u16),
-            Constraint::Length(1),
-            Constraint::Length(1),
-            Constraint::Length(1),
+        let [code, _, text] = Layout::horizontal([
+            Constraint::Length(qr_width),
+            Constraint::Length(2),
+            Constraint::Fill(1),
         ])
-        .flex(Flex::Start)
         .areas(inner);
-        frame.render_widget(Paragraph::new(intro), intro_area);
-        let [code] = Layout::horizontal([Constraint::Length(qr_width)])
-            .flex(Flex::Center)
-            .areas(code);
         let lines: Vec<Line> = qr.iter().map(|l| Line::raw(l.as_str())).collect();
         frame.render_widget(Paragraph::new(lines).style(theme.qr()), code);
-        frame.render_widget(
-            Paragraph::new(Span::styled(secret, theme.title())),
-            secret_area,
-        );
+        let [words, entry, _, keys] = Layout::vertical([
+            Constraint::Fill(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Length(2),
+        ])
+        .areas(text);
+        let mut lines = vec![Line::raw(self.intro()), Line::raw("")];
+        lines.push(Line::raw("Or type this secret (time-based codes):"));
+        lines.push(Line::styled(
+            format!("Secret: {}", grouped(&self.secret)),
+            theme.title(),
+        ));
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), words);
         self.draw_code_entry(frame, entry, theme);
         frame.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled("Enter", theme.shortcut()),
-                Span::raw(footer_text),
-            ])),
-            footer,
+            Paragraph::new(vec![
+                shortcut_line(theme, &[("Enter", "confirm"), ("Esc", "cancel")]),
+                Line::styled("The secret is shown only here.", theme.dim()),
+            ]),
+            keys,
         );
+    }
+
+    fn intro(&self) -> &'static str {
+        if self.replaces {
+            "Scan with your new app; the old one stops once this one is confirmed."
+        } else {
+            "Scan with your authenticator app, then type the code it shows."
+        }
+    }
+
+    /// The secret as text, for a terminal too small for the code (or one
+    /// without the block characters it is drawn with).
+    fn draw_text_only(&self, frame: &mut Frame, view: &View, scroll: u16, need: (u16, u16)) {
+        let theme = view.theme;
+        let area = frame.area();
+        let why = if self.qr.is_none() {
+            "This login cannot be drawn as a QR code.".to_string()
+        } else if !theme.unicode {
+            "This terminal cannot draw the QR code.".to_string()
+        } else {
+            format!(
+                "The QR code needs a terminal of at least {}x{}: enlarge the window to scan it.",
+                need.0, need.1
+            )
+        };
+        let lines = vec![
+            Line::raw(why),
+            Line::raw(""),
+            Line::raw("Or type this secret into your authenticator app (time-based codes):"),
+            Line::styled(format!("Secret: {}", grouped(&self.secret)), theme.title()),
+            Line::raw(""),
+            Line::raw("Then type the code the app shows and press Enter."),
+            Line::raw(""),
+            shortcut_line(theme, &[("Esc", "cancel")]),
+        ];
+        text_dialog(frame, " Authenticator app ", lines, 78, scroll, theme);
+        // The code entry stays visible under the text, whatever the size.
+        let row = Rect {
+            y: area.bottom().saturating_sub(1),
+            height: 1,
+            ..area
+        };
+        self.draw_code_entry(frame, row, theme);
     }
 
     /// "App code: ••••" on one line, the field after the label.
@@ -149,5 +164,28 @@ impl AuthenticatorDialog {
             label_area,
         );
         frame.render_widget(self.code.widget(), field);
+    }
+}
+
+/// The secret in groups of four, as authenticator apps accept it and as a
+/// person copies it without losing their place; wraps between groups.
+fn grouped(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .chunks(4)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_come_in_groups_of_four() {
+        assert_eq!(grouped("JBSWY3DPEHPK3PXP"), "JBSW Y3DP EHPK 3PXP");
+        assert_eq!(grouped("ABCDEF"), "ABCD EF");
+        assert_eq!(grouped(""), "");
     }
 }

@@ -9,6 +9,7 @@ use ratatui::Frame;
 use super::{centered, dialog_block, Outcome, View};
 use crate::core::{ConnectionKey, SshKey};
 use crate::doors::tui::input::Key;
+use crate::doors::tui::text::wrap;
 use crate::text::escape::escape;
 use crate::text::time::{utc_datetime, utc_time};
 
@@ -81,6 +82,8 @@ impl KeysDialog {
                 list,
             );
         } else {
+            // Wrapped to the list, past the "> " of the selection.
+            let cells = usize::from(list.width.saturating_sub(2)).max(1);
             let items: Vec<ListItem> = self
                 .keys
                 .iter()
@@ -93,13 +96,18 @@ impl KeysDialog {
                     let used = key
                         .last_used_at
                         .map_or_else(|| "never".to_string(), utc_datetime);
-                    ListItem::new(vec![
-                        Line::raw(format!("{}{comment}", escape(&key.fingerprint))),
-                        Line::styled(
-                            format!("  added {} · last used {used}", utc_datetime(key.added_at)),
-                            theme.dim(),
-                        ),
-                    ])
+                    let mut lines: Vec<Line> =
+                        wrap(&format!("{}{comment}", escape(&key.fingerprint)), cells)
+                            .into_iter()
+                            .map(Line::raw)
+                            .collect();
+                    let dates = format!("added {} · last used {used}", utc_datetime(key.added_at));
+                    lines.extend(
+                        wrap(&dates, cells)
+                            .into_iter()
+                            .map(|line| Line::styled(line, theme.dim())),
+                    );
+                    ListItem::new(lines)
                 })
                 .collect();
             let mut state = ListState::default().with_selected(Some(self.selected));

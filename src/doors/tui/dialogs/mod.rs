@@ -7,10 +7,10 @@ mod authenticator;
 mod confirm_delete;
 mod fetch;
 mod help;
-mod key_offer;
 mod key_shown;
 mod keys;
 mod upload;
+mod waiting_keys;
 
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -20,9 +20,9 @@ use ratatui::Frame;
 pub use authenticator::AuthenticatorDialog;
 pub use confirm_delete::ConfirmDelete;
 pub use fetch::Fetch;
-pub use key_offer::KeyOffer;
 pub use key_shown::KeyShown;
 pub use keys::KeysDialog;
+pub use waiting_keys::WaitingKeysDialog;
 
 use super::input::Key;
 use super::keymap::PAGE;
@@ -38,7 +38,7 @@ pub enum Dialog {
     Upload,
     Fetch(Fetch),
     ConfirmDelete(ConfirmDelete),
-    KeyOffer(KeyOffer),
+    WaitingKeys(WaitingKeysDialog),
     KeyShown(KeyShown),
     Keys(KeysDialog),
     Authenticator(Box<AuthenticatorDialog>),
@@ -74,7 +74,7 @@ impl Dialog {
     pub fn on_key(&mut self, key: Key, scroll: &mut u16) -> Outcome {
         match self {
             Dialog::ConfirmDelete(dialog) => dialog.on_key(&key),
-            Dialog::KeyOffer(dialog) => dialog.on_key(&key),
+            Dialog::WaitingKeys(dialog) => dialog.on_key(&key),
             Dialog::Keys(dialog) => dialog.on_key(&key),
             Dialog::Authenticator(dialog) => dialog.on_key(key, scroll),
             Dialog::Help | Dialog::Upload | Dialog::Fetch(_) | Dialog::KeyShown(_) => {
@@ -89,7 +89,7 @@ impl Dialog {
             Dialog::Upload => upload::draw(frame, view, scroll),
             Dialog::Fetch(dialog) => dialog.draw(frame, view, scroll),
             Dialog::ConfirmDelete(dialog) => dialog.draw(frame, view, scroll),
-            Dialog::KeyOffer(dialog) => dialog.draw(frame, view, scroll),
+            Dialog::WaitingKeys(dialog) => dialog.draw(frame, view, scroll),
             Dialog::KeyShown(dialog) => dialog.draw(frame, view, scroll),
             Dialog::Keys(dialog) => dialog.draw(frame, view),
             Dialog::Authenticator(dialog) => dialog.draw(frame, view, scroll),
@@ -120,8 +120,22 @@ fn shortcut(theme: &Theme, key: &str, label: &str) -> Line<'static> {
     ])
 }
 
+/// "↑↓ select · Enter reveal · Esc later": a dialog's keys on one line.
+fn shortcut_line(theme: &Theme, keys: &[(&str, &str)]) -> Line<'static> {
+    let mut spans = Vec::new();
+    for (key, label) in keys {
+        if !spans.is_empty() {
+            spans.push(Span::styled(" · ", theme.dim()));
+        }
+        spans.push(Span::styled(key.to_string(), theme.shortcut()));
+        spans.push(Span::raw(format!(" {label}")));
+    }
+    Line::from(spans)
+}
+
 /// A centred box of text sized to its content (at most `max_width`),
-/// scrolled by `scroll` lines when the screen is too small to show it all.
+/// its lines wrapped between words to the box, and scrolled by `scroll`
+/// lines when the screen is too small to show it all.
 fn text_dialog(
     frame: &mut Frame,
     title: &str,
@@ -133,11 +147,9 @@ fn text_dialog(
     let area = frame.area();
     let widest = lines.iter().map(Line::width).max().unwrap_or(0);
     let width = (widest as u16 + 4).clamp(30, max_width.min(area.width - 2));
-    let inner_width = usize::from(width - 4).max(1);
-    let wrapped: usize = lines
-        .iter()
-        .map(|l| l.width().div_ceil(inner_width).max(1))
-        .sum();
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: true });
+    // Counted the way the paragraph wraps (borders and padding are 4).
+    let wrapped = paragraph.line_count(width.saturating_sub(4).max(1));
     let wrapped = u16::try_from(wrapped).unwrap_or(u16::MAX);
     let height = wrapped.saturating_add(2).min(area.height - 2);
     let rect = centered(area, width, height);
@@ -147,13 +159,7 @@ fn text_dialog(
         block = block.title_bottom(Line::styled(" ↑↓ more ", theme.shortcut()).right_aligned());
     }
     frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll.min(hidden), 0))
-            .block(block),
-        rect,
-    );
+    frame.render_widget(paragraph.scroll((scroll.min(hidden), 0)).block(block), rect);
 }
 
 fn dialog_block<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
