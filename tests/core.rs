@@ -9,8 +9,11 @@ mod log_capture;
 use std::sync::Arc;
 
 use sfs::auth::budgets::OpenFiles;
+use sfs::core::events::{Direction, Event, Transfer};
 use sfs::core::upload::UploadStream;
 use sfs::core::{Core, ErrorKind, FileKey, FileState, FilesError, Who};
+use tokio::sync::broadcast;
+use tokio::time::timeout;
 
 struct Day {
     core: Arc<Core>,
@@ -280,6 +283,81 @@ async fn an_internal_error_is_logged_once_with_who_and_what_and_told_briefly() {
         "the details are in the log: {}",
         lines[0]
     );
+}
+
+/// Every transfer reports to the account's sessions while it runs — its
+/// bytes, its total when known, its rate's clock — and always its end.
+#[tokio::test]
+async fn uploads_and_downloads_report_their_progress_and_their_end() {
+    let day = Day::start().await;
+    let mut events = day.core.subscribe(day.who.account_id);
+    let mut upload = UploadStream::start(&day.core, &day.who, "video.mp4", Some(300_000))
+        .await
+        .expect("upload starts");
+    let started = next_transfer(&mut events).await;
+    assert_eq!(started.direction, Direction::Upload);
+    assert_eq!((started.bytes, started.total), (0, Some(300_000)));
+    assert_eq!(started.name, "video.mp4");
+    // Reports are throttled: one piece now, another once the interval passed.
+    upload.write(vec![1; 100_000].into()).await.expect("write");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    upload.write(vec![1; 200_000].into()).await.expect("write");
+    let later = next_transfer(&mut events).await;
+    assert_eq!(later.id, started.id);
+    assert_eq!(later.bytes, 300_000);
+    assert!(later.elapsed_ms >= 300, "{}", later.elapsed_ms);
+    let sealed = upload.seal().await.expect("seal");
+    let key = sealed.key().clone();
+    sealed.commit().await.expect("commit");
+    assert_eq!(ended(&mut events).await, started.id);
+
+    day.core
+        .unlock(&day.who, "video.mp4", &key)
+        .await
+        .expect("unlock");
+    let (_, mut download) = day
+        .core
+        .open_unlocked(&day.who, "video.mp4")
+        .await
+        .expect("open");
+    let reading = next_transfer(&mut events).await;
+    assert_eq!(reading.direction, Direction::Download);
+    assert_eq!((reading.bytes, reading.total), (0, Some(300_000)));
+    assert!(reading.file_id.is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let piece = download.read_at(0, 65536).await.expect("read");
+    assert_eq!(piece.len(), 65536);
+    assert_eq!(next_transfer(&mut events).await.bytes, 65536);
+    drop(download);
+    assert_eq!(ended(&mut events).await, reading.id);
+
+    // An abandoned upload ends its row too.
+    let upload = UploadStream::start(&day.core, &day.who, "gone.bin", None)
+        .await
+        .expect("upload starts");
+    let gone = next_transfer(&mut events).await;
+    drop(upload);
+    assert_eq!(ended(&mut events).await, gone.id);
+}
+
+async fn next_transfer(events: &mut broadcast::Receiver<Event>) -> Transfer {
+    loop {
+        match timeout(harness::WAIT, events.recv()).await {
+            Ok(Ok(Event::Transfer(transfer))) => return transfer,
+            Ok(Ok(_)) => {}
+            other => panic!("no transfer event: {other:?}"),
+        }
+    }
+}
+
+async fn ended(events: &mut broadcast::Receiver<Event>) -> u64 {
+    loop {
+        match timeout(harness::WAIT, events.recv()).await {
+            Ok(Ok(Event::TransferEnded { id })) => return id,
+            Ok(Ok(_)) => {}
+            other => panic!("no end event: {other:?}"),
+        }
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

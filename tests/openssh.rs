@@ -15,6 +15,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Tmux {
+        Tmux::start_sized(command, 100, 30)
+    }
+
+    fn start_sized(command: &str, cols: u16, rows: u16) -> Tmux {
         let socket = format!("sfs-test-{}-{}", std::process::id(), rand::random::<u32>());
         let tmux = Tmux { socket };
         let status = tmux
@@ -24,9 +28,9 @@ impl Tmux {
                 "-s",
                 "t",
                 "-x",
-                "100",
+                &cols.to_string(),
                 "-y",
-                "30",
+                &rows.to_string(),
                 command,
             ])
             .status()
@@ -44,6 +48,15 @@ impl Tmux {
     fn screen(&self) -> String {
         let out = self
             .cmd(&["capture-pane", "-p", "-t", "t"])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pane with its colours and attributes as escape sequences.
+    fn screen_with_escapes(&self) -> String {
+        let out = self
+            .cmd(&["capture-pane", "-p", "-e", "-t", "t"])
             .output()
             .expect("capture-pane");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -106,8 +119,9 @@ async fn openssh_in_tmux_logs_in_through_the_screens() {
     }
     let mut server = TestServer::start().await;
     let ssh = format!(
-        "ssh -p {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-         -o PreferredAuthentications=keyboard-interactive -o LogLevel=ERROR guest@127.0.0.1",
+        "env LANG=C.UTF-8 ssh -p {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -o SendEnv=LANG -o PreferredAuthentications=keyboard-interactive -o LogLevel=ERROR \
+         guest@127.0.0.1",
         server.addr.port()
     );
     let tmux = Tmux::start(&ssh);
@@ -119,10 +133,117 @@ async fn openssh_in_tmux_logs_in_through_the_screens() {
     tmux.type_text(&code);
     tmux.press("Enter");
     tmux.wait_for("sfs · carol@example.com").await;
-    tmux.wait_for("Files (").await;
+    let screen = tmux.wait_for("Files (").await;
+    // A UTF-8 colour terminal gets Unicode boxes and colours.
+    assert!(screen.contains("┌ Files (0) ─"), "{screen}");
+    assert!(has_colour(&tmux.screen_with_escapes()), "colours");
     tmux.press("q");
     // The client's terminal is restored: the shell prompt of tmux's pane is
     // gone with ssh, so the pane closes; give it a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.stop().await;
+}
+
+/// Whether an SGR sequence in `screen` sets a colour (30–49 and 90–107,
+/// except 39 and 49, which reset to the terminal's own).
+fn has_colour(screen: &str) -> bool {
+    screen.split("\x1b[").skip(1).any(|sequence| {
+        let Some((params, _)) = sequence.split_once('m') else {
+            return false;
+        };
+        params.chars().all(|c| c.is_ascii_digit() || c == ';')
+            && params
+                .split(';')
+                .filter_map(|p| p.parse::<u32>().ok())
+                .any(|p| ((30..=49).contains(&p) || (90..=107).contains(&p)) && p != 39 && p != 49)
+    })
+}
+
+/// A plain terminal (vt100, C locale, NO_COLOR sent with SendEnv) at
+/// 80x24: ASCII boxes, no colour, and an upload finishing while the user
+/// types a key takes none of the keystrokes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssh_on_a_plain_terminal_gets_ascii_without_colour_and_keeps_every_key() {
+    if !(have("ssh") && have("tmux")) {
+        assert!(
+            std::env::var("CI").map_or(true, |ci| ci != "true"),
+            "ssh and tmux are required under CI"
+        );
+        eprintln!("skipped: OpenSSH tmux test (ssh or tmux missing)");
+        return;
+    }
+    let mut server = TestServer::start().await;
+    let ssh = format!(
+        "env TERM=vt100 LANG=C NO_COLOR=1 ssh -p {} -o StrictHostKeyChecking=no \
+         -o UserKnownHostsFile=/dev/null -o SendEnv=NO_COLOR -o SendEnv=LANG \
+         -o PreferredAuthentications=keyboard-interactive -o LogLevel=ERROR guest@127.0.0.1",
+        server.addr.port()
+    );
+    let tmux = Tmux::start_sized(&ssh, 80, 24);
+    let screen = tmux.wait_for("Email").await;
+    assert!(screen.contains("+--"), "ASCII boxes:\n{screen}");
+    assert!(screen.is_ascii(), "{screen}");
+    tmux.type_text("dave@example.com");
+    tmux.press("Enter");
+    tmux.wait_for("A code was sent to").await;
+    let code = server.code_from_mail(1).await;
+    tmux.type_text(&code);
+    tmux.press("Enter");
+    let screen = tmux.wait_for("+ Files (0) ").await;
+    assert!(screen.is_ascii(), "{screen}");
+    for action in [
+        "Enter decrypt",
+        "x delete",
+        "u upload",
+        "l logout",
+        "? help",
+    ] {
+        assert!(screen.contains(action), "{action}:\n{screen}");
+    }
+    let escaped = tmux.screen_with_escapes();
+    assert!(!has_colour(&escaped), "no colours:\n{escaped:?}");
+
+    tmux.press("Tab");
+    tmux.type_text("abcdefghij");
+    tmux.wait_for(&"*".repeat(10)).await;
+    let account = server
+        .core
+        .db()
+        .account_by_email("dave@example.com")
+        .await
+        .expect("database")
+        .expect("account");
+    let who = sfs::core::Who {
+        account_id: account.id,
+        email: account.email,
+        remote: "127.0.0.1:1".to_string(),
+        open_files: sfs::auth::budgets::OpenFiles::new(4),
+    };
+    let mut upload = sfs::core::upload::UploadStream::start(&server.core, &who, "x.txt", None)
+        .await
+        .expect("upload starts");
+    upload.write(b"data".to_vec().into()).await.expect("write");
+    upload
+        .seal()
+        .await
+        .expect("seal")
+        .commit()
+        .await
+        .expect("commit");
+    tmux.wait_for("1 key waiting - r to reveal").await;
+    tmux.type_text("klmnopqrst");
+    let screen = tmux.wait_for(&"*".repeat(20)).await;
+    assert!(!screen.contains(&"*".repeat(21)), "{screen}");
+    assert!(
+        !screen.contains("shown once"),
+        "nothing popped up:\n{screen}"
+    );
+    // The user reveals it when ready.
+    tmux.press("Escape");
+    tmux.press("r");
+    tmux.wait_for("shown once").await;
+    tmux.press("Escape");
+    tmux.press("q");
     tokio::time::sleep(Duration::from_millis(500)).await;
     server.stop().await;
 }

@@ -133,6 +133,54 @@ async fn put_and_get_round_trip_at_the_edges() {
     server.stop().await;
 }
 
+/// `put NAME SIZE`: the size the terminal UI shows a percentage of, held
+/// to its word — a shorter or longer input stores nothing and loses
+/// nothing, and a size that is not a number is refused before any upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_with_a_size_stores_exactly_that_much_or_nothing() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let data = random_bytes(300_000);
+    let put = alice.ssh("put sized.bin 300000", data.clone()).await;
+    assert!(put.status.success(), "{}", text(&put.stderr));
+    let key = key_of(&put);
+
+    for (size, sent) in [
+        ("300001", &data[..]),
+        ("10", &data[..]),
+        ("299999", &data[..]),
+    ] {
+        let wrong = alice
+            .ssh(&format!("put sized.bin {size}"), sent.to_vec())
+            .await;
+        assert_eq!(wrong.status.code(), Some(1), "{size}");
+        let said = text(&wrong.stderr);
+        assert!(
+            said.contains(&format!("the upload announced {size} bytes but sent"))
+                && said.contains("nothing was stored"),
+            "{said}"
+        );
+        assert!(wrong.stdout.is_empty(), "no key for {size}");
+    }
+    // The file stored first is untouched.
+    let get = alice
+        .ssh("get sized.bin", format!("{key}\n").into_bytes())
+        .await;
+    assert!(get.status.success(), "{}", text(&get.stderr));
+    assert_eq!(sha(&get.stdout), sha(&data));
+
+    let not_a_size = alice.ssh("put other.bin 12kb", b"x".to_vec()).await;
+    assert_eq!(not_a_size.status.code(), Some(2));
+    assert!(
+        text(&not_a_size.stderr).contains("put NAME SIZE takes the size in bytes, not `12kb`"),
+        "{}",
+        text(&not_a_size.stderr)
+    );
+    let listing = text(&alice.ssh("ls", Vec::new()).await.stdout);
+    assert!(!listing.contains("other.bin"), "{listing}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_with_a_wrong_key_exits_1_with_nothing_on_stdout() {
     let mut server = TestServer::start().await;
@@ -226,7 +274,7 @@ async fn ls_rm_help_and_unknown_commands() {
         "{listing}"
     );
     // Unquoted spaces: the shell split them, and the server says how to quote.
-    let split = alice.ssh("put my file.txt", b"data".to_vec()).await;
+    let split = alice.ssh("put my big file.txt", b"data".to_vec()).await;
     assert_eq!(split.status.code(), Some(2));
     assert!(
         text(&split.stderr).contains("put takes one file name; quote a name with spaces"),

@@ -39,6 +39,8 @@ pub enum FilesError {
     TooManyOpen { limit: usize },
     #[error("the upload sent nothing for {seconds} seconds and was abandoned; nothing was stored")]
     UploadIdle { seconds: u64 },
+    #[error("the upload announced {announced} bytes but sent {sent}; nothing was stored")]
+    SizeMismatch { announced: u64, sent: u64 },
     /// A key that is not one, or does not open the file. Other vault errors
     /// (a damaged blob, I/O) are internal and become [`FilesError::Io`].
     #[error("{0}")]
@@ -84,6 +86,7 @@ impl FilesError {
             | FilesError::NotAKeyFor { .. }
             | FilesError::OutsideFiles
             | FilesError::NoFolders
+            | FilesError::SizeMismatch { .. }
             | FilesError::Vault(_) => ErrorKind::Invalid,
             FilesError::TooLarge { .. } | FilesError::DiskFull => ErrorKind::TooLarge,
             FilesError::TooManyOpen { .. } | FilesError::UploadIdle { .. } => ErrorKind::Busy,

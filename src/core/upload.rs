@@ -47,6 +47,8 @@ pub struct UploadStream {
     core: Arc<Core>,
     who: Who,
     name: String,
+    /// The size the client announced; the upload must be exactly that.
+    expected: Option<u64>,
     progress: Progress,
     /// What the upload holds, shared with the idle watchdog. Locked for the
     /// whole of a write, so the watchdog never takes an upload in use.
@@ -73,7 +75,8 @@ struct Held {
 
 impl UploadStream {
     /// Starts an upload of `name`; `expected` is the size when the client
-    /// announced it (scp does), for the progress bar.
+    /// announced it (scp and `ssh … put NAME SIZE` do), for the progress
+    /// figure: an upload that sends more or less than that stores nothing.
     pub async fn start(
         core: &Arc<Core>,
         who: &Who,
@@ -115,6 +118,7 @@ impl UploadStream {
             core: core.clone(),
             who: who.clone(),
             name,
+            expected,
             progress,
             state,
             watchdog,
@@ -142,6 +146,12 @@ impl UploadStream {
         }
         held.last_write = Instant::now();
         held.sent += data.len() as u64;
+        if let Some(announced) = self.expected.filter(|&size| held.sent > size) {
+            return Err(FilesError::SizeMismatch {
+                announced,
+                sent: held.sent,
+            });
+        }
         held.batch_len += data.len();
         held.batch.push(data);
         self.progress.moved(held.sent);
@@ -182,6 +192,12 @@ impl UploadStream {
         if let Some(seconds) = held.timed_out {
             self.ended = true;
             return Err(FilesError::UploadIdle { seconds });
+        }
+        if let Some(announced) = self.expected.filter(|&size| held.sent != size) {
+            return Err(FilesError::SizeMismatch {
+                announced,
+                sent: held.sent,
+            });
         }
         self.flush(&mut held).await?;
         let upload = wait_idle(&mut held).await?;

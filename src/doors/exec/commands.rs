@@ -21,7 +21,7 @@ use crate::core::names::file_name;
 use crate::core::upload::UploadStream;
 use crate::core::FilesError;
 use crate::core::{Core, FileKey, VaultError, Who};
-use crate::text::escape::needs_escape;
+use crate::text::escape::{escape, needs_escape};
 use crate::text::time::{unix_now, utc_datetime};
 
 /// How much plaintext one read sends.
@@ -30,7 +30,10 @@ const READ_PIECE: usize = 64 * 1024;
 const HELP: &str = "\
 sfs commands (ssh you@example.com@HOST COMMAND):
   ls [--json]        list your files
-  put NAME < FILE    store FILE as NAME; prints its key (shown once, never stored)
+  put NAME [SIZE] < FILE
+                     store FILE as NAME; prints its key (shown once, never
+                     stored); with its SIZE in bytes, open terminal UIs show
+                     a percentage, and any other length stores nothing
   get NAME < KEY     the key on the first line of stdin; the file on stdout
   rm NAME...         delete files
   md5sum NAME        checksum of an unlocked file (also sha1sum, sha256sum),
@@ -110,10 +113,23 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
     let status = match words.as_slice() {
         ["ls"] => ls(&core, &who, &io, false).await,
         ["ls", "--json"] => ls(&core, &who, &io, true).await,
-        ["put", name] => put(&core, &who, &mut io, name).await,
+        ["put", name] => put(&core, &who, &mut io, name, None).await,
+        ["put", name, size] => match size.parse::<u64>() {
+            Ok(size) => put(&core, &who, &mut io, name, Some(size)).await,
+            Err(_) => {
+                io.stderr(&format!(
+                    "sfs: put NAME SIZE takes the size in bytes, not `{}`; quote a name with \
+                     spaces for the server too: ssh HOST put \"'my file.txt'\"\n",
+                    escape(size)
+                ))
+                .await;
+                2
+            }
+        },
         ["get", name] => get(&core, &who, &mut io, name).await,
         ["rm", names @ ..] if !names.is_empty() => rm(&core, &who, &io, names).await,
-        [command @ ("put" | "get" | "md5sum" | "sha1sum" | "sha256sum"), _, _, ..] => {
+        [command @ ("get" | "md5sum" | "sha1sum" | "sha256sum"), _, _, ..]
+        | [command @ "put", _, _, _, ..] => {
             io.stderr(&format!(
                 "sfs: {command} takes one file name; quote a name with spaces for the \
                  server too: ssh HOST {command} \"'my file.txt'\"\n"
@@ -208,12 +224,18 @@ fn json_string(text: &str) -> String {
     out
 }
 
-async fn put(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
+async fn put(
+    core: &Arc<Core>,
+    who: &Who,
+    io: &mut ExecChannel,
+    path: &str,
+    size: Option<u64>,
+) -> u32 {
     let name = match file_name(path) {
         Ok(name) => name,
         Err(e) => return fail(io, &e).await,
     };
-    let mut upload = match UploadStream::start(core, who, &name, None).await {
+    let mut upload = match UploadStream::start(core, who, &name, size).await {
         Ok(upload) => upload,
         Err(e) => return fail(io, &e).await,
     };

@@ -41,8 +41,9 @@ use crate::core::events::Event;
 use crate::core::{Account, ConnectionKey, Core, LoginMethod};
 pub use theme::TERMINAL_ENV;
 
-/// Input messages handled before a frame is drawn: a burst of typing costs
-/// one frame, but the screen still keeps up with a steady flood.
+/// Input messages (or account events) handled before a frame is drawn: a
+/// burst of typing costs one frame, but the screen still keeps up with a
+/// steady flood.
 const INPUT_BATCH: usize = 64;
 
 /// Everything a session starts with.
@@ -181,6 +182,14 @@ pub async fn run(
             }
             event = next_event(&mut app.events) => {
                 app.on_event(event).await;
+                // Whatever else arrived meanwhile (progress of several
+                // transfers) costs the same one frame.
+                for _ in 1..INPUT_BATCH {
+                    let Some(event) = ready_event(&mut app.events) else {
+                        break;
+                    };
+                    app.on_event(event).await;
+                }
                 dirty = true;
             }
             _ = ticks.tick() => {
@@ -194,6 +203,19 @@ pub async fn run(
     };
     let _ = output.send(screen.leave(&exit.message)).await;
     exit.status
+}
+
+/// An event that is already waiting, without waiting for one.
+fn ready_event(
+    events: &mut Option<broadcast::Receiver<Event>>,
+) -> Option<Result<Event, broadcast::error::RecvError>> {
+    use broadcast::error::{RecvError, TryRecvError};
+    match events.as_mut()?.try_recv() {
+        Ok(event) => Some(Ok(event)),
+        Err(TryRecvError::Empty) => None,
+        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+    }
 }
 
 /// Restores the client's terminal if the session unwinds (a bug must not

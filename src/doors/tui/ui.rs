@@ -197,6 +197,8 @@ fn clock(d: Duration) -> String {
 
 /// Lines the selected file's full name may take under the table.
 const NAME_LINES_MAX: usize = 4;
+/// The file table's least height: borders, header and three files.
+const TABLE_MIN: u16 = 6;
 /// Lines a status message may take before it is cut.
 const STATUS_LINES_MAX: usize = 3;
 
@@ -208,13 +210,15 @@ fn dashboard(frame: &mut Frame, app: &App, dash: &Dashboard, theme: &Theme) {
     let mut name_lines = selected
         .as_deref()
         .map_or_else(Vec::new, |name| wrap(name, usize::from(area.width)));
-    // The table keeps at least three rows of files.
-    let room = usize::from(area.height.saturating_sub(15)).clamp(1, NAME_LINES_MAX);
+    let status_height = status_lines(app, area.width).min(STATUS_LINES_MAX) as u16;
+    // Header, key field, status and footer are fixed; the table keeps its
+    // borders, its header and three rows of files.
+    let fixed = 1 + 3 + status_height + 1 + TABLE_MIN;
+    let room = usize::from(area.height.saturating_sub(fixed)).clamp(1, NAME_LINES_MAX);
     if name_lines.len() > room {
-        let rest = name_lines.split_off(room - 1).join(" ");
+        let rest = name_lines.split_off(room - 1).concat();
         name_lines.push(fit(&rest, usize::from(area.width)).into_owned());
     }
-    let status_height = status_lines(app, area.width).min(STATUS_LINES_MAX) as u16;
     let [header, table, name, key, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),

@@ -147,7 +147,7 @@ fn text_dialog(
     let area = frame.area();
     let widest = lines.iter().map(Line::width).max().unwrap_or(0);
     let width = (widest as u16 + 4).clamp(30, max_width.min(area.width - 2));
-    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: true });
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
     // Counted the way the paragraph wraps (borders and padding are 4).
     let wrapped = paragraph.line_count(width.saturating_sub(4).max(1));
     let wrapped = u16::try_from(wrapped).unwrap_or(u16::MAX);

@@ -32,7 +32,7 @@ impl WaitingKeysDialog {
     pub fn update(&mut self, waiting: &[WaitingKey]) {
         let selected = self.keys.get(self.selected).map(|k| k.0.clone());
         let mut keys: Vec<&WaitingKey> = waiting.iter().collect();
-        keys.sort_by_key(|w| std::cmp::Reverse(w.made_unix));
+        keys.sort_by(|a, b| b.made_unix.cmp(&a.made_unix).then(a.name.cmp(&b.name)));
         self.keys = keys
             .into_iter()
             .map(|w| (w.file_id.clone(), w.name.clone(), w.expires_unix))
