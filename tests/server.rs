@@ -3,6 +3,7 @@
 
 mod harness;
 
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use harness::{
@@ -10,6 +11,48 @@ use harness::{
 };
 
 const EMAIL: &str = "alice@example.com";
+
+/// Panics on the server's worker threads (a connection task dying), from
+/// the moment this is first called; the test threads' own are left out.
+fn server_panics() -> &'static Mutex<Vec<String>> {
+    static PANICS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    PANICS.get_or_init(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            if thread.name().is_some_and(|n| n.starts_with("tokio-")) {
+                if let Some(panics) = PANICS.get() {
+                    panics
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(info.to_string());
+                }
+            }
+            default(info);
+        }));
+        Mutex::new(Vec::new())
+    })
+}
+
+/// Server shutdown with a terminal UI open: the user is told, the client
+/// leaves within the grace time, and no connection task panics on the way
+/// (a session that ended must not be polled again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_tells_terminal_uis_and_panics_nowhere() {
+    let panics = server_panics();
+    let mut server = TestServer::start().await;
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_guest().await);
+    let mut tui = client.open_tui(80, 24).await;
+    tui.wait_for("Email").await;
+    server.begin_stop();
+    tui.wait_for("shutting down").await;
+    drop(tui);
+    drop(client);
+    server.stop().await;
+    let panics = panics.lock().unwrap_or_else(PoisonError::into_inner);
+    assert!(panics.is_empty(), "{panics:?}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_logs_in_through_the_screens() {

@@ -465,6 +465,38 @@ async fn a_new_files_key_is_shown_once() {
     assert!(!screen.contains(key.to_text().as_str()), "{screen}");
 }
 
+/// Seven uploads in a batch: one notice and one list, nothing in the way
+/// of what the user types meanwhile.
+#[tokio::test]
+async fn a_batch_of_uploads_is_one_notice_and_one_list() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    session.send(b"\t").await;
+    for i in 0..7 {
+        harness.upload(&format!("batch-{i}.txt"), b"x").await;
+    }
+    let screen = session.wait_for("7 keys waiting — r to reveal").await;
+    assert!(!screen.contains("shown once"), "{screen}");
+    session.send(b"r").await;
+    session.wait_for("•").await;
+    session.send(b"\x1b").await;
+    session.send(b"r").await;
+    let screen = session.wait_for(" Keys waiting ").await;
+    for i in 0..7 {
+        assert!(screen.contains(&format!("batch-{i}.txt —")), "{screen}");
+    }
+    // The selected file's key is the one chosen already.
+    assert!(
+        line_with(&screen, "> batch-").contains("batch-0.txt"),
+        "{screen}"
+    );
+    session.send(ENTER).await;
+    let screen = session.wait_for("Save it now").await;
+    assert!(screen.contains("The key of batch-0.txt"), "{screen}");
+    session.send(ESC).await;
+    session.wait_for("6 keys waiting").await;
+}
+
 #[tokio::test]
 async fn a_put_off_key_can_be_revealed_later() {
     let harness = Harness::new().await;

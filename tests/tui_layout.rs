@@ -62,19 +62,24 @@ fn cell(session: &Session, row: u16, col: u16) -> String {
         .unwrap_or_default()
 }
 
-/// Every screen row is at most `cols` cells wide and the table's right
-/// border stands in the last column of every row it spans.
-fn assert_frame_intact(session: &Session, cols: u16, rows: u16) {
+/// The table's borders stand in the first and last column of every row
+/// it spans (`+`/`|` on an ASCII terminal).
+fn assert_frame_intact(session: &Session, cols: u16, rows: u16, unicode: bool) {
     let screen = session.contents();
+    let (corner, end, side) = if unicode {
+        ("┌", "└", "│")
+    } else {
+        ("+", "+", "|")
+    };
     let top = (0..rows)
-        .find(|&r| cell(session, r, 0) == "┌")
+        .find(|&r| cell(session, r, 0) == corner)
         .unwrap_or_else(|| panic!("no table:\n{screen}"));
     let bottom = (top + 1..rows)
-        .find(|&r| cell(session, r, 0) == "└")
+        .find(|&r| cell(session, r, 0) == end)
         .unwrap_or_else(|| panic!("table not closed:\n{screen}"));
     for row in top + 1..bottom {
-        assert_eq!(cell(session, row, 0), "│", "row {row}:\n{screen}");
-        assert_eq!(cell(session, row, cols - 1), "│", "row {row}:\n{screen}");
+        assert_eq!(cell(session, row, 0), side, "row {row}:\n{screen}");
+        assert_eq!(cell(session, row, cols - 1), side, "row {row}:\n{screen}");
     }
 }
 
@@ -131,7 +136,7 @@ async fn dialogs_keep_their_borders_over_wide_names() {
         }
         session.send(b"\x1b").await;
         session.wait_gone(" Help ").await;
-        assert_frame_intact(&session, cols, rows);
+        assert_frame_intact(&session, cols, rows, true);
         // Cut names end with an ellipsis; the selected one is shown whole.
         let screen = session.contents();
         if cols < 100 {
@@ -154,39 +159,45 @@ async fn dialogs_keep_their_borders_over_wide_names() {
 async fn every_size_shows_the_primary_actions_and_the_columns_that_fit() {
     let harness = harness_with_account().await;
     harness.upload("report.pdf", &[1; 2048]).await;
-    for (cols, rows) in SIZES {
-        let session = session_at(&harness, cols, rows).await;
-        let screen = session.contents();
-        let footer = screen.lines().last().unwrap_or_default();
-        for action in [
-            "Enter decrypt",
-            "x delete",
-            "u upload",
-            "l logout",
-            "? help",
-        ] {
+    // With colour and Unicode, and on a monochrome ASCII terminal.
+    for (term, unicode) in [("xterm-256color", true), ("vt100", false)] {
+        for (cols, rows) in SIZES {
+            let what = format!("{term} at {cols}x{rows}");
+            let session = session_with(&harness, cols, rows, term, Vec::new()).await;
+            let screen = session.contents();
+            let footer = screen.lines().last().unwrap_or_default();
+            for action in [
+                "Enter decrypt",
+                "x delete",
+                "u upload",
+                "l logout",
+                "? help",
+            ] {
+                assert!(footer.contains(action), "{action}, {what}:\n{screen}");
+            }
+            let header = line_with(&screen, "Name");
             assert!(
-                footer.contains(action),
-                "{action} at {cols}x{rows}:\n{screen}"
+                header.contains("Size") && header.contains("State"),
+                "{screen}"
             );
+            assert_eq!(
+                header.contains("Uploaded (UTC)"),
+                cols >= 80,
+                "the upload date goes first, and only below 80 columns, {what}:\n{screen}"
+            );
+            let row = line_with(&screen, "report.pdf");
+            assert!(
+                row.contains("2.0 KiB") && row.contains("key waiting"),
+                "{what}:\n{screen}"
+            );
+            assert!(screen.lines().count() <= usize::from(rows));
+            assert_eq!(
+                session.bytes_after_setup().is_ascii(),
+                !unicode,
+                "{what}:\n{screen}"
+            );
+            assert_frame_intact(&session, cols, rows, unicode);
         }
-        let header = line_with(&screen, "Name");
-        assert!(
-            header.contains("Size") && header.contains("State"),
-            "{screen}"
-        );
-        assert_eq!(
-            header.contains("Uploaded (UTC)"),
-            cols >= 80,
-            "the upload date goes first, and only below 80 columns:\n{screen}"
-        );
-        let row = line_with(&screen, "report.pdf");
-        assert!(
-            row.contains("2.0 KiB") && row.contains("key waiting"),
-            "{screen}"
-        );
-        assert!(screen.lines().count() <= usize::from(rows));
-        assert_frame_intact(&session, cols, rows);
     }
 }
 
@@ -356,15 +367,32 @@ async fn esc_and_text_in_one_write_keeps_the_text() {
 async fn terminals_without_colour_or_unicode() {
     let harness = harness_with_account().await;
     harness.upload("日本.txt", b"x").await;
-    let cases: [(&str, Vec<(&str, &str)>, bool, bool); 5] = [
-        // term, env, colour, unicode
-        ("xterm-256color", vec![("LANG", "en_US.UTF-8")], true, true),
-        ("xterm-256color", vec![("NO_COLOR", "1")], false, true),
-        ("vt100", vec![], false, false),
-        ("linux", vec![("LANG", "C")], true, false),
-        ("vt100", vec![("LANG", "en_US.UTF-8")], false, true),
+    struct Case {
+        term: &'static str,
+        env: Vec<(&'static str, &'static str)>,
+        colour: bool,
+        unicode: bool,
+    }
+    let case = |term, env, colour, unicode| Case {
+        term,
+        env,
+        colour,
+        unicode,
+    };
+    let cases = [
+        case("xterm-256color", vec![("LANG", "en_US.UTF-8")], true, true),
+        case("xterm-256color", vec![("NO_COLOR", "1")], false, true),
+        case("vt100", vec![], false, false),
+        case("linux", vec![("LANG", "C")], true, false),
+        case("vt100", vec![("LANG", "en_US.UTF-8")], false, true),
     ];
-    for (term, env, colour, unicode) in cases {
+    for Case {
+        term,
+        env,
+        colour,
+        unicode,
+    } in cases
+    {
         let what = format!("{term} {env:?}");
         let mut session = session_with(&harness, 80, 24, term, env).await;
         session.send(b"?").await;

@@ -3,6 +3,9 @@
 //! and outbox mail in a temporary folder), and reads the screen through a
 //! terminal emulator (vt100).
 
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

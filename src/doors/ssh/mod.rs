@@ -225,8 +225,11 @@ async fn serve_connection(
                 }
             }
             _ = stopping(&mut shutdown) => {
-                // Let terminal UIs tell their users and restore the screen.
-                let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await;
+                // Let terminal UIs tell their users and restore the screen;
+                // a session that ended meanwhile must not be polled again.
+                if tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await.is_ok() {
+                    return;
+                }
                 let _ = handle
                     .disconnect(Disconnect::ByApplication, "server shutting down".into(), String::new())
                     .await;

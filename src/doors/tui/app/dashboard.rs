@@ -128,25 +128,24 @@ impl App {
         }
     }
 
-    /// `r`: reveal the selected file's waiting key, or choose one from the
-    /// list of every key waiting.
+    /// `r`: reveal the waiting key — the selected file's when it is the only
+    /// one; otherwise choose from the list of every key waiting (the
+    /// selected file's chosen already).
     pub(super) fn reveal_selected(&mut self) {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
         };
-        let waiting = dash.selected_file().and_then(|file| {
-            dash.waiting
-                .iter()
-                .find(|w| w.file_id == file.record.id)
-                .map(|w| w.file_id.clone())
-        });
-        match waiting {
-            Some(file_id) => self.reveal(&file_id),
-            None if !dash.waiting.is_empty() => {
-                let list = WaitingKeysDialog::new(&dash.waiting);
+        let selected = dash.selected_file().map(|file| file.record.id.clone());
+        match dash.waiting.as_slice() {
+            [] => self.error("No key is waiting for this file: a key is shown only once, right after its upload."),
+            [only] if Some(&only.file_id) == selected.as_ref() => {
+                let file_id = only.file_id.clone();
+                self.reveal(&file_id);
+            }
+            waiting => {
+                let list = WaitingKeysDialog::new(waiting, selected.as_deref());
                 dash.show(Dialog::WaitingKeys(list));
             }
-            None => self.error("No key is waiting for this file: a key is shown only once, right after its upload."),
         }
     }
 

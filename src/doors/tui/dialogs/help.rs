@@ -20,6 +20,9 @@ pub fn draw(frame: &mut Frame, view: &View, scroll: u16) {
     lines.push(Line::raw(
         "A file's key is shown once and never stored: keep it safe.",
     ));
+    lines.push(Line::raw(
+        "Transfers under way show their bytes and rate (↑ uploading, ↓ sending on narrow screens).",
+    ));
     lines.push(shortcut(theme, "Esc", "close"));
     text_dialog(frame, " Help ", lines, 78, scroll, theme);
 }

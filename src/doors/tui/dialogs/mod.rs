@@ -89,7 +89,7 @@ impl Dialog {
             Dialog::Upload => upload::draw(frame, view, scroll),
             Dialog::Fetch(dialog) => dialog.draw(frame, view, scroll),
             Dialog::ConfirmDelete(dialog) => dialog.draw(frame, view, scroll),
-            Dialog::WaitingKeys(dialog) => dialog.draw(frame, view, scroll),
+            Dialog::WaitingKeys(dialog) => dialog.draw(frame, view),
             Dialog::KeyShown(dialog) => dialog.draw(frame, view, scroll),
             Dialog::Keys(dialog) => dialog.draw(frame, view),
             Dialog::Authenticator(dialog) => dialog.draw(frame, view, scroll),

@@ -1,4 +1,4 @@
-//! `r` when keys are waiting for files other than the selected one: every
+//! `r` when more than one key is waiting (or one for another file): every
 //! waiting key in one list, newest first; the user picks the one to reveal.
 //! Opened only by the user — a finished upload never opens anything.
 
@@ -18,12 +18,20 @@ pub struct WaitingKeysDialog {
 }
 
 impl WaitingKeysDialog {
-    pub fn new(waiting: &[WaitingKey]) -> WaitingKeysDialog {
+    /// The list, with `file_id`'s key selected when it is waiting.
+    pub fn new(waiting: &[WaitingKey], file_id: Option<&str>) -> WaitingKeysDialog {
         let mut dialog = WaitingKeysDialog {
             keys: Vec::new(),
             selected: 0,
         };
         dialog.update(waiting);
+        if let Some(at) = dialog
+            .keys
+            .iter()
+            .position(|k| Some(k.0.as_str()) == file_id)
+        {
+            dialog.selected = at;
+        }
         dialog
     }
 
@@ -59,7 +67,9 @@ impl WaitingKeysDialog {
         Outcome::Stay
     }
 
-    pub fn draw(&self, frame: &mut Frame, view: &View, scroll: u16) {
+    /// Scrolled by the selection (one line per key below it), so the
+    /// selected key stays in view however many wait.
+    pub fn draw(&self, frame: &mut Frame, view: &View) {
         let theme = view.theme;
         let now = unix_now();
         let mut lines = vec![
@@ -85,6 +95,7 @@ impl WaitingKeysDialog {
             theme,
             &[("↑↓", "select"), ("Enter", "reveal"), ("Esc", "later")],
         ));
+        let scroll = u16::try_from(self.selected).unwrap_or(u16::MAX);
         text_dialog(frame, " Keys waiting ", lines, 72, scroll, theme);
     }
 }
