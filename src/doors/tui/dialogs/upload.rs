@@ -25,7 +25,7 @@ pub fn draw(frame: &mut Frame, view: &View, scroll: u16) {
     lines.push(Line::raw(""));
     lines.push(Line::raw(
         "Each file gets its own key, shown once and never stored: save it. \
-         It also pops up here.",
+         It also waits here for a while: r reveals it.",
     ));
     lines.push(shortcut(theme, "Esc", "close"));
     text_dialog(frame, " Upload ", lines, 78, scroll, theme);
