@@ -99,6 +99,20 @@ impl Drop for Tmux {
     }
 }
 
+/// Whether `client` and tmux are here; says the test was skipped when not,
+/// and fails under CI, which must have them.
+fn tools_present(client: &str) -> bool {
+    if have(client) && have("tmux") {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |ci| ci != "true"),
+        "{client} and tmux are required under CI"
+    );
+    eprintln!("skipped: {client} in tmux ({client} or tmux missing)");
+    false
+}
+
 fn have(tool: &str) -> bool {
     Command::new("sh")
         .arg("-c")
@@ -109,12 +123,7 @@ fn have(tool: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssh_in_tmux_logs_in_through_the_screens() {
-    if !(have("ssh") && have("tmux")) {
-        assert!(
-            std::env::var("CI").map_or(true, |ci| ci != "true"),
-            "ssh and tmux are required under CI"
-        );
-        eprintln!("skipped: OpenSSH tmux test (ssh or tmux missing)");
+    if !tools_present("ssh") {
         return;
     }
     let mut server = TestServer::start().await;
@@ -164,12 +173,7 @@ fn has_colour(screen: &str) -> bool {
 /// types a key takes none of the keystrokes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssh_on_a_plain_terminal_gets_ascii_without_colour_and_keeps_every_key() {
-    if !(have("ssh") && have("tmux")) {
-        assert!(
-            std::env::var("CI").map_or(true, |ci| ci != "true"),
-            "ssh and tmux are required under CI"
-        );
-        eprintln!("skipped: OpenSSH tmux test (ssh or tmux missing)");
+    if !tools_present("ssh") {
         return;
     }
     let mut server = TestServer::start().await;
@@ -250,12 +254,7 @@ async fn openssh_on_a_plain_terminal_gets_ascii_without_colour_and_keeps_every_k
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_sftp_logs_in_with_the_emailed_code() {
-    if !(have("sftp") && have("tmux")) {
-        assert!(
-            std::env::var("CI").map_or(true, |ci| ci != "true"),
-            "sftp and tmux are required under CI"
-        );
-        eprintln!("skipped: interactive sftp test (sftp or tmux missing)");
+    if !tools_present("sftp") {
         return;
     }
     let mut server = TestServer::start().await;
