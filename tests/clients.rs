@@ -897,6 +897,36 @@ async fn a_renamed_files_waiting_key_follows_it_and_resume_is_refused_once() {
     env.server.stop().await;
 }
 
+/// Each refusal writes an "sfs: …" line on stderr next to its status reply;
+/// neither may wait on a timer (a Nagle/delayed-ACK stall cost 44 ms per
+/// operation). 50 refusals in one session take a few milliseconds each: 2 s
+/// is a bound no machine misses unless something waits per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_refusals_in_one_session_never_wait_on_a_timer() {
+    if !have("sftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    // Logged in and warmed up first, so the bound counts only the requests.
+    let warm = env.sftp(&[], "ls\n").await;
+    assert!(warm.status.success(), "{}", text(&warm.stderr));
+    let commands: String = (0..50).map(|i| format!("-mkdir folder{i}\n")).collect();
+    let started = std::time::Instant::now();
+    let out = env.sftp(&[], &commands).await;
+    let took = started.elapsed();
+    let err = text(&out.stderr);
+    assert_eq!(
+        err.matches("there are no folders here").count(),
+        50,
+        "every refusal explains itself: {err}"
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "50 refused operations took {took:?}"
+    );
+    env.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_batch_fails_when_a_close_is_refused() {
     if !have("sftp") {

@@ -93,7 +93,6 @@ fn ssh_config(core: &Core, host_key: PrivateKey) -> SshConfig {
         inactivity_timeout: Some(Duration::from_secs(
             limits.idle_timeout_seconds + (limits.idle_timeout_seconds / 4).clamp(1, 60),
         )),
-        nodelay: true,
         ..SshConfig::default()
     }
 }
@@ -130,6 +129,14 @@ pub async fn run(
             }
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    // Without this, a reply that follows a small message
+                    // (the key line or a refusal on stderr) waits for the
+                    // client's delayed ACK of it: ~40 ms per request under
+                    // Nagle's algorithm. russh's own `nodelay` setting only
+                    // applies to sockets it accepts itself.
+                    if let Err(e) = socket.set_nodelay(true) {
+                        tracing::warn!(%peer, error = %e, "could not turn off Nagle's algorithm");
+                    }
                     let slot = slots.try_acquire(peer.ip());
                     let (authenticated_tx, authenticated_rx) = watch::channel(false);
                     let connection = handler::Connection::new(
