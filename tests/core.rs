@@ -65,6 +65,7 @@ impl Day {
 
     /// The audit log, oldest first, as (action, detail).
     async fn audit(&self) -> Vec<(String, String)> {
+        self.core.audit_written().await;
         let mut log = self.core.db().recent_audit(100).await.expect("audit");
         log.reverse();
         log.into_iter().map(|e| (e.action, e.detail)).collect()

@@ -721,3 +721,45 @@ async fn account_debug_hides_the_sealed_secret() {
         db.close().await;
     }
 }
+
+/// Rows queued from many tasks at once land in batches, every one of them,
+/// each task's in its order, by the time `written` returns (SQLite and
+/// MariaDB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_audit_rows_are_all_written_in_order() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "queue@example.com").await;
+        let queue = sfs::db::AuditQueue::start(db.clone());
+        let tasks: Vec<_> = (0..4)
+            .map(|task| {
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    for i in 0..300 {
+                        let detail = format!("{task}:{i}");
+                        queue
+                            .record_for(a.id, None, sfs::db::Action::Download, &detail, None)
+                            .await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        queue.written().await;
+        let rows = db.recent_audit(2000).await.unwrap();
+        assert_eq!(rows.len(), 1200, "{l}");
+        for task in 0..4 {
+            let order: Vec<usize> = rows
+                .iter()
+                .rev()
+                .filter_map(|r| r.detail.strip_prefix(&format!("{task}:")))
+                .map(|i| i.parse().expect("number"))
+                .collect();
+            assert_eq!(order, (0..300).collect::<Vec<_>>(), "{l}: task {task}");
+        }
+        db.close().await;
+    }
+}

@@ -502,6 +502,7 @@ async fn the_audit_log_records_transfers_and_never_a_key() {
         .status
         .success());
 
+    server.core.audit_written().await;
     let log = server.core.db().recent_audit(50).await.expect("audit log");
     for action in ["upload", "download", "refused", "delete"] {
         let entry = log

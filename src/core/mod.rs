@@ -16,6 +16,7 @@ pub mod names;
 mod progress;
 pub mod upload;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use crate::core::files::{Committed, Files, Sealed};
 use crate::core::keyring::{Keyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
 use crate::core::progress::Progress;
-use crate::db::{AccountState, Action, Db, NewSshKey};
+use crate::db::{AccountState, Action, AuditQueue, Db, NewSshKey};
 use crate::storage::BlobStore;
 use crate::text::time::utc_time;
 
@@ -127,6 +128,8 @@ pub struct Core {
     accounts: Accounts,
     keyring: Keyring,
     events: Events,
+    /// File operations' audit rows, written in batches behind them.
+    audit: AuditQueue,
 }
 
 impl Core {
@@ -174,6 +177,7 @@ impl Core {
         );
         Ok(Arc::new(Core {
             config,
+            audit: AuditQueue::start(db.clone()),
             db,
             files,
             accounts,
@@ -183,7 +187,7 @@ impl Core {
     }
 
     async fn audit(&self, who: &Who, action: Action, detail: &str) {
-        self.db
+        self.audit
             .record_for(
                 who.account_id,
                 Some(&who.email),
@@ -192,6 +196,12 @@ impl Core {
                 Some(&who.remote),
             )
             .await;
+    }
+
+    /// Resolves once every file operation so far is in the audit log (a
+    /// clean stop waits for it; so does a reader that must see them all).
+    pub async fn audit_written(&self) {
+        self.audit.written().await;
     }
 
     /// The server's configuration, as validated at start.
@@ -252,7 +262,14 @@ impl Core {
     pub async fn list(&self, who: &Who) -> Result<Vec<FileView>, FilesError> {
         let result = async {
             let records = self.files.list(who.account_id).await?;
-            let waiting = self.keyring.waiting(who.account_id);
+            // By file id: a listing of many files with many waiting keys
+            // stays linear.
+            let waiting: HashMap<String, i64> = self
+                .keyring
+                .waiting(who.account_id)
+                .into_iter()
+                .map(|w| (w.file_id, w.expires_unix))
+                .collect();
             Ok(records
                 .into_iter()
                 .map(|record| {
@@ -265,12 +282,18 @@ impl Core {
         logged(who, "list", result)
     }
 
-    fn state_of(&self, who: &Who, record: &FileRecord, waiting: &[WaitingKey]) -> FileState {
+    /// `waiting`: the account's waiting keys' expiry by file id.
+    fn state_of(
+        &self,
+        who: &Who,
+        record: &FileRecord,
+        waiting: &HashMap<String, i64>,
+    ) -> FileState {
         if let Some(until) = self.keyring.unlocked_until(who.account_id, &record.id) {
             return FileState::Unlocked(until);
         }
-        match waiting.iter().find(|w| w.file_id == record.id) {
-            Some(key) => FileState::KeyWaiting(key.expires_unix),
+        match waiting.get(&record.id) {
+            Some(&expires) => FileState::KeyWaiting(expires),
             None => FileState::Locked,
         }
     }

@@ -118,20 +118,38 @@ impl Db {
     }
 
     pub async fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, account_id, email, action, detail, remote_addr) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(entry.at)
-        .bind(entry.account_id)
-        .bind(entry.email)
-        .bind(entry.action.as_str())
-        .bind(entry.detail)
-        .bind(entry.remote_addr)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| DbError::query("audit", &e))?;
-        Ok(())
+        self.audit_all(std::slice::from_ref(entry)).await
+    }
+
+    /// Records entries in one transaction, in order; a failure is logged.
+    pub async fn record_all(&self, entries: &[AuditEntry<'_>]) {
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(e) = self.audit_all(entries).await {
+            tracing::warn!(error = %e, rows = entries.len(), "audit entries not written");
+        }
+    }
+
+    async fn audit_all(&self, entries: &[AuditEntry<'_>]) -> Result<(), DbError> {
+        let failed = |e: sqlx::Error| DbError::query("audit", &e);
+        let mut tx = self.begin_write().await.map_err(failed)?;
+        for entry in entries {
+            sqlx::query(
+                "INSERT INTO audit_log (at, account_id, email, action, detail, remote_addr) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(entry.at)
+            .bind(entry.account_id)
+            .bind(entry.email)
+            .bind(entry.action.as_str())
+            .bind(entry.detail)
+            .bind(entry.remote_addr)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        }
+        tx.commit().await.map_err(failed)
     }
 
     /// The last `limit` entries, newest (last recorded) first.

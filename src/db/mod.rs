@@ -16,12 +16,14 @@
 
 mod accounts;
 mod audit;
+mod audit_queue;
 mod files;
 mod login_guard;
 mod ssh_keys;
 
 pub use accounts::{Account, AccountState};
 pub use audit::{Action, AuditEntry, AuditRecord};
+pub use audit_queue::AuditQueue;
 pub use files::{FileRecord, RenameOutcome};
 pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
 pub use ssh_keys::{NewSshKey, SshKey};

@@ -33,7 +33,7 @@ pub mod pipe;
 mod replies;
 mod session;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -480,7 +480,7 @@ impl russh_sftp::server::Handler for Session {
             .map(|key| self.key_entry(key))
             .collect();
         // A waiting key's virtual file shadows a real file of that name.
-        let shadowed: Vec<String> = entries.iter().map(|e| e.filename.clone()).collect();
+        let shadowed: HashSet<String> = entries.iter().map(|e| e.filename.clone()).collect();
         entries.extend(
             files
                 .iter()

@@ -169,6 +169,8 @@ pub async fn run(
     let drain = async { while connections.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(SHUTDOWN_GRACE * 2, drain).await;
     connections.shutdown().await;
+    // What the sessions did is in the audit log before the process ends.
+    core.audit_written().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,120 @@
+//! The file operations' audit rows, written behind the operation rather
+//! than inside it: a writer task takes what is queued and records it in one
+//! transaction, so a burst of small operations (2,000 gets of small files)
+//! pays for one commit per batch instead of one per request.
+//!
+//! Rows keep their order and their time of queueing. The queue is bounded
+//! and a full queue makes the operation wait (rows are never dropped). What
+//! is queued when the process dies unexpectedly may be lost — a few
+//! milliseconds of rows; a clean stop waits for [`AuditQueue::written`].
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Action, AuditEntry, Db};
+
+/// Rows waiting for the writer; beyond this the operations wait.
+const QUEUE: usize = 4096;
+/// Rows per transaction at most.
+const BATCH: usize = 256;
+
+/// One row as queued (owned: the operation goes on meanwhile).
+struct Row {
+    at: i64,
+    account_id: i64,
+    email: Option<String>,
+    action: Action,
+    detail: String,
+    remote_addr: Option<String>,
+}
+
+enum Queued {
+    Row(Row),
+    /// Answered once every row queued before it is written.
+    Written(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub struct AuditQueue {
+    queue: mpsc::Sender<Queued>,
+    db: Db,
+}
+
+impl AuditQueue {
+    /// Starts the writer (on the current tokio runtime).
+    pub fn start(db: Db) -> AuditQueue {
+        let (queue, rows) = mpsc::channel(QUEUE);
+        tokio::spawn(write_rows(db.clone(), rows));
+        AuditQueue { queue, db }
+    }
+
+    /// Queues a row about an account, as of now.
+    pub async fn record_for(
+        &self,
+        account_id: i64,
+        email: Option<&str>,
+        action: Action,
+        detail: &str,
+        remote_addr: Option<&str>,
+    ) {
+        let row = Row {
+            at: crate::text::time::unix_now(),
+            account_id,
+            email: email.map(str::to_string),
+            action,
+            detail: detail.to_string(),
+            remote_addr: remote_addr.map(str::to_string),
+        };
+        if let Err(mpsc::error::SendError(Queued::Row(row))) =
+            self.queue.send(Queued::Row(row)).await
+        {
+            // The writer is gone (the runtime is shutting down): write it here.
+            self.db.record(&row.entry()).await;
+        }
+    }
+
+    /// Resolves once every row queued so far is in the database.
+    pub async fn written(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.queue.send(Queued::Written(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+impl Row {
+    fn entry(&self) -> AuditEntry<'_> {
+        AuditEntry {
+            at: self.at,
+            account_id: Some(self.account_id),
+            email: self.email.as_deref(),
+            action: self.action,
+            detail: &self.detail,
+            remote_addr: self.remote_addr.as_deref(),
+        }
+    }
+}
+
+/// The writer: what is waiting, up to a batch, in one transaction; then
+/// whoever waited for it is told.
+async fn write_rows(db: Db, mut queue: mpsc::Receiver<Queued>) {
+    let mut rows = Vec::with_capacity(BATCH);
+    let mut waiting = Vec::new();
+    while let Some(first) = queue.recv().await {
+        let mut next = Some(first);
+        while let Some(queued) = next.take() {
+            match queued {
+                Queued::Row(row) => rows.push(row),
+                Queued::Written(done) => waiting.push(done),
+            }
+            if rows.len() < BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        let entries: Vec<AuditEntry> = rows.iter().map(Row::entry).collect();
+        db.record_all(&entries).await;
+        rows.clear();
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
