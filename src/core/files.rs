@@ -227,6 +227,16 @@ impl Files {
             .file_by_name(account_id, name)
             .await?
             .ok_or(FilesError::NotFound)?;
+        self.open_record(record, key).await
+    }
+
+    /// [`Files::open`] for a record just read (one query less per read).
+    pub async fn open_record(
+        &self,
+        record: FileRecord,
+        key: &FileKey,
+    ) -> Result<(FileRecord, VaultReader<File>), FilesError> {
+        let account_id = record.account_id;
         let id = file_id(&record)?;
         let store = self.store.clone();
         let key = key.clone();

@@ -430,13 +430,23 @@ impl Core {
         who: &Who,
         name: &str,
     ) -> Result<(FileRecord, Download), FilesError> {
+        let record = self.file_by_name(who, name).await?;
+        match record {
+            Some(record) => self.open_unlocked_file(who, record).await,
+            None => Err(FilesError::NotFound),
+        }
+    }
+
+    /// [`Core::open_unlocked`] for a record the door has just looked up
+    /// (sftp stats a name before it opens it: one query less per read).
+    pub async fn open_unlocked_file(
+        &self,
+        who: &Who,
+        record: FileRecord,
+    ) -> Result<(FileRecord, Download), FilesError> {
         let result = async {
             let open = who.take_open_file()?;
-            let record = self
-                .files
-                .file_by_name(who.account_id, name)
-                .await?
-                .ok_or(FilesError::NotFound)?;
+            let name = record.name.clone();
             let Some(key) = self.keyring.unlocked_key(who.account_id, &record.id) else {
                 self.audit(
                     who,
@@ -446,7 +456,7 @@ impl Core {
                 .await;
                 return Err(FilesError::Locked);
             };
-            let (record, reader) = self.files.open(who.account_id, name, &key).await?;
+            let (record, reader) = self.files.open_record(record, &key).await?;
             self.audit(
                 who,
                 Action::Download,

@@ -178,10 +178,10 @@ impl Session {
             }
             Some(Listed::RecentKey(_)) => Err(failure(messages::KEY_TAKEN)),
             Some(Listed::Uploading(_)) => Err(failure(messages::STILL_UPLOADING)),
-            Some(Listed::File(_)) => {
+            Some(Listed::File(record)) => {
                 let (record, reader) = self
                     .core
-                    .open_unlocked(&self.who, &name)
+                    .open_unlocked_file(&self.who, record)
                     .await
                     .map_err(|e| files_error(&e))?;
                 Ok(Open::Read {
