@@ -149,15 +149,16 @@ impl Keyring {
     }
 
     /// When an unlocked file locks again (unix seconds).
-    pub fn unlocked_until(&self, account_id: i64, file_id: &str) -> Option<i64> {
+    /// Every unlocked file of the account and when it locks again (unix
+    /// time), in one look: a listing asks for all of them at once.
+    pub fn unlocked(&self, account_id: i64) -> HashMap<String, i64> {
         let accounts = self.lock();
-        Some(
-            accounts
-                .get(&account_id)?
-                .unlocked
-                .get(file_id)?
-                .expires_unix,
-        )
+        accounts.get(&account_id).map_or_else(HashMap::new, |keys| {
+            keys.unlocked
+                .iter()
+                .map(|(file_id, held)| (file_id.clone(), held.expires_unix))
+                .collect()
+        })
     }
 
     /// Locks every file of the account (logout); returns how many were

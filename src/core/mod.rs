@@ -113,6 +113,22 @@ impl FileState {
     }
 }
 
+/// A file's state from its account's unlocked files and waiting keys (each
+/// by file id, with when it ends).
+fn state_of(
+    record: &FileRecord,
+    unlocked: &HashMap<String, i64>,
+    waiting: &HashMap<String, i64>,
+) -> FileState {
+    if let Some(&until) = unlocked.get(&record.id) {
+        return FileState::Unlocked(until);
+    }
+    match waiting.get(&record.id) {
+        Some(&expires) => FileState::KeyWaiting(expires),
+        None => FileState::Locked,
+    }
+}
+
 /// Logs an internal error once, with who asked and what failed; the user
 /// is told only its short sentence.
 fn logged<T>(who: &Who, what: &str, result: Result<T, FilesError>) -> Result<T, FilesError> {
@@ -262,8 +278,9 @@ impl Core {
     pub async fn list(&self, who: &Who) -> Result<Vec<FileView>, FilesError> {
         let result = async {
             let records = self.files.list(who.account_id).await?;
-            // By file id: a listing of many files with many waiting keys
-            // stays linear.
+            // Both read once and by file id: a listing of many files with
+            // many keys stays linear (the keyring sweeps itself per look).
+            let unlocked = self.keyring.unlocked(who.account_id);
             let waiting: HashMap<String, i64> = self
                 .keyring
                 .waiting(who.account_id)
@@ -273,29 +290,13 @@ impl Core {
             Ok(records
                 .into_iter()
                 .map(|record| {
-                    let state = self.state_of(who, &record, &waiting);
+                    let state = state_of(&record, &unlocked, &waiting);
                     FileView { record, state }
                 })
                 .collect())
         }
         .await;
         logged(who, "list", result)
-    }
-
-    /// `waiting`: the account's waiting keys' expiry by file id.
-    fn state_of(
-        &self,
-        who: &Who,
-        record: &FileRecord,
-        waiting: &HashMap<String, i64>,
-    ) -> FileState {
-        if let Some(until) = self.keyring.unlocked_until(who.account_id, &record.id) {
-            return FileState::Unlocked(until);
-        }
-        match waiting.get(&record.id) {
-            Some(&expires) => FileState::KeyWaiting(expires),
-            None => FileState::Locked,
-        }
     }
 
     /// Whether `name` may be stored as a new file (upload or rename
