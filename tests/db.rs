@@ -739,7 +739,14 @@ async fn queued_audit_rows_are_all_written_in_order() {
                     for i in 0..300 {
                         let detail = format!("{task}:{i}");
                         queue
-                            .record_for(a.id, None, sfs::db::Action::Download, &detail, None)
+                            .record(&AuditEntry {
+                                at: 1,
+                                account_id: Some(a.id),
+                                email: None,
+                                action: sfs::db::Action::Download,
+                                detail: &detail,
+                                remote_addr: None,
+                            })
                             .await;
                     }
                 })

@@ -195,13 +195,7 @@ async fn openssh_on_a_plain_terminal_gets_ascii_without_colour_and_keeps_every_k
     tmux.press("Enter");
     let screen = tmux.wait_for("+ Files (0) ").await;
     assert!(screen.is_ascii(), "{screen}");
-    for action in [
-        "Enter decrypt",
-        "x delete",
-        "u upload",
-        "l logout",
-        "? help",
-    ] {
+    for action in harness::PRIMARY_ACTIONS {
         assert!(screen.contains(action), "{action}:\n{screen}");
     }
     let escaped = tmux.screen_with_escapes();

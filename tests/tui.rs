@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use sfs::auth::LoginMethod;
 use sfs::core::events::{Direction, Event, Transfer};
-use sfs::core::ConnectionKey;
 use sfs::core::FileState;
 use sfs::db::FileRecord;
 use sfs::text::time::unix_now;
@@ -695,13 +694,7 @@ async fn monochrome_terminals_get_no_colours() {
 #[tokio::test]
 async fn trusted_ssh_keys_can_be_added_and_removed() {
     let harness = Harness::new().await;
-    let key = ConnectionKey {
-        fingerprint: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".to_string(),
-        algorithm: "ssh-ed25519".to_string(),
-        openssh: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
-            .to_string(),
-        comment: "alice@laptop".to_string(),
-    };
+    let key = laptop_key();
     let mut session = harness.session(SessionOptions {
         ssh_key: Some(key.clone()),
         ..SessionOptions::default()

@@ -9,7 +9,6 @@ mod tui_support;
 use std::time::Duration;
 
 use sfs::auth::LoginMethod;
-use sfs::core::ConnectionKey;
 use tui_support::*;
 
 const ENTER: &[u8] = b"\r";
@@ -166,13 +165,7 @@ async fn every_size_shows_the_primary_actions_and_the_columns_that_fit() {
             let session = session_with(&harness, cols, rows, term, Vec::new()).await;
             let screen = session.contents();
             let footer = screen.lines().last().unwrap_or_default();
-            for action in [
-                "Enter decrypt",
-                "x delete",
-                "u upload",
-                "l logout",
-                "? help",
-            ] {
+            for action in PRIMARY_ACTIONS {
                 assert!(footer.contains(action), "{action}, {what}:\n{screen}");
             }
             let header = line_with(&screen, "Name");
@@ -205,13 +198,7 @@ async fn every_size_shows_the_primary_actions_and_the_columns_that_fit() {
 async fn long_messages_wrap_instead_of_being_cut() {
     let harness = harness_with_account().await;
     harness.upload("a.txt", b"x").await;
-    let key = ConnectionKey {
-        fingerprint: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".to_string(),
-        algorithm: "ssh-ed25519".to_string(),
-        openssh: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
-            .to_string(),
-        comment: "alice@laptop".to_string(),
-    };
+    let key = laptop_key();
     let account = harness.account().await;
     harness
         .core

@@ -29,7 +29,7 @@ use crate::core::files::{Committed, Files, Sealed};
 use crate::core::keyring::{Keyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
 use crate::core::progress::Progress;
-use crate::db::{AccountState, Action, AuditQueue, Db, NewSshKey};
+use crate::db::{AccountState, Action, AuditEntry, AuditQueue, Db, NewSshKey};
 use crate::storage::BlobStore;
 use crate::text::time::utc_time;
 
@@ -203,15 +203,15 @@ impl Core {
     }
 
     async fn audit(&self, who: &Who, action: Action, detail: &str) {
-        self.audit
-            .record_for(
-                who.account_id,
-                Some(&who.email),
-                action,
-                detail,
-                Some(&who.remote),
-            )
-            .await;
+        let entry = AuditEntry {
+            at: crate::text::time::unix_now(),
+            account_id: Some(who.account_id),
+            email: Some(&who.email),
+            action,
+            detail,
+            remote_addr: Some(&who.remote),
+        };
+        self.audit.record(&entry).await;
     }
 
     /// Resolves once every file operation so far is in the audit log (a

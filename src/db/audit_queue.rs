@@ -24,7 +24,7 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(200);
 /// One row as queued (owned: the operation goes on meanwhile).
 struct Row {
     at: i64,
-    account_id: i64,
+    account_id: Option<i64>,
     email: Option<String>,
     action: Action,
     detail: String,
@@ -51,22 +51,15 @@ impl AuditQueue {
         AuditQueue { queue, db }
     }
 
-    /// Queues a row about an account, as of now.
-    pub async fn record_for(
-        &self,
-        account_id: i64,
-        email: Option<&str>,
-        action: Action,
-        detail: &str,
-        remote_addr: Option<&str>,
-    ) {
+    /// Queues a row (copied: the operation goes on meanwhile).
+    pub async fn record(&self, entry: &AuditEntry<'_>) {
         let row = Row {
-            at: crate::text::time::unix_now(),
-            account_id,
-            email: email.map(str::to_string),
-            action,
-            detail: detail.to_string(),
-            remote_addr: remote_addr.map(str::to_string),
+            at: entry.at,
+            account_id: entry.account_id,
+            email: entry.email.map(str::to_string),
+            action: entry.action,
+            detail: entry.detail.to_string(),
+            remote_addr: entry.remote_addr.map(str::to_string),
         };
         if let Err(mpsc::error::SendError(Queued::Row(row))) =
             self.queue.send(Queued::Row(row)).await
@@ -89,7 +82,7 @@ impl Row {
     fn entry(&self) -> AuditEntry<'_> {
         AuditEntry {
             at: self.at,
-            account_id: Some(self.account_id),
+            account_id: self.account_id,
             email: self.email.as_deref(),
             action: self.action,
             detail: &self.detail,

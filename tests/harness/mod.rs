@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 #[path = "../fixtures/mod.rs"]
 mod fixtures;
 #[allow(unused_imports)]
-pub use fixtures::{code_in, secret_on_screen, test_config, Outbox, WAIT};
+pub use fixtures::{code_in, secret_on_screen, test_config, Outbox, PRIMARY_ACTIONS, WAIT};
 
 pub struct TestServer {
     pub core: Arc<Core>,

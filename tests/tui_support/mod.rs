@@ -25,7 +25,7 @@ use tokio::time::{timeout, Instant};
 #[path = "../fixtures/mod.rs"]
 mod fixtures;
 #[allow(unused_imports)]
-pub use fixtures::{secret_on_screen, Outbox, WAIT};
+pub use fixtures::{secret_on_screen, Outbox, PRIMARY_ACTIONS, WAIT};
 
 pub const EMAIL: &str = "alice@example.com";
 pub const HOST: &str = "files.example.com";
@@ -274,6 +274,17 @@ impl Session {
     /// Every byte the session sent after its set-up message.
     pub fn bytes_after_setup(&self) -> Vec<u8> {
         self.frames.iter().skip(1).flatten().copied().collect()
+    }
+}
+
+/// A client's public key as the SSH login hands it to the terminal UI.
+pub fn laptop_key() -> ConnectionKey {
+    ConnectionKey {
+        fingerprint: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".to_string(),
+        algorithm: "ssh-ed25519".to_string(),
+        openssh: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+            .to_string(),
+        comment: "alice@laptop".to_string(),
     }
 }
 
