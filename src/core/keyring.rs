@@ -5,6 +5,10 @@
 //!
 //! Every key is a [`FileKey`], zeroized when dropped, so taking, expiring or
 //! locking a key also wipes it.
+//!
+//! Each look ignores expired keys; [`Keyring::purge_expired`], run
+//! periodically, drops them. Sweeping on every look would make each
+//! operation cost as much as every key on the server.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -19,6 +23,12 @@ struct Held {
     expires: Instant,
     /// Wall-clock expiry, for showing "unlocked until HH:MM".
     expires_unix: i64,
+}
+
+impl Held {
+    fn live(&self, now: Instant) -> bool {
+        self.expires > now
+    }
 }
 
 #[derive(Default)]
@@ -54,14 +64,7 @@ impl Keyring {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<i64, AccountKeys>> {
-        let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        accounts.retain(|_, keys| {
-            keys.waiting.retain(|_, held| held.expires > now);
-            keys.unlocked.retain(|_, held| held.expires > now);
-            !keys.waiting.is_empty() || !keys.unlocked.is_empty()
-        });
-        accounts
+        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn held(&self, name: &str, key: FileKey, lifetime: Duration) -> Held {
@@ -86,14 +89,16 @@ impl Keyring {
     /// Hands out a waiting key once; afterwards it is gone.
     pub fn take_waiting(&self, account_id: i64, file_id: &str) -> Option<(String, FileKey)> {
         let held = self.lock().get_mut(&account_id)?.waiting.remove(file_id)?;
-        Some((held.name.clone(), held.key.clone()))
+        held.live(Instant::now())
+            .then(|| (held.name.clone(), held.key.clone()))
     }
 
     /// A copy of a waiting key, which stays waiting: a client reading the
     /// key file takes it only once it has read it all and closed it.
     pub fn peek_waiting(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
         let accounts = self.lock();
-        Some(accounts.get(&account_id)?.waiting.get(file_id)?.key.clone())
+        let held = accounts.get(&account_id)?.waiting.get(file_id)?;
+        held.live(Instant::now()).then(|| held.key.clone())
     }
 
     /// A file was renamed: its waiting and unlocking keys follow it.
@@ -110,12 +115,14 @@ impl Keyring {
     /// The account's keys waiting for pickup, oldest expiry first.
     pub fn waiting(&self, account_id: i64) -> Vec<WaitingKey> {
         let pickup = i64::try_from(self.pickup.as_secs()).unwrap_or(i64::MAX);
+        let now = Instant::now();
         let accounts = self.lock();
         let mut list: Vec<WaitingKey> = accounts
             .get(&account_id)
             .map(|keys| {
                 keys.waiting
                     .iter()
+                    .filter(|(_, held)| held.live(now))
                     .map(|(file_id, held)| WaitingKey {
                         file_id: file_id.clone(),
                         name: held.name.clone(),
@@ -145,17 +152,18 @@ impl Keyring {
     pub fn unlocked_key(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
         let accounts = self.lock();
         let held = accounts.get(&account_id)?.unlocked.get(file_id)?;
-        Some(held.key.clone())
+        held.live(Instant::now()).then(|| held.key.clone())
     }
 
-    /// When an unlocked file locks again (unix seconds).
     /// Every unlocked file of the account and when it locks again (unix
     /// time), in one look: a listing asks for all of them at once.
     pub fn unlocked(&self, account_id: i64) -> HashMap<String, i64> {
+        let now = Instant::now();
         let accounts = self.lock();
         accounts.get(&account_id).map_or_else(HashMap::new, |keys| {
             keys.unlocked
                 .iter()
+                .filter(|(_, held)| held.live(now))
                 .map(|(file_id, held)| (file_id.clone(), held.expires_unix))
                 .collect()
         })
@@ -166,7 +174,8 @@ impl Keyring {
     pub fn lock_all(&self, account_id: i64) -> usize {
         match self.lock().get_mut(&account_id) {
             Some(keys) => {
-                let unlocked = keys.unlocked.len();
+                let now = Instant::now();
+                let unlocked = keys.unlocked.values().filter(|h| h.live(now)).count();
                 keys.unlocked.clear();
                 unlocked
             }
@@ -185,6 +194,42 @@ impl Keyring {
     /// Drops expired keys now, even if nobody asks for them (run periodically
     /// so an expired key does not linger in memory).
     pub fn purge_expired(&self) {
-        drop(self.lock());
+        let now = Instant::now();
+        self.lock().retain(|_, keys| {
+            keys.waiting.retain(|_, held| held.live(now));
+            keys.unlocked.retain(|_, held| held.live(now));
+            !keys.waiting.is_empty() || !keys.unlocked.is_empty()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expired_key_is_never_handed_out_even_before_the_purge() {
+        let life = Duration::from_millis(30);
+        let keyring = Keyring::new(life, life);
+        keyring.hold_for_pickup(1, "f1", "a.txt", FileKey::generate());
+        keyring.hold_for_pickup(1, "f2", "b.txt", FileKey::generate());
+        keyring.unlock(1, "f3", "c.txt", FileKey::generate());
+        assert!(keyring.peek_waiting(1, "f1").is_some());
+        assert_eq!(keyring.waiting(1).len(), 2);
+        assert_eq!(keyring.unlocked(1).len(), 1);
+
+        std::thread::sleep(life * 2);
+        assert!(keyring.peek_waiting(1, "f1").is_none());
+        assert!(keyring.take_waiting(1, "f2").is_none());
+        assert!(keyring.waiting(1).is_empty());
+        assert!(keyring.unlocked_key(1, "f3").is_none());
+        assert!(keyring.unlocked(1).is_empty());
+        assert_eq!(keyring.lock_all(1), 0, "nothing was still unlocked");
+
+        keyring.hold_for_pickup(2, "f4", "d.txt", FileKey::generate());
+        keyring.purge_expired();
+        let accounts = keyring.lock();
+        assert!(!accounts.contains_key(&1), "the purge drops expired keys");
+        assert!(accounts.contains_key(&2), "and keeps live ones");
     }
 }
