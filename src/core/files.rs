@@ -14,6 +14,8 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 
+use bytes::Bytes;
+
 use crate::core::error::FilesError;
 use crate::core::names::validate_name;
 use crate::db::{Db, FileRecord, RenameOutcome};
@@ -31,8 +33,9 @@ pub struct Files {
 }
 
 /// An upload in progress: plaintext goes in through [`Write`], sealed chunks
-/// go to a hidden `.part` blob. Blocking I/O: drive it from a blocking task.
-/// Dropped without [`Files::commit_upload`], it leaves nothing behind.
+/// go to a hidden `.part` blob, created with the first bytes. Blocking I/O:
+/// drive it from a blocking task. Dropped without [`Files::commit_upload`],
+/// it leaves nothing behind.
 pub struct Upload {
     account_id: i64,
     name: String,
@@ -40,7 +43,11 @@ pub struct Upload {
     key: FileKey,
     chunk_size: u32,
     max_file_bytes: u64,
-    writer: VaultWriter<PendingBlob>,
+    store: BlobStore,
+    /// `None` until the first write: creating the blob is blocking I/O, so
+    /// it happens on the blocking pool with the first batch (for a small
+    /// file, in the same task that seals it).
+    writer: Option<VaultWriter<PendingBlob>>,
 }
 
 /// A finished upload, durable but not yet recorded (see
@@ -65,7 +72,27 @@ impl Upload {
 
     /// Plaintext bytes received so far.
     pub fn received(&self) -> u64 {
-        self.writer.plaintext_len()
+        self.writer.as_ref().map_or(0, VaultWriter::plaintext_len)
+    }
+
+    /// The blob's writer, creating the blob on first use.
+    fn writer(&mut self) -> Result<&mut VaultWriter<PendingBlob>, FilesError> {
+        let writer = match self.writer.take() {
+            Some(writer) => writer,
+            None => {
+                let blob = self.store.create(self.account_id, &self.id)?;
+                // No buffering: the writer hands the file whole batches of tokens.
+                VaultWriter::new(blob, &self.key, self.id, self.chunk_size)?
+            }
+        };
+        Ok(self.writer.insert(writer))
+    }
+
+    /// The writer, for sealing; an empty file gets its blob here.
+    fn into_writer(mut self) -> Result<VaultWriter<PendingBlob>, FilesError> {
+        self.writer()?;
+        self.writer
+            .ok_or_else(|| FilesError::internal("upload lost its writer"))
     }
 }
 
@@ -77,11 +104,14 @@ impl Write for Upload {
                 limit: self.max_file_bytes,
             }));
         }
-        self.writer.write(buf)
+        self.writer().map_err(io::Error::other)?.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.flush()
+        match &mut self.writer {
+            Some(writer) => writer.flush(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -104,22 +134,19 @@ impl Files {
         &self.store
     }
 
-    /// Starts an upload under a fresh file id and a fresh key.
+    /// Starts an upload under a fresh file id and a fresh key; touches no
+    /// disk yet.
     pub fn begin_upload(&self, account_id: i64, name: &str) -> Result<Upload, FilesError> {
         validate_name(name)?;
-        let id = FileId::generate();
-        let key = FileKey::generate();
-        let blob = self.store.create(account_id, &id)?;
-        // No buffering: the writer hands the file whole batches of tokens.
-        let writer = VaultWriter::new(blob, &key, id, self.chunk_size)?;
         Ok(Upload {
             account_id,
             name: name.to_string(),
-            id,
-            key,
+            id: FileId::generate(),
+            key: FileKey::generate(),
             chunk_size: self.chunk_size,
             max_file_bytes: self.max_file_bytes,
-            writer,
+            store: self.store.clone(),
+            writer: None,
         })
     }
 
@@ -127,7 +154,7 @@ impl Files {
     /// any file of the same name. Returns the record, the key — the only copy
     /// of the key there will ever be — and the record it replaced.
     pub async fn commit_upload(&self, upload: Upload) -> Result<Committed, FilesError> {
-        let sealed = self.seal_upload(upload).await?;
+        let sealed = self.seal_upload(upload, Vec::new()).await?;
         self.commit_sealed(sealed).await
     }
 
@@ -135,19 +162,26 @@ impl Files {
     /// name, but records nothing yet: nobody sees the file until
     /// [`Files::commit_sealed`], and a crash before that leaves a blob the
     /// sweep removes. The door delivers the key in between, so no listed
-    /// file is ever without a key somebody got.
-    pub async fn seal_upload(&self, upload: Upload) -> Result<Sealed, FilesError> {
-        let Upload {
-            account_id,
-            name,
-            id,
-            key,
-            chunk_size,
-            writer,
-            ..
-        } = upload;
+    /// file is ever without a key somebody got. `tail` is the data not yet
+    /// written: in one trip to the blocking pool, a small file is created,
+    /// written, sealed and made durable.
+    pub async fn seal_upload(
+        &self,
+        mut upload: Upload,
+        tail: Vec<Bytes>,
+    ) -> Result<Sealed, FilesError> {
+        let (account_id, name, id, key, chunk_size) = (
+            upload.account_id,
+            upload.name.clone(),
+            upload.id,
+            upload.key.clone(),
+            upload.chunk_size,
+        );
         let size = blocking(move || -> Result<u64, FilesError> {
-            let (blob, size) = writer.finish()?;
+            for piece in &tail {
+                upload.write_all(piece).map_err(FilesError::from)?;
+            }
+            let (blob, size) = upload.into_writer()?.finish()?;
             blob.commit()?;
             Ok(size)
         })

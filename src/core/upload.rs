@@ -199,13 +199,13 @@ impl UploadStream {
                 sent: held.sent,
             });
         }
-        self.flush(&mut held).await?;
         let upload = wait_idle(&mut held).await?;
+        let tail = std::mem::take(&mut held.batch);
         held.open = None;
         self.ended = true;
         self.watchdog.abort();
         self.progress.end();
-        let sealed = self.core.files.seal_upload(upload).await;
+        let sealed = self.core.files.seal_upload(upload, tail).await;
         let sealed = match sealed {
             Ok(sealed) => sealed,
             Err(e) => {
