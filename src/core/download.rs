@@ -96,9 +96,11 @@ impl Download {
         self
     }
 
+    /// Starts decrypting the first batch at once: it is ready by the time
+    /// the client, told the file is open, asks for its first bytes.
     pub fn new(reader: VaultReader<File>, open: OpenFile) -> Download {
         let chunk = u64::from(reader.chunk_size());
-        Download {
+        let mut download = Download {
             len: reader.len(),
             chunk,
             batch_len: whole_chunks(FIRST_BATCH, chunk),
@@ -111,7 +113,11 @@ impl Download {
             reader_of: None,
             served: 0,
             progress: None,
+        };
+        if download.len > 0 {
+            download.ahead = download.start(0, download.batch_len).ok();
         }
+        download
     }
 
     /// For a front-to-back read (the exec and scp doors): up to `len` bytes
@@ -224,7 +230,8 @@ impl Download {
             .min(self.len.saturating_sub(offset)) as usize;
         let mut batch = match self.spare.take() {
             Some(spare) if spare.data.len() >= len => spare,
-            _ => Batch::new(self.batch_len),
+            // Sized to what is read: a small file's batch stays small.
+            _ => Batch::new(len as u64),
         };
         let handle = tokio::task::spawn_blocking(move || {
             let result = reader.read_at(offset, &mut batch.data[..len]);
