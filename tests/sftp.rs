@@ -518,9 +518,13 @@ async fn raw_protocol_edges() {
         .await
         .unwrap()
         .handle;
-    sftp.write(&handle, 0, random_bytes(100_000))
-        .await
-        .expect("write");
+    // More than one batch: the blob is created with the first batch
+    // written, not at the open.
+    for i in 0..6u64 {
+        sftp.write(&handle, i * 100_000, random_bytes(100_000))
+            .await
+            .expect("write");
+    }
     // Wait for the partial blob, so its removal is what gets checked.
     let deadline = std::time::Instant::now() + harness::WAIT;
     while files_under(&server.core.config().storage.uploads_dir) == stored_before {
@@ -552,4 +556,94 @@ async fn raw_protocol_edges() {
         .expect("dave");
     let left = server.core.db().files(dave.id).await.expect("list");
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// Uploads `data` as `name` over a raw session and unlocks it with the key
+/// read from `NAME.key`.
+async fn put_unlocked(sftp: &russh_sftp::client::RawSftpSession, name: &str, data: &[u8]) {
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+    let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let handle = sftp
+        .open(name, write, FileAttributes::empty())
+        .await
+        .expect("open")
+        .handle;
+    sftp.write(&handle, 0, data.to_vec()).await.expect("write");
+    sftp.close(&handle).await.expect("commit");
+    let key_name = format!("{name}.key");
+    let handle = sftp
+        .open(&key_name, OpenFlags::READ, FileAttributes::empty())
+        .await
+        .expect("key file")
+        .handle;
+    let key = sftp.read(&handle, 0, 100).await.expect("key").data;
+    sftp.close(&handle).await.expect("close");
+    let handle = sftp
+        .open(&key_name, write, FileAttributes::empty())
+        .await
+        .expect("unlock")
+        .handle;
+    sftp.write(&handle, 0, key).await.expect("key written");
+    sftp.close(&handle).await.expect("unlocked");
+}
+
+async fn read_whole(
+    sftp: &russh_sftp::client::RawSftpSession,
+    name: &str,
+) -> Result<Vec<u8>, String> {
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+    let handle = match sftp
+        .open(name, OpenFlags::READ, FileAttributes::empty())
+        .await
+    {
+        Ok(handle) => handle.handle,
+        Err(e) => return Err(status_message(Err::<(), _>(e))),
+    };
+    let data = sftp.read(&handle, 0, 1 << 20).await.expect("read").data;
+    sftp.close(&handle).await.expect("close");
+    Ok(data)
+}
+
+/// sftp clients stat a name and then open it, and the open uses what the
+/// stat read; a change another session makes in between must still show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_after_a_stat_sees_what_another_session_changed() {
+    let server = TestServer::start().await;
+    let account = harness::create_account(&server, "dora@example.com").await;
+    let key = harness::client_key();
+    harness::trust(&server, &account, &key).await;
+    let mut first = harness::Client::connect(server.addr).await;
+    assert!(first.login_key("dora@example.com", &key).await);
+    let sftp = first.sftp().await;
+    let mut other = harness::Client::connect(server.addr).await;
+    assert!(other.login_key("dora@example.com", &key).await);
+    let elsewhere = other.sftp().await;
+
+    put_unlocked(&sftp, "notes.txt", b"first version").await;
+    for _ in 0..3 {
+        assert_eq!(
+            sftp.stat("notes.txt").await.expect("stat").attrs.size,
+            Some(13)
+        );
+        assert_eq!(
+            read_whole(&sftp, "notes.txt").await.as_deref(),
+            Ok(&b"first version"[..])
+        );
+    }
+
+    // Replaced elsewhere (and the new version unlocked) between the stat
+    // and the open: the open reads the new version.
+    sftp.stat("notes.txt").await.expect("stat");
+    put_unlocked(&elsewhere, "notes.txt", b"second").await;
+    assert_eq!(
+        read_whole(&sftp, "notes.txt").await.as_deref(),
+        Ok(&b"second"[..])
+    );
+
+    // Deleted elsewhere between the stat and the open.
+    put_unlocked(&sftp, "gone.txt", b"soon gone").await;
+    sftp.stat("gone.txt").await.expect("stat");
+    elsewhere.remove("gone.txt").await.expect("remove");
+    let refusal = read_whole(&sftp, "gone.txt").await.expect_err("deleted");
+    assert!(refusal.contains("no such file"), "{refusal}");
 }

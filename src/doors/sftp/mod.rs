@@ -91,6 +91,7 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
         handles: HashMap::new(),
         next_handle: 0,
         recent_keys: HashMap::new(),
+        stat_hint: None,
     };
     // The sftp server gets a pipe, not the channel, so the channel stays
     // ours: the exit status that scp (over sftp) checks goes out before the
@@ -126,7 +127,22 @@ struct Session {
     next_handle: u64,
     /// Key files taken or written lately: name, what they stat as, until.
     recent_keys: HashMap<String, (FileAttributes, Instant)>,
+    /// The file record the last stat read: clients stat a name, then open
+    /// it, and the open need not read it again.
+    stat_hint: Option<StatHint>,
 }
+
+/// A file record read by a stat, good for an open right after it (within
+/// [`STAT_HINT_FOR`]); this session's own changes drop it, and an open
+/// that fails with it looks again, so another session's change in between
+/// is seen.
+struct StatHint {
+    name: String,
+    record: FileRecord,
+    read: Instant,
+}
+
+const STAT_HINT_FOR: Duration = Duration::from_secs(1);
 
 /// What a handle refers to.
 enum Open {
@@ -423,6 +439,7 @@ impl russh_sftp::server::Handler for Session {
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
         let current = self.attrs_of(&path).await?;
+        self.stat_hint = None;
         if attrs.size.is_some() && attrs.size != current.size {
             return Err(StatusCode::OpUnsupported.with_message("sfs files cannot be resized"));
         }

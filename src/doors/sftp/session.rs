@@ -37,13 +37,21 @@ impl Session {
         Ok(record.map(Listed::File))
     }
 
-    pub(super) async fn attrs_of(&self, path: &str) -> Result<FileAttributes, StatusReply> {
+    pub(super) async fn attrs_of(&mut self, path: &str) -> Result<FileAttributes, StatusReply> {
         let name = match resolve(path)? {
             Target::Root => return Ok(dir_attrs()),
             Target::Name(name) => name,
         };
         match self.lookup(&name).await? {
-            Some(Listed::File(record)) => Ok(file_attrs(record.size, record.mtime())),
+            Some(Listed::File(record)) => {
+                let attrs = file_attrs(record.size, record.mtime());
+                self.stat_hint = Some(StatHint {
+                    name,
+                    record,
+                    read: Instant::now(),
+                });
+                Ok(attrs)
+            }
             Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, key.made_unix)),
             Some(Listed::RecentKey(attrs)) => Ok(attrs),
             Some(Listed::Uploading(size)) => Ok(file_attrs(size, crate::text::time::unix_now())),
@@ -155,6 +163,38 @@ impl Session {
     }
 
     pub(super) async fn open_read(&mut self, name: String) -> Result<Open, StatusReply> {
+        let hint = self
+            .stat_hint
+            .take()
+            .filter(|hint| hint.name == name && hint.read.elapsed() < STAT_HINT_FOR);
+        if let Some(StatHint { record, .. }) = hint {
+            let id = record.id.clone();
+            let opened = self.open_record(record).await;
+            if opened.is_ok() {
+                return opened;
+            }
+            // Changed since the stat? Then open what is there now.
+            match self.lookup(&name).await? {
+                Some(Listed::File(now)) if now.id == id => return opened,
+                _ => {}
+            }
+        }
+        self.open_listed(name).await
+    }
+
+    async fn open_record(&mut self, record: FileRecord) -> Result<Open, StatusReply> {
+        let (record, reader) = self
+            .core
+            .open_unlocked_file(&self.who, record)
+            .await
+            .map_err(|e| files_error(&e))?;
+        Ok(Open::Read {
+            reader: Box::new(reader),
+            attrs: file_attrs(record.size, record.mtime()),
+        })
+    }
+
+    async fn open_listed(&mut self, name: String) -> Result<Open, StatusReply> {
         match self.lookup(&name).await? {
             Some(Listed::Key(waiting)) => {
                 let mtime = waiting.made_unix;
@@ -178,17 +218,7 @@ impl Session {
             }
             Some(Listed::RecentKey(_)) => Err(failure(messages::KEY_TAKEN)),
             Some(Listed::Uploading(_)) => Err(failure(messages::STILL_UPLOADING)),
-            Some(Listed::File(record)) => {
-                let (record, reader) = self
-                    .core
-                    .open_unlocked_file(&self.who, record)
-                    .await
-                    .map_err(|e| files_error(&e))?;
-                Ok(Open::Read {
-                    reader: Box::new(reader),
-                    attrs: file_attrs(record.size, record.mtime()),
-                })
-            }
+            Some(Listed::File(record)) => self.open_record(record).await,
             None => Err(files_error(&FilesError::NotFound)),
         }
     }
@@ -213,6 +243,7 @@ impl Session {
     }
 
     pub(super) async fn remove_file(&mut self, path: &str) -> Result<(), StatusReply> {
+        self.stat_hint = None;
         let name = match resolve(path)? {
             Target::Root => {
                 return Err(
@@ -240,6 +271,7 @@ impl Session {
     }
 
     pub(super) async fn rename_file(&mut self, from: &str, to: &str) -> Result<(), StatusReply> {
+        self.stat_hint = None;
         let (Target::Name(from), Target::Name(to)) = (resolve(from)?, resolve(to)?) else {
             return Err(
                 StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
@@ -256,6 +288,7 @@ impl Session {
         stream: UploadStream,
         mtime: Option<i64>,
     ) -> Result<(), StatusReply> {
+        self.stat_hint = None;
         // The key goes out before the file is recorded: no file is ever
         // listed whose key nobody got.
         let sealed = stream.seal().await.map_err(|e| files_error(&e))?;
