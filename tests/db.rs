@@ -496,6 +496,25 @@ async fn files_replace_delete_rename() {
             .map(|(account, n)| (account, format!("{n:032x}")))
             .collect();
         assert_eq!(refs, expected, "{l}");
+
+        // A disabled account stores nothing, new name or replacing one.
+        let before = db.files(b.id).await.unwrap();
+        assert!(db
+            .set_account_state("files2@example.com", AccountState::Disabled)
+            .await
+            .unwrap());
+        for (n, name) in [(7, "new.txt"), (8, before[0].name.as_str())] {
+            let refused = db.replace_file(&file(n, b.id, name)).await;
+            assert!(
+                matches!(refused, Err(DbError::AccountClosed { .. })),
+                "{l}: {name}: {refused:?}"
+            );
+        }
+        assert_eq!(
+            db.files(b.id).await.unwrap(),
+            before,
+            "{l}: nothing stored, nothing replaced"
+        );
         db.close().await;
     }
 }
