@@ -311,20 +311,7 @@ async fn a_client_that_stops_reading_is_closed_at_the_idle_timeout_and_frees_its
             .expect("write");
     }
     sftp.close(&handle).await.expect("stored");
-    let key_file = sftp
-        .open("big.bin.key", OpenFlags::READ, FileAttributes::empty())
-        .await
-        .expect("key")
-        .handle;
-    let file_key = sftp.read(&key_file, 0, 100).await.expect("key").data;
-    sftp.close(&key_file).await.expect("close");
-    let unlock = sftp
-        .open("big.bin.key", write, FileAttributes::empty())
-        .await
-        .expect("unlock")
-        .handle;
-    sftp.write(&unlock, 0, file_key).await.expect("key written");
-    sftp.close(&unlock).await.expect("unlocked");
+    harness::unlock_with_waiting_key(&sftp, "big.bin").await;
     let handle = sftp
         .open("big.bin", OpenFlags::READ, FileAttributes::empty())
         .await

@@ -450,20 +450,7 @@ async fn raw_protocol_edges() {
             .expect("write");
     }
     sftp.close(&handle).await.expect("commit");
-    let key_file = sftp
-        .open("data.key", OpenFlags::READ, FileAttributes::empty())
-        .await
-        .unwrap()
-        .handle;
-    let key = sftp.read(&key_file, 0, 100).await.expect("key").data;
-    sftp.close(&key_file).await.expect("close");
-    let unlock = sftp
-        .open("/data.key", write, FileAttributes::empty())
-        .await
-        .unwrap()
-        .handle;
-    sftp.write(&unlock, 0, key).await.expect("key written");
-    sftp.close(&unlock).await.expect("unlocked");
+    harness::unlock_with_waiting_key(&sftp, "data").await;
     let handle = sftp
         .open("./data", OpenFlags::READ, FileAttributes::empty())
         .await
@@ -558,8 +545,7 @@ async fn raw_protocol_edges() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-/// Uploads `data` as `name` over a raw session and unlocks it with the key
-/// read from `NAME.key`.
+/// Uploads `data` as `name` over a raw session and unlocks it.
 async fn put_unlocked(sftp: &russh_sftp::client::RawSftpSession, name: &str, data: &[u8]) {
     use russh_sftp::protocol::{FileAttributes, OpenFlags};
     let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
@@ -570,21 +556,7 @@ async fn put_unlocked(sftp: &russh_sftp::client::RawSftpSession, name: &str, dat
         .handle;
     sftp.write(&handle, 0, data.to_vec()).await.expect("write");
     sftp.close(&handle).await.expect("commit");
-    let key_name = format!("{name}.key");
-    let handle = sftp
-        .open(&key_name, OpenFlags::READ, FileAttributes::empty())
-        .await
-        .expect("key file")
-        .handle;
-    let key = sftp.read(&handle, 0, 100).await.expect("key").data;
-    sftp.close(&handle).await.expect("close");
-    let handle = sftp
-        .open(&key_name, write, FileAttributes::empty())
-        .await
-        .expect("unlock")
-        .handle;
-    sftp.write(&handle, 0, key).await.expect("key written");
-    sftp.close(&handle).await.expect("unlocked");
+    harness::unlock_with_waiting_key(sftp, name).await;
 }
 
 async fn read_whole(
