@@ -241,3 +241,49 @@ fn starting_outside_a_runtime_is_an_error_not_a_panic() {
         Err(MailError::Config(_))
     ));
 }
+
+#[tokio::test]
+async fn outbox_messages_go_once_their_code_has_expired() {
+    // Captured like the other tests', so no test's log callsites are ever
+    // cached as unwanted.
+    let (_log, _guard) = LogBuffer::capture();
+    let tmp = tempfile::tempdir().unwrap();
+    let outbox = tmp.path().join("outbox");
+    let mailer = Mailer::start(&outbox_config(&outbox)).unwrap();
+    let mut delivery = mailer
+        .send_code("alice@example.com", "402917", Duration::from_secs(600))
+        .unwrap();
+    assert_eq!(
+        delivery.settled(Duration::from_secs(10)).await,
+        DeliveryState::Sent
+    );
+    let fresh = eml_files(&outbox, 1).await.remove(0);
+    // Written in 1970 by its name: long expired.
+    let old = outbox.join("1000-0badc0de.eml");
+    std::fs::write(&old, "old code").unwrap();
+    // Not the outbox's own naming: never touched.
+    let others = [
+        outbox.join("notes.eml"),
+        outbox.join("1000-notours.eml"),
+        outbox.join("1000-0badc0de.txt"),
+    ];
+    for other in &others {
+        std::fs::write(other, "keep").unwrap();
+    }
+
+    assert_eq!(mailer.purge_outbox(Duration::from_secs(600)).await, 1);
+    assert!(!old.exists(), "the expired message is gone");
+    assert!(fresh.exists(), "a message with a live code stays");
+    assert_eq!(
+        mailer.purge_outbox(Duration::from_secs(600)).await,
+        0,
+        "nothing more to do"
+    );
+
+    // Once the code's lifetime has passed, its message goes too.
+    assert_eq!(mailer.purge_outbox(Duration::ZERO).await, 1);
+    assert!(!fresh.exists());
+    for other in &others {
+        assert!(other.exists(), "{} was left alone", other.display());
+    }
+}

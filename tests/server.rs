@@ -341,3 +341,31 @@ async fn wait_code_for(server: &TestServer, email: &str) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The periodic chore clears login-code e-mails whose code has expired
+/// from the outbox and leaves live ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_chore_clears_expired_outbox_mail() {
+    let server = TestServer::start().await;
+    let outbox = server.outbox();
+    std::fs::create_dir_all(&outbox).expect("outbox");
+    let expired = outbox.join("1000-0badc0de.eml");
+    std::fs::write(&expired, "an expired code").expect("write");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let live = outbox.join(format!("{now}-0badc0de.eml"));
+    std::fs::write(&live, "a live code").expect("write");
+
+    server.core.purge_expired();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while expired.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expired mail still there"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(live.exists(), "a live code's mail stays");
+}

@@ -6,7 +6,8 @@
 //!
 //! - `outbox`: each message is written as an `.eml` file (mode 0600, it holds
 //!   a live code) into `outbox_dir`, and the server log says where, so a
-//!   fresh install works without an SMTP server;
+//!   fresh install works without an SMTP server; [`Mailer::purge_outbox`]
+//!   removes a message once its code has expired;
 //! - `smtp`: lettre's async SMTP client with STARTTLS required, implicit TLS,
 //!   or plain (loopback only, enforced by the config check), authenticating
 //!   with the configured user name and a password read from the environment.
@@ -54,6 +55,8 @@ pub enum MailError {
 #[derive(Clone)]
 pub struct Mailer {
     queue: mpsc::Sender<Outgoing>,
+    /// The outbox folder, with the outbox transport.
+    outbox: Option<PathBuf>,
 }
 
 /// One queued message. The code is zeroized when the message is dropped.
@@ -125,9 +128,41 @@ impl Mailer {
             }
             MailTransport::Smtp => Transport::Smtp(smtp_transport(cfg)?),
         };
+        let outbox = match &transport {
+            Transport::Outbox(dir) => Some(dir.clone()),
+            Transport::Smtp(_) => None,
+        };
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
         runtime.spawn(deliver_all(rx, from, transport));
-        Ok(Mailer { queue })
+        Ok(Mailer { queue, outbox })
+    }
+
+    /// Removes the outbox messages whose code has expired: written (the
+    /// time is in their names) more than `valid_for` ago. Other files are
+    /// left alone. Returns how many went.
+    pub async fn purge_outbox(&self, valid_for: Duration) -> usize {
+        let Some(dir) = self.outbox.clone() else {
+            return 0;
+        };
+        let purge = tokio::task::spawn_blocking(move || remove_expired(&dir, valid_for)).await;
+        match purge {
+            Ok(Ok(0)) => 0,
+            Ok(Ok(removed)) => {
+                tracing::info!(
+                    removed,
+                    "expired login code e-mails removed from the outbox"
+                );
+                removed
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not clear expired e-mails from the outbox");
+                0
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox clean-up failed");
+                0
+            }
+        }
     }
 
     /// Queues an e-mail with `code` to `to`; never waits for delivery.
@@ -262,6 +297,39 @@ fn compose(from: &Mailbox, outgoing: &Outgoing) -> Result<Message, lettre::error
         .message_id(None)
         .header(ContentType::TEXT_PLAIN)
         .body(body)
+}
+
+/// Removes `MILLIS-TAG.eml` files (as [`write_outbox`] names them) written
+/// more than `valid_for` ago.
+fn remove_expired(dir: &std::path::Path, valid_for: Duration) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(written) = name.to_str().and_then(written_millis) else {
+            continue;
+        };
+        if written.saturating_add(valid_for.as_millis()) <= now {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The time in an outbox message's name, `MILLIS-TAG.eml` (TAG: 8 hex digits).
+fn written_millis(name: &str) -> Option<u128> {
+    let (millis, tag) = name.strip_suffix(".eml")?.split_once('-')?;
+    let ours = tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    ours.then(|| millis.parse().ok()).flatten()
 }
 
 /// Writes one message into `dir` (created if missing) as a new `.eml` file,

@@ -257,6 +257,13 @@ struct Inner {
     key_windows: KeyWindows,
 }
 
+impl Inner {
+    /// How long an e-mailed code is good for.
+    fn code_lifetime(&self) -> Duration {
+        Duration::from_secs(self.auth.email_code_minutes * 60)
+    }
+}
+
 impl Accounts {
     pub fn new(
         db: Db,
@@ -474,16 +481,18 @@ impl Accounts {
         self.inner.key_windows.close(account_id);
     }
 
-    /// Forgets ended key login windows and wrong codes older than a day
-    /// (called now and then).
+    /// Forgets ended key login windows and wrong codes older than a day,
+    /// and removes outbox e-mails whose code has expired (called now and
+    /// then).
     pub fn purge_expired(&self) {
         self.inner.key_windows.purge();
-        let db = self.inner.db.clone();
+        let inner = self.inner.clone();
         let before = unix_now().saturating_sub(DAY.as_secs() as i64);
         tokio::spawn(async move {
-            if let Err(e) = db.prune_wrong_codes(before).await {
+            if let Err(e) = inner.db.prune_wrong_codes(before).await {
                 tracing::warn!(error = %e, "could not prune old wrong-code records");
             }
+            inner.mailer.purge_outbox(inner.code_lifetime()).await;
         });
     }
 
@@ -655,7 +664,7 @@ impl Accounts {
             return Ok(());
         }
         inner.limiter.reserve_mail(&email, ip, now)?;
-        let valid_for = Duration::from_secs(inner.auth.email_code_minutes * 60);
+        let valid_for = inner.code_lifetime();
         let (code, draft) = inner.codes.generate(&email);
         let delivery = match inner.mailer.send_code(&email, &code, valid_for) {
             Ok(delivery) => delivery,
