@@ -70,23 +70,28 @@ async fn log_line(log: &LogBuffer, needle: &str) -> String {
     panic!("no log line with {needle:?} in:\n{}", log.text());
 }
 
-#[tokio::test]
-async fn outbox_writes_a_private_eml_and_logs_no_code() {
-    let (log, _guard) = LogBuffer::capture();
-    let tmp = tempfile::tempdir().unwrap();
-    let outbox = tmp.path().join("not/yet/there");
-    let mailer = Mailer::start(&outbox_config(&outbox)).unwrap();
-
+/// An outbox mailer in `outbox` that has written one code for alice, and
+/// that message's path.
+async fn outbox_with_one_code(outbox: &Path, valid_for: Duration) -> (Mailer, PathBuf) {
+    let mailer = Mailer::start(&outbox_config(outbox)).unwrap();
     let mut delivery = mailer
-        .send_code("alice@example.com", "402917", Duration::from_secs(75))
+        .send_code("alice@example.com", "402917", valid_for)
         .unwrap();
     assert_eq!(
         delivery.settled(Duration::from_secs(10)).await,
         DeliveryState::Sent
     );
+    let path = eml_files(outbox, 1).await.remove(0);
+    (mailer, path)
+}
 
-    let files = eml_files(&outbox, 1).await;
-    let path = &files[0];
+#[tokio::test]
+async fn outbox_writes_a_private_eml_and_logs_no_code() {
+    let (log, _guard) = LogBuffer::capture();
+    let tmp = tempfile::tempdir().unwrap();
+    let outbox = tmp.path().join("not/yet/there");
+    let (_mailer, path) = outbox_with_one_code(&outbox, Duration::from_secs(75)).await;
+    let path = &path;
     let eml = std::fs::read_to_string(path).unwrap();
     assert!(eml.contains("402917"), "{eml}");
     assert!(eml.contains("Subject: Your sfs login code"), "{eml}");
@@ -249,15 +254,7 @@ async fn outbox_messages_go_once_their_code_has_expired() {
     let (_log, _guard) = LogBuffer::capture();
     let tmp = tempfile::tempdir().unwrap();
     let outbox = tmp.path().join("outbox");
-    let mailer = Mailer::start(&outbox_config(&outbox)).unwrap();
-    let mut delivery = mailer
-        .send_code("alice@example.com", "402917", Duration::from_secs(600))
-        .unwrap();
-    assert_eq!(
-        delivery.settled(Duration::from_secs(10)).await,
-        DeliveryState::Sent
-    );
-    let fresh = eml_files(&outbox, 1).await.remove(0);
+    let (mailer, fresh) = outbox_with_one_code(&outbox, Duration::from_secs(600)).await;
     // Written in 1970 by its name: long expired.
     let old = outbox.join("1000-0badc0de.eml");
     std::fs::write(&old, "old code").unwrap();
