@@ -4,6 +4,8 @@
 //! up (`tests/layout.rs` checks that no layer imports one above it):
 //!
 //! - [`text`]: escaping for terminals, times and durations, wiping buffers;
+//! - [`private_fs`]: the server's folders 0700 and files 0600;
+//! - [`telemetry`]: the metrics, each declared once, and their exporter;
 //! - [`vault`]: the encrypted container, a stream of standard Fernet tokens
 //!   (specified in `FORMAT.md`);
 //! - [`db`]: accounts, trusted keys, file records, login failures and the
@@ -25,6 +27,8 @@ pub mod core;
 pub mod db;
 pub mod doors;
 pub mod logging;
+pub mod private_fs;
 pub mod storage;
+pub mod telemetry;
 pub mod text;
 pub mod vault;

@@ -7,9 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sfs::config::Config;
-use sfs::core::admin::{AccountSummary, Admin};
+use sfs::core::admin::Admin;
 use sfs::core::key_input::{parse_key, MAX_KEY_INPUT};
-use sfs::db::AccountState;
+use sfs::core::{AccountState, AuditAction, AuditFilter};
+use sfs::doors::operator;
 use sfs::vault::{FileKey, VaultReader};
 
 /// Every heap block is wiped when it is freed. Keys, codes and secrets pass
@@ -50,6 +51,36 @@ enum Command {
         /// Write the plaintext here instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// An account's files, with the blob `sfs decrypt` reads for each.
+    Files {
+        #[command(flatten)]
+        config: ConfigArg,
+        email: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit log, newest first: who did what, when, from where.
+    Audit {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this account's entries.
+        #[arg(long, value_name = "EMAIL")]
+        account: Option<String>,
+        /// Only this action (login-code, upload, delete, … : see the README).
+        #[arg(long, value_parser = parse_action)]
+        action: Option<AuditAction>,
+        /// Only entries this recent: an age (90s, 30m, 2h, 7d) or a UTC date
+        /// (2026-12-01, 2026-12-01T10:00).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
     /// Manage accounts.
     Users {
@@ -98,6 +129,22 @@ fn main() -> ExitCode {
         } => decrypt(&key_file, &blob, output.as_deref()),
         Command::Serve(arg) => load(&arg.config).and_then(serve),
         Command::Users { config, action } => load(&config.config).and_then(|c| users(c, action)),
+        Command::Files {
+            config,
+            email,
+            json,
+        } => load(&config.config).and_then(|c| files(c, &email, json)),
+        Command::Audit {
+            config,
+            account,
+            action,
+            since,
+            limit,
+            json,
+        } => {
+            let filter = audit_filter(account, action, since, limit);
+            filter.and_then(|f| load(&config.config).and_then(|c| audit(c, &f, json)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -129,28 +176,87 @@ fn serve(config: Config) -> anyhow::Result<()> {
     runtime()?.block_on(sfs::doors::ssh::serve(config))
 }
 
-fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
+/// Runs an operator's command against the database, closing it after.
+fn with_admin<F>(config: Config, command: F) -> anyhow::Result<()>
+where
+    F: AsyncFnOnce(&Admin) -> anyhow::Result<()>,
+{
     runtime()?.block_on(async move {
         let admin = Admin::connect(config).await?;
-        let outcome = users_action(&admin, action).await;
+        let outcome = command(&admin).await;
         admin.close().await;
         outcome
+    })
+}
+
+fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
+    with_admin(config, async |admin| users_action(admin, action).await)
+}
+
+fn files(config: Config, email: &str, json: bool) -> anyhow::Result<()> {
+    with_admin(config, async |admin| {
+        let account = admin.account(email).await?;
+        let files = admin.files(&account).await?;
+        print!(
+            "{}",
+            if json {
+                operator::files_json(&files)
+            } else {
+                operator::files_table(&files)
+            }
+        );
+        Ok(())
+    })
+}
+
+fn parse_action(name: &str) -> Result<AuditAction, String> {
+    AuditAction::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        format!("no such action; the actions are {}", names.join(", "))
+    })
+}
+
+fn audit_filter(
+    account: Option<String>,
+    action: Option<AuditAction>,
+    since: Option<String>,
+    limit: i64,
+) -> anyhow::Result<AuditFilter> {
+    let since = since
+        .map(|text| sfs::text::time::parse_since(&text, sfs::text::time::unix_now()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let email = account.map(|a| Admin::address(&a)).transpose()?;
+    if limit < 1 {
+        anyhow::bail!("--limit: give a number of entries, 1 or more");
+    }
+    Ok(AuditFilter {
+        email,
+        action,
+        since,
+        limit,
+    })
+}
+
+fn audit(config: Config, filter: &AuditFilter, json: bool) -> anyhow::Result<()> {
+    with_admin(config, async |admin| {
+        let entries = admin.audit_log(filter).await?;
+        print!(
+            "{}",
+            if json {
+                operator::audit_json(&entries)
+            } else {
+                operator::audit_table(&entries)
+            }
+        );
+        Ok(())
     })
 }
 
 async fn users_action(admin: &Admin, action: UsersAction) -> anyhow::Result<()> {
     match action {
         UsersAction::List => {
-            println!("{:<40} {:<9} {:>6} created", "email", "state", "files");
-            for AccountSummary { account, files } in admin.list().await? {
-                println!(
-                    "{:<40} {:<9} {:>6} {}",
-                    account.email,
-                    state_word(account.state),
-                    files,
-                    sfs::text::time::utc_datetime(account.created_at)
-                );
-            }
+            print!("{}", operator::accounts_table(&admin.list().await?));
             Ok(())
         }
         UsersAction::ResetAuthenticator { email } => {
@@ -190,16 +296,9 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
-fn state_word(state: AccountState) -> &'static str {
-    match state {
-        AccountState::Active => "active",
-        AccountState::Disabled => "disabled",
-    }
-}
-
 async fn set_state(admin: &Admin, email: &str, state: AccountState) -> anyhow::Result<()> {
     let account = admin.set_state(email, state).await?;
-    println!("{}: {}", account.email, state_word(state));
+    println!("{}: {}", account.email, operator::state_word(state));
     Ok(())
 }
 

@@ -300,9 +300,9 @@ fn users_list_disable_enable_delete() {
     assert_eq!(
         actions,
         [
-            ("account disabled", "dana@example.com"),
-            ("account enabled", "dana@example.com"),
-            ("account deleted", "dana@example.com"),
+            ("account-disabled", "dana@example.com"),
+            ("account-enabled", "dana@example.com"),
+            ("account-deleted", "dana@example.com"),
         ]
     );
     assert!(log[0].detail.contains("1 file(s)"), "{:?}", log[0]);

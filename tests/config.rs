@@ -88,10 +88,13 @@ fn shipped_config_lists_every_key() {
         "limits.idle_timeout_seconds",
         "limits.upload_idle_seconds",
         "limits.max_file_bytes",
+        "limits.account_quota_bytes",
+        "limits.account_max_files",
         "limits.open_files_per_session",
         "limits.sftp_backlog_bytes",
         "log.format",
         "log.level",
+        "metrics.listen",
     ];
     expected.sort();
     assert_eq!(found, expected);
@@ -179,7 +182,7 @@ fn unknown_keys_name_the_key_and_the_allowed_ones() {
     );
     assert_eq!(
         error("[servr]\n"),
-        "config.toml: unknown key `servr` (allowed at the top level: server, database, storage, mail, auth, limits, log)"
+        "config.toml: unknown key `servr` (allowed at the top level: server, database, storage, mail, auth, limits, log, metrics)"
     );
     assert_eq!(
         error("[mail]\nsmpt = 1\n"),
@@ -191,7 +194,7 @@ fn unknown_keys_name_the_key_and_the_allowed_ones() {
     );
     assert_eq!(
         error("title = \"x\"\n"),
-        "config.toml: unknown key `title` (allowed at the top level: server, database, storage, mail, auth, limits, log)"
+        "config.toml: unknown key `title` (allowed at the top level: server, database, storage, mail, auth, limits, log, metrics)"
     );
 }
 

@@ -117,7 +117,7 @@ impl Env {
                 .expect("audit");
             let abandoned = entries
                 .iter()
-                .filter(|e| e.action == "upload abandoned")
+                .filter(|e| e.action == "upload-abandoned")
                 .count();
             if abandoned >= count {
                 return;

@@ -11,14 +11,28 @@ use std::path::Path;
 /// its own sub-modules; only the SSH door hands channels to the others.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("text", &[]),
+    ("private_fs", &[]),
+    ("telemetry", &[]),
     ("vault", &["text"]),
-    ("db", &["text"]),
+    ("db", &["text", "private_fs"]),
     ("config", &["text", "vault"]),
-    ("storage", &["text", "vault"]),
-    ("auth", &["text", "vault", "db", "config"]),
+    ("storage", &["text", "vault", "private_fs"]),
+    (
+        "auth",
+        &["text", "vault", "db", "config", "private_fs", "telemetry"],
+    ),
     (
         "core",
-        &["text", "vault", "db", "config", "storage", "auth"],
+        &[
+            "text",
+            "vault",
+            "db",
+            "config",
+            "storage",
+            "auth",
+            "private_fs",
+            "telemetry",
+        ],
     ),
     ("logging", &["text", "config"]),
     (
@@ -28,6 +42,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("doors::sftp", &["text", "core"]),
     ("doors::exec", &["text", "core"]),
     ("doors::tui", &["text", "core"]),
+    ("doors::operator", &["text", "core"]),
 ];
 
 /// A module path (`core::files`) for each source file, and its text.

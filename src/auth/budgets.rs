@@ -56,6 +56,7 @@ impl SessionSlots {
         let key = ip_key(ip);
         let mut counts = self.inner.lock();
         if counts.total >= self.inner.max_total {
+            crate::telemetry::refusal("session-limit");
             return Err(Refusal::retry(
                 format!(
                     "the server is at its limit of {} sessions",
@@ -66,6 +67,7 @@ impl SessionSlots {
         }
         let mine = counts.per_ip.get(&key).copied().unwrap_or(0);
         if mine >= self.inner.max_per_ip {
+            crate::telemetry::refusal("session-limit");
             return Err(Refusal::retry(
                 format!("{ip} already has {mine} sessions open, the most allowed; close one"),
                 SESSION_RETRY,

@@ -267,6 +267,7 @@ async fn deliver_all(mut rx: mpsc::Receiver<Outgoing>, from: Mailbox, transport:
                 }
             },
         };
+        crate::telemetry::mail(sent);
         outgoing.outcome.send_replace(if sent {
             DeliveryState::Sent
         } else {

@@ -63,7 +63,11 @@ use zeroize::Zeroizing;
 use crate::auth::limits::{ip_key, Limiter, DAY};
 use crate::auth::mail::{Delivery, DeliveryState, MailError, Mailer};
 use crate::config::{AuthConfig, LimitsConfig};
-use crate::db::{Account, AccountState, Action, Db, DbError, KnownSource, NewSshKey, SshKey};
+use crate::db::{
+    Account, AccountState, Action, AuditEntry, Db, DbError, KnownSource, NewSshKey, SshKey,
+};
+use crate::telemetry;
+use crate::text::escape::escape;
 use crate::text::time::unix_now;
 use codes::{CodeBook, CodeCheck, IssuedCode};
 use key_window::KeyWindows;
@@ -230,12 +234,30 @@ impl LoginMethod {
         matches!(self, LoginMethod::EmailCode | LoginMethod::AppCode)
     }
 
-    fn audit_detail(self) -> &'static str {
+    /// How the log and the audit detail name it.
+    pub fn describe(self) -> &'static str {
         match self {
             LoginMethod::EmailCode => "e-mailed code",
             LoginMethod::AppCode => "authenticator app code",
             LoginMethod::TrustedKey => "trusted ssh key",
             LoginMethod::KeyWindow => "ssh key after a code login",
+        }
+    }
+
+    /// The metric's label: code, app or key.
+    fn metric(self) -> &'static str {
+        match self {
+            LoginMethod::EmailCode => "code",
+            LoginMethod::AppCode => "app",
+            LoginMethod::TrustedKey | LoginMethod::KeyWindow => "key",
+        }
+    }
+
+    fn audit_action(self) -> Action {
+        match self {
+            LoginMethod::EmailCode => Action::LoginCode,
+            LoginMethod::AppCode => Action::LoginApp,
+            LoginMethod::TrustedKey | LoginMethod::KeyWindow => Action::LoginKey,
         }
     }
 }
@@ -317,13 +339,15 @@ impl Accounts {
         proven_keys: &[String],
     ) -> Result<Challenge, Refusal> {
         let email = Self::parse_email(email)?;
-        let limiter = &self.inner.limiter;
-        limiter.check_ip(ip, Instant::now())?;
+        // A banned address is refused before anything is looked up or
+        // recorded: its own wrong codes were.
+        self.inner.limiter.check_ip(ip, Instant::now())?;
         let mut challenge = self.new_challenge(&email, ip, proven_keys).await?;
-        limiter.check_address(&challenge.tag, challenge.from_known_source, Instant::now())?;
-        if challenge.app_secret.is_none() {
-            self.mail_code(&mut challenge, ip)?;
+        let started = self.open_challenge(&mut challenge, ip);
+        if let Err(refusal) = &started {
+            self.refused(&challenge, ip, refusal);
         }
+        started?;
         tracing::info!(
             to = %challenge.masked_email(),
             %ip,
@@ -331,6 +355,17 @@ impl Accounts {
             "login started"
         );
         Ok(challenge)
+    }
+
+    /// The address's lock, then the code: mailed, or the one mailed within
+    /// the cooldown (an app account's login asks for an app code first).
+    fn open_challenge(&self, challenge: &mut Challenge, ip: IpAddr) -> Result<(), Refusal> {
+        let limiter = &self.inner.limiter;
+        limiter.check_address(&challenge.tag, challenge.from_known_source, Instant::now())?;
+        if challenge.app_secret.is_none() {
+            self.mail_code(challenge, ip)?;
+        }
+        Ok(())
     }
 
     /// Mails a new code for the challenge (a resend, or the first mail of an
@@ -352,7 +387,10 @@ impl Accounts {
             ));
         }
         challenge.code = None;
-        self.mail_code(challenge, ip)?;
+        if let Err(refusal) = self.mail_code(challenge, ip) {
+            self.refused(challenge, ip, &refusal);
+            return Err(refusal);
+        }
         challenge.attempts_left = self.inner.limits.wrong_codes_per_challenge;
         challenge.state = ChallengeState::Open;
         tracing::info!(to = %challenge.masked_email(), %ip, "login code sent again");
@@ -366,6 +404,51 @@ impl Accounts {
     /// malformed answer uses up an attempt; a wrong one also counts against
     /// the address and the IP. An expired code costs nothing.
     pub async fn verify(
+        &self,
+        challenge: &mut Challenge,
+        answer: &str,
+        ip: IpAddr,
+        proven_keys: &[String],
+    ) -> Result<(Account, LoginMethod), Refusal> {
+        let result = self.check_answer(challenge, answer, ip, proven_keys).await;
+        if let Err(refusal) = &result {
+            self.refused(challenge, ip, refusal);
+        }
+        result
+    }
+
+    /// A refused answer: one log line and one audit row, the same for every
+    /// address, registered or not (the row is written in the background, so
+    /// its time says nothing either).
+    fn refused(&self, challenge: &Challenge, ip: IpAddr, refusal: &Refusal) {
+        let method = if challenge.app_secret.is_some() { "app" } else { "code" };
+        telemetry::login(method, false);
+        tracing::info!(
+            account_id = challenge.account_id,
+            to = %challenge.masked_email(),
+            remote = %ip,
+            detail = %refusal.message,
+            "{}",
+            Action::LoginRefused.as_str()
+        );
+        let db = self.inner.db.clone();
+        let (account_id, email) = (challenge.account_id, challenge.email.clone());
+        let detail = refusal.message.clone();
+        tokio::spawn(async move {
+            let remote = ip.to_string();
+            let entry = AuditEntry {
+                at: unix_now(),
+                account_id,
+                email: Some(&email),
+                action: Action::LoginRefused,
+                detail: &detail,
+                remote_addr: Some(&remote),
+            };
+            db.record(&entry).await;
+        });
+    }
+
+    async fn check_answer(
         &self,
         challenge: &mut Challenge,
         answer: &str,
@@ -454,14 +537,17 @@ impl Accounts {
             }
         };
         if account.state != AccountState::Active {
-            tracing::info!(to = %Self::mask_email(&email), %ip, "key login refused: account disabled");
+            let refusal = Refusal::disabled();
+            telemetry::login(method.metric(), false);
+            self.audit(&account, Action::LoginRefused, &refusal.message, Some(ip))
+                .await;
             return None;
         }
         self.logged_in_from(&account, ip, &[fingerprint.to_string()])
             .await;
-        self.audit(&account, Action::Login, method.audit_detail(), Some(ip))
+        telemetry::login(method.metric(), true);
+        self.audit(&account, method.audit_action(), method.describe(), Some(ip))
             .await;
-        tracing::info!(to = %Self::mask_email(&email), %ip, method = method.audit_detail(), "key login");
         Some((account, method))
     }
 
@@ -555,7 +641,6 @@ impl Accounts {
         account.totp_last_step = Some(step);
         self.audit(account, Action::Authenticator, "app confirmed", None)
             .await;
-        tracing::info!(to = %Self::mask_email(&account.email), "authenticator app confirmed");
         Ok(())
     }
 
@@ -601,6 +686,7 @@ impl Accounts {
             .await
             .map_err(db_refusal)?;
         if removed {
+            tracing::info!(account_id, detail = fingerprint, "{}", Action::RemoveKey.as_str());
             db.record_for(account_id, None, Action::RemoveKey, fingerprint, None)
                 .await;
         }
@@ -753,7 +839,6 @@ impl Accounts {
         };
         challenge.sealed_new = None;
         if account.state != AccountState::Active {
-            tracing::info!(to = %challenge.masked_email(), %ip, "code login refused: account disabled");
             return Err(Refusal::disabled());
         }
         self.logged_in_from(&account, ip, proven_keys).await;
@@ -761,10 +846,11 @@ impl Accounts {
         let detail = if created {
             "new account"
         } else {
-            method.audit_detail()
+            method.describe()
         };
-        self.audit(&account, Action::Login, detail, Some(ip)).await;
-        tracing::info!(to = %challenge.masked_email(), %ip, created, method = method.audit_detail(), "code login");
+        telemetry::login(method.metric(), true);
+        self.audit(&account, method.audit_action(), detail, Some(ip))
+            .await;
         Ok((account, method))
     }
 
@@ -808,12 +894,6 @@ impl Accounts {
                 tracing::warn!(error = %e, "could not record a wrong code");
             }
         });
-        tracing::info!(
-            to = %challenge.masked_email(),
-            %ip,
-            attempts_left = challenge.attempts_left(),
-            "wrong login code"
-        );
         if let Some(lock) = outcome.locked_for {
             tracing::warn!(
                 to = %challenge.masked_email(),
@@ -835,8 +915,17 @@ impl Accounts {
         }
     }
 
+    /// One audit row and one log line for what happened to an account.
     async fn audit(&self, account: &Account, action: Action, detail: &str, ip: Option<IpAddr>) {
         let remote = ip.map(|ip| ip.to_string());
+        tracing::info!(
+            account_id = account.id,
+            to = %Self::mask_email(&account.email),
+            remote = remote.as_deref().unwrap_or("-"),
+            detail = %escape(detail),
+            "{}",
+            action.as_str()
+        );
         self.inner
             .db
             .record_for(

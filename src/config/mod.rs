@@ -26,7 +26,7 @@ mod template;
 
 pub use settings::{
     AuthConfig, DatabaseConfig, Key, LimitsConfig, LogConfig, LogFormat, MailConfig,
-    MailSmtpConfig, MailTransport, ServerConfig, SmtpSecurity, StorageConfig, Table, SCHEMA,
+    MailSmtpConfig, MailTransport, MetricsConfig, ServerConfig, SmtpSecurity, StorageConfig, Table, SCHEMA,
 };
 pub use template::{reference_table, template};
 
@@ -79,6 +79,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// Keeps a password in the url out of logs.
@@ -88,6 +89,13 @@ impl fmt::Debug for DatabaseConfig {
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .finish()
+    }
+}
+
+impl DatabaseConfig {
+    /// The url fit for a log: `mysql://sfs:***@db/sfs`.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
     }
 }
 
@@ -184,6 +192,7 @@ impl Config {
             .or_else(|| self.auth.refused())
             .or_else(|| self.limits.refused())
             .or_else(|| self.log.refused())
+            .or_else(|| self.metrics.refused())
             .or_else(|| settings::refused_together(self));
         let Some(key) = refused else {
             return Ok(());

@@ -281,6 +281,14 @@ settings! {
         /// Largest file accepted in bytes; 0 for no limit.
         max_file_bytes: u64 = 0u64, expect "a whole number of bytes, 0 for no limit",
             check anything;
+        /// Bytes one account may store in all (the files' sizes added up); 0 for no
+        /// limit. An upload that would go over is refused before it starts when its
+        /// size is known, and as it streams otherwise; nothing partial is kept.
+        account_quota_bytes: u64 = 0u64, expect "a whole number of bytes, 0 for no limit",
+            check anything;
+        /// Files one account may store; 0 for no limit.
+        account_max_files: u64 = 0u64, expect "a whole number of files, 0 for no limit",
+            check anything;
         /// Files one SSH connection may have open at once, across all its channels and
         /// doors (each holds a file descriptor and buffers up to ~1.5 MiB while it
         /// streams); an sftp channel may also hold no more handles than this.
@@ -307,6 +315,25 @@ settings! {
     }
 }
 
+settings! {
+    /// `[metrics]`.
+    #[derive(Debug)]
+    MetricsConfig in "metrics" {
+        /// Address serving Prometheus metrics at /metrics (IP:PORT, e.g. 127.0.0.1:9690);
+        /// empty for none. Anyone who reaches it sees the counts: keep it on a private network.
+        listen: String = "",
+            expect "empty, or IP:PORT such as 127.0.0.1:9690",
+            check |listen| listen.is_empty() || listen.parse::<SocketAddr>().is_ok();
+    }
+}
+
+impl MetricsConfig {
+    /// The address to serve metrics on, if any (checked at load).
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.listen.parse().ok()
+    }
+}
+
 /// Every table, in the order `config.toml` lists them.
 pub const SCHEMA: &[Table] = &[
     ServerConfig::TABLE,
@@ -317,6 +344,7 @@ pub const SCHEMA: &[Table] = &[
     AuthConfig::TABLE,
     LimitsConfig::TABLE,
     LogConfig::TABLE,
+    MetricsConfig::TABLE,
 ];
 
 /// The rules between keys, after each key passed its own check.

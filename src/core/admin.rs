@@ -4,18 +4,33 @@
 //! file delete does). Running servers notice disabled and deleted accounts
 //! on their own (`Core::watch_accounts`).
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use anyhow::{bail, Context};
 
 use crate::auth::{self, Accounts, Sealer};
 use crate::config::Config;
 use crate::core::files::Files;
-use crate::db::{Account, AccountState, Action, Db};
+use crate::db::{
+    Account, AccountState, Action, AuditFilter, AuditRecord, Db, FileRecord, Usage,
+};
 use crate::storage::BlobStore;
+use crate::vault::FileId;
 
 /// An account as the operator's list shows it.
 pub struct AccountSummary {
     pub account: Account,
-    pub files: usize,
+    pub usage: Usage,
+    /// Unix seconds of its last login, if any.
+    pub last_login: Option<i64>,
+}
+
+/// A stored file as the operator sees it: where its blob is, for
+/// `sfs decrypt`.
+pub struct StoredFile {
+    pub record: FileRecord,
+    pub blob: PathBuf,
 }
 
 pub struct Admin {
@@ -38,13 +53,50 @@ impl Admin {
         Accounts::parse_email(input).map_err(|refusal| anyhow::anyhow!("{refusal}"))
     }
 
+    /// Every account with what it stores and its last login, in three
+    /// queries whatever the number of accounts.
     pub async fn list(&self) -> anyhow::Result<Vec<AccountSummary>> {
-        let mut out = Vec::new();
-        for account in self.db.list_accounts().await? {
-            let files = self.db.files(account.id).await?.len();
-            out.push(AccountSummary { account, files });
-        }
-        Ok(out)
+        let usage: HashMap<i64, Usage> = self.db.usage_by_account().await?.into_iter().collect();
+        let logins: HashMap<i64, i64> = self.db.last_logins().await?.into_iter().collect();
+        Ok(self
+            .db
+            .list_accounts()
+            .await?
+            .into_iter()
+            .map(|account| AccountSummary {
+                usage: usage.get(&account.id).copied().unwrap_or_default(),
+                last_login: logins.get(&account.id).copied(),
+                account,
+            })
+            .collect())
+    }
+
+    /// The account's files by name, each with its blob's path.
+    pub async fn files(&self, account: &Account) -> anyhow::Result<Vec<StoredFile>> {
+        let store = self.store()?;
+        Ok(self
+            .db
+            .files(account.id)
+            .await?
+            .into_iter()
+            .map(|record| {
+                let id = FileId::from_hex(&record.id)
+                    .with_context(|| format!("file record {} has a bad id", record.id))?;
+                let blob = store.blob_path(account.id, &id);
+                let blob = std::path::absolute(&blob).unwrap_or(blob);
+                Ok(StoredFile { blob, record })
+            })
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    /// The audit log, newest first.
+    pub async fn audit_log(&self, filter: &AuditFilter) -> anyhow::Result<Vec<AuditRecord>> {
+        Ok(self.db.audit_log(filter).await?)
+    }
+
+    fn store(&self) -> anyhow::Result<BlobStore> {
+        let dir = &self.config.storage.uploads_dir;
+        BlobStore::open(dir).with_context(|| format!("opening {}", dir.display()))
     }
 
     /// The account at `email`, or an error that says there is none.
@@ -80,9 +132,7 @@ impl Admin {
         let Some(records) = self.db.delete_account(&account.email).await? else {
             bail!("no account {}", account.email);
         };
-        let store = BlobStore::open(&self.config.storage.uploads_dir)
-            .with_context(|| format!("opening {}", self.config.storage.uploads_dir.display()))?;
-        Files::new(self.db.clone(), store, self.config.storage.chunk_size, 0)
+        Files::new(self.db.clone(), self.store()?, self.config.storage.chunk_size, 0)
             .remove_blobs(&records)
             .await;
         let detail = format!("by the operator, with {} file(s)", records.len());

@@ -6,6 +6,7 @@ use std::io;
 
 use crate::db::DbError;
 use crate::text::escape::escape;
+use crate::text::size::human_size;
 use crate::vault::VaultError;
 
 /// Why a file operation failed, worded for the user who asked.
@@ -25,6 +26,16 @@ pub enum FilesError {
     Locked,
     #[error("file too large: this server accepts at most {limit} bytes per file")]
     TooLarge { limit: u64 },
+    #[error("this upload does not fit in your storage quota: your other files use {} of the {} allowed{}; nothing was stored", human_size(*.used), human_size(*.allowed), .upload.map_or(String::new(), |n| format!(" and this one is {}", human_size(n))))]
+    OverQuota {
+        /// What the account's files use, without a file this upload replaces.
+        used: u64,
+        allowed: u64,
+        /// The upload's size when it is known.
+        upload: Option<u64>,
+    },
+    #[error("your account holds {files} files, the most allowed: delete some first; nothing was stored")]
+    TooManyFiles { files: u64 },
     #[error("the server's disk is full; nothing was stored")]
     DiskFull,
     #[error("{}.key is where the key of {} goes: write its key there to unlock it, or store this file under another name", escape(.stem), escape(.stem))]
@@ -88,7 +99,10 @@ impl FilesError {
             | FilesError::NoFolders
             | FilesError::SizeMismatch { .. }
             | FilesError::Vault(_) => ErrorKind::Invalid,
-            FilesError::TooLarge { .. } | FilesError::DiskFull => ErrorKind::TooLarge,
+            FilesError::TooLarge { .. }
+            | FilesError::OverQuota { .. }
+            | FilesError::TooManyFiles { .. }
+            | FilesError::DiskFull => ErrorKind::TooLarge,
             FilesError::TooManyOpen { .. } | FilesError::UploadIdle { .. } => ErrorKind::Busy,
             FilesError::Damaged(_) | FilesError::Io(_) | FilesError::Db(_) => ErrorKind::Internal,
         }
@@ -105,7 +119,10 @@ impl FilesError {
     /// and pass untouched.
     pub fn logged(self, account_id: i64, remote: &str, what: &str) -> FilesError {
         let detail = match &self {
-            FilesError::Damaged(detail) => detail.clone(),
+            FilesError::Damaged(detail) => {
+                crate::telemetry::vault_error();
+                detail.clone()
+            }
             FilesError::Io(e) => e.to_string(),
             FilesError::Db(e) => e.to_string(),
             _ => return self,

@@ -14,6 +14,7 @@ pub mod keyring;
 pub mod messages;
 pub mod names;
 mod progress;
+pub mod quota;
 pub mod upload;
 
 use std::collections::HashMap;
@@ -29,8 +30,12 @@ use crate::core::files::{Committed, Files, Sealed};
 use crate::core::keyring::{Keyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
 use crate::core::progress::Progress;
-use crate::db::{AccountState, Action, AuditEntry, AuditQueue, Db, NewSshKey};
+use crate::private_fs;
+use crate::telemetry;
+use crate::config::MailTransport;
+use crate::db::{Action, AuditEntry, AuditQueue, Db, NewSshKey};
 use crate::storage::BlobStore;
+use crate::text::escape::escape;
 use crate::text::time::utc_time;
 
 pub use error::{ErrorKind, FilesError};
@@ -40,7 +45,11 @@ pub use error::{ErrorKind, FilesError};
 pub use crate::auth::budgets::{OpenFiles, SessionSlot, SessionSlots};
 pub use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, MailStatus, Refusal};
 pub use crate::config::{Config, LimitsConfig};
-pub use crate::db::{Account, FileRecord, SshKey};
+pub use crate::db::{
+    Account, AccountState, AuditFilter, AuditRecord, FileRecord, SshKey, Usage,
+};
+pub use crate::db::Action as AuditAction;
+pub use crate::telemetry::Session as SessionMetric;
 pub use crate::vault::{FileKey, VaultError};
 
 /// Who asks: the logged-in account and where it connects from, for the rules
@@ -135,6 +144,29 @@ fn logged<T>(who: &Who, what: &str, result: Result<T, FilesError>) -> Result<T, 
     result.map_err(|e| e.logged(who.account_id, &who.remote, what))
 }
 
+/// The server's own folders and files, private from now on: what it
+/// creates is (umask), and what was left wider is tightened or refused.
+/// The database's folder and the blob folder see to themselves.
+fn make_private(config: &Config) -> anyhow::Result<()> {
+    use anyhow::Context;
+    private_fs::restrict_umask();
+    let dir = |path: &std::path::Path| {
+        private_fs::private_dir(path).with_context(|| format!("cannot create {}", path.display()))
+    };
+    let keys = &config.server.host_key_dir;
+    dir(keys)?;
+    private_fs::private_files_in(keys)?;
+    let secret = &config.auth.secret_key_file;
+    if let Some(parent) = secret.parent().filter(|p| !p.as_os_str().is_empty()) {
+        dir(parent)?;
+    }
+    private_fs::private_file(secret)?;
+    if config.mail.transport == MailTransport::Outbox {
+        dir(&config.mail.outbox_dir)?;
+    }
+    Ok(())
+}
+
 /// The one core of a server. Its parts are private: the doors call the
 /// operations below, each rule in one place.
 pub struct Core {
@@ -152,8 +184,15 @@ impl Core {
     /// Opens the database (applying migrations), sweeps the blob folder,
     /// loads the server's sealing key and starts the mailer.
     pub async fn start(config: Config) -> anyhow::Result<Arc<Core>> {
+        make_private(&config)?;
+        if let Some(listen) = config.metrics.address() {
+            crate::telemetry::serve(listen).map_err(anyhow::Error::msg)?;
+            tracing::info!(%listen, "metrics: http://{listen}/metrics");
+        }
         let db = Db::connect(&config.database.url, config.database.max_connections).await?;
+        tracing::info!(engine = %db.kind(), url = %config.database.redacted_url(), "database");
         let store = BlobStore::open(&config.storage.uploads_dir)?;
+        tracing::info!(folder = %config.storage.uploads_dir.display(), "blob storage");
         let files = Files::new(
             db.clone(),
             store,
@@ -173,6 +212,19 @@ impl Core {
         }
         let sealer = Sealer::load_or_create(&config.auth.secret_key_file)?;
         let mailer = Mailer::start(&config.mail)?;
+        let mail = &config.mail;
+        match mail.transport {
+            MailTransport::Outbox => {
+                tracing::info!(transport = "outbox", folder = %mail.outbox_dir.display(), "mail")
+            }
+            MailTransport::Smtp => tracing::info!(
+                transport = "smtp",
+                host = %mail.smtp.host,
+                port = mail.smtp.port,
+                security = ?mail.smtp.security,
+                "mail"
+            ),
+        }
         let accounts = Accounts::new(
             db.clone(),
             sealer,
@@ -202,7 +254,16 @@ impl Core {
         }))
     }
 
+    /// One audit row (queued) and one log line for a file operation.
     async fn audit(&self, who: &Who, action: Action, detail: &str) {
+        tracing::info!(
+            account_id = who.account_id,
+            to = %Accounts::mask_email(&who.email),
+            remote = %who.remote,
+            detail = %escape(detail),
+            "{}",
+            action.as_str()
+        );
         let entry = AuditEntry {
             at: crate::text::time::unix_now(),
             account_id: Some(who.account_id),
@@ -374,6 +435,7 @@ impl Core {
                     name: record.name.clone(),
                 },
             );
+            telemetry::upload_stored();
             self.audit(
                 who,
                 Action::Upload,
@@ -390,7 +452,6 @@ impl Core {
     /// went away, the connection dropped, the server stopped): nothing was
     /// stored. Audited in the background (called from `Drop`).
     pub fn upload_abandoned(self: &Arc<Self>, who: &Who, name: &str, received: u64) {
-        tracing::info!(account_id = who.account_id, remote = %who.remote, received, "upload abandoned");
         let core = self.clone();
         let who = who.clone();
         let detail = format!("{name:?}, {received} bytes received");
@@ -414,6 +475,7 @@ impl Core {
                 }
                 Err(e) => {
                     if matches!(e, FilesError::Vault(VaultError::WrongKey)) {
+                        telemetry::refusal("wrong-key");
                         self.audit(who, Action::Refused, &format!("wrong key for {name:?}"))
                             .await;
                     }
@@ -449,6 +511,7 @@ impl Core {
             let open = who.take_open_file()?;
             let name = record.name.clone();
             let Some(key) = self.keyring.unlocked_key(who.account_id, &record.id) else {
+                telemetry::refusal("locked");
                 self.audit(
                     who,
                     Action::Refused,
@@ -464,6 +527,7 @@ impl Core {
                 &format!("{name:?}, {} bytes", record.size),
             )
             .await;
+            telemetry::download_opened();
             let download = self.watched(who, &record, Download::new(reader, open));
             Ok((record, download))
         }
@@ -504,7 +568,8 @@ impl Core {
                         &format!("{name:?}, {} bytes", record.size),
                     )
                     .await;
-                    let download = self.watched(who, &record, Download::new(reader, open));
+                    telemetry::download_opened();
+            let download = self.watched(who, &record, Download::new(reader, open));
                     Ok((record, download))
                 }
                 Err(e) => {

@@ -61,6 +61,8 @@ impl Progress {
 
     /// `bytes` moved so far; reported when the last report is old enough.
     pub fn moved(&mut self, bytes: u64) {
+        let upload = self.report.direction == Direction::Upload;
+        crate::telemetry::bytes(upload, bytes.saturating_sub(self.report.bytes));
         self.report.bytes = bytes;
         if self.last.elapsed() >= REPORT_EVERY {
             self.last = Instant::now();

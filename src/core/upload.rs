@@ -13,7 +13,7 @@
 //! delivers the key, then [`SealedUpload::commit`] records it. Dropping
 //! either without that abandons the upload: nothing is stored, the file it
 //! would have replaced and its key are untouched, and the audit log says
-//! "upload abandoned".
+//! "upload-abandoned".
 //!
 //! An upload that receives nothing for `[limits] upload_idle_seconds` is
 //! abandoned the same way by a watchdog task (a timer, no thread), which
@@ -49,6 +49,8 @@ pub struct UploadStream {
     name: String,
     /// The size the client announced; the upload must be exactly that.
     expected: Option<u64>,
+    /// What the account's quota leaves for this upload; `None`: no quota.
+    room: Option<u64>,
     progress: Progress,
     /// What the upload holds, shared with the idle watchdog. Locked for the
     /// whole of a write, so the watchdog never takes an upload in use.
@@ -85,6 +87,7 @@ impl UploadStream {
     ) -> Result<UploadStream, FilesError> {
         let open = who.take_open_file()?;
         core.check_new_name(who, name).await?;
+        let room = core.upload_room(who, name, expected).await?;
         let upload = core.files.begin_upload(who.account_id, name)?;
         let name = upload.name().to_string();
         let state = Arc::new(AsyncMutex::new(Held {
@@ -119,6 +122,7 @@ impl UploadStream {
             who: who.clone(),
             name,
             expected,
+            room,
             progress,
             state,
             watchdog,
@@ -151,6 +155,9 @@ impl UploadStream {
                 announced,
                 sent: held.sent,
             });
+        }
+        if let Some(room) = self.room.filter(|&room| held.sent > room) {
+            return Err(self.core.over_quota(&self.who, &self.name, room).await);
         }
         held.batch_len += data.len();
         held.batch.push(data);
@@ -198,6 +205,12 @@ impl UploadStream {
                 announced,
                 sent: held.sent,
             });
+        }
+        // Other uploads of the account may have been stored meanwhile (no
+        // query without a quota).
+        let room = self.core.upload_room(&self.who, &self.name, None).await?;
+        if let Some(room) = room.filter(|&room| held.sent > room) {
+            return Err(self.core.over_quota(&self.who, &self.name, room).await);
         }
         let upload = wait_idle(&mut held).await?;
         let tail = std::mem::take(&mut held.batch);

@@ -7,48 +7,62 @@ use sqlx::Row;
 use super::audit_columns;
 use super::{Db, DbError};
 
-/// What happened: the audit log's action names, all of them, here once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    Login,
-    Logout,
-    Upload,
-    UploadAbandoned,
-    Download,
-    Unlock,
-    Delete,
-    Rename,
-    /// A file operation refused by a rule (wrong key, locked).
-    Refused,
-    Authenticator,
-    TrustKey,
-    RemoveKey,
+/// Declares the audit log's actions once: each variant with the fixed name
+/// stored in the `action` column and shown by `sfs audit`.
+macro_rules! actions {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// What happened: the audit log's action names, all of them, here once.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Action {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Action {
+            /// Every action, in the order declared.
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)*];
+
+            /// The name stored in the `action` column.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    /// A login with an e-mailed code (detail: "new account" for the first).
+    LoginCode => "login-code",
+    /// A login with an authenticator-app code.
+    LoginApp => "login-app",
+    /// A login with a trusted SSH key or one in its key login window.
+    LoginKey => "login-key",
+    /// A wrong code, a disabled account, a ban or a lock: the detail says.
+    LoginRefused => "login-refused",
+    Logout => "logout",
+    Upload => "upload",
+    UploadAbandoned => "upload-abandoned",
+    Download => "download",
+    Unlock => "unlock",
+    Delete => "delete",
+    Rename => "rename",
+    /// A file operation refused by a rule (wrong key, locked, quota).
+    Refused => "refused",
+    /// An authenticator app confirmed, or reset by the operator.
+    Authenticator => "authenticator",
+    TrustKey => "trust-key",
+    RemoveKey => "remove-key",
     /// The operator's `sfs users` commands.
-    AccountDisabled,
-    AccountEnabled,
-    AccountDeleted,
+    AccountDisabled => "account-disabled",
+    AccountEnabled => "account-enabled",
+    AccountDeleted => "account-deleted",
 }
 
 impl Action {
-    /// The word stored in the `action` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Login => "login",
-            Action::Logout => "logout",
-            Action::Upload => "upload",
-            Action::UploadAbandoned => "upload abandoned",
-            Action::Download => "download",
-            Action::Unlock => "unlock",
-            Action::Delete => "delete",
-            Action::Rename => "rename",
-            Action::Refused => "refused",
-            Action::Authenticator => "authenticator",
-            Action::TrustKey => "trust key",
-            Action::RemoveKey => "remove key",
-            Action::AccountDisabled => "account disabled",
-            Action::AccountEnabled => "account enabled",
-            Action::AccountDeleted => "account deleted",
-        }
+    /// The action stored under `name`, if it is one.
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.iter().copied().find(|a| a.as_str() == name)
     }
 }
 
@@ -167,5 +181,62 @@ impl Db {
         .await
         .and_then(|rows| rows.iter().map(audit_from_row).collect())
         .map_err(|e| DbError::query("recent_audit", &e))
+    }
+}
+
+/// Which entries `sfs audit` shows; every part optional.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Entries of this address: recorded with it, or with the id of the
+    /// account that has it now.
+    pub email: Option<String>,
+    pub action: Option<Action>,
+    /// Unix seconds: entries at or after it.
+    pub since: Option<i64>,
+    pub limit: i64,
+}
+
+impl Db {
+    /// Entries matching `filter`, newest first. An entry recorded without
+    /// its address (a key removed from the terminal UI) shows the address
+    /// its account has now.
+    pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, DbError> {
+        if filter.limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from(
+            "SELECT l.id, l.at, l.account_id, \
+             COALESCE(l.email, (SELECT a.email FROM accounts a WHERE a.id = l.account_id)), \
+             l.action, l.detail, l.remote_addr FROM audit_log l WHERE 1 = 1",
+        );
+        if filter.email.is_some() {
+            sql.push_str(
+                " AND (l.email = ? OR l.account_id IN \
+                 (SELECT a.id FROM accounts a WHERE a.email = ?))",
+            );
+        }
+        if filter.action.is_some() {
+            sql.push_str(" AND l.action = ?");
+        }
+        if filter.since.is_some() {
+            sql.push_str(" AND l.at >= ?");
+        }
+        sql.push_str(" ORDER BY l.id DESC LIMIT ?");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(email) = &filter.email {
+            query = query.bind(email.clone()).bind(email.clone());
+        }
+        if let Some(action) = filter.action {
+            query = query.bind(action.as_str());
+        }
+        if let Some(since) = filter.since {
+            query = query.bind(since);
+        }
+        query
+            .bind(filter.limit)
+            .fetch_all(&self.pool)
+            .await
+            .and_then(|rows| rows.iter().map(audit_from_row).collect())
+            .map_err(|e| DbError::query("audit_log", &e))
     }
 }

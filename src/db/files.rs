@@ -30,6 +30,23 @@ impl FileRecord {
     }
 }
 
+/// What an account stores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub files: u64,
+    /// Plaintext bytes, as the files' sizes add up.
+    pub bytes: u64,
+}
+
+fn usage_from_row(row: &AnyRow, at: usize) -> Result<Usage, sqlx::Error> {
+    let files: i64 = row.try_get(at)?;
+    let bytes: i64 = row.try_get(at + 1)?;
+    Ok(Usage {
+        files: u64::try_from(files).map_err(|_| invalid_column("file count"))?,
+        bytes: u64::try_from(bytes).map_err(|_| invalid_column("file bytes"))?,
+    })
+}
+
 /// What [`Db::rename_file`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RenameOutcome {
@@ -327,6 +344,42 @@ impl Db {
             Ok(Attempt::Done(Some(replaced)))
         })
         .await
+    }
+
+    /// What the account stores: how many files and their plaintext bytes.
+    pub async fn usage(&self, account_id: i64) -> Result<Usage, DbError> {
+        let sql = match self.kind {
+            DbKind::Sqlite => "SELECT COUNT(*), COALESCE(SUM(f.size), 0) FROM files f \
+                               WHERE f.account_id = ?",
+            // MySQL's SUM is a DECIMAL, which the Any driver cannot decode.
+            DbKind::MySql => "SELECT COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS SIGNED) \
+                              FROM files f WHERE f.account_id = ?",
+        };
+        sqlx::query(sql)
+            .bind(account_id)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| usage_from_row(&row, 0))
+            .map_err(|e| DbError::query("usage", &e))
+    }
+
+    /// [`Db::usage`] of every account that stores anything, by account id.
+    pub async fn usage_by_account(&self) -> Result<Vec<(i64, Usage)>, DbError> {
+        let sql = match self.kind {
+            DbKind::Sqlite => "SELECT COUNT(*), COALESCE(SUM(f.size), 0), f.account_id \
+                               FROM files f GROUP BY f.account_id",
+            DbKind::MySql => "SELECT COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS SIGNED), \
+                              f.account_id FROM files f GROUP BY f.account_id",
+        };
+        sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|row| Ok((row.try_get(2)?, usage_from_row(row, 0)?)))
+                    .collect()
+            })
+            .map_err(|e| DbError::query("usage_by_account", &e))
     }
 
     /// Every (account id, file id) pair, for the start-up sweep of blobs

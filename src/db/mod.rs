@@ -22,9 +22,9 @@ mod login_guard;
 mod ssh_keys;
 
 pub use accounts::{Account, AccountState};
-pub use audit::{Action, AuditEntry, AuditRecord};
+pub use audit::{Action, AuditEntry, AuditFilter, AuditRecord};
 pub use audit_queue::AuditQueue;
-pub use files::{FileRecord, RenameOutcome};
+pub use files::{FileRecord, RenameOutcome, Usage};
 pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
 pub use ssh_keys::{NewSshKey, SshKey};
 
@@ -36,6 +36,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rand::Rng;
+
+use crate::private_fs::{private_dir, private_file};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::error::ErrorKind;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -72,6 +74,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "file times",
         include_str!("../../migrations/sqlite/0004_file_times.sql"),
         include_str!("../../migrations/mysql/0004_file_times.sql"),
+    ),
+    (
+        5,
+        "audit names",
+        include_str!("../../migrations/sqlite/0005_audit_names.sql"),
+        include_str!("../../migrations/mysql/0005_audit_names.sql"),
     ),
 ];
 
@@ -159,7 +167,7 @@ pub enum DbError {
     UnsupportedUrl,
     #[error("invalid SQLite database url: {reason}")]
     BadUrl { reason: String },
-    #[error("cannot create the database folder {}: {source}", path.display())]
+    #[error("cannot prepare the database's place {}: {source}", path.display())]
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
@@ -270,13 +278,21 @@ fn prepare_sqlite(url: &str) -> Result<String, DbError> {
     let options = SqliteConnectOptions::from_str(url).map_err(|e| DbError::BadUrl {
         reason: e.to_string(),
     })?;
-    if let Some(dir) = options.get_filename().parent() {
+    let file = options.get_filename();
+    if let Some(dir) = file.parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+            private_dir(dir).map_err(|source| DbError::CreateDir {
                 path: dir.to_owned(),
                 source,
             })?;
         }
+    }
+    // The database and its journal files: private also when made before.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.as_os_str().to_owned();
+        path.push(suffix);
+        let path = PathBuf::from(path);
+        private_file(&path).map_err(|source| DbError::CreateDir { path, source })?;
     }
     let query = url.split_once('?').map_or("", |(_, query)| query);
     if query.split('&').any(|pair| pair.starts_with("mode=")) {

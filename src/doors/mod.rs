@@ -6,9 +6,11 @@
 //!   one connection layer that hands each channel to the door it asked for;
 //! - [`tui`]: the terminal UI of an interactive session;
 //! - [`sftp`]: the sftp subsystem (OpenSSH sftp/scp, rclone, sshfs, …);
-//! - [`exec`]: `ssh HOST COMMAND` — commands and legacy scp.
+//! - [`exec`]: `ssh HOST COMMAND` — commands and legacy scp;
+//! - [`operator`]: what the operator's `sfs` commands print.
 
 pub mod exec;
+pub mod operator;
 pub mod sftp;
 pub mod ssh;
 pub mod tui;

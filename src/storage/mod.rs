@@ -1,4 +1,5 @@
-//! Blob storage on disk: `uploads_dir/<account id>/<file id>`.
+//! Blob storage on disk: `uploads_dir/<account id>/<file id>`, folders 0700
+//! and blobs 0600 (the start-up sweep tightens any left wider).
 //!
 //! A blob is written to `<file id>.part` beside its final place, fsynced and
 //! renamed into place only when complete, so a reader never sees half a blob
@@ -11,8 +12,10 @@
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::private_fs::{private_dir, private_file};
 use crate::vault::FileId;
 
 const PART_SUFFIX: &str = ".part";
@@ -40,9 +43,9 @@ pub struct SweepReport {
 }
 
 impl BlobStore {
-    /// Opens (creating if needed) the blob folder.
+    /// Opens (creating if needed) the blob folder, private to the server.
     pub fn open(root: &Path) -> io::Result<BlobStore> {
-        fs::create_dir_all(root)?;
+        private_dir(root)?;
         Ok(BlobStore {
             root: root.to_path_buf(),
         })
@@ -64,12 +67,16 @@ impl BlobStore {
     /// Starts a new blob; nothing is visible until [`PendingBlob::commit`].
     pub fn create(&self, account_id: i64, id: &FileId) -> io::Result<PendingBlob> {
         let dir = self.account_dir(account_id);
-        fs::create_dir_all(&dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
         let final_path = dir.join(id.to_hex());
         let part_path = dir.join(format!("{}{PART_SUFFIX}", id.to_hex()));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&part_path)?;
         Ok(PendingBlob {
             file,
@@ -113,6 +120,7 @@ impl BlobStore {
             if !account_entry.file_type()?.is_dir() {
                 continue;
             }
+            private_dir(&account_entry.path())?;
             for entry in fs::read_dir(account_entry.path())? {
                 let entry = entry?;
                 let name = entry.file_name();
@@ -125,6 +133,7 @@ impl BlobStore {
                 } else if FileId::from_hex(name).is_some() {
                     let key = (account_id, name.to_string());
                     if known.contains(&key) {
+                        private_file(&entry.path())?;
                         present.insert(key);
                     } else {
                         fs::remove_file(entry.path())?;

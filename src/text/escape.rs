@@ -80,6 +80,28 @@ fn is_invisible_format(c: char) -> bool {
     )
 }
 
+/// `text` as a JSON string literal: exact for a parser, and with JSON's own
+/// `\u` escapes for what [`needs_escape`], so a terminal never sees it raw.
+pub fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            // JSON's own escapes, so a parser gets the exact name back and
+            // a terminal never sees the raw character.
+            c if needs_escape(c) => {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use crate::core::names::file_name;
 use crate::core::upload::UploadStream;
 use crate::core::FilesError;
 use crate::core::{Core, FileKey, VaultError, Who};
-use crate::text::escape::{escape, needs_escape};
+use crate::text::escape::{escape, json_string};
 use crate::text::time::{unix_now, utc_datetime};
 
 /// How much plaintext one read sends.
@@ -202,26 +202,6 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool) -> u32 {
     }
     io.stdout(out).await;
     0
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            // JSON's own escapes, so a parser gets the exact name back and
-            // a terminal never sees the raw character.
-            c if needs_escape(c) => {
-                for unit in c.encode_utf16(&mut [0; 2]) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 async fn put(

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use super::connection::{ConnectionInfo, Login};
 use crate::core::messages;
 use crate::core::Who;
+use crate::core::SessionMetric;
 use crate::doors::tui::{self, Input, SessionContext};
 
 /// Input events waiting for the terminal UI; a client that floods faster
@@ -50,7 +51,10 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             } => pty = Some((term, clamp(col_width), clamp(row_height))),
             ChannelMsg::RequestShell { .. } => {
                 match pty {
-                    Some(pty) => terminal_ui(info, channel, pty, env).await,
+                    Some(pty) => {
+                        let _session = SessionMetric::open("tui");
+                        terminal_ui(info, channel, pty, env).await
+                    }
                     None => {
                         refuse(
                             channel,
@@ -65,6 +69,7 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             ChannelMsg::Exec { command, .. } => {
                 match account_of(&info) {
                     Some(who) => {
+                        let _session = SessionMetric::open("exec");
                         let door = crate::doors::exec::commands::run(
                             info.core.clone(),
                             who.clone(),
@@ -80,6 +85,7 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
             ChannelMsg::RequestSubsystem { name, .. } if name == "sftp" => {
                 match account_of(&info) {
                     Some(who) => {
+                        let _session = SessionMetric::open("sftp");
                         let door = crate::doors::sftp::run(info.core.clone(), who.clone(), channel);
                         until_account_closed(&info, &who, id, door).await
                     }

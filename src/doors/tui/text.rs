@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+pub use crate::text::size::human_size;
+
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
@@ -84,21 +86,6 @@ pub fn human_rate(bytes: u64, millis: u64) -> Option<String> {
             human_size(u64::try_from(per_second).unwrap_or(u64::MAX))
         )
     })
-}
-
-/// `0 B`, `999 B`, `1.0 KiB`, `12.3 MiB`…
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
@@ -223,16 +210,6 @@ mod tests {
     fn rates() {
         assert_eq!(human_rate(10 << 20, 1000).as_deref(), Some("10.0 MiB/s"));
         assert_eq!(human_rate(1000, 100), None);
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1024), "1.0 KiB");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
-        assert_eq!(human_size(u64::MAX), "16.0 EiB");
     }
 
     #[test]

@@ -260,7 +260,7 @@ fn dashboard(frame: &mut Frame, app: &App, dash: &Dashboard, theme: &Theme) {
 
 /// The account on the left; on the right the waiting keys' notice (the
 /// only way a finished upload makes itself known: nothing pops up over
-/// what the user is typing) and the help key.
+/// what the user is typing), what the files use and the help key.
 fn draw_header(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
     let help = "? help ";
     let notice = match dash.waiting.len() {
@@ -268,7 +268,14 @@ fn draw_header(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
         1 => "1 key waiting — r to reveal · ".to_string(),
         n => format!("{n} keys waiting — r to reveal · "),
     };
-    let right = width(&notice) + width(help);
+    // What the files use, where it leaves the address some room.
+    let usage = format!("{} · ", dash.storage.label());
+    let usage = if usize::from(area.width) >= width(&notice) + width(help) + width(&usage) + 24 {
+        usage
+    } else {
+        String::new()
+    };
+    let right = width(&notice) + width(&usage) + width(help);
     let email = escape(&dash.account.email);
     let left_room = usize::from(area.width).saturating_sub(right + 1);
     let title = fit(&format!(" sfs · {email}"), left_room).into_owned();
@@ -276,6 +283,7 @@ fn draw_header(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(notice, theme.bar_notice()),
+            Span::raw(usage),
             Span::raw(help),
         ]))
         .alignment(Alignment::Right)

@@ -399,6 +399,7 @@ impl Dashboard {
             .list(&self.who)
             .await
             .map_err(|e| format!("Could not load your files: {e}."))?;
+        self.storage = core.storage(&self.files);
         self.selected = selected
             .and_then(|id| self.files.iter().position(|f| f.record.id == id))
             .unwrap_or(self.selected)

@@ -120,6 +120,7 @@ impl App {
         let mut dash = Dashboard {
             account,
             who,
+            storage: self.core.storage(&[]),
             files: Vec::new(),
             waiting: Vec::new(),
             transfers: BTreeMap::new(),

@@ -34,6 +34,7 @@ use crate::core::events::{Event, Transfer};
 use crate::core::key_input::parse_key;
 use crate::core::keyring::WaitingKey;
 use crate::core::messages;
+use crate::core::quota::Storage;
 use crate::core::FilesError;
 use crate::core::{
     Account, Accounts, Challenge, ConnectionKey, Core, FileState, FileView, LoginMethod, OpenFiles,
@@ -88,6 +89,8 @@ pub struct Dashboard {
     pub account: Account,
     who: Who,
     pub files: Vec<FileView>,
+    /// What the files use (and the quota), for the header.
+    pub storage: Storage,
     pub waiting: Vec<WaitingKey>,
     /// The account's transfers under way on any connection, by id.
     pub transfers: BTreeMap<u64, Transfer>,

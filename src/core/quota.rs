@@ -1,0 +1,112 @@
+//! Quotas: how much one account may store (`[limits] account_quota_bytes`
+//! and `account_max_files`, 0 for no limit) against what its files use.
+//! An upload is checked when it starts (its size, when the client announced
+//! it), as it streams, and once more before it is sealed, so uploads running
+//! side by side cannot together pass the quota; a refused upload stores
+//! nothing.
+
+use crate::core::{Core, FileView, FilesError, Who};
+use crate::db::Action;
+use crate::text::size::human_size;
+
+/// What an account stores and what it may.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Storage {
+    pub files: u64,
+    pub bytes: u64,
+    /// `None`: no limit.
+    pub quota_bytes: Option<u64>,
+    pub max_files: Option<u64>,
+}
+
+impl Storage {
+    /// `1.2 GiB of 5.0 GiB`, or `1.2 GiB` with no quota: the terminal UI's
+    /// header.
+    pub fn label(&self) -> String {
+        match self.quota_bytes {
+            Some(quota) => format!("{} of {}", human_size(self.bytes), human_size(quota)),
+            None => human_size(self.bytes),
+        }
+    }
+}
+
+/// A limit of 0 is none.
+fn limit(value: u64) -> Option<u64> {
+    (value > 0).then_some(value)
+}
+
+impl Core {
+    /// The account's storage from a listing it just read (no query).
+    pub fn storage(&self, files: &[FileView]) -> Storage {
+        let limits = &self.config.limits;
+        Storage {
+            files: files.len() as u64,
+            bytes: files.iter().map(|f| f.record.size).sum(),
+            quota_bytes: limit(limits.account_quota_bytes),
+            max_files: limit(limits.account_max_files),
+        }
+    }
+
+    /// The bytes an upload of `name` may hold (`None`: no limit), once the
+    /// account may store one more file under that name and `size`, when
+    /// known, fits. A file the upload replaces counts as gone. A refusal is
+    /// audited.
+    pub(crate) async fn upload_room(
+        &self,
+        who: &Who,
+        name: &str,
+        size: Option<u64>,
+    ) -> Result<Option<u64>, FilesError> {
+        let limits = &self.config.limits;
+        let (quota, max_files) = (
+            limit(limits.account_quota_bytes),
+            limit(limits.account_max_files),
+        );
+        if quota.is_none() && max_files.is_none() {
+            return Ok(None);
+        }
+        let usage = self.db.usage(who.account_id).await?;
+        let replaced = self.files.file_by_name(who.account_id, name).await?;
+        let refusal = match (max_files, &replaced) {
+            (Some(max), None) if usage.files >= max => Some(FilesError::TooManyFiles {
+                files: usage.files,
+            }),
+            _ => None,
+        };
+        let used = usage
+            .bytes
+            .saturating_sub(replaced.as_ref().map_or(0, |r| r.size));
+        let room = quota.map(|quota| quota.saturating_sub(used));
+        let refusal = refusal.or_else(|| {
+            let (quota, room) = (quota?, room?);
+            size.filter(|&size| size > room)
+                .map(|size| FilesError::OverQuota {
+                    used,
+                    allowed: quota,
+                    upload: Some(size),
+                })
+        });
+        match refusal {
+            Some(refusal) => Err(self.upload_refused(who, name, refusal).await),
+            None => Ok(room),
+        }
+    }
+
+    /// An upload of `name` that outgrew its `room` as it streamed.
+    pub(crate) async fn over_quota(&self, who: &Who, name: &str, room: u64) -> FilesError {
+        let allowed = self.config.limits.account_quota_bytes;
+        let refusal = FilesError::OverQuota {
+            used: allowed.saturating_sub(room),
+            allowed,
+            upload: None,
+        };
+        self.upload_refused(who, name, refusal).await
+    }
+
+    async fn upload_refused(&self, who: &Who, name: &str, refusal: FilesError) -> FilesError {
+        crate::telemetry::refusal("quota");
+        self.audit(who, Action::Refused, &format!("upload of {name:?}: {refusal}"))
+            .await;
+        refusal
+    }
+}

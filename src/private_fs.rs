@@ -1,0 +1,96 @@
+//! The server's files are its own: folders 0700, files 0600. New ones are
+//! made so by the process's umask (set once at start, so what libraries
+//! create — the SQLite file and its journal, outbox mail — is private too);
+//! folders and files left from before with wider modes are tightened, with
+//! a log line, or start-up stops with a message saying what to run.
+//! Imports nothing from the crate.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Group and other bits: none may be set on what the server keeps.
+const OPEN_BITS: u32 = 0o077;
+
+/// A folder or file of the server's that others could read and that could
+/// not be made private.
+#[derive(Debug, thiserror::Error)]
+#[error("{} is open to other users (mode {mode:04o}) and cannot be made private: {source}; run `chmod {want:o} {}` as its owner", .path.display(), .path.display())]
+pub struct NotPrivate {
+    pub path: PathBuf,
+    pub mode: u32,
+    pub want: u32,
+    pub source: io::Error,
+}
+
+/// New files 0600 and folders 0700 from now on, in this whole process.
+pub fn restrict_umask() {
+    // SAFETY: umask only swaps the process's creation mask; it cannot fail.
+    unsafe {
+        libc::umask(OPEN_BITS as libc::mode_t);
+    }
+}
+
+/// Creates `dir` (and missing parents) mode 0700, or makes an existing one
+/// 0700.
+pub fn private_dir(dir: &Path) -> Result<(), io::Error> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    tighten(dir, 0o700).map_err(io::Error::other)
+}
+
+/// Makes `file` 0600 if it exists with wider modes; a missing file is fine.
+pub fn private_file(file: &Path) -> Result<(), io::Error> {
+    match fs::symlink_metadata(file) {
+        Ok(meta) if meta.is_file() => tighten(file, 0o600).map_err(io::Error::other),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every regular file directly in `dir` made 0600 (the host keys).
+pub fn private_files_in(dir: &Path) -> Result<(), io::Error> {
+    for entry in fs::read_dir(dir)? {
+        private_file(&entry?.path())?;
+    }
+    Ok(())
+}
+
+/// Clears the group and other bits of `path` when any is set.
+fn tighten(path: &Path, want: u32) -> Result<(), NotPrivate> {
+    let mode = match fs::metadata(path) {
+        Ok(meta) => meta.permissions().mode() & 0o7777,
+        Err(source) => {
+            return Err(NotPrivate {
+                path: path.to_owned(),
+                mode: 0,
+                want,
+                source,
+            })
+        }
+    };
+    if mode & OPEN_BITS == 0 {
+        return Ok(());
+    }
+    match fs::set_permissions(path, fs::Permissions::from_mode(want)) {
+        Ok(()) => {
+            tracing::warn!(
+                path = %path.display(),
+                was = format!("{mode:04o}"),
+                now = format!("{want:04o}"),
+                "made private: it was open to other users"
+            );
+            Ok(())
+        }
+        Err(source) => Err(NotPrivate {
+            path: path.to_owned(),
+            mode,
+            want,
+            source,
+        }),
+    }
+}
