@@ -221,7 +221,9 @@ impl Db {
         if filter.since.is_some() {
             sql.push_str(" AND l.at >= ?");
         }
-        sql.push_str(" ORDER BY l.id DESC LIMIT ?");
+        // By time first: file operations' rows are written in batches,
+        // after login rows that came later.
+        sql.push_str(" ORDER BY l.at DESC, l.id DESC LIMIT ?");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         if let Some(email) = &filter.email {
             query = query.bind(email.clone()).bind(email.clone());
