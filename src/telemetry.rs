@@ -33,7 +33,10 @@ pub fn serve(listen: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("cannot serve metrics on {listen}: {e}"))?;
     describe_gauge!(SESSIONS, "Sessions open now, by door (tui, sftp, exec).");
     describe_counter!(SESSIONS_TOTAL, "Sessions opened, by door.");
-    describe_counter!(LOGINS, "Logins by method (code, app, key) and result (ok, refused).");
+    describe_counter!(
+        LOGINS,
+        "Logins by method (code, app, key) and result (ok, refused)."
+    );
     describe_counter!(
         REFUSALS,
         "Refusals by kind (login, quota, wrong-key, locked, session-limit)."
@@ -43,7 +46,10 @@ pub fn serve(listen: SocketAddr) -> Result<(), String> {
     describe_counter!(UPLOADS, "Uploads stored.");
     describe_counter!(DOWNLOADS, "Downloads opened.");
     describe_counter!(MAILS, "Login code mails by result (sent, failed).");
-    describe_counter!(VAULT_ERRORS, "Stored files that failed their checks when read.");
+    describe_counter!(
+        VAULT_ERRORS,
+        "Stored files that failed their checks when read."
+    );
     // Present from the start, so a scrape shows every series.
     for door in ["tui", "sftp", "exec"] {
         gauge!(SESSIONS, "door" => door).set(0.0);

@@ -154,7 +154,9 @@ async fn an_operator_answers_who_did_what_and_how_much_each_account_uses() {
         assert!(put.status.success(), "{l}: {}", text(&put.stderr));
         let key = text(&put.stdout).trim().to_string();
         assert!(alice.ssh("put old.txt", b"old").await.status.success());
-        let get = alice.ssh("get report.txt", format!("{key}\n").as_bytes()).await;
+        let get = alice
+            .ssh("get report.txt", format!("{key}\n").as_bytes())
+            .await;
         assert_eq!(get.stdout, b"the quarterly report", "{l}");
         assert!(alice.ssh("rm old.txt", b"").await.status.success());
         server.core.audit_written().await;
@@ -164,7 +166,10 @@ async fn an_operator_answers_who_did_what_and_how_much_each_account_uses() {
             .start_login("mallory@example.com", ip, &[])
             .await
             .expect("code mailed");
-        assert!(accounts.verify(&mut challenge, "000000", ip, &[]).await.is_err());
+        assert!(accounts
+            .verify(&mut challenge, "000000", ip, &[])
+            .await
+            .is_err());
         // The refused login's row is written in the background.
         let mut table = Vec::new();
         for _ in 0..100 {
@@ -177,8 +182,14 @@ async fn an_operator_answers_who_did_what_and_how_much_each_account_uses() {
 
         // Newest first, every action under its fixed name.
         assert!(table[0].starts_with("time (UTC)"), "{l}: {table:?}");
-        assert!(table[1].contains("login-refused") && table[1].contains("mallory@example.com"), "{l}: {table:?}");
-        assert!(table[1].contains("127.0.0.9") && table[1].contains("wrong code"), "{l}: {table:?}");
+        assert!(
+            table[1].contains("login-refused") && table[1].contains("mallory@example.com"),
+            "{l}: {table:?}"
+        );
+        assert!(
+            table[1].contains("127.0.0.9") && table[1].contains("wrong code"),
+            "{l}: {table:?}"
+        );
         // (File operations' rows are written in batches behind them, so
         // within one second a login may be listed before its upload.)
         let mut actions: Vec<&str> = table[1..]
@@ -186,39 +197,87 @@ async fn an_operator_answers_who_did_what_and_how_much_each_account_uses() {
             .map(|line| line.split_whitespace().nth(2).expect("action"))
             .collect();
         actions.sort();
-        let mut expected = ["login-refused", "delete", "download", "upload", "upload", "trust-key", "login-code"]
-            .into_iter()
-            .chain(["login-key"; 4])
-            .collect::<Vec<_>>();
+        let mut expected = [
+            "login-refused",
+            "delete",
+            "download",
+            "upload",
+            "upload",
+            "trust-key",
+            "login-code",
+        ]
+        .into_iter()
+        .chain(["login-key"; 4])
+        .collect::<Vec<_>>();
         expected.sort();
         assert_eq!(actions, expected, "{l}: {table:?}");
 
         // Filters: account, action, since, limit; JSON for scripts.
-        let mine = json_lines(&sfs(&server, &["audit", "--account", "Alice@Example.com", "--json"]));
+        let mine = json_lines(&sfs(
+            &server,
+            &["audit", "--account", "Alice@Example.com", "--json"],
+        ));
         assert_eq!(mine.len(), 10, "{l}: {mine:?}");
         assert!(mine.iter().all(|e| e["email"] == ALICE), "{l}");
-        assert!(mine.iter().all(|e| e["at"].as_str().is_some_and(|t| t.ends_with('Z'))), "{l}");
+        assert!(
+            mine.iter()
+                .all(|e| e["at"].as_str().is_some_and(|t| t.ends_with('Z'))),
+            "{l}"
+        );
         assert_eq!(mine[0]["action"], "delete");
         assert_eq!(mine[0]["detail"], "\"old.txt\"");
-        assert!(mine[0]["remote"].as_str().is_some_and(|r| r.starts_with("127.0.0.1")), "{l}");
+        assert!(
+            mine[0]["remote"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("127.0.0.1")),
+            "{l}"
+        );
         let uploads = json_lines(&sfs(&server, &["audit", "--action", "upload", "--json"]));
         assert_eq!(uploads.len(), 2, "{l}");
-        assert!(uploads[1]["detail"].as_str().is_some_and(|d| d.contains("report.txt")), "{l}");
-        assert_eq!(json_lines(&sfs(&server, &["audit", "--since", "1h", "--json"])).len(), 11, "{l}");
-        assert_eq!(json_lines(&sfs(&server, &["audit", "--since", "2099-01-01", "--json"])).len(), 0, "{l}");
-        assert_eq!(json_lines(&sfs(&server, &["audit", "--limit", "1", "--json"])).len(), 1, "{l}");
+        assert!(
+            uploads[1]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("report.txt")),
+            "{l}"
+        );
+        assert_eq!(
+            json_lines(&sfs(&server, &["audit", "--since", "1h", "--json"])).len(),
+            11,
+            "{l}"
+        );
+        assert_eq!(
+            json_lines(&sfs(&server, &["audit", "--since", "2099-01-01", "--json"])).len(),
+            0,
+            "{l}"
+        );
+        assert_eq!(
+            json_lines(&sfs(&server, &["audit", "--limit", "1", "--json"])).len(),
+            1,
+            "{l}"
+        );
         // Bad input says what is accepted and prints nothing.
         let bad = sfs(&server, &["audit", "--action", "uplod"]);
         assert!(!bad.status.success() && bad.stdout.is_empty(), "{l}");
-        assert!(text(&bad.stderr).contains("login-code, login-app, login-key"), "{l}: {}", text(&bad.stderr));
+        assert!(
+            text(&bad.stderr).contains("login-code, login-app, login-key"),
+            "{l}: {}",
+            text(&bad.stderr)
+        );
         let bad = sfs(&server, &["audit", "--since", "yesterday"]);
         assert_eq!(bad.status.code(), Some(1), "{l}");
-        assert!(text(&bad.stderr).contains("`yesterday` is not a time"), "{l}: {}", text(&bad.stderr));
+        assert!(
+            text(&bad.stderr).contains("`yesterday` is not a time"),
+            "{l}: {}",
+            text(&bad.stderr)
+        );
 
         // Files with their blobs: `sfs decrypt` reads a named file.
         let files = lines(&sfs(&server, &["files", ALICE]));
         assert_eq!(files.len(), 2, "{l}: {files:?}");
-        assert!(files[1].starts_with("report.txt") && files[1].contains(" 20 "), "{l}: {files:?}");
+        assert!(
+            files[1].starts_with("report.txt") && files[1].contains(" 20 "),
+            "{l}: {files:?}"
+        );
         let listed = json_lines(&sfs(&server, &["files", ALICE, "--json"]));
         let blob = listed[0]["blob"].as_str().expect("blob path").to_string();
         let key_file = alice.local.path().join("report.key");
@@ -229,18 +288,35 @@ async fn an_operator_answers_who_did_what_and_how_much_each_account_uses() {
             .arg(&blob)
             .output()
             .expect("decrypt");
-        assert_eq!(decrypted.stdout, b"the quarterly report", "{l}: {}", text(&decrypted.stderr));
+        assert_eq!(
+            decrypted.stdout,
+            b"the quarterly report",
+            "{l}: {}",
+            text(&decrypted.stderr)
+        );
         let none = sfs(&server, &["files", "nobody@example.com"]);
-        assert!(text(&none.stderr).contains("no account nobody@example.com"), "{l}");
+        assert!(
+            text(&none.stderr).contains("no account nobody@example.com"),
+            "{l}"
+        );
 
         // Accounts with their usage and last login.
         let users = lines(&sfs(&server, &["users", "list"]));
-        assert!(users[0].contains("last login (UTC)") && users[0].contains("stored"), "{l}: {users:?}");
-        let row = users.iter().find(|u| u.starts_with(ALICE)).expect("alice listed");
+        assert!(
+            users[0].contains("last login (UTC)") && users[0].contains("stored"),
+            "{l}: {users:?}"
+        );
+        let row = users
+            .iter()
+            .find(|u| u.starts_with(ALICE))
+            .expect("alice listed");
         let words: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(&words[1..5], ["active", "1", "20", "B"], "{l}: {row}");
         assert!(!row.contains("never"), "{l}: {row}");
-        assert!(!users.iter().any(|u| u.contains("mallory")), "{l}: no account was made");
+        assert!(
+            !users.iter().any(|u| u.contains("mallory")),
+            "{l}: no account was made"
+        );
     }
 }
 
@@ -261,7 +337,10 @@ async fn quotas_refuse_in_every_door_and_keep_nothing_partial() {
         let refused = |out: &Output, words: &str| {
             assert!(!out.status.success(), "{l}: refused");
             let err = text(&out.stderr);
-            assert!(err.contains(words) && err.contains("nothing was stored"), "{l}: {err}");
+            assert!(
+                err.contains(words) && err.contains("nothing was stored"),
+                "{l}: {err}"
+            );
         };
         let quota = "does not fit in your storage quota";
 
@@ -271,18 +350,42 @@ async fn quotas_refuse_in_every_door_and_keep_nothing_partial() {
         refused(&alice.ssh("put big.bin", &big).await, quota);
         let announced = alice.ssh("put big.bin 12000", &big).await;
         refused(&announced, quota);
-        assert!(text(&announced.stderr).contains("the 9.8 KiB allowed and this one is 11.7 KiB"), "{l}: {}", text(&announced.stderr));
+        assert!(
+            text(&announced.stderr).contains("the 9.8 KiB allowed and this one is 11.7 KiB"),
+            "{l}: {}",
+            text(&announced.stderr)
+        );
         assert!(alice.names().await.is_empty(), "{l}");
 
         // 6,000 bytes fit; another 6,000 do not, through scp and sftp.
-        assert!(alice.ssh("put a.bin", &[1; 6000]).await.status.success(), "{l}");
+        assert!(
+            alice.ssh("put a.bin", &[1; 6000]).await.status.success(),
+            "{l}"
+        );
         let local = alice.local_file("b.bin", 6000);
         refused(&alice.scp_legacy(&local, "b.bin").await, quota);
-        let sftp = alice.sftp(&format!("put {} b.bin\n", local.display())).await;
-        assert!(text(&sftp.stderr).contains(quota), "{l}: {}", text(&sftp.stderr));
+        let sftp = alice
+            .sftp(&format!("put {} b.bin\n", local.display()))
+            .await;
+        assert!(
+            text(&sftp.stderr).contains(quota),
+            "{l}: {}",
+            text(&sftp.stderr)
+        );
         assert_eq!(alice.names().await, ["a.bin"], "{l}");
-        let account = server.core.db().account_by_email(ALICE).await.expect("db").expect("alice");
-        let blobs = server.core.config().storage.uploads_dir.join(account.id.to_string());
+        let account = server
+            .core
+            .db()
+            .account_by_email(ALICE)
+            .await
+            .expect("db")
+            .expect("alice");
+        let blobs = server
+            .core
+            .config()
+            .storage
+            .uploads_dir
+            .join(account.id.to_string());
         let stored: u64 = std::fs::read_dir(blobs)
             .map(|d| d.count() as u64)
             .unwrap_or(0);
@@ -295,9 +398,15 @@ async fn quotas_refuse_in_every_door_and_keep_nothing_partial() {
         // The file count: three at most; replacing one still works.
         assert!(alice.ssh("put c.txt", b"c").await.status.success(), "{l}");
         assert!(alice.ssh("put d.txt", b"d").await.status.success(), "{l}");
-        refused(&alice.ssh("put e.txt", b"e").await, "holds 3 files, the most allowed");
+        refused(
+            &alice.ssh("put e.txt", b"e").await,
+            "holds 3 files, the most allowed",
+        );
         assert!(alice.ssh("put d.txt", b"D").await.status.success(), "{l}");
-        refused(&alice.ssh("put e.txt 1", b"e").await, "holds 3 files, the most allowed");
+        refused(
+            &alice.ssh("put e.txt 1", b"e").await,
+            "holds 3 files, the most allowed",
+        );
 
         // Every refusal is in the audit log.
         server.core.audit_written().await;
@@ -331,7 +440,13 @@ async fn the_servers_folders_and_files_are_private_also_when_left_open_before() 
     let mut server = TestServer::start().await;
     let alice = User::new(&server, ALICE).await;
     assert!(alice.ssh("put notes.txt", b"notes").await.status.success());
-    let account = server.core.db().account_by_email(ALICE).await.expect("db").expect("alice");
+    let account = server
+        .core
+        .db()
+        .account_by_email(ALICE)
+        .await
+        .expect("db")
+        .expect("alice");
     let dir = server.dir.path().to_path_buf();
     let blob_dir = dir.join("uploads").join(account.id.to_string());
     let private = |when: &str| {

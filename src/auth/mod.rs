@@ -421,7 +421,11 @@ impl Accounts {
     /// address, registered or not (the row is written in the background, so
     /// its time says nothing either).
     fn refused(&self, challenge: &Challenge, ip: IpAddr, refusal: &Refusal) {
-        let method = if challenge.app_secret.is_some() { "app" } else { "code" };
+        let method = if challenge.app_secret.is_some() {
+            "app"
+        } else {
+            "code"
+        };
         telemetry::login(method, false);
         tracing::info!(
             account_id = challenge.account_id,
@@ -686,7 +690,12 @@ impl Accounts {
             .await
             .map_err(db_refusal)?;
         if removed {
-            tracing::info!(account_id, detail = fingerprint, "{}", Action::RemoveKey.as_str());
+            tracing::info!(
+                account_id,
+                detail = fingerprint,
+                "{}",
+                Action::RemoveKey.as_str()
+            );
             db.record_for(account_id, None, Action::RemoveKey, fingerprint, None)
                 .await;
         }

@@ -26,7 +26,8 @@ mod template;
 
 pub use settings::{
     AuthConfig, DatabaseConfig, Key, LimitsConfig, LogConfig, LogFormat, MailConfig,
-    MailSmtpConfig, MailTransport, MetricsConfig, ServerConfig, SmtpSecurity, StorageConfig, Table, SCHEMA,
+    MailSmtpConfig, MailTransport, MetricsConfig, ServerConfig, SmtpSecurity, StorageConfig, Table,
+    SCHEMA,
 };
 pub use template::{reference_table, template};
 

@@ -12,9 +12,7 @@ use anyhow::{bail, Context};
 use crate::auth::{self, Accounts, Sealer};
 use crate::config::Config;
 use crate::core::files::Files;
-use crate::db::{
-    Account, AccountState, Action, AuditFilter, AuditRecord, Db, FileRecord, Usage,
-};
+use crate::db::{Account, AccountState, Action, AuditFilter, AuditRecord, Db, FileRecord, Usage};
 use crate::storage::BlobStore;
 use crate::vault::FileId;
 
@@ -132,9 +130,14 @@ impl Admin {
         let Some(records) = self.db.delete_account(&account.email).await? else {
             bail!("no account {}", account.email);
         };
-        Files::new(self.db.clone(), self.store()?, self.config.storage.chunk_size, 0)
-            .remove_blobs(&records)
-            .await;
+        Files::new(
+            self.db.clone(),
+            self.store()?,
+            self.config.storage.chunk_size,
+            0,
+        )
+        .remove_blobs(&records)
+        .await;
         let detail = format!("by the operator, with {} file(s)", records.len());
         self.audit(account, Action::AccountDeleted, &detail).await;
         Ok(records.len())

@@ -34,7 +34,9 @@ pub enum FilesError {
         /// The upload's size when it is known.
         upload: Option<u64>,
     },
-    #[error("your account holds {files} files, the most allowed: delete some first; nothing was stored")]
+    #[error(
+        "your account holds {files} files, the most allowed: delete some first; nothing was stored"
+    )]
     TooManyFiles { files: u64 },
     #[error("the server's disk is full; nothing was stored")]
     DiskFull,

@@ -24,17 +24,17 @@ use std::time::Duration;
 use crate::auth::budgets::OpenFile;
 use crate::auth::mail::Mailer;
 use crate::auth::Sealer;
+use crate::config::MailTransport;
 use crate::core::download::Download;
 use crate::core::events::{Direction, Event, Events};
 use crate::core::files::{Committed, Files, Sealed};
 use crate::core::keyring::{Keyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
 use crate::core::progress::Progress;
-use crate::private_fs;
-use crate::telemetry;
-use crate::config::MailTransport;
 use crate::db::{Action, AuditEntry, AuditQueue, Db, NewSshKey};
+use crate::private_fs;
 use crate::storage::BlobStore;
+use crate::telemetry;
 use crate::text::escape::escape;
 use crate::text::time::utc_time;
 
@@ -45,10 +45,8 @@ pub use error::{ErrorKind, FilesError};
 pub use crate::auth::budgets::{OpenFiles, SessionSlot, SessionSlots};
 pub use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, MailStatus, Refusal};
 pub use crate::config::{Config, LimitsConfig};
-pub use crate::db::{
-    Account, AccountState, AuditFilter, AuditRecord, FileRecord, SshKey, Usage,
-};
 pub use crate::db::Action as AuditAction;
+pub use crate::db::{Account, AccountState, AuditFilter, AuditRecord, FileRecord, SshKey, Usage};
 pub use crate::telemetry::Session as SessionMetric;
 pub use crate::vault::{FileKey, VaultError};
 
@@ -569,7 +567,7 @@ impl Core {
                     )
                     .await;
                     telemetry::download_opened();
-            let download = self.watched(who, &record, Download::new(reader, open));
+                    let download = self.watched(who, &record, Download::new(reader, open));
                     Ok((record, download))
                 }
                 Err(e) => {

@@ -68,9 +68,9 @@ impl Core {
         let usage = self.db.usage(who.account_id).await?;
         let replaced = self.files.file_by_name(who.account_id, name).await?;
         let refusal = match (max_files, &replaced) {
-            (Some(max), None) if usage.files >= max => Some(FilesError::TooManyFiles {
-                files: usage.files,
-            }),
+            (Some(max), None) if usage.files >= max => {
+                Some(FilesError::TooManyFiles { files: usage.files })
+            }
             _ => None,
         };
         let used = usage
@@ -105,8 +105,12 @@ impl Core {
 
     async fn upload_refused(&self, who: &Who, name: &str, refusal: FilesError) -> FilesError {
         crate::telemetry::refusal("quota");
-        self.audit(who, Action::Refused, &format!("upload of {name:?}: {refusal}"))
-            .await;
+        self.audit(
+            who,
+            Action::Refused,
+            &format!("upload of {name:?}: {refusal}"),
+        )
+        .await;
         refusal
     }
 }

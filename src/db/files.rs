@@ -349,11 +349,15 @@ impl Db {
     /// What the account stores: how many files and their plaintext bytes.
     pub async fn usage(&self, account_id: i64) -> Result<Usage, DbError> {
         let sql = match self.kind {
-            DbKind::Sqlite => "SELECT COUNT(*), COALESCE(SUM(f.size), 0) FROM files f \
-                               WHERE f.account_id = ?",
+            DbKind::Sqlite => {
+                "SELECT COUNT(*), COALESCE(SUM(f.size), 0) FROM files f \
+                               WHERE f.account_id = ?"
+            }
             // MySQL's SUM is a DECIMAL, which the Any driver cannot decode.
-            DbKind::MySql => "SELECT COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS SIGNED) \
-                              FROM files f WHERE f.account_id = ?",
+            DbKind::MySql => {
+                "SELECT COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS SIGNED) \
+                              FROM files f WHERE f.account_id = ?"
+            }
         };
         sqlx::query(sql)
             .bind(account_id)
@@ -366,10 +370,14 @@ impl Db {
     /// [`Db::usage`] of every account that stores anything, by account id.
     pub async fn usage_by_account(&self) -> Result<Vec<(i64, Usage)>, DbError> {
         let sql = match self.kind {
-            DbKind::Sqlite => "SELECT COUNT(*), COALESCE(SUM(f.size), 0), f.account_id \
-                               FROM files f GROUP BY f.account_id",
-            DbKind::MySql => "SELECT COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS SIGNED), \
-                              f.account_id FROM files f GROUP BY f.account_id",
+            DbKind::Sqlite => {
+                "SELECT COUNT(*), COALESCE(SUM(f.size), 0), f.account_id \
+                               FROM files f GROUP BY f.account_id"
+            }
+            DbKind::MySql => {
+                "SELECT COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS SIGNED), \
+                              f.account_id FROM files f GROUP BY f.account_id"
+            }
         };
         sqlx::query(sql)
             .fetch_all(&self.pool)

@@ -166,16 +166,14 @@ impl Db {
     /// When each account last logged in (any method: every good login
     /// refreshes its source), by account id.
     pub async fn last_logins(&self) -> Result<Vec<(i64, i64)>, DbError> {
-        sqlx::query(
-            "SELECT account_id, MAX(last_success) FROM known_sources GROUP BY account_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .and_then(|rows| {
-            rows.iter()
-                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                .collect()
-        })
-        .map_err(|e| DbError::query("last_logins", &e))
+        sqlx::query("SELECT account_id, MAX(last_success) FROM known_sources GROUP BY account_id")
+            .fetch_all(&self.pool)
+            .await
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect()
+            })
+            .map_err(|e| DbError::query("last_logins", &e))
     }
 }

@@ -156,7 +156,17 @@ mod tests {
         assert_eq!(parse_since("2000-02-29", now), Ok(951_782_400));
         assert_eq!(parse_since("2026-11-27T12:05", now), Ok(1_795_781_100));
         assert_eq!(parse_since("2026-11-27 12:05:09", now), Ok(now));
-        for bad in ["", "2x", "-2h", "h", "2026-02-30", "2026-13-01", "2026-11-27T25:00", "yesterday", "2026-11"] {
+        for bad in [
+            "",
+            "2x",
+            "-2h",
+            "h",
+            "2026-02-30",
+            "2026-13-01",
+            "2026-11-27T25:00",
+            "yesterday",
+            "2026-11",
+        ] {
             let error = parse_since(bad, now).unwrap_err();
             assert!(error.contains("is not a time"), "{bad}: {error}");
         }

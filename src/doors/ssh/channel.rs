@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 
 use super::connection::{ConnectionInfo, Login};
 use crate::core::messages;
-use crate::core::Who;
 use crate::core::SessionMetric;
+use crate::core::Who;
 use crate::doors::tui::{self, Input, SessionContext};
 
 /// Input events waiting for the terminal UI; a client that floods faster
