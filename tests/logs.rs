@@ -7,9 +7,7 @@
 mod harness;
 mod log_capture;
 
-use std::process::{Command, Stdio};
-
-use harness::{account_with_key_file, have, openssh_options, TestServer};
+use harness::{account_with_key_file, have, TestServer};
 use log_capture::LogBuffer;
 
 const ALICE: &str = "alice@example.com";
@@ -20,27 +18,7 @@ async fn ssh(
     command: &str,
     input: &[u8],
 ) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new("ssh")
-        .args(openssh_options(key))
-        .args(["-p", &server.addr.port().to_string()])
-        .arg(format!("{ALICE}@127.0.0.1"))
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ssh");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("input");
-    // Waited for off the runtime's thread: the server runs on it.
-    tokio::task::spawn_blocking(move || child.wait_with_output().expect("ssh ends"))
-        .await
-        .expect("ssh")
+    harness::ssh_command(server.addr.port(), key, ALICE, command, input).await
 }
 
 #[tokio::test]

@@ -4,9 +4,9 @@
 
 mod harness;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use harness::{account_with_key_file, have, openssh_options, TestServer};
+use harness::{account_with_key_file, have, TestServer};
 
 const ALICE: &str = "alice@example.com";
 
@@ -32,44 +32,29 @@ async fn metrics_count_a_day_and_a_real_client_reads_them() {
     let listen = format!("127.0.0.1:{port}");
     let server = TestServer::start_with(|c| c.metrics.listen = listen.clone()).await;
     let (_, key) = account_with_key_file(&server, ALICE).await;
-    let ssh = |command: &str, input: &[u8]| {
-        let mut child = Command::new("ssh")
-            .args(openssh_options(&key))
-            .args(["-p", &server.addr.port().to_string()])
-            .arg(format!("{ALICE}@127.0.0.1"))
-            .arg(command)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ssh");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input)
-            .expect("input");
-        child
-    };
-    let put = tokio::task::spawn_blocking({
-        let child = ssh("put report.txt", &[5; 3000]);
-        move || child.wait_with_output().expect("put")
-    })
-    .await
-    .expect("put");
+    let put = harness::ssh_command(
+        server.addr.port(),
+        &key,
+        ALICE,
+        "put report.txt",
+        &[5; 3000],
+    )
+    .await;
     assert!(
         put.status.success(),
         "{}",
         String::from_utf8_lossy(&put.stderr)
     );
     let file_key = String::from_utf8_lossy(&put.stdout).trim().to_string();
-    let get = tokio::task::spawn_blocking({
-        let child = ssh("get report.txt", format!("{file_key}\n").as_bytes());
-        move || child.wait_with_output().expect("get")
-    })
-    .await
-    .expect("get");
+    let key_line = format!("{file_key}\n");
+    let get = harness::ssh_command(
+        server.addr.port(),
+        &key,
+        ALICE,
+        "get report.txt",
+        key_line.as_bytes(),
+    )
+    .await;
     assert_eq!(get.stdout.len(), 3000);
     let accounts = server.core.accounts();
     let ip = "127.0.0.7".parse().expect("ip");

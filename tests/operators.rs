@@ -38,12 +38,7 @@ impl User {
     }
 
     async fn ssh(&self, command: &str, stdin: &[u8]) -> Output {
-        let mut cmd = tokio::process::Command::new("ssh");
-        cmd.args(openssh_options(&self.key))
-            .args(["-p", &self.port.to_string()])
-            .arg(format!("{}@127.0.0.1", self.email))
-            .arg(command);
-        run(cmd, stdin).await
+        harness::ssh_command(self.port, &self.key, &self.email, command, stdin).await
     }
 
     /// A local file of `size` bytes.

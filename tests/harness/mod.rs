@@ -550,3 +550,33 @@ pub fn have(tool: &str) -> bool {
     }
     found
 }
+
+/// `ssh -p PORT … COMMAND < input` with OpenSSH and `key`, logged in as
+/// `email` (the server keeps running while it waits).
+pub async fn ssh_command(
+    port: u16,
+    key: &Path,
+    email: &str,
+    command: &str,
+    input: &[u8],
+) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("ssh")
+        .args(openssh_options(key))
+        .args(["-p", &port.to_string()])
+        .arg(format!("{email}@127.0.0.1"))
+        .arg(command)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ssh runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).await.expect("input");
+    drop(stdin);
+    tokio::time::timeout(WAIT * 3, child.wait_with_output())
+        .await
+        .expect("ssh ends in time")
+        .expect("ssh output")
+}
