@@ -427,21 +427,25 @@ impl Accounts {
             "code"
         };
         telemetry::login(method, false);
-        tracing::info!(
-            account_id = challenge.account_id,
-            to = %challenge.masked_email(),
-            remote = %ip,
-            detail = %refusal.message,
-            "{}",
-            Action::LoginRefused.as_str()
+        let remote = ip.to_string();
+        let entry = AuditEntry {
+            at: unix_now(),
+            account_id: challenge.account_id,
+            email: Some(&challenge.email),
+            action: Action::LoginRefused,
+            detail: &refusal.message,
+            remote_addr: Some(&remote),
+        };
+        log_event(&entry);
+        let (at, account_id) = (entry.at, entry.account_id);
+        let (db, email, detail) = (
+            self.inner.db.clone(),
+            challenge.email.clone(),
+            refusal.message.clone(),
         );
-        let db = self.inner.db.clone();
-        let (account_id, email) = (challenge.account_id, challenge.email.clone());
-        let detail = refusal.message.clone();
         tokio::spawn(async move {
-            let remote = ip.to_string();
             let entry = AuditEntry {
-                at: unix_now(),
+                at,
                 account_id,
                 email: Some(&email),
                 action: Action::LoginRefused,
@@ -690,14 +694,16 @@ impl Accounts {
             .await
             .map_err(db_refusal)?;
         if removed {
-            tracing::info!(
-                account_id,
-                detail = fingerprint,
-                "{}",
-                Action::RemoveKey.as_str()
-            );
-            db.record_for(account_id, None, Action::RemoveKey, fingerprint, None)
-                .await;
+            let entry = AuditEntry {
+                at: unix_now(),
+                account_id: Some(account_id),
+                email: None,
+                action: Action::RemoveKey,
+                detail: fingerprint,
+                remote_addr: None,
+            };
+            log_event(&entry);
+            db.record(&entry).await;
         }
         Ok(removed)
     }
@@ -927,25 +933,31 @@ impl Accounts {
     /// One audit row and one log line for what happened to an account.
     async fn audit(&self, account: &Account, action: Action, detail: &str, ip: Option<IpAddr>) {
         let remote = ip.map(|ip| ip.to_string());
-        tracing::info!(
-            account_id = account.id,
-            to = %Self::mask_email(&account.email),
-            remote = remote.as_deref().unwrap_or("-"),
-            detail = %escape(detail),
-            "{}",
-            action.as_str()
-        );
-        self.inner
-            .db
-            .record_for(
-                account.id,
-                Some(&account.email),
-                action,
-                detail,
-                remote.as_deref(),
-            )
-            .await;
+        let entry = AuditEntry {
+            at: unix_now(),
+            account_id: Some(account.id),
+            email: Some(&account.email),
+            action,
+            detail,
+            remote_addr: remote.as_deref(),
+        };
+        log_event(&entry);
+        self.inner.db.record(&entry).await;
     }
+}
+
+/// The log line of an audit entry, one shape for every event: the action,
+/// the account's id (masked addresses can look alike), its masked address,
+/// the remote address and the escaped detail.
+pub fn log_event(entry: &AuditEntry) {
+    tracing::info!(
+        account_id = entry.account_id,
+        to = %entry.email.map_or_else(|| "-".to_string(), email::mask),
+        remote = entry.remote_addr.unwrap_or("-"),
+        detail = %escape(entry.detail),
+        "{}",
+        entry.action.as_str()
+    );
 }
 
 /// Operators (`sfs users reset-authenticator`): replaces the account's TOTP

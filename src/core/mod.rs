@@ -35,7 +35,6 @@ use crate::db::{Action, AuditEntry, AuditQueue, Db, NewSshKey};
 use crate::private_fs;
 use crate::storage::BlobStore;
 use crate::telemetry;
-use crate::text::escape::escape;
 use crate::text::time::utc_time;
 
 pub use error::{ErrorKind, FilesError};
@@ -184,7 +183,7 @@ impl Core {
     pub async fn start(config: Config) -> anyhow::Result<Arc<Core>> {
         make_private(&config)?;
         if let Some(listen) = config.metrics.address() {
-            crate::telemetry::serve(listen).map_err(anyhow::Error::msg)?;
+            telemetry::serve(listen).map_err(anyhow::Error::msg)?;
             tracing::info!(%listen, "metrics: http://{listen}/metrics");
         }
         let db = Db::connect(&config.database.url, config.database.max_connections).await?;
@@ -254,14 +253,6 @@ impl Core {
 
     /// One audit row (queued) and one log line for a file operation.
     async fn audit(&self, who: &Who, action: Action, detail: &str) {
-        tracing::info!(
-            account_id = who.account_id,
-            to = %Accounts::mask_email(&who.email),
-            remote = %who.remote,
-            detail = %escape(detail),
-            "{}",
-            action.as_str()
-        );
         let entry = AuditEntry {
             at: crate::text::time::unix_now(),
             account_id: Some(who.account_id),
@@ -270,6 +261,7 @@ impl Core {
             detail,
             remote_addr: Some(&who.remote),
         };
+        crate::auth::log_event(&entry);
         self.audit.record(&entry).await;
     }
 
