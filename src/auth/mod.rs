@@ -953,7 +953,7 @@ pub fn log_event(entry: &AuditEntry) {
     tracing::info!(
         account_id = entry.account_id,
         to = %entry.email.map_or_else(|| "-".to_string(), email::mask),
-        remote = entry.remote_addr.unwrap_or("-"),
+        remote = %entry.remote_addr.unwrap_or("-"),
         detail = %escape(entry.detail),
         "{}",
         entry.action.as_str()

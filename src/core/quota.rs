@@ -9,14 +9,11 @@ use crate::core::{Core, FileView, FilesError, Who};
 use crate::db::Action;
 use crate::text::size::human_size;
 
-/// What an account stores and what it may.
+/// What an account's files use, and its quota (`None`: no limit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Storage {
-    pub files: u64,
     pub bytes: u64,
-    /// `None`: no limit.
     pub quota_bytes: Option<u64>,
-    pub max_files: Option<u64>,
 }
 
 impl Storage {
@@ -38,12 +35,9 @@ fn limit(value: u64) -> Option<u64> {
 impl Core {
     /// The account's storage from a listing it just read (no query).
     pub fn storage(&self, files: &[FileView]) -> Storage {
-        let limits = &self.config.limits;
         Storage {
-            files: files.len() as u64,
             bytes: files.iter().map(|f| f.record.size).sum(),
-            quota_bytes: limit(limits.account_quota_bytes),
-            max_files: limit(limits.account_max_files),
+            quota_bytes: limit(self.config.limits.account_quota_bytes),
         }
     }
 

@@ -38,6 +38,16 @@ pub struct Usage {
     pub bytes: u64,
 }
 
+/// A file count and the sizes added up. MySQL's SUM is a DECIMAL, which
+/// the Any driver cannot decode: cast to a 64-bit integer (on SQLite the
+/// cast keeps the integer it already is).
+macro_rules! usage_columns {
+    () => {
+        "COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS SIGNED)"
+    };
+}
+
+/// Decodes [`usage_columns!`] starting at column `at`.
 fn usage_from_row(row: &AnyRow, at: usize) -> Result<Usage, sqlx::Error> {
     let files: i64 = row.try_get(at)?;
     let bytes: i64 = row.try_get(at + 1)?;
@@ -348,18 +358,12 @@ impl Db {
 
     /// What the account stores: how many files and their plaintext bytes.
     pub async fn usage(&self, account_id: i64) -> Result<Usage, DbError> {
-        let sql = match self.kind {
-            DbKind::Sqlite => {
-                "SELECT COUNT(*), COALESCE(SUM(f.size), 0) FROM files f \
-                               WHERE f.account_id = ?"
-            }
-            // MySQL's SUM is a DECIMAL, which the Any driver cannot decode.
-            DbKind::MySql => {
-                "SELECT COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS SIGNED) \
-                              FROM files f WHERE f.account_id = ?"
-            }
-        };
-        sqlx::query(sql)
+        let query = sqlx::query(concat!(
+            "SELECT ",
+            usage_columns!(),
+            " FROM files f WHERE f.account_id = ?"
+        ));
+        query
             .bind(account_id)
             .fetch_one(&self.pool)
             .await
@@ -369,25 +373,19 @@ impl Db {
 
     /// [`Db::usage`] of every account that stores anything, by account id.
     pub async fn usage_by_account(&self) -> Result<Vec<(i64, Usage)>, DbError> {
-        let sql = match self.kind {
-            DbKind::Sqlite => {
-                "SELECT COUNT(*), COALESCE(SUM(f.size), 0), f.account_id \
-                               FROM files f GROUP BY f.account_id"
-            }
-            DbKind::MySql => {
-                "SELECT COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS SIGNED), \
-                              f.account_id FROM files f GROUP BY f.account_id"
-            }
-        };
-        sqlx::query(sql)
-            .fetch_all(&self.pool)
-            .await
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|row| Ok((row.try_get(2)?, usage_from_row(row, 0)?)))
-                    .collect()
-            })
-            .map_err(|e| DbError::query("usage_by_account", &e))
+        sqlx::query(concat!(
+            "SELECT ",
+            usage_columns!(),
+            ", f.account_id FROM files f GROUP BY f.account_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .and_then(|rows| {
+            rows.iter()
+                .map(|row| Ok((row.try_get(2)?, usage_from_row(row, 0)?)))
+                .collect()
+        })
+        .map_err(|e| DbError::query("usage_by_account", &e))
     }
 
     /// Every (account id, file id) pair, for the start-up sweep of blobs

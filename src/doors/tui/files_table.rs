@@ -11,11 +11,12 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::app::{Dashboard, Focus};
-use super::text::{fit, human_rate, human_size, width};
+use super::text::{fit, human_rate, width};
 use super::theme::Theme;
 use crate::core::events::{Direction, Transfer};
 use crate::core::FileState;
 use crate::text::escape::escape;
+use crate::text::size::human_size;
 use crate::text::time::{unix_now, utc_datetime};
 
 const SIZE_WIDTH: u16 = 10;

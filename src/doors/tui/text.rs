@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-pub use crate::text::size::human_size;
+use crate::text::size::human_size;
 
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
