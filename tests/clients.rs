@@ -7,17 +7,14 @@
 mod harness;
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
-use harness::{account_with_key_file, have, openssh_options, TestServer};
+use harness::{account_with_key_file, have, openssh_options, run_client, TestServer};
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
 const ALICE: &str = "alice@example.com";
-
-/// A client run may take a while on a loaded machine, but never forever.
-const CLIENT_WAIT: Duration = Duration::from_secs(120);
 
 struct Env {
     server: TestServer,
@@ -47,7 +44,7 @@ impl Env {
             .args(extra)
             .args(["-P", &self.server.addr.port().to_string(), "-b", "-"])
             .arg(format!("{ALICE}@127.0.0.1"));
-        run(cmd, commands.as_bytes()).await
+        run_client(cmd, commands.as_bytes()).await
     }
 
     /// Uploads `data` as `name` and unlocks it with the key sftp printed.
@@ -67,22 +64,6 @@ impl Env {
             .await;
         assert!(unlock.status.success(), "unlock: {}", text(&unlock.stderr));
     }
-}
-
-async fn run(mut cmd: Command, stdin: &[u8]) -> Output {
-    use tokio::io::AsyncWriteExt;
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().expect("client runs");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin).await.expect("stdin");
-    drop(input);
-    tokio::time::timeout(CLIENT_WAIT, child.wait_with_output())
-        .await
-        .expect("the client hung")
-        .expect("client output")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -150,7 +131,7 @@ async fn python(env: &Env, script: &str) -> Output {
         .arg(env.server.addr.port().to_string())
         .arg(&env.key)
         .arg(env.local.path());
-    run(cmd, b"").await
+    run_client(cmd, b"").await
 }
 
 /// Runs a Python client script and fails with its output if it fails.
@@ -410,7 +391,7 @@ async fn rclone(env: &Env, args: &[&str]) -> Output {
         .env("RCLONE_CONFIG_SFS_SHELL_TYPE", "none")
         .env("RCLONE_CONFIG_SFS_MD5SUM_COMMAND", "none")
         .env("RCLONE_CONFIG_SFS_SHA1SUM_COMMAND", "none");
-    run(cmd, b"").await
+    run_client(cmd, b"").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -636,7 +617,7 @@ async fn mount(env: &Env) -> Mount {
 async fn sh(mount: &Path, script: &str) -> Output {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(script).current_dir(mount);
-    run(cmd, b"").await
+    run_client(cmd, b"").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,7 +706,7 @@ async fn lftp(env: &Env, commands: &str) -> Output {
     );
     let mut cmd = Command::new("lftp");
     cmd.arg("-c").arg(connect);
-    run(cmd, b"").await
+    run_client(cmd, b"").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1116,7 +1097,7 @@ async fn the_terminal_uis_fetch_lines_work_when_pasted() {
                 );
                 let mut cmd = Command::new("sh");
                 cmd.arg("-c").arg(&pasted).current_dir(folder.path());
-                let out = run(cmd, b"").await;
+                let out = run_client(cmd, b"").await;
                 assert!(
                     out.status.success(),
                     "{pasted}: {}{}",

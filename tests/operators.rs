@@ -8,9 +8,9 @@ mod harness;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use harness::{account_with_key_file, have, openssh_options, TestServer};
+use harness::{account_with_key_file, have, openssh_options, run_client, TestServer};
 
 const ALICE: &str = "alice@example.com";
 
@@ -56,7 +56,7 @@ impl User {
             .args(["-P", &self.port.to_string()])
             .arg(local)
             .arg(format!("{}@127.0.0.1:{name}", self.email));
-        run(cmd, b"").await
+        run_client(cmd, b"").await
     }
 
     async fn sftp(&self, commands: &str) -> Output {
@@ -64,7 +64,7 @@ impl User {
         cmd.args(openssh_options(&self.key))
             .args(["-P", &self.port.to_string(), "-b", "-"])
             .arg(format!("{}@127.0.0.1", self.email));
-        run(cmd, commands.as_bytes()).await
+        run_client(cmd, commands.as_bytes()).await
     }
 
     async fn names(&self) -> Vec<String> {
@@ -80,22 +80,6 @@ impl User {
         names.sort();
         names
     }
-}
-
-async fn run(mut cmd: tokio::process::Command, stdin: &[u8]) -> Output {
-    use tokio::io::AsyncWriteExt;
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().expect("client runs");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin).await.expect("stdin");
-    drop(input);
-    tokio::time::timeout(harness::WAIT * 3, child.wait_with_output())
-        .await
-        .expect("client ends in time")
-        .expect("client output")
 }
 
 /// The `sfs` command against the server's database and blob folder.

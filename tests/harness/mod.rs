@@ -551,6 +551,28 @@ pub fn have(tool: &str) -> bool {
     found
 }
 
+/// How long a real client may take for one run: a 1 GiB transfer on a
+/// loaded 2-core machine included.
+pub const CLIENT_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs a real client with `stdin` as its input and collects its output.
+pub async fn run_client(mut cmd: tokio::process::Command, stdin: &[u8]) -> std::process::Output {
+    use std::process::Stdio;
+    use tokio::io::AsyncWriteExt;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("client runs");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).await.expect("stdin");
+    drop(input);
+    tokio::time::timeout(CLIENT_WAIT, child.wait_with_output())
+        .await
+        .expect("the client hung")
+        .expect("client output")
+}
+
 /// `ssh -p PORT … COMMAND < input` with OpenSSH and `key`, logged in as
 /// `email` (the server keeps running while it waits).
 pub async fn ssh_command(
@@ -560,23 +582,10 @@ pub async fn ssh_command(
     command: &str,
     input: &[u8],
 ) -> std::process::Output {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new("ssh")
-        .args(openssh_options(key))
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.args(openssh_options(key))
         .args(["-p", &port.to_string()])
         .arg(format!("{email}@127.0.0.1"))
-        .arg(command)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ssh runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input).await.expect("input");
-    drop(stdin);
-    tokio::time::timeout(WAIT * 3, child.wait_with_output())
-        .await
-        .expect("ssh ends in time")
-        .expect("ssh output")
+        .arg(command);
+    run_client(cmd, input).await
 }
