@@ -28,7 +28,7 @@ async fn a_days_log_tells_the_story_and_keeps_no_secret() {
     }
     let (log, _guard) = LogBuffer::capture();
     let server = TestServer::start().await;
-    let (_, key) = account_with_key_file(&server, ALICE).await;
+    let (account, key) = account_with_key_file(&server, ALICE).await;
     let put = ssh(&server, &key, "put report.txt", b"the report").await;
     assert!(
         put.status.success(),
@@ -56,13 +56,7 @@ async fn a_days_log_tells_the_story_and_keeps_no_secret() {
         .await
         .status
         .success());
-    let accounts = server.core.accounts();
-    let ip = "127.0.0.7".parse().expect("ip");
-    let mut challenge = accounts.start_login(ALICE, ip, &[]).await.expect("mailed");
-    assert!(accounts
-        .verify(&mut challenge, "000000", ip, &[])
-        .await
-        .is_err());
+    harness::wrong_code(&server, ALICE, "127.0.0.7").await;
     server.core.audit_written().await;
 
     let text = log.text();
@@ -79,13 +73,6 @@ async fn a_days_log_tells_the_story_and_keeps_no_secret() {
         assert!(text.contains(needle), "no {needle:?} in\n{text}");
     }
     // One line per event, each with who and from where.
-    let account = server
-        .core
-        .db()
-        .account_by_email(ALICE)
-        .await
-        .expect("db")
-        .expect("alice");
     for (event, count) in [
         ("login-code", 1),
         ("trust-key", 1),

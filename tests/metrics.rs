@@ -56,13 +56,7 @@ async fn metrics_count_a_day_and_a_real_client_reads_them() {
     )
     .await;
     assert_eq!(get.stdout.len(), 3000);
-    let accounts = server.core.accounts();
-    let ip = "127.0.0.7".parse().expect("ip");
-    let mut challenge = accounts.start_login(ALICE, ip, &[]).await.expect("mailed");
-    assert!(accounts
-        .verify(&mut challenge, "000000", ip, &[])
-        .await
-        .is_err());
+    harness::wrong_code(&server, ALICE, "127.0.0.7").await;
 
     let url = format!("http://{listen}/metrics");
     let scrape = || {

@@ -20,6 +20,7 @@ fn text(bytes: &[u8]) -> String {
 
 /// A user's OpenSSH clients, logged in with a trusted key.
 struct User {
+    account: sfs::db::Account,
     email: String,
     key: PathBuf,
     port: u16,
@@ -28,8 +29,9 @@ struct User {
 
 impl User {
     async fn new(server: &TestServer, email: &str) -> User {
-        let (_, key) = account_with_key_file(server, email).await;
+        let (account, key) = account_with_key_file(server, email).await;
         User {
+            account,
             email: email.to_string(),
             key,
             port: server.addr.port(),
@@ -139,16 +141,7 @@ async fn an_operator_answers_who_did_what_and_how_much_each_account_uses() {
         assert_eq!(get.stdout, b"the quarterly report", "{l}");
         assert!(alice.ssh("rm old.txt", b"").await.status.success());
         server.core.audit_written().await;
-        let accounts = server.core.accounts();
-        let ip = "127.0.0.9".parse().expect("ip");
-        let mut challenge = accounts
-            .start_login("mallory@example.com", ip, &[])
-            .await
-            .expect("code mailed");
-        assert!(accounts
-            .verify(&mut challenge, "000000", ip, &[])
-            .await
-            .is_err());
+        harness::wrong_code(&server, "mallory@example.com", "127.0.0.9").await;
         // The refused login's row is written in the background.
         let mut table = Vec::new();
         for _ in 0..100 {
@@ -352,13 +345,7 @@ async fn quotas_refuse_in_every_door_and_keep_nothing_partial() {
             text(&sftp.stderr)
         );
         assert_eq!(alice.names().await, ["a.bin"], "{l}");
-        let account = server
-            .core
-            .db()
-            .account_by_email(ALICE)
-            .await
-            .expect("db")
-            .expect("alice");
+        let account = &alice.account;
         let blobs = server
             .core
             .config()
@@ -419,13 +406,7 @@ async fn the_servers_folders_and_files_are_private_also_when_left_open_before() 
     let mut server = TestServer::start().await;
     let alice = User::new(&server, ALICE).await;
     assert!(alice.ssh("put notes.txt", b"notes").await.status.success());
-    let account = server
-        .core
-        .db()
-        .account_by_email(ALICE)
-        .await
-        .expect("db")
-        .expect("alice");
+    let account = &alice.account;
     let dir = server.dir.path().to_path_buf();
     let blob_dir = dir.join("uploads").join(account.id.to_string());
     let private = |when: &str| {

@@ -466,6 +466,16 @@ pub async fn create_account(server: &TestServer, email: &str) -> sfs::db::Accoun
         .0
 }
 
+/// A login to `email` from `ip` refused for a wrong code.
+pub async fn wrong_code(server: &TestServer, email: &str, ip: &str) {
+    let ip = ip.parse().expect("ip");
+    let accounts = server.core.accounts();
+    let mut challenge = accounts.start_login(email, ip, &[]).await.expect("mailed");
+    // One chance in a million that this is the code: then say so.
+    let refused = accounts.verify(&mut challenge, "000000", ip, &[]).await;
+    assert!(refused.is_err(), "000000 happened to be the code");
+}
+
 /// Makes the account trust `key`.
 pub async fn trust(server: &TestServer, account: &sfs::db::Account, key: &PrivateKey) {
     let public = key.public_key();
