@@ -219,16 +219,16 @@ fn users_list_disable_enable_delete() {
                 .create_account("dana@example.com", b"sealed", 0)
                 .await
                 .expect("account");
-            let store = sfs::storage::BlobStore::open(&dir.path().join("uploads")).expect("store");
+            let store = std::sync::Arc::new(
+                sfs::storage::LocalStore::open(&dir.path().join("uploads")).expect("store"),
+            );
             let files = sfs::core::files::Files::new(db.clone(), store.clone(), 4096, 0);
             let mut upload = files.begin_upload(account.id, "a.txt").expect("upload");
             upload.write_all(b"hello").expect("write");
             let committed = files.commit_upload(upload).await.expect("commit");
             db.close().await;
-            store.blob_path(
-                account.id,
-                &FileId::from_hex(&committed.record.id).expect("id"),
-            )
+            let id = FileId::from_hex(&committed.record.id).expect("id");
+            std::path::PathBuf::from(sfs::storage::BlobStore::location(&*store, account.id, &id))
         })
     };
     assert!(blob.exists());

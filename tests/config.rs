@@ -48,10 +48,23 @@ fn shipped_config_lists_every_key() {
         "server.public_host",
         "server.public_port",
         "server.host_key_dir",
+        "server.proxy_from",
         "database.url",
         "database.max_connections",
+        "storage.backend",
         "storage.uploads_dir",
         "storage.chunk_size",
+        "storage.collect_interval_seconds",
+        "storage.collect_grace_seconds",
+        "storage.s3.endpoint",
+        "storage.s3.region",
+        "storage.s3.bucket",
+        "storage.s3.prefix",
+        "storage.s3.access_key_env",
+        "storage.s3.secret_key_env",
+        "storage.s3.upload_budget_bytes",
+        "storage.s3.request_timeout_seconds",
+        "storage.s3.retry_seconds",
         "mail.transport",
         "mail.outbox_dir",
         "mail.from",
@@ -178,7 +191,7 @@ fn partial_config_keeps_other_defaults() {
 fn unknown_keys_name_the_key_and_the_allowed_ones() {
     assert_eq!(
         error("[server]\nlistn = \"127.0.0.1:2222\"\n"),
-        "config.toml: unknown key `server.listn` (allowed in [server]: listen, public_host, public_port, host_key_dir)"
+        "config.toml: unknown key `server.listn` (allowed in [server]: listen, public_host, public_port, host_key_dir, proxy_from)"
     );
     assert_eq!(
         error("[servr]\n"),
@@ -215,6 +228,15 @@ fn bad_values_name_the_key_and_what_is_allowed() {
         ("[storage]\nchunk_size = 1023", "`storage.chunk_size` = 1023 is invalid: expected a power of two from 1024 to 16777216"),
         ("[storage]\nchunk_size = 100000", "`storage.chunk_size` = 100000 is invalid: expected a power of two"),
         ("[storage]\nchunk_size = 16777217", "`storage.chunk_size` = 16777217 is invalid"),
+        ("[storage]\nbackend = \"ftp\"", "`storage.backend` = \"ftp\" is invalid: expected one of local, s3"),
+        ("[storage]\nbackend = \"s3\"", "`storage.s3.endpoint` = \"\" is invalid: expected an http:// or https:// url (required for backend s3)"),
+        ("[storage]\nbackend = \"s3\"\n[storage.s3]\nendpoint = \"http://127.0.0.1:3900\"", "`storage.s3.bucket` = \"\" is invalid: expected a bucket name (required for backend s3)"),
+        ("[storage.s3]\nendpoint = \"s3.example.com\"", "`storage.s3.endpoint` = \"s3.example.com\" is invalid"),
+        ("[storage.s3]\naccess_key_env = \"AKIA123 secret\"", "`storage.s3.access_key_env` = \"AKIA123 secret\" is invalid: expected the name of an environment variable"),
+        ("[storage.s3]\nupload_budget_bytes = 1000", "`storage.s3.upload_budget_bytes` = 1000 is invalid: expected a whole number of bytes from 16777216"),
+        ("[storage]\ncollect_grace_seconds = 0", "`storage.collect_grace_seconds` = 0 is invalid"),
+        ("[server]\nproxy_from = [\"10.0.0.0/33\"]", "`server.proxy_from` = [\"10.0.0.0/33\"] is invalid: expected a list of IP addresses or networks"),
+        ("[server]\nproxy_from = [\"balancer.internal\"]", "`server.proxy_from` = [\"balancer.internal\"] is invalid"),
         ("[mail]\ntransport = \"pigeon\"", "config.toml: `mail.transport` = \"pigeon\" is invalid: expected one of outbox, smtp"),
         ("[mail]\nfrom = \"sfs\"", "`mail.from` = \"sfs\" is invalid"),
         ("[mail]\nfrom = \"sfs <sfs@x>\\nBcc: all@x\"", "`mail.from` = \"sfs <sfs@x>\\nBcc: all@x\" is invalid"),
@@ -267,6 +289,8 @@ fn good_edge_values_are_accepted() {
         "[database]\nurl = \"mariadb://sfs:pw@db.internal:3306/sfs\"",
         "[database]\nurl = \"sqlite:///var/lib/sfs/sfs.db\"",
         "[server]\nlisten = \"0.0.0.0:0\"",
+        "[server]\nproxy_from = [\"10.0.0.5\", \"10.1.0.0/16\", \"fd00::/8\", \"0.0.0.0/0\"]",
+        "[storage]\nbackend = \"s3\"\n[storage.s3]\nendpoint = \"https://s3.eu-west-1.amazonaws.com\"\nbucket = \"files\"\nprefix = \"\"",
     ] {
         if let Err(e) = Config::from_toml_str(text, "config.toml") {
             panic!("{text:?} refused: {e}");
@@ -392,4 +416,24 @@ fn config_toml_and_the_readme_table_match_the_declarations() {
         table,
         "the README's settings table is out of step with src/config/settings.rs"
     );
+}
+
+#[test]
+fn proxy_from_trusts_the_listed_addresses_and_networks_only() {
+    let config = Config::from_toml_str(
+        "[server]\nproxy_from = [\"10.1.0.0/16\", \"192.0.2.7\", \"2001:db8::/32\"]",
+        "t",
+    )
+    .unwrap();
+    let trusts = |ip: &str| config.server.trusts_proxy(ip.parse().unwrap());
+    assert!(trusts("10.1.2.3") && trusts("10.1.255.255") && trusts("192.0.2.7"));
+    assert!(
+        trusts("::ffff:10.1.0.9"),
+        "an IPv4 peer on a dual-stack socket"
+    );
+    assert!(trusts("2001:db8:5::1"));
+    assert!(!trusts("10.2.0.1") && !trusts("192.0.2.8") && !trusts("2001:db9::1"));
+    assert!(!Config::default()
+        .server
+        .trusts_proxy("127.0.0.1".parse().unwrap()));
 }

@@ -36,7 +36,11 @@ fn store(path: &Path, key: &FileKey, chunk: u32, data: &[u8]) {
 fn open(path: &Path, key: &FileKey) -> Download {
     let open_file = sfs::auth::budgets::OpenFiles::new(1).take().unwrap();
     Download::new(
-        VaultReader::open(fs::File::open(path).unwrap(), key).unwrap(),
+        VaultReader::open(
+            Box::new(fs::File::open(path).unwrap()) as Box<dyn sfs::storage::BlobReader>,
+            key,
+        )
+        .unwrap(),
         open_file,
     )
 }

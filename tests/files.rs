@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use sfs::core::files::Files;
 use sfs::core::FilesError;
 use sfs::db::Db;
-use sfs::storage::BlobStore;
+use sfs::storage::LocalStore;
 use sfs::vault::{stored_len, FileKey, VaultError};
 
 const ACCOUNT: i64 = 1;
@@ -24,8 +24,8 @@ async fn files_in(dir: &Path, max_file_bytes: u64) -> Files {
             .await
             .expect("account");
     }
-    let store = BlobStore::open(&dir.join("uploads")).expect("blob folder");
-    Files::new(db, store, 4096, max_file_bytes)
+    let store = LocalStore::open(&dir.join("uploads")).expect("blob folder");
+    Files::new(db, std::sync::Arc::new(store), 4096, max_file_bytes)
 }
 
 fn entries(dir: &Path) -> Vec<String> {
@@ -178,7 +178,7 @@ async fn the_sweep_removes_partial_and_orphaned_blobs_and_reports_missing_ones()
     std::fs::write(account.join(format!("{orphan}.part")), b"partial").expect("partial");
     std::fs::write(account.join("README"), b"not ours").expect("foreign file");
 
-    let report = files.sweep().await.expect("sweep");
+    let report = files.sweep(std::time::Duration::ZERO).await.expect("sweep");
     assert_eq!(report.partial_removed, 1);
     assert_eq!(report.orphans_removed, 1);
     assert_eq!(report.missing_blobs, vec![(ACCOUNT, lost.id.clone())]);
@@ -339,7 +339,7 @@ async fn crash_half_way_leaves_nothing_and_is_cleaned_at_start() {
         files.list(ACCOUNT).await.expect("list").is_empty(),
         "nothing visible"
     );
-    let report = files.sweep().await.expect("sweep");
+    let report = files.sweep(std::time::Duration::ZERO).await.expect("sweep");
     assert_eq!(report.partial_removed, 1);
     assert!(entries(&account).is_empty(), "cleaned at start");
 }

@@ -383,7 +383,7 @@ async fn quotas_refuse_in_every_door_and_keep_nothing_partial() {
         // The terminal UI's header shows the usage against the quota.
         let mut client = harness::Client::connect(server.addr).await;
         let key = harness::client_key();
-        harness::trust(&server, &account, &key).await;
+        harness::trust(&server, account, &key).await;
         assert!(client.login_key(ALICE, &key).await);
         let mut tui = client.open_tui(100, 30).await;
         tui.wait_for("8.8 KiB of 9.8 KiB").await;

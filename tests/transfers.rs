@@ -466,17 +466,11 @@ async fn two_uploads_of_one_name_at_once_end_with_one_whole_file() {
     }
     assert_eq!(opened.len(), 1, "one of the two uploads won");
     assert!(opened[0] == sha(&first) || opened[0] == sha(&second));
-    let account = alice_account(&server).await;
-    let blobs = std::fs::read_dir(
-        server
-            .dir
-            .path()
-            .join("uploads")
-            .join(account.id.to_string()),
-    )
-    .expect("blob folder")
-    .count();
-    assert_eq!(blobs, 1, "the losing upload's blob is gone");
+    assert_eq!(
+        harness::blob_count(&server).await,
+        1,
+        "the losing upload's blob is gone"
+    );
     server.stop().await;
 }
 

@@ -20,14 +20,15 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 mod settings;
 mod template;
 
 pub use settings::{
     AuthConfig, DatabaseConfig, Key, LimitsConfig, LogConfig, LogFormat, MailConfig,
-    MailSmtpConfig, MailTransport, MetricsConfig, ServerConfig, SmtpSecurity, StorageConfig, Table,
-    SCHEMA,
+    MailSmtpConfig, MailTransport, MetricsConfig, S3Config, ServerConfig, SmtpSecurity,
+    StorageBackend, StorageConfig, Table, SCHEMA,
 };
 pub use template::{reference_table, template};
 
@@ -110,6 +111,60 @@ impl MailSmtpConfig {
     }
 }
 
+impl ServerConfig {
+    /// Whether `ip` is a balancer listed in `proxy_from`.
+    pub fn trusts_proxy(&self, ip: IpAddr) -> bool {
+        self.proxy_from
+            .iter()
+            .filter_map(|entry| parse_network(entry))
+            .any(|(network, bits)| in_network(ip, network, bits))
+    }
+}
+
+/// `10.0.0.5` or `10.0.0.0/24` (IPv6 alike) as an address and prefix length.
+pub(crate) fn parse_network(entry: &str) -> Option<(IpAddr, u8)> {
+    let (ip, bits) = match entry.trim().split_once('/') {
+        Some((ip, bits)) => (ip.parse::<IpAddr>().ok()?, bits.parse::<u8>().ok()?),
+        None => {
+            let ip = entry.trim().parse::<IpAddr>().ok()?;
+            (ip, if ip.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let most = if ip.is_ipv4() { 32 } else { 128 };
+    (bits <= most).then_some((ip, bits))
+}
+
+fn in_network(ip: IpAddr, network: IpAddr, bits: u8) -> bool {
+    // An IPv4 client may arrive as ::ffff:a.b.c.d on a dual-stack socket.
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let (ip, network, width) = match (ip, network) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    let shift = width - u32::from(bits);
+    shift >= width || (ip >> shift) == (network >> shift)
+}
+
+impl S3Config {
+    /// The access key id and secret, read from the environment variables
+    /// named by `access_key_env` and `secret_key_env`; the error names the
+    /// variable that is missing (never a value).
+    pub fn credentials(&self) -> Result<(Zeroizing<String>, Zeroizing<String>), String> {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.is_empty())
+                .map(Zeroizing::new)
+                .ok_or_else(|| format!("the environment variable {name} (storage.s3) is not set"))
+        };
+        Ok((read(&self.access_key_env)?, read(&self.secret_key_env)?))
+    }
+}
+
 impl Config {
     /// Reads `path`, parses it, applies the `SFS_DATABASE_URL` override from
     /// the process environment and validates the result.
@@ -188,6 +243,7 @@ impl Config {
             .refused()
             .or_else(|| self.database.refused())
             .or_else(|| self.storage.refused())
+            .or_else(|| self.storage.s3.refused())
             .or_else(|| self.mail.refused())
             .or_else(|| self.mail.smtp.refused())
             .or_else(|| self.auth.refused())

@@ -130,6 +130,13 @@ settings! {
         public_port: u16 = 2222u16, expect PORT, check port;
         /// Folder holding the SSH host keys (created and filled on first start).
         host_key_dir: PathBuf = "host_keys", expect PATH, check path;
+        /// Addresses of TCP balancers (IPs or CIDR networks such as 10.0.0.0/24) that open
+        /// each connection with a PROXY protocol v2 header naming the client; limits, bans
+        /// and the audit log then see the client. Their connections must carry it; any other
+        /// peer sending one is cut off. Empty: no balancer.
+        proxy_from: Vec<String> = Vec::<String>::new(),
+            expect "a list of IP addresses or networks such as [\"10.0.0.5\", \"10.1.0.0/16\"]",
+            check |list| list.iter().all(|entry| super::parse_network(entry).is_some());
     }
 }
 
@@ -151,12 +158,61 @@ settings! {
     /// `[storage]`.
     #[derive(Debug)]
     StorageConfig in "storage" {
-        /// Folder holding the encrypted file blobs.
+        /// Where the encrypted blobs live: "local" (uploads_dir on this machine) or "s3"
+        /// (the bucket in [storage.s3], shared by several nodes).
+        backend: StorageBackend = StorageBackend::Local, expect "one of local, s3", check anything;
+        /// Folder holding the encrypted file blobs (backend "local").
         uploads_dir: PathBuf = "uploads", expect PATH, check path;
         /// Plaintext bytes per vault chunk for new files: a power of two, 1024 to 16777216.
         chunk_size: u32 = 65536u32,
             expect "a power of two from 1024 to 16777216 (16 MiB) bytes",
             check |size| crate::vault::format::check_chunk_size(*size).is_ok();
+        /// Seconds between clean-ups of a shared store (backend "s3"): one node at a time
+        /// removes unfinished uploads and blobs no file names. A local folder is cleaned at
+        /// start-up.
+        collect_interval_seconds: u64 = 600u64, expect SECONDS, check seconds;
+        /// Seconds an unfinished upload (untouched) or a blob no file names must be old
+        /// before that clean-up removes it: longer than any pause inside a live upload.
+        collect_grace_seconds: u64 = 3600u64, expect SECONDS, check seconds;
+    }
+    tables { s3: S3Config }
+}
+
+settings! {
+    /// `[storage.s3]`: the bucket of backend "s3". The credentials are not here: see
+    /// `access_key_env`.
+    #[derive(Debug)]
+    S3Config in "storage.s3" {
+        /// The store's address, e.g. https://s3.eu-west-1.amazonaws.com or
+        /// http://127.0.0.1:3900 (Garage); plain http only on a private network.
+        endpoint: String = "", expect "an http:// or https:// url (required for backend s3)",
+            check |url| url.is_empty() || url.starts_with("http://") || url.starts_with("https://");
+        /// The store's region ("garage" for Garage's default).
+        region: String = "us-east-1", expect "a region name such as us-east-1",
+            check |region| !region.trim().is_empty();
+        /// The bucket holding the blobs (created beforehand).
+        bucket: String = "", expect "a bucket name (required for backend s3)", check anything;
+        /// Folder inside the bucket for sfs's blobs; empty for the top.
+        prefix: String = "sfs", expect "a folder name such as sfs, or empty",
+            check |prefix| !prefix.contains("..") && !prefix.contains("//");
+        /// Name of the environment variable holding the access key id (never put it here).
+        access_key_env: String = "SFS_S3_ACCESS_KEY_ID",
+            expect "the name of an environment variable such as SFS_S3_ACCESS_KEY_ID",
+            check |name| valid_env_name(name);
+        /// Name of the environment variable holding the secret access key.
+        secret_key_env: String = "SFS_S3_SECRET_ACCESS_KEY",
+            expect "the name of an environment variable such as SFS_S3_SECRET_ACCESS_KEY",
+            check |name| valid_env_name(name);
+        /// Bytes of upload buffers all uploads together may hold (each holds up to three
+        /// parts of 8 MiB or more); uploads beyond it wait for parts to be stored.
+        upload_budget_bytes: u64 = 256u64 << 20,
+            expect "a whole number of bytes from 16777216 (16 MiB) to 68719476736 (64 GiB)",
+            check |n| (16 << 20..=64 << 30).contains(n);
+        /// Seconds one request to the store may take before it is tried again.
+        request_timeout_seconds: u64 = 30u64, expect SECONDS, check seconds;
+        /// Seconds a failing request is retried (with backoff) before the user is told
+        /// "storage unavailable" (an upload then stores nothing).
+        retry_seconds: u64 = 30u64, expect SECONDS, check seconds;
     }
 }
 
@@ -339,6 +395,7 @@ pub const SCHEMA: &[Table] = &[
     ServerConfig::TABLE,
     DatabaseConfig::TABLE,
     StorageConfig::TABLE,
+    S3Config::TABLE,
     MailConfig::TABLE,
     MailSmtpConfig::TABLE,
     AuthConfig::TABLE,
@@ -353,11 +410,27 @@ pub fn refused_together(config: &super::Config) -> Option<&'static str> {
     if limits.ban_max_seconds < limits.ban_base_seconds {
         return Some("limits.ban_max_seconds");
     }
+    let storage = &config.storage;
+    if storage.backend == StorageBackend::S3 {
+        if storage.s3.endpoint.is_empty() {
+            return Some("storage.s3.endpoint");
+        }
+        if storage.s3.bucket.is_empty() {
+            return Some("storage.s3.bucket");
+        }
+    }
     let smtp = &config.mail.smtp;
     if smtp.security == SmtpSecurity::Plain && !is_loopback(&smtp.host) {
         return Some("mail.smtp.security");
     }
     None
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Local,
+    S3,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]

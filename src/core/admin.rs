@@ -5,13 +5,14 @@
 //! on their own (`Core::watch_accounts`).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
 use crate::auth::{self, Accounts, Sealer};
 use crate::config::Config;
 use crate::core::files::Files;
+use crate::core::store::open_store;
 use crate::db::{Account, AccountState, Action, AuditFilter, AuditRecord, Db, FileRecord, Usage};
 use crate::storage::BlobStore;
 use crate::vault::FileId;
@@ -28,7 +29,7 @@ pub struct AccountSummary {
 /// `sfs decrypt`.
 pub struct StoredFile {
     pub record: FileRecord,
-    pub blob: PathBuf,
+    pub blob: String,
 }
 
 pub struct Admin {
@@ -69,22 +70,21 @@ impl Admin {
             .collect())
     }
 
-    /// The account's files by name, each with its blob's path.
+    /// The account's files by name, each with where its blob is (a path,
+    /// or an s3:// url).
     pub async fn files(&self, account: &Account) -> anyhow::Result<Vec<StoredFile>> {
         let store = self.store()?;
-        Ok(self
-            .db
+        self.db
             .files(account.id)
             .await?
             .into_iter()
             .map(|record| {
                 let id = FileId::from_hex(&record.id)
                     .with_context(|| format!("file record {} has a bad id", record.id))?;
-                let blob = store.blob_path(account.id, &id);
-                let blob = std::path::absolute(&blob).unwrap_or(blob);
+                let blob = store.location(account.id, &id);
                 Ok(StoredFile { blob, record })
             })
-            .collect::<anyhow::Result<_>>()?)
+            .collect()
     }
 
     /// The audit log, newest first.
@@ -92,9 +92,8 @@ impl Admin {
         Ok(self.db.audit_log(filter).await?)
     }
 
-    fn store(&self) -> anyhow::Result<BlobStore> {
-        let dir = &self.config.storage.uploads_dir;
-        BlobStore::open(dir).with_context(|| format!("opening {}", dir.display()))
+    fn store(&self) -> anyhow::Result<Arc<dyn BlobStore>> {
+        open_store(&self.config, &self.db)
     }
 
     /// The account at `email`, or an error that says there is none.

@@ -9,15 +9,13 @@
 //! idle client pins nothing but its two buffers, which are zeroized when the
 //! download ends.
 
-use std::fs::File;
-
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use crate::auth::budgets::OpenFile;
+use crate::core::files::BlobRead;
 use crate::core::progress::Progress;
 use crate::core::FilesError;
-use crate::vault::VaultReader;
 
 /// Plaintext decrypted per batch while reading sequentially, rounded to
 /// whole chunks: the first batch is the smallest, each next one doubles up
@@ -30,7 +28,7 @@ const LARGEST_BATCH: u64 = 512 * 1024;
 /// An open file being read by a front door.
 pub struct Download {
     /// The reader, while no batch job holds it.
-    reader: Option<VaultReader<File>>,
+    reader: Option<BlobRead>,
     len: u64,
     chunk: u64,
     /// Plaintext per sequential batch for the next one started.
@@ -80,7 +78,7 @@ impl Batch {
 
 struct Job {
     offset: u64,
-    handle: JoinHandle<(VaultReader<File>, Result<Batch, FilesError>)>,
+    handle: JoinHandle<(BlobRead, Result<Batch, FilesError>)>,
 }
 
 impl Download {
@@ -98,7 +96,7 @@ impl Download {
 
     /// Starts decrypting the first batch at once: it is ready by the time
     /// the client, told the file is open, asks for its first bytes.
-    pub fn new(reader: VaultReader<File>, open: OpenFile) -> Download {
+    pub fn new(reader: BlobRead, open: OpenFile) -> Download {
         let chunk = u64::from(reader.chunk_size());
         let mut download = Download {
             len: reader.len(),

@@ -5,6 +5,7 @@
 use std::io;
 
 use crate::db::DbError;
+use crate::storage::Unavailable;
 use crate::text::escape::escape;
 use crate::text::size::human_size;
 use crate::vault::VaultError;
@@ -61,6 +62,10 @@ pub enum FilesError {
     /// A stored file that fails its checks; the details are for the log.
     #[error("the stored file is damaged and cannot be read; tell the operator")]
     Damaged(String),
+    /// The blob store could not be reached after retrying; `detail` is for
+    /// the log.
+    #[error("storage unavailable, {}", if *.upload { "nothing was stored" } else { "try again later" })]
+    StorageUnavailable { detail: String, upload: bool },
     /// The details are logged where the error is made; users see only this.
     #[error("storage error, try again")]
     Io(io::Error),
@@ -106,7 +111,10 @@ impl FilesError {
             | FilesError::TooManyFiles { .. }
             | FilesError::DiskFull => ErrorKind::TooLarge,
             FilesError::TooManyOpen { .. } | FilesError::UploadIdle { .. } => ErrorKind::Busy,
-            FilesError::Damaged(_) | FilesError::Io(_) | FilesError::Db(_) => ErrorKind::Internal,
+            FilesError::Damaged(_)
+            | FilesError::StorageUnavailable { .. }
+            | FilesError::Io(_)
+            | FilesError::Db(_) => ErrorKind::Internal,
         }
     }
 
@@ -114,6 +122,17 @@ impl FilesError {
     /// again"; `what` is for the log.
     pub fn internal(what: impl std::fmt::Display) -> FilesError {
         FilesError::Io(io::Error::other(what.to_string()))
+    }
+
+    /// The same failure, told to a user whose upload it ended.
+    pub fn in_upload(self) -> FilesError {
+        match self {
+            FilesError::StorageUnavailable { detail, .. } => FilesError::StorageUnavailable {
+                detail,
+                upload: true,
+            },
+            other => other,
+        }
     }
 
     /// Logs an internal error (once: where the core hands it to a door),
@@ -125,6 +144,7 @@ impl FilesError {
                 crate::telemetry::vault_error();
                 detail.clone()
             }
+            FilesError::StorageUnavailable { detail, .. } => detail.clone(),
             FilesError::Io(e) => e.to_string(),
             FilesError::Db(e) => e.to_string(),
             _ => return self,
@@ -157,6 +177,15 @@ impl From<io::Error> for FilesError {
     fn from(e: io::Error) -> Self {
         if e.kind() == io::ErrorKind::StorageFull {
             return FilesError::DiskFull;
+        }
+        if let Some(unavailable) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<Unavailable>())
+        {
+            return FilesError::StorageUnavailable {
+                detail: unavailable.to_string(),
+                upload: false,
+            };
         }
         // A vault error that travelled as an io::Error (through Read).
         if e.get_ref().is_some_and(|inner| inner.is::<VaultError>()) {

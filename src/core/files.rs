@@ -3,37 +3,45 @@
 //! UI, sftp, scp, commands) follows the same rules.
 //!
 //! Ordering is what keeps a crash harmless:
-//! - upload: blob written to a `.part` file, fsynced, renamed into place, then
-//!   the row is committed, then the replaced blob (if any) is removed;
+//! - upload: the blob is written and made durable under its final name
+//!   (see `storage`), then the row is committed, then the replaced blob (if
+//!   any) is removed;
 //! - delete: the row goes first, then the blob.
 //!
 //! Whatever a crash interrupts leaves a blob without a row, which nobody can
-//! see and [`Files::sweep`] removes at the next start.
+//! see and [`Files::sweep`] removes (at start-up on a local folder, from the
+//! collector on a shared store).
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::core::error::FilesError;
 use crate::core::names::validate_name;
 use crate::db::{Db, FileRecord, RenameOutcome};
-use crate::storage::{BlobStore, PendingBlob, SweepReport};
+use crate::storage::{BlobReader, BlobStore, PendingBlob, SweepReport};
 use crate::text::time::unix_now;
+use crate::vault::format::stored_len;
 use crate::vault::{FileId, FileKey, VaultReader, VaultWriter};
 
-/// The account's files, over one database and one blob folder.
+/// A blob being read.
+pub type BlobRead = VaultReader<Box<dyn BlobReader>>;
+type BlobWrite = VaultWriter<Box<dyn PendingBlob>>;
+
+/// The account's files, over one database and one blob store.
 #[derive(Clone)]
 pub struct Files {
     db: Db,
-    store: BlobStore,
+    store: Arc<dyn BlobStore>,
     chunk_size: u32,
     max_file_bytes: u64,
 }
 
 /// An upload in progress: plaintext goes in through [`Write`], sealed chunks
-/// go to a hidden `.part` blob, created with the first bytes. Blocking I/O:
+/// go to a pending blob, created with the first bytes. Blocking I/O:
 /// drive it from a blocking task. Dropped without [`Files::commit_upload`],
 /// it leaves nothing behind.
 pub struct Upload {
@@ -43,11 +51,11 @@ pub struct Upload {
     key: FileKey,
     chunk_size: u32,
     max_file_bytes: u64,
-    store: BlobStore,
+    store: Arc<dyn BlobStore>,
     /// `None` until the first write: creating the blob is blocking I/O, so
     /// it happens on the blocking pool with the first batch (for a small
     /// file, in the same task that seals it).
-    writer: Option<VaultWriter<PendingBlob>>,
+    writer: Option<BlobWrite>,
 }
 
 /// A finished upload, durable but not yet recorded (see
@@ -76,7 +84,7 @@ impl Upload {
     }
 
     /// The blob's writer, creating the blob on first use.
-    fn writer(&mut self) -> Result<&mut VaultWriter<PendingBlob>, FilesError> {
+    fn writer(&mut self) -> Result<&mut BlobWrite, FilesError> {
         let writer = match self.writer.take() {
             Some(writer) => writer,
             None => {
@@ -89,7 +97,7 @@ impl Upload {
     }
 
     /// The writer, for sealing; an empty file gets its blob here.
-    fn into_writer(mut self) -> Result<VaultWriter<PendingBlob>, FilesError> {
+    fn into_writer(mut self) -> Result<BlobWrite, FilesError> {
         self.writer()?;
         self.writer
             .ok_or_else(|| FilesError::internal("upload lost its writer"))
@@ -117,7 +125,7 @@ impl Write for Upload {
 
 impl Files {
     /// `max_file_bytes` of 0 means no limit.
-    pub fn new(db: Db, store: BlobStore, chunk_size: u32, max_file_bytes: u64) -> Files {
+    pub fn new(db: Db, store: Arc<dyn BlobStore>, chunk_size: u32, max_file_bytes: u64) -> Files {
         Files {
             db,
             store,
@@ -130,7 +138,7 @@ impl Files {
         &self.db
     }
 
-    pub fn store(&self) -> &BlobStore {
+    pub fn store(&self) -> &Arc<dyn BlobStore> {
         &self.store
     }
 
@@ -255,7 +263,7 @@ impl Files {
         account_id: i64,
         name: &str,
         key: &FileKey,
-    ) -> Result<(FileRecord, VaultReader<File>), FilesError> {
+    ) -> Result<(FileRecord, BlobRead), FilesError> {
         let record = self
             .db
             .file_by_name(account_id, name)
@@ -269,13 +277,14 @@ impl Files {
         &self,
         record: FileRecord,
         key: &FileKey,
-    ) -> Result<(FileRecord, VaultReader<File>), FilesError> {
+    ) -> Result<(FileRecord, BlobRead), FilesError> {
         let account_id = record.account_id;
         let id = file_id(&record)?;
+        let len = stored_len(record.size, record.chunk_size);
         let store = self.store.clone();
         let key = key.clone();
-        let reader = blocking(move || -> Result<VaultReader<File>, FilesError> {
-            let blob = store.open_blob(account_id, &id)?;
+        let reader = blocking(move || -> Result<BlobRead, FilesError> {
+            let blob = store.open(account_id, &id, len)?;
             Ok(VaultReader::open(blob, &key)?)
         })
         .await?;
@@ -335,22 +344,22 @@ impl Files {
         }
     }
 
-    /// Start-up sweep: removes unfinished uploads and blobs with no row, and
-    /// reports rows with no blob.
-    pub async fn sweep(&self) -> Result<SweepReport, FilesError> {
+    /// Removes unfinished uploads and blobs with no row (older than `grace`
+    /// on a shared store), and reports rows with no blob.
+    pub async fn sweep(&self, grace: Duration) -> Result<SweepReport, FilesError> {
         let known: HashSet<(i64, String)> = self.db.all_file_refs().await?.into_iter().collect();
         let store = self.store.clone();
-        blocking(move || Ok(store.sweep(&known)?)).await
+        blocking(move || Ok(store.sweep(&known, grace)?)).await
     }
 
     /// Removing a blob whose row is already gone can fail without harm to
-    /// the user: the sweep at the next start removes it.
+    /// the user: the next sweep removes it.
     async fn remove_blob(&self, account_id: i64, id: &FileId) {
         let store = self.store.clone();
         let id = *id;
         let result = blocking(move || Ok(store.remove(account_id, &id)?)).await;
         if let Err(e) = result {
-            tracing::warn!(account_id, file = %id, error = %e, "blob left for the start-up sweep");
+            tracing::warn!(account_id, file = %id, error = %e, "blob left for the collector");
         }
     }
 }

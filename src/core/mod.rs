@@ -5,6 +5,7 @@
 //! the terminal UI, sftp, scp and commands cannot drift apart.
 
 pub mod admin;
+mod collector;
 pub mod download;
 pub mod error;
 pub mod events;
@@ -15,6 +16,7 @@ pub mod messages;
 pub mod names;
 mod progress;
 pub mod quota;
+mod store;
 pub mod upload;
 
 use std::collections::HashMap;
@@ -33,7 +35,6 @@ use crate::core::names::{key_file_name, key_file_stem, validate_name};
 use crate::core::progress::Progress;
 use crate::db::{Action, AuditEntry, AuditQueue, Db, NewSshKey};
 use crate::private_fs;
-use crate::storage::BlobStore;
 use crate::telemetry;
 use crate::text::time::utc_time;
 
@@ -188,25 +189,20 @@ impl Core {
         }
         let db = Db::connect(&config.database.url, config.database.max_connections).await?;
         tracing::info!(engine = %db.kind(), url = %config.database.redacted_url(), "database");
-        let store = BlobStore::open(&config.storage.uploads_dir)?;
-        tracing::info!(folder = %config.storage.uploads_dir.display(), "blob storage");
+        let store = store::open_store(&config, &db)?;
+        tracing::info!(store = %store.describe(), "blob storage");
         let files = Files::new(
             db.clone(),
             store,
             config.storage.chunk_size,
             config.limits.max_file_bytes,
         );
-        let report = files.sweep().await?;
-        if report.partial_removed + report.orphans_removed > 0 {
-            tracing::info!(
-                partial = report.partial_removed,
-                orphans = report.orphans_removed,
-                "start-up sweep removed unfinished uploads and orphaned blobs"
-            );
-        }
-        for (account_id, file_id) in &report.missing_blobs {
-            tracing::error!(account_id, file_id, "file record has no blob on disk");
-        }
+        collector::start(
+            &files,
+            Duration::from_secs(config.storage.collect_interval_seconds),
+            Duration::from_secs(config.storage.collect_grace_seconds),
+        )
+        .await?;
         let sealer = Sealer::load_or_create(&config.auth.secret_key_file)?;
         let mailer = Mailer::start(&config.mail)?;
         let mail = &config.mail;
@@ -269,6 +265,13 @@ impl Core {
     /// clean stop waits for it; so does a reader that must see them all).
     pub async fn audit_written(&self) {
         self.audit.written().await;
+    }
+
+    /// One round of the blob store's collector now, as the periodic one
+    /// runs it (`None`: another node holds the lock).
+    pub async fn collect(&self) -> Result<Option<crate::storage::SweepReport>, FilesError> {
+        let grace = Duration::from_secs(self.config.storage.collect_grace_seconds);
+        collector::collect(&self.files, grace).await
     }
 
     /// The server's configuration, as validated at start.

@@ -135,7 +135,10 @@ impl UploadStream {
     /// long) surfaces here.
     pub async fn write(&mut self, data: Bytes) -> Result<(), FilesError> {
         let result = self.write_piece(data).await;
-        result.map_err(|e| e.logged(self.who.account_id, &self.who.remote, "upload"))
+        result.map_err(|e| {
+            e.in_upload()
+                .logged(self.who.account_id, &self.who.remote, "upload")
+        })
     }
 
     async fn write_piece(&mut self, data: Bytes) -> Result<(), FilesError> {
@@ -190,7 +193,7 @@ impl UploadStream {
     pub async fn seal(self) -> Result<SealedUpload, FilesError> {
         let (account_id, remote) = (self.who.account_id, self.who.remote.clone());
         let result = self.seal_upload().await;
-        result.map_err(|e| e.logged(account_id, &remote, "upload"))
+        result.map_err(|e| e.in_upload().logged(account_id, &remote, "upload"))
     }
 
     async fn seal_upload(mut self) -> Result<SealedUpload, FilesError> {

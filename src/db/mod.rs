@@ -19,6 +19,7 @@ mod audit;
 mod audit_queue;
 mod files;
 mod login_guard;
+mod pending;
 mod ssh_keys;
 
 pub use accounts::{Account, AccountState};
@@ -26,6 +27,7 @@ pub use audit::{Action, AuditEntry, AuditFilter, AuditRecord};
 pub use audit_queue::AuditQueue;
 pub use files::{FileRecord, RenameOutcome, Usage};
 pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
+pub use pending::{CollectorLock, PendingUpload};
 pub use ssh_keys::{NewSshKey, SshKey};
 
 use std::borrow::Cow;
@@ -80,6 +82,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "audit names",
         include_str!("../../migrations/sqlite/0005_audit_names.sql"),
         include_str!("../../migrations/mysql/0005_audit_names.sql"),
+    ),
+    (
+        6,
+        "pending uploads",
+        include_str!("../../migrations/sqlite/0006_pending_uploads.sql"),
+        include_str!("../../migrations/mysql/0006_pending_uploads.sql"),
     ),
 ];
 

@@ -60,7 +60,7 @@ pub fn files_table(files: &[StoredFile]) -> String {
             escape(&record.name),
             record.size,
             utc_datetime(record.created_at),
-            escape(&blob.to_string_lossy()),
+            escape(blob),
         );
     }
     out
@@ -76,7 +76,7 @@ pub fn files_json(files: &[StoredFile]) -> String {
             json_string(&record.name),
             record.size,
             json_string(&utc_iso(record.created_at)),
-            json_string(&blob.to_string_lossy()),
+            json_string(blob),
         );
     }
     out

@@ -1,39 +1,107 @@
-//! Blob storage on disk: `uploads_dir/<account id>/<file id>`, folders 0700
-//! and blobs 0600 (the start-up sweep tightens any left wider).
+//! Blob storage behind one trait, [`BlobStore`], with two backends:
+//! - [`local`]: a folder on this machine (the default), `.part` files
+//!   renamed into place, swept at start-up;
+//! - [`s3`]: an S3-compatible object store, for several nodes sharing one
+//!   set of blobs: multipart uploads in constant memory, ranged reads.
 //!
-//! A blob is written to `<file id>.part` beside its final place, fsynced and
-//! renamed into place only when complete, so a reader never sees half a blob
-//! and a crash leaves at most a `.part` file. The database row is committed
-//! after the rename (see `files.rs`), so a blob without a row is either an
-//! upload that died before its commit or a replaced/deleted file whose removal
-//! was cut short: both are garbage, and [`BlobStore::sweep`] removes them at
-//! start-up.
+//! A blob is named by its account and file id, never by the file's name, so
+//! a rename stays a database update. Every method blocks: the core calls
+//! them from the blocking pool, where the vault's own I/O runs too.
+//!
+//! Whatever a crash or a failed upload leaves behind is a blob (or an
+//! unfinished multipart upload) that no file record names; [`BlobStore::sweep`]
+//! removes those, and reports records whose blob is missing.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read, Seek, Write};
+use std::time::Duration;
 
-use crate::private_fs::{private_dir, private_file};
+use futures::future::BoxFuture;
+
 use crate::vault::FileId;
 
-const PART_SUFFIX: &str = ".part";
-/// An upload asks the kernel to start writing its blob to disk after every
-/// this many bytes, so that the fsync at commit finds little left to do:
-/// the user's `close` then waits for the last few MiB, not the whole file.
-const WRITEBACK_EVERY: u64 = 8 << 20;
+mod local;
+mod ranged;
+mod retry;
+mod s3;
+mod s3_client;
+mod s3_upload;
 
-/// The folder of blobs.
-#[derive(Clone, Debug)]
-pub struct BlobStore {
-    root: PathBuf,
+pub use local::LocalStore;
+pub use s3::{S3Settings, S3Store};
+
+/// Where blobs live.
+pub trait BlobStore: Send + Sync + 'static {
+    /// What the start-up log says about the store (no secrets).
+    fn describe(&self) -> String;
+
+    /// Where an operator finds a finished blob (`sfs files`).
+    fn location(&self, account_id: i64, id: &FileId) -> String;
+
+    /// Starts a new blob; nothing is visible until [`PendingBlob::commit`],
+    /// and dropping it uncommitted leaves nothing (or only what
+    /// [`BlobStore::sweep`] removes).
+    fn create(&self, account_id: i64, id: &FileId) -> io::Result<Box<dyn PendingBlob>>;
+
+    /// Opens a finished blob of `stored_len` bytes (known from its record,
+    /// see FORMAT.md: no extra round trip to ask the store).
+    fn open(
+        &self,
+        account_id: i64,
+        id: &FileId,
+        stored_len: u64,
+    ) -> io::Result<Box<dyn BlobReader>>;
+
+    /// Removes a finished blob; one already gone is not an error.
+    fn remove(&self, account_id: i64, id: &FileId) -> io::Result<()>;
+
+    /// Removes unfinished uploads and blobs no record in `known` names
+    /// (`(account id, file id hex)`) once they are older than `grace`, and
+    /// lists records whose blob is missing.
+    fn sweep(&self, known: &HashSet<(i64, String)>, grace: Duration) -> io::Result<SweepReport>;
+
+    /// Ends an unfinished upload another node (or this one, before a crash)
+    /// left behind, named by what [`UploadJournal::started`] was told.
+    fn abort_upload(&self, account_id: i64, id: &FileId, upload_id: &str) -> io::Result<()>;
+
+    /// Whether other nodes may share this store, so clean-up must run
+    /// periodically under a lock rather than once at start-up.
+    fn shared(&self) -> bool;
 }
 
-/// What a start-up sweep found and did.
+/// A blob being written.
+pub trait PendingBlob: Write + Send {
+    /// Makes the blob durable and visible under its final name.
+    fn commit(self: Box<Self>) -> io::Result<()>;
+}
+
+/// A finished blob being read, in any order.
+pub trait BlobReader: Read + Seek + Send + Sync {}
+
+impl<T: Read + Seek + Send + Sync> BlobReader for T {}
+
+/// Where a store records uploads in progress that leave something behind
+/// if their node dies (S3 multipart uploads), so any node can clean up.
+/// An upload that cannot be journalled does not start; the other two
+/// failures are the journal's to log (the collector errs on the side of
+/// waiting).
+pub trait UploadJournal: Send + Sync + 'static {
+    fn started<'a>(
+        &'a self,
+        account_id: i64,
+        id: &'a FileId,
+        upload_id: &'a str,
+    ) -> BoxFuture<'a, io::Result<()>>;
+    /// The upload is still alive (a part was stored).
+    fn touched<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, ()>;
+    /// Completed or aborted: nothing is left to clean up.
+    fn ended<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, ()>;
+}
+
+/// What a sweep found and did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
-    /// Unfinished uploads (`.part` files) removed.
+    /// Unfinished uploads removed.
     pub partial_removed: usize,
     /// Blobs with no database row removed.
     pub orphans_removed: usize,
@@ -42,186 +110,14 @@ pub struct SweepReport {
     pub missing_blobs: Vec<(i64, String)>,
 }
 
-impl BlobStore {
-    /// Opens (creating if needed) the blob folder, private to the server.
-    pub fn open(root: &Path) -> io::Result<BlobStore> {
-        private_dir(root)?;
-        Ok(BlobStore {
-            root: root.to_path_buf(),
-        })
+/// The store could not be reached (after retrying): the user is told
+/// "storage unavailable", the operator's log has the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("storage unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+impl Unavailable {
+    pub fn io(what: impl std::fmt::Display) -> io::Error {
+        io::Error::other(Unavailable(what.to_string()))
     }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    fn account_dir(&self, account_id: i64) -> PathBuf {
-        self.root.join(account_id.to_string())
-    }
-
-    /// Where the finished blob of a file lives.
-    pub fn blob_path(&self, account_id: i64, id: &FileId) -> PathBuf {
-        self.account_dir(account_id).join(id.to_hex())
-    }
-
-    /// Starts a new blob; nothing is visible until [`PendingBlob::commit`].
-    pub fn create(&self, account_id: i64, id: &FileId) -> io::Result<PendingBlob> {
-        let dir = self.account_dir(account_id);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
-        let final_path = dir.join(id.to_hex());
-        let part_path = dir.join(format!("{}{PART_SUFFIX}", id.to_hex()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&part_path)?;
-        Ok(PendingBlob {
-            file,
-            part_path,
-            final_path,
-            committed: false,
-            written: 0,
-            written_back: 0,
-        })
-    }
-
-    /// Opens a finished blob for reading.
-    pub fn open_blob(&self, account_id: i64, id: &FileId) -> io::Result<File> {
-        File::open(self.blob_path(account_id, id))
-    }
-
-    /// Removes a finished blob; a blob already gone is not an error.
-    pub fn remove(&self, account_id: i64, id: &FileId) -> io::Result<()> {
-        match fs::remove_file(self.blob_path(account_id, id)) {
-            Ok(()) => sync_dir(&self.account_dir(account_id)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Removes `.part` files and blobs that no row in `known` names
-    /// (`(account id, file id hex)`), and lists rows whose blob is missing.
-    /// Entries that are not ours (other names) are left alone.
-    pub fn sweep(&self, known: &HashSet<(i64, String)>) -> io::Result<SweepReport> {
-        let mut report = SweepReport::default();
-        let mut present = HashSet::new();
-        for account_entry in fs::read_dir(&self.root)? {
-            let account_entry = account_entry?;
-            let Some(account_id) = account_entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i64>().ok())
-            else {
-                continue;
-            };
-            if !account_entry.file_type()?.is_dir() {
-                continue;
-            }
-            private_dir(&account_entry.path())?;
-            for entry in fs::read_dir(account_entry.path())? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else { continue };
-                if let Some(stem) = name.strip_suffix(PART_SUFFIX) {
-                    if FileId::from_hex(stem).is_some() {
-                        fs::remove_file(entry.path())?;
-                        report.partial_removed += 1;
-                    }
-                } else if FileId::from_hex(name).is_some() {
-                    let key = (account_id, name.to_string());
-                    if known.contains(&key) {
-                        private_file(&entry.path())?;
-                        present.insert(key);
-                    } else {
-                        fs::remove_file(entry.path())?;
-                        report.orphans_removed += 1;
-                    }
-                }
-            }
-        }
-        report.missing_blobs = known.difference(&present).cloned().collect();
-        report.missing_blobs.sort();
-        Ok(report)
-    }
-}
-
-/// A blob being written. Dropping it without [`commit`](Self::commit) (or
-/// after a failed commit) removes the partial file, so an abandoned upload
-/// leaves nothing behind.
-pub struct PendingBlob {
-    file: File,
-    part_path: PathBuf,
-    final_path: PathBuf,
-    committed: bool,
-    written: u64,
-    /// Bytes already handed to writeback.
-    written_back: u64,
-}
-
-impl PendingBlob {
-    /// Makes the blob durable and moves it into place.
-    pub fn commit(mut self) -> io::Result<PathBuf> {
-        self.file.sync_all()?;
-        fs::rename(&self.part_path, &self.final_path)?;
-        self.committed = true;
-        if let Some(dir) = self.final_path.parent() {
-            sync_dir(dir)?;
-        }
-        Ok(self.final_path.clone())
-    }
-}
-
-impl Write for PendingBlob {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.written += n as u64;
-        if self.written - self.written_back >= WRITEBACK_EVERY {
-            start_writeback(
-                &self.file,
-                self.written_back,
-                self.written - self.written_back,
-            );
-            self.written_back = self.written;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
-impl Drop for PendingBlob {
-    fn drop(&mut self) {
-        if !self.committed {
-            // Best effort: the start-up sweep catches what this misses.
-            let _ = fs::remove_file(&self.part_path);
-        }
-    }
-}
-
-/// Starts writing a range of `file` to disk without waiting for it. Only a
-/// head start for the fsync at commit, so a failure here changes nothing.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: a plain syscall on a file descriptor that `file` keeps open;
-    // it reads no memory of ours.
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
-
-/// Makes a rename or removal in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 #[path = "../fixtures/mod.rs"]
 mod fixtures;
+pub mod garage;
 #[allow(unused_imports)]
 pub use fixtures::{code_in, secret_on_screen, test_config, Outbox, PRIMARY_ACTIONS, WAIT};
 
@@ -40,6 +41,10 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary folder");
         let mut config = test_config(dir.path());
+        if garage::s3_backend() {
+            let garage = garage::Garage::shared().expect("SFS_TEST_BACKEND=s3 needs garage");
+            garage.configure(&mut config, 0, &garage::unique_prefix());
+        }
         tweak(&mut config);
         let core = Core::start(config).await.expect("core starts");
         let host_key =
@@ -99,6 +104,48 @@ impl TestServer {
                 .expect("server result");
         }
     }
+}
+
+/// How many finished blobs the server's store holds, on either backend
+/// (on S3 in the shared Garage, under the server's prefix).
+pub async fn blob_count(server: &TestServer) -> usize {
+    let storage = &server.core.config().storage;
+    if garage::s3_backend() {
+        let garage = garage::Garage::shared().expect("garage");
+        return garage.objects(0, &storage.s3.prefix).await.len();
+    }
+    fn count(dir: &Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => count(&e.path()),
+                    _ => usize::from(!e.file_name().to_string_lossy().ends_with(".part")),
+                })
+                .sum()
+        })
+    }
+    count(&storage.uploads_dir)
+}
+
+/// A PROXY protocol v2 header naming `client` (TCP over IPv4 or IPv6), or
+/// a LOCAL one.
+pub fn proxy_header(client: Option<SocketAddr>) -> Vec<u8> {
+    let mut out = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    let Some(client) = client else {
+        out.extend_from_slice(&[0x20, 0x00, 0, 0]);
+        return out;
+    };
+    let (family, mut addresses) = match client.ip() {
+        std::net::IpAddr::V4(ip) => (0x11, [ip.octets().to_vec(), vec![127, 0, 0, 1]].concat()),
+        std::net::IpAddr::V6(ip) => (0x21, [ip.octets().to_vec(), vec![0; 15], vec![1]].concat()),
+    };
+    addresses.extend_from_slice(&client.port().to_be_bytes());
+    addresses.extend_from_slice(&2222u16.to_be_bytes());
+    out.extend_from_slice(&[0x21, family]);
+    out.extend_from_slice(&(addresses.len() as u16).to_be_bytes());
+    out.extend_from_slice(&addresses);
+    out
 }
 
 /// A fresh Ed25519 client key.
@@ -168,6 +215,22 @@ impl Client {
             .await
             .expect("connect");
         Client { handle, banner }
+    }
+
+    /// Connects as a balancer would: a PROXY protocol v2 header naming
+    /// `client` (None: a LOCAL header, as for a health check), then SSH.
+    pub async fn connect_via_proxy(
+        addr: SocketAddr,
+        client: Option<SocketAddr>,
+    ) -> Result<Client, russh::Error> {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(&proxy_header(client)).await?;
+        let handler = ClientHandler::default();
+        let banner = handler.banner.clone();
+        let handle =
+            client::connect_stream(Arc::new(client::Config::default()), stream, handler).await?;
+        Ok(Client { handle, banner })
     }
 
     pub fn banner(&self) -> String {

@@ -8,6 +8,7 @@ mod connection;
 mod cut;
 mod handler;
 pub mod host_key;
+mod proxy;
 mod resources;
 
 use std::future::Future;
@@ -137,22 +138,12 @@ pub async fn run(
                     if let Err(e) = socket.set_nodelay(true) {
                         tracing::warn!(%peer, error = %e, "could not turn off Nagle's algorithm");
                     }
-                    let slot = slots.try_acquire(peer.ip());
-                    let (authenticated_tx, authenticated_rx) = watch::channel(false);
-                    let connection = handler::Connection::new(
+                    connections.spawn(admit(
                         core.clone(),
-                        peer,
-                        slot,
-                        shutdown_rx.clone(),
-                        authenticated_tx,
-                    );
-                    connections.spawn(serve_connection(
                         ssh_config.clone(),
+                        slots.clone(),
                         socket,
                         peer,
-                        connection,
-                        Duration::from_secs(core.config().limits.login_deadline_seconds),
-                        authenticated_rx,
                         shutdown_rx.clone(),
                     ));
                 }
@@ -175,11 +166,59 @@ pub async fn run(
     Ok(())
 }
 
+/// Takes a new connection: learns the client's address (from a balancer's
+/// PROXY header when the peer is one), takes its session slot and serves it.
+async fn admit(
+    core: Arc<Core>,
+    ssh_config: Arc<SshConfig>,
+    slots: SessionSlots,
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    let deadline = Duration::from_secs(core.config().limits.login_deadline_seconds);
+    let started = tokio::time::Instant::now();
+    let (client, socket) = if core.config().server.trusts_proxy(peer.ip()) {
+        match tokio::time::timeout(deadline, proxy::read_header(&mut socket, peer)).await {
+            Ok(Ok(client)) => (client, proxy::RefuseHeader::passing(socket)),
+            Ok(Err(e)) => {
+                tracing::warn!(balancer = %peer, error = %e, "connection from a balancer refused");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(balancer = %peer, "no PROXY header before the login deadline");
+                return;
+            }
+        }
+    } else {
+        (peer, proxy::RefuseHeader::new(socket, peer))
+    };
+    let slot = slots.try_acquire(client.ip());
+    let (authenticated_tx, authenticated_rx) = watch::channel(false);
+    let connection = handler::Connection::new(
+        core.clone(),
+        client,
+        slot,
+        shutdown.clone(),
+        authenticated_tx,
+    );
+    serve_connection(
+        ssh_config,
+        socket,
+        client,
+        connection,
+        deadline.saturating_sub(started.elapsed()),
+        authenticated_rx,
+        shutdown,
+    )
+    .await;
+}
+
 /// Runs one connection: the handshake and the login must finish within the
 /// login deadline; on shutdown the session gets a moment, then a disconnect.
 async fn serve_connection(
     ssh_config: Arc<SshConfig>,
-    socket: TcpStream,
+    socket: proxy::RefuseHeader<TcpStream>,
     peer: SocketAddr,
     connection: handler::Connection,
     deadline: Duration,

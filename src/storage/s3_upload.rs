@@ -1,0 +1,233 @@
+//! Writing one blob to S3 in constant memory.
+//!
+//! Bytes fill a part buffer; a full part goes out as a task while the next
+//! fills, with at most [`IN_FLIGHT`] parts on the wire per upload, so an
+//! upload holds at most three parts. Buffers are counted against the
+//! store's budget ([`Shared::budget`]), shared by every upload: when it is
+//! spent, writers wait for parts to land, and the client with them.
+//!
+//! A blob that fits in one part never starts a multipart upload: it is one
+//! PUT at commit. A larger one is journalled from its first part to its
+//! end, so that if this node dies, any node can abort it. Dropped without
+//! commit, an upload aborts itself in the background.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt, PutPayload};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinHandle;
+
+use super::s3_client::{Shared, BUDGET_UNIT};
+use super::PendingBlob;
+use crate::vault::FileId;
+
+/// Parts of one upload on the wire at once.
+const IN_FLIGHT: usize = 2;
+
+type PartTask = JoinHandle<io::Result<PartId>>;
+
+pub(super) struct S3Pending {
+    shared: Arc<Shared>,
+    path: ObjectPath,
+    account_id: i64,
+    id: FileId,
+    /// The part being filled, and its share of the budget.
+    part: Vec<u8>,
+    permit: Option<OwnedSemaphorePermit>,
+    /// Set once the first part is full.
+    upload_id: Option<String>,
+    sending: VecDeque<PartTask>,
+    sent: Vec<PartId>,
+    done: bool,
+}
+
+impl S3Pending {
+    pub fn new(shared: Arc<Shared>, path: ObjectPath, account_id: i64, id: FileId) -> S3Pending {
+        S3Pending {
+            shared,
+            path,
+            account_id,
+            id,
+            part: Vec::new(),
+            permit: None,
+            upload_id: None,
+            sending: VecDeque::new(),
+            sent: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Makes room in the budget for the part to hold `len` bytes: buffers
+    /// grow with what they hold, so a small file holds one unit.
+    fn reserve(&mut self, len: usize) -> io::Result<()> {
+        let held = self.permit.as_ref().map_or(0, |p| p.num_permits());
+        let needed = len
+            .div_ceil(BUDGET_UNIT)
+            .min(self.shared.budget_units as usize);
+        if needed <= held {
+            return Ok(());
+        }
+        let more = u32::try_from(needed - held).unwrap_or(u32::MAX);
+        let permit = self
+            .shared
+            .runtime
+            .block_on(self.shared.budget.clone().acquire_many_owned(more))
+            .map_err(|_| io::Error::other("upload budget closed"))?;
+        match &mut self.permit {
+            Some(held) => held.merge(permit),
+            None => self.permit = Some(permit),
+        }
+        Ok(())
+    }
+
+    /// Sends the full part, after waiting for the oldest one on the wire
+    /// when [`IN_FLIGHT`] are.
+    fn send_part(&mut self) -> io::Result<()> {
+        let shared = self.shared.clone();
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let path = &self.path;
+                let id = shared.runtime.block_on(
+                    shared
+                        .retry
+                        .run("start upload", || shared.client.create_multipart(path)),
+                )?;
+                shared
+                    .runtime
+                    .block_on(shared.journal.started(self.account_id, &self.id, &id))?;
+                self.upload_id.insert(id).clone()
+            }
+        };
+        while self.sending.len() >= IN_FLIGHT {
+            self.wait_oldest()?;
+        }
+        let data = Bytes::from(std::mem::take(&mut self.part));
+        let permit = self.permit.take();
+        let index = self.sent.len() + self.sending.len();
+        let path = self.path.clone();
+        let task_shared = shared.clone();
+        self.sending.push_back(shared.runtime.spawn(async move {
+            let shared = task_shared;
+            let result = shared
+                .retry
+                .run("upload part", || {
+                    shared.client.put_part(
+                        &path,
+                        &upload_id,
+                        index,
+                        PutPayload::from_bytes(data.clone()),
+                    )
+                })
+                .await;
+            drop(permit);
+            result
+        }));
+        Ok(())
+    }
+
+    fn wait_oldest(&mut self) -> io::Result<()> {
+        let Some(task) = self.sending.pop_front() else {
+            return Ok(());
+        };
+        let part = self
+            .shared
+            .runtime
+            .block_on(task)
+            .map_err(|e| io::Error::other(format!("part upload task: {e}")))??;
+        self.sent.push(part);
+        self.shared
+            .runtime
+            .block_on(self.shared.journal.touched(&self.id));
+        Ok(())
+    }
+}
+
+impl Write for S3Pending {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let part_size = self.shared.part_size;
+        if self.part.len() == part_size {
+            self.send_part()?;
+        }
+        let n = buf.len().min(part_size - self.part.len());
+        let len = self.part.len() + n;
+        self.reserve(len)?;
+        if self.part.capacity() < len {
+            // Grow by doubling, never past a part.
+            let target = len.max(self.part.capacity() * 2).min(part_size);
+            self.part.reserve_exact(target - self.part.len());
+        }
+        self.part.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl PendingBlob for S3Pending {
+    fn commit(mut self: Box<Self>) -> io::Result<()> {
+        let shared = self.shared.clone();
+        if self.upload_id.is_none() {
+            let data = Bytes::from(std::mem::take(&mut self.part));
+            let path = &self.path;
+            shared.runtime.block_on(shared.retry.run("store blob", || {
+                shared
+                    .client
+                    .put(path, PutPayload::from_bytes(data.clone()))
+            }))?;
+            self.permit = None;
+            self.done = true;
+            return Ok(());
+        }
+        if !self.part.is_empty() {
+            self.send_part()?;
+        }
+        while !self.sending.is_empty() {
+            self.wait_oldest()?;
+        }
+        let (path, parts) = (&self.path, self.sent.clone());
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        shared
+            .runtime
+            .block_on(shared.retry.run("complete upload", || {
+                shared
+                    .client
+                    .complete_multipart(path, &upload_id, parts.clone())
+            }))?;
+        self.done = true;
+        shared.runtime.block_on(shared.journal.ended(&self.id));
+        Ok(())
+    }
+}
+
+impl Drop for S3Pending {
+    /// Stops the parts on the wire and aborts the upload, in the background
+    /// (this may run on an async thread); if the abort fails, the journal
+    /// keeps the upload for the collector.
+    fn drop(&mut self) {
+        for task in &self.sending {
+            task.abort();
+        }
+        let Some(upload_id) = self.upload_id.take().filter(|_| !self.done) else {
+            return;
+        };
+        let (shared, path, id) = (self.shared.clone(), self.path.clone(), self.id);
+        self.shared.runtime.spawn(async move {
+            let aborted = shared
+                .retry
+                .run("abort upload", || shared.client.abort_multipart(&path, &upload_id))
+                .await;
+            match aborted {
+                Ok(()) => shared.journal.ended(&id).await,
+                Err(e) => tracing::warn!(file = %id, error = %e, "unfinished upload left for the collector"),
+            }
+        });
+    }
+}
