@@ -107,6 +107,9 @@ fn shipped_config_lists_every_key() {
         "limits.sftp_backlog_bytes",
         "log.format",
         "log.level",
+        "cluster.redis_url",
+        "cluster.cluster_key_file",
+        "cluster.redis_timeout_seconds",
         "metrics.listen",
     ];
     expected.sort();
@@ -195,7 +198,7 @@ fn unknown_keys_name_the_key_and_the_allowed_ones() {
     );
     assert_eq!(
         error("[servr]\n"),
-        "config.toml: unknown key `servr` (allowed at the top level: server, database, storage, mail, auth, limits, log, metrics)"
+        "config.toml: unknown key `servr` (allowed at the top level: server, database, storage, mail, auth, limits, log, cluster, metrics)"
     );
     assert_eq!(
         error("[mail]\nsmpt = 1\n"),
@@ -207,7 +210,7 @@ fn unknown_keys_name_the_key_and_the_allowed_ones() {
     );
     assert_eq!(
         error("title = \"x\"\n"),
-        "config.toml: unknown key `title` (allowed at the top level: server, database, storage, mail, auth, limits, log, metrics)"
+        "config.toml: unknown key `title` (allowed at the top level: server, database, storage, mail, auth, limits, log, cluster, metrics)"
     );
 }
 
@@ -237,6 +240,8 @@ fn bad_values_name_the_key_and_what_is_allowed() {
         ("[storage]\ncollect_grace_seconds = 0", "`storage.collect_grace_seconds` = 0 is invalid"),
         ("[server]\nproxy_from = [\"10.0.0.0/33\"]", "`server.proxy_from` = [\"10.0.0.0/33\"] is invalid: expected a list of IP addresses or networks"),
         ("[server]\nproxy_from = [\"balancer.internal\"]", "`server.proxy_from` = [\"balancer.internal\"] is invalid"),
+        ("[cluster]\nredis_url = \"http://10.0.0.20:6379\"", "`cluster.redis_url` = \"http://10.0.0.20:6379\" is invalid: expected empty, or a url such as redis://"),
+        ("[cluster]\nredis_timeout_seconds = 0", "`cluster.redis_timeout_seconds` = 0 is invalid"),
         ("[mail]\ntransport = \"pigeon\"", "config.toml: `mail.transport` = \"pigeon\" is invalid: expected one of outbox, smtp"),
         ("[mail]\nfrom = \"sfs\"", "`mail.from` = \"sfs\" is invalid"),
         ("[mail]\nfrom = \"sfs <sfs@x>\\nBcc: all@x\"", "`mail.from` = \"sfs <sfs@x>\\nBcc: all@x\" is invalid"),

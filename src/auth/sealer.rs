@@ -78,12 +78,25 @@ impl Sealer {
         Ok(Sealer { key })
     }
 
+    /// Loads a key that must already exist (the cluster key, the same file
+    /// on every node: never made up by one of them).
+    pub fn load(path: &Path) -> io::Result<Sealer> {
+        read_key(path).map(|key| Sealer { key })
+    }
+
     /// Seals `secret` (up to 1 KiB). Sealing the same secret twice gives
     /// different bytes: every seal draws a fresh IV.
     pub fn seal(&self, secret: &[u8]) -> Vec<u8> {
-        let sealed = VaultWriter::new(Vec::new(), &self.key, SEALED_SECRET_ID, MIN_CHUNK_SIZE)
-            .and_then(|mut writer| {
-                writer.write_all(secret)?;
+        self.seal_as(SEALED_SECRET_ID, secret)
+    }
+
+    /// Seals `data` (up to 1 KiB) marked as `kind`, which
+    /// [`open_as`](Self::open_as) checks: a blob sealed as one kind never
+    /// opens as another.
+    pub fn seal_as(&self, kind: FileId, data: &[u8]) -> Vec<u8> {
+        let sealed =
+            VaultWriter::new(Vec::new(), &self.key, kind, MIN_CHUNK_SIZE).and_then(|mut writer| {
+                writer.write_all(data)?;
                 writer.finish()
             });
         match sealed {
@@ -91,7 +104,7 @@ impl Sealer {
             // Writing into a Vec cannot fail and the chunk size is valid; an
             // empty blob would be refused by `open`, never mistaken for a secret.
             Err(e) => {
-                tracing::error!(error = %e, "sealing a login secret failed");
+                tracing::error!(error = %e, "sealing a secret failed");
                 Vec::new()
             }
         }
@@ -114,18 +127,23 @@ impl Sealer {
                  replaced); contact the operator",
             )
         };
+        self.open_as(SEALED_SECRET_ID, sealed)
+            .map_err(|reason| unreadable(&reason))
+    }
+
+    /// Opens a blob made by [`seal_as`](Self::seal_as) with `kind`; the
+    /// error says why not (for the log).
+    pub fn open_as(&self, kind: FileId, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
         let mut reader =
-            VaultReader::open(Cursor::new(sealed), &self.key).map_err(|e| unreadable(&e))?;
-        if reader.id() != SEALED_SECRET_ID {
-            return Err(unreadable(&"the blob is not a sealed login secret"));
+            VaultReader::open(Cursor::new(sealed), &self.key).map_err(|e| e.to_string())?;
+        if reader.id() != kind {
+            return Err("the blob is sealed as something else".into());
         }
         // Sized up front so reading never reallocates and strands a copy.
         let len = usize::try_from(reader.len()).unwrap_or(0);
-        let mut secret = Zeroizing::new(Vec::with_capacity(len));
-        reader
-            .read_to_end(&mut secret)
-            .map_err(|e| unreadable(&e))?;
-        Ok(secret)
+        let mut data = Zeroizing::new(Vec::with_capacity(len));
+        reader.read_to_end(&mut data).map_err(|e| e.to_string())?;
+        Ok(data)
     }
 }
 

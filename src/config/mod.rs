@@ -26,7 +26,7 @@ mod settings;
 mod template;
 
 pub use settings::{
-    AuthConfig, DatabaseConfig, Key, LimitsConfig, LogConfig, LogFormat, MailConfig,
+    AuthConfig, ClusterConfig, DatabaseConfig, Key, LimitsConfig, LogConfig, LogFormat, MailConfig,
     MailSmtpConfig, MailTransport, MetricsConfig, S3Config, ServerConfig, SmtpSecurity,
     StorageBackend, StorageConfig, Table, SCHEMA,
 };
@@ -81,6 +81,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    pub cluster: ClusterConfig,
     pub metrics: MetricsConfig,
 }
 
@@ -91,6 +92,24 @@ impl fmt::Debug for DatabaseConfig {
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .finish()
+    }
+}
+
+/// Keeps a password in the url out of logs.
+impl fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("cluster_key_file", &self.cluster_key_file)
+            .field("redis_timeout_seconds", &self.redis_timeout_seconds)
+            .finish()
+    }
+}
+
+impl ClusterConfig {
+    /// The url fit for a log: `redis://sfs:***@10.0.0.20:6379/0`.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.redis_url)
     }
 }
 
@@ -249,6 +268,7 @@ impl Config {
             .or_else(|| self.auth.refused())
             .or_else(|| self.limits.refused())
             .or_else(|| self.log.refused())
+            .or_else(|| self.cluster.refused())
             .or_else(|| self.metrics.refused())
             .or_else(|| settings::refused_together(self));
         let Some(key) = refused else {

@@ -372,6 +372,25 @@ settings! {
 }
 
 settings! {
+    /// `[cluster]`: state several nodes share. Unset, each node keeps it in memory.
+    /// `Debug` hides a password in the url.
+    ClusterConfig in "cluster" {
+        /// Redis that holds the short-lived state nodes share (keys waiting for pickup and
+        /// unlocks, sealed; live updates): redis://[user:password@]host:port/db, or empty
+        /// for one node on its own. Redis must keep nothing on disk (see README, Running
+        /// several nodes).
+        redis_url: String = "",
+            expect "empty, or a url such as redis://sfs:PASSWORD@10.0.0.20:6379/0",
+            check |url| url.is_empty() || url.starts_with("redis://");
+        /// Fernet key that seals what Redis holds: the same file on every node, made once
+        /// by the operator (never generated here), mode 0600.
+        cluster_key_file: PathBuf = "host_keys/cluster.key", expect PATH, check path;
+        /// Seconds a Redis request may take before the node goes on without it.
+        redis_timeout_seconds: u64 = 2u64, expect SECONDS, check seconds;
+    }
+}
+
+settings! {
     /// `[metrics]`.
     #[derive(Debug)]
     MetricsConfig in "metrics" {
@@ -401,6 +420,7 @@ pub const SCHEMA: &[Table] = &[
     AuthConfig::TABLE,
     LimitsConfig::TABLE,
     LogConfig::TABLE,
+    ClusterConfig::TABLE,
     MetricsConfig::TABLE,
 ];
 

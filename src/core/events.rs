@@ -1,18 +1,21 @@
-//! The in-process event bus: what happens to an account's files reaches every
-//! open session of that account at once (a terminal UI redraws its table, pops
-//! up a waiting key, moves an upload's progress bar) without polling.
+//! The event bus: what happens to an account's files reaches every open
+//! session of that account at once (a terminal UI redraws its table, pops
+//! up a waiting key, moves an upload's progress bar) without polling. With
+//! other nodes (`[cluster]`), each event also goes to them through Redis
+//! (`event_relay.rs`) and theirs come here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::broadcast;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
 
 /// Events a session may be lagging on are dropped, not buffered without
 /// bound: a slow subscriber only misses progress ticks and is told it lagged.
 const CHANNEL_CAPACITY: usize = 64;
 
 /// Something that changed in an account.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// The file list changed (upload finished, delete, rename).
     FilesChanged,
@@ -30,14 +33,14 @@ pub enum Event {
     AccountClosed { reason: String },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Direction {
     Upload,
     Download,
 }
 
 /// Where a transfer stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transfer {
     /// Unique among the server's transfers.
     pub id: u64,
@@ -59,9 +62,17 @@ pub struct Transfer {
 #[derive(Clone, Default)]
 pub struct Events {
     channels: Arc<Mutex<HashMap<i64, broadcast::Sender<Event>>>>,
+    /// Where events for the other nodes go, when there are any.
+    relay: Option<mpsc::Sender<(i64, Event)>>,
 }
 
 impl Events {
+    /// The same bus, also sending each event to `relay`.
+    pub fn relayed(mut self, relay: mpsc::Sender<(i64, Event)>) -> Events {
+        self.relay = Some(relay);
+        self
+    }
+
     /// Subscribes to an account's events.
     pub fn subscribe(&self, account_id: i64) -> broadcast::Receiver<Event> {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
@@ -93,14 +104,35 @@ impl Events {
         }
     }
 
-    /// Tells every open session of the account; forgets accounts nobody
-    /// listens to any more.
+    /// Tells every open session of the account, on every node.
     pub fn publish(&self, account_id: i64, event: Event) {
+        if let Some(relay) = &self.relay {
+            // A relay that cannot keep up drops events (progress ticks,
+            // mostly) rather than hold the caller; the other nodes catch
+            // up with the next change.
+            let _ = relay.try_send((account_id, event.clone()));
+        }
+        self.deliver(account_id, event);
+    }
+
+    /// Tells this node's open sessions of the account; forgets accounts
+    /// nobody listens to any more.
+    pub fn deliver(&self, account_id: i64, event: Event) {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = channels.get(&account_id) {
             if sender.send(event).is_err() {
                 channels.remove(&account_id);
             }
+        }
+    }
+}
+
+impl Events {
+    /// Tells every account with a session on this node (after missing the
+    /// other nodes' events for a while: each reloads what it shows).
+    pub fn deliver_to_all(&self, event: &Event) {
+        for account_id in self.accounts() {
+            self.deliver(account_id, event.clone());
         }
     }
 }

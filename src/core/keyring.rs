@@ -1,19 +1,24 @@
-//! Keys held in memory only, never on disk or in the database:
+//! Keys held only for a while, never on disk or in the database:
 //! - a freshly uploaded file's key, waiting to be shown to its owner once
 //!   (read-once, dropped after `key_pickup_minutes`);
 //! - keys that unlock a file for its owner for `unlock_minutes`.
 //!
-//! Every key is a [`FileKey`], zeroized when dropped, so taking, expiring or
-//! locking a key also wipes it.
+//! [`Keyring`] holds them in this node's memory ([`MemoryKeyring`]), or,
+//! when `[cluster]` names a Redis, there, sealed, for every node
+//! (`shared_keyring.rs`).
 //!
-//! Each look ignores expired keys; [`Keyring::purge_expired`], run
-//! periodically, drops them. Sweeping on every look would make each
-//! operation cost as much as every key on the server.
+//! In memory, every key is a [`FileKey`], zeroized when dropped, so taking,
+//! expiring or locking a key also wipes it. Each look ignores expired keys;
+//! [`MemoryKeyring::purge_expired`], run periodically, drops them. Sweeping
+//! on every look would make each operation cost as much as every key on the
+//! server.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::core::shared_keyring::SharedKeyring;
+use crate::core::FilesError;
 use crate::text::time::unix_now;
 use crate::vault::FileKey;
 
@@ -47,16 +52,128 @@ pub struct WaitingKey {
     pub expires_unix: i64,
 }
 
+/// Where this node keeps held keys.
+pub enum Keyring {
+    Memory(MemoryKeyring),
+    Shared(SharedKeyring),
+}
+
+impl Keyring {
+    /// Keeps a new file's key until its owner reads it once.
+    pub async fn hold_for_pickup(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) {
+        match self {
+            Keyring::Memory(keys) => keys.hold_for_pickup(account_id, file_id, name, key),
+            Keyring::Shared(keys) => keys.hold_for_pickup(account_id, file_id, name, key).await,
+        }
+    }
+
+    /// Hands out a waiting key once; afterwards it is gone, on every node.
+    pub async fn take_waiting(&self, account_id: i64, file_id: &str) -> Option<(String, FileKey)> {
+        match self {
+            Keyring::Memory(keys) => keys.take_waiting(account_id, file_id),
+            Keyring::Shared(keys) => keys.take_waiting(account_id, file_id).await,
+        }
+    }
+
+    /// A copy of a waiting key, which stays waiting.
+    pub async fn peek_waiting(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
+        match self {
+            Keyring::Memory(keys) => keys.peek_waiting(account_id, file_id),
+            Keyring::Shared(keys) => keys.peek_waiting(account_id, file_id).await,
+        }
+    }
+
+    pub async fn rename(&self, account_id: i64, from: &str, to: &str) {
+        match self {
+            Keyring::Memory(keys) => keys.rename(account_id, from, to),
+            Keyring::Shared(keys) => keys.rename(account_id, from, to).await,
+        }
+    }
+
+    pub async fn waiting(&self, account_id: i64) -> Vec<WaitingKey> {
+        match self {
+            Keyring::Memory(keys) => keys.waiting(account_id),
+            Keyring::Shared(keys) => keys.waiting(account_id).await,
+        }
+    }
+
+    /// Unlocks a file for its owner; returns the wall-clock expiry. Fails
+    /// only when the shared keyring cannot be reached.
+    pub async fn unlock(
+        &self,
+        account_id: i64,
+        file_id: &str,
+        name: &str,
+        key: FileKey,
+    ) -> Result<i64, FilesError> {
+        match self {
+            Keyring::Memory(keys) => Ok(keys.unlock(account_id, file_id, name, key)),
+            Keyring::Shared(keys) => keys
+                .unlock(account_id, file_id, name, key)
+                .await
+                .map_err(|e| shared_down("unlocking", &e)),
+        }
+    }
+
+    pub async fn unlocked_key(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
+        match self {
+            Keyring::Memory(keys) => keys.unlocked_key(account_id, file_id),
+            Keyring::Shared(keys) => keys.unlocked_key(account_id, file_id).await,
+        }
+    }
+
+    pub async fn unlocked(&self, account_id: i64) -> HashMap<String, i64> {
+        match self {
+            Keyring::Memory(keys) => keys.unlocked(account_id),
+            Keyring::Shared(keys) => keys.unlocked(account_id).await,
+        }
+    }
+
+    /// Locks every file of the account (logout), on every node; returns how
+    /// many were unlocked.
+    pub async fn lock_all(&self, account_id: i64) -> Result<usize, FilesError> {
+        match self {
+            Keyring::Memory(keys) => Ok(keys.lock_all(account_id)),
+            Keyring::Shared(keys) => keys
+                .lock_all(account_id)
+                .await
+                .map_err(|e| shared_down("locking", &e)),
+        }
+    }
+
+    pub async fn forget_file(&self, account_id: i64, file_id: &str) {
+        match self {
+            Keyring::Memory(keys) => keys.forget_file(account_id, file_id),
+            Keyring::Shared(keys) => keys.forget_file(account_id, file_id).await,
+        }
+    }
+
+    /// Drops expired keys from memory (Redis expires its own).
+    pub fn purge_expired(&self) {
+        if let Keyring::Memory(keys) = self {
+            keys.purge_expired();
+        }
+    }
+}
+
+fn shared_down(what: &str, error: &redis::RedisError) -> FilesError {
+    FilesError::StorageUnavailable {
+        detail: format!("cluster: {what} in Redis: {error}"),
+        upload: false,
+    }
+}
+
+/// The keys of one node, in its memory.
 #[derive(Clone)]
-pub struct Keyring {
+pub struct MemoryKeyring {
     accounts: Arc<Mutex<HashMap<i64, AccountKeys>>>,
     pickup: Duration,
     unlock: Duration,
 }
 
-impl Keyring {
-    pub fn new(pickup: Duration, unlock: Duration) -> Keyring {
-        Keyring {
+impl MemoryKeyring {
+    pub fn new(pickup: Duration, unlock: Duration) -> MemoryKeyring {
+        MemoryKeyring {
             accounts: Arc::default(),
             pickup,
             unlock,
@@ -210,7 +327,7 @@ mod tests {
     #[test]
     fn an_expired_key_is_never_handed_out_even_before_the_purge() {
         let life = Duration::from_millis(30);
-        let keyring = Keyring::new(life, life);
+        let keyring = MemoryKeyring::new(life, life);
         keyring.hold_for_pickup(1, "f1", "a.txt", FileKey::generate());
         keyring.hold_for_pickup(1, "f2", "b.txt", FileKey::generate());
         keyring.unlock(1, "f3", "c.txt", FileKey::generate());

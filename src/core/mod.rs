@@ -5,9 +5,11 @@
 //! the terminal UI, sftp, scp and commands cannot drift apart.
 
 pub mod admin;
+mod cluster;
 mod collector;
 pub mod download;
 pub mod error;
+mod event_relay;
 pub mod events;
 pub mod files;
 pub mod key_input;
@@ -16,6 +18,7 @@ pub mod messages;
 pub mod names;
 mod progress;
 pub mod quota;
+mod shared_keyring;
 mod store;
 pub mod upload;
 
@@ -30,9 +33,10 @@ use crate::config::MailTransport;
 use crate::core::download::Download;
 use crate::core::events::{Direction, Event, Events};
 use crate::core::files::{Committed, Files, Sealed};
-use crate::core::keyring::{Keyring, WaitingKey};
+use crate::core::keyring::{Keyring, MemoryKeyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
 use crate::core::progress::Progress;
+use crate::core::shared_keyring::SharedKeyring;
 use crate::db::{Action, AuditEntry, AuditQueue, Db, NewSshKey};
 use crate::private_fs;
 use crate::telemetry;
@@ -232,10 +236,18 @@ impl Core {
                 "reloaded the last day's wrong login codes"
             );
         }
-        let keyring = Keyring::new(
-            Duration::from_secs(config.auth.key_pickup_minutes * 60),
-            Duration::from_secs(config.auth.unlock_minutes * 60),
-        );
+        let pickup = Duration::from_secs(config.auth.key_pickup_minutes * 60);
+        let unlock = Duration::from_secs(config.auth.unlock_minutes * 60);
+        let cluster = cluster::Cluster::connect(&config.cluster)?;
+        let keyring = match &cluster {
+            Some(cluster) => Keyring::Shared(SharedKeyring::new(cluster.clone(), pickup, unlock)),
+            None => Keyring::Memory(MemoryKeyring::new(pickup, unlock)),
+        };
+        let events = Events::default();
+        let events = match cluster {
+            Some(cluster) => events.clone().relayed(event_relay::start(cluster, events)),
+            None => events,
+        };
         Ok(Arc::new(Core {
             config,
             audit: AuditQueue::start(db.clone()),
@@ -243,7 +255,7 @@ impl Core {
             files,
             accounts,
             keyring,
-            events: Events::default(),
+            events,
         }))
     }
 
@@ -334,10 +346,11 @@ impl Core {
             let records = self.files.list(who.account_id).await?;
             // Both read once and by file id: a listing of many files with
             // many keys stays linear (the keyring sweeps itself per look).
-            let unlocked = self.keyring.unlocked(who.account_id);
+            let unlocked = self.keyring.unlocked(who.account_id).await;
             let waiting: HashMap<String, i64> = self
                 .keyring
                 .waiting(who.account_id)
+                .await
                 .into_iter()
                 .map(|w| (w.file_id, w.expires_unix))
                 .collect();
@@ -401,8 +414,8 @@ impl Core {
     }
 
     /// The fresh keys waiting for their one pickup, soonest to expire first.
-    pub fn waiting_keys(&self, who: &Who) -> Vec<WaitingKey> {
-        self.keyring.waiting(who.account_id)
+    pub async fn waiting_keys(&self, who: &Who) -> Vec<WaitingKey> {
+        self.keyring.waiting(who.account_id).await
     }
 
     /// Commits a sealed upload (whose key the door has delivered): the file
@@ -416,10 +429,11 @@ impl Core {
                 replaced,
             } = self.files.commit_sealed(sealed).await?;
             if let Some(old) = replaced {
-                self.keyring.forget_file(who.account_id, &old.id);
+                self.keyring.forget_file(who.account_id, &old.id).await;
             }
             self.keyring
-                .hold_for_pickup(who.account_id, &record.id, &record.name, key.clone());
+                .hold_for_pickup(who.account_id, &record.id, &record.name, key.clone())
+                .await;
             self.events.publish(who.account_id, Event::FilesChanged);
             self.events.publish(
                 who.account_id,
@@ -459,9 +473,10 @@ impl Core {
         let result = async {
             match self.files.open(who.account_id, name, key).await {
                 Ok((record, _reader)) => {
-                    let until =
-                        self.keyring
-                            .unlock(who.account_id, &record.id, &record.name, key.clone());
+                    let until = self
+                        .keyring
+                        .unlock(who.account_id, &record.id, &record.name, key.clone())
+                        .await?;
                     self.events.publish(who.account_id, Event::LocksChanged);
                     self.audit(who, Action::Unlock, &format!("{name:?}")).await;
                     Ok(until)
@@ -503,7 +518,7 @@ impl Core {
         let result = async {
             let open = who.take_open_file()?;
             let name = record.name.clone();
-            let Some(key) = self.keyring.unlocked_key(who.account_id, &record.id) else {
+            let Some(key) = self.keyring.unlocked_key(who.account_id, &record.id).await else {
                 telemetry::refusal("locked");
                 self.audit(
                     who,
@@ -580,7 +595,7 @@ impl Core {
     pub async fn delete(&self, who: &Who, name: &str) -> Result<(), FilesError> {
         let result = async {
             let record = self.files.delete(who.account_id, name).await?;
-            self.keyring.forget_file(who.account_id, &record.id);
+            self.keyring.forget_file(who.account_id, &record.id).await;
             self.events.publish(who.account_id, Event::FilesChanged);
             self.audit(who, Action::Delete, &format!("{name:?}")).await;
             Ok(())
@@ -604,7 +619,7 @@ impl Core {
                 .rename_replacing(who.account_id, from, to)
                 .await?
             {
-                self.keyring.forget_file(who.account_id, &old.id);
+                self.keyring.forget_file(who.account_id, &old.id).await;
                 self.audit(
                     who,
                     Action::Delete,
@@ -652,20 +667,20 @@ impl Core {
     /// What follows either rename: the keys follow the file, open screens
     /// refresh, the audit log says so.
     async fn renamed(&self, who: &Who, from: &str, to: &str) {
-        self.keyring.rename(who.account_id, from, to);
+        self.keyring.rename(who.account_id, from, to).await;
         self.events.publish(who.account_id, Event::FilesChanged);
         self.audit(who, Action::Rename, &format!("{from:?} -> {to:?}"))
             .await;
     }
 
     /// A copy of a freshly uploaded file's waiting key, leaving it waiting.
-    pub fn peek_waiting_key(&self, who: &Who, file_id: &str) -> Option<FileKey> {
-        self.keyring.peek_waiting(who.account_id, file_id)
+    pub async fn peek_waiting_key(&self, who: &Who, file_id: &str) -> Option<FileKey> {
+        self.keyring.peek_waiting(who.account_id, file_id).await
     }
 
     /// Hands out a freshly uploaded file's key, once.
-    pub fn take_waiting_key(&self, who: &Who, file_id: &str) -> Option<(String, FileKey)> {
-        let taken = self.keyring.take_waiting(who.account_id, file_id);
+    pub async fn take_waiting_key(&self, who: &Who, file_id: &str) -> Option<(String, FileKey)> {
+        let taken = self.keyring.take_waiting(who.account_id, file_id).await;
         if taken.is_some() {
             self.events.publish(who.account_id, Event::FilesChanged);
         }
@@ -675,7 +690,15 @@ impl Core {
     /// Logout: every unlocked file of the account locks again and its SSH
     /// keys need a code again. Returns how many files were unlocked.
     pub async fn logout(&self, who: &Who) -> usize {
-        let locked = self.keyring.lock_all(who.account_id);
+        // Unlocks in a Redis that cannot be reached end with their time to
+        // live; the error is logged.
+        let locked = match self.keyring.lock_all(who.account_id).await {
+            Ok(locked) => locked,
+            Err(e) => {
+                e.logged(who.account_id, &who.remote, "logout");
+                0
+            }
+        };
         self.accounts.close_key_windows(who.account_id);
         self.events.publish(who.account_id, Event::LocksChanged);
         self.audit(who, Action::Logout, &format!("{locked} files locked"))
@@ -713,7 +736,9 @@ impl Core {
                     reason,
                     "closing the sessions of a closed account"
                 );
-                self.keyring.lock_all(id);
+                if let Err(e) = self.keyring.lock_all(id).await {
+                    e.logged(id, "-", "closing an account's sessions");
+                }
                 self.accounts.close_key_windows(id);
                 self.events.publish(
                     id,

@@ -15,6 +15,14 @@ pub const REPORT_EVERY: Duration = Duration::from_millis(250);
 
 static NEXT_TRANSFER: AtomicU64 = AtomicU64::new(1);
 
+/// Unique among the transfers every node shows: this process's random
+/// high half, then a count.
+fn transfer_id() -> u64 {
+    static NODE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let node = *NODE.get_or_init(|| rand::random::<u64>() << 32);
+    node | (NEXT_TRANSFER.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff)
+}
+
 pub struct Progress {
     events: Events,
     account_id: i64,
@@ -39,7 +47,7 @@ impl Progress {
             events: events.clone(),
             account_id,
             report: Transfer {
-                id: NEXT_TRANSFER.fetch_add(1, Ordering::Relaxed),
+                id: transfer_id(),
                 direction,
                 name: name.to_string(),
                 file_id,

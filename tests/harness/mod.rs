@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 #[path = "../fixtures/mod.rs"]
 mod fixtures;
 pub mod garage;
+pub mod redis;
 #[allow(unused_imports)]
 pub use fixtures::{code_in, secret_on_screen, test_config, Outbox, PRIMARY_ACTIONS, WAIT};
 

@@ -286,7 +286,7 @@ impl russh_sftp::server::Handler for Session {
                 read,
             } => {
                 if read >= text.len() {
-                    self.core.take_waiting_key(&self.who, &file_id);
+                    self.core.take_waiting_key(&self.who, &file_id).await;
                     self.remember_key_file(name, attrs);
                 }
                 Ok(())
@@ -493,6 +493,7 @@ impl russh_sftp::server::Handler for Session {
         let mut entries: Vec<Entry> = self
             .core
             .waiting_keys(&self.who)
+            .await
             .iter()
             .map(|key| self.key_entry(key))
             .collect();

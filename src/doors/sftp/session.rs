@@ -13,7 +13,7 @@ impl Session {
     /// What `name` is: a virtual key file (first), a file, or nothing.
     pub(super) async fn lookup(&self, name: &str) -> Result<Option<Listed>, StatusReply> {
         if let Some(stem) = key_file_stem(name) {
-            let waiting = self.core.waiting_keys(&self.who);
+            let waiting = self.core.waiting_keys(&self.who).await;
             if let Some(key) = waiting.into_iter().find(|k| k.name == stem) {
                 return Ok(Some(Listed::Key(key)));
             }
@@ -203,6 +203,7 @@ impl Session {
                 let key = self
                     .core
                     .peek_waiting_key(&self.who, &waiting.file_id)
+                    .await
                     .ok_or_else(|| files_error(&FilesError::NotFound))?;
                 let mut text = key.to_text();
                 text.push('\n');
@@ -255,7 +256,7 @@ impl Session {
         match self.lookup(&name).await? {
             // Removing a waiting key is the user saying they saved it.
             Some(Listed::Key(key)) => {
-                self.core.take_waiting_key(&self.who, &key.file_id);
+                self.core.take_waiting_key(&self.who, &key.file_id).await;
                 Ok(())
             }
             Some(Listed::RecentKey(_)) => {

@@ -52,7 +52,7 @@ impl App {
                 })),
                 None => self.error("There is no file to delete."),
             },
-            Action::Reveal => self.reveal_selected(),
+            Action::Reveal => self.reveal_selected().await,
             Action::Upload => dash.show(Dialog::Upload),
             Action::Help => dash.show(Dialog::Help),
             Action::SshKeys => self.open_keys().await,
@@ -131,7 +131,7 @@ impl App {
     /// `r`: reveal the waiting key — the selected file's when it is the only
     /// one; otherwise choose from the list of every key waiting (the
     /// selected file's chosen already).
-    pub(super) fn reveal_selected(&mut self) {
+    pub(super) async fn reveal_selected(&mut self) {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
         };
@@ -140,7 +140,7 @@ impl App {
             [] => self.error("No key is waiting for this file: a key is shown only once, right after its upload."),
             [only] if Some(&only.file_id) == selected.as_ref() => {
                 let file_id = only.file_id.clone();
-                self.reveal(&file_id);
+                self.reveal(&file_id).await;
             }
             waiting => {
                 let list = WaitingKeysDialog::new(waiting, selected.as_deref());
@@ -150,11 +150,11 @@ impl App {
     }
 
     /// Takes a waiting key out of the keyring and shows it, once.
-    pub(super) fn reveal(&mut self, file_id: &str) {
+    pub(super) async fn reveal(&mut self, file_id: &str) {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
         };
-        match self.core.take_waiting_key(&dash.who, file_id) {
+        match self.core.take_waiting_key(&dash.who, file_id).await {
             Some((name, key)) => {
                 dash.waiting.retain(|w| w.file_id != file_id);
                 dash.show(Dialog::KeyShown(KeyShown {
@@ -190,7 +190,7 @@ impl App {
             }
             Outcome::Error(text) => self.error(text),
             Outcome::Delete(name) => self.delete(name).await,
-            Outcome::Reveal(file_id) => self.reveal(&file_id),
+            Outcome::Reveal(file_id) => self.reveal(&file_id).await,
             Outcome::TrustConnectionKey => self.trust_connection_key().await,
             Outcome::RemoveSelectedKey => self.remove_selected_key().await,
             Outcome::ConfirmAuthenticator => self.confirm_authenticator().await,
@@ -391,7 +391,7 @@ impl Dashboard {
     /// file when it is still there.
     pub(super) async fn reload(&mut self, core: &Core) -> Result<(), String> {
         let selected = self.selected_file().map(|f| f.record.id.clone());
-        self.waiting = core.waiting_keys(&self.who);
+        self.waiting = core.waiting_keys(&self.who).await;
         if let Some(Dialog::WaitingKeys(list)) = self.dialog.as_mut() {
             list.update(&self.waiting);
         }

@@ -1,0 +1,348 @@
+//! The keyring of several nodes, in Redis: what [`super::keyring`] keeps
+//! in memory for one node — keys waiting for their one pickup, unlocks —
+//! readable from every node.
+//!
+//! Redis holds no key in clear: each value is sealed under the cluster key
+//! (a one-chunk vault blob, marked as a keyring entry) and binds its kind,
+//! account, file and expiry, all checked after opening, so a value moved to
+//! another name or kept past its time opens to nothing. Each lives under a
+//! TTL equal to its lifetime. Taking a waiting key is one `GETDEL`: of two
+//! nodes asking at once, exactly one gets it.
+//!
+//! Keys: `sfs:key:{w|u}:<account>:<file id>` (the sealed value) and
+//! `sfs:keys:{w|u}:<account>` (the set of an account's file ids, for
+//! listing; members whose value expired are dropped as they are found).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use zeroize::Zeroizing;
+
+use crate::core::cluster::{unavailable, Cluster};
+use crate::core::keyring::WaitingKey;
+use crate::text::time::unix_now;
+use crate::vault::{FileId, FileKey};
+
+/// Marks a sealed keyring entry (no other sealed value opens as one).
+const ENTRY: FileId = FileId(*b"sfs-keyring-ent1");
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Waiting,
+    Unlocked,
+}
+
+impl Kind {
+    fn tag(self) -> &'static str {
+        match self {
+            Kind::Waiting => "w",
+            Kind::Unlocked => "u",
+        }
+    }
+}
+
+/// One opened value.
+struct Entry {
+    name: String,
+    key: FileKey,
+    expires_unix: i64,
+}
+
+pub struct SharedKeyring {
+    cluster: Arc<Cluster>,
+    pickup: Duration,
+    unlock: Duration,
+}
+
+fn entry_key(kind: Kind, account_id: i64, file_id: &str) -> String {
+    format!("sfs:key:{}:{account_id}:{file_id}", kind.tag())
+}
+
+fn index_key(kind: Kind, account_id: i64) -> String {
+    format!("sfs:keys:{}:{account_id}", kind.tag())
+}
+
+impl SharedKeyring {
+    pub fn new(cluster: Arc<Cluster>, pickup: Duration, unlock: Duration) -> SharedKeyring {
+        SharedKeyring {
+            cluster,
+            pickup,
+            unlock,
+        }
+    }
+
+    fn seal(&self, kind: Kind, account_id: i64, file_id: &str, entry: &Entry) -> Vec<u8> {
+        let mut payload = Zeroizing::new(Vec::with_capacity(256));
+        payload.extend_from_slice(
+            format!(
+                "{}\0{account_id}\0{file_id}\0{}\0{}\0",
+                kind.tag(),
+                entry.expires_unix,
+                entry.name
+            )
+            .as_bytes(),
+        );
+        payload.extend_from_slice(entry.key.to_text().as_bytes());
+        self.cluster.sealer.seal_as(ENTRY, &payload)
+    }
+
+    /// The entry if it opens, is what its place says, and is still live.
+    fn open(&self, kind: Kind, account_id: i64, file_id: &str, sealed: &[u8]) -> Option<Entry> {
+        let payload = match self.cluster.sealer.open_as(ENTRY, sealed) {
+            Ok(payload) => payload,
+            Err(reason) => {
+                tracing::error!(%reason, "cluster: a keyring entry does not open with the cluster key");
+                return None;
+            }
+        };
+        let mut fields = payload.split(|&b| b == 0);
+        let mut next = || fields.next().and_then(|f| std::str::from_utf8(f).ok());
+        let (tag, account, file, expires, name) = (next()?, next()?, next()?, next()?, next()?);
+        let key = FileKey::parse(next()?).ok()?;
+        let expires_unix = expires.parse::<i64>().ok()?;
+        let bound =
+            tag == kind.tag() && account.parse::<i64>().ok() == Some(account_id) && file == file_id;
+        if !bound {
+            tracing::error!("cluster: a keyring entry is stored under another file's name");
+            return None;
+        }
+        (expires_unix > unix_now()).then(|| Entry {
+            name: name.to_string(),
+            key,
+            expires_unix,
+        })
+    }
+
+    async fn hold(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        file_id: &str,
+        name: &str,
+        key: FileKey,
+        lifetime: Duration,
+    ) -> Result<i64, redis::RedisError> {
+        let entry = Entry {
+            name: name.to_string(),
+            key,
+            expires_unix: unix_now() + lifetime.as_secs() as i64,
+        };
+        let sealed = self.seal(kind, account_id, file_id, &entry);
+        let ms = lifetime.as_millis() as i64;
+        let index = index_key(kind, account_id);
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(entry_key(kind, account_id, file_id))
+            .arg(sealed)
+            .arg("PX")
+            .arg(ms)
+            .ignore()
+            .sadd(&index, file_id)
+            .ignore()
+            // Every entry of an index has the same lifetime: the newest
+            // outlives the others.
+            .pexpire(&index, ms)
+            .ignore()
+            .query_async::<()>(&mut self.cluster.conn())
+            .await?;
+        Ok(entry.expires_unix)
+    }
+
+    /// Every live entry of the account's `kind`, by file id.
+    async fn entries(
+        &self,
+        kind: Kind,
+        account_id: i64,
+    ) -> Result<Vec<(String, Entry)>, redis::RedisError> {
+        let mut conn = self.cluster.conn();
+        let index = index_key(kind, account_id);
+        let ids: Vec<String> = conn.smembers(&index).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| entry_key(kind, account_id, id))
+            .collect();
+        let values: Vec<Option<Vec<u8>>> = conn.mget(&keys).await?;
+        let mut live = Vec::new();
+        let mut gone = Vec::new();
+        for (id, value) in ids.into_iter().zip(values) {
+            match value.and_then(|v| self.open(kind, account_id, &id, &v)) {
+                Some(entry) => live.push((id, entry)),
+                None => gone.push(id),
+            }
+        }
+        if !gone.is_empty() {
+            let _: Result<(), _> = conn.srem(&index, gone).await;
+        }
+        Ok(live)
+    }
+
+    pub async fn hold_for_pickup(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) {
+        let held = self
+            .hold(Kind::Waiting, account_id, file_id, name, key, self.pickup)
+            .await;
+        if let Err(e) = held {
+            unavailable("keeping a key for pickup", &e);
+        }
+    }
+
+    pub async fn take_waiting(&self, account_id: i64, file_id: &str) -> Option<(String, FileKey)> {
+        let mut conn = self.cluster.conn();
+        let taken: Result<Option<Vec<u8>>, _> = conn
+            .get_del(entry_key(Kind::Waiting, account_id, file_id))
+            .await;
+        let sealed = match taken {
+            Ok(sealed) => sealed?,
+            Err(e) => {
+                unavailable("taking a waiting key", &e);
+                return None;
+            }
+        };
+        let _: Result<(), _> = conn
+            .srem(index_key(Kind::Waiting, account_id), file_id)
+            .await;
+        self.open(Kind::Waiting, account_id, file_id, &sealed)
+            .map(|entry| (entry.name, entry.key))
+    }
+
+    pub async fn peek_waiting(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
+        let got: Result<Option<Vec<u8>>, _> = self
+            .cluster
+            .conn()
+            .get(entry_key(Kind::Waiting, account_id, file_id))
+            .await;
+        match got {
+            Ok(sealed) => self
+                .open(Kind::Waiting, account_id, file_id, &sealed?)
+                .map(|entry| entry.key),
+            Err(e) => {
+                unavailable("reading a waiting key", &e);
+                None
+            }
+        }
+    }
+
+    /// Keys follow a renamed file (their values are sealed again, keeping
+    /// their time to live).
+    pub async fn rename(&self, account_id: i64, from: &str, to: &str) {
+        for kind in [Kind::Waiting, Kind::Unlocked] {
+            let entries = match self.entries(kind, account_id).await {
+                Ok(entries) => entries,
+                Err(e) => return unavailable("renaming held keys", &e),
+            };
+            for (file_id, mut entry) in entries.into_iter().filter(|(_, e)| e.name == from) {
+                entry.name = to.to_string();
+                let sealed = self.seal(kind, account_id, &file_id, &entry);
+                let set: Result<(), _> = redis::cmd("SET")
+                    .arg(entry_key(kind, account_id, &file_id))
+                    .arg(sealed)
+                    .arg("XX")
+                    .arg("KEEPTTL")
+                    .query_async(&mut self.cluster.conn())
+                    .await;
+                if let Err(e) = set {
+                    unavailable("renaming a held key", &e);
+                }
+            }
+        }
+    }
+
+    pub async fn waiting(&self, account_id: i64) -> Vec<WaitingKey> {
+        let pickup = i64::try_from(self.pickup.as_secs()).unwrap_or(i64::MAX);
+        let entries = match self.entries(Kind::Waiting, account_id).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                unavailable("listing waiting keys", &e);
+                return Vec::new();
+            }
+        };
+        let mut list: Vec<WaitingKey> = entries
+            .into_iter()
+            .map(|(file_id, entry)| WaitingKey {
+                file_id,
+                name: entry.name,
+                made_unix: entry.expires_unix.saturating_sub(pickup),
+                expires_unix: entry.expires_unix,
+            })
+            .collect();
+        list.sort_by_key(|w| w.expires_unix);
+        list
+    }
+
+    pub async fn unlock(
+        &self,
+        account_id: i64,
+        file_id: &str,
+        name: &str,
+        key: FileKey,
+    ) -> Result<i64, redis::RedisError> {
+        self.hold(Kind::Unlocked, account_id, file_id, name, key, self.unlock)
+            .await
+    }
+
+    pub async fn unlocked_key(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
+        let got: Result<Option<Vec<u8>>, _> = self
+            .cluster
+            .conn()
+            .get(entry_key(Kind::Unlocked, account_id, file_id))
+            .await;
+        match got {
+            Ok(sealed) => self
+                .open(Kind::Unlocked, account_id, file_id, &sealed?)
+                .map(|entry| entry.key),
+            Err(e) => {
+                unavailable("reading an unlock", &e);
+                None
+            }
+        }
+    }
+
+    pub async fn unlocked(&self, account_id: i64) -> HashMap<String, i64> {
+        match self.entries(Kind::Unlocked, account_id).await {
+            Ok(entries) => entries
+                .into_iter()
+                .map(|(file_id, entry)| (file_id, entry.expires_unix))
+                .collect(),
+            Err(e) => {
+                unavailable("listing unlocks", &e);
+                HashMap::new()
+            }
+        }
+    }
+
+    pub async fn lock_all(&self, account_id: i64) -> Result<usize, redis::RedisError> {
+        let mut conn = self.cluster.conn();
+        let index = index_key(Kind::Unlocked, account_id);
+        let ids: Vec<String> = conn.smembers(&index).await?;
+        let mut keys: Vec<String> = ids
+            .iter()
+            .map(|id| entry_key(Kind::Unlocked, account_id, id))
+            .collect();
+        keys.push(index);
+        let removed: usize = conn.del(&keys).await?;
+        // The index itself was one of them, if it existed.
+        Ok(removed.saturating_sub(usize::from(!ids.is_empty())))
+    }
+
+    pub async fn forget_file(&self, account_id: i64, file_id: &str) {
+        let forgot: Result<(), _> = redis::pipe()
+            .del(entry_key(Kind::Waiting, account_id, file_id))
+            .ignore()
+            .del(entry_key(Kind::Unlocked, account_id, file_id))
+            .ignore()
+            .srem(index_key(Kind::Waiting, account_id), file_id)
+            .ignore()
+            .srem(index_key(Kind::Unlocked, account_id), file_id)
+            .ignore()
+            .query_async(&mut self.cluster.conn())
+            .await;
+        if let Err(e) = forgot {
+            unavailable("forgetting a file's keys", &e);
+        }
+    }
+}

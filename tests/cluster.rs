@@ -1,0 +1,237 @@
+//! Two sfs nodes on one database (MariaDB when reachable, as in production;
+//! it must be under CI), one Garage bucket and one private Redis: a user
+//! logs in to the terminal UI on node 1 and transfers on node 2, and each
+//! node sees what the other did — key notices, the one pickup of a key,
+//! unlocks and the logout that locks them. Then Redis dies and comes back.
+
+mod common;
+mod harness;
+
+use std::path::Path;
+
+use harness::garage::Garage;
+use harness::redis::Redis;
+use harness::{client_key, have, key_file, ssh_command, trust, tui_login, Client, TestServer, Tui};
+use russh_sftp::client::RawSftpSession;
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
+use sfs::core::FileKey;
+
+const ALICE: &str = "alice@example.com";
+
+struct Nodes {
+    one: TestServer,
+    two: TestServer,
+    redis: Redis,
+    _db: common::TestDb,
+    _shared: tempfile::TempDir,
+}
+
+/// Two nodes sharing everything a cluster shares: database, bucket (one
+/// prefix), Redis, the cluster key and the secrets key.
+async fn cluster() -> Option<Nodes> {
+    let redis = Redis::start()?;
+    let garage = Garage::shared()?;
+    let db = common::databases().await.pop().expect("a database");
+    let shared = tempfile::tempdir().expect("folder");
+    let cluster_key = shared.path().join("cluster.key");
+    std::fs::write(&cluster_key, FileKey::generate().to_text().as_bytes()).expect("cluster key");
+    let prefix = harness::garage::unique_prefix();
+    let node = |config: &mut sfs::config::Config| {
+        garage.configure(config, 0, &prefix);
+        config.database.url = db.url.clone();
+        config.auth.secret_key_file = shared.path().join("secrets.key");
+        config.cluster.redis_url = redis.url();
+        config.cluster.cluster_key_file = cluster_key.clone();
+        config.cluster.redis_timeout_seconds = 1;
+    };
+    let one = TestServer::start_with(node).await;
+    let two = TestServer::start_with(node).await;
+    Some(Nodes {
+        one,
+        two,
+        redis,
+        _db: db,
+        _shared: shared,
+    })
+}
+
+/// A terminal UI logged in on `server` (the account is made by this login).
+async fn tui_on(server: &TestServer) -> (Client, Tui) {
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_guest().await);
+    let mut tui = client.open_tui(100, 30).await;
+    tui_login(&mut tui, server, ALICE, server.mail_count() + 1).await;
+    (client, tui)
+}
+
+/// An sftp session on `server` with a key the account trusts.
+async fn sftp_on(server: &TestServer, key: &russh::keys::PrivateKey) -> (Client, RawSftpSession) {
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_key(ALICE, key).await, "key login");
+    let sftp = client.sftp().await;
+    (client, sftp)
+}
+
+async fn write(sftp: &RawSftpSession, name: &str, data: &[u8]) {
+    let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let handle = sftp
+        .open(name, flags, FileAttributes::empty())
+        .await
+        .expect("open for writing")
+        .handle;
+    for (i, piece) in data.chunks(32 * 1024).enumerate() {
+        let offset = (i * 32 * 1024) as u64;
+        sftp.write(&handle, offset, piece.to_vec())
+            .await
+            .expect("write");
+    }
+    sftp.close(&handle).await.expect("close");
+}
+
+/// The whole file, or the refusal's message.
+async fn read(sftp: &RawSftpSession, name: &str) -> Result<Vec<u8>, String> {
+    let handle = sftp
+        .open(name, OpenFlags::READ, FileAttributes::empty())
+        .await
+        .map_err(|e| e.to_string())?
+        .handle;
+    let mut out = Vec::new();
+    loop {
+        match sftp.read(&handle, out.len() as u64, 64 * 1024).await {
+            Ok(data) if data.data.is_empty() => break,
+            Ok(data) => out.extend_from_slice(&data.data),
+            Err(_) => break,
+        }
+    }
+    sftp.close(&handle).await.map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    bytes
+}
+
+async fn trusted_key(nodes: &Nodes) -> russh::keys::PrivateKey {
+    let account = nodes
+        .one
+        .core
+        .db()
+        .account_by_email(ALICE)
+        .await
+        .expect("database")
+        .expect("the TUI login made the account");
+    let key = client_key();
+    trust(&nodes.two, &account, &key).await;
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_in_on_one_node_and_transfer_on_the_other() {
+    let Some(mut nodes) = cluster().await else {
+        return;
+    };
+    let (_tui_client, mut tui) = tui_on(&nodes.one).await;
+    let key = trusted_key(&nodes).await;
+    let (_c2, on_two) = sftp_on(&nodes.two, &key).await;
+    let (_c1, on_one) = sftp_on(&nodes.one, &key).await;
+
+    // Uploaded on node 2: node 1's terminal UI hears of it, key waiting.
+    let data = random_bytes(300_000);
+    write(&on_two, "report.txt", &data).await;
+    tui.wait_until("report.txt with its key waiting on node 1", |screen| {
+        screen
+            .lines()
+            .any(|l| l.contains("report.txt") && l.contains("key waiting"))
+    })
+    .await;
+
+    // The key waits on both nodes, is read once, on node 2, and node 1
+    // then finds nothing.
+    assert!(
+        on_one.stat("report.txt.key").await.is_ok(),
+        "node 1 lists the key waiting"
+    );
+    let text = read(&on_two, "report.txt.key")
+        .await
+        .expect("the key, once");
+    let file_key = String::from_utf8(text).expect("text");
+    assert_eq!(file_key.trim_end().len(), 44, "{file_key:?}");
+    assert!(
+        read(&on_one, "report.txt.key").await.is_err(),
+        "a key taken on node 2 is gone on node 1"
+    );
+
+    // Unlocked on node 1, read on node 2.
+    tui.send(b"\t").await;
+    tui.send(file_key.trim_end().as_bytes()).await;
+    tui.send(b"\r").await;
+    tui.wait_for("is unlocked until").await;
+    tui.send(b"\x1b").await;
+    let got = read(&on_two, "report.txt")
+        .await
+        .expect("unlocked on node 1");
+    assert!(got == data, "node 2 reads what was uploaded, byte for byte");
+
+    // Logout on node 1 locks the file on node 2.
+    tui.send(b"l").await;
+    tui.wait_for("Logged out").await;
+    let refused = read(&on_two, "report.txt").await;
+    assert!(refused.is_err(), "locked everywhere after the logout");
+
+    nodes.one.stop().await;
+    nodes.two.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_uploads_still_deliver_their_key_and_sessions_catch_up_after() {
+    if !have("ssh") {
+        return;
+    }
+    let Some(mut nodes) = cluster().await else {
+        return;
+    };
+    let (_tui_client, mut tui) = tui_on(&nodes.one).await;
+    let key = trusted_key(&nodes).await;
+    let key_path = key_file(nodes.two.dir.path(), &key);
+    let port = nodes.two.addr.port();
+
+    nodes.redis.kill();
+    let data = random_bytes(100_000);
+    let during = put(port, &key_path, "during.txt", &data).await;
+    assert!(
+        during.status.success(),
+        "{}",
+        String::from_utf8_lossy(&during.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&during.stdout).trim_end().len(),
+        44,
+        "the key reaches the uploader without Redis"
+    );
+
+    // Redis back (empty): node 1 catches up with what it missed.
+    nodes.redis.restart();
+    tui.wait_for("during.txt").await;
+    // And hears of new uploads again.
+    let after = put(port, &key_path, "after.txt", &data).await;
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    tui.wait_until("after.txt with its key waiting", |screen| {
+        screen
+            .lines()
+            .any(|l| l.contains("after.txt") && l.contains("key waiting"))
+    })
+    .await;
+    nodes.one.stop().await;
+    nodes.two.stop().await;
+}
+
+async fn put(port: u16, key: &Path, name: &str, data: &[u8]) -> std::process::Output {
+    let command = format!("put {name} {}", data.len());
+    ssh_command(port, key, ALICE, &command, data).await
+}
