@@ -1064,7 +1064,7 @@ async fn the_terminal_uis_fetch_lines_work_when_pasted() {
         let sealed = upload.seal().await.expect("seal");
         let file_key = sealed.key().to_text();
         let record = sealed.commit().await.expect("commit");
-        server.core.take_waiting_key(&who, &record.id);
+        server.core.take_waiting_key(&who, &record.id).await;
 
         // Unlock in the terminal UI and copy the lines it shows.
         let mut client = harness::Client::connect(server.addr).await;

@@ -85,17 +85,19 @@ async fn a_files_day_moves_through_its_states_and_each_step_is_audited() {
     let state = day.state("report.pdf").await;
     assert!(matches!(state, FileState::KeyWaiting(_)), "{state:?}");
     assert_eq!(state.label(now), "key waiting");
-    let waiting = day.core.waiting_keys(&day.who);
+    let waiting = day.core.waiting_keys(&day.who).await;
     assert_eq!(waiting.len(), 1);
     let (name, taken) = day
         .core
         .take_waiting_key(&day.who, &waiting[0].file_id)
+        .await
         .expect("taken once");
     assert_eq!(name, "report.pdf");
     assert_eq!(taken.to_text().as_str(), key.to_text().as_str());
     assert!(day
         .core
         .take_waiting_key(&day.who, &waiting[0].file_id)
+        .await
         .is_none());
     assert_eq!(day.state("report.pdf").await, FileState::Locked);
     assert_eq!(FileState::Locked.label(now), "locked");

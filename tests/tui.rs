@@ -458,7 +458,7 @@ async fn a_new_files_key_is_shown_once() {
     assert!(screen.contains("shown once"), "{screen}");
     assert!(screen.contains("Save it now"), "{screen}");
     let who = harness.who().await;
-    assert!(harness.core.waiting_keys(&who).is_empty());
+    assert!(harness.core.waiting_keys(&who).await.is_empty());
     session.send(ESC).await;
     let screen = session.wait_gone(key.to_text().as_str()).await;
     assert!(!line_with(&screen, "photo.jpg").contains("key waiting"));

@@ -316,6 +316,7 @@ async fn keys_typed_while_uploads_finish_all_land_in_the_key_field() {
         let mut waiting: Vec<String> = harness
             .core
             .waiting_keys(&who)
+            .await
             .into_iter()
             .map(|w| w.name)
             .collect();
