@@ -3,59 +3,28 @@
 //!   (read-once, dropped after `key_pickup_minutes`);
 //! - keys that unlock a file for its owner for `unlock_minutes`.
 //!
-//! [`Keyring`] holds them in this node's memory ([`MemoryKeyring`]), or,
+//! [`Keyring`] holds them in this node's memory (`memory_keyring.rs`), or,
 //! when `[cluster]` names a Redis, there, sealed, for every node
-//! (`shared_keyring.rs`).
-//!
-//! In memory, every key is a [`FileKey`], zeroized when dropped, so taking,
-//! expiring or locking a key also wipes it. Each look ignores expired keys;
-//! [`MemoryKeyring::purge_expired`], run periodically, drops them. Sweeping
-//! on every look would make each operation cost as much as every key on the
-//! server.
+//! (`shared_keyring.rs`), with this node's memory for when Redis is away.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
 
+use crate::core::cluster::unavailable;
+pub use crate::core::memory_keyring::{MemoryKeyring, WaitingKey};
 use crate::core::shared_keyring::SharedKeyring;
 use crate::core::FilesError;
-use crate::text::time::unix_now;
 use crate::vault::FileKey;
-
-struct Held {
-    name: String,
-    key: FileKey,
-    expires: Instant,
-    /// Wall-clock expiry, for showing "unlocked until HH:MM".
-    expires_unix: i64,
-}
-
-impl Held {
-    fn live(&self, now: Instant) -> bool {
-        self.expires > now
-    }
-}
-
-#[derive(Default)]
-struct AccountKeys {
-    waiting: HashMap<String, Held>,
-    unlocked: HashMap<String, Held>,
-}
-
-/// A key waiting for pickup, without the key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WaitingKey {
-    pub file_id: String,
-    pub name: String,
-    /// When the key was made (its file's upload finished).
-    pub made_unix: i64,
-    pub expires_unix: i64,
-}
 
 /// Where this node keeps held keys.
 pub enum Keyring {
     Memory(MemoryKeyring),
-    Shared(SharedKeyring),
+    /// Redis, with this node's memory for when Redis cannot be reached: a
+    /// key that could not be put there waits here (on this node only)
+    /// rather than be lost, and every look asks both.
+    Shared {
+        redis: SharedKeyring,
+        local: MemoryKeyring,
+    },
 }
 
 impl Keyring {
@@ -63,7 +32,15 @@ impl Keyring {
     pub async fn hold_for_pickup(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) {
         match self {
             Keyring::Memory(keys) => keys.hold_for_pickup(account_id, file_id, name, key),
-            Keyring::Shared(keys) => keys.hold_for_pickup(account_id, file_id, name, key).await,
+            Keyring::Shared { redis, local } => {
+                let held = redis
+                    .hold_for_pickup(account_id, file_id, name, key.clone())
+                    .await;
+                if let Err(e) = held {
+                    unavailable("keeping a key for pickup (it waits on this node only)", &e);
+                    local.hold_for_pickup(account_id, file_id, name, key);
+                }
+            }
         }
     }
 
@@ -71,7 +48,14 @@ impl Keyring {
     pub async fn take_waiting(&self, account_id: i64, file_id: &str) -> Option<(String, FileKey)> {
         match self {
             Keyring::Memory(keys) => keys.take_waiting(account_id, file_id),
-            Keyring::Shared(keys) => keys.take_waiting(account_id, file_id).await,
+            Keyring::Shared { redis, local } => {
+                let shared = redis.take_waiting(account_id, file_id).await;
+                let shared = shared.unwrap_or_else(|e| {
+                    unavailable("taking a waiting key", &e);
+                    None
+                });
+                shared.or_else(|| local.take_waiting(account_id, file_id))
+            }
         }
     }
 
@@ -79,79 +63,118 @@ impl Keyring {
     pub async fn peek_waiting(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
         match self {
             Keyring::Memory(keys) => keys.peek_waiting(account_id, file_id),
-            Keyring::Shared(keys) => keys.peek_waiting(account_id, file_id).await,
+            Keyring::Shared { redis, local } => {
+                let shared = redis.peek_waiting(account_id, file_id).await;
+                let shared = shared.unwrap_or_else(|e| {
+                    unavailable("reading a waiting key", &e);
+                    None
+                });
+                shared.or_else(|| local.peek_waiting(account_id, file_id))
+            }
         }
     }
 
     pub async fn rename(&self, account_id: i64, from: &str, to: &str) {
         match self {
             Keyring::Memory(keys) => keys.rename(account_id, from, to),
-            Keyring::Shared(keys) => keys.rename(account_id, from, to).await,
+            Keyring::Shared { redis, local } => {
+                redis.rename(account_id, from, to).await;
+                local.rename(account_id, from, to);
+            }
         }
     }
 
     pub async fn waiting(&self, account_id: i64) -> Vec<WaitingKey> {
         match self {
             Keyring::Memory(keys) => keys.waiting(account_id),
-            Keyring::Shared(keys) => keys.waiting(account_id).await,
+            Keyring::Shared { redis, local } => {
+                let mut list = redis.waiting(account_id).await.unwrap_or_else(|e| {
+                    unavailable("listing waiting keys", &e);
+                    Vec::new()
+                });
+                list.extend(local.waiting(account_id));
+                list.sort_by_key(|w| w.expires_unix);
+                list
+            }
         }
     }
 
-    /// Unlocks a file for its owner; returns the wall-clock expiry. Fails
-    /// only when the shared keyring cannot be reached.
-    pub async fn unlock(
-        &self,
-        account_id: i64,
-        file_id: &str,
-        name: &str,
-        key: FileKey,
-    ) -> Result<i64, FilesError> {
+    /// Unlocks a file for its owner; returns the wall-clock expiry. Without
+    /// Redis, the unlock holds on this node only.
+    pub async fn unlock(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) -> i64 {
         match self {
-            Keyring::Memory(keys) => Ok(keys.unlock(account_id, file_id, name, key)),
-            Keyring::Shared(keys) => keys
-                .unlock(account_id, file_id, name, key)
-                .await
-                .map_err(|e| shared_down("unlocking", &e)),
+            Keyring::Memory(keys) => keys.unlock(account_id, file_id, name, key),
+            Keyring::Shared { redis, local } => {
+                match redis.unlock(account_id, file_id, name, key.clone()).await {
+                    Ok(until) => until,
+                    Err(e) => {
+                        unavailable("unlocking (on this node only)", &e);
+                        local.unlock(account_id, file_id, name, key)
+                    }
+                }
+            }
         }
     }
 
     pub async fn unlocked_key(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
         match self {
             Keyring::Memory(keys) => keys.unlocked_key(account_id, file_id),
-            Keyring::Shared(keys) => keys.unlocked_key(account_id, file_id).await,
+            Keyring::Shared { redis, local } => {
+                let shared = redis.unlocked_key(account_id, file_id).await;
+                let shared = shared.unwrap_or_else(|e| {
+                    unavailable("reading an unlock", &e);
+                    None
+                });
+                shared.or_else(|| local.unlocked_key(account_id, file_id))
+            }
         }
     }
 
     pub async fn unlocked(&self, account_id: i64) -> HashMap<String, i64> {
         match self {
             Keyring::Memory(keys) => keys.unlocked(account_id),
-            Keyring::Shared(keys) => keys.unlocked(account_id).await,
+            Keyring::Shared { redis, local } => {
+                let mut all = redis.unlocked(account_id).await.unwrap_or_else(|e| {
+                    unavailable("listing unlocks", &e);
+                    HashMap::new()
+                });
+                all.extend(local.unlocked(account_id));
+                all
+            }
         }
     }
 
     /// Locks every file of the account (logout), on every node; returns how
-    /// many were unlocked.
+    /// many were unlocked. Fails when the unlocks in Redis could not be
+    /// removed (they end with their time to live).
     pub async fn lock_all(&self, account_id: i64) -> Result<usize, FilesError> {
         match self {
             Keyring::Memory(keys) => Ok(keys.lock_all(account_id)),
-            Keyring::Shared(keys) => keys
-                .lock_all(account_id)
-                .await
-                .map_err(|e| shared_down("locking", &e)),
+            Keyring::Shared { redis, local } => {
+                let here = local.lock_all(account_id);
+                let shared = redis
+                    .lock_all(account_id)
+                    .await
+                    .map_err(|e| shared_down("locking", &e))?;
+                Ok(here + shared)
+            }
         }
     }
 
     pub async fn forget_file(&self, account_id: i64, file_id: &str) {
         match self {
             Keyring::Memory(keys) => keys.forget_file(account_id, file_id),
-            Keyring::Shared(keys) => keys.forget_file(account_id, file_id).await,
+            Keyring::Shared { redis, local } => {
+                redis.forget_file(account_id, file_id).await;
+                local.forget_file(account_id, file_id);
+            }
         }
     }
 
     /// Drops expired keys from memory (Redis expires its own).
     pub fn purge_expired(&self) {
-        if let Keyring::Memory(keys) = self {
-            keys.purge_expired();
+        match self {
+            Keyring::Memory(keys) | Keyring::Shared { local: keys, .. } => keys.purge_expired(),
         }
     }
 }
@@ -160,193 +183,5 @@ fn shared_down(what: &str, error: &redis::RedisError) -> FilesError {
     FilesError::StorageUnavailable {
         detail: format!("cluster: {what} in Redis: {error}"),
         upload: false,
-    }
-}
-
-/// The keys of one node, in its memory.
-#[derive(Clone)]
-pub struct MemoryKeyring {
-    accounts: Arc<Mutex<HashMap<i64, AccountKeys>>>,
-    pickup: Duration,
-    unlock: Duration,
-}
-
-impl MemoryKeyring {
-    pub fn new(pickup: Duration, unlock: Duration) -> MemoryKeyring {
-        MemoryKeyring {
-            accounts: Arc::default(),
-            pickup,
-            unlock,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<i64, AccountKeys>> {
-        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn held(&self, name: &str, key: FileKey, lifetime: Duration) -> Held {
-        Held {
-            name: name.to_string(),
-            key,
-            expires: Instant::now() + lifetime,
-            expires_unix: unix_now() + lifetime.as_secs() as i64,
-        }
-    }
-
-    /// Keeps a new file's key until its owner reads it once.
-    pub fn hold_for_pickup(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) {
-        let held = self.held(name, key, self.pickup);
-        self.lock()
-            .entry(account_id)
-            .or_default()
-            .waiting
-            .insert(file_id.to_string(), held);
-    }
-
-    /// Hands out a waiting key once; afterwards it is gone.
-    pub fn take_waiting(&self, account_id: i64, file_id: &str) -> Option<(String, FileKey)> {
-        let held = self.lock().get_mut(&account_id)?.waiting.remove(file_id)?;
-        held.live(Instant::now())
-            .then(|| (held.name.clone(), held.key.clone()))
-    }
-
-    /// A copy of a waiting key, which stays waiting: a client reading the
-    /// key file takes it only once it has read it all and closed it.
-    pub fn peek_waiting(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
-        let accounts = self.lock();
-        let held = accounts.get(&account_id)?.waiting.get(file_id)?;
-        held.live(Instant::now()).then(|| held.key.clone())
-    }
-
-    /// A file was renamed: its waiting and unlocking keys follow it.
-    pub fn rename(&self, account_id: i64, from: &str, to: &str) {
-        if let Some(keys) = self.lock().get_mut(&account_id) {
-            for held in keys.waiting.values_mut().chain(keys.unlocked.values_mut()) {
-                if held.name == from {
-                    held.name = to.to_string();
-                }
-            }
-        }
-    }
-
-    /// The account's keys waiting for pickup, oldest expiry first.
-    pub fn waiting(&self, account_id: i64) -> Vec<WaitingKey> {
-        let pickup = i64::try_from(self.pickup.as_secs()).unwrap_or(i64::MAX);
-        let now = Instant::now();
-        let accounts = self.lock();
-        let mut list: Vec<WaitingKey> = accounts
-            .get(&account_id)
-            .map(|keys| {
-                keys.waiting
-                    .iter()
-                    .filter(|(_, held)| held.live(now))
-                    .map(|(file_id, held)| WaitingKey {
-                        file_id: file_id.clone(),
-                        name: held.name.clone(),
-                        made_unix: held.expires_unix.saturating_sub(pickup),
-                        expires_unix: held.expires_unix,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        list.sort_by_key(|w| w.expires_unix);
-        list
-    }
-
-    /// Unlocks a file for its owner; returns the wall-clock expiry.
-    pub fn unlock(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) -> i64 {
-        let held = self.held(name, key, self.unlock);
-        let until = held.expires_unix;
-        self.lock()
-            .entry(account_id)
-            .or_default()
-            .unlocked
-            .insert(file_id.to_string(), held);
-        until
-    }
-
-    /// The key of an unlocked file.
-    pub fn unlocked_key(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
-        let accounts = self.lock();
-        let held = accounts.get(&account_id)?.unlocked.get(file_id)?;
-        held.live(Instant::now()).then(|| held.key.clone())
-    }
-
-    /// Every unlocked file of the account and when it locks again (unix
-    /// time), in one look: a listing asks for all of them at once.
-    pub fn unlocked(&self, account_id: i64) -> HashMap<String, i64> {
-        let now = Instant::now();
-        let accounts = self.lock();
-        accounts.get(&account_id).map_or_else(HashMap::new, |keys| {
-            keys.unlocked
-                .iter()
-                .filter(|(_, held)| held.live(now))
-                .map(|(file_id, held)| (file_id.clone(), held.expires_unix))
-                .collect()
-        })
-    }
-
-    /// Locks every file of the account (logout); returns how many were
-    /// unlocked.
-    pub fn lock_all(&self, account_id: i64) -> usize {
-        match self.lock().get_mut(&account_id) {
-            Some(keys) => {
-                let now = Instant::now();
-                let unlocked = keys.unlocked.values().filter(|h| h.live(now)).count();
-                keys.unlocked.clear();
-                unlocked
-            }
-            None => 0,
-        }
-    }
-
-    /// Forgets a deleted or replaced file's keys.
-    pub fn forget_file(&self, account_id: i64, file_id: &str) {
-        if let Some(keys) = self.lock().get_mut(&account_id) {
-            keys.waiting.remove(file_id);
-            keys.unlocked.remove(file_id);
-        }
-    }
-
-    /// Drops expired keys now, even if nobody asks for them (run periodically
-    /// so an expired key does not linger in memory).
-    pub fn purge_expired(&self) {
-        let now = Instant::now();
-        self.lock().retain(|_, keys| {
-            keys.waiting.retain(|_, held| held.live(now));
-            keys.unlocked.retain(|_, held| held.live(now));
-            !keys.waiting.is_empty() || !keys.unlocked.is_empty()
-        });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_expired_key_is_never_handed_out_even_before_the_purge() {
-        let life = Duration::from_millis(30);
-        let keyring = MemoryKeyring::new(life, life);
-        keyring.hold_for_pickup(1, "f1", "a.txt", FileKey::generate());
-        keyring.hold_for_pickup(1, "f2", "b.txt", FileKey::generate());
-        keyring.unlock(1, "f3", "c.txt", FileKey::generate());
-        assert!(keyring.peek_waiting(1, "f1").is_some());
-        assert_eq!(keyring.waiting(1).len(), 2);
-        assert_eq!(keyring.unlocked(1).len(), 1);
-
-        std::thread::sleep(life * 2);
-        assert!(keyring.peek_waiting(1, "f1").is_none());
-        assert!(keyring.take_waiting(1, "f2").is_none());
-        assert!(keyring.waiting(1).is_empty());
-        assert!(keyring.unlocked_key(1, "f3").is_none());
-        assert!(keyring.unlocked(1).is_empty());
-        assert_eq!(keyring.lock_all(1), 0, "nothing was still unlocked");
-
-        keyring.hold_for_pickup(2, "f4", "d.txt", FileKey::generate());
-        keyring.purge_expired();
-        let accounts = keyring.lock();
-        assert!(!accounts.contains_key(&1), "the purge drops expired keys");
-        assert!(accounts.contains_key(&2), "and keeps live ones");
     }
 }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod files;
 pub mod key_input;
 pub mod keyring;
+mod memory_keyring;
 pub mod messages;
 pub mod names;
 mod progress;
@@ -240,7 +241,10 @@ impl Core {
         let unlock = Duration::from_secs(config.auth.unlock_minutes * 60);
         let cluster = cluster::Cluster::connect(&config.cluster)?;
         let keyring = match &cluster {
-            Some(cluster) => Keyring::Shared(SharedKeyring::new(cluster.clone(), pickup, unlock)),
+            Some(cluster) => Keyring::Shared {
+                redis: SharedKeyring::new(cluster.clone(), pickup, unlock),
+                local: MemoryKeyring::new(pickup, unlock),
+            },
             None => Keyring::Memory(MemoryKeyring::new(pickup, unlock)),
         };
         let events = Events::default();
@@ -476,7 +480,7 @@ impl Core {
                     let until = self
                         .keyring
                         .unlock(who.account_id, &record.id, &record.name, key.clone())
-                        .await?;
+                        .await;
                     self.events.publish(who.account_id, Event::LocksChanged);
                     self.audit(who, Action::Unlock, &format!("{name:?}")).await;
                     Ok(until)

@@ -21,7 +21,7 @@ use redis::AsyncCommands;
 use zeroize::Zeroizing;
 
 use crate::core::cluster::{unavailable, Cluster};
-use crate::core::keyring::WaitingKey;
+use crate::core::memory_keyring::WaitingKey;
 use crate::text::time::unix_now;
 use crate::vault::{FileId, FileKey};
 
@@ -182,49 +182,60 @@ impl SharedKeyring {
         Ok(live)
     }
 
-    pub async fn hold_for_pickup(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) {
-        let held = self
-            .hold(Kind::Waiting, account_id, file_id, name, key, self.pickup)
-            .await;
-        if let Err(e) = held {
-            unavailable("keeping a key for pickup", &e);
-        }
+    pub async fn hold_for_pickup(
+        &self,
+        account_id: i64,
+        file_id: &str,
+        name: &str,
+        key: FileKey,
+    ) -> Result<(), redis::RedisError> {
+        self.hold(Kind::Waiting, account_id, file_id, name, key, self.pickup)
+            .await
+            .map(|_| ())
     }
 
-    pub async fn take_waiting(&self, account_id: i64, file_id: &str) -> Option<(String, FileKey)> {
+    pub async fn take_waiting(
+        &self,
+        account_id: i64,
+        file_id: &str,
+    ) -> Result<Option<(String, FileKey)>, redis::RedisError> {
         let mut conn = self.cluster.conn();
-        let taken: Result<Option<Vec<u8>>, _> = conn
+        let taken: Option<Vec<u8>> = conn
             .get_del(entry_key(Kind::Waiting, account_id, file_id))
-            .await;
-        let sealed = match taken {
-            Ok(sealed) => sealed?,
-            Err(e) => {
-                unavailable("taking a waiting key", &e);
-                return None;
-            }
+            .await?;
+        let Some(sealed) = taken else {
+            return Ok(None);
         };
         let _: Result<(), _> = conn
             .srem(index_key(Kind::Waiting, account_id), file_id)
             .await;
-        self.open(Kind::Waiting, account_id, file_id, &sealed)
-            .map(|entry| (entry.name, entry.key))
+        Ok(self
+            .open(Kind::Waiting, account_id, file_id, &sealed)
+            .map(|entry| (entry.name, entry.key)))
     }
 
-    pub async fn peek_waiting(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
-        let got: Result<Option<Vec<u8>>, _> = self
+    pub async fn peek_waiting(
+        &self,
+        account_id: i64,
+        file_id: &str,
+    ) -> Result<Option<FileKey>, redis::RedisError> {
+        self.get(Kind::Waiting, account_id, file_id).await
+    }
+
+    async fn get(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        file_id: &str,
+    ) -> Result<Option<FileKey>, redis::RedisError> {
+        let sealed: Option<Vec<u8>> = self
             .cluster
             .conn()
-            .get(entry_key(Kind::Waiting, account_id, file_id))
-            .await;
-        match got {
-            Ok(sealed) => self
-                .open(Kind::Waiting, account_id, file_id, &sealed?)
-                .map(|entry| entry.key),
-            Err(e) => {
-                unavailable("reading a waiting key", &e);
-                None
-            }
-        }
+            .get(entry_key(kind, account_id, file_id))
+            .await?;
+        Ok(sealed
+            .and_then(|sealed| self.open(kind, account_id, file_id, &sealed))
+            .map(|entry| entry.key))
     }
 
     /// Keys follow a renamed file (their values are sealed again, keeping
@@ -252,16 +263,10 @@ impl SharedKeyring {
         }
     }
 
-    pub async fn waiting(&self, account_id: i64) -> Vec<WaitingKey> {
+    pub async fn waiting(&self, account_id: i64) -> Result<Vec<WaitingKey>, redis::RedisError> {
         let pickup = i64::try_from(self.pickup.as_secs()).unwrap_or(i64::MAX);
-        let entries = match self.entries(Kind::Waiting, account_id).await {
-            Ok(entries) => entries,
-            Err(e) => {
-                unavailable("listing waiting keys", &e);
-                return Vec::new();
-            }
-        };
-        let mut list: Vec<WaitingKey> = entries
+        let entries = self.entries(Kind::Waiting, account_id).await?;
+        Ok(entries
             .into_iter()
             .map(|(file_id, entry)| WaitingKey {
                 file_id,
@@ -269,9 +274,7 @@ impl SharedKeyring {
                 made_unix: entry.expires_unix.saturating_sub(pickup),
                 expires_unix: entry.expires_unix,
             })
-            .collect();
-        list.sort_by_key(|w| w.expires_unix);
-        list
+            .collect())
     }
 
     pub async fn unlock(
@@ -285,34 +288,24 @@ impl SharedKeyring {
             .await
     }
 
-    pub async fn unlocked_key(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
-        let got: Result<Option<Vec<u8>>, _> = self
-            .cluster
-            .conn()
-            .get(entry_key(Kind::Unlocked, account_id, file_id))
-            .await;
-        match got {
-            Ok(sealed) => self
-                .open(Kind::Unlocked, account_id, file_id, &sealed?)
-                .map(|entry| entry.key),
-            Err(e) => {
-                unavailable("reading an unlock", &e);
-                None
-            }
-        }
+    pub async fn unlocked_key(
+        &self,
+        account_id: i64,
+        file_id: &str,
+    ) -> Result<Option<FileKey>, redis::RedisError> {
+        self.get(Kind::Unlocked, account_id, file_id).await
     }
 
-    pub async fn unlocked(&self, account_id: i64) -> HashMap<String, i64> {
-        match self.entries(Kind::Unlocked, account_id).await {
-            Ok(entries) => entries
-                .into_iter()
-                .map(|(file_id, entry)| (file_id, entry.expires_unix))
-                .collect(),
-            Err(e) => {
-                unavailable("listing unlocks", &e);
-                HashMap::new()
-            }
-        }
+    pub async fn unlocked(
+        &self,
+        account_id: i64,
+    ) -> Result<HashMap<String, i64>, redis::RedisError> {
+        Ok(self
+            .entries(Kind::Unlocked, account_id)
+            .await?
+            .into_iter()
+            .map(|(file_id, entry)| (file_id, entry.expires_unix))
+            .collect())
     }
 
     pub async fn lock_all(&self, account_id: i64) -> Result<usize, redis::RedisError> {
