@@ -60,6 +60,7 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
 
+pub use crate::auth::limits::LimitEvent;
 use crate::auth::limits::{ip_key, Limiter, DAY};
 use crate::auth::mail::{Delivery, DeliveryState, MailError, Mailer};
 use crate::config::{AuthConfig, LimitsConfig};
@@ -321,6 +322,17 @@ impl Accounts {
         email::mask(email)
     }
 
+    /// Tells the other nodes what this one counts against the login limits
+    /// (see `limits.rs`).
+    pub fn share_limits(&self, others: tokio::sync::mpsc::Sender<LimitEvent>) {
+        self.inner.limiter.share_with(others);
+    }
+
+    /// Counts what another node counted against the login limits.
+    pub fn apply_limit_event(&self, event: LimitEvent) {
+        self.inner.limiter.apply(event);
+    }
+
     /// Refused while `ip` is banned for failed logins.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
         self.inner.limiter.check_ip(ip, Instant::now())
@@ -497,7 +509,7 @@ impl Accounts {
         match check {
             CodeCheck::Accepted => {
                 // This code's mail led to a login: it counts against no cap.
-                limiter.release_mail(&challenge.email, ip);
+                limiter.release_mail(&challenge.tag, ip);
                 self.accept(challenge, LoginMethod::EmailCode, ip, proven_keys)
                     .await
             }
@@ -764,13 +776,13 @@ impl Accounts {
             challenge.adopted = true;
             return Ok(());
         }
-        inner.limiter.reserve_mail(&email, ip, now)?;
+        inner.limiter.reserve_mail(&challenge.tag, ip, now)?;
         let valid_for = inner.code_lifetime();
         let (code, draft) = inner.codes.generate(&email);
         let delivery = match inner.mailer.send_code(&email, &code, valid_for) {
             Ok(delivery) => delivery,
             Err(e) => {
-                inner.limiter.release_mail(&email, ip);
+                inner.limiter.release_mail(&challenge.tag, ip);
                 return Err(mail_refusal(e));
             }
         };

@@ -249,7 +249,10 @@ impl Core {
         };
         let events = Events::default();
         let events = match cluster {
-            Some(cluster) => events.clone().relayed(event_relay::start(cluster, events)),
+            Some(cluster) => {
+                let relay = event_relay::start(cluster, events.clone(), accounts.clone());
+                events.relayed(relay)
+            }
             None => events,
         };
         Ok(Arc::new(Core {
