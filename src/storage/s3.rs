@@ -79,6 +79,11 @@ impl S3Store {
             .with_client_options(ClientOptions::new().with_timeout(settings.request_timeout))
             .with_allow_http(settings.endpoint.starts_with("http://"))
             .with_virtual_hosted_style_request(false)
+            // Requests are signed, their bodies not hashed for the
+            // signature: every blob carries its own MACs, checked on each
+            // read, and a SHA-256 pass over every byte uploaded would cost
+            // a good share of a core.
+            .with_unsigned_payload(true)
             // sfs retries itself (retry.rs), uploads included.
             .with_retry(RetryConfig {
                 max_retries: 0,

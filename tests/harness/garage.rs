@@ -68,6 +68,7 @@ impl Node {
                 "metadata_dir = \"{root}/meta\"\n\
                  data_dir = \"{root}/data\"\n\
                  db_engine = \"lmdb\"\n\
+                 compression_level = \"none\"\n\
                  replication_factor = {replication}\n\
                  rpc_bind_addr = \"127.0.0.1:{rpc_port}\"\n\
                  rpc_public_addr = \"127.0.0.1:{rpc_port}\"\n\

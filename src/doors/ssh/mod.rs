@@ -43,6 +43,7 @@ const ACCOUNT_WATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// `sfs serve`: starts the core, binds the listener and runs until SIGINT or
 /// SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    resources::keep_large_blocks_apart();
     let core = Core::start(config).await?;
     resources::raise_open_file_limit(&core.config().limits);
     let host_key = host_key::load_or_create(&core.config().server.host_key_dir)?;

@@ -46,6 +46,20 @@ pub fn raise_open_file_limit(limits: &LimitsConfig) {
     }
 }
 
+/// Large blocks (S3 parts and read windows of several MiB) get pages of
+/// their own, returned to the system when freed. glibc would otherwise
+/// raise its mmap threshold after the first such block was freed and carve
+/// the next ones from per-thread arenas, where they stay: with the blocking
+/// pool's threads each keeping a few, a single 1 GiB transfer to S3 held
+/// about 140 MiB.
+pub fn keep_large_blocks_apart() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of the allocator.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// Hands freed heap memory back to the system. glibc keeps what a load
 /// freed in its arenas, so without this the resident size stays at its
 /// peak after every session closed. Blocking (it walks the heap): run it
