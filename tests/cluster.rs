@@ -1,5 +1,6 @@
 //! Two sfs nodes on one database (MariaDB when reachable, as in production;
-//! it must be under CI), one Garage bucket and one private Redis: a user
+//! it must be under CI), one bucket of a three-node Garage (replication 3,
+//! each sfs node talking to a Garage node of its own) and one private Redis: a user
 //! logs in to the terminal UI on node 1 and transfers on node 2, and each
 //! node sees what the other did — key notices, the one pickup of a key,
 //! unlocks and the logout that locks them. Then Redis dies and comes back.
@@ -12,8 +13,8 @@ use std::path::Path;
 use harness::garage::Garage;
 use harness::redis::Redis;
 use harness::{
-    client_key, have, key_file, ssh_command, trust, tui_login, wrong_code, Client, TestServer, Tui,
-    WAIT,
+    client_key, have, key_file, random_bytes, ssh_command, trust, tui_login, wrong_code, Client,
+    TestServer, Tui, WAIT,
 };
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
@@ -37,14 +38,14 @@ async fn cluster() -> Option<Nodes> {
 
 async fn cluster_with(tweak: impl Fn(&mut sfs::config::Config)) -> Option<Nodes> {
     let redis = Redis::start()?;
-    let garage = Garage::shared()?;
+    let garage = Garage::shared_three()?;
     let db = common::databases().await.pop().expect("a database");
     let shared = tempfile::tempdir().expect("folder");
     let cluster_key = shared.path().join("cluster.key");
     std::fs::write(&cluster_key, FileKey::generate().to_text().as_bytes()).expect("cluster key");
     let prefix = harness::garage::unique_prefix();
-    let node = |config: &mut sfs::config::Config| {
-        garage.configure(config, 0, &prefix);
+    let node = |config: &mut sfs::config::Config, garage_node: usize| {
+        garage.configure(config, garage_node, &prefix);
         config.database.url = db.url.clone();
         config.auth.secret_key_file = shared.path().join("secrets.key");
         config.cluster.redis_url = redis.url();
@@ -52,8 +53,8 @@ async fn cluster_with(tweak: impl Fn(&mut sfs::config::Config)) -> Option<Nodes>
         config.cluster.redis_timeout_seconds = 1;
         tweak(config);
     };
-    let one = TestServer::start_with(node).await;
-    let two = TestServer::start_with(node).await;
+    let one = TestServer::start_with(|config| node(config, 0)).await;
+    let two = TestServer::start_with(|config| node(config, 1)).await;
     Some(Nodes {
         one,
         two,
@@ -113,12 +114,6 @@ async fn read(sftp: &RawSftpSession, name: &str) -> Result<Vec<u8>, String> {
     }
     sftp.close(&handle).await.map_err(|e| e.to_string())?;
     Ok(out)
-}
-
-fn random_bytes(len: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; len];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
-    bytes
 }
 
 async fn trusted_key(nodes: &Nodes) -> russh::keys::PrivateKey {

@@ -13,37 +13,14 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::garage::Garage;
-use harness::{account_with_key_file, have, openssh_options, ssh_command, TestServer, WAIT};
-use sha2::{Digest, Sha256};
+use harness::{
+    account_with_key_file, have, key_of, openssh_options, random_bytes, sha, ssh_command, text,
+    TestServer, WAIT,
+};
 use tokio::io::AsyncWriteExt;
 
 const ALICE: &str = "alice@example.com";
 const MIB: usize = 1 << 20;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn sha(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn random_bytes(len: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; len];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
-    bytes
-}
-
-fn key_of(out: &Output) -> String {
-    assert!(out.status.success(), "put failed: {}", text(&out.stderr));
-    let key = text(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    assert_eq!(key.len(), 44, "a Fernet key on stdout: {key:?}");
-    key
-}
 
 /// A server on `garage`'s node `node`, under a prefix of its own.
 async fn server_on(

@@ -6,8 +6,9 @@ mod harness;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use harness::{account_with_key_file, have, openssh_options, TestServer};
-use sha2::{Digest, Sha256};
+use harness::{
+    account_with_key_file, have, key_of, openssh_options, random_bytes, sha, text, TestServer,
+};
 
 const ALICE: &str = "alice@example.com";
 
@@ -77,32 +78,6 @@ async fn run(mut cmd: Command, stdin: Vec<u8>) -> Output {
     })
     .await
     .expect("blocking task")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn sha(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn random_bytes(len: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; len];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
-    bytes
-}
-
-/// The key printed by `put` (first line of stdout).
-fn key_of(out: &Output) -> String {
-    assert!(out.status.success(), "put failed: {}", text(&out.stderr));
-    let key = text(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    assert_eq!(key.len(), 44, "a Fernet key on stdout: {key:?}");
-    key
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 //! request gives up after `redis_timeout_seconds`, so a Redis that is down
 //! slows nothing for long: callers go on without it and say so in the log.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::auth::Sealer;
 use crate::config::ClusterConfig;
+use crate::text::time::unix_now;
+
+/// Seconds between two log lines saying Redis is away.
+const LOG_EVERY_SECONDS: i64 = 10;
 
 pub struct Cluster {
     pub client: redis::Client,
@@ -70,7 +75,17 @@ impl Cluster {
     }
 }
 
-/// Logs a Redis failure once per call site and turns it into "nothing".
+/// Logs that Redis failed and the node goes on without it: at most one
+/// line every few seconds, however many requests fail meanwhile.
 pub fn unavailable(what: &str, error: &redis::RedisError) {
-    tracing::warn!(what, error = %error, "cluster: Redis unavailable, going on without it");
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = unix_now();
+    let last = LAST.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= LOG_EVERY_SECONDS
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(what, error = %error, "cluster: Redis unavailable, this node goes on by itself");
+    }
 }

@@ -292,6 +292,14 @@ impl Garage {
             .as_ref()
     }
 
+    /// A three-node Garage with replication 3 this test binary shares.
+    pub fn shared_three() -> Option<&'static Garage> {
+        static SHARED: OnceLock<Option<Garage>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| have_garage().then(|| Garage::start(3)))
+            .as_ref()
+    }
+
     /// Points `config` at this Garage, under its own prefix so that servers
     /// sharing it never see each other's blobs. The credentials go to the
     /// environment variables the config names.

@@ -149,6 +149,35 @@ pub fn proxy_header(client: Option<SocketAddr>) -> Vec<u8> {
     out
 }
 
+/// A client's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// SHA-256 in hex, to compare transferred files.
+pub fn sha(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    bytes
+}
+
+/// The key `ssh … put` printed (first line of stdout), after a success.
+pub fn key_of(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "put failed: {}", text(&out.stderr));
+    let key = text(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(key.len(), 44, "a Fernet key on stdout: {key:?}");
+    key
+}
+
 /// A fresh Ed25519 client key.
 pub fn client_key() -> PrivateKey {
     let seed: [u8; 32] = rand::random();
