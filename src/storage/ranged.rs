@@ -1,25 +1,31 @@
-//! Reading an S3 blob in any order through ranged GETs.
+//! Reading an S3 blob in any order.
 //!
-//! The reader keeps one window of the blob. A read outside it fetches a new
-//! one: small after a jump (an sftp client reading here and there, the
-//! vault checking the last chunk), doubling while reads run front to back,
-//! and then the window after it is already on its way while this one is
-//! consumed. The blob's length comes from its record, so opening costs no
-//! request.
+//! Front-to-back reading (a download, `reget`) is one GET for the rest of
+//! the blob, streamed: a task takes its body as it arrives and queues a few
+//! MiB of it ahead of the reader, so the store never waits for a request
+//! per window and the reader never waits for a whole window. A jump
+//! elsewhere (an sftp client reading here and there, the vault checking the
+//! last chunk) drops that stream and reads a small window with a ranged
+//! GET; reading on from there starts a new stream. A stream cut short is
+//! picked up again where it stopped. The blob's length comes from its
+//! record, so opening costs no request.
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::ObjectStoreExt;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::s3_client::Shared;
 
-/// The window after a jump, and the largest one sequential reads grow to.
-const FIRST_WINDOW: u64 = 128 * 1024;
-const LARGEST_WINDOW: u64 = 4 << 20;
+/// The window read after a jump.
+const JUMP_WINDOW: u64 = 128 * 1024;
+/// Bytes of a stream queued ahead of the reader, counted in KiB.
+const STREAM_AHEAD_KIB: u32 = 4 * 1024;
 
 pub(super) struct RangedReader {
     shared: Arc<Shared>,
@@ -28,10 +34,31 @@ pub(super) struct RangedReader {
     pos: u64,
     window: Bytes,
     window_start: u64,
-    /// The size of the next sequential window.
-    next_window: u64,
-    /// The window after the current one, being fetched.
-    ahead: Option<(u64, JoinHandle<io::Result<Bytes>>)>,
+    stream: Option<Streaming>,
+}
+
+/// The rest of the blob, arriving.
+struct Streaming {
+    /// Where the next piece starts.
+    next: u64,
+    pieces: mpsc::UnboundedReceiver<io::Result<Bytes>>,
+    /// Room left ahead of the reader: the task takes a piece's size before
+    /// queueing it, the reader gives it back as it takes the piece.
+    room: Arc<Semaphore>,
+    task: JoinHandle<()>,
+}
+
+/// A piece's size in the units of [`Streaming::room`].
+fn kib(piece: &Bytes) -> u32 {
+    u32::try_from(piece.len().div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .min(STREAM_AHEAD_KIB)
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl RangedReader {
@@ -43,8 +70,7 @@ impl RangedReader {
             pos: 0,
             window: Bytes::new(),
             window_start: 0,
-            next_window: FIRST_WINDOW,
-            ahead: None,
+            stream: None,
         }
     }
 
@@ -52,63 +78,109 @@ impl RangedReader {
         self.window_start + self.window.len() as u64
     }
 
-    fn fetch(&self, start: u64, size: u64) -> JoinHandle<io::Result<Bytes>> {
-        let end = (start + size).min(self.len);
-        let (shared, path) = (self.shared.clone(), self.path.clone());
-        self.shared.runtime.spawn(async move {
-            let bytes = shared
+    /// Starts streaming `from..len`: the request is retried like any other,
+    /// then the body flows into a queue.
+    fn stream_from(&self, from: u64) -> Streaming {
+        let (sender, pieces) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(STREAM_AHEAD_KIB as usize));
+        let task_room = room.clone();
+        let (shared, path, len) = (self.shared.clone(), self.path.clone(), self.len);
+        let task = self.shared.runtime.spawn(async move {
+            let options = || GetOptions {
+                range: Some(GetRange::Bounded(from..len)),
+                ..GetOptions::default()
+            };
+            let started = shared
                 .retry
-                .run("read blob", || shared.client.get_range(&path, start..end))
-                .await?;
-            if bytes.len() as u64 != end - start {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the stored blob is shorter than its record says",
-                ));
+                .run("read blob", || shared.client.get_opts(&path, options()))
+                .await;
+            let mut body = match started {
+                Ok(result) => result.into_stream(),
+                Err(e) => {
+                    let _ = sender.send(Err(e));
+                    return;
+                }
+            };
+            while let Some(piece) = body.next().await {
+                let piece = match piece {
+                    Ok(piece) => piece,
+                    Err(e) => {
+                        let _ = sender.send(Err(io::Error::other(format!("reading blob: {e}"))));
+                        return;
+                    }
+                };
+                match task_room.acquire_many(kib(&piece)).await {
+                    Ok(taken) => taken.forget(),
+                    Err(_) => return,
+                }
+                if sender.send(Ok(piece)).is_err() {
+                    return;
+                }
             }
-            Ok(bytes)
-        })
+        });
+        Streaming {
+            next: from,
+            pieces,
+            room,
+            task,
+        }
     }
 
-    fn wait(&self, task: JoinHandle<io::Result<Bytes>>) -> io::Result<Bytes> {
-        self.shared
-            .runtime
-            .block_on(task)
-            .map_err(|e| io::Error::other(format!("blob read task: {e}")))?
+    /// One ranged GET of `size` bytes at `at`.
+    fn fetch(&self, at: u64, size: u64) -> io::Result<Bytes> {
+        let end = (at + size).min(self.len);
+        let shared = &self.shared;
+        let bytes = shared.runtime.block_on(
+            shared
+                .retry
+                .run("read blob", || shared.client.get_range(&self.path, at..end)),
+        )?;
+        if bytes.len() as u64 != end - at {
+            return Err(short_blob());
+        }
+        Ok(bytes)
     }
 
     /// Makes the window hold `self.pos` (which is before the end).
     fn refill(&mut self) -> io::Result<()> {
         let at = self.pos;
-        let sequential = at == self.window_end();
-        let window = match self.ahead.take() {
-            Some((start, task)) if start == at => self.wait(task)?,
-            other => {
-                if let Some((_, task)) = other {
-                    task.abort();
-                }
-                let size = if sequential {
-                    self.next_window
-                } else {
-                    FIRST_WINDOW
-                };
-                let task = self.fetch(at, size);
-                self.wait(task)?
-            }
-        };
-        self.window = window;
-        self.window_start = at;
-        self.next_window = if sequential {
-            (self.next_window * 2).min(LARGEST_WINDOW)
-        } else {
-            FIRST_WINDOW
-        };
-        let next = self.window_end();
-        if sequential && next < self.len {
-            self.ahead = Some((next, self.fetch(next, self.next_window)));
+        // The first read (the header, as a blob is opened) is a jump too:
+        // opening reads the last chunk next, not the rest.
+        let sequential = !self.window.is_empty() && at == self.window_end();
+        if self.stream.as_ref().is_some_and(|s| s.next != at) {
+            self.stream = None;
         }
+        if self.stream.is_none() && sequential {
+            self.stream = Some(self.stream_from(at));
+        }
+        if let Some(stream) = &mut self.stream {
+            let piece = self.shared.runtime.block_on(stream.pieces.recv());
+            match piece {
+                Some(Ok(piece)) if !piece.is_empty() => {
+                    stream.room.add_permits(kib(&piece) as usize);
+                    stream.next += piece.len() as u64;
+                    self.window = piece;
+                    self.window_start = at;
+                    return Ok(());
+                }
+                // Cut short (after its own retries): read on from here by
+                // ranged GETs, which retry again, and stream anew after.
+                Some(Err(e)) => tracing::warn!(error = %e, "blob stream cut; reading on"),
+                Some(Ok(_)) | None => {}
+            }
+            self.stream = None;
+        }
+        self.window = self.fetch(at, JUMP_WINDOW)?;
+        self.window_start = at;
         Ok(())
     }
+}
+
+fn short_blob() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the stored blob is shorter than its record says",
+    )
 }
 
 impl Read for RangedReader {
@@ -137,13 +209,5 @@ impl Seek for RangedReader {
         self.pos = pos
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
         Ok(self.pos)
-    }
-}
-
-impl Drop for RangedReader {
-    fn drop(&mut self) {
-        if let Some((_, task)) = self.ahead.take() {
-            task.abort();
-        }
     }
 }
