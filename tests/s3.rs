@@ -350,3 +350,34 @@ async fn a_three_node_garage_losing_a_node_keeps_serving() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_beyond_the_buffer_budget_wait_their_turn_and_all_complete() {
+    if !have("ssh") {
+        return;
+    }
+    let Some(garage) = Garage::shared() else {
+        return;
+    };
+    // Room for two 8 MiB parts in all, and six uploads of two parts each
+    // at once.
+    let mut server = server_on(garage, 0, |config| {
+        config.storage.s3.upload_budget_bytes = 16 << 20;
+    })
+    .await;
+    let (_, key) = account_with_key_file(&server, ALICE).await;
+    let files: Vec<(String, Vec<u8>)> = (0..6)
+        .map(|i| (format!("batch{i}.bin"), random_bytes(9 * MIB + i)))
+        .collect();
+    let puts = files
+        .iter()
+        .map(|(name, data)| put(&server, &key, name, data));
+    let outs = futures::future::join_all(puts).await;
+    for ((name, data), out) in files.iter().zip(outs) {
+        let file_key = key_of(&out);
+        let got = get(&server, &key, name, &file_key).await;
+        assert_eq!(sha(&got.stdout), sha(data), "{name}");
+    }
+    assert_eq!(pending(&server).await, 0);
+    server.stop().await;
+}

@@ -203,8 +203,9 @@ settings! {
         secret_key_env: String = "SFS_S3_SECRET_ACCESS_KEY",
             expect "the name of an environment variable such as SFS_S3_SECRET_ACCESS_KEY",
             check |name| valid_env_name(name);
-        /// Bytes of upload buffers all uploads together may hold (each holds up to three
-        /// parts of 8 MiB or more); uploads beyond it wait for parts to be stored.
+        /// Bytes of upload buffers all uploads together may hold: each part being filled
+        /// or sent takes its size (8 MiB or more) from it, an upload at most three; uploads
+        /// beyond it wait for parts to be stored.
         upload_budget_bytes: u64 = 256u64 << 20,
             expect "a whole number of bytes from 16777216 (16 MiB) to 68719476736 (64 GiB)",
             check |n| (16 << 20..=64 << 30).contains(n);

@@ -2,9 +2,12 @@
 //!
 //! Bytes fill a part buffer; a full part goes out as a task while the next
 //! fills, with at most [`IN_FLIGHT`] parts on the wire per upload, so an
-//! upload holds at most three parts. Buffers are counted against the
-//! store's budget ([`Shared::budget`]), shared by every upload: when it is
-//! spent, writers wait for parts to land, and the client with them.
+//! upload holds at most three parts. Each part takes its whole size from
+//! the store's budget ([`Shared::budget`], shared by every upload) before
+//! its first byte: when the budget is spent, writers wait for parts to land
+//! (or for idle uploads to be abandoned), and their clients with them.
+//! Taking a part's room at once, not as it fills, is what keeps the budget
+//! from deadlocking: a part that has started can always be finished.
 //!
 //! A blob that fits in one part never starts a multipart upload: it is one
 //! PUT at commit. A larger one is journalled from its first part to its
@@ -62,26 +65,22 @@ impl S3Pending {
         }
     }
 
-    /// Makes room in the budget for the part to hold `len` bytes: buffers
-    /// grow with what they hold, so a small file holds one unit.
-    fn reserve(&mut self, len: usize) -> io::Result<()> {
-        let held = self.permit.as_ref().map_or(0, |p| p.num_permits());
-        let needed = len
-            .div_ceil(BUDGET_UNIT)
-            .min(self.shared.budget_units as usize);
-        if needed <= held {
+    /// Takes a whole part's room in the budget, once per part. (The
+    /// buffer itself grows with what it holds: a small file allocates
+    /// little.)
+    fn reserve(&mut self) -> io::Result<()> {
+        if self.permit.is_some() {
             return Ok(());
         }
-        let more = u32::try_from(needed - held).unwrap_or(u32::MAX);
+        let units = u32::try_from(self.shared.part_size.div_ceil(BUDGET_UNIT))
+            .unwrap_or(u32::MAX)
+            .min(self.shared.budget_units);
         let permit = self
             .shared
             .runtime
-            .block_on(self.shared.budget.clone().acquire_many_owned(more))
+            .block_on(self.shared.budget.clone().acquire_many_owned(units))
             .map_err(|_| io::Error::other("upload budget closed"))?;
-        match &mut self.permit {
-            Some(held) => held.merge(permit),
-            None => self.permit = Some(permit),
-        }
+        self.permit = Some(permit);
         Ok(())
     }
 
@@ -156,7 +155,7 @@ impl Write for S3Pending {
         }
         let n = buf.len().min(part_size - self.part.len());
         let len = self.part.len() + n;
-        self.reserve(len)?;
+        self.reserve()?;
         if self.part.capacity() < len {
             // Grow by doubling, never past a part.
             let target = len.max(self.part.capacity() * 2).min(part_size);
