@@ -59,6 +59,8 @@ fn the_haproxy_example_sends_proxy_v2_and_haproxy_accepts_it() {
     for directive in [
         "mode tcp",
         "balance roundrobin",
+        "tcp-check connect default",
+        "tcp-check send-lf SSH-2.0-HAProxy_check",
         "tcp-check expect rstring ^SSH-2\\.0-",
         "stick-table type ip size 1m expire 10m store conn_cur",
         "tcp-request connection reject if { sc0_conn_cur gt 20 }",

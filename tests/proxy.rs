@@ -133,3 +133,94 @@ async fn a_peer_not_listed_cannot_choose_its_address() {
         .all(|(_, remote)| remote.as_deref() != Some("203.0.113.50")));
     server.stop().await;
 }
+
+/// `deploy/haproxy.cfg` in front of two nodes: its health checks keep both
+/// up, its PROXY headers are taken, and round robin sends one login to each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_from_the_example_balances_two_nodes() {
+    if !harness::have("haproxy") {
+        return;
+    }
+    let node = |config: &mut sfs::config::Config| {
+        config.server.proxy_from = vec!["127.0.0.1".into()];
+    };
+    let mut one = TestServer::start_with(node).await;
+    let mut two = TestServer::start_with(node).await;
+    let key = client_key();
+    for server in [&one, &two] {
+        let account = create_account(server, ALICE).await;
+        trust(server, &account, &key).await;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let config = include_str!("../deploy/haproxy.cfg")
+        .replace("bind :22", &format!("bind 127.0.0.1:{port}"))
+        .replace("inter 5s", "inter 200ms")
+        // Within this machine's open-file limit.
+        .replace("maxconn 20000", "maxconn 1000")
+        .replace(
+            "server node1 10.0.0.11:2222",
+            &format!("server node1 {}", one.addr),
+        )
+        .replace(
+            "server node2 10.0.0.12:2222",
+            &format!("server node2 {}", two.addr),
+        )
+        .replace("    server node3 10.0.0.13:2222\n", "");
+    let dir = tempfile::tempdir().expect("folder");
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, config).expect("config");
+    let mut haproxy = tokio::process::Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdout(std::fs::File::create(dir.path().join("haproxy.log")).expect("log"))
+        .stderr(std::fs::File::create(dir.path().join("haproxy.err")).expect("log"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("haproxy runs");
+    let balancer: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    // Health checks run first: wait until logins get through.
+    let deadline = std::time::Instant::now() + harness::WAIT;
+    let mut logged_in = 0;
+    while logged_in < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no login through haproxy: {}{}",
+            std::fs::read_to_string(dir.path().join("haproxy.log")).unwrap_or_default(),
+            std::fs::read_to_string(dir.path().join("haproxy.err")).unwrap_or_default()
+        );
+        let connected = tokio::time::timeout(
+            harness::WAIT,
+            russh::client::connect(
+                std::sync::Arc::new(russh::client::Config::default()),
+                balancer,
+                harness::ClientHandler::default(),
+            ),
+        )
+        .await;
+        let Ok(Ok(handle)) = connected else {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        };
+        let mut client = Client::from_handle(handle);
+        if client.login_key(ALICE, &key).await {
+            logged_in += 1;
+        }
+    }
+    for server in [&one, &two] {
+        let logins = audit(server).await;
+        assert!(
+            logins
+                .iter()
+                .any(|(action, remote)| action == "login-key"
+                    && remote.as_deref() == Some("127.0.0.1")),
+            "each node served logins through the balancer: {logins:?}"
+        );
+    }
+    let _ = haproxy.kill().await;
+    one.stop().await;
+    two.stop().await;
+}

@@ -247,6 +247,14 @@ impl Client {
         Client { handle, banner }
     }
 
+    /// A client over a connection made elsewhere.
+    pub fn from_handle(handle: client::Handle<ClientHandler>) -> Client {
+        Client {
+            handle,
+            banner: Arc::new(Mutex::new(String::new())),
+        }
+    }
+
     /// Connects as a balancer would: a PROXY protocol v2 header naming
     /// `client` (None: a LOCAL header, as for a health check), then SSH.
     pub async fn connect_via_proxy(
