@@ -32,7 +32,16 @@ use crate::vault::FileId;
 /// Parts of one upload on the wire at once.
 const IN_FLIGHT: usize = 2;
 
-type PartTask = JoinHandle<io::Result<PartId>>;
+/// A part on the wire; when it lands, its id and its buffer with its room
+/// in the budget, for the next part.
+type PartTask = JoinHandle<io::Result<(PartId, Option<Spare>)>>;
+
+/// A sent part's buffer, kept for the next part with the budget it holds:
+/// no new allocation, no fresh pages to fault in, nothing to wipe per part.
+struct Spare {
+    buffer: Vec<u8>,
+    permit: Option<OwnedSemaphorePermit>,
+}
 
 pub(super) struct S3Pending {
     shared: Arc<Shared>,
@@ -46,6 +55,7 @@ pub(super) struct S3Pending {
     upload_id: Option<String>,
     sending: VecDeque<PartTask>,
     sent: Vec<PartId>,
+    spare: Option<Spare>,
     done: bool,
 }
 
@@ -61,13 +71,17 @@ impl S3Pending {
             upload_id: None,
             sending: VecDeque::new(),
             sent: Vec::new(),
+            spare: None,
             done: false,
         }
     }
 
-    /// Takes a whole part's room in the budget, once per part. (The
-    /// buffer itself grows with what it holds: a small file allocates
-    /// little.)
+    /// Takes a whole part's room in the budget, once per part: a sent
+    /// part's (with its buffer), or new room. Waiting for new room also
+    /// waits for this upload's own oldest part to land, whichever comes
+    /// first, so an upload never waits for room it holds itself. The first
+    /// part's buffer grows with what it holds (a small file allocates
+    /// little); later ones are whole parts.
     fn reserve(&mut self) -> io::Result<()> {
         if self.permit.is_some() {
             return Ok(());
@@ -75,12 +89,45 @@ impl S3Pending {
         let units = u32::try_from(self.shared.part_size.div_ceil(BUDGET_UNIT))
             .unwrap_or(u32::MAX)
             .min(self.shared.budget_units);
-        let permit = self
-            .shared
-            .runtime
-            .block_on(self.shared.budget.clone().acquire_many_owned(units))
-            .map_err(|_| io::Error::other("upload budget closed"))?;
-        self.permit = Some(permit);
+        loop {
+            if let Some(spare) = self.spare.take() {
+                if let Some(permit) = spare.permit {
+                    self.part = spare.buffer;
+                    self.part.clear();
+                    self.permit = Some(permit);
+                    return Ok(());
+                }
+            }
+            let budget = self.shared.budget.clone();
+            let runtime = self.shared.runtime.clone();
+            let Some(oldest) = self.sending.front_mut() else {
+                let permit = runtime
+                    .block_on(budget.acquire_many_owned(units))
+                    .map_err(|_| io::Error::other("upload budget closed"))?;
+                self.permit = Some(permit);
+                break;
+            };
+            let raced = runtime.block_on(async {
+                tokio::select! {
+                    permit = budget.acquire_many_owned(units) => Ok(permit),
+                    landed = oldest => Err(landed),
+                }
+            });
+            match raced {
+                Ok(permit) => {
+                    self.permit =
+                        Some(permit.map_err(|_| io::Error::other("upload budget closed"))?);
+                    break;
+                }
+                Err(landed) => {
+                    self.sending.pop_front();
+                    self.landed(landed)?;
+                }
+            }
+        }
+        if self.upload_id.is_some() && self.part.capacity() == 0 {
+            self.part = Vec::with_capacity(self.shared.part_size);
+        }
         Ok(())
     }
 
@@ -113,7 +160,7 @@ impl S3Pending {
         let task_shared = shared.clone();
         self.sending.push_back(shared.runtime.spawn(async move {
             let shared = task_shared;
-            let result = shared
+            let part = shared
                 .retry
                 .run("upload part", || {
                     shared.client.put_part(
@@ -123,9 +170,13 @@ impl S3Pending {
                         PutPayload::from_bytes(data.clone()),
                     )
                 })
-                .await;
-            drop(permit);
-            result
+                .await?;
+            // The request dropped its copies: the buffer is ours again.
+            let spare = data.try_into_mut().ok().map(|buffer| Spare {
+                buffer: Vec::from(buffer),
+                permit,
+            });
+            Ok((part, spare))
         }));
         Ok(())
     }
@@ -134,12 +185,21 @@ impl S3Pending {
         let Some(task) = self.sending.pop_front() else {
             return Ok(());
         };
-        let part = self
-            .shared
-            .runtime
-            .block_on(task)
-            .map_err(|e| io::Error::other(format!("part upload task: {e}")))??;
+        let landed = self.shared.runtime.block_on(task);
+        self.landed(landed)
+    }
+
+    /// The oldest part on the wire landed (or failed).
+    fn landed(
+        &mut self,
+        landed: Result<io::Result<(PartId, Option<Spare>)>, tokio::task::JoinError>,
+    ) -> io::Result<()> {
+        let (part, spare) =
+            landed.map_err(|e| io::Error::other(format!("part upload task: {e}")))??;
         self.sent.push(part);
+        if self.spare.is_none() {
+            self.spare = spare;
+        }
         self.shared
             .runtime
             .block_on(self.shared.journal.touched(&self.id));
