@@ -108,11 +108,7 @@ impl Limiter {
             LimitEvent::WrongCode { tag, ip } => {
                 self.count_failure(&tag, ip, now);
             }
-            LimitEvent::CodeMailed { tag, ip } => {
-                let mut state = self.state();
-                state.mail_by_address.entry(tag, now).push(now);
-                state.mail_by_ip.entry(ip_key(ip), now).push(now);
-            }
+            LimitEvent::CodeMailed { tag, ip } => self.state().count_mail(&tag, ip, now),
             LimitEvent::MailGivenBack { tag, ip } => self.give_back_mail(&tag, ip),
             LimitEvent::GoodLogin { tag } => self.clear(&tag),
         }
@@ -184,8 +180,7 @@ impl Limiter {
         {
             return Err(Refusal::ip_mail_limit(ip, wait));
         }
-        state.mail_by_address.entry(tag.to_string(), now).push(now);
-        state.mail_by_ip.entry(key, now).push(now);
+        state.count_mail(tag, ip, now);
         drop(state);
         self.tell_others(LimitEvent::CodeMailed {
             tag: tag.to_string(),
@@ -274,6 +269,14 @@ impl Limiter {
             record.failures = 0;
             record.locked_until = None;
         }
+    }
+}
+
+impl State {
+    /// One code mailed to the address `tag` at the request of `ip`.
+    fn count_mail(&mut self, tag: &str, ip: IpAddr, now: Instant) {
+        self.mail_by_address.entry(tag.to_string(), now).push(now);
+        self.mail_by_ip.entry(ip_key(ip), now).push(now);
     }
 }
 

@@ -73,7 +73,6 @@ async fn forward<T>(
 }
 
 async fn publish(cluster: Arc<Cluster>, mut queue: mpsc::Receiver<(String, String)>) {
-    let mut failing = false;
     while let Some((channel, json)) = queue.recv().await {
         let message = format!("{}\n{json}", cluster.node);
         let sent: Result<(), _> = redis::cmd("PUBLISH")
@@ -81,14 +80,8 @@ async fn publish(cluster: Arc<Cluster>, mut queue: mpsc::Receiver<(String, Strin
             .arg(message)
             .query_async(&mut cluster.conn())
             .await;
-        match sent {
-            // One line when Redis goes away, not one per event.
-            Err(e) if !failing => {
-                unavailable("publishing to the other nodes", &e);
-                failing = true;
-            }
-            Err(_) => {}
-            Ok(()) => failing = false,
+        if let Err(e) = sent {
+            unavailable("publishing to the other nodes", &e);
         }
     }
 }

@@ -388,8 +388,8 @@ impl Db {
         .map_err(|e| DbError::query("usage_by_account", &e))
     }
 
-    /// Every (account id, file id) pair, for the start-up sweep of blobs
-    /// that no row names.
+    /// Every (account id, file id) pair, for the sweep of blobs that no row
+    /// names.
     pub async fn all_file_refs(&self) -> Result<Vec<(i64, String)>, DbError> {
         sqlx::query("SELECT f.account_id, f.id FROM files f ORDER BY f.account_id, f.id")
             .fetch_all(&self.pool)

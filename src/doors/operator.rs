@@ -46,8 +46,8 @@ pub fn accounts_table(accounts: &[AccountSummary]) -> String {
     out
 }
 
-/// `sfs files EMAIL`: name, size, upload time and the blob `sfs decrypt`
-/// takes.
+/// `sfs files EMAIL`: name, size, upload time and where the blob is (a
+/// path `sfs decrypt` takes, or an s3:// url).
 pub fn files_table(files: &[StoredFile]) -> String {
     let mut out = format!(
         "{:<40} {:>14} {:<17} {}\n",

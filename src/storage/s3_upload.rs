@@ -40,7 +40,7 @@ type PartTask = JoinHandle<io::Result<(PartId, Option<Spare>)>>;
 /// no new allocation, no fresh pages to fault in, nothing to wipe per part.
 struct Spare {
     buffer: Vec<u8>,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: OwnedSemaphorePermit,
 }
 
 pub(super) struct S3Pending {
@@ -91,12 +91,10 @@ impl S3Pending {
             .min(self.shared.budget_units);
         loop {
             if let Some(spare) = self.spare.take() {
-                if let Some(permit) = spare.permit {
-                    self.part = spare.buffer;
-                    self.part.clear();
-                    self.permit = Some(permit);
-                    return Ok(());
-                }
+                self.part = spare.buffer;
+                self.part.clear();
+                self.permit = Some(spare.permit);
+                return Ok(());
             }
             let budget = self.shared.budget.clone();
             let runtime = self.shared.runtime.clone();
@@ -172,10 +170,12 @@ impl S3Pending {
                 })
                 .await?;
             // The request dropped its copies: the buffer is ours again.
-            let spare = data.try_into_mut().ok().map(|buffer| Spare {
-                buffer: Vec::from(buffer),
-                permit,
-            });
+            let spare = permit
+                .zip(data.try_into_mut().ok())
+                .map(|(permit, buffer)| Spare {
+                    buffer: Vec::from(buffer),
+                    permit,
+                });
             Ok((part, spare))
         }));
         Ok(())
