@@ -756,7 +756,7 @@ async fn failed_logins_ban_the_ip_for_growing_times() {
         bans.push(ban);
 
         // While banned: everything from that IP is refused, even the right code.
-        let refused = env.accounts.check_ip(ip(IP)).unwrap_err();
+        let refused = env.accounts.check_ip(ip(IP)).await.unwrap_err();
         assert!(refused.retry_after.unwrap() <= ban);
         assert!(env
             .accounts
@@ -769,10 +769,10 @@ async fn failed_logins_ban_the_ip_for_growing_times() {
             .await
             .unwrap_err();
         assert!(refused.message.starts_with("too many failed logins"));
-        assert!(env.accounts.check_ip(ip(OTHER_IP)).is_ok());
+        assert!(env.accounts.check_ip(ip(OTHER_IP)).await.is_ok());
 
         tokio::time::sleep(ban + Duration::from_millis(100)).await;
-        env.accounts.check_ip(ip(IP)).unwrap();
+        env.accounts.check_ip(ip(IP)).await.unwrap();
     }
     assert_eq!(bans, [Duration::from_secs(1), Duration::from_secs(2)]);
 }

@@ -14,7 +14,7 @@ use harness::garage::Garage;
 use harness::redis::Redis;
 use harness::{
     client_key, have, key_file, random_bytes, ssh_command, trust, tui_login, wrong_code, Client,
-    TestServer, Tui, WAIT,
+    TestServer, Tui,
 };
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
@@ -22,12 +22,23 @@ use sfs::core::FileKey;
 
 const ALICE: &str = "alice@example.com";
 
+type NodeConfig = dyn Fn(&mut sfs::config::Config, usize) + Send + Sync;
+
 struct Nodes {
     one: TestServer,
     two: TestServer,
     redis: Redis,
+    /// The configuration of node `n` (0-based; each on a Garage node).
+    config: Box<NodeConfig>,
     _db: common::TestDb,
     _shared: tempfile::TempDir,
+}
+
+impl Nodes {
+    /// One more node joining the cluster now.
+    async fn join(&self, n: usize) -> TestServer {
+        TestServer::start_with(|config| (self.config)(config, n)).await
+    }
 }
 
 /// Two nodes sharing everything a cluster shares: database, bucket (one
@@ -36,7 +47,9 @@ async fn cluster() -> Option<Nodes> {
     cluster_with(|_| {}).await
 }
 
-async fn cluster_with(tweak: impl Fn(&mut sfs::config::Config)) -> Option<Nodes> {
+async fn cluster_with(
+    tweak: impl Fn(&mut sfs::config::Config) + Send + Sync + 'static,
+) -> Option<Nodes> {
     let redis = Redis::start()?;
     let garage = Garage::shared_three()?;
     let db = common::databases().await.pop().expect("a database");
@@ -44,21 +57,27 @@ async fn cluster_with(tweak: impl Fn(&mut sfs::config::Config)) -> Option<Nodes>
     let cluster_key = shared.path().join("cluster.key");
     std::fs::write(&cluster_key, FileKey::generate().to_text().as_bytes()).expect("cluster key");
     let prefix = harness::garage::unique_prefix();
-    let node = |config: &mut sfs::config::Config, garage_node: usize| {
-        garage.configure(config, garage_node, &prefix);
-        config.database.url = db.url.clone();
-        config.auth.secret_key_file = shared.path().join("secrets.key");
-        config.cluster.redis_url = redis.url();
+    let (db_url, secrets, redis_url) = (
+        db.url.clone(),
+        shared.path().join("secrets.key"),
+        redis.sfs_url(),
+    );
+    let config = move |config: &mut sfs::config::Config, n: usize| {
+        garage.configure(config, n % 3, &prefix);
+        config.database.url = db_url.clone();
+        config.auth.secret_key_file = secrets.clone();
+        config.cluster.redis_url = redis_url.clone();
         config.cluster.cluster_key_file = cluster_key.clone();
         config.cluster.redis_timeout_seconds = 1;
         tweak(config);
     };
-    let one = TestServer::start_with(|config| node(config, 0)).await;
-    let two = TestServer::start_with(|config| node(config, 1)).await;
+    let one = TestServer::start_with(|c| config(c, 0)).await;
+    let two = TestServer::start_with(|c| config(c, 1)).await;
     Some(Nodes {
         one,
         two,
         redis,
+        config: Box::new(config),
         _db: db,
         _shared: shared,
     })
@@ -248,9 +267,9 @@ async fn put(port: u16, key: &Path, name: &str, data: &[u8]) -> std::process::Ou
     ssh_command(port, key, ALICE, &command, data).await
 }
 
-/// Every value in Redis is sealed (the file key's text is in none of them)
-/// and goes away by itself (a TTL on every key).
-async fn redis_holds_no_key_in_clear(redis: &Redis, file_key: &str) {
+/// Every key in Redis goes away by itself (a TTL on each) and names no
+/// address in clear; returns the keys.
+async fn redis_keys_expire(redis: &Redis) -> Vec<String> {
     use redis::AsyncCommands;
     let client = redis::Client::open(redis.url()).expect("url");
     let mut conn = client
@@ -258,13 +277,29 @@ async fn redis_holds_no_key_in_clear(redis: &Redis, file_key: &str) {
         .await
         .expect("redis");
     let keys: Vec<String> = conn.keys("*").await.expect("keys");
+    for key in &keys {
+        let ttl: i64 = conn.pttl(key).await.expect("ttl");
+        assert!(ttl > 0, "{key} expires by itself (pttl {ttl})");
+        assert!(!key.contains('@'), "{key} names an address");
+    }
+    keys
+}
+
+/// Every value in Redis is sealed (the file key's text is in none of them)
+/// and goes away by itself.
+async fn redis_holds_no_key_in_clear(redis: &Redis, file_key: &str) {
+    use redis::AsyncCommands;
+    let client = redis::Client::open(redis.url()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys = redis_keys_expire(redis).await;
     assert!(
         keys.iter().any(|k| k.starts_with("sfs:key:u:")),
         "the unlock is in Redis: {keys:?}"
     );
     for key in keys {
-        let ttl: i64 = conn.pttl(&key).await.expect("ttl");
-        assert!(ttl > 0, "{key} expires by itself (pttl {ttl})");
         let kind: String = redis::cmd("TYPE")
             .arg(&key)
             .query_async(&mut conn)
@@ -302,15 +337,6 @@ async fn a_node_with_redis_and_no_cluster_key_does_not_start() {
     );
 }
 
-/// Polls `what` until it holds.
-async fn until(what: &str, check: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while !check() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_codes_spread_over_both_nodes_ban_and_lock_on_both() {
     let Some(mut nodes) = cluster_with(|config| {
@@ -322,14 +348,14 @@ async fn wrong_codes_spread_over_both_nodes_ban_and_lock_on_both() {
         return;
     };
     let guesser: std::net::IpAddr = "192.0.2.50".parse().expect("ip");
-    let banned = |server: &TestServer| server.core.accounts().check_ip(guesser).is_err();
     // An address nobody registered: it locks the same as any other.
     wrong_code(&nodes.one, "bob@example.com", "192.0.2.50").await;
     wrong_code(&nodes.two, "bob@example.com", "192.0.2.50").await;
-    until("the guesser is banned on both nodes", || {
-        banned(&nodes.one) && banned(&nodes.two)
-    })
-    .await;
+    for server in [&nodes.one, &nodes.two] {
+        let refused = server.core.accounts().check_ip(guesser).await;
+        let refused = refused.expect_err("banned on both nodes at once");
+        assert_eq!(refused.message, "too many failed logins from 192.0.2.50");
+    }
     // Another source guessing at bob is refused by the address lock on
     // both nodes.
     for server in [&nodes.one, &nodes.two] {
@@ -347,12 +373,37 @@ async fn wrong_codes_spread_over_both_nodes_ban_and_lock_on_both() {
         );
     }
 
+    // The limits are kept in Redis, not only told: a node started after
+    // the ban refuses the guesser and the stranger too, with the wait
+    // that is left.
+    let mut three = nodes.join(2).await;
+    let refused = three.core.accounts().check_ip(guesser).await;
+    let refused = refused.expect_err("banned on a node that joined later");
+    assert!(refused.retry_after.is_some_and(|wait| wait.as_secs() <= 60));
+    let stranger = "198.51.100.21".parse().expect("ip");
+    let refused = three
+        .core
+        .accounts()
+        .start_login("bob@example.com", stranger, &[])
+        .await
+        .expect_err("bob is locked on the new node");
+    assert!(refused.message.contains("too many wrong codes"));
+    three.stop().await;
+    let keys = redis_keys_expire(&nodes.redis).await;
+    for kept in ["ban:192.0.2.50", "lock:", "day:"] {
+        assert!(
+            keys.iter()
+                .any(|k| k.starts_with("sfs:limits:") && k.contains(kept)),
+            "{kept} in {keys:?}"
+        );
+    }
+
     // Without Redis each node still counts what it sees: never no limits.
     nodes.redis.kill();
     wrong_code(&nodes.one, "carol@example.com", "192.0.2.70").await;
     wrong_code(&nodes.one, "carol@example.com", "192.0.2.70").await;
     let alone: std::net::IpAddr = "192.0.2.70".parse().expect("ip");
-    assert!(nodes.one.core.accounts().check_ip(alone).is_err());
+    assert!(nodes.one.core.accounts().check_ip(alone).await.is_err());
     nodes.one.stop().await;
     nodes.two.stop().await;
 }

@@ -18,27 +18,22 @@
 //! IPv6 sources are counted per /64 (one host usually owns a whole /64), and
 //! IPv4-mapped IPv6 addresses as the IPv4 address they are.
 //!
-//! With several nodes, each counts for all: what one node counts (a wrong
-//! code, a code mailed or given back, a good login) goes to the others as a
-//! [`LimitEvent`] (through Redis, see `core/event_relay.rs`), which count it
-//! as if it happened to them, on their own clocks. Addresses travel as their
-//! keyed tags, never in clear. A node cut off from the others keeps its own
-//! counts: limits never lapse.
+//! With several nodes sharing a Redis, the limits live there instead
+//! (`core/redis_limits.rs`, through [`crate::auth::login_limits`]); this
+//! node still counts what it sees here, and these counts decide whenever
+//! Redis cannot be reached: limits never lapse.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 use crate::auth::Refusal;
 use crate::config::LimitsConfig;
 
 /// The window for the per-hour mail limits.
-const HOUR: Duration = Duration::from_secs(3600);
+pub const HOUR: Duration = Duration::from_secs(3600);
 /// The window of the per-address daily guess budget.
 pub const DAY: Duration = Duration::from_secs(24 * 3600);
 /// Most entries any one map holds (roughly 100 bytes each).
@@ -53,22 +48,10 @@ pub struct FailureOutcome {
     pub locked_for: Option<Duration>,
 }
 
-/// What one node counted, for the others to count too. `tag` is an
-/// address's keyed tag.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LimitEvent {
-    WrongCode { tag: String, ip: IpAddr },
-    CodeMailed { tag: String, ip: IpAddr },
-    MailGivenBack { tag: String, ip: IpAddr },
-    GoodLogin { tag: String },
-}
-
 /// The login limits, shared by every session (cheap to share behind `Arc`).
 pub struct Limiter {
     cfg: LimitsConfig,
     state: Mutex<State>,
-    /// Where this node's counts go for the other nodes, if any.
-    others: OnceLock<mpsc::Sender<LimitEvent>>,
 }
 
 #[derive(Default)]
@@ -84,33 +67,6 @@ impl Limiter {
         Limiter {
             cfg: cfg.clone(),
             state: Mutex::new(State::default()),
-            others: OnceLock::new(),
-        }
-    }
-
-    /// From now on, tells `others` what this node counts.
-    pub fn share_with(&self, others: mpsc::Sender<LimitEvent>) {
-        let _ = self.others.set(others);
-    }
-
-    fn tell_others(&self, event: LimitEvent) {
-        if let Some(others) = self.others.get() {
-            // A full queue (Redis away for long) drops the news; this node
-            // still counts it.
-            let _ = others.try_send(event);
-        }
-    }
-
-    /// Counts what another node counted, now.
-    pub fn apply(&self, event: LimitEvent) {
-        let now = Instant::now();
-        match event {
-            LimitEvent::WrongCode { tag, ip } => {
-                self.count_failure(&tag, ip, now);
-            }
-            LimitEvent::CodeMailed { tag, ip } => self.state().count_mail(&tag, ip, now),
-            LimitEvent::MailGivenBack { tag, ip } => self.give_back_mail(&tag, ip),
-            LimitEvent::GoodLogin { tag } => self.clear(&tag),
         }
     }
 
@@ -181,26 +137,18 @@ impl Limiter {
             return Err(Refusal::ip_mail_limit(ip, wait));
         }
         state.count_mail(tag, ip, now);
-        drop(state);
-        self.tell_others(LimitEvent::CodeMailed {
-            tag: tag.to_string(),
-            ip,
-        });
         Ok(())
+    }
+
+    /// Counts one code e-mail that Redis admitted, for when it is away.
+    pub fn count_mail(&self, tag: &str, ip: IpAddr, now: Instant) {
+        self.state().count_mail(tag, ip, now);
     }
 
     /// Gives back the last [`reserve_mail`](Self::reserve_mail) for this
     /// pair: the mail could not be queued after all, or its code logged in
     /// (a working day's logins never reach the hourly caps).
     pub fn release_mail(&self, tag: &str, ip: IpAddr) {
-        self.give_back_mail(tag, ip);
-        self.tell_others(LimitEvent::MailGivenBack {
-            tag: tag.to_string(),
-            ip,
-        });
-    }
-
-    fn give_back_mail(&self, tag: &str, ip: IpAddr) {
         let key = ip_key(ip);
         let mut state = self.state();
         if let Some(window) = state.mail_by_address.map.get_mut(tag) {
@@ -216,15 +164,6 @@ impl Limiter {
     /// lock the address for unknown sources (every further failure renews
     /// the lock until a good login).
     pub fn record_failure(&self, tag: &str, ip: IpAddr, now: Instant) -> FailureOutcome {
-        let outcome = self.count_failure(tag, ip, now);
-        self.tell_others(LimitEvent::WrongCode {
-            tag: tag.to_string(),
-            ip,
-        });
-        outcome
-    }
-
-    fn count_failure(&self, tag: &str, ip: IpAddr, now: Instant) -> FailureOutcome {
         let mut outcome = FailureOutcome::default();
         let base = Duration::from_secs(self.cfg.ban_base_seconds);
         let max = Duration::from_secs(self.cfg.ban_max_seconds).max(base);
@@ -258,13 +197,6 @@ impl Limiter {
     /// in, strangers get no more guesses a day; and the IP's count stays: a
     /// login to one account must not reset guessing at others.
     pub fn clear_address(&self, tag: &str) {
-        self.clear(tag);
-        self.tell_others(LimitEvent::GoodLogin {
-            tag: tag.to_string(),
-        });
-    }
-
-    fn clear(&self, tag: &str) {
         if let Some(record) = self.state().address_failures.map.get_mut(tag) {
             record.failures = 0;
             record.locked_until = None;

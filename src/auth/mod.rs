@@ -31,7 +31,7 @@
 //! After a code login the SSH keys the connection proved log the account in
 //! without a code for `key_login_minutes` (`key_window.rs`).
 //!
-//! The limits ([`crate::auth::limits::Limiter`]) refuse with a message that says
+//! The limits ([`login_limits::LoginLimits`]) refuse with a message that says
 //! what happened and when to retry; see [`Refusal`].
 //!
 //! Codes, secrets and keys never reach a log, an error or `Debug` output;
@@ -42,6 +42,7 @@ mod codes;
 pub(crate) mod email;
 mod key_window;
 pub mod limits;
+pub mod login_limits;
 pub mod mail;
 mod refusal;
 mod sealer;
@@ -60,8 +61,8 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
 
-pub use crate::auth::limits::LimitEvent;
-use crate::auth::limits::{ip_key, Limiter, DAY};
+use crate::auth::limits::{ip_key, DAY};
+use crate::auth::login_limits::{LoginLimits, SharedLimits};
 use crate::auth::mail::{Delivery, DeliveryState, MailError, Mailer};
 use crate::config::{AuthConfig, LimitsConfig};
 use crate::db::{
@@ -275,7 +276,7 @@ struct Inner {
     mailer: Mailer,
     auth: AuthConfig,
     limits: LimitsConfig,
-    limiter: Limiter,
+    limiter: LoginLimits,
     codes: CodeBook,
     key_windows: KeyWindows,
 }
@@ -295,7 +296,7 @@ impl Accounts {
         auth: AuthConfig,
         limits: LimitsConfig,
     ) -> Accounts {
-        let limiter = Limiter::new(&limits);
+        let limiter = LoginLimits::new(&limits);
         let key_windows = KeyWindows::new(Duration::from_secs(auth.key_login_minutes * 60));
         Accounts {
             inner: Arc::new(Inner {
@@ -322,20 +323,15 @@ impl Accounts {
         email::mask(email)
     }
 
-    /// Tells the other nodes what this one counts against the login limits
-    /// (see `limits.rs`).
-    pub fn share_limits(&self, others: tokio::sync::mpsc::Sender<LimitEvent>) {
-        self.inner.limiter.share_with(others);
-    }
-
-    /// Counts what another node counted against the login limits.
-    pub fn apply_limit_event(&self, event: LimitEvent) {
-        self.inner.limiter.apply(event);
+    /// From now on, the login limits are the ones all nodes share (see
+    /// `login_limits.rs`).
+    pub fn share_limits(&self, shared: Arc<dyn SharedLimits>) {
+        self.inner.limiter.share(shared);
     }
 
     /// Refused while `ip` is banned for failed logins.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
-        self.inner.limiter.check_ip(ip, Instant::now())
+    pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
+        self.inner.limiter.check_ip(ip).await
     }
 
     /// Starts a login for `email` from `ip` by a connection that proved
@@ -353,9 +349,9 @@ impl Accounts {
         let email = Self::parse_email(email)?;
         // A banned address is refused before anything is looked up or
         // recorded: its own wrong codes were.
-        self.inner.limiter.check_ip(ip, Instant::now())?;
+        self.inner.limiter.check_ip(ip).await?;
         let mut challenge = self.new_challenge(&email, ip, proven_keys).await?;
-        let started = self.open_challenge(&mut challenge, ip);
+        let started = self.open_challenge(&mut challenge, ip).await;
         if let Err(refusal) = &started {
             self.refused(&challenge, ip, refusal);
         }
@@ -371,11 +367,13 @@ impl Accounts {
 
     /// The address's lock, then the code: mailed, or the one mailed within
     /// the cooldown (an app account's login asks for an app code first).
-    fn open_challenge(&self, challenge: &mut Challenge, ip: IpAddr) -> Result<(), Refusal> {
+    async fn open_challenge(&self, challenge: &mut Challenge, ip: IpAddr) -> Result<(), Refusal> {
         let limiter = &self.inner.limiter;
-        limiter.check_address(&challenge.tag, challenge.from_known_source, Instant::now())?;
+        limiter
+            .check_address(&challenge.tag, challenge.from_known_source)
+            .await?;
         if challenge.app_secret.is_none() {
-            self.mail_code(challenge, ip)?;
+            self.mail_code(challenge, ip).await?;
         }
         Ok(())
     }
@@ -384,13 +382,14 @@ impl Accounts {
     /// app account's login) once the cooldown has passed, and gives it a
     /// full set of attempts.
     pub async fn resend(&self, challenge: &mut Challenge, ip: IpAddr) -> Result<(), Refusal> {
-        let now = Instant::now();
         let limiter = &self.inner.limiter;
-        limiter.check_ip(ip, now)?;
+        limiter.check_ip(ip).await?;
         if challenge.state == ChallengeState::Done {
             return Err(Refusal::login_complete());
         }
-        limiter.check_address(&challenge.tag, challenge.from_known_source, now)?;
+        limiter
+            .check_address(&challenge.tag, challenge.from_known_source)
+            .await?;
         if let (Some(wait), Some(code)) = (challenge.resend_available_in(), &challenge.code) {
             return Err(Refusal::code_just_sent(
                 &challenge.masked_email(),
@@ -399,7 +398,7 @@ impl Accounts {
             ));
         }
         challenge.code = None;
-        if let Err(refusal) = self.mail_code(challenge, ip) {
+        if let Err(refusal) = self.mail_code(challenge, ip).await {
             self.refused(challenge, ip, &refusal);
             return Err(refusal);
         }
@@ -475,9 +474,8 @@ impl Accounts {
         ip: IpAddr,
         proven_keys: &[String],
     ) -> Result<(Account, LoginMethod), Refusal> {
-        let now = Instant::now();
         let limiter = &self.inner.limiter;
-        limiter.check_ip(ip, now)?;
+        limiter.check_ip(ip).await?;
         match challenge.state {
             ChallengeState::Open => {}
             ChallengeState::Spent => return Err(Refusal::too_many_wrong_codes()),
@@ -485,7 +483,7 @@ impl Accounts {
         }
         let known = challenge.from_known_source
             || is_known_source(&challenge.known_sources, ip, proven_keys);
-        limiter.check_address(&challenge.tag, known, now)?;
+        limiter.check_address(&challenge.tag, known).await?;
         if challenge.app_secret.is_none() && challenge.mail_status() == MailStatus::Failed {
             return Err(Refusal::mail_failed());
         }
@@ -509,13 +507,13 @@ impl Accounts {
         match check {
             CodeCheck::Accepted => {
                 // This code's mail led to a login: it counts against no cap.
-                limiter.release_mail(&challenge.tag, ip);
+                limiter.release_mail(&challenge.tag, ip).await;
                 self.accept(challenge, LoginMethod::EmailCode, ip, proven_keys)
                     .await
             }
             CodeCheck::Expired => Err(Refusal::code_expired()),
             CodeCheck::AlreadyUsed => Err(replayed(challenge, ip, "e-mailed")),
-            CodeCheck::Wrong => Err(self.wrong_code(challenge, ip, known, now)),
+            CodeCheck::Wrong => Err(self.wrong_code(challenge, ip, known).await),
         }
     }
 
@@ -528,7 +526,7 @@ impl Accounts {
         fingerprint: &str,
         ip: IpAddr,
     ) -> Option<(Account, LoginMethod)> {
-        self.check_ip(ip).ok()?;
+        self.check_ip(ip).await.ok()?;
         let email = Self::parse_email(email).ok()?;
         let db = &self.inner.db;
         let (account, method) = match db.find_trusted_key(&email, fingerprint).await {
@@ -616,7 +614,10 @@ impl Accounts {
         for (tag, at) in &failures {
             let ago = Duration::from_secs(u64::try_from(now_unix - at).unwrap_or(0));
             if let Some(at) = now.checked_sub(ago) {
-                self.inner.limiter.replay_address_failure(tag, at, now);
+                self.inner
+                    .limiter
+                    .local()
+                    .replay_address_failure(tag, at, now);
             }
         }
         Ok(failures.len())
@@ -764,7 +765,7 @@ impl Accounts {
 
     /// Gives the challenge the address's outstanding code, or mails a new
     /// one (within the hourly caps).
-    fn mail_code(&self, challenge: &mut Challenge, ip: IpAddr) -> Result<(), Refusal> {
+    async fn mail_code(&self, challenge: &mut Challenge, ip: IpAddr) -> Result<(), Refusal> {
         let inner = &self.inner;
         let now = Instant::now();
         let email = challenge.email.clone();
@@ -776,13 +777,13 @@ impl Accounts {
             challenge.adopted = true;
             return Ok(());
         }
-        inner.limiter.reserve_mail(&challenge.tag, ip, now)?;
+        inner.limiter.reserve_mail(&challenge.tag, ip).await?;
         let valid_for = inner.code_lifetime();
         let (code, draft) = inner.codes.generate(&email);
         let delivery = match inner.mailer.send_code(&email, &code, valid_for) {
             Ok(delivery) => delivery,
             Err(e) => {
-                inner.limiter.release_mail(&challenge.tag, ip);
+                inner.limiter.release_mail(&challenge.tag, ip).await;
                 return Err(mail_refusal(e));
             }
         };
@@ -887,7 +888,8 @@ impl Accounts {
         let inner = &self.inner;
         inner
             .limiter
-            .clear_address(&inner.sealer.address_tag(&account.email));
+            .clear_address(&inner.sealer.address_tag(&account.email))
+            .await;
         let mut sources = vec![KnownSource::Ip(ip_key(ip).to_string())];
         sources.extend(keys.iter().cloned().map(KnownSource::Key));
         if let Err(e) = inner
@@ -900,19 +902,13 @@ impl Accounts {
     }
 
     /// Counts a wrong code everywhere it counts and says what follows. The
-    /// same work for every address, registered or not: the limiter in
-    /// memory and one row written in the background (waiting for it would
-    /// time the database).
-    fn wrong_code(
-        &self,
-        challenge: &mut Challenge,
-        ip: IpAddr,
-        known: bool,
-        now: Instant,
-    ) -> Refusal {
+    /// same work for every address, registered or not: the limits, and one
+    /// row written in the background (waiting for it would time the
+    /// database).
+    async fn wrong_code(&self, challenge: &mut Challenge, ip: IpAddr, known: bool) -> Refusal {
         let inner = &self.inner;
         use_attempt(challenge);
-        let outcome = inner.limiter.record_failure(&challenge.tag, ip, now);
+        let outcome = inner.limiter.record_failure(&challenge.tag, ip).await;
         let db = inner.db.clone();
         let tag = challenge.tag.clone();
         let at = unix_now();

@@ -1,15 +1,12 @@
-//! News between nodes, over Redis pub/sub:
-//! - what happens to an account, on `sfs:events:<account id>`, delivered to
-//!   the sessions of that account on every node;
-//! - what counts against the login limits, on `sfs:limits`, counted by
-//!   every node (`auth/limits.rs`).
+//! News between nodes, over Redis pub/sub: what happens to an account, on
+//! `sfs:events:<account id>`, delivered to the sessions of that account on
+//! every node.
 //!
-//! A message is `<node>\n<json>`; a node skips its own (it delivered or
-//! counted it already). Pub/sub keeps nothing: a node cut off from Redis
-//! misses what happens meanwhile, so after every reconnection it tells each
-//! of its sessions to reload (files and locks); its limits kept counting
-//! what it saw itself. Nothing sent carries a key, a code or an address in
-//! clear: names, ids, byte counts, IPs and keyed address tags.
+//! A message is `<node>\n<json>`; a node skips its own (it delivered it
+//! already). Pub/sub keeps nothing: a node cut off from Redis misses what
+//! happens meanwhile, so after every reconnection it tells each of its
+//! sessions to reload (files and locks). Nothing sent carries a key, a code
+//! or an address: names, ids and byte counts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +14,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::auth::{Accounts, LimitEvent};
 use crate::core::cluster::{unavailable, Cluster};
 use crate::core::events::{Event, Events};
 
@@ -26,57 +22,24 @@ const QUEUE: usize = 1024;
 /// Longest wait between attempts to subscribe again.
 const LONGEST_RETRY: Duration = Duration::from_secs(5);
 const CHANNEL_PREFIX: &str = "sfs:events:";
-const LIMITS_CHANNEL: &str = "sfs:limits";
 
-/// Starts publishing what `events` publishes and `accounts` counts, and
-/// delivering the other nodes' news to them; returns the sender to give
-/// `events`.
-pub fn start(
-    cluster: Arc<Cluster>,
-    events: Events,
-    accounts: Accounts,
-) -> mpsc::Sender<(i64, Event)> {
+/// Starts publishing what `events` publishes and delivering the other
+/// nodes' events to it; returns the sender to give `events`.
+pub fn start(cluster: Arc<Cluster>, events: Events) -> mpsc::Sender<(i64, Event)> {
     let (sender, queue) = mpsc::channel::<(i64, Event)>(QUEUE);
-    let (limit_sender, limit_queue) = mpsc::channel::<LimitEvent>(QUEUE);
-    accounts.share_limits(limit_sender);
-    let (out, outgoing) = mpsc::channel::<(String, String)>(QUEUE);
-    tokio::spawn(publish(cluster.clone(), outgoing));
-    tokio::spawn(forward(queue, out.clone(), |(account_id, event)| {
-        Some((
-            format!("{CHANNEL_PREFIX}{account_id}"),
-            serde_json::to_string(&event).ok()?,
-        ))
-    }));
-    tokio::spawn(forward(limit_queue, out, |event| {
-        Some((
-            LIMITS_CHANNEL.to_string(),
-            serde_json::to_string(&event).ok()?,
-        ))
-    }));
-    tokio::spawn(subscribe(cluster, events, accounts));
+    tokio::spawn(publish(cluster.clone(), queue));
+    tokio::spawn(subscribe(cluster, events));
     sender
 }
 
-/// Turns each item of `queue` into a (channel, json) message.
-async fn forward<T>(
-    mut queue: mpsc::Receiver<T>,
-    out: mpsc::Sender<(String, String)>,
-    message: impl Fn(T) -> Option<(String, String)>,
-) {
-    while let Some(item) = queue.recv().await {
-        if let Some(message) = message(item) {
-            if out.send(message).await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-async fn publish(cluster: Arc<Cluster>, mut queue: mpsc::Receiver<(String, String)>) {
-    while let Some((channel, json)) = queue.recv().await {
+async fn publish(cluster: Arc<Cluster>, mut queue: mpsc::Receiver<(i64, Event)>) {
+    while let Some((account_id, event)) = queue.recv().await {
+        let Ok(json) = serde_json::to_string(&event) else {
+            continue;
+        };
         let message = format!("{}\n{json}", cluster.node);
         let sent: Result<(), _> = redis::cmd("PUBLISH")
-            .arg(channel)
+            .arg(format!("{CHANNEL_PREFIX}{account_id}"))
             .arg(message)
             .query_async(&mut cluster.conn())
             .await;
@@ -86,14 +49,13 @@ async fn publish(cluster: Arc<Cluster>, mut queue: mpsc::Receiver<(String, Strin
     }
 }
 
-async fn subscribe(cluster: Arc<Cluster>, events: Events, accounts: Accounts) {
+async fn subscribe(cluster: Arc<Cluster>, events: Events) {
     let mut retry = Duration::from_millis(100);
     let mut lost = false;
     loop {
         let subscribed = async {
             let mut pubsub = cluster.client.get_async_pubsub().await?;
             pubsub.psubscribe(format!("{CHANNEL_PREFIX}*")).await?;
-            pubsub.subscribe(LIMITS_CHANNEL).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         let mut pubsub = match tokio::time::timeout(cluster.timeout, subscribed).await {
@@ -134,15 +96,8 @@ async fn subscribe(cluster: Arc<Cluster>, events: Events, accounts: Accounts) {
             if node == cluster.node {
                 continue;
             }
-            let channel = message.get_channel_name();
-            if channel == LIMITS_CHANNEL {
-                match serde_json::from_str::<LimitEvent>(json) {
-                    Ok(event) => accounts.apply_limit_event(event),
-                    Err(e) => tracing::warn!(error = %e, "cluster: news this node cannot read"),
-                }
-                continue;
-            }
-            let Some(account_id) = channel
+            let Some(account_id) = message
+                .get_channel_name()
                 .strip_prefix(CHANNEL_PREFIX)
                 .and_then(|id| id.parse::<i64>().ok())
             else {

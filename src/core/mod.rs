@@ -19,6 +19,7 @@ pub mod messages;
 pub mod names;
 mod progress;
 pub mod quota;
+mod redis_limits;
 mod shared_keyring;
 mod store;
 pub mod upload;
@@ -37,6 +38,7 @@ use crate::core::files::{Committed, Files, Sealed};
 use crate::core::keyring::{Keyring, MemoryKeyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
 use crate::core::progress::Progress;
+use crate::core::redis_limits::RedisLimits;
 use crate::core::shared_keyring::SharedKeyring;
 use crate::db::{Action, AuditEntry, AuditQueue, Db, NewSshKey};
 use crate::private_fs;
@@ -250,7 +252,9 @@ impl Core {
         let events = Events::default();
         let events = match cluster {
             Some(cluster) => {
-                let relay = event_relay::start(cluster, events.clone(), accounts.clone());
+                let limits = RedisLimits::new(cluster.clone(), &config.limits);
+                accounts.share_limits(Arc::new(limits));
+                let relay = event_relay::start(cluster, events.clone());
                 events.relayed(relay)
             }
             None => events,

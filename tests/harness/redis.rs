@@ -1,7 +1,7 @@
 //! A private Redis for a test: `redis-server --port P --save "" --appendonly
-//! no` (nothing on disk, as the README asks of a cluster's Redis), killed
-//! when dropped. Without redis-server the test says it is skipped; under
-//! CI it fails.
+//! no` (nothing on disk, as the README asks of a cluster's Redis), with
+//! the README's ACL user for sfs, killed when dropped. Without
+//! redis-server the test says it is skipped; under CI it fails.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,8 +25,14 @@ impl Redis {
         Some(redis)
     }
 
+    /// As the default user, which may do anything (for the test to look).
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// As the README's ACL user, which is what the nodes use.
+    pub fn sfs_url(&self) -> String {
+        format!("redis://sfs:{PASSWORD}@127.0.0.1:{}/0", self.port)
     }
 
     /// `kill -9`: whatever it held is gone.
@@ -53,7 +59,29 @@ impl Redis {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
+        let made = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(readme_acl())
+            .output()
+            .expect("redis-cli runs");
+        let said = String::from_utf8_lossy(&made.stdout);
+        assert_eq!(said.trim(), "OK", "ACL SETUSER: {said}");
     }
+}
+
+const PASSWORD: &str = "test-password";
+
+/// The README's `ACL SETUSER sfs …` command, with the test's password.
+fn readme_acl() -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("ACL SETUSER sfs")
+        .expect("the ACL line in the README");
+    let end = start + readme[start..].find('`').expect("its closing backtick");
+    readme[start..end]
+        .split_whitespace()
+        .map(|word| word.replace(">PASSWORD", &format!(">{PASSWORD}")))
+        .collect()
 }
 
 impl Drop for Redis {

@@ -122,7 +122,7 @@ impl Connection {
         authenticated: watch::Sender<bool>,
     ) -> Connection {
         let (slot, refused) = match slot {
-            Ok(slot) => (Some(slot), core.accounts().check_ip(remote.ip()).err()),
+            Ok(slot) => (Some(slot), None),
             Err(refusal) => (None, Some(refusal)),
         };
         Connection {
@@ -312,7 +312,11 @@ fn connection_key(key: &russh::keys::PublicKey) -> ConnectionKey {
 impl russh::server::Handler for Connection {
     type Error = anyhow::Error;
 
+    /// The first step of every login, so the place to refuse a banned IP.
     async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
+        if self.refused.is_none() {
+            self.refused = self.core.accounts().check_ip(self.remote.ip()).await.err();
+        }
         Ok(self
             .refused
             .as_ref()
