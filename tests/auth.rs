@@ -538,7 +538,7 @@ async fn a_code_login_opens_the_key_window_until_logout() {
         .login_with_key("kate@example.com", "SHA256:other", ip(IP))
         .await
         .is_none());
-    env.accounts.close_key_windows(account.id);
+    env.accounts.close_key_windows(account.id).await;
     assert!(env
         .accounts
         .login_with_key("kate@example.com", &key, ip(IP))

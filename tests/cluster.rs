@@ -100,6 +100,33 @@ async fn sftp_on(server: &TestServer, key: &russh::keys::PrivateKey) -> (Client,
     (client, sftp)
 }
 
+/// A code login over SSH on `server` by a connection that first proved
+/// `key` (not trusted): the code is read from the newest mail.
+async fn code_login_with_key(server: &TestServer, key: &russh::keys::PrivateKey) -> Client {
+    let mut client = Client::connect(server.addr).await;
+    assert!(
+        !client.login_key(ALICE, key).await,
+        "the key is not trusted"
+    );
+    let outbox = server.outbox();
+    let outcome = client
+        .login_kbd(ALICE, move |_| {
+            // The prompt comes once the mail is written.
+            let mut mails: Vec<_> = std::fs::read_dir(&outbox)
+                .expect("outbox")
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect();
+            mails.sort();
+            let text = std::fs::read_to_string(mails.last().expect("a mail")).expect("mail");
+            harness::code_in(&text)
+        })
+        .await;
+    assert!(outcome.success, "{outcome:?}");
+    client
+}
+
 async fn write(sftp: &RawSftpSession, name: &str, data: &[u8]) {
     let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
     let handle = sftp
@@ -159,6 +186,16 @@ async fn log_in_on_one_node_and_transfer_on_the_other() {
     let (_c2, on_two) = sftp_on(&nodes.two, &key).await;
     let (_c1, on_one) = sftp_on(&nodes.one, &key).await;
 
+    // A code login through node 1 opens the key login window of the key
+    // it proved on every node: node 2 lets that key in without a code.
+    let window_key = client_key();
+    let _code_login = code_login_with_key(&nodes.one, &window_key).await;
+    let mut by_key = Client::connect(nodes.two.addr).await;
+    assert!(
+        by_key.login_key(ALICE, &window_key).await,
+        "node 2 knows the window node 1 opened"
+    );
+
     // Uploaded on node 2: node 1's terminal UI hears of it, key waiting.
     let data = random_bytes(300_000);
     write(&on_two, "report.txt", &data).await;
@@ -202,6 +239,11 @@ async fn log_in_on_one_node_and_transfer_on_the_other() {
     tui.wait_for("Logged out").await;
     let refused = read(&on_two, "report.txt").await;
     assert!(refused.is_err(), "locked everywhere after the logout");
+    let mut by_key = Client::connect(nodes.two.addr).await;
+    assert!(
+        !by_key.login_key(ALICE, &window_key).await,
+        "the logout on node 1 closed the key's window on node 2"
+    );
 
     nodes.one.stop().await;
     nodes.two.stop().await;

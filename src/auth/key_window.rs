@@ -3,22 +3,50 @@
 //! `key_login_minutes`, so "unlock in the terminal UI, then run the shown
 //! `sftp` line" and scripts of several commands need one code, not one each.
 //!
-//! In memory only: a restart, the window's end or a logout of the account
-//! closes it. Bounded: a few keys per account, and accounts only get here by
-//! a successful code login.
+//! In this node's memory, and with several nodes also in Redis
+//! ([`SharedKeyWindows`], `core/redis_key_windows.rs`), so a key login
+//! behind a balancer lands on any node: while Redis answers it decides, and
+//! when it does not, this node's memory does. A restart of the node (alone),
+//! the window's end or a logout of the account closes it. Bounded: a few
+//! keys per account, and accounts only get here by a successful code login.
+//! Listing shows this node's windows: the terminal UI shows the window its
+//! own code login opened.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
+
+use crate::auth::login_limits::Unreachable;
 use crate::text::time::unix_now;
 
 /// Keys one account may have a window open for; the oldest goes first.
-const KEYS_PER_ACCOUNT: usize = 8;
+pub const KEYS_PER_ACCOUNT: usize = 8;
+
+/// Key login windows that several nodes share.
+pub trait SharedKeyWindows: Send + Sync {
+    /// Opens (or renews) a window of `length` for each of `fingerprints`.
+    fn open<'a>(
+        &'a self,
+        account_id: i64,
+        fingerprints: &'a [String],
+        length: Duration,
+    ) -> BoxFuture<'a, ()>;
+    /// Whether `fingerprint` may log in to the account now.
+    fn allows<'a>(
+        &'a self,
+        account_id: i64,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<bool, Unreachable>>;
+    /// Closes every window of the account.
+    fn close(&self, account_id: i64) -> BoxFuture<'_, ()>;
+}
 
 pub(super) struct KeyWindows {
     length: Duration,
     open: Mutex<HashMap<i64, Vec<Window>>>,
+    shared: OnceLock<Arc<dyn SharedKeyWindows>>,
 }
 
 struct Window {
@@ -33,7 +61,13 @@ impl KeyWindows {
         KeyWindows {
             length,
             open: Mutex::new(HashMap::new()),
+            shared: OnceLock::new(),
         }
+    }
+
+    /// From now on, the windows are shared with the other nodes.
+    pub(super) fn share(&self, shared: Arc<dyn SharedKeyWindows>) {
+        let _ = self.shared.set(shared);
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<i64, Vec<Window>>> {
@@ -41,10 +75,17 @@ impl KeyWindows {
     }
 
     /// Opens (or renews) a window for each of `fingerprints`.
-    pub(super) fn open(&self, account_id: i64, fingerprints: &[String]) {
+    pub(super) async fn open(&self, account_id: i64, fingerprints: &[String]) {
         if self.length.is_zero() || fingerprints.is_empty() {
             return;
         }
+        self.open_here(account_id, fingerprints);
+        if let Some(shared) = self.shared.get() {
+            shared.open(account_id, fingerprints, self.length).await;
+        }
+    }
+
+    fn open_here(&self, account_id: i64, fingerprints: &[String]) {
         let now = Instant::now();
         let ends_unix =
             unix_now().saturating_add(i64::try_from(self.length.as_secs()).unwrap_or(0));
@@ -63,7 +104,12 @@ impl KeyWindows {
     }
 
     /// Whether `fingerprint` may log in to the account now.
-    pub(super) fn allows(&self, account_id: i64, fingerprint: &str) -> bool {
+    pub(super) async fn allows(&self, account_id: i64, fingerprint: &str) -> bool {
+        if let Some(shared) = self.shared.get() {
+            if let Ok(allowed) = shared.allows(account_id, fingerprint).await {
+                return allowed;
+            }
+        }
         let now = Instant::now();
         self.lock().get(&account_id).is_some_and(|w| {
             w.iter()
@@ -83,8 +129,11 @@ impl KeyWindows {
     }
 
     /// Closes every window of the account (logout).
-    pub(super) fn close(&self, account_id: i64) {
+    pub(super) async fn close(&self, account_id: i64) {
         self.lock().remove(&account_id);
+        if let Some(shared) = self.shared.get() {
+            shared.close(account_id).await;
+        }
     }
 
     /// Forgets windows that have ended.

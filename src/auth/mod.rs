@@ -40,7 +40,7 @@
 pub mod budgets;
 mod codes;
 pub(crate) mod email;
-mod key_window;
+pub mod key_window;
 pub mod limits;
 pub mod login_limits;
 pub mod mail;
@@ -61,6 +61,7 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
 
+use crate::auth::key_window::SharedKeyWindows;
 use crate::auth::limits::{ip_key, DAY};
 use crate::auth::login_limits::{LoginLimits, SharedLimits};
 use crate::auth::mail::{Delivery, DeliveryState, MailError, Mailer};
@@ -329,6 +330,12 @@ impl Accounts {
         self.inner.limiter.share(shared);
     }
 
+    /// From now on, key login windows are shared with the other nodes
+    /// (see `key_window.rs`).
+    pub fn share_key_windows(&self, shared: Arc<dyn SharedKeyWindows>) {
+        self.inner.key_windows.share(shared);
+    }
+
     /// Refused while `ip` is banned for failed logins.
     pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
         self.inner.limiter.check_ip(ip).await
@@ -544,7 +551,7 @@ impl Accounts {
                         return None;
                     }
                 };
-                if !self.inner.key_windows.allows(account.id, fingerprint) {
+                if !self.inner.key_windows.allows(account.id, fingerprint).await {
                     return None;
                 }
                 (account, LoginMethod::KeyWindow)
@@ -576,13 +583,13 @@ impl Accounts {
 
     /// Opens the key login window for `fingerprints` (a code login in the
     /// terminal UI, with the key its connection used).
-    pub fn open_key_windows(&self, account_id: i64, fingerprints: &[String]) {
-        self.inner.key_windows.open(account_id, fingerprints);
+    pub async fn open_key_windows(&self, account_id: i64, fingerprints: &[String]) {
+        self.inner.key_windows.open(account_id, fingerprints).await;
     }
 
     /// Logout: the account's keys need a code again.
-    pub fn close_key_windows(&self, account_id: i64) {
-        self.inner.key_windows.close(account_id);
+    pub async fn close_key_windows(&self, account_id: i64) {
+        self.inner.key_windows.close(account_id).await;
     }
 
     /// Forgets ended key login windows and wrong codes older than a day,
@@ -870,7 +877,7 @@ impl Accounts {
             return Err(Refusal::disabled());
         }
         self.logged_in_from(&account, ip, proven_keys).await;
-        self.inner.key_windows.open(account.id, proven_keys);
+        self.inner.key_windows.open(account.id, proven_keys).await;
         let detail = if created {
             "new account"
         } else {

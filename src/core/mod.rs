@@ -19,6 +19,7 @@ pub mod messages;
 pub mod names;
 mod progress;
 pub mod quota;
+mod redis_key_windows;
 mod redis_limits;
 mod shared_keyring;
 mod store;
@@ -38,6 +39,7 @@ use crate::core::files::{Committed, Files, Sealed};
 use crate::core::keyring::{Keyring, MemoryKeyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
 use crate::core::progress::Progress;
+use crate::core::redis_key_windows::RedisKeyWindows;
 use crate::core::redis_limits::RedisLimits;
 use crate::core::shared_keyring::SharedKeyring;
 use crate::db::{Action, AuditEntry, AuditQueue, Db, NewSshKey};
@@ -254,6 +256,7 @@ impl Core {
             Some(cluster) => {
                 let limits = RedisLimits::new(cluster.clone(), &config.limits);
                 accounts.share_limits(Arc::new(limits));
+                accounts.share_key_windows(Arc::new(RedisKeyWindows::new(cluster.clone())));
                 let relay = event_relay::start(cluster, events.clone());
                 events.relayed(relay)
             }
@@ -710,7 +713,7 @@ impl Core {
                 0
             }
         };
-        self.accounts.close_key_windows(who.account_id);
+        self.accounts.close_key_windows(who.account_id).await;
         self.events.publish(who.account_id, Event::LocksChanged);
         self.audit(who, Action::Logout, &format!("{locked} files locked"))
             .await;
@@ -750,7 +753,7 @@ impl Core {
                 if let Err(e) = self.keyring.lock_all(id).await {
                     e.logged(id, "-", "closing an account's sessions");
                 }
-                self.accounts.close_key_windows(id);
+                self.accounts.close_key_windows(id).await;
                 self.events.publish(
                     id,
                     Event::AccountClosed {
