@@ -381,3 +381,61 @@ async fn uploads_beyond_the_buffer_budget_wait_their_turn_and_all_complete() {
     assert_eq!(pending(&server).await, 0);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_refuses_sfs_stops_the_start_and_one_that_is_down_does_not() {
+    if !have("ssh") {
+        return;
+    }
+    let Some(garage) = Garage::shared() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("folder");
+    let config = |tweak: &dyn Fn(&mut sfs::config::Config)| {
+        let mut config = harness::test_config(dir.path());
+        garage.configure(&mut config, 0, &harness::garage::unique_prefix());
+        tweak(&mut config);
+        config
+    };
+    let wrong_secret = "0123456789abcdef".repeat(4);
+    std::env::set_var("SFS_TEST_WRONG_SECRET", &wrong_secret);
+    let refused = sfs::core::Core::start(config(&|c| {
+        c.storage.s3.secret_key_env = "SFS_TEST_WRONG_SECRET".into();
+    }))
+    .await
+    .err()
+    .expect("a store that refuses the credentials stops the start");
+    let said = format!("{refused:#}");
+    assert!(said.contains("refused sfs's credentials"), "{said}");
+    assert!(said.contains("$SFS_TEST_WRONG_SECRET"), "{said}");
+    assert!(!said.contains(&wrong_secret), "the secret is never shown");
+
+    let refused =
+        sfs::core::Core::start(config(&|c| c.storage.s3.bucket = "no-such-bucket".into()))
+            .await
+            .err()
+            .expect("a missing bucket stops the start");
+    let said = format!("{refused:#}");
+    assert!(said.contains("bucket no-such-bucket"), "{said}");
+
+    // A store that does not answer (nothing listens there): the node
+    // starts, and an upload says what happened and stores nothing.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let mut server = TestServer::start_with(|c| {
+        garage.configure(c, 0, &harness::garage::unique_prefix());
+        c.storage.s3.endpoint = format!("http://{closed}");
+        c.storage.s3.retry_seconds = 1;
+    })
+    .await;
+    let (_, key) = account_with_key_file(&server, ALICE).await;
+    let out = put(&server, &key, "early.txt", b"before the store is up").await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("storage unavailable, nothing was stored"),
+        "{}",
+        text(&out.stderr)
+    );
+    server.stop().await;
+}

@@ -73,7 +73,7 @@ impl Admin {
     /// The account's files by name, each with where its blob is (a path,
     /// or an s3:// url).
     pub async fn files(&self, account: &Account) -> anyhow::Result<Vec<StoredFile>> {
-        let store = self.store()?;
+        let store = self.store().await?;
         self.db
             .files(account.id)
             .await?
@@ -92,8 +92,8 @@ impl Admin {
         Ok(self.db.audit_log(filter).await?)
     }
 
-    fn store(&self) -> anyhow::Result<Arc<dyn BlobStore>> {
-        open_store(&self.config, &self.db)
+    async fn store(&self) -> anyhow::Result<Arc<dyn BlobStore>> {
+        open_store(&self.config, &self.db).await
     }
 
     /// The account at `email`, or an error that says there is none.
@@ -126,17 +126,15 @@ impl Admin {
     /// Deletes the account, its trusted keys and its files; returns how many
     /// files went.
     pub async fn delete(&self, account: &Account) -> anyhow::Result<usize> {
+        // The store first: one that refuses sfs stops the command before
+        // anything is deleted.
+        let store = self.store().await?;
         let Some(records) = self.db.delete_account(&account.email).await? else {
             bail!("no account {}", account.email);
         };
-        Files::new(
-            self.db.clone(),
-            self.store()?,
-            self.config.storage.chunk_size,
-            0,
-        )
-        .remove_blobs(&records)
-        .await;
+        Files::new(self.db.clone(), store, self.config.storage.chunk_size, 0)
+            .remove_blobs(&records)
+            .await;
         let detail = format!("by the operator, with {} file(s)", records.len());
         self.audit(account, Action::AccountDeleted, &detail).await;
         Ok(records.len())

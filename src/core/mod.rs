@@ -198,7 +198,7 @@ impl Core {
         }
         let db = Db::connect(&config.database.url, config.database.max_connections).await?;
         tracing::info!(engine = %db.kind(), url = %config.database.redacted_url(), "database");
-        let store = store::open_store(&config, &db)?;
+        let store = store::open_store(&config, &db).await?;
         tracing::info!(store = %store.describe(), "blob storage");
         let files = Files::new(
             db.clone(),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 
 use crate::config::{Config, StorageBackend};
 use crate::core::collector::PendingJournal;
@@ -13,7 +13,10 @@ use crate::storage::{BlobStore, LocalStore, S3Settings, S3Store};
 
 /// Opens `[storage]`'s backend (inside the runtime that will carry its
 /// requests). Credentials come from the environment and never reach a log.
-pub fn open_store(config: &Config, db: &Db) -> anyhow::Result<Arc<dyn BlobStore>> {
+/// An S3 store that refuses sfs's credentials or lacks the bucket stops the
+/// start with the reason; one that does not answer now is only logged (it
+/// may come up later: until then uploads say "storage unavailable").
+pub async fn open_store(config: &Config, db: &Db) -> anyhow::Result<Arc<dyn BlobStore>> {
     let storage = &config.storage;
     Ok(match storage.backend {
         StorageBackend::Local => {
@@ -35,10 +38,22 @@ pub fn open_store(config: &Config, db: &Db) -> anyhow::Result<Arc<dyn BlobStore>
                 request_timeout: Duration::from_secs(s3.request_timeout_seconds),
                 retry_budget: Duration::from_secs(s3.retry_seconds),
             };
-            Arc::new(
-                S3Store::connect(settings, PendingJournal::new(db.clone()))
-                    .context("setting up the S3 store")?,
-            )
+            let store = S3Store::connect(settings, PendingJournal::new(db.clone()))
+                .context("setting up the S3 store")?;
+            match store.check().await {
+                Ok(()) => {}
+                Err(Some(refused)) => bail!(
+                    "storage.s3: {refused} (check endpoint, bucket, and the keys in ${} and ${})",
+                    s3.access_key_env,
+                    s3.secret_key_env
+                ),
+                Err(None) => tracing::warn!(
+                    endpoint = %s3.endpoint,
+                    "storage.s3: the store does not answer now; uploads and downloads fail \
+                     with \"storage unavailable\" until it does"
+                ),
+            }
+            Arc::new(store)
         }
     })
 }

@@ -113,6 +113,42 @@ impl S3Store {
         })
     }
 
+    /// Asks the store once whether it answers, lets sfs in and has the
+    /// bucket: a HEAD of a name no blob has, then a listing of the prefix.
+    /// Err(Some(why)) when the store refuses sfs (credentials, bucket),
+    /// Err(None) when it does not answer now.
+    pub async fn check(&self) -> Result<(), Option<String>> {
+        let client = &self.shared.client;
+        let probe = ObjectPath::from(match self.prefix.as_str() {
+            "" => "sfs-start-probe".to_string(),
+            prefix => format!("{prefix}/sfs-start-probe"),
+        });
+        match client.head(&probe).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(
+                object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. },
+            ) => {
+                return Err(Some(format!(
+                    "{} refused sfs's credentials for bucket {}",
+                    self.endpoint, self.bucket
+                )))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "S3 start-up check");
+                return Err(None);
+            }
+        }
+        let prefix = (!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str()));
+        match client.list_with_delimiter(prefix.as_ref()).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Some(format!(
+                "bucket {} at {} cannot be listed: {e}",
+                self.bucket, self.endpoint
+            ))),
+        }
+    }
+
     fn path(&self, account_id: i64, id: &FileId) -> ObjectPath {
         ObjectPath::from(self.key(account_id, id))
     }
