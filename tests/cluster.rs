@@ -127,6 +127,17 @@ async fn code_login_with_key(server: &TestServer, key: &russh::keys::PrivateKey)
     client
 }
 
+/// The names `ls` shows.
+async fn list(sftp: &RawSftpSession) -> Vec<String> {
+    let handle = sftp.opendir(".").await.expect("opendir").handle;
+    let mut names = Vec::new();
+    while let Ok(batch) = sftp.readdir(&handle).await {
+        names.extend(batch.files.into_iter().map(|f| f.filename));
+    }
+    let _ = sftp.close(&handle).await;
+    names
+}
+
 async fn write(sftp: &RawSftpSession, name: &str, data: &[u8]) {
     let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
     let handle = sftp
@@ -206,12 +217,13 @@ async fn log_in_on_one_node_and_transfer_on_the_other() {
     })
     .await;
 
-    // The key waits on both nodes, is read once, on node 2, and node 1
-    // then finds nothing.
-    assert!(
-        on_one.stat("report.txt.key").await.is_ok(),
-        "node 1 lists the key waiting"
-    );
+    // The key waits on both nodes, listed once on each, is read once, on
+    // node 2, and then neither node finds it.
+    for (node, sftp) in [("node 1", &on_one), ("node 2", &on_two)] {
+        let names = list(sftp).await;
+        let keys = names.iter().filter(|n| *n == "report.txt.key").count();
+        assert_eq!(keys, 1, "{node} lists the key waiting once: {names:?}");
+    }
     let text = read(&on_two, "report.txt.key")
         .await
         .expect("the key, once");
@@ -220,6 +232,10 @@ async fn log_in_on_one_node_and_transfer_on_the_other() {
     assert!(
         read(&on_one, "report.txt.key").await.is_err(),
         "a key taken on node 2 is gone on node 1"
+    );
+    assert!(
+        read(&on_two, "report.txt.key").await.is_err(),
+        "and on node 2: it was read once"
     );
 
     // Unlocked on node 1, read on node 2.

@@ -50,10 +50,21 @@ struct Entry {
     expires_unix: i64,
 }
 
+/// KEYS: the entry, the account's index. ARGV: the sealed value, its
+/// lifetime in ms, the file id. One script, so both land together.
+const HOLD: &str = "
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+-- Every entry of an index has the same lifetime: the newest outlives the others.
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 0
+";
+
 pub struct SharedKeyring {
     cluster: Arc<Cluster>,
     pickup: Duration,
     unlock: Duration,
+    hold: redis::Script,
 }
 
 fn entry_key(kind: Kind, account_id: i64, file_id: &str) -> String {
@@ -70,6 +81,7 @@ impl SharedKeyring {
             cluster,
             pickup,
             unlock,
+            hold: redis::Script::new(HOLD),
         }
     }
 
@@ -131,23 +143,30 @@ impl SharedKeyring {
         };
         let sealed = self.seal(kind, account_id, file_id, &entry);
         let ms = lifetime.as_millis() as i64;
-        let index = index_key(kind, account_id);
-        redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(entry_key(kind, account_id, file_id))
+        let held = self
+            .hold
+            .key(entry_key(kind, account_id, file_id))
+            .key(index_key(kind, account_id))
             .arg(sealed)
-            .arg("PX")
             .arg(ms)
-            .ignore()
-            .sadd(&index, file_id)
-            .ignore()
-            // Every entry of an index has the same lifetime: the newest
-            // outlives the others.
-            .pexpire(&index, ms)
-            .ignore()
-            .query_async::<()>(&mut self.cluster.conn())
-            .await?;
+            .arg(file_id)
+            .invoke_async::<()>(&mut self.cluster.conn())
+            .await;
+        if held.is_err() {
+            // The caller keeps the key in this node's memory instead; a
+            // script stopped half-way (say, by an ACL) keeps what it wrote,
+            // and a key must not wait in two places, or it could be picked
+            // up twice.
+            let dropped: Result<(), _> = self
+                .cluster
+                .conn()
+                .del(entry_key(kind, account_id, file_id))
+                .await;
+            if let Err(e) = dropped {
+                tracing::error!(error = %e, "cluster: a key that failed to be kept may be left in Redis until its time to live");
+            }
+        }
+        held?;
         Ok(entry.expires_unix)
     }
 
