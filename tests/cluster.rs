@@ -396,10 +396,12 @@ async fn a_node_with_redis_and_no_cluster_key_does_not_start() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_codes_spread_over_both_nodes_ban_and_lock_on_both() {
+async fn limits_count_across_nodes_bans_locks_and_mail_caps_alike() {
     let Some(mut nodes) = cluster_with(|config| {
         config.limits.failed_logins_per_ip = 2;
         config.limits.failed_logins_per_account = 2;
+        config.limits.code_emails_per_address_per_hour = 2;
+        config.auth.resend_cooldown_seconds = 0;
     })
     .await
     else {
@@ -429,6 +431,35 @@ async fn wrong_codes_spread_over_both_nodes_ban_and_lock_on_both() {
             "{}",
             refused.message
         );
+    }
+
+    // Code mails count on every node: two logins for dave, one through
+    // each node, use the address's hour; a third through either is refused.
+    let dave_ip: std::net::IpAddr = "198.51.100.30".parse().expect("ip");
+    for server in [&nodes.one, &nodes.two] {
+        let started = server
+            .core
+            .accounts()
+            .start_login("dave@example.com", dave_ip, &[]);
+        started.await.expect("a code is mailed");
+    }
+    for server in [&nodes.one, &nodes.two] {
+        let refused = server
+            .core
+            .accounts()
+            .start_login("dave@example.com", dave_ip, &[])
+            .await
+            .expect_err("the address had its two codes this hour");
+        assert!(
+            refused
+                .message
+                .contains("too many codes were sent to this address"),
+            "{}",
+            refused.message
+        );
+        assert!(refused
+            .retry_after
+            .is_some_and(|wait| wait.as_secs() > 3500));
     }
 
     // The limits are kept in Redis, not only told: a node started after

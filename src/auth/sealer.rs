@@ -159,7 +159,7 @@ fn read_key(path: &Path) -> io::Result<FileKey> {
             tracing::warn!(
                 path = %path.display(),
                 mode = %format!("{mode:o}"),
-                "the server key file is readable by other users; chmod 600 it"
+                "this key file is readable by other users; chmod 600 it"
             );
         }
     }
