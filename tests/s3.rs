@@ -439,3 +439,154 @@ async fn a_store_that_refuses_sfs_stops_the_start_and_one_that_is_down_does_not(
     );
     server.stop().await;
 }
+
+/// `openssl` run in `dir`; panics with its words if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_store_is_trusted_through_the_systems_certificates_only() {
+    if !have("ssh") || !have("openssl") || !have("haproxy") {
+        return;
+    }
+    let Some(garage) = Garage::shared() else {
+        return;
+    };
+    // A private CA, a certificate for 127.0.0.1 it signed, and HAProxy
+    // speaking TLS in front of Garage, as a store behind TLS would.
+    let dir = tempfile::tempdir().expect("folder");
+    let d = dir.path();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        d,
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-days",
+                "1",
+                "-subj",
+                "/CN=sfs test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        d,
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "store.key",
+                "-out",
+                "store.csr",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(d.join("san"), "subjectAltName=IP:127.0.0.1\n").expect("san");
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "store.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san",
+            "-out",
+            "store.pem",
+        ],
+    );
+    let pem = [
+        std::fs::read(d.join("store.pem")),
+        std::fs::read(d.join("store.key")),
+    ]
+    .map(|part| part.expect("pem"))
+    .concat();
+    std::fs::write(d.join("store+key.pem"), pem).expect("pem");
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut plain = sfs::config::Config::default();
+    garage.configure(&mut plain, 0, "");
+    let config = format!(
+        "defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
+         frontend tls\n  bind 127.0.0.1:{tls_port} ssl crt {}\n  default_backend garage\n\
+         backend garage\n  server garage {}\n",
+        d.join("store+key.pem").display(),
+        plain.storage.s3.endpoint.trim_start_matches("http://"),
+    );
+    std::fs::write(d.join("haproxy.cfg"), config).expect("config");
+    let _haproxy = tokio::process::Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(d.join("haproxy.cfg"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("haproxy runs");
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(Instant::now() < deadline, "haproxy did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let https = |config: &mut sfs::config::Config| {
+        config.storage.s3.endpoint = format!("https://127.0.0.1:{tls_port}");
+        config.storage.s3.retry_seconds = 1;
+    };
+
+    // A certificate the system does not trust: no upload goes there.
+    let mut untrusted = server_on(garage, 0, https).await;
+    let (_, key) = account_with_key_file(&untrusted, ALICE).await;
+    let out = put(&untrusted, &key, "secret.txt", b"not to a stranger").await;
+    assert!(
+        text(&out.stderr).contains("storage unavailable, nothing was stored"),
+        "{}",
+        text(&out.stderr)
+    );
+    untrusted.stop().await;
+
+    // The CA added the usual way (SSL_CERT_FILE): a multipart upload and
+    // a download over TLS, byte for byte.
+    std::env::set_var("SSL_CERT_FILE", d.join("ca.pem"));
+    let mut trusted = server_on(garage, 0, https).await;
+    let (_, key) = account_with_key_file(&trusted, ALICE).await;
+    let data = random_bytes(12 * MIB);
+    let out = put(&trusted, &key, "over-tls.bin", &data).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = get(&trusted, &key, "over-tls.bin", &key_of(&out)).await;
+    assert_eq!(sha(&got.stdout), sha(&data));
+    trusted.stop().await;
+}

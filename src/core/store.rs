@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use crate::config::{Config, StorageBackend};
 use crate::core::collector::PendingJournal;
 use crate::db::Db;
-use crate::storage::{BlobStore, LocalStore, S3Settings, S3Store};
+use crate::storage::{BlobStore, LocalStore, S3Settings, S3Store, StoreCheck};
 
 /// Opens `[storage]`'s backend (inside the runtime that will carry its
 /// requests). Credentials come from the environment and never reach a log.
@@ -42,15 +42,16 @@ pub async fn open_store(config: &Config, db: &Db) -> anyhow::Result<Arc<dyn Blob
                 .context("setting up the S3 store")?;
             match store.check().await {
                 Ok(()) => {}
-                Err(Some(refused)) => bail!(
+                Err(StoreCheck::Refused(refused)) => bail!(
                     "storage.s3: {refused} (check endpoint, bucket, and the keys in ${} and ${})",
                     s3.access_key_env,
                     s3.secret_key_env
                 ),
-                Err(None) => tracing::warn!(
+                Err(StoreCheck::NoAnswer(error)) => tracing::warn!(
                     endpoint = %s3.endpoint,
-                    "storage.s3: the store does not answer now; uploads and downloads fail \
-                     with \"storage unavailable\" until it does"
+                    %error,
+                    "storage.s3: no answer from the store now; uploads and downloads fail \
+                     with \"storage unavailable\" until it answers"
                 ),
             }
             Arc::new(store)

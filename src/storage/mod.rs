@@ -28,7 +28,7 @@ mod s3_client;
 mod s3_upload;
 
 pub use local::LocalStore;
-pub use s3::{S3Settings, S3Store};
+pub use s3::{S3Settings, S3Store, StoreCheck};
 
 /// Where blobs live.
 pub trait BlobStore: Send + Sync + 'static {

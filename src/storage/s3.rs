@@ -56,6 +56,15 @@ pub struct S3Settings {
     pub retry_budget: Duration,
 }
 
+/// Why the start-up check failed.
+pub enum StoreCheck {
+    /// The store answered and refused sfs (credentials, bucket): fix the
+    /// configuration.
+    Refused(String),
+    /// No answer, or no trusted one (network, TLS): it may come up later.
+    NoAnswer(String),
+}
+
 pub struct S3Store {
     shared: Arc<Shared>,
     bucket: String,
@@ -115,9 +124,7 @@ impl S3Store {
 
     /// Asks the store once whether it answers, lets sfs in and has the
     /// bucket: a HEAD of a name no blob has, then a listing of the prefix.
-    /// Err(Some(why)) when the store refuses sfs (credentials, bucket),
-    /// Err(None) when it does not answer now.
-    pub async fn check(&self) -> Result<(), Option<String>> {
+    pub async fn check(&self) -> Result<(), StoreCheck> {
         let client = &self.shared.client;
         let probe = ObjectPath::from(match self.prefix.as_str() {
             "" => "sfs-start-probe".to_string(),
@@ -129,20 +136,18 @@ impl S3Store {
                 object_store::Error::PermissionDenied { .. }
                 | object_store::Error::Unauthenticated { .. },
             ) => {
-                return Err(Some(format!(
+                return Err(StoreCheck::Refused(format!(
                     "{} refused sfs's credentials for bucket {}",
                     self.endpoint, self.bucket
                 )))
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "S3 start-up check");
-                return Err(None);
-            }
+            // Unreachable, timed out, or a TLS certificate not trusted.
+            Err(e) => return Err(StoreCheck::NoAnswer(e.to_string())),
         }
         let prefix = (!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str()));
         match client.list_with_delimiter(prefix.as_ref()).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(Some(format!(
+            Err(e) => Err(StoreCheck::Refused(format!(
                 "bucket {} at {} cannot be listed: {e}",
                 self.bucket, self.endpoint
             ))),
