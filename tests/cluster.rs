@@ -13,8 +13,8 @@ use std::path::Path;
 use harness::garage::Garage;
 use harness::redis::Redis;
 use harness::{
-    client_key, have, key_file, random_bytes, ssh_command, trust, tui_login, wrong_code, Client,
-    TestServer, Tui,
+    client_key, create_account, have, key_file, random_bytes, ssh_command, trust, tui_login,
+    wrong_code, Client, TestServer, Tui,
 };
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
@@ -50,7 +50,13 @@ async fn cluster() -> Option<Nodes> {
 async fn cluster_with(
     tweak: impl Fn(&mut sfs::config::Config) + Send + Sync + 'static,
 ) -> Option<Nodes> {
-    let redis = Redis::start()?;
+    cluster_on(Redis::start()?, tweak).await
+}
+
+async fn cluster_on(
+    redis: Redis,
+    tweak: impl Fn(&mut sfs::config::Config) + Send + Sync + 'static,
+) -> Option<Nodes> {
     let garage = Garage::shared_three()?;
     let db = common::databases().await.pop().expect("a database");
     let shared = tempfile::tempdir().expect("folder");
@@ -493,6 +499,38 @@ async fn limits_count_across_nodes_bans_locks_and_mail_caps_alike() {
     wrong_code(&nodes.one, "carol@example.com", "192.0.2.70").await;
     let alone: std::net::IpAddr = "192.0.2.70".parse().expect("ip");
     assert!(nodes.one.core.accounts().check_ip(alone).await.is_err());
+    nodes.one.stop().await;
+    nodes.two.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_through_a_redis_that_speaks_only_tls() {
+    let ca = tempfile::tempdir().expect("folder");
+    let Some(redis) = Redis::start_tls(ca.path()) else {
+        return;
+    };
+    // rediss:// is checked against the system's CAs; this one is added
+    // the usual way.
+    std::env::set_var("SSL_CERT_FILE", ca.path().join("ca.pem"));
+    let Some(mut nodes) = cluster_on(redis, |_| {}).await else {
+        return;
+    };
+    let account = create_account(&nodes.one, ALICE).await;
+    let key = client_key();
+    trust(&nodes.one, &account, &key).await;
+    let (_c2, on_two) = sftp_on(&nodes.two, &key).await;
+    let (_c1, on_one) = sftp_on(&nodes.one, &key).await;
+    write(&on_two, "over-tls.txt", b"shared through TLS").await;
+    let held = redis_keys_expire(&nodes.redis).await;
+    assert!(
+        held.iter().any(|k| k.starts_with("sfs:key:w:")),
+        "the key waits in Redis: {held:?}"
+    );
+    let names = list(&on_one).await;
+    let keys = names.iter().filter(|n| *n == "over-tls.txt.key").count();
+    assert_eq!(keys, 1, "node 1 lists node 2's key: {names:?}");
+    let text = read(&on_one, "over-tls.txt.key").await.expect("the key");
+    assert_eq!(String::from_utf8_lossy(&text).trim_end().len(), 44);
     nodes.one.stop().await;
     nodes.two.stop().await;
 }

@@ -440,20 +440,6 @@ async fn a_store_that_refuses_sfs_stops_the_start_and_one_that_is_down_does_not(
     server.stop().await;
 }
 
-/// `openssl` run in `dir`; panics with its words if it fails.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        text(&out.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_store_is_trusted_through_the_systems_certificates_only() {
     if !have("ssh") || !have("openssl") || !have("haproxy") {
@@ -466,68 +452,7 @@ async fn an_https_store_is_trusted_through_the_systems_certificates_only() {
     // speaking TLS in front of Garage, as a store behind TLS would.
     let dir = tempfile::tempdir().expect("folder");
     let d = dir.path();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    openssl(
-        d,
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-days",
-                "1",
-                "-subj",
-                "/CN=sfs test CA",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        d,
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-                "store.key",
-                "-out",
-                "store.csr",
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(d.join("san"), "subjectAltName=IP:127.0.0.1\n").expect("san");
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "store.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "san",
-            "-out",
-            "store.pem",
-        ],
-    );
+    harness::private_ca(d, "store");
     let pem = [
         std::fs::read(d.join("store.pem")),
         std::fs::read(d.join("store.key")),

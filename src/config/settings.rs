@@ -377,12 +377,13 @@ settings! {
     /// `Debug` hides a password in the url.
     ClusterConfig in "cluster" {
         /// Redis that holds the short-lived state nodes share (keys waiting for pickup and
-        /// unlocks, sealed; live updates): redis://[user:password@]host:port/db, or empty
-        /// for one node on its own. Redis must keep nothing on disk (see README, Running
-        /// several nodes).
+        /// unlocks, sealed; login limits; live updates): redis://[user:password@]host:port/db,
+        /// rediss://… for TLS (the certificate checked against the system's CA store), or
+        /// empty for one node on its own. Redis must keep nothing on disk (see README,
+        /// Running several nodes).
         redis_url: String = "",
-            expect "empty, or a url such as redis://sfs:PASSWORD@10.0.0.20:6379/0",
-            check |url| url.is_empty() || url.starts_with("redis://");
+            expect "empty, or a url such as redis://sfs:PASSWORD@10.0.0.20:6379/0 (rediss:// for TLS)",
+            check |url| url.is_empty() || url.starts_with("redis://") || url.starts_with("rediss://");
         /// Fernet key that seals what Redis holds: the same file on every node, made once
         /// by the operator (never generated here), mode 0600.
         cluster_key_file: PathBuf = "host_keys/cluster.key", expect PATH, check path;

@@ -48,6 +48,8 @@ impl Cluster {
                 path.display()
             )
         })?;
+        // rediss:// speaks TLS through rustls on ring, sfs's one provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = redis::Client::open(config.redis_url.as_str())
             .with_context(|| format!("cluster.redis_url {}", config.redacted_url()))?;
         let timeout = Duration::from_secs(config.redis_timeout_seconds);

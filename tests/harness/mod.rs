@@ -647,6 +647,80 @@ pub fn openssh_options(key_file: &Path) -> Vec<String> {
 
 /// Whether `tool` is on the PATH; when not, says the test is skipped, and
 /// fails under CI, where every client the tests use must be installed.
+/// A private CA (`dir/ca.pem`) and a certificate for 127.0.0.1 it signed
+/// (`dir/NAME.pem`, key `dir/NAME.key`), made with `openssl`.
+pub fn private_ca(dir: &Path, name: &str) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let (pem, key, csr) = (
+        format!("{name}.pem"),
+        format!("{name}.key"),
+        format!("{name}.csr"),
+    );
+    if !dir.join("ca.pem").exists() {
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=sfs test CA",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                ],
+            ]
+            .concat(),
+        );
+    }
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &["-subj", "/CN=127.0.0.1", "-keyout", &key, "-out", &csr],
+        ]
+        .concat(),
+    );
+    std::fs::write(dir.join("san"), "subjectAltName=IP:127.0.0.1\n").expect("san");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san",
+        "-out",
+        &pem,
+    ]);
+}
+
 pub fn have(tool: &str) -> bool {
     let found = std::process::Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])

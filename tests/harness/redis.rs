@@ -3,12 +3,15 @@
 //! the README's ACL user for sfs, killed when dropped. Without
 //! redis-server the test says it is skipped; under CI it fails.
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Redis {
     pub port: u16,
     child: Option<Child>,
+    /// With TLS only: the folder holding `ca.pem`, `redis.pem`, `redis.key`.
+    tls: Option<PathBuf>,
 }
 
 impl Redis {
@@ -20,19 +23,88 @@ impl Redis {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut redis = Redis { port, child: None };
+        let mut redis = Redis {
+            port,
+            child: None,
+            tls: None,
+        };
         redis.restart();
         Some(redis)
     }
 
+    /// One that speaks only TLS, with a certificate for 127.0.0.1 from a
+    /// private CA made in `dir` (`dir/ca.pem`, for whoever must trust it).
+    pub fn start_tls(dir: &Path) -> Option<Redis> {
+        if !super::have("redis-server") || !super::have("openssl") {
+            return None;
+        }
+        super::private_ca(dir, "redis");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut redis = Redis {
+            port,
+            child: None,
+            tls: Some(dir.to_path_buf()),
+        };
+        redis.restart();
+        Some(redis)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        }
+    }
+
     /// As the default user, which may do anything (for the test to look).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        format!("{}://127.0.0.1:{}/0", self.scheme(), self.port)
     }
 
     /// As the README's ACL user, which is what the nodes use.
     pub fn sfs_url(&self) -> String {
-        format!("redis://sfs:{PASSWORD}@127.0.0.1:{}/0", self.port)
+        format!(
+            "{}://sfs:{PASSWORD}@127.0.0.1:{}/0",
+            self.scheme(),
+            self.port
+        )
+    }
+
+    /// `redis-server` or `redis-cli` arguments for its port (and TLS).
+    fn port_args(&self, server: bool) -> Vec<String> {
+        let port = self.port.to_string();
+        let Some(dir) = &self.tls else {
+            return vec![if server { "--port" } else { "-p" }.into(), port];
+        };
+        let file = |name: &str| dir.join(name).display().to_string();
+        if server {
+            vec![
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                port,
+                "--tls-cert-file".into(),
+                file("redis.pem"),
+                "--tls-key-file".into(),
+                file("redis.key"),
+                "--tls-ca-cert-file".into(),
+                file("ca.pem"),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ]
+        } else {
+            vec![
+                "-p".into(),
+                port,
+                "--tls".into(),
+                "--cacert".into(),
+                file("ca.pem"),
+            ]
+        }
     }
 
     /// `kill -9`: whatever it held is gone.
@@ -47,7 +119,8 @@ impl Redis {
     pub fn restart(&mut self) {
         self.kill();
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(self.port_args(true))
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -60,7 +133,7 @@ impl Redis {
             std::thread::sleep(Duration::from_millis(50));
         }
         let made = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
+            .args(self.port_args(false))
             .args(readme_acl())
             .output()
             .expect("redis-cli runs");
