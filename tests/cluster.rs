@@ -534,3 +534,20 @@ async fn nodes_share_through_a_redis_that_speaks_only_tls() {
     nodes.one.stop().await;
     nodes.two.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_hangs_costs_a_login_one_wait_not_one_per_step() {
+    // Each step of a login asks Redis; one that hangs would cost a wait
+    // per step and the login would not finish within its deadline.
+    let Some(mut nodes) = cluster_with(|config| config.limits.login_deadline_seconds = 8).await
+    else {
+        return;
+    };
+    create_account(&nodes.one, ALICE).await;
+    nodes.redis.signal("STOP");
+    let key = client_key();
+    let _client = code_login_with_key(&nodes.one, &key).await;
+    nodes.redis.signal("CONT");
+    nodes.one.stop().await;
+    nodes.two.stop().await;
+}

@@ -387,7 +387,8 @@ settings! {
         /// Fernet key that seals what Redis holds: the same file on every node, made once
         /// by the operator (never generated here), mode 0600.
         cluster_key_file: PathBuf = "host_keys/cluster.key", expect PATH, check path;
-        /// Seconds a Redis request may take before the node goes on without it.
+        /// Seconds a Redis request may take before the node goes on without it; for as long
+        /// after a request got no answer, the node does not ask Redis again.
         redis_timeout_seconds: u64 = 2u64, expect SECONDS, check seconds;
     }
 }

@@ -41,7 +41,7 @@ async fn publish(cluster: Arc<Cluster>, mut queue: mpsc::Receiver<(i64, Event)>)
         let sent: Result<(), _> = redis::cmd("PUBLISH")
             .arg(format!("{CHANNEL_PREFIX}{account_id}"))
             .arg(message)
-            .query_async(&mut cluster.conn())
+            .query_async(&mut cluster.conn_for_task())
             .await;
         if let Err(e) = sent {
             unavailable("publishing to the other nodes", &e);

@@ -107,6 +107,18 @@ impl Redis {
         }
     }
 
+    /// `kill -STOP` / `kill -CONT`: it keeps its connections and answers
+    /// nothing until resumed, as a Redis that hangs.
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let sent = Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(sent.success(), "kill -{signal}");
+        }
+    }
+
     /// `kill -9`: whatever it held is gone.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
