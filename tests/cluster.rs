@@ -1,9 +1,11 @@
 //! Two sfs nodes on one database (MariaDB when reachable, as in production;
 //! it must be under CI), one bucket of a three-node Garage (replication 3,
-//! each sfs node talking to a Garage node of its own) and one private Redis: a user
-//! logs in to the terminal UI on node 1 and transfers on node 2, and each
-//! node sees what the other did — key notices, the one pickup of a key,
-//! unlocks and the logout that locks them. Then Redis dies and comes back.
+//! each sfs node talking to a Garage node of its own) and one private Redis
+//! (as the README's ACL user): a user logs in to the terminal UI on node 1
+//! and transfers on node 2, and each node sees what the other did — key
+//! notices, the one pickup of a key, unlocks, key login windows and the
+//! logout that ends them. Login limits hold across nodes (and on a node
+//! started later). Redis dies and comes back, hangs, or speaks only TLS.
 
 mod common;
 mod harness;
