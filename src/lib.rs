@@ -17,7 +17,8 @@
 //! - [`core`]: what every door calls — files, uploads, downloads, the
 //!   in-memory keyring, live events, the audit log, account admin;
 //! - [`doors`]: SSH, the terminal UI, sftp and the exec commands (with
-//!   legacy scp), which import only the core and `text`.
+//!   legacy scp), which import only the core and `text` (and the SSH door,
+//!   for its host key, `private_fs`).
 //!
 //! [`logging`] sets up the process's log output for `main`.
 

@@ -52,6 +52,47 @@ pub fn private_file(file: &Path) -> Result<(), io::Error> {
     }
 }
 
+/// Whether [`create_once`] wrote the file or found one already there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    Now,
+    AlreadyThere,
+}
+
+/// Writes `path` (0600) with `contents` unless it exists, so that of
+/// several processes starting at once on one folder exactly one writes it
+/// and none reads it half-written: the contents go to a file of this
+/// process's own, made durable, then are linked under `path`, which fails
+/// if another process linked its own first.
+pub fn create_once(path: &Path, contents: &[u8]) -> io::Result<Created> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let own = path.with_file_name(format!(
+        ".{name}.{}-{:08x}.new",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let written = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&own)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::hard_link(&own, path)
+    })();
+    let _ = fs::remove_file(&own);
+    match written {
+        Ok(()) => Ok(Created::Now),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Created::AlreadyThere),
+        Err(e) => Err(e),
+    }
+}
+
 /// Every regular file directly in `dir` made 0600 (the host keys).
 pub fn private_files_in(dir: &Path) -> Result<(), io::Error> {
     for entry in fs::read_dir(dir)? {

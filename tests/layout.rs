@@ -37,7 +37,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("logging", &["text", "config"]),
     (
         "doors::ssh",
-        &["text", "core", "doors::sftp", "doors::exec", "doors::tui"],
+        &[
+            "text",
+            "private_fs",
+            "core",
+            "doors::sftp",
+            "doors::exec",
+            "doors::tui",
+        ],
     ),
     ("doors::sftp", &["text", "core"]),
     ("doors::exec", &["text", "core"]),

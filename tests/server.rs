@@ -369,3 +369,45 @@ async fn the_periodic_chore_clears_expired_outbox_mail() {
     }
     assert!(live.exists(), "a live code's mail stays");
 }
+
+#[test]
+fn nodes_starting_at_once_on_one_folder_share_one_host_key_and_one_secrets_key() {
+    let dir = tempfile::tempdir().expect("folder");
+    let keys = dir.path().join("host_keys");
+    let started: Vec<(String, sfs::auth::Sealer)> = std::thread::scope(|scope| {
+        let nodes: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let host = sfs::doors::ssh::host_key::load_or_create(&keys).expect("host key");
+                    let sealer = sfs::auth::Sealer::load_or_create(&keys.join("secrets.key"))
+                        .expect("secrets key");
+                    let fingerprint = host.fingerprint(russh::keys::HashAlg::Sha256);
+                    (fingerprint.to_string(), sealer)
+                })
+            })
+            .collect();
+        nodes
+            .into_iter()
+            .map(|node| node.join().expect("node"))
+            .collect()
+    });
+    let first = &started[0].0;
+    assert!(
+        started.iter().all(|(fingerprint, _)| fingerprint == first),
+        "one host key for all"
+    );
+    let sealed = started[0].1.seal(b"a TOTP secret");
+    for (_, sealer) in &started {
+        assert_eq!(&sealer.open(&sealed).expect("opens")[..], b"a TOTP secret");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(&keys)
+        .expect("folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["secrets.key", "ssh_host_ed25519_key"],
+        "nothing half-made is left"
+    );
+}

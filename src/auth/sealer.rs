@@ -7,14 +7,15 @@
 //! server clock change cannot lock anyone out.
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Cursor, ErrorKind, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use zeroize::Zeroizing;
 
 use super::Refusal;
+use crate::private_fs::{create_once, Created};
 use crate::vault::format::MIN_CHUNK_SIZE;
 use crate::vault::{FileId, FileKey, VaultReader, VaultWriter};
 
@@ -49,33 +50,24 @@ impl Sealer {
             })?;
         }
         let key = FileKey::generate();
-        let created = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path);
-        let mut file = match created {
-            Ok(file) => file,
+        let text = key.to_text();
+        let mut line = Zeroizing::new(Vec::with_capacity(text.len() + 1));
+        line.extend_from_slice(text.as_bytes());
+        line.push(b'\n');
+        let created = create_once(path, &line).map_err(|e| {
+            with_context(
+                e,
+                format!("cannot create the server key {}", path.display()),
+            )
+        })?;
+        match created {
+            Created::Now => {
+                tracing::info!(path = %path.display(), "created the server key that seals login secrets");
+                Ok(Sealer { key })
+            }
             // Another process created it first: use theirs.
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return read_key(path).map(|key| Sealer { key })
-            }
-            Err(e) => {
-                return Err(with_context(
-                    e,
-                    format!("cannot create the server key {}", path.display()),
-                ))
-            }
-        };
-        let mut text = key.to_text();
-        text.push('\n');
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| {
-                with_context(e, format!("cannot write the server key {}", path.display()))
-            })?;
-        tracing::info!(path = %path.display(), "created the server key that seals login secrets");
-        Ok(Sealer { key })
+            Created::AlreadyThere => read_key(path).map(|key| Sealer { key }),
+        }
     }
 
     /// Loads a key that must already exist (the cluster key, the same file
