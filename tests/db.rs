@@ -66,6 +66,18 @@ async fn migrations_apply_once_and_survive_reconnect() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_at_once_on_a_new_database_all_start() {
+    for t in common::databases().await {
+        let starts = (0..6).map(|_| Db::connect(&t.url, 2));
+        for started in futures::future::join_all(starts).await {
+            let db = started.unwrap_or_else(|e| panic!("{}: {e}", t.label));
+            assert!(db.account_by_email("nobody@example.com").await.is_ok());
+            db.close().await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn sqlite_creates_missing_folders_and_file() {
     let dir = tempfile::tempdir().unwrap();

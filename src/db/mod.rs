@@ -211,6 +211,55 @@ impl DbError {
     }
 }
 
+/// How often SQLite migrations are tried before start-up gives up.
+const MIGRATION_ATTEMPTS: u32 = 3;
+/// How long a MySQL node waits for another one's migrations.
+const MIGRATION_LOCK_SECONDS: u32 = 120;
+
+/// Applies pending migrations, also when several nodes start at once on a
+/// new database.
+async fn migrate(pool: &AnyPool, kind: DbKind) -> Result<(), sqlx::Error> {
+    let migrations = migrator(kind);
+    match kind {
+        // sqlx's own migration lock asks GET_LOCK to wait forever (-1),
+        // which MariaDB answers at once with NULL, no lock: take one that
+        // holds, on the connection that migrates.
+        DbKind::MySql => {
+            let mut conn = pool.acquire().await?;
+            let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('sfs-migrations', ?)")
+                .bind(i64::from(MIGRATION_LOCK_SECONDS))
+                .fetch_one(&mut *conn)
+                .await?;
+            if locked != Some(1) {
+                return Err(sqlx::Error::Protocol(format!(
+                    "another node held the migration lock for {MIGRATION_LOCK_SECONDS} s"
+                )));
+            }
+            let ran = migrations.run(&mut *conn).await;
+            let _ = sqlx::query("SELECT RELEASE_LOCK('sfs-migrations')")
+                .execute(&mut *conn)
+                .await;
+            Ok(ran?)
+        }
+        // SQLite's migrations take no lock, so a process starting at the
+        // same moment on a new file may apply one after this one listed
+        // what was applied. Each is one transaction: looking again is safe.
+        DbKind::Sqlite => {
+            let mut attempt = 1;
+            loop {
+                match migrations.run(pool).await {
+                    Ok(()) => return Ok(()),
+                    Err(_) if attempt < MIGRATION_ATTEMPTS => {
+                        attempt += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+}
+
 /// A pool of connections to the sfs database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -249,13 +298,10 @@ impl Db {
                 kind,
                 reason: e.to_string(),
             })?;
-        migrator(kind)
-            .run(&pool)
-            .await
-            .map_err(|e| DbError::Migrate {
-                kind,
-                reason: e.to_string(),
-            })?;
+        migrate(&pool, kind).await.map_err(|e| DbError::Migrate {
+            kind,
+            reason: e.to_string(),
+        })?;
         Ok(Db { pool, kind })
     }
 
