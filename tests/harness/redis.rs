@@ -19,17 +19,7 @@ impl Redis {
         if !super::have("redis-server") {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut redis = Redis {
-            port,
-            child: None,
-            tls: None,
-        };
-        redis.restart();
-        Some(redis)
+        Some(Redis::on_a_free_port(None))
     }
 
     /// One that speaks only TLS, with a certificate for 127.0.0.1 from a
@@ -39,6 +29,10 @@ impl Redis {
             return None;
         }
         super::private_ca(dir, "redis");
+        Some(Redis::on_a_free_port(Some(dir.to_path_buf())))
+    }
+
+    fn on_a_free_port(tls: Option<PathBuf>) -> Redis {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -46,10 +40,10 @@ impl Redis {
         let mut redis = Redis {
             port,
             child: None,
-            tls: Some(dir.to_path_buf()),
+            tls,
         };
         redis.restart();
-        Some(redis)
+        redis
     }
 
     fn scheme(&self) -> &'static str {
