@@ -68,14 +68,14 @@ async fn idle_open_uploads_hold_no_thread_and_stall_nobody() {
     // 8 connections from one IP, 64 write handles each, a little data in
     // each and then nothing.
     let mut held = Vec::new();
-    for _ in 0..8 {
+    for c in 0..8 {
         let mut client = Client::connect(server.addr).await;
         assert!(client.login_key("mallory@example.com", &key).await);
         let sftp = client.sftp().await;
         for i in 0..64 {
             let handle = sftp
                 .open(
-                    format!("idle-{i}"),
+                    format!("idle-{c}-{i}"),
                     OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
                     FileAttributes::empty(),
                 )

@@ -415,7 +415,10 @@ async fn a_login_inside_the_cooldown_uses_the_code_already_sent() {
         .verify(&mut second, &code, ip(OTHER_IP), &[])
         .await
         .unwrap();
-    // Used once: the first challenge cannot use it again.
+    // Used by the second login: the first is told so and mailed a code of
+    // its own at once (the cooldown does not hold a used code back),
+    // without losing an attempt.
+    let attempts = first.attempts_left();
     let refused = env
         .accounts
         .verify(&mut first, &code, ip(IP), &[])
@@ -423,8 +426,16 @@ async fn a_login_inside_the_cooldown_uses_the_code_already_sent() {
         .unwrap_err();
     assert_eq!(
         refused.to_string(),
-        "this code was already used; request a new one"
+        "the code sent to this address was just used by another login; a new one was sent"
     );
+    assert_eq!(first.attempts_left(), attempts);
+    let fresh = env.next_code("cody@example.com").await;
+    assert_ne!(fresh, code);
+    assert_eq!(env.mail_count(), 2);
+    env.accounts
+        .verify(&mut first, &fresh, ip(IP), &[])
+        .await
+        .unwrap();
     // And with that code used, the next login mails at once.
     env.accounts
         .start_login("cody@example.com", ip(IP), &[])
@@ -1289,7 +1300,7 @@ async fn login_types_and_futures_can_cross_threads() {
 }
 
 #[tokio::test]
-async fn a_used_code_typed_again_costs_attempts_and_is_logged_once() {
+async fn a_code_used_by_another_login_brings_a_new_one_at_once() {
     let (logs, _guard) = log_capture::LogBuffer::capture();
     let mut env = env(
         AuthConfig {
@@ -1318,6 +1329,8 @@ async fn a_used_code_typed_again_costs_attempts_and_is_logged_once() {
         .verify(&mut first, &code, ip(IP), &[])
         .await
         .unwrap();
+    // The second login typing the used code is mailed a new one and loses
+    // no attempt; that old code typed again is then just a wrong one.
     let mut refusals = Vec::new();
     for _ in 0..3 {
         let refused = env.accounts.verify(&mut second, &code, ip(IP), &[]).await;
@@ -1326,13 +1339,20 @@ async fn a_used_code_typed_again_costs_attempts_and_is_logged_once() {
     assert_eq!(
         refusals,
         [
-            "this code was already used; request a new one",
-            "this code was already used; request a new one",
-            "too many wrong codes; request a new code",
+            "the code sent to this address was just used by another login; a new one was sent",
+            "wrong code; 2 attempts left",
+            "wrong code; 1 attempt left",
         ]
     );
+    let fresh = env.next_code("rita@example.com").await;
+    env.accounts
+        .verify(&mut second, &fresh, ip(IP), &[])
+        .await
+        .unwrap();
     assert_eq!(
-        logs.text().matches("used login code typed again").count(),
+        logs.text()
+            .matches("shared by two logins was used by the other")
+            .count(),
         1,
         "{}",
         logs.text()

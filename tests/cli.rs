@@ -223,7 +223,9 @@ fn users_list_disable_enable_delete() {
                 sfs::storage::LocalStore::open(&dir.path().join("uploads")).expect("store"),
             );
             let files = sfs::core::files::Files::new(db.clone(), store.clone(), 4096, 0);
-            let mut upload = files.begin_upload(account.id, "a.txt").expect("upload");
+            let mut upload = files
+                .begin_upload(account.id, "a.txt", sfs::vault::FileKey::generate())
+                .expect("upload");
             upload.write_all(b"hello").expect("write");
             let committed = files.commit_upload(upload).await.expect("commit");
             db.close().await;

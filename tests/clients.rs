@@ -47,6 +47,41 @@ impl Env {
         run_client(cmd, commands.as_bytes()).await
     }
 
+    /// The account's owner, as the core names them.
+    async fn who(&self) -> sfs::core::Who {
+        let account = self
+            .server
+            .core
+            .db()
+            .account_by_email(ALICE)
+            .await
+            .expect("db")
+            .expect("account");
+        sfs::core::Who {
+            account_id: account.id,
+            email: ALICE.into(),
+            remote: "test".into(),
+            open_files: sfs::auth::budgets::OpenFiles::new(64),
+        }
+    }
+
+    /// Locks every file again, as a logout does.
+    async fn lock(&self) {
+        let who = self.who().await;
+        self.server.core.lock(&who, &[]).await.expect("lock");
+    }
+
+    /// The stored record of `name`.
+    async fn stored(&self, name: &str) -> sfs::db::FileRecord {
+        let who = self.who().await;
+        self.server
+            .core
+            .file_by_name(&who, name)
+            .await
+            .expect("db")
+            .expect("stored")
+    }
+
     /// Uploads `data` as `name` and unlocks it with the key sftp printed.
     async fn upload_unlocked(&self, name: &str, data: &[u8]) {
         std::fs::write(self.path(name), data).expect("local file");
@@ -291,8 +326,8 @@ async fn a_client_that_stops_reading_is_closed_at_the_idle_timeout_and_frees_its
             .await
             .expect("write");
     }
+    // Stored, and unlocked for its owner.
     sftp.close(&handle).await.expect("stored");
-    harness::unlock_with_waiting_key(&sftp, "big.bin").await;
     let handle = sftp
         .open("big.bin", OpenFlags::READ, FileAttributes::empty())
         .await
@@ -406,13 +441,14 @@ async fn rclone_uploads_reads_the_key_unlocks_and_downloads() {
     let up = rclone(&env, &["copyto", &local, "sfs:doc.bin"]).await;
     assert!(up.status.success(), "upload: {}", text(&up.stderr));
 
-    // rclone never shows stderr: the key is read from doc.bin.key, once.
-    let cat = rclone(&env, &["cat", "sfs:doc.bin.key"]).await;
+    // rclone never shows stderr: the key is read from .keys, once (rclone
+    // lists a folder to find what it cats, and keys are listed only there).
+    let cat = rclone(&env, &["cat", "sfs:.keys/doc.bin.key"]).await;
     assert!(cat.status.success(), "cat key: {}", text(&cat.stderr));
     let key = text(&cat.stdout).trim().to_string();
     assert_eq!(key.len(), 44, "{key:?}");
-    let again = rclone(&env, &["cat", "sfs:doc.bin.key"]).await;
-    assert!(!again.status.success(), "the key is shown once");
+    let again = rclone(&env, &["cat", "sfs:.keys/doc.bin.key"]).await;
+    assert!(text(&again.stdout).is_empty(), "the key is shown once");
 
     // Writing the key to doc.bin.key unlocks the file; rclone's own
     // follow-up calls on that path succeed.
@@ -507,12 +543,12 @@ data = os.urandom(2_000_000)
 with open(local + "/p.bin", "wb") as f:
     f.write(data)
 sftp.put(local + "/p.bin", "p.bin")              # stats the file after upload
-names = sorted(sftp.listdir("."))
-assert names == ["p.bin", "p.bin.key"], names
-with sftp.open("p.bin.key") as f:                 # the key, read once
+assert sftp.listdir(".") == ["p.bin"]             # keys are never listed
+assert sftp.listdir(".keys") == ["p.bin.key"]     # but wait in .keys
+with sftp.open("p.bin.key") as f:                 # the key, read once, by name
     file_key = f.read()
 assert len(file_key.strip()) == 44, file_key
-assert sorted(sftp.listdir(".")) == ["p.bin"]
+assert sftp.listdir(".keys") == []
 sftp.putfo(io.BytesIO(file_key), "p.bin.key")     # unlocks; stats the path after
 back = io.BytesIO()
 sftp.getfo("p.bin", back)
@@ -545,8 +581,8 @@ async def main():
             with open(local + "/a.bin", "wb") as f:
                 f.write(data)
             await sftp.put(local + "/a.bin", "a.bin")
-            assert sorted(await sftp.listdir(".")) == [".", "..", "a.bin", "a.bin.key"] or \
-                   sorted(await sftp.listdir(".")) == ["a.bin", "a.bin.key"]
+            assert sorted(await sftp.listdir(".")) in ([".", "..", "a.bin"], ["a.bin"])
+            assert "a.bin.key" in await sftp.listdir(".keys")
             async with sftp.open("a.bin.key", "rb") as f:
                 file_key = await f.read()
             async with sftp.open("a.bin.key", "wb") as f:
@@ -645,12 +681,12 @@ async fn sshfs_cp_redirect_read_the_key_unlock_and_read() {
         "save by rename: {}",
         text(&out.stderr)
     );
-    let out = sh(&m, "ls").await;
-    let listing = text(&out.stdout);
-    assert!(
-        listing.contains("doc.bin.key") && listing.contains("note.txt.key"),
-        "{listing}"
-    );
+    // Keys are not listed, so `ls` and `cp -r` never take one; they wait
+    // in .keys and by name.
+    let out = sh(&m, "ls -A").await;
+    assert_eq!(text(&out.stdout), "doc.bin\nnote.txt\n");
+    let out = sh(&m, "ls .keys").await;
+    assert_eq!(text(&out.stdout), "doc.bin.key\nnote.txt.key\n");
     let out = sh(&m, "cat doc.bin.key").await;
     assert!(out.status.success(), "cat key: {}", text(&out.stderr));
     let key = text(&out.stdout).trim().to_string();
@@ -772,7 +808,7 @@ async fn rclone_multi_thread_download_and_check() {
     let source = folder.display().to_string();
     let up = rclone(&env, &["copy", &source, "sfs:"]).await;
     assert!(up.status.success(), "{}", text(&up.stderr));
-    let cat = rclone(&env, &["cat", "sfs:big.bin.key"]).await;
+    let cat = rclone(&env, &["cat", "sfs:.keys/big.bin.key"]).await;
     let key = text(&cat.stdout).trim().to_string();
     std::fs::write(env.path("key"), format!("{key}\n")).expect("key");
     let key_path = env.path("key").display().to_string();
@@ -794,7 +830,7 @@ async fn rclone_multi_thread_download_and_check() {
     .await;
     assert!(down.status.success(), "{}", text(&down.stderr));
     assert!(same_file(&env.path("back.bin"), &data), "bytes differ");
-    let check = rclone(&env, &["check", &source, "sfs:", "--exclude", "*.key"]).await;
+    let check = rclone(&env, &["check", &source, "sfs:"]).await;
     assert!(check.status.success(), "{}", text(&check.stderr));
 
     // With the hash commands configured, rclone compares checksums.
@@ -818,11 +854,7 @@ async fn rclone_multi_thread_download_and_check() {
         "{}",
         text(&md5.stdout)
     );
-    let args = [
-        &["check", &source, "sfs:", "--exclude", "*.key"][..],
-        &hashes[..],
-    ]
-    .concat();
+    let args = [&["check", &source, "sfs:"][..], &hashes[..]].concat();
     let check = rclone(&env, &args).await;
     assert!(check.status.success(), "{}", text(&check.stderr));
     assert!(
@@ -833,8 +865,11 @@ async fn rclone_multi_thread_download_and_check() {
     env.server.stop().await;
 }
 
+/// A renamed file's waiting key follows it; `reput` resumes an upload of
+/// an unlocked file (copy-on-write, the key kept) and is refused, in one
+/// clean line that changes nothing, on a locked one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_renamed_files_waiting_key_follows_it_and_resume_is_refused_once() {
+async fn a_renamed_files_waiting_key_follows_it_and_reput_resumes() {
     if !have("sftp") {
         return;
     }
@@ -843,25 +878,65 @@ async fn a_renamed_files_waiting_key_follows_it_and_resume_is_refused_once() {
     let out = env
         .sftp(
             &[],
-            &format!("put {} a\nrename a b\nls -1\n", env.path("a").display()),
+            &format!(
+                "put {} a\nrename a b\nls -1 .keys\n",
+                env.path("a").display()
+            ),
         )
         .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let listing = text(&out.stdout);
     assert!(listing.contains("b.key"), "{listing}");
     assert!(!listing.contains("a.key"), "{listing}");
-    // A resumed upload is refused, in one clean line, and sftp -b fails.
+    let key = text(&out.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("sfs: key for a (shown once, never stored — save it now): "))
+        .expect("the key line")
+        .to_string();
+
+    // Resumed: the rest is appended, and the key still opens the whole.
     std::fs::write(env.path("a"), b"first, and then more").expect("local");
     let out = env
         .sftp(&[], &format!("reput {} b\n", env.path("a").display()))
         .await;
-    assert!(!out.status.success(), "reput must fail");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("sfs: stored b, sealed with the key it already had"),
+        "{}",
+        text(&out.stderr)
+    );
+    env.lock().await;
+    std::fs::write(env.path("key"), format!("{key}\n")).expect("key file");
+    let out = env
+        .sftp(
+            &[],
+            &format!(
+                "put {} b.key\nget b {}\n",
+                env.path("key").display(),
+                env.path("back").display()
+            ),
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(env.path("back")).unwrap(),
+        b"first, and then more"
+    );
+
+    // Locked, a resume is refused at once and changes nothing.
+    env.lock().await;
+    std::fs::write(env.path("a"), b"first, and then more, and more").expect("local");
+    let out = env
+        .sftp(&[], &format!("reput {} b\n", env.path("a").display()))
+        .await;
+    assert!(!out.status.success(), "reput of a locked file must fail");
     let err = text(&out.stderr);
     assert!(
-        err.contains("sfs: uploads are written from start to end"),
+        err.contains("sfs: b is locked: changing it in place (append, resume, writing inside it, a new size) needs its key"),
         "{err}"
     );
     assert!(!err.contains("sfs: sfs:"), "{err}");
+    assert_eq!(env.stored("b").await.size, 20, "unchanged");
     env.server.stop().await;
 }
 
@@ -1054,16 +1129,10 @@ async fn the_terminal_uis_fetch_lines_work_when_pasted() {
             open_files: sfs::auth::budgets::OpenFiles::new(4),
         };
         let content = format!("the contents of {name}");
-        let mut upload = sfs::core::upload::UploadStream::start(&server.core, &who, name, None)
+        let (record, file_key) = harness::store(&server.core, &who, name, content.as_bytes())
             .await
-            .expect("upload");
-        upload
-            .write(content.clone().into_bytes().into())
-            .await
-            .expect("write");
-        let sealed = upload.seal().await.expect("seal");
-        let file_key = sealed.key().to_text();
-        let record = sealed.commit().await.expect("commit");
+            .expect("stored");
+        let file_key = file_key.to_text();
         server.core.take_waiting_key(&who, &record.id).await;
 
         // Unlock in the terminal UI and copy the lines it shows.

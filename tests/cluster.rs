@@ -136,8 +136,9 @@ async fn code_login_with_key(server: &TestServer, key: &russh::keys::PrivateKey)
 }
 
 /// The names `ls` shows.
-async fn list(sftp: &RawSftpSession) -> Vec<String> {
-    let handle = sftp.opendir(".").await.expect("opendir").handle;
+/// The waiting keys, as `.keys` lists them.
+async fn waiting_keys(sftp: &RawSftpSession) -> Vec<String> {
+    let handle = sftp.opendir(".keys").await.expect("opendir").handle;
     let mut names = Vec::new();
     while let Ok(batch) = sftp.readdir(&handle).await {
         names.extend(batch.files.into_iter().map(|f| f.filename));
@@ -228,7 +229,7 @@ async fn log_in_on_one_node_and_transfer_on_the_other() {
     // The key waits on both nodes, listed once on each, is read once, on
     // node 2, and then neither node finds it.
     for (node, sftp) in [("node 1", &on_one), ("node 2", &on_two)] {
-        let names = list(sftp).await;
+        let names = waiting_keys(sftp).await;
         let keys = names.iter().filter(|n| *n == "report.txt.key").count();
         assert_eq!(keys, 1, "{node} lists the key waiting once: {names:?}");
     }
@@ -528,7 +529,7 @@ async fn nodes_share_through_a_redis_that_speaks_only_tls() {
         held.iter().any(|k| k.starts_with("sfs:key:w:")),
         "the key waits in Redis: {held:?}"
     );
-    let names = list(&on_one).await;
+    let names = waiting_keys(&on_one).await;
     let keys = names.iter().filter(|n| *n == "over-tls.txt.key").count();
     assert_eq!(keys, 1, "node 1 lists node 2's key: {names:?}");
     let text = read(&on_one, "over-tls.txt.key").await.expect("the key");

@@ -105,6 +105,7 @@ fn shipped_config_lists_every_key() {
         "limits.account_max_files",
         "limits.open_files_per_session",
         "limits.sftp_backlog_bytes",
+        "limits.edit_buffer_bytes",
         "log.format",
         "log.level",
         "cluster.redis_url",

@@ -9,6 +9,7 @@ mod log_capture;
 use std::sync::Arc;
 
 use sfs::auth::budgets::OpenFiles;
+use sfs::core::edit::{Edit, WriteMode};
 use sfs::core::events::{Direction, Event, Transfer};
 use sfs::core::upload::UploadStream;
 use sfs::core::{Core, ErrorKind, FileKey, FileState, FilesError, Who};
@@ -23,10 +24,14 @@ struct Day {
 
 impl Day {
     async fn start() -> Day {
+        Day::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut sfs::config::Config)) -> Day {
         let dir = tempfile::tempdir().expect("tempdir");
-        let core = Core::start(harness::test_config(dir.path()))
-            .await
-            .expect("core starts");
+        let mut config = harness::test_config(dir.path());
+        tweak(&mut config);
+        let core = Core::start(config).await.expect("core starts");
         let account = core
             .db()
             .create_account("erin@example.com", b"sealed", 0)
@@ -46,11 +51,7 @@ impl Day {
     }
 
     async fn upload(&self, name: &str, content: &[u8]) -> Result<FileKey, FilesError> {
-        let mut upload = UploadStream::start(&self.core, &self.who, name, None).await?;
-        upload.write(content.to_vec().into()).await?;
-        let sealed = upload.seal().await?;
-        let key = sealed.key().clone();
-        sealed.commit().await?;
+        let (_, key) = harness::store(&self.core, &self.who, name, content).await?;
         Ok(key)
     }
 
@@ -60,7 +61,33 @@ impl Day {
             .iter()
             .find(|f| f.record.name == name)
             .expect("listed");
-        file.state.clone()
+        file.state
+    }
+
+    /// The whole plaintext of `name`, which must be unlocked.
+    async fn read(&self, name: &str) -> Vec<u8> {
+        let (record, mut download) = self
+            .core
+            .open_unlocked(&self.who, name)
+            .await
+            .expect("opens");
+        let mut out = Vec::new();
+        let mut offset = 0;
+        while let Some(piece) = download
+            .next_piece(&mut offset, 1 << 20)
+            .await
+            .expect("read")
+        {
+            out.extend_from_slice(&piece);
+        }
+        assert_eq!(out.len() as u64, record.size);
+        out
+    }
+
+    /// Opens `name` for a change in place.
+    async fn edit(&self, name: &str) -> Result<Edit, FilesError> {
+        let keep = WriteMode::Keep { append: false };
+        self.core.open_for_write(&self.who, name, keep, true).await
     }
 
     /// The audit log, oldest first, as (action, detail).
@@ -81,10 +108,18 @@ async fn a_files_day_moves_through_its_states_and_each_step_is_audited() {
         .await
         .expect("upload");
 
-    // Fresh: locked, its key waiting for the one pickup.
+    // Fresh: its key waits for the one pickup, and its owner can read it
+    // at once, as if the key had been given (tools read back and hash).
     let state = day.state("report.pdf").await;
-    assert!(matches!(state, FileState::KeyWaiting(_)), "{state:?}");
+    assert!(state.key_waiting(now), "{state:?}");
+    assert!(state.unlocked_at(now).is_some(), "{state:?}");
     assert_eq!(state.label(now), "key waiting");
+    let (record, _download) = day
+        .core
+        .open_unlocked(&day.who, "report.pdf")
+        .await
+        .expect("a fresh upload opens");
+    assert_eq!(record.size, 10);
     let waiting = day.core.waiting_keys(&day.who).await;
     assert_eq!(waiting.len(), 1);
     let (name, taken) = day
@@ -99,12 +134,20 @@ async fn a_files_day_moves_through_its_states_and_each_step_is_audited() {
         .take_waiting_key(&day.who, &waiting[0].file_id)
         .await
         .is_none());
-    assert_eq!(day.state("report.pdf").await, FileState::Locked);
-    assert_eq!(FileState::Locked.label(now), "locked");
+    let state = day.state("report.pdf").await;
+    assert!(!state.key_waiting(now) && state.unlocked_at(now).is_some());
 
-    // A locked file does not open without its key.
-    let locked = day.core.open_unlocked(&day.who, "report.pdf").await.err();
-    assert!(matches!(locked, Some(FilesError::Locked)), "{locked:?}");
+    // Locked on request: it no longer opens without its key.
+    let locked = day
+        .core
+        .lock(&day.who, &["report.pdf".to_string()])
+        .await
+        .expect("lock");
+    assert_eq!(locked, 1);
+    assert_eq!(day.state("report.pdf").await, FileState::LOCKED);
+    assert_eq!(FileState::LOCKED.label(now), "locked");
+    let refused = day.core.open_unlocked(&day.who, "report.pdf").await.err();
+    assert!(matches!(refused, Some(FilesError::Locked)), "{refused:?}");
 
     // A wrong key is refused, audited, and unlocks nothing.
     let wrong = day
@@ -114,7 +157,7 @@ async fn a_files_day_moves_through_its_states_and_each_step_is_audited() {
         .expect_err("wrong key");
     assert_eq!(wrong.kind(), ErrorKind::Denied);
     assert!(wrong.to_string().starts_with("wrong key"), "{wrong}");
-    assert_eq!(day.state("report.pdf").await, FileState::Locked);
+    assert_eq!(day.state("report.pdf").await, FileState::LOCKED);
 
     // The right key unlocks until a time the label shows, and opens.
     let until = day
@@ -122,32 +165,28 @@ async fn a_files_day_moves_through_its_states_and_each_step_is_audited() {
         .unlock(&day.who, "report.pdf", &key)
         .await
         .expect("unlock");
-    assert_eq!(day.state("report.pdf").await, FileState::Unlocked(until));
-    let label = FileState::Unlocked(until).label(now);
+    let unlocked = day.state("report.pdf").await;
+    assert_eq!(unlocked.unlocked_at(now), Some(until));
+    let label = unlocked.label(now);
     assert!(label.starts_with("unlocked until "), "{label}");
     assert_eq!(
-        FileState::Unlocked(until).label(until),
+        unlocked.label(until),
         "locked",
         "an old listing reads as locked once the time passed"
     );
-    let (record, _download) = day
-        .core
+    day.core
         .open_unlocked(&day.who, "report.pdf")
         .await
         .expect("opens unlocked");
-    assert_eq!(record.size, 10);
 
     // Rename keeps the unlock; logout locks; delete removes.
     day.core
         .rename(&day.who, "report.pdf", "final.pdf")
         .await
         .expect("rename");
-    assert!(matches!(
-        day.state("final.pdf").await,
-        FileState::Unlocked(_)
-    ));
+    assert!(day.state("final.pdf").await.unlocked_at(now).is_some());
     assert_eq!(day.core.logout(&day.who).await, 1);
-    assert_eq!(day.state("final.pdf").await, FileState::Locked);
+    assert_eq!(day.state("final.pdf").await, FileState::LOCKED);
     day.core
         .delete(&day.who, "final.pdf")
         .await
@@ -162,11 +201,14 @@ async fn a_files_day_moves_through_its_states_and_each_step_is_audited() {
     let actions: Vec<String> = day.audit().await.into_iter().map(|(a, _)| a).collect();
     assert_eq!(
         actions,
-        ["upload", "refused", "refused", "unlock", "download", "rename", "logout", "delete"],
+        [
+            "upload", "download", "lock", "refused", "refused", "unlock", "download", "rename",
+            "logout", "delete"
+        ],
     );
     let log = day.audit().await;
     assert_eq!(log[0].1, "\"report.pdf\", 10 bytes");
-    assert_eq!(log[2].1, "wrong key for \"report.pdf\"");
+    assert_eq!(log[4].1, "wrong key for \"report.pdf\"");
     let text = format!("{log:?}");
     assert!(
         !text.contains(key.to_text().as_str()),
@@ -309,9 +351,9 @@ async fn uploads_and_downloads_report_their_progress_and_their_end() {
     assert_eq!(later.id, started.id);
     assert_eq!(later.bytes, 300_000);
     assert!(later.elapsed_ms >= 300, "{}", later.elapsed_ms);
-    let sealed = upload.seal().await.expect("seal");
-    let key = sealed.key().clone();
-    sealed.commit().await.expect("commit");
+    let mut catcher = harness::KeyCatcher::default();
+    upload.finish(&mut catcher, None).await.expect("stored");
+    let key = catcher.0.expect("key");
     assert_eq!(ended(&mut events).await, started.id);
 
     day.core
@@ -374,4 +416,266 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A client that writes anywhere, in any order, sets sizes and reads back
+/// through the same handle, against a plain buffer doing the same: the
+/// stored file ends as the buffer, sealed with its own key, and the old
+/// version reads whole until the change commits. The waiting writes are
+/// bounded to the least allowed (256 KiB) so passes are copied again and
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_in_place_in_any_order_ends_as_a_plain_file_would() {
+    use rand::{Rng, SeedableRng};
+    let day = Day::start_with(|c| c.limits.edit_buffer_bytes = 256 * 1024).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(25);
+    let mut model: Vec<u8> = (0..1_500_000).map(|_| rng.gen()).collect();
+    let original = model.clone();
+    let key = day.upload("data.bin", &model).await.expect("upload");
+
+    let mut edit = day.edit("data.bin").await.expect("opens for a change");
+    for step in 0..80 {
+        match rng.gen_range(0..10) {
+            0 => {
+                let len = rng.gen_range(0..model.len() as u64 + 200_000);
+                edit.set_len(len).await.expect("set length");
+                model.resize(len as usize, 0);
+            }
+            1 | 2 => {
+                let at = rng.gen_range(0..model.len() as u64 + 1);
+                let len = rng.gen_range(1..300_000);
+                let got = edit.read_at(at, len).await.expect("read back");
+                let end = (at as usize + len.min(256 * 1024)).min(model.len());
+                assert_eq!(
+                    got,
+                    model[at as usize..end.max(at as usize)],
+                    "read at step {step}"
+                );
+            }
+            _ => {
+                let at = rng.gen_range(0..model.len() as u64 + 100_000) as usize;
+                let data: Vec<u8> = (0..rng.gen_range(1..120_000)).map(|_| rng.gen()).collect();
+                edit.write_at(at as u64, data.clone().into())
+                    .await
+                    .expect("write");
+                if model.len() < at + data.len() {
+                    model.resize(at + data.len(), 0);
+                }
+                model[at..at + data.len()].copy_from_slice(&data);
+            }
+        }
+        assert_eq!(edit.len(), model.len() as u64);
+    }
+    // Until the close, the stored file is the old one, whole.
+    assert_eq!(day.read("data.bin").await, original);
+
+    let mut told = harness::KeyCatcher::default();
+    edit.finish(&mut told, None).await.expect("stored");
+    assert_eq!(day.read("data.bin").await, model);
+    assert_eq!(
+        told.0.expect("told").to_text().as_str(),
+        key.to_text().as_str(),
+        "the same key"
+    );
+    day.core.lock(&day.who, &[]).await.expect("lock");
+    day.core
+        .unlock(&day.who, "data.bin", &key)
+        .await
+        .expect("the first key opens the changed file");
+    // No pass was left behind: one blob, the file's.
+    let blobs = std::fs::read_dir(
+        day.core
+            .config()
+            .storage
+            .uploads_dir
+            .join(day.who.account_id.to_string()),
+    )
+    .expect("blob folder")
+    .count();
+    assert_eq!(blobs, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_land_at_the_end_and_a_locked_file_is_never_changed() {
+    let day = Day::start().await;
+    let key = day.upload("log.txt", b"one\n").await.expect("upload");
+    let append = WriteMode::Keep { append: true };
+    let mut edit = day
+        .core
+        .open_for_write(&day.who, "log.txt", append, false)
+        .await
+        .expect("opens");
+    // O_APPEND: the offset a client sends does not matter.
+    edit.write_at(0, b"two\n".to_vec().into())
+        .await
+        .expect("append");
+    edit.write_at(0, b"three\n".to_vec().into())
+        .await
+        .expect("append");
+    edit.finish(&mut harness::KeyCatcher::default(), None)
+        .await
+        .expect("stored");
+    assert_eq!(day.read("log.txt").await, b"one\ntwo\nthree\n");
+
+    // A handle opened and closed without a write changes nothing.
+    let before = day.core.file_by_name(&day.who, "log.txt").await.unwrap();
+    let edit = day.edit("log.txt").await.expect("opens");
+    edit.finish(&mut harness::KeyCatcher::default(), None)
+        .await
+        .expect("closed");
+    let after = day.core.file_by_name(&day.who, "log.txt").await.unwrap();
+    assert_eq!(before, after, "not rewritten");
+
+    // Locked: a change in place is refused at the open, with the way out.
+    day.core.lock(&day.who, &[]).await.expect("lock");
+    let refused = day.edit("log.txt").await.err().expect("refused");
+    assert_eq!(refused.kind(), ErrorKind::Denied);
+    assert!(
+        refused.to_string().starts_with(
+            "log.txt is locked: changing it in place (append, resume, writing inside it, a new size) needs its key"
+        ),
+        "{refused}"
+    );
+    day.core
+        .unlock(&day.who, "log.txt", &key)
+        .await
+        .expect("unlock");
+    assert_eq!(day.read("log.txt").await, b"one\ntwo\nthree\n", "unchanged");
+}
+
+/// Two writers of one name: the second is refused at its start, whatever
+/// door; once the first ends the name is free again. A change whose file
+/// was replaced meanwhile stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_writer_of_a_name_at_a_time_and_no_change_lands_on_another_version() {
+    let day = Day::start().await;
+    let first = UploadStream::start(&day.core, &day.who, "a.bin", None)
+        .await
+        .expect("first upload");
+    for second in [
+        UploadStream::start(&day.core, &day.who, "a.bin", None)
+            .await
+            .err(),
+        day.edit("a.bin").await.err(),
+    ] {
+        let second = second.expect("refused");
+        assert_eq!(
+            second.to_string(),
+            "a.bin is being written by another upload right now (from this or another session): try again once it has finished; nothing was changed"
+        );
+    }
+    drop(first);
+    // The claim is released in the background.
+    let mut again = None;
+    for _ in 0..50 {
+        match UploadStream::start(&day.core, &day.who, "a.bin", None).await {
+            Ok(upload) => {
+                again = Some(upload);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    let mut again = again.expect("free again once the first ended");
+    again.write(b"v1".to_vec().into()).await.expect("write");
+    again
+        .finish(&mut harness::KeyCatcher::default(), None)
+        .await
+        .expect("stored");
+
+    // Changed in place while deleted elsewhere: nothing comes back.
+    let mut edit = day.edit("a.bin").await.expect("opens");
+    edit.write_at(2, b"v2".to_vec().into())
+        .await
+        .expect("write");
+    day.core
+        .delete(&day.who, "a.bin")
+        .await
+        .expect("deleted elsewhere");
+    let stale = edit
+        .finish(&mut harness::KeyCatcher::default(), None)
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        stale.to_string(),
+        "a.bin was replaced, renamed or removed by another session while you were changing it; your changes were not stored"
+    );
+    assert!(day
+        .core
+        .file_by_name(&day.who, "a.bin")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Which key opens a file after an overwrite or a rename onto it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwrites_and_renames_keep_the_key_the_owner_holds() {
+    let day = Day::start().await;
+    let key = day.upload("doc", b"v1").await.expect("upload");
+    // Overwriting the unlocked file: the same key.
+    let kept = day.upload("doc", b"v2").await.expect("overwrite");
+    assert_eq!(kept.to_text().as_str(), key.to_text().as_str());
+    // Overwriting it locked: a new key, and the old one opens nothing.
+    day.core.lock(&day.who, &[]).await.expect("lock");
+    let new = day.upload("doc", b"v3").await.expect("overwrite");
+    assert_ne!(new.to_text().as_str(), key.to_text().as_str());
+    day.core.lock(&day.who, &[]).await.expect("lock");
+    assert!(day.core.unlock(&day.who, "doc", &key).await.is_err());
+    day.core
+        .unlock(&day.who, "doc", &new)
+        .await
+        .expect("new key");
+
+    // An editor's save (a temporary file renamed over it) while both are
+    // unlocked: sealed anew with doc's key.
+    day.upload(".doc.swp", b"v4").await.expect("temporary");
+    let renamed = day
+        .core
+        .rename_replacing(&day.who, ".doc.swp", "doc")
+        .await
+        .expect("rename");
+    assert_eq!(renamed, sfs::core::rename::Renamed::KeyKept);
+    assert_eq!(day.read("doc").await, b"v4");
+    let names: Vec<String> = day
+        .core
+        .list(&day.who)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.record.name)
+        .collect();
+    assert_eq!(names, ["doc"]);
+    assert!(day
+        .core
+        .waiting_keys(&day.who)
+        .await
+        .iter()
+        .all(|w| w.name != ".doc.swp"));
+    day.core.lock(&day.who, &[]).await.expect("lock");
+    day.core
+        .unlock(&day.who, "doc", &new)
+        .await
+        .expect("doc's key opens it");
+    assert_eq!(day.read("doc").await, b"v4");
+
+    // Onto a locked file: the renamed file's key opens it now.
+    let other = day.upload("other", b"v5").await.expect("upload");
+    day.core
+        .lock(&day.who, &["doc".to_string()])
+        .await
+        .expect("lock");
+    let renamed = day
+        .core
+        .rename_replacing(&day.who, "other", "doc")
+        .await
+        .expect("rename");
+    assert_eq!(renamed, sfs::core::rename::Renamed::KeyChanged);
+    day.core.lock(&day.who, &[]).await.expect("lock");
+    assert!(day.core.unlock(&day.who, "doc", &new).await.is_err());
+    day.core
+        .unlock(&day.who, "doc", &other)
+        .await
+        .expect("other's key");
+    assert_eq!(day.read("doc").await, b"v5");
 }

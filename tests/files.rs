@@ -51,7 +51,9 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
 }
 
 async fn upload(files: &Files, name: &str, bytes: &[u8]) -> (sfs::db::FileRecord, FileKey) {
-    let mut upload = files.begin_upload(ACCOUNT, name).expect("begin");
+    let mut upload = files
+        .begin_upload(ACCOUNT, name, FileKey::generate())
+        .expect("begin");
     upload.write_all(bytes).expect("write");
     let committed = files.commit_upload(upload).await.expect("commit");
     (committed.record, committed.key)
@@ -69,7 +71,9 @@ async fn an_upload_is_invisible_until_committed_and_gone_if_abandoned() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = files_in(dir.path(), 0).await;
 
-    let mut pending = files.begin_upload(ACCOUNT, "report.pdf").expect("begin");
+    let mut pending = files
+        .begin_upload(ACCOUNT, "report.pdf", FileKey::generate())
+        .expect("begin");
     pending.write_all(&data(10_000, 1)).expect("write");
     assert!(
         files.list(ACCOUNT).await.expect("list").is_empty(),
@@ -127,7 +131,9 @@ async fn a_finished_upload_of_an_existing_name_replaces_it() {
     let (first, _) = upload(&files, "same.bin", &data(5000, 3)).await;
     let second_bytes = data(7000, 4);
 
-    let mut second = files.begin_upload(ACCOUNT, "same.bin").expect("begin");
+    let mut second = files
+        .begin_upload(ACCOUNT, "same.bin", FileKey::generate())
+        .expect("begin");
     second.write_all(&second_bytes).expect("write");
     let listed = files.list(ACCOUNT).await.expect("list");
     assert_eq!(listed.len(), 1);
@@ -202,7 +208,7 @@ async fn names_are_checked_and_nothing_is_created_for_a_bad_one() {
         "esc\u{1b}[2J",
         long.as_str(),
     ] {
-        match files.begin_upload(ACCOUNT, bad) {
+        match files.begin_upload(ACCOUNT, bad, FileKey::generate()) {
             Err(FilesError::InvalidName(why)) => assert!(!why.is_empty()),
             Err(other) => panic!("{bad:?}: unexpected error {other}"),
             Ok(_) => panic!("{bad:?} was accepted"),
@@ -219,7 +225,9 @@ async fn names_are_checked_and_nothing_is_created_for_a_bad_one() {
 async fn the_size_limit_refuses_and_leaves_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = files_in(dir.path(), 10_000).await;
-    let mut pending = files.begin_upload(ACCOUNT, "big.bin").expect("begin");
+    let mut pending = files
+        .begin_upload(ACCOUNT, "big.bin", FileKey::generate())
+        .expect("begin");
     pending.write_all(&data(9_000, 5)).expect("under the limit");
     let error = pending
         .write_all(&data(2_000, 6))
@@ -262,7 +270,9 @@ async fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
     let _unmount = Unmount(files_dir.clone());
 
     let files = files_in(dir.path(), 0).await;
-    let mut pending = files.begin_upload(ACCOUNT, "huge.bin").expect("begin");
+    let mut pending = files
+        .begin_upload(ACCOUNT, "huge.bin", FileKey::generate())
+        .expect("begin");
     let outcome = pending
         .write_all(&data(1 << 20, 7))
         .map_err(FilesError::from);
@@ -295,7 +305,9 @@ async fn crash_child() {
         return;
     };
     let files = files_in(Path::new(&dir), 0).await;
-    let mut pending = files.begin_upload(ACCOUNT, "half.bin").expect("begin");
+    let mut pending = files
+        .begin_upload(ACCOUNT, "half.bin", FileKey::generate())
+        .expect("begin");
     pending.write_all(&data(1 << 20, 8)).expect("write");
     pending.flush().expect("flush");
     println!("UPLOADING");

@@ -217,17 +217,9 @@ async fn openssh_on_a_plain_terminal_gets_ascii_without_colour_and_keeps_every_k
         remote: "127.0.0.1:1".to_string(),
         open_files: sfs::auth::budgets::OpenFiles::new(4),
     };
-    let mut upload = sfs::core::upload::UploadStream::start(&server.core, &who, "x.txt", None)
+    harness::store(&server.core, &who, "x.txt", b"data")
         .await
-        .expect("upload starts");
-    upload.write(b"data".to_vec().into()).await.expect("write");
-    upload
-        .seal()
-        .await
-        .expect("seal")
-        .commit()
-        .await
-        .expect("commit");
+        .expect("stored");
     tmux.wait_for("1 key waiting - r to reveal").await;
     tmux.type_text("klmnopqrst");
     let screen = tmux.wait_for(&"*".repeat(20)).await;

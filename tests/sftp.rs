@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harness::TestServer;
-use sfs::core::FileState;
 use sfs::vault::FileKey;
 use sha2::{Digest, Sha256};
 
@@ -87,7 +86,12 @@ impl User {
 
     /// Names in `ls -l`, with their long lines.
     async fn listing(&self, server: &TestServer) -> Vec<(String, String)> {
-        let run = self.sftp_ok(server, "ls -l\n").await;
+        self.listing_of(server, "").await
+    }
+
+    /// Names in `ls -l FOLDER`, with their long lines.
+    async fn listing_of(&self, server: &TestServer, folder: &str) -> Vec<(String, String)> {
+        let run = self.sftp_ok(server, &format!("ls -l {folder}\n")).await;
         run.stdout
             .lines()
             .filter(|line| line.starts_with('-'))
@@ -100,6 +104,26 @@ impl User {
 
     async fn names(&self, server: &TestServer) -> Vec<String> {
         self.listing(server)
+            .await
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Locks all the user's files again, as a logout does.
+    async fn lock(&self, server: &TestServer) {
+        let who = sfs::core::Who {
+            account_id: self.account_id,
+            email: self.email.clone(),
+            remote: "test".into(),
+            open_files: sfs::auth::budgets::OpenFiles::new(4),
+        };
+        server.core.lock(&who, &[]).await.expect("lock");
+    }
+
+    /// The waiting keys, as `.keys` lists them.
+    async fn keys(&self, server: &TestServer) -> Vec<String> {
+        self.listing_of(server, ".keys")
             .await
             .into_iter()
             .map(|(name, _)| name)
@@ -141,6 +165,9 @@ async fn put_and_get_round_trips_of_many_sizes() {
     let run = alice.sftp_ok(&server, &batch).await;
 
     let listing = alice.listing(&server).await;
+    assert_eq!(listing.len(), sizes.len(), "only files: {listing:?}");
+    let keys = alice.listing_of(&server, ".keys").await;
+    alice.lock(&server).await;
     let mut batch = String::new();
     for (i, size) in sizes.iter().enumerate() {
         let name = format!("file{i}");
@@ -153,11 +180,11 @@ async fn put_and_get_round_trips_of_many_sizes() {
             "size of {name}: {line}"
         );
         assert!(line.starts_with("-rw-------"), "{line}");
-        let key_line = listing
+        let key_line = keys
             .iter()
             .find(|(n, _)| *n == format!("{name}.key"))
             .map(|(_, l)| l.clone())
-            .unwrap_or_else(|| panic!("{name}.key listed: {listing:?}"));
+            .unwrap_or_else(|| panic!("{name}.key in .keys: {keys:?}"));
         assert!(key_line.contains(" 45 "), "key file size: {key_line}");
 
         let key = key_in(&run.stderr, &name);
@@ -183,11 +210,18 @@ async fn key_pickup_locks_unlock_rename_remove_and_overwrite() {
 
     let run = alice.sftp_ok(&server, "put first doc\n").await;
     let key = key_in(&run.stderr, "doc");
-    let names = alice.names(&server).await;
-    assert!(names.contains(&"doc".to_string()), "{names:?}");
-    assert!(names.contains(&"doc.key".to_string()), "{names:?}");
+    // Listed alone; its waiting key only in `.keys`. A fresh upload reads
+    // back at once.
+    assert_eq!(alice.names(&server).await, ["doc"]);
+    assert_eq!(alice.keys(&server).await, ["doc.key"]);
+    alice.sftp_ok(&server, "get doc fresh\n").await;
+    assert_eq!(
+        std::fs::read(alice.path("fresh")).unwrap(),
+        b"first version\n"
+    );
 
     // Locked: refused, with the way to unlock.
+    alice.lock(&server).await;
     let run = alice.sftp(&server, "get doc locked\n").await;
     assert!(!run.success);
     assert!(run.stderr.contains("the file is locked"), "{}", run.stderr);
@@ -201,7 +235,7 @@ async fn key_pickup_locks_unlock_rename_remove_and_overwrite() {
     let run = alice.sftp(&server, "get doc.key again\n").await;
     assert!(!run.success, "read-once: {}", run.stdout);
     assert!(!alice.path("again").exists());
-    assert_eq!(alice.names(&server).await, vec!["doc".to_string()]);
+    assert!(alice.keys(&server).await.is_empty());
 
     // A wrong key (well formed, or not a key at all) does not unlock.
     let wrong = FileKey::generate().to_text().to_string();
@@ -237,22 +271,57 @@ async fn key_pickup_locks_unlock_rename_remove_and_overwrite() {
         b"first version\n"
     );
 
-    // Overwrite: the new content under a new key; the old key no longer fits.
+    // Overwriting the unlocked file keeps its key: no new key line, and
+    // the key saved for the first version opens the second.
     let run = alice.sftp_ok(&server, "put second doc\n").await;
+    assert!(!run.stderr.contains("key for doc"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "sfs: stored doc, sealed with the key it already had: that key still opens it"
+        ),
+        "{}",
+        run.stderr
+    );
+    alice.lock(&server).await;
+    let run = alice
+        .sftp_ok(&server, "put picked doc.key\nget doc back2\n")
+        .await;
+    assert!(
+        run.stderr.contains("doc is unlocked until"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(alice.path("back2")).unwrap(),
+        b"second, longer version\n"
+    );
+
+    // Overwriting the locked file makes a new key, and says the old one no
+    // longer opens it.
+    alice.lock(&server).await;
+    let run = alice.sftp_ok(&server, "put first doc\n").await;
     let new_key = key_in(&run.stderr, "doc");
     assert_ne!(new_key, key);
+    assert!(
+        run.stderr.contains(
+            "sfs: doc was locked, so it was stored with a new key: its old key no longer opens it"
+        ),
+        "{}",
+        run.stderr
+    );
+    alice.lock(&server).await;
     alice.write("new", new_key.as_bytes());
     let run = alice
         .sftp(
             &server,
-            "-put picked doc.key\nput new doc.key\nget doc back2\n",
+            "-put picked doc.key\nput new doc.key\nget doc back3\n",
         )
         .await;
     assert!(run.success, "{}", run.stderr);
     assert!(run.stderr.contains("wrong key"), "{}", run.stderr);
     assert_eq!(
-        std::fs::read(alice.path("back2")).unwrap(),
-        b"second, longer version\n"
+        std::fs::read(alice.path("back3")).unwrap(),
+        b"first version\n"
     );
 
     // Rename; onto an existing name the legacy rename (`-l`) is refused
@@ -318,8 +387,8 @@ async fn paths_never_leave_the_account() {
         assert!(run.stderr.contains(says), "{command}: {}", run.stderr);
         assert!(!alice.path("out").exists(), "{command}");
     }
-    let names = alice.names(&server).await;
-    assert_eq!(names, vec!["x".to_string(), "x.key".to_string()]);
+    assert_eq!(alice.names(&server).await, ["x"]);
+    assert_eq!(alice.keys(&server).await, ["x.key"]);
 
     // Harmless spellings of the account's own names work.
     let run = alice
@@ -367,13 +436,12 @@ async fn accounts_cannot_reach_each_other() {
         .expect("list");
     assert_eq!(views.len(), 1);
     assert!(
-        matches!(views[0].state, FileState::KeyWaiting(_)),
+        views[0].state.key_waiting(sfs::text::time::unix_now()),
         "{:?}",
         views[0].state
     );
-    let names = alice.names(&server).await;
-    assert!(names.contains(&"secret".to_string()), "{names:?}");
-    assert!(names.contains(&"secret.key".to_string()), "{names:?}");
+    assert_eq!(alice.names(&server).await, ["secret"]);
+    assert_eq!(alice.keys(&server).await, ["secret.key"]);
     assert!(!bob.names(&server).await.contains(&"secret".to_string()));
 }
 
@@ -426,16 +494,22 @@ async fn raw_protocol_edges() {
     let (client, sftp) = raw_session(&server, "carol@example.com").await;
     let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
 
-    // Writes out of order are refused and leave nothing.
+    // Writes in any order land where they were sent; a hole reads as
+    // zeros, as on a disk.
     let handle = sftp
         .open("gap", write, FileAttributes::empty())
         .await
         .expect("open")
         .handle;
-    let message = status_message(sftp.write(&handle, 5, b"late".to_vec()).await);
-    assert!(message.contains("resume is not supported"), "{message}");
-    assert!(status_message(sftp.close(&handle).await).contains("resume"));
-    assert!(sftp.stat("gap").await.is_err());
+    sftp.write(&handle, 5, b"late".to_vec())
+        .await
+        .expect("write");
+    sftp.write(&handle, 0, b"ab".to_vec()).await.expect("write");
+    sftp.close(&handle).await.expect("commit");
+    assert_eq!(
+        read_whole(&sftp, "gap").await.as_deref(),
+        Ok(&b"ab\0\0\0late"[..])
+    );
 
     // Random access into an unlocked file; EOF past its end.
     let data = random_bytes(200_000);
@@ -449,8 +523,8 @@ async fn raw_protocol_edges() {
             .await
             .expect("write");
     }
+    // A fresh upload is unlocked for its owner.
     sftp.close(&handle).await.expect("commit");
-    harness::unlock_with_waiting_key(&sftp, "data").await;
     let handle = sftp
         .open("./data", OpenFlags::READ, FileAttributes::empty())
         .await
@@ -553,6 +627,7 @@ async fn raw_protocol_edges() {
 }
 
 /// Uploads `data` as `name` over a raw session and unlocks it.
+/// An upload, which leaves the file unlocked for its owner.
 async fn put_unlocked(sftp: &russh_sftp::client::RawSftpSession, name: &str, data: &[u8]) {
     use russh_sftp::protocol::{FileAttributes, OpenFlags};
     let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
@@ -563,7 +638,6 @@ async fn put_unlocked(sftp: &russh_sftp::client::RawSftpSession, name: &str, dat
         .handle;
     sftp.write(&handle, 0, data.to_vec()).await.expect("write");
     sftp.close(&handle).await.expect("commit");
-    harness::unlock_with_waiting_key(sftp, name).await;
 }
 
 async fn read_whole(

@@ -334,8 +334,21 @@ async fn unlock(server: &TestServer, name: &str, key: &str) {
     server.core.unlock(&who, name, &key).await.expect("unlock");
 }
 
-/// Uploads with scp over `protocol`, checks that a locked file is refused,
-/// unlocks it and downloads it again, comparing the bytes.
+/// Locks all of Alice's files again, as a logout does.
+async fn lock(server: &TestServer) {
+    let account = alice_account(server).await;
+    let who = sfs::core::Who {
+        account_id: account.id,
+        email: ALICE.into(),
+        remote: "test".into(),
+        open_files: sfs::auth::budgets::OpenFiles::new(64),
+    };
+    server.core.lock(&who, &[]).await.expect("lock");
+}
+
+/// Uploads with scp over `protocol` and reads it back at once (a fresh
+/// upload is unlocked for its owner); locked, it is refused; unlocked with
+/// its key, it downloads again, the same bytes.
 async fn scp_round_trip(server: &TestServer, alice: &Login, protocol: &str, name: &str) {
     let local = tempfile::tempdir().expect("tempdir");
     let data = random_bytes(300_001);
@@ -350,6 +363,12 @@ async fn scp_round_trip(server: &TestServer, alice: &Login, protocol: &str, name
 
     let target = local.path().join("back").display().to_string();
     let remote = format!("REMOTE:{name}");
+    let fresh = alice.scp_with(protocol, &[&remote, &target]).await;
+    assert!(fresh.status.success(), "{}", text(&fresh.stderr));
+    assert_eq!(sha(&std::fs::read(&target).expect("read back")), sha(&data));
+    std::fs::remove_file(&target).expect("remove");
+
+    lock(server).await;
     let locked = alice.scp_with(protocol, &[&remote, &target]).await;
     assert!(!locked.status.success(), "a locked file is refused");
     assert!(
@@ -416,35 +435,51 @@ async fn modern_scp_rides_on_sftp() {
     server.stop().await;
 }
 
+/// Six `ssh … put` of one name at once: one writer at a time is let in,
+/// the others are told why and store nothing; every key a client was handed
+/// opens the file that is left, which is one upload's bytes, whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_uploads_of_one_name_at_once_end_with_one_whole_file() {
+async fn uploads_of_one_name_at_once_never_both_claim_it() {
     let mut server = TestServer::start().await;
     let alice = Login::new(&server, ALICE).await;
-    let first = random_bytes(3 << 20);
-    let second = random_bytes(3 << 20);
-    let (a, b) = tokio::join!(
-        alice.ssh("put same.bin", first.clone()),
-        alice.ssh("put same.bin", second.clone())
-    );
-    let keys = [key_of(&a), key_of(&b)];
+    let uploads: Vec<Vec<u8>> = (0..6).map(|_| random_bytes(3 << 20)).collect();
+    let puts = uploads
+        .iter()
+        .map(|data| alice.ssh("put same.bin", data.clone()));
+    let outs = futures::future::join_all(puts).await;
+    let mut keys = Vec::new();
+    for out in &outs {
+        if out.status.success() {
+            keys.push(key_of(out));
+        } else {
+            assert_eq!(out.status.code(), Some(1));
+            assert_eq!(
+                text(&out.stderr),
+                "sfs: same.bin is being written by another upload right now (from this or another \
+                 session): try again once it has finished; nothing was changed\n"
+            );
+            assert!(out.stdout.is_empty(), "no key for what was not stored");
+        }
+    }
+    assert!(!keys.is_empty(), "one of them was stored");
     let listing = text(&alice.ssh("ls", Vec::new()).await.stdout);
     assert_eq!(listing.matches("same.bin").count(), 1, "{listing}");
-    // Exactly one key opens it, and it yields that upload's bytes whole.
-    let mut opened = Vec::new();
+    lock(&server).await;
+    let hashes: Vec<String> = uploads.iter().map(|data| sha(data)).collect();
+    let mut opened = std::collections::HashSet::new();
     for key in &keys {
         let get = alice
             .ssh("get same.bin", format!("{key}\n").into_bytes())
             .await;
-        if get.status.success() {
-            opened.push(sha(&get.stdout));
-        }
+        assert!(get.status.success(), "every key handed out opens it");
+        opened.insert(sha(&get.stdout));
     }
-    assert_eq!(opened.len(), 1, "one of the two uploads won");
-    assert!(opened[0] == sha(&first) || opened[0] == sha(&second));
+    assert_eq!(opened.len(), 1, "one version");
+    assert!(hashes.contains(opened.iter().next().expect("one")));
     assert_eq!(
         harness::blob_count(&server).await,
         1,
-        "the losing upload's blob is gone"
+        "the refused uploads left no blob"
     );
     server.stop().await;
 }

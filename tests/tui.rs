@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use sfs::auth::LoginMethod;
 use sfs::core::events::{Direction, Event, Transfer};
-use sfs::core::FileState;
 use sfs::db::FileRecord;
 use sfs::text::time::unix_now;
 use sfs::vault::{FileId, FileKey};
@@ -166,6 +165,10 @@ async fn files_download_with_wrong_and_right_key() {
     let mut first = harness.logged_in().await;
     let report_key = harness.upload("report.pdf", &[7u8; 3000]).await;
     harness.upload("my notes.txt", b"hello").await;
+    // Fresh uploads are unlocked for their owner; locked again here, as
+    // after a logout, their keys still waiting.
+    let who = harness.who().await;
+    harness.core.lock(&who, &[]).await.expect("lock");
     // A file uploaded elsewhere shows up without a refresh.
     wait_listed(&mut first, "report.pdf").await;
     wait_listed(&mut first, "my notes.txt").await;
@@ -205,11 +208,9 @@ async fn files_download_with_wrong_and_right_key() {
     assert!(screen.contains("Nothing was unlocked"), "{screen}");
     assert!(line_with(&screen, "report.pdf  ").contains("key waiting"));
     assert!(!screen.contains("unlocked until"), "{screen}");
-    let who = harness.who().await;
     let views = harness.core.list(&who).await.expect("list");
-    assert!(views
-        .iter()
-        .all(|v| matches!(v.state, FileState::Locked | FileState::KeyWaiting(_))));
+    let now = sfs::text::time::unix_now();
+    assert!(views.iter().all(|v| v.state.unlocked_at(now).is_none()));
 
     // Garbage is not a key at all.
     session.send(b"not-a-key\r").await;
@@ -234,9 +235,10 @@ async fn files_download_with_wrong_and_right_key() {
     let screen = session.wait_for("unlocked until").await;
     assert!(line_with(&screen, "report.pdf  ").contains("unlocked until"));
     let views = harness.core.list(&who).await.expect("list");
+    let now = sfs::text::time::unix_now();
     assert!(views
         .iter()
-        .any(|v| v.record.name == "report.pdf" && matches!(v.state, FileState::Unlocked(_))));
+        .any(|v| v.record.name == "report.pdf" && v.state.unlocked_at(now).is_some()));
     // The other session sees the unlock too.
     let screen = first.wait_for("unlocked until").await;
     assert!(line_with(&screen, "report.pdf").contains("unlocked until"));
@@ -323,18 +325,24 @@ async fn logout_locks_files_and_returns_to_the_email_screen() {
     let who = harness.who().await;
     let views = harness.core.list(&who).await.expect("list");
     assert!(
-        !matches!(views[0].state, FileState::Unlocked(_)),
+        views[0]
+            .state
+            .unlocked_at(sfs::text::time::unix_now())
+            .is_none(),
         "{:?}",
         views[0].state
     );
 
-    // Logging in again shows the file locked (its key, never picked up,
-    // is still waiting).
+    // Logging in again shows the file locked; its waiting key went when
+    // the user typed it (they hold it).
     session.login(&harness).await;
-    wait_listed(&mut session, "report.pdf").await;
     let screen = session.wait_for("report.pdf").await;
-    assert!(line_with(&screen, "report.pdf").contains("key waiting"));
+    assert!(
+        line_with(&screen, "report.pdf").contains("locked"),
+        "{screen}"
+    );
     assert!(!screen.contains("unlocked"), "{screen}");
+    assert!(!screen.contains("key waiting"), "{screen}");
 }
 
 #[tokio::test]

@@ -44,6 +44,11 @@ pub(super) enum CodeCheck {
 }
 
 impl IssuedCode {
+    /// Used by a login (possibly another one that adopted it).
+    pub(super) fn is_used(&self) -> bool {
+        self.used.load(Ordering::Acquire)
+    }
+
     /// Whether a new login may adopt it instead of mailing another.
     fn outstanding(&self, now: Instant, cooldown: Duration) -> bool {
         !self.used.load(Ordering::Acquire)

@@ -184,7 +184,7 @@ impl Challenge {
     /// How long until another code may be mailed; `None` = now.
     pub fn resend_available_in(&self) -> Option<Duration> {
         let code = self.code.as_ref()?;
-        if code.delivery.state() == DeliveryState::Failed {
+        if code.delivery.state() == DeliveryState::Failed || code.is_used() {
             return None;
         }
         let ready = code.sent_at + self.resend_cooldown;
@@ -415,6 +415,16 @@ impl Accounts {
         Ok(())
     }
 
+    /// A code this login can no longer use (expired, or used by another
+    /// login that shared it): a new one is mailed at once and `why` says
+    /// so, or the new mail's refusal says why not.
+    async fn renew(&self, challenge: &mut Challenge, ip: IpAddr, why: Refusal) -> Refusal {
+        match self.resend(challenge, ip).await {
+            Ok(()) => Refusal::new(format!("{}; a new one was sent", why.message)),
+            Err(refusal) => refusal,
+        }
+    }
+
     /// Checks `answer` (an e-mailed or app code) against the challenge. A
     /// correct, unused code logs in (creating the account on an address's
     /// first login) and opens the key login window for `proven_keys`, the
@@ -518,8 +528,15 @@ impl Accounts {
                 self.accept(challenge, LoginMethod::EmailCode, ip, proven_keys)
                     .await
             }
-            CodeCheck::Expired => Err(Refusal::code_expired()),
-            CodeCheck::AlreadyUsed => Err(replayed(challenge, ip, "e-mailed")),
+            CodeCheck::Expired => Err(self.renew(challenge, ip, Refusal::code_expired()).await),
+            // Another login that shared this code (from any door) used it:
+            // this one gets its own code at once, and loses no attempt.
+            CodeCheck::AlreadyUsed => {
+                tracing::info!(to = %challenge.masked_email(), %ip, "a login code shared by two logins was used by the other");
+                Err(self
+                    .renew(challenge, ip, Refusal::code_used_elsewhere())
+                    .await)
+            }
             CodeCheck::Wrong => Err(self.wrong_code(challenge, ip, known).await),
         }
     }

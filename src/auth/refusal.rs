@@ -94,6 +94,12 @@ impl Refusal {
         Refusal::new("this code was already used; request a new one")
     }
 
+    /// A code two logins shared (the second started within the resend
+    /// cooldown), used by the other one.
+    pub fn code_used_elsewhere() -> Refusal {
+        Refusal::new("the code sent to this address was just used by another login")
+    }
+
     pub fn too_many_wrong_codes() -> Refusal {
         Refusal::new("too many wrong codes; request a new code")
     }

@@ -356,6 +356,12 @@ settings! {
         sftp_backlog_bytes: u64 = 16u64 * 1024 * 1024,
             expect "a whole number of bytes from 1048576 (1 MiB) to 1073741824 (1 GiB)",
             check |n| (1 << 20..=1 << 30).contains(n);
+        /// Bytes of writes an open file changed in place (sshfs, reput, append, random
+        /// writes) holds while they wait for their place in the file's new version;
+        /// beyond this the version so far is written out and copied once more.
+        edit_buffer_bytes: u64 = 4u64 * 1024 * 1024,
+            expect "a whole number of bytes from 262144 (256 KiB) to 268435456 (256 MiB)",
+            check |n| (1 << 18..=1 << 28).contains(n);
     }
 }
 

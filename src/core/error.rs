@@ -21,10 +21,27 @@ pub enum FilesError {
     NoFolders,
     #[error("no such file")]
     NotFound,
+    #[error("`.keys` holds your waiting keys to read: nothing can be written there")]
+    KeysReadOnly,
+    /// A key file asked for where a stored file is meant (a checksum, a
+    /// download by key): it has no content of its own to give.
+    #[error("that is a key file, not a stored file: read it (sftp, rclone) to take the key")]
+    KeyNotAFile,
     #[error("a file with that name already exists")]
     Exists,
-    #[error("the file is locked: unlock it with its key first (in the terminal UI, or `put KEYFILE NAME.key` in sftp)")]
+    #[error("the file is locked: unlock it with its key first (in the terminal UI, `put KEYFILE NAME.key` in sftp, or `ssh … unlock NAME < KEYFILE`)")]
     Locked,
+    /// A change in place (append, resume, a write past the start, a new
+    /// size) of a file whose key the server does not hold.
+    #[error("{} is locked: changing it in place (append, resume, writing inside it, a new size) needs its key: unlock it first (in the terminal UI, `put KEYFILE NAME.key` in sftp, or `ssh … unlock NAME < KEYFILE`); nothing was changed", escape(.name))]
+    LockedForChange { name: String },
+    #[error("{} is being written by another upload right now (from this or another session): try again once it has finished; nothing was changed", escape(.name))]
+    BeingWritten { name: String },
+    #[error("{} was replaced, renamed or removed by another session while you were changing it; your changes were not stored", escape(.name))]
+    ChangedMeanwhile { name: String },
+    /// The client went away before its new file's key reached it.
+    #[error("the file's key could not be delivered, so nothing was stored")]
+    KeyUndelivered,
     #[error("file too large: this server accepts at most {limit} bytes per file")]
     TooLarge { limit: u64 },
     #[error("this upload does not fit in your storage quota: your other files use {} of the {} allowed{}; nothing was stored", human_size(*.used), human_size(*.allowed), .upload.map_or(String::new(), |n| format!(" and this one is {}", human_size(n))))]
@@ -98,9 +115,12 @@ impl FilesError {
             | FilesError::KeyFileOf { .. }
             | FilesError::HidesKeyFile { .. }
             | FilesError::Locked
+            | FilesError::LockedForChange { .. }
             | FilesError::AccountClosed
             | FilesError::Vault(VaultError::WrongKey) => ErrorKind::Denied,
             FilesError::InvalidName(_)
+            | FilesError::KeyNotAFile
+            | FilesError::KeysReadOnly
             | FilesError::NotAKeyFor { .. }
             | FilesError::OutsideFiles
             | FilesError::NoFolders
@@ -110,7 +130,11 @@ impl FilesError {
             | FilesError::OverQuota { .. }
             | FilesError::TooManyFiles { .. }
             | FilesError::DiskFull => ErrorKind::TooLarge,
-            FilesError::TooManyOpen { .. } | FilesError::UploadIdle { .. } => ErrorKind::Busy,
+            FilesError::TooManyOpen { .. }
+            | FilesError::UploadIdle { .. }
+            | FilesError::BeingWritten { .. }
+            | FilesError::ChangedMeanwhile { .. }
+            | FilesError::KeyUndelivered => ErrorKind::Busy,
             FilesError::Damaged(_)
             | FilesError::StorageUnavailable { .. }
             | FilesError::Io(_)

@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use crate::core::error::FilesError;
 use crate::core::names::validate_name;
-use crate::db::{Db, FileRecord, RenameOutcome};
+use crate::db::{Commit, Db, DbError, FileRecord, RenameOutcome, Replacing};
 use crate::storage::{BlobReader, BlobStore, PendingBlob, SweepReport};
 use crate::text::time::unix_now;
 use crate::vault::format::stored_len;
@@ -42,8 +42,8 @@ pub struct Files {
 
 /// An upload in progress: plaintext goes in through [`Write`], sealed chunks
 /// go to a pending blob, created with the first bytes. Blocking I/O:
-/// drive it from a blocking task. Dropped without [`Files::commit_upload`],
-/// it leaves nothing behind.
+/// drive it from a blocking task. Dropped before it is sealed, it leaves
+/// nothing behind.
 pub struct Upload {
     account_id: i64,
     name: String,
@@ -142,15 +142,20 @@ impl Files {
         &self.store
     }
 
-    /// Starts an upload under a fresh file id and a fresh key; touches no
-    /// disk yet.
-    pub fn begin_upload(&self, account_id: i64, name: &str) -> Result<Upload, FilesError> {
+    /// Starts an upload under a fresh file id, sealed with `key` (a fresh
+    /// one, or the key of the file it replaces); touches no disk yet.
+    pub fn begin_upload(
+        &self,
+        account_id: i64,
+        name: &str,
+        key: FileKey,
+    ) -> Result<Upload, FilesError> {
         validate_name(name)?;
         Ok(Upload {
             account_id,
             name: name.to_string(),
             id: FileId::generate(),
-            key: FileKey::generate(),
+            key,
             chunk_size: self.chunk_size,
             max_file_bytes: self.max_file_bytes,
             store: self.store.clone(),
@@ -159,11 +164,12 @@ impl Files {
     }
 
     /// Seals the last chunk, makes the blob durable and visible, and replaces
-    /// any file of the same name. Returns the record, the key — the only copy
-    /// of the key there will ever be — and the record it replaced.
+    /// any file of the same name (tests and tools: the doors go through
+    /// `UploadStream`). Returns the record, the key and the record it
+    /// replaced.
     pub async fn commit_upload(&self, upload: Upload) -> Result<Committed, FilesError> {
         let sealed = self.seal_upload(upload, Vec::new()).await?;
-        self.commit_sealed(sealed).await
+        self.commit_sealed(sealed, Replacing::Any, None, None).await
     }
 
     /// Seals the last chunk and makes the blob durable under its final
@@ -209,23 +215,41 @@ impl Files {
         })
     }
 
-    /// Records a sealed upload, replacing any file of the same name; on
-    /// failure its blob is removed.
-    pub async fn commit_sealed(&self, sealed: Sealed) -> Result<Committed, FilesError> {
+    /// Records a sealed upload, replacing what `replacing` allows and
+    /// releasing the writer's name `claim` with it; on failure its blob is
+    /// removed and nothing changed.
+    pub async fn commit_sealed(
+        &self,
+        sealed: Sealed,
+        replacing: Replacing<'_>,
+        claim: Option<&str>,
+        removing: Option<&FileRecord>,
+    ) -> Result<Committed, FilesError> {
         let Sealed {
             mut record,
             id,
             key,
         } = sealed;
         record.created_at = unix_now();
-        let replaced = match self.db.replace_file(&record).await {
+        let commit = Commit {
+            record: &record,
+            replacing,
+            claim,
+            removing: removing.map(|record| record.id.as_str()),
+        };
+        let replaced = match self.db.commit_file(&commit).await {
             Ok(replaced) => replaced,
             Err(e) => {
                 self.remove_blob(record.account_id, &id).await;
-                return Err(e.into());
+                return Err(match e {
+                    DbError::Changed { .. } => FilesError::ChangedMeanwhile {
+                        name: record.name.clone(),
+                    },
+                    e => e.into(),
+                });
             }
         };
-        if let Some(old) = &replaced {
+        for old in replaced.iter().chain(removing) {
             if let Some(old_id) = FileId::from_hex(&old.id) {
                 self.remove_blob(old.account_id, &old_id).await;
             }
@@ -235,6 +259,19 @@ impl Files {
             key,
             replaced,
         })
+    }
+
+    /// Opens a sealed upload that is not recorded yet for reading (an
+    /// in-place change reads its last pass back).
+    pub async fn open_sealed(&self, sealed: &Sealed) -> Result<BlobRead, FilesError> {
+        let (account_id, id, key) = (sealed.record.account_id, sealed.id, sealed.key.clone());
+        let len = stored_len(sealed.record.size, sealed.record.chunk_size);
+        let store = self.store.clone();
+        blocking(move || -> Result<BlobRead, FilesError> {
+            let blob = store.open(account_id, &id, len)?;
+            Ok(VaultReader::open(blob, &key)?)
+        })
+        .await
     }
 
     /// Drops a sealed upload that will not be committed (its key could not

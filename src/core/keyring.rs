@@ -161,6 +161,23 @@ impl Keyring {
         }
     }
 
+    /// Locks one file again, on every node; true if it was unlocked. Fails
+    /// when its unlock in Redis could not be removed (it ends with its time
+    /// to live).
+    pub async fn lock_file(&self, account_id: i64, file_id: &str) -> Result<bool, FilesError> {
+        match self {
+            Keyring::Memory(keys) => Ok(keys.lock_file(account_id, file_id)),
+            Keyring::Shared { redis, local } => {
+                let here = local.lock_file(account_id, file_id);
+                let shared = redis
+                    .lock_file(account_id, file_id)
+                    .await
+                    .map_err(|e| shared_down("locking", &e))?;
+                Ok(here || shared)
+            }
+        }
+    }
+
     pub async fn forget_file(&self, account_id: i64, file_id: &str) {
         match self {
             Keyring::Memory(keys) => keys.forget_file(account_id, file_id),

@@ -180,6 +180,15 @@ impl MemoryKeyring {
         }
     }
 
+    /// Locks one file again; true if it was unlocked.
+    pub fn lock_file(&self, account_id: i64, file_id: &str) -> bool {
+        let now = Instant::now();
+        self.lock()
+            .get_mut(&account_id)
+            .and_then(|keys| keys.unlocked.remove(file_id))
+            .is_some_and(|held| held.live(now))
+    }
+
     /// Forgets a deleted or replaced file's keys.
     pub fn forget_file(&self, account_id: i64, file_id: &str) {
         if let Some(keys) = self.lock().get_mut(&account_id) {

@@ -9,6 +9,7 @@
 
 use zeroize::Zeroizing;
 
+use crate::core::upload::KeyNotice;
 use crate::core::FileKey;
 use crate::text::escape::escape;
 use crate::text::time::utc_datetime;
@@ -24,6 +25,49 @@ pub fn key_line(name: &str, key: &FileKey) -> Zeroizing<String> {
         escape(name),
         key.to_text().as_str()
     ))
+}
+
+/// What sftp and scp show on stderr of a stored file's key.
+pub fn key_notice(notice: &KeyNotice<'_>) -> Zeroizing<String> {
+    match *notice {
+        KeyNotice::New {
+            name,
+            key,
+            replaced_locked,
+        } => {
+            let mut lines = key_line(name, key);
+            if replaced_locked {
+                lines.push_str(&new_key_line(name));
+            }
+            lines
+        }
+        KeyNotice::Kept { name, .. } => Zeroizing::new(kept_key_line(name)),
+    }
+}
+
+/// A new version stored with the key its file already had.
+pub fn kept_key_line(name: &str) -> String {
+    format!(
+        "sfs: stored {}, sealed with the key it already had: that key still opens it\n",
+        escape(name)
+    )
+}
+
+/// A new version of a locked file, stored with a new key.
+pub fn new_key_line(name: &str) -> String {
+    format!(
+        "sfs: {} was locked, so it was stored with a new key: its old key no longer opens it\n",
+        escape(name)
+    )
+}
+
+/// A rename that replaced a file whose key the server did not hold.
+pub fn key_of_line(name: &str, from: &str) -> String {
+    format!(
+        "sfs: {} now opens with the key of {}: its own old key no longer opens it\n",
+        escape(name),
+        escape(from)
+    )
 }
 
 /// `ssh … put`'s note on stderr, the key itself going to stdout.
@@ -43,13 +87,32 @@ pub fn unlocked_until(name: &str, until_unix: i64) -> String {
     )
 }
 
+/// How many unlocked files a logout or `ssh … lock` locked again.
+pub fn locked_again(count: usize) -> String {
+    match count {
+        0 => "no file was unlocked".to_string(),
+        1 => "1 unlocked file is locked again".to_string(),
+        n => format!("{n} unlocked files are locked again"),
+    }
+}
+
+/// The answer to a checksum (`ssh … md5sum NAME`) that cannot be given:
+/// an empty one with success, which rclone reads as "no checksum" (a
+/// failure it would read as a corrupted transfer), and this line on stderr.
+pub fn no_checksum(name: &str, key_file: bool) -> String {
+    let why = if key_file {
+        "is a key file, which has no checksum"
+    } else {
+        "is locked, so its checksum cannot be computed (unlock it first)"
+    };
+    format!(
+        "sfs: {} {why}; the answer is empty, which rclone reads as no checksum\n",
+        escape(name)
+    )
+}
+
 /// A file read while its upload is still open.
 pub const STILL_UPLOADING: &str = "this file is still being uploaded; read it once it is closed";
-
-/// An upload that does not start at 0 or skips ahead (resume, append): the
-/// vault is a sealed stream.
-pub const RESUME_REFUSED: &str =
-    "uploads are written from start to end: resume is not supported (reput, put -a)";
 
 /// A virtual `NAME.key` read again after its one read.
 pub const KEY_TAKEN: &str = "this key was already read; it is shown once";

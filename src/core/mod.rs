@@ -5,9 +5,11 @@
 //! the terminal UI, sftp, scp and commands cannot drift apart.
 
 pub mod admin;
+mod claims;
 mod cluster;
 mod collector;
 pub mod download;
+pub mod edit;
 pub mod error;
 mod event_relay;
 pub mod events;
@@ -17,10 +19,12 @@ pub mod keyring;
 mod memory_keyring;
 pub mod messages;
 pub mod names;
+mod patches;
 mod progress;
 pub mod quota;
 mod redis_key_windows;
 mod redis_limits;
+pub mod rename;
 mod shared_keyring;
 mod store;
 pub mod upload;
@@ -35,7 +39,7 @@ use crate::auth::Sealer;
 use crate::config::MailTransport;
 use crate::core::download::Download;
 use crate::core::events::{Direction, Event, Events};
-use crate::core::files::{Committed, Files, Sealed};
+use crate::core::files::Files;
 use crate::core::keyring::{Keyring, MemoryKeyring, WaitingKey};
 use crate::core::names::{key_file_name, key_file_stem, validate_name};
 use crate::core::progress::Progress;
@@ -97,35 +101,51 @@ pub struct FileView {
     pub state: FileState,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FileState {
-    Locked,
-    /// Locked, and its fresh key waits for its one pickup until this unix
-    /// time.
-    KeyWaiting(i64),
-    /// Unlocked until this unix time.
-    Unlocked(i64),
+/// What its owner can do with a file now: read it while it is unlocked,
+/// take its fresh key while that waits. A fresh upload is both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileState {
+    /// Unlocked for its owner until this unix time.
+    pub unlocked_until: Option<i64>,
+    /// Its fresh key waits for its one pickup until this unix time.
+    pub key_waiting_until: Option<i64>,
 }
 
 impl FileState {
+    pub const LOCKED: FileState = FileState {
+        unlocked_until: None,
+        key_waiting_until: None,
+    };
+
     /// The one wording of a state for every listing (`ls`, the terminal
-    /// UI): a state whose time has passed reads as locked.
+    /// UI): a waiting key first (it needs its owner), then an unlock; a
+    /// state whose time has passed reads as locked.
     pub fn label(&self, now: i64) -> String {
-        match *self {
-            FileState::Unlocked(until) if until > now => {
-                format!("unlocked until {}", utc_time(until))
-            }
-            FileState::KeyWaiting(until) if until > now => "key waiting".to_string(),
-            _ => "locked".to_string(),
+        if self.key_waiting(now) {
+            return "key waiting".to_string();
         }
+        match self.unlocked_at(now) {
+            Some(until) => format!("unlocked until {}", utc_time(until)),
+            None => "locked".to_string(),
+        }
+    }
+
+    /// When the unlock ends, if the file is unlocked at `now`.
+    pub fn unlocked_at(&self, now: i64) -> Option<i64> {
+        self.unlocked_until.filter(|&until| until > now)
+    }
+
+    /// Whether its fresh key still waits at `now`.
+    pub fn key_waiting(&self, now: i64) -> bool {
+        self.key_waiting_until.is_some_and(|until| until > now)
     }
 
     /// Whether it still holds at `now` (a listing may be older than now).
     pub fn is_current(&self, now: i64) -> bool {
-        match *self {
-            FileState::Locked => true,
-            FileState::KeyWaiting(until) | FileState::Unlocked(until) => until > now,
-        }
+        [self.unlocked_until, self.key_waiting_until]
+            .into_iter()
+            .flatten()
+            .all(|until| until > now)
     }
 }
 
@@ -136,12 +156,9 @@ fn state_of(
     unlocked: &HashMap<String, i64>,
     waiting: &HashMap<String, i64>,
 ) -> FileState {
-    if let Some(&until) = unlocked.get(&record.id) {
-        return FileState::Unlocked(until);
-    }
-    match waiting.get(&record.id) {
-        Some(&expires) => FileState::KeyWaiting(expires),
-        None => FileState::Locked,
+    FileState {
+        unlocked_until: unlocked.get(&record.id).copied(),
+        key_waiting_until: waiting.get(&record.id).copied(),
     }
 }
 
@@ -432,43 +449,6 @@ impl Core {
         self.keyring.waiting(who.account_id).await
     }
 
-    /// Commits a sealed upload (whose key the door has delivered): the file
-    /// replaces any of the same name, its key is held for a one-time
-    /// pickup, and every open session is told.
-    pub async fn finish_upload(&self, who: &Who, sealed: Sealed) -> Result<FileRecord, FilesError> {
-        let result = async {
-            let Committed {
-                record,
-                key,
-                replaced,
-            } = self.files.commit_sealed(sealed).await?;
-            if let Some(old) = replaced {
-                self.keyring.forget_file(who.account_id, &old.id).await;
-            }
-            self.keyring
-                .hold_for_pickup(who.account_id, &record.id, &record.name, key.clone())
-                .await;
-            self.events.publish(who.account_id, Event::FilesChanged);
-            self.events.publish(
-                who.account_id,
-                Event::KeyWaiting {
-                    file_id: record.id.clone(),
-                    name: record.name.clone(),
-                },
-            );
-            telemetry::upload_stored();
-            self.audit(
-                who,
-                Action::Upload,
-                &format!("{:?}, {} bytes", record.name, record.size),
-            )
-            .await;
-            Ok(record)
-        }
-        .await;
-        logged(who, "finish upload", result)
-    }
-
     /// An upload that ended without a clean end of its data (the client
     /// went away, the connection dropped, the server stopped): nothing was
     /// stored. Audited in the background (called from `Drop`).
@@ -482,7 +462,8 @@ impl Core {
     }
 
     /// Checks a key against a file and, if it opens it, unlocks the file for
-    /// this account for `unlock_minutes`. Returns when it locks again.
+    /// this account for `unlock_minutes` (and drops its waiting key: the
+    /// user holds it). Returns when it locks again.
     pub async fn unlock(&self, who: &Who, name: &str, key: &FileKey) -> Result<i64, FilesError> {
         let result = async {
             match self.files.open(who.account_id, name, key).await {
@@ -491,6 +472,16 @@ impl Core {
                         .keyring
                         .unlock(who.account_id, &record.id, &record.name, key.clone())
                         .await;
+                    // Whoever gave the key holds it: a copy waiting to be
+                    // shown is no longer needed.
+                    if self
+                        .keyring
+                        .take_waiting(who.account_id, &record.id)
+                        .await
+                        .is_some()
+                    {
+                        self.events.publish(who.account_id, Event::FilesChanged);
+                    }
                     self.events.publish(who.account_id, Event::LocksChanged);
                     self.audit(who, Action::Unlock, &format!("{name:?}")).await;
                     Ok(until)
@@ -507,6 +498,44 @@ impl Core {
         }
         .await;
         logged(who, "unlock", result)
+    }
+
+    /// Locks the named files again (all of the account's files when none
+    /// is named); their keys are needed to read them. Returns how many
+    /// were unlocked. A name with no file is refused before anything is
+    /// locked.
+    pub async fn lock(&self, who: &Who, names: &[String]) -> Result<usize, FilesError> {
+        let result = async {
+            let account = who.account_id;
+            let locked = if names.is_empty() {
+                self.keyring.lock_all(account).await?
+            } else {
+                let mut ids = Vec::with_capacity(names.len());
+                for name in names {
+                    let record = self.files.file_by_name(account, name).await?;
+                    ids.push(record.ok_or(FilesError::NotFound)?.id);
+                }
+                let mut locked = 0;
+                for id in ids {
+                    locked += usize::from(self.keyring.lock_file(account, &id).await?);
+                }
+                locked
+            };
+            self.events.publish(account, Event::LocksChanged);
+            let what = match names {
+                [] => "all files".to_string(),
+                names => format!("{names:?}"),
+            };
+            self.audit(
+                who,
+                Action::Lock,
+                &format!("{what}: {locked} were unlocked"),
+            )
+            .await;
+            Ok(locked)
+        }
+        .await;
+        logged(who, "lock", result)
     }
 
     /// Opens an unlocked file for reading; a locked one is refused.
@@ -618,36 +647,6 @@ impl Core {
         logged(who, "delete", result)
     }
 
-    /// Renames a file over another of the account (sftp's POSIX rename):
-    /// the replaced file and its keys are gone, as with a delete.
-    pub async fn rename_replacing(
-        &self,
-        who: &Who,
-        from: &str,
-        to: &str,
-    ) -> Result<(), FilesError> {
-        let result = async {
-            self.name_is_free(who, to).await?;
-            if let Some(old) = self
-                .files
-                .rename_replacing(who.account_id, from, to)
-                .await?
-            {
-                self.keyring.forget_file(who.account_id, &old.id).await;
-                self.audit(
-                    who,
-                    Action::Delete,
-                    &format!("{to:?}, replaced by a rename"),
-                )
-                .await;
-            }
-            self.renamed(who, from, to).await;
-            Ok(())
-        }
-        .await;
-        logged(who, "rename replacing", result)
-    }
-
     /// Sets the modification time a client gave a file (sftp setstat).
     pub async fn set_modified_time(
         &self,
@@ -664,27 +663,6 @@ impl Core {
         }
         .await;
         logged(who, "set modified time", result)
-    }
-
-    /// Renames a file within the account.
-    pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
-        let result = async {
-            self.name_is_free(who, to).await?;
-            self.files.rename(who.account_id, from, to).await?;
-            self.renamed(who, from, to).await;
-            Ok(())
-        }
-        .await;
-        logged(who, "rename", result)
-    }
-
-    /// What follows either rename: the keys follow the file, open screens
-    /// refresh, the audit log says so.
-    async fn renamed(&self, who: &Who, from: &str, to: &str) {
-        self.keyring.rename(who.account_id, from, to).await;
-        self.events.publish(who.account_id, Event::FilesChanged);
-        self.audit(who, Action::Rename, &format!("{from:?} -> {to:?}"))
-            .await;
     }
 
     /// A copy of a freshly uploaded file's waiting key, leaving it waiting.

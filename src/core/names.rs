@@ -7,11 +7,19 @@
 //! stored (writing there is a key submission in sftp, refused elsewhere),
 //! and while a stored `NAME.key` exists, `NAME` cannot be. Any other name
 //! ending in `.key` (`server.key` with no `server`) is an ordinary file.
+//!
+//! Key files are reached by name only, never listed, so tools that walk a
+//! listing (`get -r`, mirror, sync) never read, use up or delete one. The
+//! folder [`KEYS_FOLDER`], itself not listed, holds every waiting key for a
+//! user who fetches them on purpose (`rclone copy sfs:.keys ./keys`).
 
 use crate::core::error::FilesError;
 
 /// What a key file's name adds to its file's name.
 pub const KEY_SUFFIX: &str = ".key";
+
+/// The folder of waiting keys: `.keys/NAME.key` is `NAME.key`.
+pub const KEYS_FOLDER: &str = ".keys";
 
 /// Longest file name accepted, in bytes (the usual file-system limit).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -27,6 +35,11 @@ pub fn validate_name(name: &str) -> Result<(), FilesError> {
     }
     if name == "." || name == ".." {
         return Err(FilesError::InvalidName("`.` and `..` are not file names"));
+    }
+    if name == KEYS_FOLDER {
+        return Err(FilesError::InvalidName(
+            "`.keys` is the folder of your waiting keys",
+        ));
     }
     if name.contains('/') || name.contains('\\') {
         return Err(FilesError::InvalidName("the name contains a slash"));
@@ -46,6 +59,10 @@ pub enum RemotePath {
     Root,
     /// One file name, valid by [`validate_name`].
     Name(String),
+    /// The folder of waiting keys.
+    Keys,
+    /// A key file in it, by its name (`report.pdf.key`).
+    KeyInFolder(String),
 }
 
 /// The one rule every door applies to a client's path: `.` and empty parts
@@ -62,6 +79,11 @@ pub fn remote_path(path: &str) -> Result<RemotePath, FilesError> {
     }
     match parts.as_slice() {
         [] => Ok(RemotePath::Root),
+        [KEYS_FOLDER] => Ok(RemotePath::Keys),
+        [KEYS_FOLDER, key] if key_file_stem(key).is_some() => {
+            validate_name(key)?;
+            Ok(RemotePath::KeyInFolder((*key).to_string()))
+        }
         [name] => {
             validate_name(name)?;
             Ok(RemotePath::Name((*name).to_string()))
@@ -82,10 +104,11 @@ pub fn key_file_name(name: &str) -> String {
     format!("{name}{KEY_SUFFIX}")
 }
 
-/// A client's path that must name one file, not the folder.
+/// A client's path that must name one stored file, not a folder or a key.
 pub fn file_name(path: &str) -> Result<String, FilesError> {
     match remote_path(path)? {
         RemotePath::Name(name) => Ok(name),
-        RemotePath::Root => Err(FilesError::NoFolders),
+        RemotePath::KeyInFolder(_) => Err(FilesError::KeyNotAFile),
+        RemotePath::Root | RemotePath::Keys => Err(FilesError::NoFolders),
     }
 }

@@ -27,6 +27,21 @@ impl Storage {
     }
 }
 
+/// The room an account has, as `df` shows it (`statvfs@openssh.com`):
+/// its quota and what its files leave of it, or with no quota the store's
+/// own room (a bucket has no end: [`UNBOUNDED`] free).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Space {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub total_files: u64,
+    pub free_files: u64,
+}
+
+/// Room shown where there is no limit: a pebibyte, and 2^32 files.
+const UNBOUNDED: u64 = 1 << 50;
+const UNBOUNDED_FILES: u64 = 1 << 32;
+
 /// A limit of 0 is none.
 fn limit(value: u64) -> Option<u64> {
     (value > 0).then_some(value)
@@ -39,6 +54,32 @@ impl Core {
             bytes: files.iter().map(|f| f.record.size).sum(),
             quota_bytes: limit(self.config.limits.account_quota_bytes),
         }
+    }
+
+    /// The account's room now.
+    pub async fn space(&self, who: &Who) -> Result<Space, FilesError> {
+        let limits = &self.config.limits;
+        let usage = self.db.usage(who.account_id).await?;
+        let (total_bytes, free_bytes) = match limit(limits.account_quota_bytes) {
+            Some(quota) => (quota, quota.saturating_sub(usage.bytes)),
+            None => {
+                let store = self.files.store().clone();
+                let room = tokio::task::spawn_blocking(move || store.room())
+                    .await
+                    .map_err(|e| FilesError::internal(format!("storage task failed: {e}")))??;
+                room.unwrap_or((usage.bytes.saturating_add(UNBOUNDED), UNBOUNDED))
+            }
+        };
+        let (total_files, free_files) = match limit(limits.account_max_files) {
+            Some(max) => (max, max.saturating_sub(usage.files)),
+            None => (usage.files.saturating_add(UNBOUNDED_FILES), UNBOUNDED_FILES),
+        };
+        Ok(Space {
+            total_bytes,
+            free_bytes,
+            total_files,
+            free_files,
+        })
     }
 
     /// The bytes an upload of `name` may hold (`None`: no limit), once the

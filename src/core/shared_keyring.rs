@@ -341,6 +341,20 @@ impl SharedKeyring {
         Ok(removed.saturating_sub(usize::from(!ids.is_empty())))
     }
 
+    /// Locks one file again; true if it was unlocked.
+    pub async fn lock_file(
+        &self,
+        account_id: i64,
+        file_id: &str,
+    ) -> Result<bool, redis::RedisError> {
+        let (removed, _): (usize, usize) = redis::pipe()
+            .del(entry_key(Kind::Unlocked, account_id, file_id))
+            .srem(index_key(Kind::Unlocked, account_id), file_id)
+            .query_async(&mut self.cluster.conn())
+            .await?;
+        Ok(removed > 0)
+    }
+
     pub async fn forget_file(&self, account_id: i64, file_id: &str) {
         let forgot: Result<(), _> = redis::pipe()
             .del(entry_key(Kind::Waiting, account_id, file_id))

@@ -8,17 +8,24 @@
 //! with many idle open files cannot starve the pool everyone shares.
 //!
 //! Progress goes out on the event bus (`progress.rs`: open terminal UIs
-//! show bytes, rate and percentage). Ending an upload takes two steps, so that no file is ever listed
-//! whose key nobody got: [`UploadStream::seal`] makes it durable, the door
-//! delivers the key, then [`SealedUpload::commit`] records it. Dropping
-//! either without that abandons the upload: nothing is stored, the file it
-//! would have replaced and its key are untouched, and the audit log says
-//! "upload-abandoned".
+//! show bytes, rate and percentage).
+//!
+//! An upload holds a claim on its name from its start (`claims.rs`), so a
+//! second writer of the name is refused at its start. It is sealed with the
+//! key of the file it replaces when its owner has that file unlocked (the
+//! key they saved still opens it), with a fresh key otherwise.
+//! [`UploadStream::finish`] is the one order of an upload's end, so that no
+//! file is ever listed whose key nobody got: seal and make durable, tell
+//! the client of the key (the door's [`KeyDelivery`]), then record the
+//! file. An upload dropped before that is abandoned: nothing is stored, the
+//! file it would have replaced and its key are untouched, and the audit log
+//! says "upload-abandoned".
 //!
 //! An upload that receives nothing for `[limits] upload_idle_seconds` is
 //! abandoned the same way by a watchdog task (a timer, no thread), which
 //! frees its buffers and file at once; the client's next write is told why.
 
+use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -27,12 +34,15 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinHandle;
 
 use crate::auth::budgets::OpenFile;
+use crate::core::claims::NameClaim;
 use crate::core::events::{Direction, Event};
-use crate::core::files::{Sealed, Upload};
+use crate::core::files::{Committed, Sealed, Upload};
 use crate::core::progress::Progress;
 use crate::core::FilesError;
-use crate::core::{Core, Who};
-use crate::db::FileRecord;
+use crate::core::{logged, Core, Who};
+use crate::db::Action;
+use crate::db::{FileRecord, Replacing};
+use crate::telemetry;
 use crate::vault::FileKey;
 
 /// Bytes collected before a batch goes to the blocking pool: a vault batch
@@ -42,6 +52,66 @@ const BATCH_BYTES: usize = 512 * 1024;
 
 /// A batch being written, and the upload coming back with the outcome.
 type Writing = JoinHandle<(Upload, Result<(), FilesError>)>;
+
+/// What a door tells its client of the key of a file it stored.
+pub enum KeyNotice<'a> {
+    /// A fresh key, shown this once and never stored. `replaced_locked`:
+    /// it replaced a locked file, whose old key opens nothing any more.
+    New {
+        name: &'a str,
+        key: &'a FileKey,
+        replaced_locked: bool,
+    },
+    /// It replaced a file its owner had unlocked and is sealed with the
+    /// same key, which still opens it.
+    Kept { name: &'a str, key: &'a FileKey },
+}
+
+/// How a door hands a stored file's key to its client (stderr, stdout).
+pub trait KeyDelivery: Send {
+    /// False when the client cannot be told (it went away): then the file
+    /// is not stored.
+    fn deliver(&mut self, notice: &KeyNotice<'_>) -> impl Future<Output = bool> + Send;
+}
+
+/// A delivery for a commit whose client is not told of a key (a rename
+/// that seals a file anew with the key it keeps).
+pub(crate) struct Silent;
+
+impl KeyDelivery for Silent {
+    async fn deliver(&mut self, _notice: &KeyNotice<'_>) -> bool {
+        true
+    }
+}
+
+/// What an upload writes over and how its key was chosen, decided at its
+/// start.
+#[derive(Default)]
+pub(crate) struct Target {
+    /// The name held for this writer; `None` for the passes of an
+    /// in-place change (the change holds it).
+    pub(crate) claim: Option<NameClaim>,
+    /// The file of that name when the writer started.
+    pub(crate) base: Option<FileRecord>,
+    /// Sealed with `base`'s key, which its owner had unlocked.
+    pub(crate) kept: bool,
+    /// The commit must find `base` still there: an in-place change is
+    /// built on its content.
+    pub(crate) exact: bool,
+    /// A file that goes with the commit (a rename's source, sealed anew).
+    pub(crate) removing: Option<FileRecord>,
+}
+
+impl Target {
+    /// What the commit may replace.
+    pub(crate) fn replacing(&self) -> Replacing<'_> {
+        if self.exact {
+            Replacing::Exactly(self.base.as_ref().map(|base| base.id.as_str()))
+        } else {
+            Replacing::Any
+        }
+    }
+}
 
 pub struct UploadStream {
     core: Arc<Core>,
@@ -58,6 +128,7 @@ pub struct UploadStream {
     watchdog: JoinHandle<()>,
     /// Sealed or abandoned already: nothing left for `Drop` to do.
     ended: bool,
+    target: Target,
 }
 
 /// An upload's buffers and file.
@@ -87,8 +158,31 @@ impl UploadStream {
     ) -> Result<UploadStream, FilesError> {
         let open = who.take_open_file()?;
         core.check_new_name(who, name).await?;
+        let claim = core.claim_name(who, name).await?;
+        let base = core.file_by_name(who, name).await?;
+        let (key, kept) = core.key_for(who, base.as_ref()).await;
+        let target = Target {
+            claim: Some(claim),
+            base,
+            kept,
+            ..Target::default()
+        };
+        UploadStream::begin(core, who, name, expected, key, target, open).await
+    }
+
+    /// Starts an upload of `name` sealed with `key` towards `target` (an
+    /// in-place change starts each of its passes here).
+    pub(crate) async fn begin(
+        core: &Arc<Core>,
+        who: &Who,
+        name: &str,
+        expected: Option<u64>,
+        key: FileKey,
+        target: Target,
+        open: OpenFile,
+    ) -> Result<UploadStream, FilesError> {
         let room = core.upload_room(who, name, expected).await?;
-        let upload = core.files.begin_upload(who.account_id, name)?;
+        let upload = core.files.begin_upload(who.account_id, name, key)?;
         let name = upload.name().to_string();
         let state = Arc::new(AsyncMutex::new(Held {
             idle: Some(upload),
@@ -127,6 +221,7 @@ impl UploadStream {
             state,
             watchdog,
             ended: false,
+            target,
         })
     }
 
@@ -187,10 +282,21 @@ impl UploadStream {
         Ok(())
     }
 
-    /// The client's clean end of the data: writes what is left and makes
-    /// the file durable, not yet visible. Deliver [`SealedUpload::key`],
-    /// then [`SealedUpload::commit`].
-    pub async fn seal(self) -> Result<SealedUpload, FilesError> {
+    /// The client's clean end of the data: seals the file and makes it
+    /// durable, tells the client of its key through `delivery`, then
+    /// records it (with the modification time `mtime` the client set, if
+    /// any). A client that cannot be told gets nothing stored.
+    pub async fn finish(
+        self,
+        delivery: &mut impl KeyDelivery,
+        mtime: Option<i64>,
+    ) -> Result<FileRecord, FilesError> {
+        let sealed = self.seal().await?;
+        sealed.deliver_and_commit(delivery, mtime).await
+    }
+
+    /// Seals the file and makes it durable, not yet visible.
+    pub(crate) async fn seal(self) -> Result<SealedUpload, FilesError> {
         let (account_id, remote) = (self.who.account_id, self.who.remote.clone());
         let result = self.seal_upload().await;
         result.map_err(|e| e.in_upload().logged(account_id, &remote, "upload"))
@@ -232,9 +338,8 @@ impl UploadStream {
         Ok(SealedUpload {
             core: self.core.clone(),
             who: self.who.clone(),
-            key: sealed.key.clone(),
-            name: sealed.record.name.clone(),
             sealed: Some(sealed),
+            target: std::mem::take(&mut self.target),
         })
     }
 }
@@ -314,33 +419,143 @@ async fn watch_idle(
     }
 }
 
+impl Core {
+    /// The key a new version of `base` is sealed with: its own while its
+    /// owner has it unlocked (the key they saved keeps opening it), a fresh
+    /// one otherwise. True when it is kept.
+    pub(crate) async fn key_for(&self, who: &Who, base: Option<&FileRecord>) -> (FileKey, bool) {
+        if let Some(base) = base {
+            if let Some(key) = self.keyring.unlocked_key(who.account_id, &base.id).await {
+                return (key, true);
+            }
+        }
+        (FileKey::generate(), false)
+    }
+
+    /// Records a sealed upload whose client has been told of its key. It
+    /// replaces what its target allows; its owner can read it at once (it
+    /// is unlocked for `unlock_minutes`, as if its key had been given); a
+    /// fresh key waits for its one pickup, and a kept key goes on waiting
+    /// if it was; every open session is told.
+    pub(crate) async fn store_upload(
+        &self,
+        who: &Who,
+        sealed: Sealed,
+        target: Target,
+    ) -> Result<FileRecord, FilesError> {
+        let result = async {
+            let account = who.account_id;
+            let claim = target.claim.as_ref().map(|claim| claim.token());
+            let committed = self
+                .files
+                .commit_sealed(sealed, target.replacing(), claim, target.removing.as_ref())
+                .await?;
+            if let Some(claim) = target.claim {
+                claim.committed();
+            }
+            let Committed {
+                record,
+                key,
+                replaced,
+            } = committed;
+            let mut waits = !target.kept;
+            if let Some(old) = &replaced {
+                if target.kept {
+                    waits = self.keyring.peek_waiting(account, &old.id).await.is_some();
+                }
+                self.keyring.forget_file(account, &old.id).await;
+            }
+            if let Some(removed) = &target.removing {
+                self.keyring.forget_file(account, &removed.id).await;
+            }
+            if waits {
+                self.keyring
+                    .hold_for_pickup(account, &record.id, &record.name, key.clone())
+                    .await;
+            }
+            self.keyring
+                .unlock(account, &record.id, &record.name, key)
+                .await;
+            self.events.publish(account, Event::FilesChanged);
+            if waits {
+                self.events.publish(
+                    account,
+                    Event::KeyWaiting {
+                        file_id: record.id.clone(),
+                        name: record.name.clone(),
+                    },
+                );
+            }
+            telemetry::upload_stored();
+            let how = match (target.kept, &replaced) {
+                (true, _) => ", its key kept",
+                (false, Some(_)) => ", a new key (it replaced a locked file)",
+                (false, None) => "",
+            };
+            self.audit(
+                who,
+                Action::Upload,
+                &format!("{:?}, {} bytes{how}", record.name, record.size),
+            )
+            .await;
+            Ok(record)
+        }
+        .await;
+        logged(who, "store upload", result)
+    }
+}
+
 /// A durable upload waiting for its key to reach the client.
-pub struct SealedUpload {
+pub(crate) struct SealedUpload {
     core: Arc<Core>,
     who: Who,
-    key: FileKey,
-    name: String,
     /// Until committed or dropped.
     sealed: Option<Sealed>,
+    target: Target,
 }
 
 impl SealedUpload {
-    /// The file's key, for the door to deliver before committing.
-    pub fn key(&self) -> &FileKey {
-        &self.key
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Records the file (replacing one of the same name); it becomes
-    /// visible and its key waits for a one-time pickup.
-    pub async fn commit(mut self) -> Result<FileRecord, FilesError> {
-        match self.sealed.take() {
-            Some(sealed) => self.core.finish_upload(&self.who, sealed).await,
-            None => Err(FilesError::internal("upload already ended")),
+    /// Tells the client of the key, then records the file.
+    pub(crate) async fn deliver_and_commit(
+        mut self,
+        delivery: &mut impl KeyDelivery,
+        mtime: Option<i64>,
+    ) -> Result<FileRecord, FilesError> {
+        let Some(sealed) = self.sealed.as_ref() else {
+            return Err(FilesError::internal("upload already ended"));
+        };
+        let (name, key) = (sealed.record.name.as_str(), &sealed.key);
+        let notice = if self.target.kept {
+            KeyNotice::Kept { name, key }
+        } else {
+            KeyNotice::New {
+                name,
+                key,
+                replaced_locked: self.target.base.is_some(),
+            }
+        };
+        if !delivery.deliver(&notice).await {
+            return Err(FilesError::KeyUndelivered);
         }
+        let Some(mut sealed) = self.sealed.take() else {
+            return Err(FilesError::internal("upload already ended"));
+        };
+        sealed.record.modified_at = mtime;
+        let target = std::mem::take(&mut self.target);
+        self.core.store_upload(&self.who, sealed, target).await
+    }
+
+    /// The same upload, to be recorded towards `target` (an in-place
+    /// change's last pass).
+    pub(crate) fn aimed_at(mut self, target: Target) -> SealedUpload {
+        self.target = target;
+        self
+    }
+
+    /// The sealed file, never to be recorded: an in-place change reads its
+    /// pass back from it, then discards it.
+    pub(crate) fn into_pass(mut self) -> Option<Sealed> {
+        self.sealed.take()
     }
 }
 

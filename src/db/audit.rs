@@ -45,6 +45,8 @@ actions! {
     UploadAbandoned => "upload-abandoned",
     Download => "download",
     Unlock => "unlock",
+    /// Files locked again on request (`ssh … lock`), with how many.
+    Lock => "lock",
     Delete => "delete",
     Rename => "rename",
     /// A file operation refused by a rule (wrong key, locked, quota).

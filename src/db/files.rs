@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use super::{file_columns, invalid_column, is_unique_violation, retry, utf8_column};
-use super::{Attempt, Db, DbError, DbKind};
+use super::{Attempt, Db, DbError};
 
 /// One file row. `name` is unique per account and compared byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +55,37 @@ fn usage_from_row(row: &AnyRow, at: usize) -> Result<Usage, sqlx::Error> {
         files: u64::try_from(files).map_err(|_| invalid_column("file count"))?,
         bytes: u64::try_from(bytes).map_err(|_| invalid_column("file bytes"))?,
     })
+}
+
+/// Which file a commit may replace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replacing<'a> {
+    /// Whatever file has the name, if any: the last upload wins.
+    Any,
+    /// Exactly this file (`None`: no file) — what the writer started from,
+    /// so a change made on top of a version never lands on another.
+    Exactly(Option<&'a str>),
+}
+
+/// A file record to store, and what goes with it in the same transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Commit<'a> {
+    pub record: &'a FileRecord,
+    pub replacing: Replacing<'a>,
+    /// The claim (its token) the writer held on the name: released with
+    /// the commit, so no other writer can start in between.
+    pub claim: Option<&'a str>,
+    /// Another file of the account, by id, removed with the commit (the
+    /// source of a rename whose content was sealed anew); if it is gone
+    /// already, nothing is stored.
+    pub removing: Option<&'a str>,
+}
+
+/// How one try at a commit ended.
+enum Committed {
+    Stored(Option<FileRecord>),
+    AccountClosed,
+    Changed,
 }
 
 /// What [`Db::rename_file`] did.
@@ -131,31 +162,39 @@ impl Db {
     /// blob. Among concurrent callers for one name, each replaced row goes
     /// to exactly one of them and exactly one row remains.
     pub async fn replace_file(&self, new: &FileRecord) -> Result<Option<FileRecord>, DbError> {
-        let op = "replace_file";
-        let size = i64::try_from(new.size).map_err(|_| DbError::OutOfRange {
+        self.commit_file(&Commit {
+            record: new,
+            replacing: Replacing::Any,
+            claim: None,
+            removing: None,
+        })
+        .await
+    }
+
+    /// Stores a file record as [`Commit`] says, in one transaction, and
+    /// returns the record it replaced (for the caller to delete its blob).
+    /// Fails with [`DbError::AccountClosed`] when the account is no longer
+    /// active and [`DbError::Changed`] when the files it expected are not
+    /// there as expected; then nothing was written.
+    pub async fn commit_file(&self, commit: &Commit<'_>) -> Result<Option<FileRecord>, DbError> {
+        let op = "commit_file";
+        let size = i64::try_from(commit.record.size).map_err(|_| DbError::OutOfRange {
             op,
             what: "file size",
         })?;
-        retry(op, || self.try_replace_file(new, size))
-            .await?
-            .ok_or(DbError::AccountClosed { op })
+        match retry(op, || self.try_commit_file(commit, size)).await? {
+            Committed::Stored(replaced) => Ok(replaced),
+            Committed::AccountClosed => Err(DbError::AccountClosed { op }),
+            Committed::Changed => Err(DbError::Changed { op }),
+        }
     }
 
-    /// `None` inside: the account is no longer active, nothing was written.
-    async fn try_replace_file(
+    async fn try_commit_file(
         &self,
-        new: &FileRecord,
+        commit: &Commit<'_>,
         size: i64,
-    ) -> Result<Attempt<Option<Option<FileRecord>>>, sqlx::Error> {
-        // Most uploads bring a new name: one statement, one commit. A name
-        // already taken (or the id, the caller's mistake) takes the
-        // replacing path below, which also tells the two apart.
-        match self.insert_new_file(new, size).await {
-            Ok(0) => return Ok(Attempt::Done(None)),
-            Ok(_) => return Ok(Attempt::Done(Some(None))),
-            Err(e) if is_unique_violation(&e) => {}
-            Err(e) => return Err(e),
-        }
+    ) -> Result<Attempt<Committed>, sqlx::Error> {
+        let new = commit.record;
         let mut tx = self.begin_write().await?;
         // Takes the account row's lock (as delete_account does first), so a
         // disable or delete either comes before, and nothing is stored, or
@@ -166,9 +205,24 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         if active.rows_affected() == 0 {
-            return Ok(Attempt::Done(None));
+            return Ok(Attempt::Done(Committed::AccountClosed));
         }
         let old = fetch_by_name(&mut *tx, new.account_id, &new.name).await?;
+        if let Replacing::Exactly(expected) = commit.replacing {
+            if old.as_ref().map(|old| old.id.as_str()) != expected {
+                return Ok(Attempt::Done(Committed::Changed));
+            }
+        }
+        if let Some(id) = commit.removing {
+            let gone = sqlx::query("DELETE FROM files WHERE id = ? AND account_id = ?")
+                .bind(id)
+                .bind(new.account_id)
+                .execute(&mut *tx)
+                .await?;
+            if gone.rows_affected() == 0 {
+                return Ok(Attempt::Done(Committed::Changed));
+            }
+        }
         if let Some(old) = &old {
             // Deleting by id claims the old row: if a concurrent replace
             // claimed it first, nothing is deleted and we start over.
@@ -206,37 +260,18 @@ impl Db {
                 .is_some();
             return if id_taken { Err(e) } else { Ok(Attempt::Retry) };
         }
-        tx.commit().await?;
-        Ok(Attempt::Done(Some(old)))
-    }
-
-    /// Inserts `new` if its account is active (0 rows: it is not). The
-    /// account row is read with a shared lock on MySQL, as the replacing
-    /// path's update takes it, so a disable or delete that runs at the same
-    /// time either comes first or waits (SQLite has one writer anyway).
-    async fn insert_new_file(&self, new: &FileRecord, size: i64) -> Result<u64, sqlx::Error> {
-        let sql = match self.kind() {
-            DbKind::Sqlite => concat!(
-                "INSERT INTO files (id, account_id, name, size, chunk_size, created_at, modified_at) ",
-                "SELECT ?, id, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active'"
-            ),
-            DbKind::MySql => concat!(
-                "INSERT INTO files (id, account_id, name, size, chunk_size, created_at, modified_at) ",
-                "SELECT ?, id, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active' ",
-                "LOCK IN SHARE MODE"
-            ),
-        };
-        let done = sqlx::query(sql)
-            .bind(&new.id)
-            .bind(&new.name)
-            .bind(size)
-            .bind(i64::from(new.chunk_size))
-            .bind(new.created_at)
-            .bind(new.modified_at)
+        if let Some(token) = commit.claim {
+            sqlx::query(
+                "DELETE FROM upload_claims WHERE account_id = ? AND name = ? AND token = ?",
+            )
             .bind(new.account_id)
-            .execute(&self.pool)
+            .bind(&new.name)
+            .bind(token)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected())
+        }
+        tx.commit().await?;
+        Ok(Attempt::Done(Committed::Stored(old)))
     }
 
     /// Deletes a file row and returns it, for the caller to delete its blob;

@@ -17,6 +17,7 @@
 mod accounts;
 mod audit;
 mod audit_queue;
+mod claims;
 mod files;
 mod login_guard;
 mod pending;
@@ -25,7 +26,7 @@ mod ssh_keys;
 pub use accounts::{Account, AccountState};
 pub use audit::{Action, AuditEntry, AuditFilter, AuditRecord};
 pub use audit_queue::AuditQueue;
-pub use files::{FileRecord, RenameOutcome, Usage};
+pub use files::{Commit, FileRecord, RenameOutcome, Replacing, Usage};
 pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
 pub use pending::{CollectorLock, PendingUpload};
 pub use ssh_keys::{NewSshKey, SshKey};
@@ -88,6 +89,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "pending uploads",
         include_str!("../../migrations/sqlite/0006_pending_uploads.sql"),
         include_str!("../../migrations/mysql/0006_pending_uploads.sql"),
+    ),
+    (
+        7,
+        "upload claims",
+        include_str!("../../migrations/sqlite/0007_upload_claims.sql"),
+        include_str!("../../migrations/mysql/0007_upload_claims.sql"),
     ),
 ];
 
@@ -195,6 +202,8 @@ pub enum DbError {
     },
     #[error("{op}: the account is disabled or deleted")]
     AccountClosed { op: &'static str },
+    #[error("{op}: the files it was based on changed meanwhile")]
+    Changed { op: &'static str },
     #[error("{op}: {what} is out of the database's range")]
     OutOfRange {
         op: &'static str,

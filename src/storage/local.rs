@@ -157,6 +157,25 @@ impl BlobStore for LocalStore {
     fn shared(&self) -> bool {
         false
     }
+
+    fn room(&self) -> io::Result<Option<(u64, u64)>> {
+        let path = std::ffi::CString::new(self.root.as_os_str().as_encoded_bytes())
+            .map_err(io::Error::other)?;
+        let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `path` is a NUL-terminated string and `stat` a buffer of
+        // the right type, which statvfs fills when it returns 0.
+        let done = unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) };
+        if done != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: statvfs returned 0, so it filled the buffer.
+        let stat = unsafe { stat.assume_init() };
+        let unit = stat.f_frsize;
+        Ok(Some((
+            stat.f_blocks.saturating_mul(unit),
+            stat.f_bavail.saturating_mul(unit),
+        )))
+    }
 }
 
 /// A blob being written. Dropping it without [`commit`](PendingBlob::commit)

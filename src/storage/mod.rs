@@ -67,6 +67,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Whether other nodes may share this store, so clean-up must run
     /// periodically under a lock rather than once at start-up.
     fn shared(&self) -> bool;
+
+    /// The store's room in bytes, `(total, free)`, where it has a limit a
+    /// client may see (`df`); `None` for a bucket, which has none.
+    /// Blocking I/O.
+    fn room(&self) -> io::Result<Option<(u64, u64)>>;
 }
 
 /// A blob being written.

@@ -294,6 +294,10 @@ impl BlobStore for S3Store {
     fn shared(&self) -> bool {
         true
     }
+
+    fn room(&self) -> io::Result<Option<(u64, u64)>> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,15 @@ impl Clone for FileKey {
     }
 }
 
+/// In constant time: comparing two keys tells nothing of where they differ.
+impl PartialEq for FileKey {
+    fn eq(&self, other: &FileKey) -> bool {
+        subtle::ConstantTimeEq::ct_eq(&self.bytes[..], &other.bytes[..]).into()
+    }
+}
+
+impl Eq for FileKey {}
+
 impl Drop for FileKey {
     fn drop(&mut self) {
         self.bytes.zeroize();

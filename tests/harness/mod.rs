@@ -24,7 +24,9 @@ mod fixtures;
 pub mod garage;
 pub mod redis;
 #[allow(unused_imports)]
-pub use fixtures::{code_in, secret_on_screen, test_config, Outbox, PRIMARY_ACTIONS, WAIT};
+pub use fixtures::{
+    code_in, secret_on_screen, store, test_config, KeyCatcher, Outbox, PRIMARY_ACTIONS, WAIT,
+};
 
 pub struct TestServer {
     pub core: Arc<Core>,
@@ -526,28 +528,6 @@ pub async fn wait_dashboard(tui: &mut Tui, email: &str) {
 }
 
 /// Creates an account the way a user does (an emailed code, proved).
-/// Unlocks `name` over a raw sftp session the way a user would: reads
-/// `NAME.key` (taking the waiting key) and writes it back to `NAME.key`.
-pub async fn unlock_with_waiting_key(sftp: &russh_sftp::client::RawSftpSession, name: &str) {
-    use russh_sftp::protocol::{FileAttributes, OpenFlags};
-    let key_name = format!("{name}.key");
-    let handle = sftp
-        .open(&key_name, OpenFlags::READ, FileAttributes::empty())
-        .await
-        .expect("key file")
-        .handle;
-    let key = sftp.read(&handle, 0, 100).await.expect("key").data;
-    sftp.close(&handle).await.expect("close");
-    let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
-    let handle = sftp
-        .open(&key_name, write, FileAttributes::empty())
-        .await
-        .expect("unlock")
-        .handle;
-    sftp.write(&handle, 0, key).await.expect("key written");
-    sftp.close(&handle).await.expect("unlocked");
-}
-
 pub async fn create_account(server: &TestServer, email: &str) -> sfs::db::Account {
     let ip = "127.0.0.1".parse().expect("ip");
     let before = server.mail_count();

@@ -87,16 +87,9 @@ impl Harness {
     /// Uploads a file through the core, as sftp would; returns its key.
     pub async fn upload(&self, name: &str, content: &[u8]) -> FileKey {
         let who = self.who().await;
-        let mut upload = sfs::core::upload::UploadStream::start(&self.core, &who, name, None)
+        let (_, key) = fixtures::store(&self.core, &who, name, content)
             .await
-            .expect("upload starts");
-        upload
-            .write(content.to_vec().into())
-            .await
-            .expect("upload writes");
-        let sealed = upload.seal().await.expect("upload seals");
-        let key = sealed.key().clone();
-        sealed.commit().await.expect("upload commits");
+            .expect("upload stored");
         key
     }
 

@@ -4,6 +4,10 @@
 //! - `put NAME`: standard input is stored as NAME, its key printed on stdout;
 //! - `get NAME`: the key on the first line of standard input, the plaintext
 //!   on stdout; a wrong key exits 1 with a message and no bytes on stdout;
+//! - `unlock NAME`: the key on the first line of standard input unlocks
+//!   NAME for `unlock_minutes`; `lock [NAME...]` locks files again (all
+//!   with no name);
+//! - `md5sum`, `sha1sum`, `sha256sum NAME`: checksums of unlocked files;
 //! - `rm NAME`, `help`;
 //! - `scp -t NAME` / `scp -f NAME`: legacy scp (`scp -O`), see `scp.rs`.
 //!
@@ -17,8 +21,8 @@ use russh::Channel;
 use super::channel::{ExecChannel, Line};
 use crate::core::key_input::{parse_key, MAX_KEY_INPUT};
 use crate::core::messages;
-use crate::core::names::file_name;
-use crate::core::upload::UploadStream;
+use crate::core::names::{file_name, key_file_stem};
+use crate::core::upload::{KeyDelivery, KeyNotice, UploadStream};
 use crate::core::FilesError;
 use crate::core::{Core, FileKey, VaultError, Who};
 use crate::text::escape::{escape, json_string};
@@ -35,9 +39,13 @@ sfs commands (ssh you@example.com@HOST COMMAND):
                      stored); with its SIZE in bytes, open terminal UIs show
                      a percentage, and any other length stores nothing
   get NAME < KEY     the key on the first line of stdin; the file on stdout
+  unlock NAME < KEY  the key on the first line of stdin unlocks NAME for
+                     sftp, scp, rclone and the other commands
+  lock [NAME...]     lock files again (with no name: all your files)
   rm NAME...         delete files
   md5sum NAME        checksum of an unlocked file (also sha1sum, sha256sum),
-                     as coreutils prints it, for rclone check and --checksum
+                     as coreutils prints it, for rclone check and --checksum;
+                     a locked file's is not available: an empty answer
   help               this text
 The command line is split like a shell's: quote a name with spaces for the
 server too, e.g. ssh HOST put \"'my file.txt'\" < FILE.
@@ -127,8 +135,10 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
             }
         },
         ["get", name] => get(&core, &who, &mut io, name).await,
+        ["unlock", name] => unlock(&core, &who, &mut io, name).await,
+        ["lock", names @ ..] => lock(&core, &who, &io, names).await,
         ["rm", names @ ..] if !names.is_empty() => rm(&core, &who, &io, names).await,
-        [command @ ("get" | "md5sum" | "sha1sum" | "sha256sum"), _, _, ..]
+        [command @ ("get" | "unlock" | "md5sum" | "sha1sum" | "sha256sum"), _, _, ..]
         | [command @ "put", _, _, _, ..] => {
             io.stderr(&format!(
                 "sfs: {command} takes one file name; quote a name with spaces for the \
@@ -230,29 +240,107 @@ async fn put(
     if !io.input_ended_cleanly().await {
         return 1;
     }
-    let sealed = match upload.seal().await {
-        Ok(sealed) => sealed,
+    let mut delivery = StdoutDelivery { io, note: None };
+    match upload.finish(&mut delivery, None).await {
+        Ok(_) => {
+            if let Some(note) = delivery.note {
+                io.stderr(&note).await;
+            }
+            0
+        }
+        Err(FilesError::KeyUndelivered) => 1,
+        Err(e) => fail(io, &e).await,
+    }
+}
+
+/// `put`'s way to hand over a stored file's key: alone on stdout (a script
+/// saves it with `> NAME.key`, so a kept key is printed too), with a note
+/// on stderr once the file is stored.
+struct StdoutDelivery<'a> {
+    io: &'a ExecChannel,
+    note: Option<String>,
+}
+
+impl KeyDelivery for StdoutDelivery<'_> {
+    async fn deliver(&mut self, notice: &KeyNotice<'_>) -> bool {
+        let (key, note) = match *notice {
+            KeyNotice::New {
+                name,
+                key,
+                replaced_locked,
+            } => {
+                let mut note = messages::stored_line(name);
+                if replaced_locked {
+                    note.push_str(&messages::new_key_line(name));
+                }
+                (key, note)
+            }
+            KeyNotice::Kept { name, key } => (key, messages::kept_key_line(name)),
+        };
+        let mut line = key.to_text();
+        line.push('\n');
+        self.note = Some(note);
+        self.io.stdout_secret(line.as_bytes()).await
+    }
+}
+
+/// Reads the first line of input: the key. What is not one is refused
+/// on stderr, with the exit status.
+async fn read_key_line(io: &mut ExecChannel) -> Result<FileKey, u32> {
+    let key = match io.read_line(MAX_KEY_INPUT).await {
+        Line::Text(line) => parse_key(&line),
+        Line::TooLong | Line::End => Err(FilesError::Vault(VaultError::BadKey)),
+    };
+    match key {
+        Ok(key) => Ok(key),
+        Err(e) => {
+            io.stderr(&format!("sfs: {e} on the first line of standard input\n"))
+                .await;
+            Err(1)
+        }
+    }
+}
+
+/// `unlock NAME < KEY`: unlocks NAME, as giving its key in the terminal UI
+/// or `put KEYFILE NAME.key` in sftp does.
+async fn unlock(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
+    let name = match file_name(path) {
+        Ok(name) => name,
         Err(e) => return fail(io, &e).await,
     };
-    let mut line = sealed.key().to_text();
-    line.push('\n');
-    if !io.stdout_secret(line.as_bytes()).await {
-        return 1;
-    }
-    match sealed.commit().await {
-        Ok(_) => {
-            io.stderr(&messages::stored_line(&name)).await;
+    let key = match read_key_line(io).await {
+        Ok(key) => key,
+        Err(status) => return status,
+    };
+    match core.unlock(who, &name, &key).await {
+        Ok(until) => {
+            let line = format!("sfs: {}\n", messages::unlocked_until(&name, until));
+            io.stderr(&line).await;
             0
         }
         Err(e) => fail(io, &e).await,
     }
 }
 
-/// Reads the first line of input: the key.
-async fn read_key_line(io: &mut ExecChannel) -> Result<FileKey, FilesError> {
-    match io.read_line(MAX_KEY_INPUT).await {
-        Line::Text(line) => parse_key(&line),
-        Line::TooLong | Line::End => Err(FilesError::Vault(VaultError::BadKey)),
+/// `lock [NAME...]`: locks the named files again, or all of them.
+async fn lock(core: &Core, who: &Who, io: &ExecChannel, paths: &[&str]) -> u32 {
+    let mut names = Vec::with_capacity(paths.len());
+    for path in paths {
+        match file_name(path) {
+            Ok(name) => names.push(name),
+            Err(e) => {
+                io.stderr(&format!("sfs: {}: {e}\n", escape(path))).await;
+                return 1;
+            }
+        }
+    }
+    match core.lock(who, &names).await {
+        Ok(count) => {
+            io.stderr(&format!("sfs: {}\n", messages::locked_again(count)))
+                .await;
+            0
+        }
+        Err(e) => fail(io, &e).await,
     }
 }
 
@@ -264,11 +352,7 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
     let name = name.as_str();
     let key = match read_key_line(io).await {
         Ok(key) => key,
-        Err(e) => {
-            io.stderr(&format!("sfs: {e} on the first line of standard input\n"))
-                .await;
-            return 1;
-        }
+        Err(status) => return status,
     };
     let (_, mut reader) = match core.open_with_key(who, name, &key).await {
         Ok(opened) => opened,
@@ -290,15 +374,23 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
 
 /// `md5sum PATH` and its kin for an unlocked file: the digest of its
 /// plaintext and the path, in coreutils' format (what rclone's sftp backend
-/// parses). A locked file says how to unlock it, like a download.
+/// parses). A locked file or a key file has none to give: the answer is
+/// empty with success, rclone's "no checksum", and stderr says why.
 async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &str) -> u32 {
     use sha2::digest::DynDigest;
     let name = match file_name(path) {
         Ok(name) => name,
+        Err(FilesError::KeyNotAFile) => return no_checksum(io, path, true).await,
         Err(e) => return fail(io, &e).await,
     };
+    if let Some(stem) = key_file_stem(&name) {
+        if matches!(core.file_by_name(who, stem).await, Ok(Some(_))) {
+            return no_checksum(io, &name, true).await;
+        }
+    }
     let (_, mut reader) = match core.open_unlocked(who, &name).await {
         Ok(opened) => opened,
+        Err(FilesError::Locked) => return no_checksum(io, &name, false).await,
         Err(e) => return fail(io, &e).await,
     };
     let mut hasher: Box<dyn DynDigest + Send> = match tool {
@@ -320,6 +412,11 @@ async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &s
         .map(|b| format!("{b:02x}"))
         .collect();
     io.stdout(format!("{hex}  {path}\n")).await;
+    0
+}
+
+async fn no_checksum(io: &ExecChannel, name: &str, key_file: bool) -> u32 {
+    io.stderr(&messages::no_checksum(name, key_file)).await;
     0
 }
 

@@ -12,8 +12,8 @@ use bytes::Bytes;
 
 use super::channel::{ExecChannel, Line};
 use crate::core::messages;
-use crate::core::names::{remote_path, RemotePath};
-use crate::core::upload::UploadStream;
+use crate::core::names::{file_name, remote_path, RemotePath};
+use crate::core::upload::{KeyDelivery, KeyNotice, UploadStream};
 use crate::core::FilesError;
 use crate::core::{Core, Who};
 use crate::text::escape::escape;
@@ -73,11 +73,9 @@ async fn fatal(io: &ExecChannel, message: &str) {
 /// a folder are refused as sftp refuses them.
 fn stored_name(target: &str, sent: &str) -> Result<String, FilesError> {
     match remote_path(target)? {
-        RemotePath::Root => match remote_path(sent)? {
-            RemotePath::Name(name) => Ok(name),
-            RemotePath::Root => Err(FilesError::InvalidName("the name is empty")),
-        },
+        RemotePath::Root => file_name(sent),
         RemotePath::Name(name) => Ok(name),
+        RemotePath::Keys | RemotePath::KeyInFolder(_) => Err(FilesError::KeysReadOnly),
     }
 }
 
@@ -173,18 +171,8 @@ async fn receive_file(
     if read_byte(io).await != Some(0) {
         return false;
     }
-    // The key goes out before the file is recorded: no file is ever listed
-    // whose key nobody got.
-    let sealed = match upload.seal().await {
-        Ok(sealed) => sealed,
-        Err(e) => {
-            warn(io, &e.to_string()).await;
-            return false;
-        }
-    };
-    io.stderr(&messages::key_line(sealed.name(), sealed.key()))
-        .await;
-    match sealed.commit().await {
+    let mut delivery = StderrDelivery(io);
+    match upload.finish(&mut delivery, None).await {
         Ok(_) => {
             ok(io).await;
             true
@@ -193,6 +181,18 @@ async fn receive_file(
             warn(io, &e.to_string()).await;
             false
         }
+    }
+}
+
+/// scp's way to tell of a stored file's key: its stderr, which scp shows
+/// (an scp-protocol warning would make it report a failure). Best effort:
+/// the key also waits as `NAME.key`.
+struct StderrDelivery<'a>(&'a ExecChannel);
+
+impl KeyDelivery for StderrDelivery<'_> {
+    async fn deliver(&mut self, notice: &KeyNotice<'_>) -> bool {
+        self.0.stderr(&messages::key_notice(notice)).await;
+        true
     }
 }
 

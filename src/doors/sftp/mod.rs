@@ -1,18 +1,22 @@
 //! The sftp subsystem: an account's files as one flat, virtual folder.
 //!
-//! Every path a client sends is normalised to `/` (the account's folder) or
-//! `/NAME`, so no spelling of a path (`..`, `./x`, `//x`, sub-folders) can
+//! Every path a client sends is normalised to `/` (the account's folder),
+//! `/NAME`, or the folder of waiting keys `/.keys` and its `NAME.key`
+//! files, so no spelling of a path (`..`, `./x`, `//x`, sub-folders) can
 //! reach anything outside the account; there are no folders, links or
 //! permissions to change. What sftp does maps onto the shared [`Core`]:
 //!
-//! - `put NAME` streams through an [`UploadStream`] (encrypted while it
-//!   arrives, atomic, abandoned if the session ends first). Writes must come
-//!   in order from offset 0, as OpenSSH's `put` sends them: the vault is a
-//!   sealed stream, so resuming or patching a file is refused. On close the
-//!   upload commits and its key goes to the user at once as a line on the
-//!   channel's stderr, which OpenSSH's sftp prints.
-//! - While a fresh key waits for pickup, the folder also lists a read-once
-//!   virtual file `NAME.key`. Closing a handle that read it to the end takes
+//! - A handle opened for writing is an [`Edit`]: a new file or an overwrite
+//!   (`TRUNC`) streamed through the vault as it arrives, or a change in
+//!   place of the file there (resume, append, writes anywhere, a new size),
+//!   applied copy-on-write to an unlocked file and refused on a locked one.
+//!   It stores nothing until its close, which commits it and tells the user
+//!   of its key at once in a line on the channel's stderr, which OpenSSH's
+//!   sftp prints: a fresh key, or that the key it had still opens it.
+//! - While a fresh key waits for pickup, the read-once virtual file
+//!   `NAME.key` can be stat'ed, opened and read by name, never listed (so
+//!   `get -r`, mirrors and syncs never take one); `.keys`, not listed
+//!   either, lists them all. Closing a handle that read it to the end takes
 //!   the key out of memory (a partial read takes nothing), and the path
 //!   still stats for [`KEY_GRACE`] after, since clients (rclone, paramiko)
 //!   stat or set the times of what they just read or wrote. It shadows a
@@ -26,6 +30,7 @@
 //!   listings show it, so `rclone copy` run twice uploads nothing the
 //!   second time and `put -p` keeps times); permissions are accepted and
 //!   ignored.
+//! - `statvfs@openssh.com`: the account's quota and what is left of it.
 //!
 //! Status messages carry the core's wording and never a key.
 
@@ -33,7 +38,7 @@ pub mod pipe;
 mod replies;
 mod session;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,8 +47,8 @@ use bytes::Bytes;
 use russh::server::Msg;
 use russh::Channel;
 use russh_sftp::protocol::{
-    Attrs, Data, File as Entry, FileAttributes, Handle, Name, OpenFlags, Packet, Status,
-    StatusCode, Version,
+    Attrs, Data, ExtendedReply, File as Entry, FileAttributes, Handle, Name, OpenFlags, Packet,
+    Status, StatusCode, Version,
 };
 use russh_sftp::server::StatusReply;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -51,11 +56,12 @@ use tokio::sync::Mutex as AsyncMutex;
 use zeroize::Zeroizing;
 
 use crate::core::download::Download;
+use crate::core::edit::{Edit, WriteMode};
 use crate::core::key_input::{parse_key, MAX_KEY_INPUT};
 use crate::core::keyring::WaitingKey;
 use crate::core::messages;
 use crate::core::names::{key_file_name, key_file_stem};
-use crate::core::upload::UploadStream;
+use crate::core::upload::{KeyDelivery, KeyNotice};
 use crate::core::FilesError;
 use crate::core::{Core, FileRecord, Who};
 use pipe::{PipeEnd, MAX_PACKET};
@@ -77,6 +83,11 @@ const GRACE_MAX: usize = 64;
 
 /// The rename that replaces its target, offered to clients at init.
 const POSIX_RENAME: &str = "posix-rename@openssh.com";
+/// The account's room (`df`), by path and by handle.
+const STATVFS: &str = "statvfs@openssh.com";
+const FSTATVFS: &str = "fstatvfs@openssh.com";
+/// Block size the room is counted in.
+const BLOCK: u64 = 4096;
 
 /// Serves sftp on `channel` for a logged-in account until the client closes
 /// it. Open handles (and so unfinished uploads) go with the session.
@@ -153,12 +164,11 @@ enum Open {
         reader: Box<Download>,
         attrs: FileAttributes,
     },
-    /// An upload in progress; `stream` is gone once it failed. `mtime`: a
-    /// modification time set on the handle (`put -p`), stored at commit.
-    Upload {
-        name: String,
-        stream: Option<Box<UploadStream>>,
-        next: u64,
+    /// A file being written (a new file, an overwrite, or a change in
+    /// place); `edit` is gone once a write failed. `mtime`: a modification
+    /// time set on the handle (`put -p`), stored at commit.
+    Write {
+        edit: Option<Box<Edit>>,
         failed: Option<String>,
         mtime: Option<i64>,
     },
@@ -185,7 +195,7 @@ enum Listed {
     Key(WaitingKey),
     /// A key file just taken or written, in its grace.
     RecentKey(FileAttributes),
-    /// A file this session is uploading: its bytes so far.
+    /// A file this session is writing: its length so far.
     Uploading(u64),
 }
 
@@ -202,40 +212,36 @@ impl russh_sftp::server::Handler for Session {
         _extensions: HashMap<String, String>,
     ) -> Result<Version, Self::Error> {
         let mut version = Version::new();
-        version
-            .extensions
-            .insert(POSIX_RENAME.to_string(), "1".to_string());
+        for (name, revision) in [(POSIX_RENAME, "1"), (STATVFS, "2"), (FSTATVFS, "2")] {
+            version
+                .extensions
+                .insert(name.to_string(), revision.to_string());
+        }
         Ok(version)
     }
 
     /// `posix-rename@openssh.com`: a rename that replaces an existing
     /// target, as editors and sshfs save a file (write a temporary file,
-    /// rename it over the old one).
+    /// rename it over the old one). `statvfs@openssh.com` and its handle
+    /// form: the account's room (`df`, `rclone about`, sshfs).
     async fn extended(
         &mut self,
         id: u32,
         request: String,
         data: Vec<u8>,
     ) -> Result<Packet, Self::Error> {
-        if request != POSIX_RENAME {
-            return Err(self.unimplemented());
+        match request.as_str() {
+            POSIX_RENAME => self.posix_rename(id, &data).await,
+            STATVFS | FSTATVFS => {
+                let space = self.core.space(&self.who).await;
+                let space = self.told(space.map_err(|e| files_error(&e))).await?;
+                Ok(Packet::ExtendedReply(ExtendedReply {
+                    id,
+                    data: statvfs_reply(&space, BLOCK),
+                }))
+            }
+            _ => Err(self.unimplemented()),
         }
-        let mut rest = &data[..];
-        let (Some(from), Some(to)) = (take_string(&mut rest), take_string(&mut rest)) else {
-            return Err(StatusCode::BadMessage.with_message("malformed rename request"));
-        };
-        let (Target::Name(from), Target::Name(to)) = (resolve(&from)?, resolve(&to)?) else {
-            return Err(
-                StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
-            );
-        };
-        let renamed = self
-            .core
-            .rename_replacing(&self.who, &from, &to)
-            .await
-            .map_err(|e| files_error(&e));
-        self.told(renamed).await?;
-        Ok(Packet::Status(ok(id)))
     }
 
     async fn open(
@@ -256,7 +262,7 @@ impl russh_sftp::server::Handler for Session {
             .remove(&handle)
             .ok_or_else(|| failure("no such open file"))?;
         let result = match open {
-            Open::Upload {
+            Open::Write {
                 failed: Some(message),
                 ..
             }
@@ -264,11 +270,11 @@ impl russh_sftp::server::Handler for Session {
                 failed: Some(message),
                 ..
             } => return Err(failure(message)), // told at the failed write
-            Open::Upload {
-                stream: Some(stream),
+            Open::Write {
+                edit: Some(edit),
                 mtime,
                 ..
-            } => self.finish_upload(*stream, mtime).await,
+            } => self.finish_write(*edit, mtime).await,
             Open::KeySubmit { name, text, .. } => {
                 let written = text.len() as u64;
                 let result = self.submit_key(&name, &text).await;
@@ -317,6 +323,18 @@ impl russh_sftp::server::Handler for Session {
                 }
                 Ok(Data { id, data })
             }
+            Open::Write {
+                edit: Some(edit), ..
+            } => {
+                let data = edit
+                    .read_at(offset, len.min(MAX_READ) as usize)
+                    .await
+                    .map_err(|e| files_error(&e))?;
+                if data.is_empty() {
+                    return Err(eof());
+                }
+                Ok(Data { id, data })
+            }
             Open::KeyPickup { text, read, .. } => {
                 let start = usize::try_from(offset)
                     .unwrap_or(usize::MAX)
@@ -346,31 +364,22 @@ impl russh_sftp::server::Handler for Session {
     ) -> Result<Status, Self::Error> {
         // Later writes to a failed file fail quietly: the user was told once.
         let first_failure = match self.handle_mut(&handle)? {
-            Open::Upload {
-                stream,
-                next,
-                failed,
-                ..
-            } => {
+            Open::Write { edit, failed, .. } => {
                 if let Some(message) = failed {
                     return Err(failure(message.clone()));
                 }
-                let len = data.len() as u64;
-                let result = match stream.as_mut() {
-                    Some(upload) if offset == *next => upload
-                        .write(Bytes::from(data))
+                let result = match edit.as_mut() {
+                    Some(edit) => edit
+                        .write_at(offset, Bytes::from(data))
                         .await
                         .map_err(|e| e.to_string()),
-                    _ => Err(messages::RESUME_REFUSED.to_string()),
+                    None => Err("this file is not open for writing".to_string()),
                 };
                 match result {
-                    Ok(()) => {
-                        *next += len;
-                        None
-                    }
+                    Ok(()) => None,
                     Err(message) => {
-                        // Dropping the stream abandons the upload: nothing is left.
-                        *stream = None;
+                        // Dropping the change abandons it: nothing is left.
+                        *edit = None;
                         *failed = Some(message.clone());
                         Some(message)
                     }
@@ -419,7 +428,10 @@ impl russh_sftp::server::Handler for Session {
         let attrs = match self.handle_mut(&handle)? {
             Open::Dir(_) => dir_attrs(),
             Open::Read { attrs, .. } | Open::KeyPickup { attrs, .. } => attrs.clone(),
-            Open::Upload { next, .. } => file_attrs(*next, crate::text::time::unix_now()),
+            Open::Write { edit, .. } => file_attrs(
+                edit.as_ref().map_or(0, |edit| edit.len()),
+                crate::text::time::unix_now(),
+            ),
             Open::KeySubmit { text, .. } => {
                 file_attrs(text.len() as u64, crate::text::time::unix_now())
             }
@@ -429,9 +441,7 @@ impl russh_sftp::server::Handler for Session {
 
     /// A modification time is stored (sync tools compare it, `put -p`
     /// keeps it); permissions and the access time are accepted and ignored.
-    /// A size is accepted only when it is the size the file already has
-    /// (scp sets it after an upload); resizing would rewrite the sealed
-    /// stream, so it is refused.
+    /// A new size (truncate, or extend with zeros) is a change in place.
     async fn setstat(
         &mut self,
         id: u32,
@@ -440,10 +450,14 @@ impl russh_sftp::server::Handler for Session {
     ) -> Result<Status, Self::Error> {
         let current = self.attrs_of(&path).await?;
         self.stat_hint = None;
-        if attrs.size.is_some() && attrs.size != current.size {
-            return Err(StatusCode::OpUnsupported.with_message("sfs files cannot be resized"));
+        let Target::Name(name) = resolve(&path)? else {
+            return Ok(ok(id));
+        };
+        if let Some(size) = attrs.size.filter(|&size| Some(size) != current.size) {
+            let resized = self.resize(&name, size).await;
+            self.told(resized).await?;
         }
-        if let (Some(time), Target::Name(name)) = (attrs.mtime, resolve(&path)?) {
+        if let Some(time) = attrs.mtime {
             match self.lookup(&name).await? {
                 Some(Listed::File(_)) => self
                     .core
@@ -452,7 +466,7 @@ impl russh_sftp::server::Handler for Session {
                     .map_err(|e| files_error(&e))?,
                 Some(Listed::Uploading(_)) => {
                     let handle = self.upload_handle(&name);
-                    if let Some(Open::Upload { mtime, .. }) =
+                    if let Some(Open::Write { mtime, .. }) =
                         handle.and_then(|h| self.handles.get_mut(&h))
                     {
                         *mtime = Some(i64::from(time));
@@ -471,40 +485,50 @@ impl russh_sftp::server::Handler for Session {
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
         let Attrs { attrs: current, .. } = self.fstat(id, handle.clone()).await?;
-        if attrs.size.is_some() && attrs.size != current.size {
-            return Err(StatusCode::OpUnsupported.with_message("sfs files cannot be resized"));
-        }
-        if let (Some(time), Open::Upload { mtime, .. }) = (attrs.mtime, self.handle_mut(&handle)?) {
+        let resize = attrs.size.filter(|&size| Some(size) != current.size);
+        let resized = match (self.handle_mut(&handle)?, resize) {
+            (_, None) => Ok(()),
+            (
+                Open::Write {
+                    edit: Some(edit), ..
+                },
+                Some(size),
+            ) => edit.set_len(size).await.map_err(|e| files_error(&e)),
+            (_, Some(_)) => Err(failure(
+                "this file is not open for writing: open it for writing to change its size",
+            )),
+        };
+        self.told(resized).await?;
+        if let (Some(time), Open::Write { mtime, .. }) = (attrs.mtime, self.handle_mut(&handle)?) {
             *mtime = Some(i64::from(time));
         }
         Ok(ok(id))
     }
 
+    /// The account's files; waiting keys only in `.keys`, which is not
+    /// listed itself, so nothing that walks a listing ever takes a key.
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
         self.room_for_handle()?;
-        if let Target::Name(_) = resolve(&path)? {
-            return Err(StatusCode::NoSuchFile.with_message(FilesError::NoFolders.to_string()));
-        }
-        let files = self
-            .core
-            .list(&self.who)
-            .await
-            .map_err(|e| files_error(&e))?;
-        let mut entries: Vec<Entry> = self
-            .core
-            .waiting_keys(&self.who)
-            .await
-            .iter()
-            .map(|key| self.key_entry(key))
-            .collect();
-        // A waiting key's virtual file shadows a real file of that name.
-        let shadowed: HashSet<String> = entries.iter().map(|e| e.filename.clone()).collect();
-        entries.extend(
-            files
+        let mut entries: Vec<Entry> = match resolve(&path)? {
+            Target::Root => self
+                .core
+                .list(&self.who)
+                .await
+                .map_err(|e| files_error(&e))?
                 .iter()
-                .filter(|f| !shadowed.contains(&f.record.name))
-                .map(|f| entry(&f.record.name, f.record.size, f.record.mtime())),
-        );
+                .map(|f| entry(&f.record.name, f.record.size, f.record.mtime()))
+                .collect(),
+            Target::Keys => self
+                .core
+                .waiting_keys(&self.who)
+                .await
+                .iter()
+                .map(|key| entry(&key_file_name(&key.name), KEY_TEXT_LEN + 1, key.made_unix))
+                .collect(),
+            Target::Name(_) | Target::KeyInFolder(_) => {
+                return Err(StatusCode::NoSuchFile.with_message(FilesError::NoFolders.to_string()))
+            }
+        };
         entries.reverse(); // sent from the end, so they go out in this order
         let handle = self.add_handle(Open::Dir(entries));
         Ok(Handle { id, handle })
@@ -542,10 +566,9 @@ impl russh_sftp::server::Handler for Session {
 
     async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
         let path = canonical(&path)?;
-        let attrs = if path == "/" {
-            dir_attrs()
-        } else {
-            FileAttributes::default()
+        let attrs = match resolve(&path)? {
+            Target::Root | Target::Keys => dir_attrs(),
+            Target::Name(_) | Target::KeyInFolder(_) => FileAttributes::default(),
         };
         Ok(Name {
             id,

@@ -5,7 +5,8 @@
 use russh_sftp::protocol::{File as Entry, FileAttributes, Status, StatusCode};
 use russh_sftp::server::StatusReply;
 
-use crate::core::names::{remote_path, validate_name, RemotePath};
+use crate::core::names::{remote_path, RemotePath, MAX_NAME_BYTES};
+use crate::core::quota::Space;
 use crate::core::{ErrorKind, FilesError};
 use crate::text::time::utc_datetime;
 
@@ -13,6 +14,10 @@ use crate::text::time::utc_datetime;
 pub(super) enum Target {
     Root,
     Name(String),
+    /// `.keys`, the folder of waiting keys (never listed).
+    Keys,
+    /// `.keys/NAME.key`: the key file `NAME.key`, by way of that folder.
+    KeyInFolder(String),
 }
 
 /// One SSH string (a 32-bit length, then the bytes) from the front of
@@ -58,6 +63,8 @@ pub(super) fn resolve(path: &str) -> Result<Target, StatusReply> {
     match remote_path(path).map_err(|e| files_error(&e))? {
         RemotePath::Root => Ok(Target::Root),
         RemotePath::Name(name) => Ok(Target::Name(name)),
+        RemotePath::Keys => Ok(Target::Keys),
+        RemotePath::KeyInFolder(name) => Ok(Target::KeyInFolder(name)),
     }
 }
 
@@ -71,13 +78,13 @@ pub(super) fn canonical(path: &str) -> Result<String, StatusReply> {
             parts.push(part);
         }
     }
-    match parts.as_slice() {
-        [] => Ok("/".into()),
-        [name] => {
-            validate_name(name).map_err(|e| files_error(&e))?;
-            Ok(format!("/{name}"))
+    let joined = format!("/{}", parts.join("/"));
+    match remote_path(&joined) {
+        Ok(_) => Ok(joined),
+        Err(FilesError::NoFolders) => {
+            Err(StatusCode::NoSuchFile.with_message(FilesError::NoFolders.to_string()))
         }
-        _ => Err(StatusCode::NoSuchFile.with_message(FilesError::NoFolders.to_string())),
+        Err(e) => Err(files_error(&e)),
     }
 }
 
@@ -97,6 +104,25 @@ pub(super) fn file_attrs(size: u64, mtime: i64) -> FileAttributes {
         mtime: Some(time),
         ..FileAttributes::default()
     }
+}
+
+/// The body of a `statvfs@openssh.com` reply (OpenSSH's PROTOCOL: eleven
+/// 64-bit numbers) for an account's room counted in blocks of `block`.
+pub(super) fn statvfs_reply(space: &Space, block: u64) -> Vec<u8> {
+    let fields = [
+        block,                     // f_bsize
+        block,                     // f_frsize
+        space.total_bytes / block, // f_blocks
+        space.free_bytes / block,  // f_bfree
+        space.free_bytes / block,  // f_bavail
+        space.total_files,         // f_files
+        space.free_files,          // f_ffree
+        space.free_files,          // f_favail
+        0,                         // f_fsid
+        0,                         // f_flag
+        MAX_NAME_BYTES as u64,     // f_namemax
+    ];
+    fields.iter().flat_map(|n| n.to_be_bytes()).collect()
 }
 
 /// An `ls -l` line; OpenSSH prints the server's long name as it is.

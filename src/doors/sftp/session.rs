@@ -4,12 +4,9 @@
 //! and renames.
 
 use super::*;
+use crate::core::rename::Renamed;
 
 impl Session {
-    pub(super) fn key_entry(&self, key: &WaitingKey) -> Entry {
-        entry(&key_file_name(&key.name), KEY_TEXT_LEN + 1, key.made_unix)
-    }
-
     /// What `name` is: a virtual key file (first), a file, or nothing.
     pub(super) async fn lookup(&self, name: &str) -> Result<Option<Listed>, StatusReply> {
         if let Some(stem) = key_file_stem(name) {
@@ -25,9 +22,12 @@ impl Session {
         }
         // Clients that create a file and stat it before writing (sshfs)
         // see what this session has sent so far.
-        let uploading = self.upload_handle(name);
-        if let Some(Open::Upload { next, .. }) = uploading.and_then(|h| self.handles.get(&h)) {
-            return Ok(Some(Listed::Uploading(*next)));
+        let writing = self.upload_handle(name);
+        if let Some(Open::Write {
+            edit: Some(edit), ..
+        }) = writing.and_then(|h| self.handles.get(&h))
+        {
+            return Ok(Some(Listed::Uploading(edit.len())));
         }
         let record = self
             .core
@@ -39,7 +39,14 @@ impl Session {
 
     pub(super) async fn attrs_of(&mut self, path: &str) -> Result<FileAttributes, StatusReply> {
         let name = match resolve(path)? {
-            Target::Root => return Ok(dir_attrs()),
+            Target::Root | Target::Keys => return Ok(dir_attrs()),
+            Target::KeyInFolder(name) => {
+                return match self.lookup(&name).await? {
+                    Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, key.made_unix)),
+                    Some(Listed::RecentKey(attrs)) => Ok(attrs),
+                    _ => Err(files_error(&FilesError::NotFound)),
+                }
+            }
             Target::Name(name) => name,
         };
         match self.lookup(&name).await? {
@@ -59,13 +66,13 @@ impl Session {
         }
     }
 
-    /// The handle of this session's open upload of `name`, if any (the
-    /// newest).
+    /// The handle of this session's file being written as `name`, if any
+    /// (the newest).
     pub(super) fn upload_handle(&self, name: &str) -> Option<String> {
         self.handles
             .iter()
             .filter(|(_, open)| {
-                matches!(open, Open::Upload { name: n, stream: Some(_), .. } if n == name)
+                matches!(open, Open::Write { edit: Some(edit), .. } if edit.name() == name)
             })
             .max_by_key(|(handle, _)| handle.parse::<u64>().unwrap_or(0))
             .map(|(handle, _)| handle.clone())
@@ -128,14 +135,14 @@ impl Session {
         }
     }
 
+    /// Opens `name` for writing: a key submission when it is the key file
+    /// of a stored file, otherwise a new file, an overwrite (`TRUNC`) or a
+    /// change in place of the file there.
     pub(super) async fn open_write(
         &mut self,
         name: String,
         flags: OpenFlags,
     ) -> Result<Open, StatusReply> {
-        if flags.contains(OpenFlags::APPEND) {
-            return Err(failure(messages::RESUME_REFUSED));
-        }
         if let Some(stem) = key_file_stem(&name) {
             let target = self
                 .core
@@ -150,16 +157,54 @@ impl Session {
                 });
             }
         }
-        let stream = UploadStream::start(&self.core, &self.who, &name, None)
+        let mode = if flags.contains(OpenFlags::TRUNCATE) {
+            WriteMode::Truncate
+        } else {
+            WriteMode::Keep {
+                append: flags.contains(OpenFlags::APPEND),
+            }
+        };
+        let create = flags.contains(OpenFlags::CREATE);
+        let edit = self
+            .core
+            .open_for_write(&self.who, &name, mode, create)
             .await
             .map_err(|e| files_error(&e))?;
-        Ok(Open::Upload {
-            name,
-            stream: Some(Box::new(stream)),
-            next: 0,
+        Ok(Open::Write {
+            edit: Some(Box::new(edit)),
             failed: None,
             mtime: None,
         })
+    }
+
+    /// A new size for `name`: of the file this session is writing, or of a
+    /// stored one (changed in place, as a write would).
+    pub(super) async fn resize(&mut self, name: &str, size: u64) -> Result<(), StatusReply> {
+        match self.lookup(name).await? {
+            Some(Listed::Uploading(_)) => {
+                let handle = self.upload_handle(name);
+                match handle.and_then(|h| self.handles.get_mut(&h)) {
+                    Some(Open::Write {
+                        edit: Some(edit), ..
+                    }) => edit.set_len(size).await.map_err(|e| files_error(&e)),
+                    _ => Err(files_error(&FilesError::NotFound)),
+                }
+            }
+            Some(Listed::File(_)) => {
+                let keep = WriteMode::Keep { append: false };
+                let mut edit = self
+                    .core
+                    .open_for_write(&self.who, name, keep, false)
+                    .await
+                    .map_err(|e| files_error(&e))?;
+                edit.set_len(size).await.map_err(|e| files_error(&e))?;
+                self.finish_write(edit, None).await
+            }
+            Some(Listed::Key(_) | Listed::RecentKey(_)) => {
+                Err(failure("a key file holds a key: it cannot be resized"))
+            }
+            None => Err(files_error(&FilesError::NotFound)),
+        }
     }
 
     pub(super) async fn open_read(&mut self, name: String) -> Result<Open, StatusReply> {
@@ -194,7 +239,7 @@ impl Session {
         })
     }
 
-    async fn open_listed(&mut self, name: String) -> Result<Open, StatusReply> {
+    pub(super) async fn open_listed(&mut self, name: String) -> Result<Open, StatusReply> {
         match self.lookup(&name).await? {
             Some(Listed::Key(waiting)) => {
                 let mtime = waiting.made_unix;
@@ -230,28 +275,36 @@ impl Session {
         pflags: OpenFlags,
     ) -> Result<String, StatusReply> {
         self.room_for_handle()?;
-        let name = match resolve(filename)? {
-            Target::Root => return Err(failure("/ is the folder of your files, not a file")),
-            Target::Name(name) => name,
-        };
         let writes = OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE;
-        let open = if pflags.intersects(writes) {
-            self.open_write(name, pflags).await?
-        } else {
-            self.open_read(name).await?
+        let open = match resolve(filename)? {
+            Target::Root | Target::Keys => {
+                return Err(failure("that is a folder, not a file"));
+            }
+            Target::KeyInFolder(_) if pflags.intersects(writes) => {
+                return Err(files_error(&FilesError::KeysReadOnly));
+            }
+            Target::KeyInFolder(name) => match self.lookup(&name).await? {
+                Some(Listed::Key(_) | Listed::RecentKey(_)) => self.open_listed(name).await?,
+                _ => return Err(files_error(&FilesError::NotFound)),
+            },
+            Target::Name(name) if pflags.intersects(writes) => {
+                self.open_write(name, pflags).await?
+            }
+            Target::Name(name) => self.open_read(name).await?,
         };
         Ok(self.add_handle(open))
     }
 
     pub(super) async fn remove_file(&mut self, path: &str) -> Result<(), StatusReply> {
         self.stat_hint = None;
-        let name = match resolve(path)? {
-            Target::Root => {
+        let (name, key_only) = match resolve(path)? {
+            Target::Root | Target::Keys => {
                 return Err(
                     StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
                 )
             }
-            Target::Name(name) => name,
+            Target::KeyInFolder(name) => (name, true),
+            Target::Name(name) => (name, false),
         };
         match self.lookup(&name).await? {
             // Removing a waiting key is the user saying they saved it.
@@ -263,12 +316,42 @@ impl Session {
                 self.recent_keys.remove(&name);
                 Ok(())
             }
+            _ if key_only => Err(files_error(&FilesError::NotFound)),
             _ => self
                 .core
                 .delete(&self.who, &name)
                 .await
                 .map_err(|e| files_error(&e)),
         }
+    }
+
+    /// `posix-rename@openssh.com`: FROM and TO as two SSH strings.
+    pub(super) async fn posix_rename(
+        &mut self,
+        id: u32,
+        data: &[u8],
+    ) -> Result<Packet, StatusReply> {
+        let mut rest = data;
+        let (Some(from), Some(to)) = (take_string(&mut rest), take_string(&mut rest)) else {
+            return Err(StatusCode::BadMessage.with_message("malformed rename request"));
+        };
+        self.stat_hint = None;
+        let (Target::Name(from), Target::Name(to)) = (resolve(&from)?, resolve(&to)?) else {
+            return Err(
+                StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
+            );
+        };
+        let renamed = self
+            .core
+            .rename_replacing(&self.who, &from, &to)
+            .await
+            .map_err(|e| files_error(&e));
+        match self.told(renamed).await? {
+            Renamed::Moved => {}
+            Renamed::KeyKept => self.tell(&messages::kept_key_line(&to)).await,
+            Renamed::KeyChanged => self.tell(&messages::key_of_line(&to, &from)).await,
+        }
+        Ok(Packet::Status(ok(id)))
     }
 
     pub(super) async fn rename_file(&mut self, from: &str, to: &str) -> Result<(), StatusReply> {
@@ -284,25 +367,18 @@ impl Session {
             .map_err(|e| files_error(&e))
     }
 
-    pub(super) async fn finish_upload(
+    /// The close of a file written: stores it, its key's notice on stderr.
+    pub(super) async fn finish_write(
         &mut self,
-        stream: UploadStream,
+        edit: Edit,
         mtime: Option<i64>,
     ) -> Result<(), StatusReply> {
         self.stat_hint = None;
-        // The key goes out before the file is recorded: no file is ever
-        // listed whose key nobody got.
-        let sealed = stream.seal().await.map_err(|e| files_error(&e))?;
-        self.tell(&messages::key_line(sealed.name(), sealed.key()))
-            .await;
-        let record = sealed.commit().await.map_err(|e| files_error(&e))?;
-        if let Some(mtime) = mtime {
-            self.core
-                .set_modified_time(&self.who, &record.name, mtime)
-                .await
-                .map_err(|e| files_error(&e))?;
-        }
-        Ok(())
+        let mut stderr = StderrDelivery(self.stderr.get_mut());
+        edit.finish(&mut stderr, mtime)
+            .await
+            .map(drop)
+            .map_err(|e| files_error(&e))
     }
 
     pub(super) async fn submit_key(&mut self, name: &str, text: &[u8]) -> Result<(), StatusReply> {
@@ -321,5 +397,20 @@ impl Session {
             }
             Err(e) => Err(files_error(&e)),
         }
+    }
+}
+
+/// sftp's way to tell of a stored file's key: a line on the channel's
+/// stderr, which OpenSSH's sftp prints at once. Best effort: the key also
+/// waits as `NAME.key` until picked up.
+struct StderrDelivery<'a>(&'a mut Stderr);
+
+impl KeyDelivery for StderrDelivery<'_> {
+    async fn deliver(&mut self, notice: &KeyNotice<'_>) -> bool {
+        let lines = messages::key_notice(notice);
+        if self.0.write_all(lines.as_bytes()).await.is_ok() {
+            let _ = self.0.flush().await;
+        }
+        true
     }
 }

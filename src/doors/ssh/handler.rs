@@ -276,21 +276,10 @@ impl Connection {
             .await
         {
             Ok((account, method)) => self.accept(Login::Account(account, method)),
-            // The prompt cannot offer a button: an expired code gets a new
-            // one mailed at once.
-            Err(refusal) if refusal == Refusal::code_expired() => {
-                let sent = accounts.resend(&mut challenge, ip).await;
-                self.challenge = Some(challenge);
-                match sent {
-                    Ok(()) => {
-                        self.settle_mail().await;
-                        self.ask(Some(format!("{refusal}; a new one was sent")))
-                    }
-                    Err(refusal) => self.refuse(refusal),
-                }
-            }
+            // An expired or used code was replaced by a new one already.
             Err(refusal) if challenge.attempts_left() > 0 && refusal.retry_after.is_none() => {
                 self.challenge = Some(challenge);
+                self.settle_mail().await;
                 self.ask(Some(refusal.to_string()))
             }
             Err(refusal) => self.refuse(refusal),

@@ -14,7 +14,6 @@ use super::app::{Dashboard, Focus};
 use super::text::{fit, human_rate, width};
 use super::theme::Theme;
 use crate::core::events::{Direction, Transfer};
-use crate::core::FileState;
 use crate::text::escape::escape;
 use crate::text::size::human_size;
 use crate::text::time::{unix_now, utc_datetime};
@@ -134,11 +133,13 @@ pub fn draw(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
                     Cell::from(transfer_label(transfer, state_width)).style(theme.waiting())
                 }
                 None => {
-                    let style = match file.state {
-                        _ if !file.state.is_current(now) => Style::default(),
-                        FileState::Unlocked(_) => theme.unlocked(),
-                        FileState::KeyWaiting(_) => theme.waiting(),
-                        FileState::Locked => Style::default(),
+                    let state = &file.state;
+                    let style = if state.key_waiting(now) {
+                        theme.waiting()
+                    } else if state.unlocked_at(now).is_some() {
+                        theme.unlocked()
+                    } else {
+                        Style::default()
                     };
                     Cell::from(file.state.label(now)).style(style)
                 }

@@ -74,11 +74,8 @@ impl App {
             return self.error("There is no file yet: press u to see how to upload one.");
         };
         let name = file.record.name.clone();
-        let state = file.state.clone();
-        match state {
-            FileState::Unlocked(until) if until > unix_now() => {
-                dash.show(Dialog::Fetch(Fetch { name, until }))
-            }
+        match file.state.unlocked_at(unix_now()) {
+            Some(until) => dash.show(Dialog::Fetch(Fetch { name, until })),
             _ if dash.key.is_empty() => {
                 dash.set_focus(Focus::Key);
                 self.info(format!(
@@ -361,11 +358,7 @@ impl App {
         // Dropping the dashboard wipes the key field and any shown key.
         self.page = Page::Email(EmailPage::new(""));
         self.login_started = Instant::now();
-        let files = match locked {
-            0 => "no file was unlocked".to_string(),
-            1 => "1 unlocked file is locked again".to_string(),
-            n => format!("{n} unlocked files are locked again"),
-        };
+        let files = messages::locked_again(locked);
         self.info(format!(
             "Logged out; {files}, and your SSH key needs a code again."
         ));

@@ -37,8 +37,8 @@ use crate::core::messages;
 use crate::core::quota::Storage;
 use crate::core::FilesError;
 use crate::core::{
-    Account, Accounts, Challenge, ConnectionKey, Core, FileState, FileView, LoginMethod, OpenFiles,
-    Refusal, VaultError, Who,
+    Account, Accounts, Challenge, ConnectionKey, Core, FileView, LoginMethod, OpenFiles, Refusal,
+    VaultError, Who,
 };
 use crate::text::time::human_duration;
 use crate::text::time::unix_now;

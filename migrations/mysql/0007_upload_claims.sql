@@ -1,0 +1,13 @@
+-- Names being written. An upload or an in-place change holds its file's
+-- name here from its start to its commit or end, so a second writer of the
+-- same name is refused at its start instead of both being told "stored"
+-- (and one of two keys opening nothing). Its writer renews the claim while
+-- it lives; one not renewed by `expires_at` (its node died) is free to take.
+-- The name is VARBINARY for the reason files.name is (see 0001).
+CREATE TABLE upload_claims (
+    account_id BIGINT NOT NULL,
+    name VARBINARY(1020) NOT NULL,
+    token VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, name)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
