@@ -24,7 +24,11 @@ struct Env {
 
 impl Env {
     async fn new() -> Env {
-        let server = TestServer::start().await;
+        Env::with(|_| {}).await
+    }
+
+    async fn with(tweak: impl FnOnce(&mut sfs::config::Config)) -> Env {
+        let server = TestServer::start_with(tweak).await;
         let (_, key) = account_with_key_file(&server, ALICE).await;
         Env {
             server,
@@ -429,6 +433,193 @@ async fn rclone(env: &Env, args: &[&str]) -> Output {
     run_client(cmd, b"").await
 }
 
+/// `rclone ARGS…` with the remote as the README configures it: shell
+/// commands on, with its hash commands.
+async fn rclone_hashing(env: &Env, args: &[&str]) -> Output {
+    let mut cmd = Command::new("rclone");
+    cmd.args(args)
+        .env("RCLONE_CONFIG", "/dev/null")
+        .env("RCLONE_CONFIG_SFS_TYPE", "sftp")
+        .env("RCLONE_CONFIG_SFS_HOST", "127.0.0.1")
+        .env("RCLONE_CONFIG_SFS_PORT", env.server.addr.port().to_string())
+        .env("RCLONE_CONFIG_SFS_USER", ALICE)
+        .env("RCLONE_CONFIG_SFS_KEY_FILE", &env.key)
+        .env("RCLONE_CONFIG_SFS_SHELL_TYPE", "unix")
+        .env("RCLONE_CONFIG_SFS_MD5SUM_COMMAND", "md5sum")
+        .env("RCLONE_CONFIG_SFS_SHA1SUM_COMMAND", "sha1sum");
+    run_client(cmd, b"").await
+}
+
+/// Runs rclone as configured by `run`, which must succeed without deleting
+/// or failing anything.
+async fn rclone_clean(output: Output, what: &str) -> String {
+    let err = text(&output.stderr);
+    assert!(output.status.success(), "{what}: {err}");
+    for bad in ["corrupted", "Removing failed copy", "ERROR"] {
+        assert!(!err.contains(bad), "{what}: {err}");
+    }
+    err
+}
+
+/// The files of the account by name, with their ids.
+async fn file_ids(env: &Env) -> Vec<(String, String)> {
+    let who = env.who().await;
+    let mut ids: Vec<(String, String)> = env
+        .server
+        .core
+        .db()
+        .files(who.account_id)
+        .await
+        .expect("files")
+        .into_iter()
+        .map(|f| (f.name, f.id))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// rclone with the README's hash lines on a mix of fresh, unlocked and
+/// locked files: it checks what it uploaded against sfs's checksums, a
+/// second copy transfers nothing, `check`, `--checksum` and `sync` pass,
+/// nothing stored is ever deleted and no key is read or removed by them;
+/// the keys are then fetched on purpose, by name and from `.keys`, and
+/// each opens its file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_with_hash_commands_never_deletes_and_hands_every_key_over() {
+    if !have("rclone") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let folder = env.path("set");
+    std::fs::create_dir(&folder).expect("folder");
+    let mut contents = Vec::new();
+    for (i, size) in [0, 1, 70_000, 300_000, 2_000_000].into_iter().enumerate() {
+        let data = random_bytes(size);
+        std::fs::write(folder.join(format!("f{i}")), &data).expect("file");
+        contents.push(data);
+    }
+    let source = folder.display().to_string();
+    rclone_clean(
+        rclone_hashing(&env, &["copy", "-v", &source, "sfs:"]).await,
+        "copy",
+    )
+    .await;
+    let first = file_ids(&env).await;
+    assert_eq!(first.len(), 5);
+    let err = rclone_clean(
+        rclone_hashing(&env, &["copy", "-v", &source, "sfs:"]).await,
+        "copy again",
+    )
+    .await;
+    assert!(err.contains("There was nothing to transfer"), "{err}");
+    assert_eq!(file_ids(&env).await, first);
+
+    // Two locked; one of them changed here: uploaded anew, with a new key.
+    let who = env.who().await;
+    env.server
+        .core
+        .lock(&who, &["f3".to_string(), "f4".to_string()])
+        .await
+        .expect("lock");
+    contents[4] = random_bytes(2_000_001);
+    std::fs::write(folder.join("f4"), &contents[4]).expect("changed");
+    rclone_clean(
+        rclone_hashing(&env, &["copy", "-v", &source, "sfs:"]).await,
+        "copy a change",
+    )
+    .await;
+    let after = file_ids(&env).await;
+    assert_eq!(after[..4], first[..4], "only f4 was uploaded");
+    assert_ne!(after[4], first[4]);
+
+    // Locked f3 has no checksum to give: rclone takes that as none.
+    let checked = rclone_clean(
+        rclone_hashing(&env, &["check", &source, "sfs:"]).await,
+        "check",
+    )
+    .await;
+    assert!(checked.contains("0 differences found"), "{checked}");
+    assert!(
+        checked.contains("1 hashes could not be checked"),
+        "{checked}"
+    );
+    rclone_clean(
+        rclone_hashing(&env, &["copy", "--checksum", "-v", &source, "sfs:"]).await,
+        "copy --checksum",
+    )
+    .await;
+    rclone_clean(
+        rclone_hashing(&env, &["sync", "-v", &source, "sfs:"]).await,
+        "sync",
+    )
+    .await;
+    assert_eq!(
+        file_ids(&env).await,
+        after,
+        "nothing was replaced or deleted"
+    );
+    let waiting: Vec<String> = env
+        .server
+        .core
+        .waiting_keys(&who)
+        .await
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert_eq!(waiting.len(), 5, "no key was read or removed: {waiting:?}");
+
+    // A key copied by name, then all the others from .keys, once.
+    let keys = env.path("keys");
+    let keys_dir = keys.display().to_string();
+    rclone_clean(
+        rclone_hashing(&env, &["copy", "-v", "sfs:f0.key", &keys_dir]).await,
+        "copy a key",
+    )
+    .await;
+    rclone_clean(
+        rclone_hashing(&env, &["copy", "-v", "sfs:.keys", &keys_dir]).await,
+        "copy .keys",
+    )
+    .await;
+    let again = env.path("again");
+    rclone_clean(
+        rclone_hashing(&env, &["copy", "sfs:.keys", &again.display().to_string()]).await,
+        "copy .keys again",
+    )
+    .await;
+    assert!(
+        std::fs::read_dir(&again).map_or(0, |d| d.count()) == 0,
+        "each key once"
+    );
+    env.lock().await;
+    for (i, data) in contents.iter().enumerate() {
+        let key = std::fs::read_to_string(keys.join(format!("f{i}.key"))).expect("key fetched");
+        let key = sfs::vault::FileKey::parse(key.trim()).expect("a key");
+        env.server
+            .core
+            .unlock(&who, &format!("f{i}"), &key)
+            .await
+            .unwrap_or_else(|e| panic!("f{i}'s key opens it: {e}"));
+        let (_, mut download) = env
+            .server
+            .core
+            .open_unlocked(&who, &format!("f{i}"))
+            .await
+            .expect("open");
+        let mut got = Vec::new();
+        let mut offset = 0;
+        while let Some(piece) = download
+            .next_piece(&mut offset, 1 << 20)
+            .await
+            .expect("read")
+        {
+            got.extend_from_slice(&piece);
+        }
+        assert!(got == *data, "f{i} reads back as sent");
+    }
+    env.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rclone_uploads_reads_the_key_unlocks_and_downloads() {
     if !have("rclone") {
@@ -605,6 +796,98 @@ async fn asyncssh_put_list_key_unlock_get() {
     env.server.stop().await;
 }
 
+const PARAMIKO_IN_PLACE: &str = r#"
+import sys, io, paramiko
+port, key, local = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+client = paramiko.SSHClient()
+client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+client.connect("127.0.0.1", port=port, username="alice@example.com", key_filename=key,
+               look_for_keys=False, allow_agent=False, timeout=30)
+sftp = client.open_sftp()
+sftp.putfo(io.BytesIO(b"top of the file\n"), "top.txt")
+with sftp.open("top.txt", "r+") as f:           # read and write in place
+    assert f.read(3) == b"top"
+    f.seek(0)
+    f.write(b"TOP")
+with sftp.open("top.txt", "a") as f:            # append
+    f.write(b"appended\n")
+with sftp.open("top.txt", "r") as f:
+    assert f.read() == b"TOP of the file\nappended\n"
+sftp.truncate("top.txt", 3)
+assert sftp.stat("top.txt").st_size == 3
+with sftp.open("top.txt") as f:
+    assert f.read() == b"TOP"
+print("changed")
+sys.stdout.flush()
+# Locked by the test meanwhile: every change is refused, nothing changes.
+sys.stdin.readline()
+for mode in ("r+", "a"):
+    try:
+        with sftp.open("top.txt", mode) as f:
+            f.write(b"x")
+        print("accepted", mode)
+    except IOError as e:
+        print("refused", mode, e)
+try:
+    sftp.truncate("top.txt", 0)
+    print("accepted truncate")
+except IOError as e:
+    print("refused truncate", e)
+"#;
+
+/// paramiko's `r+` and `a` modes and `truncate` change an unlocked file in
+/// place; on a locked one each is refused with the reason, and nothing
+/// changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paramiko_changes_in_place_and_refuses_them_on_a_locked_file() {
+    if !have_python("paramiko") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let mut child = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(PARAMIKO_IN_PLACE)
+        .arg(env.server.addr.port().to_string())
+        .arg(&env.key)
+        .arg(env.local.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python runs");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line),
+    )
+    .await
+    .expect("in time")
+    .expect("read");
+    assert_eq!(line, "changed\n");
+    env.lock().await;
+    let mut stdin = child.stdin.take().expect("stdin");
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, b"go\n")
+        .await
+        .expect("go");
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("in time")
+        .expect("output");
+    let mut rest = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut rest)
+        .await
+        .expect("rest");
+    assert!(out.status.success(), "{rest}{}", text(&out.stderr));
+    for refused in ["refused r+", "refused a", "refused truncate"] {
+        assert!(rest.contains(refused), "{rest}");
+    }
+    assert!(rest.contains("top.txt is locked"), "{rest}");
+    assert_eq!(env.stored("top.txt").await.size, 3, "unchanged");
+    env.server.stop().await;
+}
+
 /// A FUSE mount of the account with sshfs, unmounted when dropped.
 struct Mount {
     dir: PathBuf,
@@ -730,6 +1013,114 @@ async fn sshfs_cp_redirect_read_the_key_unlock_and_read() {
     env.server.stop().await;
 }
 
+/// What a file holds, read through the core with its key given anew (it
+/// must open with that key).
+async fn content_with_key(env: &Env, name: &str, key: &str) -> Vec<u8> {
+    let who = env.who().await;
+    env.lock().await;
+    let key = sfs::vault::FileKey::parse(key.trim()).expect("a key");
+    env.server
+        .core
+        .unlock(&who, name, &key)
+        .await
+        .unwrap_or_else(|e| panic!("the key opens {name}: {e}"));
+    let (_, mut download) = env
+        .server
+        .core
+        .open_unlocked(&who, name)
+        .await
+        .expect("open");
+    let mut got = Vec::new();
+    let mut offset = 0;
+    while let Some(piece) = download
+        .next_piece(&mut offset, 1 << 20)
+        .await
+        .expect("read")
+    {
+        got.extend_from_slice(&piece);
+    }
+    got
+}
+
+/// What users do to files on an sshfs mount, in a row: write, patch with
+/// `dd conv=notrunc`, append, `sed -i`, truncate, an editor's save by
+/// rename, `cp -r` of the whole mount. Every change lands whole, the key
+/// read once at the start keeps opening the file, no key is taken by the
+/// copy, and a locked file refuses every change and stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sshfs_changes_files_in_place_and_they_keep_their_key() {
+    if !can_mount() {
+        return;
+    }
+    let mut env = Env::new().await;
+    let mnt = mount(&env).await;
+    let m = mnt.dir.clone();
+    let ok = |out: Output, what: &str| {
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(sh(&m, "printf 'hello world\n' > top.txt").await, "write");
+    let key = ok(sh(&m, "cat .keys/top.txt.key").await, "the key");
+    assert_eq!(key.trim().len(), 44, "{key:?}");
+    ok(
+        sh(&m, "printf J | dd of=top.txt conv=notrunc bs=1 2>&1").await,
+        "dd",
+    );
+    ok(sh(&m, "echo more >> top.txt").await, "append");
+    ok(sh(&m, "sed -i s/world/there/ top.txt").await, "sed -i");
+    assert_eq!(
+        ok(sh(&m, "cat top.txt").await, "read"),
+        "Jello there\nmore\n"
+    );
+    ok(sh(&m, "truncate -s 12 top.txt").await, "truncate");
+    assert_eq!(ok(sh(&m, "cat top.txt").await, "read"), "Jello there\n");
+    ok(
+        sh(
+            &m,
+            "printf 'saved\n' > .top.txt.swp && mv .top.txt.swp top.txt",
+        )
+        .await,
+        "an editor's save",
+    );
+    ok(sh(&m, "echo fresh > fresh.txt").await, "another file");
+    let copy = env.path("copy");
+    ok(
+        sh(&m, &format!("cp -r . {}", copy.display())).await,
+        "cp -r of the mount",
+    );
+    let mut copied: Vec<String> = std::fs::read_dir(&copy)
+        .expect("copied")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    copied.sort();
+    assert_eq!(copied, ["fresh.txt", "top.txt"], "no key is an entry");
+    let who = env.who().await;
+    let waiting: Vec<String> = env
+        .server
+        .core
+        .waiting_keys(&who)
+        .await
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert_eq!(waiting, ["fresh.txt"], "the copy took no key");
+    assert_eq!(content_with_key(&env, "top.txt", &key).await, b"saved\n");
+
+    // Locked (content_with_key unlocked top.txt only): fresh.txt refuses
+    // every change and is not touched.
+    for change in [
+        "printf J | dd of=fresh.txt conv=notrunc bs=1",
+        "echo more >> fresh.txt",
+        "truncate -s 1 fresh.txt",
+    ] {
+        let out = sh(&m, change).await;
+        assert!(!out.status.success(), "{change} must fail on a locked file");
+    }
+    assert_eq!(env.stored("fresh.txt").await.size, 6, "fresh.txt unchanged");
+    drop(mnt);
+    env.server.stop().await;
+}
+
 /// `lftp` with `commands`, connected to the server with the key.
 async fn lftp(env: &Env, commands: &str) -> Output {
     let connect = format!(
@@ -743,6 +1134,66 @@ async fn lftp(env: &Env, commands: &str) -> Output {
     let mut cmd = Command::new("lftp");
     cmd.arg("-c").arg(connect);
     run_client(cmd, b"").await
+}
+
+/// lftp's `put -c` continues an upload that was cut short; `mirror` copies
+/// the account down next to waiting keys and takes none, and twice in a row
+/// copies nothing new; `mirror -R` copies a folder up and, run again,
+/// uploads nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lftp_put_c_continues_and_mirror_takes_no_key() {
+    if !have("lftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let data = random_bytes(3 << 20);
+    let local = env.local.path().display().to_string();
+    // An upload cut short: the first MiB stored as the file.
+    std::fs::write(env.path("big.bin"), &data[..1 << 20]).expect("local");
+    let out = lftp(&env, &format!("lcd {local}; put big.bin")).await;
+    assert!(out.status.success(), "put: {}", text(&out.stderr));
+    std::fs::write(env.path("big.bin"), &data).expect("local");
+    let out = lftp(&env, &format!("lcd {local}; put -c big.bin")).await;
+    assert!(out.status.success(), "put -c: {}", text(&out.stderr));
+    assert_eq!(env.stored("big.bin").await.size, 3 << 20);
+
+    let up = env.path("up");
+    std::fs::create_dir(&up).expect("folder");
+    for i in 0..4 {
+        std::fs::write(up.join(format!("n{i}.txt")), random_bytes(50_000)).expect("file");
+    }
+    let up_dir = up.display().to_string();
+    let out = lftp(&env, &format!("mirror -R {up_dir} /")).await;
+    assert!(out.status.success(), "mirror -R: {}", text(&out.stderr));
+    let ids = file_ids(&env).await;
+    assert_eq!(ids.len(), 5);
+    let out = lftp(&env, &format!("mirror -R {up_dir} /")).await;
+    assert!(
+        out.status.success(),
+        "mirror -R again: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(file_ids(&env).await, ids, "nothing uploaded again");
+
+    let down = env.path("down");
+    let down_dir = down.display().to_string();
+    for _ in 0..2 {
+        let out = lftp(&env, &format!("mirror / {down_dir}")).await;
+        assert!(out.status.success(), "mirror: {}", text(&out.stderr));
+    }
+    let mut copied: Vec<String> = std::fs::read_dir(&down)
+        .expect("copied")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    copied.sort();
+    assert_eq!(copied, ["big.bin", "n0.txt", "n1.txt", "n2.txt", "n3.txt"]);
+    assert!(same_file(&down.join("big.bin"), &data));
+    assert_eq!(
+        env.server.core.waiting_keys(&env.who().await).await.len(),
+        5,
+        "mirror took no key"
+    );
+    env.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -937,6 +1388,138 @@ async fn a_renamed_files_waiting_key_follows_it_and_reput_resumes() {
     );
     assert!(!err.contains("sfs: sfs:"), "{err}");
     assert_eq!(env.stored("b").await.size, 20, "unchanged");
+    env.server.stop().await;
+}
+
+const ASYNCSSH_STATVFS: &str = r#"
+import sys, asyncio, asyncssh
+port, key, local = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+async def main():
+    async with asyncssh.connect("127.0.0.1", port=port, username="alice@example.com",
+                                client_keys=[key], known_hosts=None, agent_path=None) as conn:
+        async with conn.start_sftp_client() as sftp:
+            v = await sftp.statvfs(".")
+            print(v.bsize * v.blocks, v.bsize * v.bavail, v.files, v.ffree)
+asyncio.run(main())
+"#;
+
+/// The account's room as clients see it: asyncssh's `statvfs` and
+/// `rclone about` show the quota and what is left of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statvfs_shows_the_quota_to_asyncssh_and_rclone() {
+    let mut env = Env::with(|c| {
+        c.limits.account_quota_bytes = 8 << 20;
+        c.limits.account_max_files = 100;
+    })
+    .await;
+    let who = env.who().await;
+    harness::store(&env.server.core, &who, "one.bin", &random_bytes(1 << 20))
+        .await
+        .expect("stored");
+    if have_python("asyncssh") {
+        let out = python_ok(&env, ASYNCSSH_STATVFS).await;
+        let expected = format!("{} {} 100 99", 8 << 20, 7 << 20);
+        assert_eq!(text(&out.stdout).trim(), expected);
+    }
+    if have("rclone") {
+        let out = rclone(&env, &["about", "sfs:", "--json"]).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let about: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(about["total"], 8 << 20, "{about}");
+        assert_eq!(about["free"], 7 << 20, "{about}");
+    }
+    env.server.stop().await;
+}
+
+/// Eight OpenSSH `sftp` clients putting one name at once: each is either
+/// stored or refused at its open with the reason; every key printed opens
+/// the file that is left, which is one client's bytes, whole; no blob of a
+/// refused upload is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_sftp_puts_of_one_name_never_hand_out_a_key_that_opens_nothing() {
+    if !have("sftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let uploads: Vec<Vec<u8>> = (0..8).map(|_| random_bytes(2 << 20)).collect();
+    for (i, data) in uploads.iter().enumerate() {
+        std::fs::write(env.path(&format!("v{i}")), data).expect("local");
+    }
+    let runs = (0..8).map(|i| {
+        let batch = format!("put {} same.bin\n", env.path(&format!("v{i}")).display());
+        let env = &env;
+        async move { env.sftp(&[], &batch).await }
+    });
+    let outs = futures::future::join_all(runs).await;
+    let mut keys = Vec::new();
+    let mut stored = 0;
+    for out in &outs {
+        let err = text(&out.stderr);
+        if out.status.success() {
+            stored += 1;
+            keys.extend(key_in(&err));
+        } else {
+            assert!(
+                err.contains("sfs: same.bin is being written by another upload right now"),
+                "{err}"
+            );
+            assert!(key_in(&err).is_none(), "no key for what was refused: {err}");
+        }
+    }
+    assert!(stored >= 1);
+    let key = keys.first().expect("the first stored upload printed a key");
+    assert!(
+        keys.iter().all(|k| k == key),
+        "one key for one file: {keys:?}"
+    );
+    let content = content_with_key(&env, "same.bin", key).await;
+    assert!(uploads.contains(&content), "one client's bytes, whole");
+    assert_eq!(harness::blob_count(&env.server).await, 1);
+    env.server.stop().await;
+}
+
+/// OpenSSH's `get -r` of the whole account next to waiting keys copies the
+/// files and takes no key; `df` shows the account's quota and what is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssh_get_r_takes_no_key_and_df_shows_the_quota() {
+    if !have("sftp") {
+        return;
+    }
+    let mut env = Env::with(|c| c.limits.account_quota_bytes = 10 << 20).await;
+    let mut batch = String::new();
+    for name in ["a.txt", "b.bin", "c.dat"] {
+        std::fs::write(env.path(name), random_bytes(1 << 20)).expect("local");
+        batch.push_str(&format!("put {} {name}\n", env.path(name).display()));
+    }
+    let copy = env.path("copy");
+    batch.push_str(&format!("get -r / {}\ndf\n", copy.display()));
+    let out = env.sftp(&[], &batch).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut copied: Vec<String> = std::fs::read_dir(&copy)
+        .expect("copied")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    copied.sort();
+    assert_eq!(copied, ["a.txt", "b.bin", "c.dat"]);
+    for name in &copied {
+        assert!(same_file(
+            &copy.join(name),
+            &std::fs::read(env.path(name)).unwrap()
+        ));
+    }
+    assert_eq!(
+        env.server.core.waiting_keys(&env.who().await).await.len(),
+        3
+    );
+    // "Size Used Avail (root) %Capacity" in KiB: 10 MiB, 3 used, 7 left.
+    let df = text(&out.stdout);
+    let figures = df
+        .lines()
+        .skip_while(|l| !l.contains("Avail"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("df figures: {df}"));
+    let numbers: Vec<&str> = figures.split_whitespace().collect();
+    assert_eq!(numbers[..3], ["10240", "3072", "7168"], "{df}");
     env.server.stop().await;
 }
 

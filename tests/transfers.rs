@@ -198,6 +198,110 @@ async fn get_with_a_wrong_key_exits_1_with_nothing_on_stdout() {
     server.stop().await;
 }
 
+/// A script's day with one file: `put` over it while unlocked prints the
+/// key it keeps (so `> NAME.key` keeps a good key), checksums while
+/// unlocked and none (an empty answer) while locked, `lock` and `unlock`,
+/// and `put` over it locked prints a new key; the old key opens every
+/// version stored with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_lock_unlock_and_keep_keys_across_overwrites() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let first = alice.ssh("put a.txt", b"one".to_vec()).await;
+    let key = key_of(&first);
+    assert_eq!(
+        text(&first.stderr),
+        "sfs: stored a.txt; the key above is shown once, never stored: save it now\n"
+    );
+    let second = alice.ssh("put a.txt", b"two".to_vec()).await;
+    assert_eq!(key_of(&second), key, "the key it keeps");
+    assert_eq!(
+        text(&second.stderr),
+        "sfs: stored a.txt, sealed with the key it already had: that key still opens it\n"
+    );
+    let md5 = alice.ssh("md5sum a.txt", Vec::new()).await;
+    assert!(md5.status.success());
+    assert_eq!(
+        text(&md5.stdout),
+        format!("{:x}  a.txt\n", <md5::Md5 as md5::Digest>::digest(b"two"))
+    );
+
+    let lock = alice.ssh("lock a.txt", Vec::new()).await;
+    assert!(lock.status.success(), "{}", text(&lock.stderr));
+    assert_eq!(text(&lock.stderr), "sfs: 1 unlocked file is locked again\n");
+    let md5 = alice.ssh("md5sum a.txt", Vec::new()).await;
+    assert!(md5.status.success(), "no checksum is not a failure");
+    assert!(md5.stdout.is_empty());
+    assert!(
+        text(&md5.stderr).contains("a.txt is locked, so its checksum cannot be computed"),
+        "{}",
+        text(&md5.stderr)
+    );
+    let get = alice
+        .ssh("get a.txt", format!("{key}\n").into_bytes())
+        .await;
+    assert_eq!(get.stdout, b"two", "the first key opens the second version");
+
+    let unlock = alice
+        .ssh("unlock a.txt", format!("{key}\n").into_bytes())
+        .await;
+    assert!(unlock.status.success(), "{}", text(&unlock.stderr));
+    assert!(text(&unlock.stderr).starts_with("sfs: a.txt is unlocked until "));
+    assert!(alice.ssh("md5sum a.txt", Vec::new()).await.stdout.len() > 32);
+    let all = alice.ssh("lock", Vec::new()).await;
+    assert_eq!(text(&all.stderr), "sfs: 1 unlocked file is locked again\n");
+
+    let third = alice.ssh("put a.txt", b"three".to_vec()).await;
+    let new_key = key_of(&third);
+    assert_ne!(new_key, key);
+    assert!(
+        text(&third.stderr).contains(
+            "sfs: a.txt was locked, so it was stored with a new key: its old key no longer opens it"
+        ),
+        "{}",
+        text(&third.stderr)
+    );
+    let old = alice
+        .ssh("unlock a.txt", format!("{key}\n").into_bytes())
+        .await;
+    assert_eq!(old.status.code(), Some(1));
+    assert!(
+        text(&old.stderr).contains("wrong key"),
+        "{}",
+        text(&old.stderr)
+    );
+    let junk = alice.ssh("unlock a.txt", b"not a key\n".to_vec()).await;
+    assert_eq!(junk.status.code(), Some(1));
+    assert!(
+        text(&junk.stderr).contains("on the first line of standard input"),
+        "{}",
+        text(&junk.stderr)
+    );
+    let missing = alice.ssh("lock a.txt nope.txt", Vec::new()).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(text(&missing.stderr), "sfs: no such file\n");
+
+    let help = text(&alice.ssh("help", Vec::new()).await.stdout);
+    assert!(
+        help.contains("unlock NAME < KEY") && help.contains("lock [NAME...]"),
+        "{help}"
+    );
+    server.core.audit_written().await;
+    let audit = server.core.db().recent_audit(50).await.expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "lock").count(),
+        2,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "unlock").count(),
+        1,
+        "{actions:?}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ls_rm_help_and_unknown_commands() {
     let mut server = TestServer::start().await;
