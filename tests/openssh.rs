@@ -268,3 +268,55 @@ async fn interactive_sftp_logs_in_with_the_emailed_code() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.stop().await;
 }
+
+/// A script whose key the account does not trust (`sftp -b` from cron) is
+/// refused; the next connection from its address is told how keys log in,
+/// in the banner OpenSSH shows even in batch mode; once the key is trusted
+/// it logs in, and the hint is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_login_is_explained_to_the_next_connection() {
+    if !harness::have("sftp") {
+        return;
+    }
+    let mut server = TestServer::start().await;
+    let account = harness::create_account(&server, "cron@example.com").await;
+    let key = harness::client_key();
+    let key_file = harness::key_file(server.dir.path(), &key);
+    // The banner is shown at OpenSSH's default log level, INFO.
+    let options: Vec<String> = harness::openssh_options(&key_file)
+        .into_iter()
+        .map(|o| {
+            if o == "LogLevel=ERROR" {
+                "LogLevel=INFO".into()
+            } else {
+                o
+            }
+        })
+        .collect();
+    let sftp = || {
+        let mut cmd = tokio::process::Command::new("sftp");
+        cmd.args(&options)
+            .args(["-P", &server.addr.port().to_string(), "-b", "-"])
+            .arg("cron@example.com@127.0.0.1");
+        harness::run_client(cmd, b"ls\n")
+    };
+    let hint = "sfs: an SSH key login from this address was refused lately: a key logs in once \
+                its account trusts it (ssh -p 2222 localhost, log in, then k and t) or for 15 \
+                minutes after a code login with it";
+    let first = sftp().await;
+    assert!(!first.status.success());
+    assert!(!harness::text(&first.stderr).contains(hint));
+    let second = sftp().await;
+    assert!(!second.status.success());
+    assert!(
+        harness::text(&second.stderr).contains(hint),
+        "{}",
+        harness::text(&second.stderr)
+    );
+    harness::trust(&server, &account, &key).await;
+    let third = sftp().await;
+    assert!(third.status.success(), "{}", harness::text(&third.stderr));
+    let fourth = sftp().await;
+    assert!(!harness::text(&fourth.stderr).contains(hint));
+    server.stop().await;
+}

@@ -45,6 +45,7 @@ pub mod limits;
 pub mod login_limits;
 pub mod mail;
 mod refusal;
+mod refused_keys;
 mod sealer;
 
 pub use refusal::Refusal;
@@ -280,6 +281,7 @@ struct Inner {
     limiter: LoginLimits,
     codes: CodeBook,
     key_windows: KeyWindows,
+    refused_keys: refused_keys::RefusedKeys,
 }
 
 impl Inner {
@@ -309,6 +311,7 @@ impl Accounts {
                 limiter,
                 codes: CodeBook::new(),
                 key_windows,
+                refused_keys: refused_keys::RefusedKeys::default(),
             }),
         }
     }
@@ -541,6 +544,18 @@ impl Accounts {
         }
     }
 
+    /// A connection from `ip` offered keys for an account, none of which
+    /// logs in, and ended without asking for a code (see
+    /// `refused_keys.rs`).
+    pub fn key_login_refused(&self, ip: IpAddr) {
+        self.inner.refused_keys.note(ip);
+    }
+
+    /// Whether a key login from `ip` was refused that way lately.
+    pub fn key_login_refused_lately(&self, ip: IpAddr) -> bool {
+        self.inner.refused_keys.lately(ip)
+    }
+
     /// Logs in with an SSH key: one the account trusts, or one in its key
     /// login window; only while the account is active and `ip` not banned.
     /// Records when a trusted key was used.
@@ -587,6 +602,7 @@ impl Accounts {
         }
         self.logged_in_from(&account, ip, &[fingerprint.to_string()])
             .await;
+        self.inner.refused_keys.forget(ip);
         telemetry::login(method.metric(), true);
         self.audit(&account, method.audit_action(), method.describe(), Some(ip))
             .await;

@@ -121,10 +121,16 @@ pub const KEY_TAKEN: &str = "this key was already read; it is shown once";
 pub const ACCOUNT_DISABLED: &str = "the operator disabled this account; session closed";
 pub const ACCOUNT_DELETED: &str = "the operator deleted this account; session closed";
 
-/// Said to a guest who asked for anything but the terminal UI: the two
-/// command lines that work, with the port and an IPv6 host in brackets
-/// where the `user@host` form needs them.
-pub fn guest_refusal(public_host: &str, public_port: u16) -> String {
+/// How users reach the server: the host as the `user@host` form needs it
+/// (an IPv6 address in brackets) and the port options of sftp and ssh
+/// (none for 22).
+struct Reach {
+    login_host: String,
+    sftp_port: String,
+    ssh_port: String,
+}
+
+fn reach(public_host: &str, public_port: u16) -> Reach {
     let login_host = if public_host.contains(':') {
         format!("[{public_host}]")
     } else {
@@ -134,10 +140,38 @@ pub fn guest_refusal(public_host: &str, public_port: u16) -> String {
         22 => (String::new(), String::new()),
         port => (format!("-P {port} "), format!("-p {port} ")),
     };
+    Reach {
+        login_host,
+        sftp_port,
+        ssh_port,
+    }
+}
+
+/// Said to a guest who asked for anything but the terminal UI: the two
+/// command lines that work.
+pub fn guest_refusal(public_host: &str, public_port: u16) -> String {
+    let Reach {
+        login_host,
+        sftp_port,
+        ssh_port,
+    } = reach(public_host, public_port);
     format!(
         "file transfers and commands need an account login: \
          sftp {sftp_port}you@example.com@{login_host} \
          (guests can only use the terminal UI: ssh {ssh_port}{public_host})"
+    )
+}
+
+/// The banner of a connection from an address whose last key login was
+/// refused (a script's key neither trusted nor in its window): how a key
+/// logs in.
+pub fn key_login_hint(public_host: &str, public_port: u16, window_minutes: u64) -> String {
+    let Reach { ssh_port, .. } = reach(public_host, public_port);
+    format!(
+        "sfs: an SSH key login from this address was refused lately: a key logs in once \
+         its account trusts it (ssh {ssh_port}{public_host}, log in, then k and t) or for \
+         {window_minutes} minutes after a code login with it; sftp -b, rclone and cron jobs \
+         cannot answer a code prompt"
     )
 }
 

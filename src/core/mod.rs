@@ -365,6 +365,19 @@ impl Core {
         self.accounts.trust_key(account, &new).await
     }
 
+    /// What a connection from `ip` is told before its login when a key
+    /// login from there was refused lately (see `auth/refused_keys.rs`).
+    pub fn key_login_hint(&self, ip: std::net::IpAddr) -> Option<String> {
+        let server = &self.config.server;
+        self.accounts.key_login_refused_lately(ip).then(|| {
+            messages::key_login_hint(
+                &server.public_host,
+                server.public_port,
+                self.config.auth.key_login_minutes,
+            )
+        })
+    }
+
     /// Drops expired keys, unlocks and login state (a periodic chore).
     pub fn purge_expired(&self) {
         self.keyring.purge_expired();

@@ -287,6 +287,21 @@ impl Connection {
     }
 }
 
+impl Drop for Connection {
+    /// A connection that offered keys for an account, none of which it
+    /// let in, and ended without asking for a code: its address's next
+    /// connection is told how keys log in.
+    fn drop(&mut self) {
+        if self.login.is_none()
+            && self.refused.is_none()
+            && self.prompts == 0
+            && !self.proven_keys.is_empty()
+        {
+            self.core.accounts().key_login_refused(self.remote.ip());
+        }
+    }
+}
+
 fn connection_key(key: &russh::keys::PublicKey) -> ConnectionKey {
     let mut bare = key.clone();
     bare.set_comment("");
@@ -302,14 +317,20 @@ impl russh::server::Handler for Connection {
     type Error = anyhow::Error;
 
     /// The first step of every login, so the place to refuse a banned IP.
+    /// Also where a key-only client whose last key login was refused
+    /// learns why (SSH's one line before a login; see
+    /// `auth/refused_keys.rs`).
     async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
         if self.refused.is_none() {
             self.refused = self.core.accounts().check_ip(self.remote.ip()).await.err();
         }
+        if let Some(refusal) = &self.refused {
+            return Ok(Some(format!("sfs: {refusal}\r\n")));
+        }
         Ok(self
-            .refused
-            .as_ref()
-            .map(|refusal| format!("sfs: {refusal}\r\n")))
+            .core
+            .key_login_hint(self.remote.ip())
+            .map(|hint| format!("{hint}\r\n")))
     }
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
