@@ -620,6 +620,102 @@ async fn rclone_with_hash_commands_never_deletes_and_hands_every_key_over() {
     env.server.stop().await;
 }
 
+/// The README's unattended setup, from an address that has no account
+/// yet: `ssh HOST` with the user's key, the code login in the terminal UI,
+/// `k` then `t`; then the README's `rclone config create` line, a copy
+/// with no code, and the keys fetched from `.keys`, each opening its file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_unattended_rclone_setup_works_from_a_new_account() {
+    if !have("rclone") {
+        return;
+    }
+    let mut server = TestServer::start().await;
+    let key = harness::client_key();
+    let key_file = harness::key_file(server.dir.path(), &key);
+    let mut client = harness::Client::connect(server.addr).await;
+    assert!(client.login_key("you", &key).await, "a guest with a key");
+    let mut tui = client.open_tui(100, 30).await;
+    harness::tui_login(&mut tui, &server, "new@example.com", 1).await;
+    tui.send(b"k").await;
+    tui.wait_for("Trusted SSH keys").await;
+    tui.send(b"t").await;
+    tui.wait_for("is trusted").await;
+    drop(tui);
+    drop(client);
+
+    let local = tempfile::tempdir().expect("tempdir");
+    let config = local.path().join("rclone.conf");
+    let rclone = |args: Vec<String>| {
+        let mut cmd = Command::new("rclone");
+        cmd.args(args).env("RCLONE_CONFIG", &config);
+        run_client(cmd, b"")
+    };
+    let words = |line: &str| {
+        line.split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let created = rclone(words(&format!(
+        "config create sfs sftp host 127.0.0.1 port {} user new@example.com \
+         key_file {} shell_type unix md5sum_command md5sum sha1sum_command sha1sum",
+        server.addr.port(),
+        key_file.display()
+    )))
+    .await;
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let photos = local.path().join("photos");
+    std::fs::create_dir(&photos).expect("folder");
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let data = random_bytes(100_000 + i);
+        std::fs::write(photos.join(format!("p{i}.jpg")), &data).expect("photo");
+        sent.push(data);
+    }
+    let copy = rclone(words(&format!("copy {} sfs:", photos.display()))).await;
+    rclone_clean(copy, "rclone copy with the trusted key").await;
+    let keys = local.path().join("keys");
+    let fetched = rclone(words(&format!("copy sfs:.keys {}", keys.display()))).await;
+    rclone_clean(fetched, "rclone copy of .keys").await;
+    assert_eq!(server.mail_count(), 1, "one code, at the setup");
+
+    let account = server
+        .core
+        .db()
+        .account_by_email("new@example.com")
+        .await
+        .expect("db")
+        .expect("account");
+    let who = sfs::core::Who {
+        account_id: account.id,
+        email: account.email.clone(),
+        remote: "test".into(),
+        open_files: sfs::auth::budgets::OpenFiles::new(8),
+    };
+    server.core.lock(&who, &[]).await.expect("lock");
+    for (i, data) in sent.iter().enumerate() {
+        let name = format!("p{i}.jpg");
+        let text = std::fs::read_to_string(keys.join(format!("{name}.key"))).expect("key");
+        let file_key = sfs::vault::FileKey::parse(text.trim()).expect("a key");
+        let (record, mut download) = server
+            .core
+            .open_with_key(&who, &name, &file_key)
+            .await
+            .expect("its key opens it");
+        let mut got = Vec::new();
+        let mut offset = 0;
+        while let Some(piece) = download
+            .next_piece(&mut offset, 1 << 20)
+            .await
+            .expect("read")
+        {
+            got.extend_from_slice(&piece);
+        }
+        assert_eq!(record.size, data.len() as u64);
+        assert!(got == *data);
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rclone_uploads_reads_the_key_unlocks_and_downloads() {
     if !have("rclone") {

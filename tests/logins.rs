@@ -296,7 +296,8 @@ async fn a_code_login_in_the_tui_lets_its_key_fetch_without_a_code_until_logout(
     tui.send(b"k").await;
     tui.wait_gone("logs in without a code until").await;
     tui.send(b"l").await;
-    tui.wait_for("Logged out; no file was unlocked").await;
+    tui.wait_for("Logged out; no file was unlocked, and the key login window is closed")
+        .await;
     let out = output(sftp_with_key(&server), b"ls\n").await;
     assert!(
         !out.status.success(),

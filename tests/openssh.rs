@@ -320,3 +320,50 @@ async fn a_refused_key_login_is_explained_to_the_next_connection() {
     assert!(!harness::text(&fourth.stderr).contains(hint));
     server.stop().await;
 }
+
+/// `sftp -b` turns keyboard-interactive off, so it cannot answer a code
+/// prompt by itself; with `-o BatchMode=no` and an `SSH_ASKPASS` program
+/// (here one that reads the code from the outbox, as a user's would from
+/// their mail) the batch logs in with the code, as the README says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_batch_answers_a_code_through_ssh_askpass() {
+    use std::os::unix::fs::PermissionsExt;
+    if !harness::have("sftp") {
+        return;
+    }
+    let mut server = TestServer::start().await;
+    harness::create_account(&server, "batch@example.com").await;
+    let askpass = server.dir.path().join("askpass");
+    std::fs::write(
+        &askpass,
+        format!(
+            "#!/usr/bin/env python3\n\
+             import glob, os, re\n\
+             mail = max(glob.glob('{}/*.eml'), key=os.path.getmtime)\n\
+             body = open(mail).read().split('\\n\\n', 1)[1]\n\
+             print(re.search(r'(?<![0-9])[0-9]{{6}}(?![0-9])', body).group(0))\n",
+            server.outbox().display()
+        ),
+    )
+    .expect("askpass");
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let no_key = server.dir.path().join("no-such-key");
+    let run = |batch_mode: &'static str| {
+        let mut cmd = tokio::process::Command::new("sftp");
+        cmd.args(["-o", batch_mode])
+            .args(harness::openssh_options(&no_key))
+            .args(["-P", &server.addr.port().to_string(), "-b", "-"])
+            .arg("batch@example.com@127.0.0.1")
+            .env("SSH_ASKPASS", &askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .stdin(std::process::Stdio::piped());
+        harness::run_client(cmd, b"ls\n")
+    };
+    let plain = run("BatchMode=yes").await;
+    assert!(!plain.status.success(), "batch mode cannot answer a prompt");
+    let mails = server.mail_count();
+    let asked = run("BatchMode=no").await;
+    assert!(asked.status.success(), "{}", harness::text(&asked.stderr));
+    assert_eq!(server.mail_count(), mails + 1, "one code mailed and typed");
+    server.stop().await;
+}

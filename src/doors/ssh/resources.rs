@@ -37,11 +37,12 @@ pub fn raise_open_file_limit(limits: &LimitsConfig) {
     let available = rlimit.rlim_cur;
     if available < needed {
         tracing::warn!(
-            available,
-            needed,
-            "the open-file limit is below what limits.max_sessions connections with \
-             limits.open_files_per_session files each may need: raise it (LimitNOFILE) or \
-             lower those limits"
+            "the open-file limit, {available}, is below the {needed} descriptors that \
+             limits.max_sessions ({}) connections with limits.open_files_per_session ({}) \
+             files each may need: start sfs after `ulimit -n {needed}` (or with \
+             LimitNOFILE={needed} in its systemd unit), or lower those two limits",
+            limits.max_sessions,
+            limits.open_files_per_session
         );
     }
 }

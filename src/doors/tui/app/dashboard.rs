@@ -360,7 +360,7 @@ impl App {
         self.login_started = Instant::now();
         let files = messages::locked_again(locked);
         self.info(format!(
-            "Logged out; {files}, and your SSH key needs a code again."
+            "Logged out; {files}, and the key login window is closed (keys you trusted still log in)."
         ));
     }
 }
