@@ -3,6 +3,7 @@
 //! log, on a real SQLite file. Every door relies on these; their own tests
 //! check only how they show them.
 
+mod common;
 mod harness;
 mod log_capture;
 
@@ -678,4 +679,55 @@ async fn overwrites_and_renames_keep_the_key_the_owner_holds() {
         .await
         .expect("other's key");
     assert_eq!(day.read("doc").await, b"v5");
+}
+
+/// The write rules on every database engine: of six uploads of one name
+/// started at once one is let in; an overwrite keeps the key of an
+/// unlocked file and makes a new one for a locked file; a change in place
+/// waits for an upload of its name; a rename onto an unlocked file keeps
+/// its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_rules_hold_on_every_database_engine() {
+    for db in common::databases().await {
+        let l = db.label;
+        let day = Day::start_with(|c| c.database.url = db.url.clone()).await;
+        let starts = (0..6).map(|_| UploadStream::start(&day.core, &day.who, "same", None));
+        let mut started: Vec<UploadStream> = futures::future::join_all(starts)
+            .await
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+        assert_eq!(started.len(), 1, "{l}: one writer of a name");
+        let mut upload = started.remove(0);
+        assert!(day.edit("same").await.is_err(), "{l}: the change waits");
+        upload.write(b"v1".to_vec().into()).await.expect("write");
+        let mut told = harness::KeyCatcher::default();
+        upload.finish(&mut told, None).await.expect("stored");
+        let key = told.0.expect("told");
+
+        let kept = day.upload("same", b"v2").await.expect("overwrite");
+        assert_eq!(kept.to_text().as_str(), key.to_text().as_str(), "{l}");
+        let mut edit = day.edit("same").await.expect("a change in place");
+        edit.write_at(2, b"+".to_vec().into()).await.expect("write");
+        edit.finish(&mut harness::KeyCatcher::default(), None)
+            .await
+            .expect("stored");
+        assert_eq!(day.read("same").await, b"v2+", "{l}");
+        day.upload("tmp", b"v3").await.expect("upload");
+        let renamed = day
+            .core
+            .rename_replacing(&day.who, "tmp", "same")
+            .await
+            .expect("rename");
+        assert_eq!(renamed, sfs::core::rename::Renamed::KeyKept, "{l}");
+        day.core.lock(&day.who, &[]).await.expect("lock");
+        day.core
+            .unlock(&day.who, "same", &key)
+            .await
+            .unwrap_or_else(|e| panic!("{l}: the first key opens the last version: {e}"));
+        assert_eq!(day.read("same").await, b"v3", "{l}");
+        day.core.lock(&day.who, &[]).await.expect("lock");
+        let new = day.upload("same", b"v4").await.expect("overwrite");
+        assert_ne!(new.to_text().as_str(), key.to_text().as_str(), "{l}");
+    }
 }

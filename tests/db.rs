@@ -801,3 +801,166 @@ async fn queued_audit_rows_are_all_written_in_order() {
         db.close().await;
     }
 }
+
+/// One writer of a name at a time: of eight claims at once one wins; a
+/// claim holds until released or committed with the file, renews, and one
+/// its writer stopped renewing is taken over; names compare by bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn name_claims_let_one_writer_in_and_lapse_when_not_renewed() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "claims@example.com").await;
+        let now = 1_800_000_000;
+        let tasks: Vec<_> = (0..8)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let token = format!("{n:032x}");
+                    let won = db.claim_name(a.id, "same.bin", &token, now, now + 60).await;
+                    (token, won)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (token, won) = task.await.unwrap();
+            if won.unwrap_or_else(|e| panic!("{l}: {e}")) {
+                winners.push(token);
+            }
+        }
+        assert_eq!(winners.len(), 1, "{l}: one writer");
+        let holder = winners.remove(0);
+        assert!(db.name_claimed(a.id, "same.bin", now).await.unwrap(), "{l}");
+        assert!(
+            !db.name_claimed(a.id, "same.bin ", now).await.unwrap(),
+            "{l}: bytes"
+        );
+        assert!(
+            db.claim_name(a.id, "same.bin ", "x", now, now + 60)
+                .await
+                .unwrap(),
+            "{l}"
+        );
+
+        // Renewed, it holds past its first expiry; not renewed, it lapses.
+        assert!(
+            db.renew_claim(a.id, "same.bin", &holder, now + 120)
+                .await
+                .unwrap(),
+            "{l}"
+        );
+        assert!(
+            !db.renew_claim(a.id, "same.bin", "other", now + 120)
+                .await
+                .unwrap(),
+            "{l}"
+        );
+        assert!(
+            !db.claim_name(a.id, "same.bin", "late", now + 100, now + 160)
+                .await
+                .unwrap(),
+            "{l}"
+        );
+        assert!(
+            db.claim_name(a.id, "same.bin", "late", now + 121, now + 181)
+                .await
+                .unwrap(),
+            "{l}"
+        );
+        assert!(
+            !db.renew_claim(a.id, "same.bin", &holder, now + 200)
+                .await
+                .unwrap(),
+            "{l}: taken over"
+        );
+
+        // A commit releases its writer's claim with the file.
+        db.commit_file(&sfs::db::Commit {
+            record: &file(1, a.id, "same.bin"),
+            replacing: sfs::db::Replacing::Any,
+            claim: Some("late"),
+            removing: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{l}: {e}"));
+        assert!(
+            !db.name_claimed(a.id, "same.bin", now + 130).await.unwrap(),
+            "{l}"
+        );
+        // Released without a commit, too.
+        db.release_claim(a.id, "same.bin ", "x").await.unwrap();
+        assert!(
+            !db.name_claimed(a.id, "same.bin ", now).await.unwrap(),
+            "{l}"
+        );
+        db.close().await;
+    }
+}
+
+/// A commit that expects a version lands only on that version, and one
+/// that removes another file does so in the same step or not at all.
+#[tokio::test]
+async fn commits_land_only_on_the_version_they_expect() {
+    use sfs::db::{Commit, Replacing};
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let a = account(&db, "versions@example.com").await;
+        db.replace_file(&file(1, a.id, "doc")).await.unwrap();
+        let v1 = format!("{:032x}", 1);
+        let db = &db;
+        let commit = |n: u64, replacing, removing| async move {
+            let record = file(n, a.id, "doc");
+            db.commit_file(&Commit {
+                record: &record,
+                replacing,
+                claim: None,
+                removing,
+            })
+            .await
+        };
+        let stale = commit(2, Replacing::Exactly(None), None).await;
+        assert!(
+            matches!(stale, Err(DbError::Changed { .. })),
+            "{l}: {stale:?}"
+        );
+        let replaced = commit(3, Replacing::Exactly(Some(&v1)), None)
+            .await
+            .unwrap();
+        assert_eq!(replaced.map(|f| f.id), Some(v1.clone()), "{l}");
+        let again = commit(4, Replacing::Exactly(Some(&v1)), None).await;
+        assert!(
+            matches!(again, Err(DbError::Changed { .. })),
+            "{l}: {again:?}"
+        );
+
+        // A rename sealed anew: the source goes with the commit.
+        db.replace_file(&file(5, a.id, "tmp")).await.unwrap();
+        let v3 = format!("{:032x}", 3);
+        let tmp = format!("{:032x}", 5);
+        commit(6, Replacing::Exactly(Some(&v3)), Some(&tmp))
+            .await
+            .unwrap();
+        let names: Vec<String> = db
+            .files(a.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["doc"], "{l}");
+        let v6 = format!("{:032x}", 6);
+        let gone = commit(7, Replacing::Exactly(Some(&v6)), Some(&tmp)).await;
+        assert!(
+            matches!(gone, Err(DbError::Changed { .. })),
+            "{l}: the source is gone"
+        );
+        assert_eq!(
+            db.file_by_name(a.id, "doc").await.unwrap().unwrap().id,
+            v6,
+            "{l}: unchanged"
+        );
+        db.close().await;
+    }
+}

@@ -190,8 +190,8 @@ impl Edit {
             self.ahead.insert(self.cursor, data.slice(split..));
         }
         self.drain_ahead().await?;
-        if self.ahead.bytes() + self.behind.bytes() > self.budget {
-            if self.behind.bytes() > self.budget / 2 {
+        if self.ahead.cost() + self.behind.cost() > self.budget {
+            if self.behind.cost() > self.budget / 2 {
                 self.repass().await?;
             } else if let Some(end) = self.ahead.end() {
                 self.advance(end).await?;

@@ -2,10 +2,19 @@
 //! byte ranges by offset that never overlap, a newer write replacing the
 //! bytes of older ones it covers, as a file's own bytes would be. Pure
 //! bookkeeping, no I/O.
+//!
+//! What they hold is counted as its memory, not its payload: each range
+//! costs [`RANGE_COST`] on top of its bytes (so a million one-byte writes
+//! count as what they take), and the part of a range a newer write left is
+//! copied out, so a few surviving bytes never keep a large write alive.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+
+/// What a range costs besides its bytes: its map entry and the heap block
+/// that holds them.
+const RANGE_COST: usize = 128;
 
 #[derive(Debug, Default)]
 pub(crate) struct Patches {
@@ -20,9 +29,9 @@ impl Patches {
         self.ranges.is_empty()
     }
 
-    /// Bytes held, for the memory bound.
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes
+    /// Memory held, for the bound.
+    pub(crate) fn cost(&self) -> usize {
+        self.bytes + self.ranges.len() * RANGE_COST
     }
 
     /// Where the first range starts.
@@ -97,12 +106,12 @@ impl Patches {
             self.bytes -= data.len();
             let stop = at + data.len() as u64;
             if at < start {
-                let head = data.slice(..(start - at) as usize);
+                let head = Bytes::copy_from_slice(&data[..(start - at) as usize]);
                 self.bytes += head.len();
                 self.ranges.insert(at, head);
             }
             if stop > end {
-                let tail = data.slice((end - at) as usize..);
+                let tail = Bytes::copy_from_slice(&data[(end - at) as usize..]);
                 self.bytes += tail.len();
                 self.ranges.insert(end, tail);
             }
@@ -127,9 +136,13 @@ mod tests {
             }
         }
         assert_eq!(
-            patches.bytes(),
+            patches.bytes,
             model.iter().filter(|b| b.is_some()).count(),
             "bytes held"
+        );
+        assert_eq!(
+            patches.cost(),
+            patches.bytes + patches.ranges.len() * RANGE_COST
         );
         let mut last_end = 0;
         for (&at, data) in &patches.ranges {
@@ -173,7 +186,7 @@ mod tests {
                 }
             }
             assert_eq!(out, model);
-            assert_eq!(patches.bytes(), 0);
+            assert_eq!(patches.cost(), 0);
         }
     }
 
