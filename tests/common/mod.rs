@@ -38,21 +38,30 @@ enum Guard {
 /// One fresh database per engine; see the module docs.
 pub async fn databases() -> Vec<TestDb> {
     let mut out = vec![sqlite()];
-    let server = std::env::var("SFS_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.into());
-    match MySqlDatabase::create(&server).await {
-        Ok(database) => out.push(TestDb {
-            label: "mysql",
-            url: database_url(&server, &database.name),
-            _guard: Guard::MySql(database),
-        }),
-        Err(error) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+    match mysql().await {
+        Ok(database) => out.push(database),
+        Err((server, error)) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
             panic!("MySQL tests are mandatory under CI, but MariaDB is unreachable at {server}: {error}")
         }
-        Err(error) => {
+        Err((server, error)) => {
             eprintln!("skipped: MySQL tests (MariaDB unreachable at {server}: {error})")
         }
     }
     out
+}
+
+/// A fresh database on the MySQL server at `SFS_TEST_MYSQL_URL`, or the
+/// server and why it could not be made.
+pub async fn mysql() -> Result<TestDb, (String, String)> {
+    let server = std::env::var("SFS_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.into());
+    match MySqlDatabase::create(&server).await {
+        Ok(database) => Ok(TestDb {
+            label: "mysql",
+            url: database_url(&server, &database.name),
+            _guard: Guard::MySql(database),
+        }),
+        Err(error) => Err((server, error)),
+    }
 }
 
 /// A fresh SQLite database in its own temporary folder.

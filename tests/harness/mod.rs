@@ -19,6 +19,8 @@ use sfs::config::Config;
 use sfs::core::Core;
 use tokio::sync::oneshot;
 
+#[path = "../common/mod.rs"]
+mod common;
 #[path = "../fixtures/mod.rs"]
 mod fixtures;
 pub mod garage;
@@ -32,6 +34,9 @@ pub struct TestServer {
     pub core: Arc<Core>,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// The MariaDB database of a run with `SFS_TEST_DATABASE=mysql`,
+    /// dropped with the server.
+    _database: Option<common::TestDb>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -44,6 +49,17 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary folder");
         let mut config = test_config(dir.path());
+        // `SFS_TEST_DATABASE=mysql`: the real-client suites on MariaDB.
+        let database = match std::env::var("SFS_TEST_DATABASE").as_deref() {
+            Ok("mysql") => {
+                let database = common::mysql()
+                    .await
+                    .unwrap_or_else(|(server, e)| panic!("MariaDB at {server}: {e}"));
+                config.database.url = database.url.clone();
+                Some(database)
+            }
+            _ => None,
+        };
         if garage::s3_backend() {
             let garage = garage::Garage::shared().expect("SFS_TEST_BACKEND=s3 needs garage");
             garage.configure(&mut config, 0, &garage::unique_prefix());
@@ -70,6 +86,7 @@ impl TestServer {
             core,
             addr,
             dir,
+            _database: database,
             stop: Some(stop),
             task: Some(task),
         }
