@@ -129,6 +129,16 @@ fn sha(data: &[u8]) -> String {
     format!("{:x}", Sha256::digest(data))
 }
 
+/// The names in a local folder, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("a folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 fn same_file(path: &Path, data: &[u8]) -> bool {
     std::fs::read(path).is_ok_and(|got| sha(&got) == sha(data))
 }
@@ -417,41 +427,37 @@ async fn channel_requests_sfs_does_not_serve_are_refused_at_once() {
 }
 
 /// `rclone ARGS…` against the server as remote `sfs:`, configured from the
-/// environment only (no shell commands, any host key).
+/// environment only (any host key): with no shell commands, or `hashing`
+/// with the README's (the shell and its hash commands).
+async fn rclone_as(env: &Env, hashing: bool, args: &[&str]) -> Output {
+    let (shell, md5, sha1) = match hashing {
+        true => ("unix", "md5sum", "sha1sum"),
+        false => ("none", "none", "none"),
+    };
+    let mut cmd = Command::new("rclone");
+    cmd.args(args)
+        .env("RCLONE_CONFIG", "/dev/null")
+        .env("RCLONE_CONFIG_SFS_TYPE", "sftp")
+        .env("RCLONE_CONFIG_SFS_HOST", "127.0.0.1")
+        .env("RCLONE_CONFIG_SFS_PORT", env.server.addr.port().to_string())
+        .env("RCLONE_CONFIG_SFS_USER", ALICE)
+        .env("RCLONE_CONFIG_SFS_KEY_FILE", &env.key)
+        .env("RCLONE_CONFIG_SFS_SHELL_TYPE", shell)
+        .env("RCLONE_CONFIG_SFS_MD5SUM_COMMAND", md5)
+        .env("RCLONE_CONFIG_SFS_SHA1SUM_COMMAND", sha1);
+    run_client(cmd, b"").await
+}
+
 async fn rclone(env: &Env, args: &[&str]) -> Output {
-    let mut cmd = Command::new("rclone");
-    cmd.args(args)
-        .env("RCLONE_CONFIG", "/dev/null")
-        .env("RCLONE_CONFIG_SFS_TYPE", "sftp")
-        .env("RCLONE_CONFIG_SFS_HOST", "127.0.0.1")
-        .env("RCLONE_CONFIG_SFS_PORT", env.server.addr.port().to_string())
-        .env("RCLONE_CONFIG_SFS_USER", ALICE)
-        .env("RCLONE_CONFIG_SFS_KEY_FILE", &env.key)
-        .env("RCLONE_CONFIG_SFS_SHELL_TYPE", "none")
-        .env("RCLONE_CONFIG_SFS_MD5SUM_COMMAND", "none")
-        .env("RCLONE_CONFIG_SFS_SHA1SUM_COMMAND", "none");
-    run_client(cmd, b"").await
+    rclone_as(env, false, args).await
 }
 
-/// `rclone ARGS…` with the remote as the README configures it: shell
-/// commands on, with its hash commands.
 async fn rclone_hashing(env: &Env, args: &[&str]) -> Output {
-    let mut cmd = Command::new("rclone");
-    cmd.args(args)
-        .env("RCLONE_CONFIG", "/dev/null")
-        .env("RCLONE_CONFIG_SFS_TYPE", "sftp")
-        .env("RCLONE_CONFIG_SFS_HOST", "127.0.0.1")
-        .env("RCLONE_CONFIG_SFS_PORT", env.server.addr.port().to_string())
-        .env("RCLONE_CONFIG_SFS_USER", ALICE)
-        .env("RCLONE_CONFIG_SFS_KEY_FILE", &env.key)
-        .env("RCLONE_CONFIG_SFS_SHELL_TYPE", "unix")
-        .env("RCLONE_CONFIG_SFS_MD5SUM_COMMAND", "md5sum")
-        .env("RCLONE_CONFIG_SFS_SHA1SUM_COMMAND", "sha1sum");
-    run_client(cmd, b"").await
+    rclone_as(env, true, args).await
 }
 
-/// Runs rclone as configured by `run`, which must succeed without deleting
-/// or failing anything.
+/// An rclone run that must succeed without failing, removing or finding
+/// anything corrupted; its stderr.
 async fn rclone_clean(output: Output, what: &str) -> String {
     let err = text(&output.stderr);
     assert!(output.status.success(), "{what}: {err}");
@@ -591,30 +597,9 @@ async fn rclone_with_hash_commands_never_deletes_and_hands_every_key_over() {
         std::fs::read_dir(&again).map_or(0, |d| d.count()) == 0,
         "each key once"
     );
-    env.lock().await;
     for (i, data) in contents.iter().enumerate() {
         let key = std::fs::read_to_string(keys.join(format!("f{i}.key"))).expect("key fetched");
-        let key = sfs::vault::FileKey::parse(key.trim()).expect("a key");
-        env.server
-            .core
-            .unlock(&who, &format!("f{i}"), &key)
-            .await
-            .unwrap_or_else(|e| panic!("f{i}'s key opens it: {e}"));
-        let (_, mut download) = env
-            .server
-            .core
-            .open_unlocked(&who, &format!("f{i}"))
-            .await
-            .expect("open");
-        let mut got = Vec::new();
-        let mut offset = 0;
-        while let Some(piece) = download
-            .next_piece(&mut offset, 1 << 20)
-            .await
-            .expect("read")
-        {
-            got.extend_from_slice(&piece);
-        }
+        let got = content_with_key(&env, &format!("f{i}"), &key).await;
         assert!(got == *data, "f{i} reads back as sent");
     }
     env.server.stop().await;
@@ -701,15 +686,7 @@ async fn the_readmes_unattended_rclone_setup_works_from_a_new_account() {
             .open_with_key(&who, &name, &file_key)
             .await
             .expect("its key opens it");
-        let mut got = Vec::new();
-        let mut offset = 0;
-        while let Some(piece) = download
-            .next_piece(&mut offset, 1 << 20)
-            .await
-            .expect("read")
-        {
-            got.extend_from_slice(&piece);
-        }
+        let got = harness::read_all(&mut download).await;
         assert_eq!(record.size, data.len() as u64);
         assert!(got == *data);
     }
@@ -1126,16 +1103,7 @@ async fn content_with_key(env: &Env, name: &str, key: &str) -> Vec<u8> {
         .open_unlocked(&who, name)
         .await
         .expect("open");
-    let mut got = Vec::new();
-    let mut offset = 0;
-    while let Some(piece) = download
-        .next_piece(&mut offset, 1 << 20)
-        .await
-        .expect("read")
-    {
-        got.extend_from_slice(&piece);
-    }
-    got
+    harness::read_all(&mut download).await
 }
 
 /// What users do to files on an sshfs mount, in a row: write, patch with
@@ -1184,11 +1152,7 @@ async fn sshfs_changes_files_in_place_and_they_keep_their_key() {
         sh(&m, &format!("cp -r . {}", copy.display())).await,
         "cp -r of the mount",
     );
-    let mut copied: Vec<String> = std::fs::read_dir(&copy)
-        .expect("copied")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    copied.sort();
+    let copied = names_in(&copy);
     assert_eq!(copied, ["fresh.txt", "top.txt"], "no key is an entry");
     let who = env.who().await;
     let waiting: Vec<String> = env
@@ -1277,11 +1241,7 @@ async fn lftp_put_c_continues_and_mirror_takes_no_key() {
         let out = lftp(&env, &format!("mirror / {down_dir}")).await;
         assert!(out.status.success(), "mirror: {}", text(&out.stderr));
     }
-    let mut copied: Vec<String> = std::fs::read_dir(&down)
-        .expect("copied")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    copied.sort();
+    let copied = names_in(&down);
     assert_eq!(copied, ["big.bin", "n0.txt", "n1.txt", "n2.txt", "n3.txt"]);
     assert!(same_file(&down.join("big.bin"), &data));
     assert_eq!(
@@ -1591,11 +1551,7 @@ async fn openssh_get_r_takes_no_key_and_df_shows_the_quota() {
     batch.push_str(&format!("get -r / {}\ndf\n", copy.display()));
     let out = env.sftp(&[], &batch).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut copied: Vec<String> = std::fs::read_dir(&copy)
-        .expect("copied")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    copied.sort();
+    let copied = names_in(&copy);
     assert_eq!(copied, ["a.txt", "b.bin", "c.dat"]);
     for name in &copied {
         assert!(same_file(

@@ -72,15 +72,7 @@ impl Day {
             .open_unlocked(&self.who, name)
             .await
             .expect("opens");
-        let mut out = Vec::new();
-        let mut offset = 0;
-        while let Some(piece) = download
-            .next_piece(&mut offset, 1 << 20)
-            .await
-            .expect("read")
-        {
-            out.extend_from_slice(&piece);
-        }
+        let out = harness::read_all(&mut download).await;
         assert_eq!(out.len() as u64, record.size);
         out
     }

@@ -813,3 +813,33 @@ async fn garbage_input_never_breaks_the_session() {
     session.send(b"\x03").await;
     assert_eq!(session.finished().await, 0);
 }
+
+/// A login at another door inside the resend cooldown shares this screen's
+/// code; when it uses the code, this screen says so at once and mails a new
+/// one, which logs in.
+#[tokio::test]
+async fn a_code_used_by_another_login_brings_the_code_screen_a_new_one() {
+    let harness = Harness::with(|c| c.auth.resend_cooldown_seconds = 30).await;
+    let mut session = harness.session(SessionOptions::default());
+    session.wait_for("Email").await;
+    session.send(EMAIL.as_bytes()).await;
+    session.send(ENTER).await;
+    session.wait_for("A code was sent to").await;
+    let code = harness.code_after(0).await;
+    let ip = "192.0.2.9".parse().expect("ip");
+    let accounts = harness.core.accounts();
+    let mut other = accounts.start_login(EMAIL, ip, &[]).await.expect("shared");
+    assert_eq!(harness.mail_count(), 1, "the other login adopted the code");
+    accounts
+        .verify(&mut other, &code, ip, &[])
+        .await
+        .expect("the other login uses it");
+    session
+        .wait_for("The code sent to this address was just used by another login")
+        .await;
+    let fresh = harness.code_after(1).await;
+    assert_ne!(fresh, code);
+    session.send(fresh.as_bytes()).await;
+    session.send(ENTER).await;
+    session.wait_for("Files (").await;
+}

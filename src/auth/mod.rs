@@ -418,6 +418,25 @@ impl Accounts {
         Ok(())
     }
 
+    /// For a login waiting on its code (the terminal UI's code screen):
+    /// when another login that shared its code has used it, a new one is
+    /// mailed now; what to tell the user (`None`: nothing happened).
+    pub async fn renew_if_used_elsewhere(
+        &self,
+        challenge: &mut Challenge,
+        ip: IpAddr,
+    ) -> Option<Refusal> {
+        let used = challenge.state != ChallengeState::Done
+            && challenge.code.as_ref().is_some_and(|code| code.is_used());
+        if !used {
+            return None;
+        }
+        Some(
+            self.renew(challenge, ip, Refusal::code_used_elsewhere())
+                .await,
+        )
+    }
+
     /// A code this login can no longer use (expired, or used by another
     /// login that shared it): a new one is mailed at once and `why` says
     /// so, or the new mail's refusal says why not.

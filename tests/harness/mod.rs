@@ -27,7 +27,8 @@ pub mod garage;
 pub mod redis;
 #[allow(unused_imports)]
 pub use fixtures::{
-    code_in, secret_on_screen, store, test_config, KeyCatcher, Outbox, PRIMARY_ACTIONS, WAIT,
+    code_in, read_all, secret_on_screen, store, test_config, KeyCatcher, Outbox, PRIMARY_ACTIONS,
+    WAIT,
 };
 
 pub struct TestServer {

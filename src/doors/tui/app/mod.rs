@@ -238,6 +238,17 @@ impl App {
             );
             return true;
         }
+        if let Page::Code(page) = &mut self.page {
+            // Another login shared this code and used it: a new one, now.
+            let ip = self.remote.ip();
+            let accounts = self.core.accounts();
+            if let Some(told) = accounts
+                .renew_if_used_elsewhere(&mut page.challenge, ip)
+                .await
+            {
+                self.error(sentence(&told));
+            }
+        }
         let Page::Dashboard(dash) = &mut self.page else {
             // The login screens show live countdowns.
             return true;
