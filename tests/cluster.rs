@@ -580,3 +580,81 @@ async fn the_owner_logging_in_again_and_again_through_both_nodes_never_meets_the
     nodes.one.stop().await;
     nodes.two.stop().await;
 }
+
+/// One writer of a name across the nodes: an upload in progress on node 1
+/// holds the name, so node 2 refuses to upload it, change it or rename onto
+/// it; the claim in Redis expires by itself and names no file; once node 1
+/// stored the file, node 2 writes it, keeping its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_writer_of_a_name_across_the_nodes() {
+    let Some(mut nodes) = cluster().await else {
+        return;
+    };
+    let account = create_account(&nodes.one, ALICE).await;
+    let who = sfs::core::Who {
+        account_id: account.id,
+        email: ALICE.into(),
+        remote: "test".into(),
+        open_files: sfs::auth::budgets::OpenFiles::new(8),
+    };
+    let (one, two) = (&nodes.one.core, &nodes.two.core);
+    let mut upload = sfs::core::upload::UploadStream::start(one, &who, "doc.txt", None)
+        .await
+        .expect("node 1 writes doc.txt");
+    let refused = sfs::core::upload::UploadStream::start(two, &who, "doc.txt", None)
+        .await
+        .err()
+        .expect("node 2 is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("is being written by another upload"),
+        "{refused}"
+    );
+    let keep = sfs::core::edit::WriteMode::Keep { append: false };
+    assert!(two
+        .open_for_write(&who, "doc.txt", keep, true)
+        .await
+        .is_err());
+    harness::store(two, &who, "other.txt", b"x")
+        .await
+        .expect("another name");
+    let rename = two.rename_replacing(&who, "other.txt", "doc.txt").await;
+    assert!(rename.is_err(), "no rename onto a name being written");
+    let held = redis_keys_expire(&nodes.redis).await;
+    let claims: Vec<&String> = held
+        .iter()
+        .filter(|k| k.starts_with("sfs:claim:"))
+        .collect();
+    assert_eq!(claims.len(), 1, "{held:?}");
+    assert!(
+        !claims[0].contains("doc"),
+        "the name is hashed: {}",
+        claims[0]
+    );
+
+    upload
+        .write(b"from node 1".to_vec().into())
+        .await
+        .expect("write");
+    let mut told = harness::KeyCatcher::default();
+    upload.finish(&mut told, None).await.expect("stored");
+    let key = told.0.expect("key");
+    // The claim goes in the background once the file is stored.
+    let mut written = None;
+    for _ in 0..100 {
+        if let Ok(done) = harness::store(two, &who, "doc.txt", b"from node 2").await {
+            written = Some(done);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (_, kept) = written.expect("node 2 writes it once node 1 is done");
+    assert_eq!(
+        kept.to_text().as_str(),
+        key.to_text().as_str(),
+        "its key kept"
+    );
+    nodes.one.stop().await;
+    nodes.two.stop().await;
+}

@@ -802,102 +802,6 @@ async fn queued_audit_rows_are_all_written_in_order() {
     }
 }
 
-/// One writer of a name at a time: of eight claims at once one wins; a
-/// claim holds until released or committed with the file, renews, and one
-/// its writer stopped renewing is taken over; names compare by bytes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn name_claims_let_one_writer_in_and_lapse_when_not_renewed() {
-    for t in common::databases().await {
-        let l = t.label;
-        let db = connect(&t.url).await;
-        let a = account(&db, "claims@example.com").await;
-        let now = 1_800_000_000;
-        let tasks: Vec<_> = (0..8)
-            .map(|n| {
-                let db = db.clone();
-                tokio::spawn(async move {
-                    let token = format!("{n:032x}");
-                    let won = db.claim_name(a.id, "same.bin", &token, now, now + 60).await;
-                    (token, won)
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        for task in tasks {
-            let (token, won) = task.await.unwrap();
-            if won.unwrap_or_else(|e| panic!("{l}: {e}")) {
-                winners.push(token);
-            }
-        }
-        assert_eq!(winners.len(), 1, "{l}: one writer");
-        let holder = winners.remove(0);
-        assert!(db.name_claimed(a.id, "same.bin", now).await.unwrap(), "{l}");
-        assert!(
-            !db.name_claimed(a.id, "same.bin ", now).await.unwrap(),
-            "{l}: bytes"
-        );
-        assert!(
-            db.claim_name(a.id, "same.bin ", "x", now, now + 60)
-                .await
-                .unwrap(),
-            "{l}"
-        );
-
-        // Renewed, it holds past its first expiry; not renewed, it lapses.
-        assert!(
-            db.renew_claim(a.id, "same.bin", &holder, now + 120)
-                .await
-                .unwrap(),
-            "{l}"
-        );
-        assert!(
-            !db.renew_claim(a.id, "same.bin", "other", now + 120)
-                .await
-                .unwrap(),
-            "{l}"
-        );
-        assert!(
-            !db.claim_name(a.id, "same.bin", "late", now + 100, now + 160)
-                .await
-                .unwrap(),
-            "{l}"
-        );
-        assert!(
-            db.claim_name(a.id, "same.bin", "late", now + 121, now + 181)
-                .await
-                .unwrap(),
-            "{l}"
-        );
-        assert!(
-            !db.renew_claim(a.id, "same.bin", &holder, now + 200)
-                .await
-                .unwrap(),
-            "{l}: taken over"
-        );
-
-        // A commit releases its writer's claim with the file.
-        db.commit_file(&sfs::db::Commit {
-            record: &file(1, a.id, "same.bin"),
-            replacing: sfs::db::Replacing::Any,
-            claim: Some("late"),
-            removing: None,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{l}: {e}"));
-        assert!(
-            !db.name_claimed(a.id, "same.bin", now + 130).await.unwrap(),
-            "{l}"
-        );
-        // Released without a commit, too.
-        db.release_claim(a.id, "same.bin ", "x").await.unwrap();
-        assert!(
-            !db.name_claimed(a.id, "same.bin ", now).await.unwrap(),
-            "{l}"
-        );
-        db.close().await;
-    }
-}
-
 /// A commit that expects a version lands only on that version, and one
 /// that removes another file does so in the same step or not at all.
 #[tokio::test]
@@ -915,7 +819,6 @@ async fn commits_land_only_on_the_version_they_expect() {
             db.commit_file(&Commit {
                 record: &record,
                 replacing,
-                claim: None,
                 removing,
             })
             .await

@@ -1,135 +1,190 @@
 //! One writer of a name at a time: an upload, an in-place change or a
-//! rename that seals a file anew holds a claim on its target name in the
-//! database (`upload_claims`) from its start until its commit, which
-//! releases it in the same transaction. A second writer of the name — on
-//! this session, another one, or another node — is refused at its start,
-//! so two writers never both tell their clients "stored" (and hand out two
+//! rename that seals a file anew holds a claim on its target name from its
+//! start until it is stored or ends. A second writer of the name — in this
+//! session, another one, or on another node — is refused at its start, so
+//! two writers never both tell their clients "stored" (and hand out two
 //! keys of which one opens nothing).
 //!
-//! A claim lives [`CLAIM_SECONDS`] and a task renews it every third of that
-//! while its writer lives; a writer whose node died frees its names when
-//! they expire. Dropping a claim releases it in the background.
+//! A claim is short-lived state: in this node's memory, and when
+//! `[cluster]` names a Redis, there for every node (`redis_claims.rs`),
+//! where it lives [`CLAIM_SECONDS`] unless its writer renews it (a node
+//! that dies frees its names within that). While Redis cannot be reached a
+//! node claims in its memory, which holds for its own writers only.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::core::{Core, FilesError, Who};
-use crate::db::Db;
-use crate::text::time::unix_now;
+use crate::core::cluster::{unavailable, Cluster};
+use crate::core::redis_claims::RedisClaims;
+use crate::core::FilesError;
 
-/// How long a claim holds without being renewed: a name stays blocked
-/// this long after its writer's node died.
-const CLAIM_SECONDS: i64 = 60;
+/// How long a claim in Redis holds without being renewed.
+pub(crate) const CLAIM_SECONDS: u64 = 60;
 
-/// A name held for one writer.
+/// This node's claims, and the shared ones when there are several nodes.
+#[derive(Clone)]
+pub(crate) struct Claims {
+    local: Arc<Mutex<HashMap<(i64, String), String>>>,
+    shared: Option<Arc<RedisClaims>>,
+}
+
+/// Where a claim was taken.
+enum Held {
+    Local,
+    Shared { renewer: JoinHandle<()> },
+}
+
+/// A name held for one writer; dropping it lets the name go.
 pub(crate) struct NameClaim {
-    db: Db,
+    claims: Claims,
     account_id: i64,
     name: String,
     token: String,
-    renewer: JoinHandle<()>,
-    /// Released by a commit already: nothing for `Drop` to do.
-    committed: bool,
+    held: Held,
 }
 
-impl NameClaim {
-    /// The token a commit releases the claim with.
-    pub(crate) fn token(&self) -> &str {
-        &self.token
-    }
-
-    /// The commit released the claim with its own transaction.
-    pub(crate) fn committed(mut self) {
-        self.committed = true;
-    }
-}
-
-impl Drop for NameClaim {
-    fn drop(&mut self) {
-        self.renewer.abort();
-        if self.committed {
-            return;
-        }
-        let (db, account_id, name, token) = (
-            self.db.clone(),
-            self.account_id,
-            std::mem::take(&mut self.name),
-            std::mem::take(&mut self.token),
-        );
-        // Without a runtime (the process is ending) the claim expires.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = db.release_claim(account_id, &name, &token).await {
-                    tracing::warn!(account_id, error = %e, "a name claim is left to expire");
-                }
-            });
+impl Claims {
+    pub(crate) fn new(cluster: Option<Arc<Cluster>>) -> Claims {
+        Claims {
+            local: Arc::default(),
+            shared: cluster.map(|cluster| Arc::new(RedisClaims::new(cluster))),
         }
     }
-}
 
-impl Core {
-    /// Claims `name` for a writer of the account, or says who holds it.
-    pub(crate) async fn claim_name(&self, who: &Who, name: &str) -> Result<NameClaim, FilesError> {
-        let token = hex::encode(rand::random::<[u8; 16]>());
-        let now = unix_now();
-        let claimed = self
-            .db
-            .claim_name(who.account_id, name, &token, now, now + CLAIM_SECONDS)
-            .await?;
-        if !claimed {
-            return Err(FilesError::BeingWritten {
+    fn local(&self) -> std::sync::MutexGuard<'_, HashMap<(i64, String), String>> {
+        self.local.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Claims `name` of the account for one writer, or says it is taken.
+    pub(crate) async fn claim(&self, account_id: i64, name: &str) -> Result<NameClaim, FilesError> {
+        self.try_claim(account_id, name)
+            .await
+            .ok_or_else(|| FilesError::BeingWritten {
                 name: name.to_string(),
-            });
-        }
-        let renewer = tokio::spawn(renew(
-            self.db.clone(),
-            who.account_id,
-            name.to_string(),
-            token.clone(),
-        ));
-        Ok(NameClaim {
-            db: self.db.clone(),
-            account_id: who.account_id,
-            name: name.to_string(),
-            token,
-            renewer,
-            committed: false,
-        })
+            })
     }
 
     /// Refuses a change of `name` by anything but its writer while a
     /// writer holds it (a rename onto it would be overwritten).
-    pub(crate) async fn check_not_claimed(&self, who: &Who, name: &str) -> Result<(), FilesError> {
-        if self
-            .db
-            .name_claimed(who.account_id, name, unix_now())
-            .await?
-        {
+    pub(crate) async fn check_free(&self, account_id: i64, name: &str) -> Result<(), FilesError> {
+        if self.held(account_id, name).await {
             return Err(FilesError::BeingWritten {
                 name: name.to_string(),
             });
         }
         Ok(())
     }
+
+    async fn try_claim(&self, account_id: i64, name: &str) -> Option<NameClaim> {
+        let token = hex::encode(rand::random::<[u8; 16]>());
+        // Taken here while Redis was away: still this node's to refuse.
+        if self.local().contains_key(&(account_id, name.to_string())) {
+            return None;
+        }
+        let held = match &self.shared {
+            Some(redis) => match redis.claim(account_id, name, &token).await {
+                Ok(true) => {
+                    let renewer = tokio::spawn(renew(
+                        redis.clone(),
+                        account_id,
+                        name.to_string(),
+                        token.clone(),
+                    ));
+                    Some(Held::Shared { renewer })
+                }
+                Ok(false) => return None,
+                Err(e) => {
+                    unavailable("claiming a name (this node's writers only)", &e);
+                    None
+                }
+            },
+            None => None,
+        };
+        let held = match held {
+            Some(held) => held,
+            None => {
+                let mut local = self.local();
+                let key = (account_id, name.to_string());
+                if local.contains_key(&key) {
+                    return None;
+                }
+                local.insert(key, token.clone());
+                Held::Local
+            }
+        };
+        Some(NameClaim {
+            claims: self.clone(),
+            account_id,
+            name: name.to_string(),
+            token,
+            held,
+        })
+    }
+
+    /// Whether a writer holds `name` now.
+    async fn held(&self, account_id: i64, name: &str) -> bool {
+        if self.local().contains_key(&(account_id, name.to_string())) {
+            return true;
+        }
+        match &self.shared {
+            Some(redis) => redis.held(account_id, name).await.unwrap_or_else(|e| {
+                unavailable("looking up a name's writer", &e);
+                false
+            }),
+            None => false,
+        }
+    }
 }
 
-/// Keeps a claim alive until aborted.
-async fn renew(db: Db, account_id: i64, name: String, token: String) {
-    let period = Duration::from_secs((CLAIM_SECONDS / 3) as u64);
+impl Drop for NameClaim {
+    fn drop(&mut self) {
+        match &self.held {
+            Held::Local => {
+                let mut local = self.claims.local();
+                let key = (self.account_id, std::mem::take(&mut self.name));
+                if local.get(&key) == Some(&self.token) {
+                    local.remove(&key);
+                }
+            }
+            Held::Shared { renewer } => {
+                renewer.abort();
+                let Some(redis) = self.claims.shared.clone() else {
+                    return;
+                };
+                let (account_id, name, token) = (
+                    self.account_id,
+                    std::mem::take(&mut self.name),
+                    std::mem::take(&mut self.token),
+                );
+                // Without a runtime (the process is ending) it expires.
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move {
+                        if let Err(e) = redis.release(account_id, &name, &token).await {
+                            unavailable("letting a name go (it expires)", &e);
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a claim in Redis alive until aborted.
+async fn renew(redis: Arc<RedisClaims>, account_id: i64, name: String, token: String) {
+    let period = Duration::from_secs(CLAIM_SECONDS / 3);
     loop {
         tokio::time::sleep(period).await;
-        match db
-            .renew_claim(account_id, &name, &token, unix_now() + CLAIM_SECONDS)
-            .await
-        {
+        match redis.renew(account_id, &name, &token).await {
             Ok(true) => {}
             Ok(false) => {
-                tracing::warn!(account_id, "a name claim expired before its writer ended");
+                tracing::warn!(account_id, "a name claim lapsed before its writer ended");
                 return;
             }
-            // A database that is away now may answer at the next round.
-            Err(e) => tracing::warn!(account_id, error = %e, "cannot renew a name claim"),
+            // A Redis away now may answer at the next round.
+            Err(e) => unavailable("renewing a name claim", &e),
         }
     }
 }

@@ -169,7 +169,7 @@ impl Files {
     /// replaced.
     pub async fn commit_upload(&self, upload: Upload) -> Result<Committed, FilesError> {
         let sealed = self.seal_upload(upload, Vec::new()).await?;
-        self.commit_sealed(sealed, Replacing::Any, None, None).await
+        self.commit_sealed(sealed, Replacing::Any, None).await
     }
 
     /// Seals the last chunk and makes the blob durable under its final
@@ -216,13 +216,12 @@ impl Files {
     }
 
     /// Records a sealed upload, replacing what `replacing` allows and
-    /// releasing the writer's name `claim` with it; on failure its blob is
-    /// removed and nothing changed.
+    /// removing `removing` with it; on failure its blob is removed and
+    /// nothing changed.
     pub async fn commit_sealed(
         &self,
         sealed: Sealed,
         replacing: Replacing<'_>,
-        claim: Option<&str>,
         removing: Option<&FileRecord>,
     ) -> Result<Committed, FilesError> {
         let Sealed {
@@ -234,7 +233,6 @@ impl Files {
         let commit = Commit {
             record: &record,
             replacing,
-            claim,
             removing: removing.map(|record| record.id.as_str()),
         };
         let replaced = match self.db.commit_file(&commit).await {

@@ -22,6 +22,7 @@ pub mod names;
 mod patches;
 mod progress;
 pub mod quota;
+mod redis_claims;
 mod redis_key_windows;
 mod redis_limits;
 pub mod rename;
@@ -37,6 +38,7 @@ use crate::auth::budgets::OpenFile;
 use crate::auth::mail::Mailer;
 use crate::auth::Sealer;
 use crate::config::MailTransport;
+use crate::core::claims::Claims;
 use crate::core::download::Download;
 use crate::core::events::{Direction, Event, Events};
 use crate::core::files::Files;
@@ -199,6 +201,8 @@ pub struct Core {
     files: Files,
     accounts: Accounts,
     keyring: Keyring,
+    /// Which names are being written, by whom.
+    claims: Claims,
     events: Events,
     /// File operations' audit rows, written in batches behind them.
     audit: AuditQueue,
@@ -261,6 +265,7 @@ impl Core {
         let pickup = Duration::from_secs(config.auth.key_pickup_minutes * 60);
         let unlock = Duration::from_secs(config.auth.unlock_minutes * 60);
         let cluster = cluster::Cluster::connect(&config.cluster)?;
+        let claims = Claims::new(cluster.clone());
         let keyring = match &cluster {
             Some(cluster) => Keyring::Shared {
                 redis: SharedKeyring::new(cluster.clone(), pickup, unlock),
@@ -281,6 +286,7 @@ impl Core {
         };
         Ok(Arc::new(Core {
             config,
+            claims,
             audit: AuditQueue::start(db.clone()),
             db,
             files,

@@ -41,7 +41,7 @@ impl Core {
     pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
         let result = async {
             self.name_is_free(who, to).await?;
-            self.check_not_claimed(who, to).await?;
+            self.claims.check_free(who.account_id, to).await?;
             self.files.rename(who.account_id, from, to).await?;
             self.renamed(who, from, to, "").await;
             Ok(())
@@ -60,7 +60,7 @@ impl Core {
     ) -> Result<Renamed, FilesError> {
         let result = async {
             self.name_is_free(who, to).await?;
-            self.check_not_claimed(who, to).await?;
+            self.claims.check_free(who.account_id, to).await?;
             let account = who.account_id;
             let source = self
                 .files
@@ -115,7 +115,7 @@ impl Core {
         target: FileRecord,
         key: FileKey,
     ) -> Result<(), FilesError> {
-        let claim = self.claim_name(who, &target.name).await?;
+        let claim = self.claims.claim(who.account_id, &target.name).await?;
         let (reading, writing) = (who.take_open_file()?, who.take_open_file()?);
         let (_, reader) = self.files.open_record(source.clone(), source_key).await?;
         let mut reader = Download::new(reader, reading);

@@ -158,7 +158,7 @@ impl UploadStream {
     ) -> Result<UploadStream, FilesError> {
         let open = who.take_open_file()?;
         core.check_new_name(who, name).await?;
-        let claim = core.claim_name(who, name).await?;
+        let claim = core.claims.claim(who.account_id, name).await?;
         let base = core.file_by_name(who, name).await?;
         let (key, kept) = core.key_for(who, base.as_ref()).await;
         let target = Target {
@@ -445,14 +445,12 @@ impl Core {
     ) -> Result<FileRecord, FilesError> {
         let result = async {
             let account = who.account_id;
-            let claim = target.claim.as_ref().map(|claim| claim.token());
             let committed = self
                 .files
-                .commit_sealed(sealed, target.replacing(), claim, target.removing.as_ref())
+                .commit_sealed(sealed, target.replacing(), target.removing.as_ref())
                 .await?;
-            if let Some(claim) = target.claim {
-                claim.committed();
-            }
+            // Stored: the name is free for the next writer.
+            drop(target.claim);
             let Committed {
                 record,
                 key,

@@ -72,9 +72,6 @@ pub enum Replacing<'a> {
 pub struct Commit<'a> {
     pub record: &'a FileRecord,
     pub replacing: Replacing<'a>,
-    /// The claim (its token) the writer held on the name: released with
-    /// the commit, so no other writer can start in between.
-    pub claim: Option<&'a str>,
     /// Another file of the account, by id, removed with the commit (the
     /// source of a rename whose content was sealed anew); if it is gone
     /// already, nothing is stored.
@@ -165,7 +162,6 @@ impl Db {
         self.commit_file(&Commit {
             record: new,
             replacing: Replacing::Any,
-            claim: None,
             removing: None,
         })
         .await
@@ -259,16 +255,6 @@ impl Db {
                 .await?
                 .is_some();
             return if id_taken { Err(e) } else { Ok(Attempt::Retry) };
-        }
-        if let Some(token) = commit.claim {
-            sqlx::query(
-                "DELETE FROM upload_claims WHERE account_id = ? AND name = ? AND token = ?",
-            )
-            .bind(new.account_id)
-            .bind(&new.name)
-            .bind(token)
-            .execute(&mut *tx)
-            .await?;
         }
         tx.commit().await?;
         Ok(Attempt::Done(Committed::Stored(old)))

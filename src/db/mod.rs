@@ -17,7 +17,6 @@
 mod accounts;
 mod audit;
 mod audit_queue;
-mod claims;
 mod files;
 mod login_guard;
 mod pending;
@@ -89,12 +88,6 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "pending uploads",
         include_str!("../../migrations/sqlite/0006_pending_uploads.sql"),
         include_str!("../../migrations/mysql/0006_pending_uploads.sql"),
-    ),
-    (
-        7,
-        "upload claims",
-        include_str!("../../migrations/sqlite/0007_upload_claims.sql"),
-        include_str!("../../migrations/mysql/0007_upload_claims.sql"),
     ),
 ];
 

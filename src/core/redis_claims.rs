@@ -1,0 +1,107 @@
+//! Name claims of several nodes, in Redis (the rule is in `claims.rs`):
+//! `sfs:claim:<account>:<SHA-256 of the name>` holds the writer's random
+//! token for [`CLAIM_SECONDS`], renewed while the writer lives; only the
+//! token's holder renews or removes it.
+
+use std::sync::Arc;
+
+use redis::{AsyncCommands, RedisError, Script};
+use sha2::{Digest, Sha256};
+
+use crate::core::claims::CLAIM_SECONDS;
+use crate::core::cluster::Cluster;
+
+/// KEYS: the claim. ARGV: the token, the lifetime in ms. 1 if renewed.
+const RENEW: &str = "
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
+/// KEYS: the claim. ARGV: the token. Removes it if it is the token's.
+const RELEASE: &str = "
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+pub(crate) struct RedisClaims {
+    cluster: Arc<Cluster>,
+    renew: Script,
+    release: Script,
+}
+
+/// The claim's key: names are any length, their hash is not.
+fn key(account_id: i64, name: &str) -> String {
+    format!(
+        "sfs:claim:{account_id}:{}",
+        hex::encode(Sha256::digest(name))
+    )
+}
+
+const LIFETIME_MS: u64 = CLAIM_SECONDS * 1000;
+
+impl RedisClaims {
+    pub(crate) fn new(cluster: Arc<Cluster>) -> RedisClaims {
+        RedisClaims {
+            cluster,
+            renew: Script::new(RENEW),
+            release: Script::new(RELEASE),
+        }
+    }
+
+    /// Claims the name for `token`; false while another holds it.
+    pub(crate) async fn claim(
+        &self,
+        account_id: i64,
+        name: &str,
+        token: &str,
+    ) -> Result<bool, RedisError> {
+        let set: Option<String> = redis::cmd("SET")
+            .arg(key(account_id, name))
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(LIFETIME_MS)
+            .query_async(&mut self.cluster.conn())
+            .await?;
+        Ok(set.is_some())
+    }
+
+    pub(crate) async fn renew(
+        &self,
+        account_id: i64,
+        name: &str,
+        token: &str,
+    ) -> Result<bool, RedisError> {
+        let renewed: u8 = self
+            .renew
+            .key(key(account_id, name))
+            .arg(token)
+            .arg(LIFETIME_MS)
+            .invoke_async(&mut self.cluster.conn())
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    pub(crate) async fn release(
+        &self,
+        account_id: i64,
+        name: &str,
+        token: &str,
+    ) -> Result<(), RedisError> {
+        let _: u8 = self
+            .release
+            .key(key(account_id, name))
+            .arg(token)
+            .invoke_async(&mut self.cluster.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn held(&self, account_id: i64, name: &str) -> Result<bool, RedisError> {
+        self.cluster.conn().exists(key(account_id, name)).await
+    }
+}
