@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use super::{file_columns, invalid_column, is_unique_violation, retry, utf8_column};
-use super::{Attempt, Db, DbError};
+use super::{Attempt, Db, DbError, DbKind};
 
 /// One file row. `name` is unique per account and compared byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,6 +191,18 @@ impl Db {
         size: i64,
     ) -> Result<Attempt<Committed>, sqlx::Error> {
         let new = commit.record;
+        // Most uploads bring a new name: one statement, one commit. A name
+        // already taken (or the id, the caller's mistake) takes the
+        // transaction below, which also tells the two apart.
+        let may_be_new = matches!(commit.replacing, Replacing::Any | Replacing::Exactly(None));
+        if may_be_new && commit.removing.is_none() {
+            match self.insert_new_file(new, size).await {
+                Ok(0) => return Ok(Attempt::Done(Committed::AccountClosed)),
+                Ok(_) => return Ok(Attempt::Done(Committed::Stored(None))),
+                Err(e) if is_unique_violation(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut tx = self.begin_write().await?;
         // Takes the account row's lock (as delete_account does first), so a
         // disable or delete either comes before, and nothing is stored, or
@@ -258,6 +270,35 @@ impl Db {
         }
         tx.commit().await?;
         Ok(Attempt::Done(Committed::Stored(old)))
+    }
+
+    /// Inserts `new` if its account is active (0 rows: it is not). The
+    /// account row is read with a shared lock on MySQL, as the replacing
+    /// path's update takes it, so a disable or delete that runs at the same
+    /// time either comes first or waits (SQLite has one writer anyway).
+    async fn insert_new_file(&self, new: &FileRecord, size: i64) -> Result<u64, sqlx::Error> {
+        let sql = match self.kind() {
+            DbKind::Sqlite => concat!(
+                "INSERT INTO files (id, account_id, name, size, chunk_size, created_at, modified_at) ",
+                "SELECT ?, id, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active'"
+            ),
+            DbKind::MySql => concat!(
+                "INSERT INTO files (id, account_id, name, size, chunk_size, created_at, modified_at) ",
+                "SELECT ?, id, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active' ",
+                "LOCK IN SHARE MODE"
+            ),
+        };
+        let done = sqlx::query(sql)
+            .bind(&new.id)
+            .bind(&new.name)
+            .bind(size)
+            .bind(i64::from(new.chunk_size))
+            .bind(new.created_at)
+            .bind(new.modified_at)
+            .bind(new.account_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Deletes a file row and returns it, for the caller to delete its blob;
