@@ -4,7 +4,8 @@
 //! `sftp -b`, lftp from cron). SSH shows the client one server line before
 //! any login, the banner, but it goes out before the server learns the user
 //! name or key, so the address's next connection is told how keys log in.
-//! In this node's memory, for [`REMEMBERED`], bounded like the limits.
+//! In this node's memory, for [`REMEMBERED`] or until a key logs in from
+//! there, bounded like the limits.
 
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
@@ -12,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use crate::auth::limits::{Bounded, Expiring};
 
-/// How long an address hears of its refused key.
-const REMEMBERED: Duration = Duration::from_secs(3600);
+/// How long an address hears of its refused key (until a key logs in
+/// from there): a day, so a daily job's next run is told.
+const REMEMBERED: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Default)]
 struct Refused(Option<Instant>);

@@ -98,9 +98,8 @@ impl Core {
         create: bool,
     ) -> Result<Edit, FilesError> {
         let open = who.take_open_file()?;
-        self.check_new_name(who, name).await?;
         let claim = self.claims.claim(who.account_id, name).await?;
-        let base = self.file_by_name(who, name).await?;
+        let base = self.check_new_name(who, name).await?;
         if base.is_none() && !create {
             return Err(FilesError::NotFound);
         }

@@ -286,6 +286,15 @@ impl Files {
         Ok(self.db.file_by_name(account_id, name).await?)
     }
 
+    /// The account's files with any of `names` (a handful).
+    pub async fn files_named(
+        &self,
+        account_id: i64,
+        names: &[&str],
+    ) -> Result<Vec<FileRecord>, FilesError> {
+        Ok(self.db.files_named(account_id, names).await?)
+    }
+
     /// The account's files, by name.
     pub async fn list(&self, account_id: i64) -> Result<Vec<FileRecord>, FilesError> {
         Ok(self.db.files(account_id).await?)

@@ -416,41 +416,38 @@ impl Core {
         logged(who, "list", result)
     }
 
-    /// Whether `name` may be stored as a new file (upload or rename
-    /// target): a valid name that neither hides nor is hidden by a key file
-    /// (see `names.rs`).
-    pub async fn check_new_name(&self, who: &Who, name: &str) -> Result<(), FilesError> {
+    /// Whether `name` may be written (upload or rename target): a valid
+    /// name that neither hides nor is hidden by a key file (see
+    /// `names.rs`). Returns the file now named so, if any.
+    pub async fn check_new_name(
+        &self,
+        who: &Who,
+        name: &str,
+    ) -> Result<Option<FileRecord>, FilesError> {
         let result = self.name_is_free(who, name).await;
         logged(who, "check new name", result)
     }
 
-    /// [`Core::check_new_name`] for the operations that log for themselves.
-    async fn name_is_free(&self, who: &Who, name: &str) -> Result<(), FilesError> {
+    /// [`Core::check_new_name`] for the operations that log for themselves:
+    /// one query for the name and the key-file names beside it.
+    async fn name_is_free(&self, who: &Who, name: &str) -> Result<Option<FileRecord>, FilesError> {
         validate_name(name)?;
-        if let Some(stem) = key_file_stem(name) {
-            if self
-                .files
-                .file_by_name(who.account_id, stem)
-                .await?
-                .is_some()
-            {
-                return Err(FilesError::KeyFileOf {
-                    stem: stem.to_string(),
-                });
-            }
-        }
         let key_file = key_file_name(name);
-        if self
-            .files
-            .file_by_name(who.account_id, &key_file)
-            .await?
-            .is_some()
-        {
+        let stem = key_file_stem(name);
+        let mut names = vec![name, key_file.as_str()];
+        names.extend(stem);
+        let found = self.files.files_named(who.account_id, &names).await?;
+        if let Some(stem) = stem.filter(|stem| found.iter().any(|f| f.name == *stem)) {
+            return Err(FilesError::KeyFileOf {
+                stem: stem.to_string(),
+            });
+        }
+        if found.iter().any(|f| f.name == key_file) {
             return Err(FilesError::HidesKeyFile {
                 name: name.to_string(),
             });
         }
-        Ok(())
+        Ok(found.into_iter().find(|f| f.name == name))
     }
 
     /// One file by name, if the account has it.

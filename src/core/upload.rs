@@ -157,9 +157,8 @@ impl UploadStream {
         expected: Option<u64>,
     ) -> Result<UploadStream, FilesError> {
         let open = who.take_open_file()?;
-        core.check_new_name(who, name).await?;
         let claim = core.claims.claim(who.account_id, name).await?;
-        let base = core.file_by_name(who, name).await?;
+        let base = core.check_new_name(who, name).await?;
         let (key, kept) = core.key_for(who, base.as_ref()).await;
         let target = Target {
             claim: Some(claim),

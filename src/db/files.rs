@@ -144,6 +144,31 @@ impl Db {
         .map_err(|e| DbError::query("files", &e))
     }
 
+    /// The account's files with any of `names`, in one query.
+    pub async fn files_named(
+        &self,
+        account_id: i64,
+        names: &[&str],
+    ) -> Result<Vec<FileRecord>, DbError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; names.len()].join(", ");
+        let sql = format!(
+            concat!("SELECT ", file_columns!(), " FROM files f WHERE f.account_id = ? AND f.name IN ({})"),
+            marks
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id);
+        for name in names {
+            query = query.bind(*name);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await
+            .and_then(|rows| rows.iter().map(|row| file_from_row(row, 0)).collect())
+            .map_err(|e| DbError::query("files_named", &e))
+    }
+
     pub async fn file_by_name(
         &self,
         account_id: i64,
