@@ -7,8 +7,9 @@
 //! logout that ends them. Login limits hold across nodes (and on a node
 //! started later). Redis dies and comes back, hangs, or speaks only TLS.
 
-mod common;
 mod harness;
+
+use harness::common;
 
 use std::path::Path;
 

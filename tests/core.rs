@@ -3,9 +3,10 @@
 //! log, on a real SQLite file. Every door relies on these; their own tests
 //! check only how they show them.
 
-mod common;
 mod harness;
 mod log_capture;
+
+use harness::common;
 
 use std::sync::Arc;
 

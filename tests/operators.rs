@@ -3,8 +3,9 @@
 //! each account uses; quotas refuse in every door with nothing left behind;
 //! the server's folders and files are private.
 
-mod common;
 mod harness;
+
+use harness::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

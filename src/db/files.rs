@@ -155,7 +155,11 @@ impl Db {
         }
         let marks = vec!["?"; names.len()].join(", ");
         let sql = format!(
-            concat!("SELECT ", file_columns!(), " FROM files f WHERE f.account_id = ? AND f.name IN ({})"),
+            concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files f WHERE f.account_id = ? AND f.name IN ({})"
+            ),
             marks
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id);

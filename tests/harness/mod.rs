@@ -20,7 +20,7 @@ use sfs::core::Core;
 use tokio::sync::oneshot;
 
 #[path = "../common/mod.rs"]
-mod common;
+pub mod common;
 #[path = "../fixtures/mod.rs"]
 mod fixtures;
 pub mod garage;
