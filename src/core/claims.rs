@@ -18,11 +18,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::core::cluster::{unavailable, Cluster};
-use crate::core::redis_claims::RedisClaims;
+use crate::core::redis_claims::{RedisClaims, CLAIM_SECONDS};
 use crate::core::FilesError;
-
-/// How long a claim in Redis holds without being renewed.
-pub(crate) const CLAIM_SECONDS: u64 = 60;
 
 /// This node's claims, and the shared ones when there are several nodes.
 #[derive(Clone)]

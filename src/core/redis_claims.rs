@@ -8,7 +8,6 @@ use std::sync::Arc;
 use redis::{AsyncCommands, RedisError, Script};
 use sha2::{Digest, Sha256};
 
-use crate::core::claims::CLAIM_SECONDS;
 use crate::core::cluster::Cluster;
 
 /// KEYS: the claim. ARGV: the token, the lifetime in ms. 1 if renewed.
@@ -41,6 +40,8 @@ fn key(account_id: i64, name: &str) -> String {
     )
 }
 
+/// How long a claim holds without being renewed.
+pub(crate) const CLAIM_SECONDS: u64 = 60;
 const LIFETIME_MS: u64 = CLAIM_SECONDS * 1000;
 
 impl RedisClaims {
