@@ -135,3 +135,59 @@ fn tighten(path: &Path, want: u32) -> Result<(), NotPrivate> {
         }),
     }
 }
+
+/// A folder held by this process alone: the lock lasts as long as this
+/// value (the kernel drops it with the process, however it ends).
+#[derive(Debug)]
+pub struct Held {
+    _file: fs::File,
+}
+
+/// Why a folder could not be held.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error("{} is held by another process ({holder}): a second server on the same data would ruin what the first one writes", .dir.display())]
+    Taken { dir: PathBuf, holder: String },
+    #[error("cannot lock {}: {source}", .dir.display())]
+    Io { dir: PathBuf, source: io::Error },
+}
+
+/// Holds `dir` (made 0700 if missing) for this process, with an advisory
+/// lock on its file `.lock`, which says which process holds it.
+pub fn hold_dir(dir: &Path) -> Result<Held, HoldError> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    let failed = |source| HoldError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    private_dir(dir).map_err(failed)?;
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(".lock"))
+        .map_err(failed)?;
+    // SAFETY: flock only takes or refuses a lock on an open descriptor.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(failed(error));
+        }
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = match holder.trim() {
+            "" => "one that did not say which".to_string(),
+            pid => format!("process {pid}"),
+        };
+        return Err(HoldError::Taken {
+            dir: dir.to_path_buf(),
+            holder,
+        });
+    }
+    file.set_len(0).map_err(failed)?;
+    file.rewind().map_err(failed)?;
+    writeln!(file, "{}", std::process::id()).map_err(failed)?;
+    Ok(Held { _file: file })
+}

@@ -309,3 +309,68 @@ fn users_list_disable_enable_delete() {
     );
     assert!(log[0].detail.contains("1 file(s)"), "{:?}", log[0]);
 }
+
+/// `sfs serve` twice on one configuration: the second stops at once with a
+/// sentence, on the same port before it opens anything, on another port at
+/// the folders it would share; the first goes on serving.
+#[test]
+fn a_second_sfs_serve_on_the_same_data_stops_at_once() {
+    use std::net::TcpListener;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let free_port = || {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port()
+    };
+    let (first_port, second_port) = (free_port(), free_port());
+    let config = |port: u16| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nhost_key_dir = \"{d}/keys\"\n\
+             [database]\nurl = \"sqlite://{d}/data/sfs.db\"\n[storage]\nuploads_dir = \"{d}/uploads\"\n\
+             [auth]\nsecret_key_file = \"{d}/keys/secrets.key\"\n[mail]\noutbox_dir = \"{d}/outbox\"\n",
+            d = dir.path().display()
+        )
+    };
+    std::fs::write(dir.path().join("one.toml"), config(first_port)).expect("config");
+    std::fs::write(dir.path().join("two.toml"), config(second_port)).expect("config");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_sfs"))
+        .args(["serve", "--config", "one.toml"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("first server");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", first_port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "first server listens"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let same_port = sfs(&["serve", "--config", "one.toml"], dir.path());
+    assert_eq!(same_port.status.code(), Some(1));
+    assert!(
+        text(&same_port.stderr).contains(&format!(
+            "cannot listen on 127.0.0.1:{first_port}; nothing was touched"
+        )),
+        "{}",
+        text(&same_port.stderr)
+    );
+    let other_port = sfs(&["serve", "--config", "two.toml"], dir.path());
+    assert_eq!(other_port.status.code(), Some(1));
+    let said = text(&other_port.stderr);
+    assert!(
+        said.contains(&format!(
+            "is held by another process (process {})",
+            first.id()
+        )) && said.contains("nothing was touched"),
+        "{said}"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", first_port)).is_ok(),
+        "the first server still serves"
+    );
+    first.kill().expect("kill");
+    let _ = first.wait();
+}

@@ -391,6 +391,110 @@ async fn quotas_refuse_in_every_door_and_keep_nothing_partial() {
     }
 }
 
+/// Uploads side by side never pass a quota together, on either engine:
+/// eight `ssh … put` of 3 MiB into 10 MiB (without and with their size
+/// announced), forty uploads of 1 MiB through the core, eight into room
+/// for five more files. What is stored stays within the quota, every refusal says so
+/// with what is stored now, and no refused upload leaves a blob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_hold_when_uploads_run_side_by_side() {
+    if !have("ssh") {
+        return;
+    }
+    const MIB: usize = 1 << 20;
+    for db in common::databases().await {
+        let l = db.label;
+        let server = TestServer::start_with(|c| {
+            c.database.url = db.url.clone();
+            c.limits.account_quota_bytes = 10 * MIB as u64;
+            c.limits.account_max_files = 10;
+        })
+        .await;
+        let alice = User::new(&server, ALICE).await;
+        let usage = || async {
+            server
+                .core
+                .db()
+                .usage(alice.account.id)
+                .await
+                .expect("usage")
+        };
+        for announced in [false, true] {
+            let puts = (0..8).map(|i| {
+                let data = vec![i as u8; 3 * MIB];
+                let command = match announced {
+                    false => format!("put p{i}.bin"),
+                    true => format!("put p{i}.bin {}", 3 * MIB),
+                };
+                let alice = &alice;
+                async move { alice.ssh(&command, &data).await }
+            });
+            let outs = futures::future::join_all(puts).await;
+            let stored = outs.iter().filter(|o| o.status.success()).count();
+            assert_eq!(stored, 3, "{l}: three of 3 MiB fit in 10 MiB");
+            for out in outs.iter().filter(|o| !o.status.success()) {
+                let err = text(&out.stderr);
+                assert!(
+                    err.contains("does not fit in your storage quota")
+                        && err.contains("nothing was stored"),
+                    "{l}: {err}"
+                );
+            }
+            assert!(usage().await.bytes <= 10 * MIB as u64, "{l}");
+            let names: Vec<String> = alice.names().await;
+            let rm = alice.ssh(&format!("rm {}", names.join(" ")), b"").await;
+            assert!(rm.status.success(), "{l}: {}", text(&rm.stderr));
+        }
+
+        let who = sfs::core::Who {
+            account_id: alice.account.id,
+            email: ALICE.into(),
+            remote: "test".into(),
+            open_files: sfs::auth::budgets::OpenFiles::new(64),
+        };
+        let uploads = (0..40).map(|i| {
+            let (core, who) = (&server.core, &who);
+            async move {
+                let data = vec![i as u8; MIB];
+                harness::store(core, who, &format!("c{i}.bin"), &data).await
+            }
+        });
+        let results = futures::future::join_all(uploads).await;
+        let stored = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(stored, 10, "{l}: ten of 1 MiB fit in 10 MiB");
+        assert_eq!(usage().await.bytes, 10 * MIB as u64, "{l}");
+        assert_eq!(
+            harness::blob_count(&server).await,
+            10,
+            "{l}: no blob of a refusal"
+        );
+        let bob = User::new(&server, "bob@example.com").await;
+        // Ten of bob's files left room for five: eight side by side, five in.
+        for i in 0..5 {
+            let seed = bob.ssh(&format!("put s{i}.txt"), b"x").await;
+            assert!(seed.status.success(), "{l}");
+        }
+        let puts = (0..8).map(|i| {
+            let bob = &bob;
+            async move { bob.ssh(&format!("put f{i}.txt"), b"x").await }
+        });
+        let outs = futures::future::join_all(puts).await;
+        assert_eq!(
+            outs.iter().filter(|o| o.status.success()).count(),
+            5,
+            "{l}: ten files at most"
+        );
+        for out in outs.iter().filter(|o| !o.status.success()) {
+            let err = text(&out.stderr);
+            assert!(
+                err.contains("holds 10 files, the most allowed"),
+                "{l}: {err}"
+            );
+        }
+        assert_eq!(bob.names().await.len(), 10, "{l}");
+    }
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -411,3 +411,63 @@ fn nodes_starting_at_once_on_one_folder_share_one_host_key_and_one_secrets_key()
         "nothing half-made is left"
     );
 }
+
+/// A second server started on the same folders while uploads run stops at
+/// once with a sentence naming the running one, and touches nothing: the
+/// upload in flight finishes and reads back, nothing is swept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_folders_stops_and_touches_nothing() {
+    let mut server = TestServer::start().await;
+    let account = harness::create_account(&server, "first@example.com").await;
+    let who = sfs::core::Who {
+        account_id: account.id,
+        email: account.email.clone(),
+        remote: "test".into(),
+        open_files: sfs::auth::budgets::OpenFiles::new(8),
+    };
+    harness::store(&server.core, &who, "stored.bin", b"already stored")
+        .await
+        .expect("stored");
+    let mut in_flight =
+        sfs::core::upload::UploadStream::start(&server.core, &who, "late.bin", None)
+            .await
+            .expect("an upload starts");
+    in_flight
+        .write(vec![7u8; 3 << 20].into())
+        .await
+        .expect("written so far");
+
+    let second = sfs::core::Core::start(server.core.config().clone()).await;
+    let refused = second.err().expect("the second start stops").to_string();
+    let pid = std::process::id();
+    assert!(
+        refused.contains(&format!("is held by another process (process {pid})"))
+            && refused.ends_with("nothing was touched"),
+        "{refused}"
+    );
+
+    in_flight
+        .write(vec![8u8; 1 << 20].into())
+        .await
+        .expect("the upload goes on");
+    let mut told = harness::KeyCatcher::default();
+    in_flight.finish(&mut told, None).await.expect("stored");
+    let (_, mut download) = server
+        .core
+        .open_unlocked(&who, "late.bin")
+        .await
+        .expect("reads back");
+    assert_eq!(harness::read_all(&mut download).await.len(), 4 << 20);
+    let (_, mut download) = server
+        .core
+        .open_unlocked(&who, "stored.bin")
+        .await
+        .expect("reads back");
+    assert_eq!(harness::read_all(&mut download).await, b"already stored");
+    assert_eq!(
+        harness::blob_count(&server).await,
+        2,
+        "nothing swept, nothing left"
+    );
+    server.stop().await;
+}

@@ -703,3 +703,64 @@ async fn an_open_after_a_stat_sees_what_another_session_changed() {
     let refusal = read_whole(&sftp, "gone.txt").await.expect_err("deleted");
     assert!(refusal.contains("no such file"), "{refusal}");
 }
+
+/// 150 rounds of four replacements of one locked name at once: one wins
+/// and its new key is the one `NAME.key` hands out — never the key of a
+/// version that was replaced — and it opens the file that is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_file_hands_out_the_key_of_the_file_as_it_is_now() {
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+    let server = TestServer::start().await;
+    let (_client, sftp) = raw_session(&server, "rounds@example.com").await;
+    let account = server
+        .core
+        .db()
+        .account_by_email("rounds@example.com")
+        .await
+        .expect("db")
+        .expect("account");
+    let who = sfs::core::Who {
+        account_id: account.id,
+        email: account.email.clone(),
+        remote: "test".into(),
+        open_files: sfs::auth::budgets::OpenFiles::new(64),
+    };
+    for round in 0..150u32 {
+        server.core.lock(&who, &[]).await.expect("lock");
+        let uploads = (0..4u32).map(|n| {
+            let (core, who) = (&server.core, &who);
+            async move {
+                let data = format!("round {round}, writer {n}");
+                harness::store(core, who, "x.bin", data.as_bytes()).await
+            }
+        });
+        let stored: Vec<_> = futures::future::join_all(uploads)
+            .await
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+        assert!(!stored.is_empty(), "round {round}: one writer wins");
+        let handle = sftp
+            .open("x.bin.key", OpenFlags::READ, FileAttributes::empty())
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the key waits: {e:?}"))
+            .handle;
+        let text = sftp.read(&handle, 0, 100).await.expect("key").data;
+        sftp.close(&handle).await.expect("taken");
+        let key = sfs::vault::FileKey::parse(std::str::from_utf8(&text).expect("text").trim())
+            .expect("a key");
+        server.core.lock(&who, &[]).await.expect("lock");
+        server
+            .core
+            .unlock(&who, "x.bin", &key)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the key read opens x.bin: {e}"));
+        let (_, last_key) = stored.last().expect("stored");
+        assert_eq!(
+            key.to_text().as_str(),
+            last_key.to_text().as_str(),
+            "round {round}"
+        );
+    }
+    assert_eq!(harness::blob_count(&server).await, 1);
+}

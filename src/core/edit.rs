@@ -262,7 +262,7 @@ impl Edit {
         }
         let pass = self.take_pass().await?;
         let sealed = pass.seal().await?.aimed_at(target);
-        let stored = sealed.deliver_and_commit(delivery, mtime).await;
+        let stored = sealed.commit_and_deliver(delivery, mtime).await;
         self.discard_source_pass();
         stored
     }

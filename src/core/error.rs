@@ -39,9 +39,6 @@ pub enum FilesError {
     BeingWritten { name: String },
     #[error("{} was replaced, renamed or removed by another session while you were changing it; your changes were not stored", escape(.name))]
     ChangedMeanwhile { name: String },
-    /// The client went away before its new file's key reached it.
-    #[error("the file's key could not be delivered, so nothing was stored")]
-    KeyUndelivered,
     #[error("file too large: this server accepts at most {limit} bytes per file")]
     TooLarge { limit: u64 },
     #[error("this upload does not fit in your storage quota: your other files use {} of the {} allowed{}; nothing was stored", human_size(*.used), human_size(*.allowed), .upload.map_or(String::new(), |n| format!(" and this one is {}", human_size(n))))]
@@ -133,8 +130,7 @@ impl FilesError {
             FilesError::TooManyOpen { .. }
             | FilesError::UploadIdle { .. }
             | FilesError::BeingWritten { .. }
-            | FilesError::ChangedMeanwhile { .. }
-            | FilesError::KeyUndelivered => ErrorKind::Busy,
+            | FilesError::ChangedMeanwhile { .. } => ErrorKind::Busy,
             FilesError::Damaged(_)
             | FilesError::StorageUnavailable { .. }
             | FilesError::Io(_)

@@ -20,8 +20,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::core::error::FilesError;
-use crate::core::names::validate_name;
-use crate::db::{Commit, Db, DbError, FileRecord, RenameOutcome, Replacing};
+use crate::core::names::{key_file_name, key_file_stem, validate_name};
+use crate::db::{Commit, Db, FileRecord, Quota, Refused, RenameOutcome, Replacing};
 use crate::storage::{BlobReader, BlobStore, PendingBlob, SweepReport};
 use crate::text::time::unix_now;
 use crate::vault::format::stored_len;
@@ -169,7 +169,8 @@ impl Files {
     /// replaced.
     pub async fn commit_upload(&self, upload: Upload) -> Result<Committed, FilesError> {
         let sealed = self.seal_upload(upload, Vec::new()).await?;
-        self.commit_sealed(sealed, Replacing::Any, None).await
+        self.commit_sealed(sealed, Replacing::Any, None, Quota::default())
+            .await
     }
 
     /// Seals the last chunk and makes the blob durable under its final
@@ -216,13 +217,14 @@ impl Files {
     }
 
     /// Records a sealed upload, replacing what `replacing` allows and
-    /// removing `removing` with it; on failure its blob is removed and
-    /// nothing changed.
+    /// removing `removing` with it, if the key-file rule and `quota` allow
+    /// it at that moment; otherwise its blob is removed and nothing changed.
     pub async fn commit_sealed(
         &self,
         sealed: Sealed,
         replacing: Replacing<'_>,
         removing: Option<&FileRecord>,
+        quota: Quota,
     ) -> Result<Committed, FilesError> {
         let Sealed {
             mut record,
@@ -230,33 +232,35 @@ impl Files {
             key,
         } = sealed;
         record.created_at = unix_now();
+        let key_file = key_file_name(&record.name);
+        let mut conflicts = vec![key_file.as_str()];
+        conflicts.extend(key_file_stem(&record.name));
         let commit = Commit {
             record: &record,
             replacing,
             removing: removing.map(|record| record.id.as_str()),
+            conflicts: &conflicts,
+            quota,
         };
-        let replaced = match self.db.commit_file(&commit).await {
-            Ok(replaced) => replaced,
-            Err(e) => {
-                self.remove_blob(record.account_id, &id).await;
-                return Err(match e {
-                    DbError::Changed { .. } => FilesError::ChangedMeanwhile {
-                        name: record.name.clone(),
-                    },
-                    e => e.into(),
+        let committed = self.db.commit_file(&commit).await;
+        let refusal = match committed {
+            Ok(Ok(replaced)) => {
+                for old in replaced.iter().chain(removing) {
+                    if let Some(old_id) = FileId::from_hex(&old.id) {
+                        self.remove_blob(old.account_id, &old_id).await;
+                    }
+                }
+                return Ok(Committed {
+                    record,
+                    key,
+                    replaced,
                 });
             }
+            Ok(Err(refused)) => refusal(&record, refused, quota),
+            Err(e) => e.into(),
         };
-        for old in replaced.iter().chain(removing) {
-            if let Some(old_id) = FileId::from_hex(&old.id) {
-                self.remove_blob(old.account_id, &old_id).await;
-            }
-        }
-        Ok(Committed {
-            record,
-            key,
-            replaced,
-        })
+        self.remove_blob(record.account_id, &id).await;
+        Err(refusal)
     }
 
     /// Opens a sealed upload that is not recorded yet for reading (an
@@ -405,6 +409,30 @@ impl Files {
         if let Err(e) = result {
             tracing::warn!(account_id, file = %id, error = %e, "blob left for the collector");
         }
+    }
+}
+
+/// Why a commit of `record` stored nothing, in the user's words.
+fn refusal(record: &FileRecord, refused: Refused, quota: Quota) -> FilesError {
+    let name = record.name.clone();
+    match refused {
+        Refused::AccountClosed => FilesError::AccountClosed,
+        Refused::Changed => FilesError::ChangedMeanwhile { name },
+        Refused::NameTaken(taken) if taken == key_file_name(&name) => {
+            FilesError::HidesKeyFile { name }
+        }
+        Refused::NameTaken(stem) => FilesError::KeyFileOf { stem },
+        Refused::OverQuota {
+            others,
+            files: true,
+        } => FilesError::TooManyFiles {
+            files: others.files,
+        },
+        Refused::OverQuota { others, .. } => FilesError::OverQuota {
+            used: others.bytes,
+            allowed: quota.bytes.unwrap_or_default(),
+            upload: Some(record.size),
+        },
     }
 }
 

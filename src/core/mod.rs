@@ -193,9 +193,45 @@ fn make_private(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Holds the folders only one server may write — the blob folder of a
+/// local store and the SQLite database's — before anything touches them: a
+/// second server started on them by mistake stops here, and a sweep of a
+/// live store cannot happen. (Several nodes share MySQL and S3, which hold
+/// no such folder; their clean-up is the collector's, one node at a time.)
+fn hold_data(config: &Config) -> anyhow::Result<Vec<private_fs::Held>> {
+    let mut dirs = Vec::new();
+    if config.storage.backend == crate::config::StorageBackend::Local {
+        dirs.push(config.storage.uploads_dir.clone());
+    }
+    if let Some(file) = crate::db::sqlite_file(&config.database.url) {
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+        dirs.push(dir.map_or_else(|| ".".into(), std::path::Path::to_path_buf));
+    }
+    let mut held = Vec::new();
+    let mut seen = Vec::new();
+    for dir in dirs {
+        private_fs::private_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        if seen.contains(&canonical) {
+            continue;
+        }
+        let hold = private_fs::hold_dir(&dir).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}: stop that server first, or give this one folders of its own; nothing was touched"
+            )
+        })?;
+        held.push(hold);
+        seen.push(canonical);
+    }
+    Ok(held)
+}
+
 /// The one core of a server. Its parts are private: the doors call the
 /// operations below, each rule in one place.
 pub struct Core {
+    /// The folders only this process writes, held as long as it runs.
+    _held: Vec<private_fs::Held>,
     config: Config,
     db: Db,
     files: Files,
@@ -212,6 +248,7 @@ impl Core {
     /// Opens the database (applying migrations), sweeps the blob folder,
     /// loads the server's sealing key and starts the mailer.
     pub async fn start(config: Config) -> anyhow::Result<Arc<Core>> {
+        let held = hold_data(&config)?;
         make_private(&config)?;
         if let Some(listen) = config.metrics.address() {
             telemetry::serve(listen).map_err(anyhow::Error::msg)?;
@@ -285,6 +322,7 @@ impl Core {
             None => events,
         };
         Ok(Arc::new(Core {
+            _held: held,
             config,
             claims,
             audit: AuditQueue::start(db.clone()),
@@ -461,8 +499,41 @@ impl Core {
     }
 
     /// The fresh keys waiting for their one pickup, soonest to expire first.
+    /// Only keys of files as they are now: a key held a moment longer than
+    /// the file it opened (replaced, deleted) is never handed out.
     pub async fn waiting_keys(&self, who: &Who) -> Vec<WaitingKey> {
-        self.keyring.waiting(who.account_id).await
+        let waiting = self.keyring.waiting(who.account_id).await;
+        if waiting.is_empty() {
+            return waiting;
+        }
+        let files = match self.files.list(who.account_id).await {
+            Ok(files) => files,
+            Err(e) => {
+                e.logged(who.account_id, &who.remote, "waiting keys");
+                return Vec::new();
+            }
+        };
+        let current: std::collections::HashSet<(&str, &str)> = files
+            .iter()
+            .map(|f| (f.id.as_str(), f.name.as_str()))
+            .collect();
+        waiting
+            .into_iter()
+            .filter(|w| current.contains(&(w.file_id.as_str(), w.name.as_str())))
+            .collect()
+    }
+
+    /// The waiting key of the file now called `name`, if its key waits.
+    pub async fn waiting_key_of(
+        &self,
+        who: &Who,
+        name: &str,
+    ) -> Result<Option<WaitingKey>, FilesError> {
+        let Some(record) = self.file_by_name(who, name).await? else {
+            return Ok(None);
+        };
+        let waiting = self.keyring.waiting(who.account_id).await;
+        Ok(waiting.into_iter().find(|w| w.file_id == record.id))
     }
 
     /// An upload that ended without a clean end of its data (the client

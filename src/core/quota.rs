@@ -6,7 +6,7 @@
 //! nothing.
 
 use crate::core::{Core, FileView, FilesError, Who};
-use crate::db::Action;
+use crate::db::{Action, Quota};
 use crate::text::size::human_size;
 
 /// What an account's files use, and its quota (`None`: no limit).
@@ -138,7 +138,22 @@ impl Core {
         self.upload_refused(who, name, refusal).await
     }
 
-    async fn upload_refused(&self, who: &Who, name: &str, refusal: FilesError) -> FilesError {
+    /// The limits the database checks at each commit.
+    pub(crate) fn quota(&self) -> Quota {
+        let limits = &self.config.limits;
+        Quota {
+            bytes: limit(limits.account_quota_bytes),
+            files: limit(limits.account_max_files),
+        }
+    }
+
+    /// A refused upload, audited.
+    pub(crate) async fn upload_refused(
+        &self,
+        who: &Who,
+        name: &str,
+        refusal: FilesError,
+    ) -> FilesError {
         crate::telemetry::refusal("quota");
         self.audit(
             who,

@@ -146,7 +146,7 @@ impl Core {
         copy.seal()
             .await?
             .aimed_at(target)
-            .deliver_and_commit(&mut Silent, mtime)
+            .commit_and_deliver(&mut Silent, mtime)
             .await?;
         self.events.publish(who.account_id, Event::FilesChanged);
         self.audit(

@@ -14,10 +14,10 @@
 //! second writer of the name is refused at its start. It is sealed with the
 //! key of the file it replaces when its owner has that file unlocked (the
 //! key they saved still opens it), with a fresh key otherwise.
-//! [`UploadStream::finish`] is the one order of an upload's end, so that no
-//! file is ever listed whose key nobody got: seal and make durable, tell
-//! the client of the key (the door's [`KeyDelivery`]), then record the
-//! file. An upload dropped before that is abandoned: nothing is stored, the
+//! [`UploadStream::finish`] is the one order of an upload's end: seal and
+//! make durable, record the file (its key held for one pickup), then tell
+//! the client of the key (the door's [`KeyDelivery`]) — never a key for a
+//! file that was not stored. An upload dropped before that is abandoned: nothing is stored, the
 //! file it would have replaced and its key are untouched, and the audit log
 //! says "upload-abandoned".
 //!
@@ -69,8 +69,8 @@ pub enum KeyNotice<'a> {
 
 /// How a door hands a stored file's key to its client (stderr, stdout).
 pub trait KeyDelivery: Send {
-    /// False when the client cannot be told (it went away): then the file
-    /// is not stored.
+    /// False when the client cannot be told (it went away); the key then
+    /// waits for its pickup.
     fn deliver(&mut self, notice: &KeyNotice<'_>) -> impl Future<Output = bool> + Send;
 }
 
@@ -282,16 +282,15 @@ impl UploadStream {
     }
 
     /// The client's clean end of the data: seals the file and makes it
-    /// durable, tells the client of its key through `delivery`, then
-    /// records it (with the modification time `mtime` the client set, if
-    /// any). A client that cannot be told gets nothing stored.
+    /// durable, records it (with the modification time `mtime` the client
+    /// set, if any), then tells the client of its key through `delivery`.
     pub async fn finish(
         self,
         delivery: &mut impl KeyDelivery,
         mtime: Option<i64>,
     ) -> Result<FileRecord, FilesError> {
         let sealed = self.seal().await?;
-        sealed.deliver_and_commit(delivery, mtime).await
+        sealed.commit_and_deliver(delivery, mtime).await
     }
 
     /// Seals the file and makes it durable, not yet visible.
@@ -444,10 +443,22 @@ impl Core {
     ) -> Result<FileRecord, FilesError> {
         let result = async {
             let account = who.account_id;
+            let name = sealed.record.name.clone();
             let committed = self
                 .files
-                .commit_sealed(sealed, target.replacing(), target.removing.as_ref())
-                .await?;
+                .commit_sealed(
+                    sealed,
+                    target.replacing(),
+                    target.removing.as_ref(),
+                    self.quota(),
+                )
+                .await;
+            let committed = match committed {
+                Err(e @ (FilesError::OverQuota { .. } | FilesError::TooManyFiles { .. })) => {
+                    return Err(self.upload_refused(who, &name, e).await);
+                }
+                other => other?,
+            };
             // Stored: the name is free for the next writer.
             drop(target.claim);
             let Committed {
@@ -512,34 +523,39 @@ pub(crate) struct SealedUpload {
 }
 
 impl SealedUpload {
-    /// Tells the client of the key, then records the file.
-    pub(crate) async fn deliver_and_commit(
+    /// Records the file, then tells the client of its key: no key is
+    /// handed out for a file that is not stored. A client that cannot be
+    /// told (it went away) finds the key waiting, as for any upload.
+    pub(crate) async fn commit_and_deliver(
         mut self,
         delivery: &mut impl KeyDelivery,
         mtime: Option<i64>,
     ) -> Result<FileRecord, FilesError> {
-        let Some(sealed) = self.sealed.as_ref() else {
-            return Err(FilesError::internal("upload already ended"));
-        };
-        let (name, key) = (sealed.record.name.as_str(), &sealed.key);
-        let notice = if self.target.kept {
-            KeyNotice::Kept { name, key }
-        } else {
-            KeyNotice::New {
-                name,
-                key,
-                replaced_locked: self.target.base.is_some(),
-            }
-        };
-        if !delivery.deliver(&notice).await {
-            return Err(FilesError::KeyUndelivered);
-        }
         let Some(mut sealed) = self.sealed.take() else {
             return Err(FilesError::internal("upload already ended"));
         };
         sealed.record.modified_at = mtime;
+        let key = sealed.key.clone();
         let target = std::mem::take(&mut self.target);
-        self.core.store_upload(&self.who, sealed, target).await
+        let (kept, replaced_locked) = (target.kept, target.base.is_some());
+        let record = self.core.store_upload(&self.who, sealed, target).await?;
+        let name = record.name.as_str();
+        let notice = if kept {
+            KeyNotice::Kept { name, key: &key }
+        } else {
+            KeyNotice::New {
+                name,
+                key: &key,
+                replaced_locked,
+            }
+        };
+        if !delivery.deliver(&notice).await {
+            tracing::info!(
+                account_id = self.who.account_id,
+                "an upload's client went away before its key: it waits for pickup"
+            );
+        }
+        Ok(record)
     }
 
     /// The same upload, to be recorded towards `target` (an in-place

@@ -76,13 +76,40 @@ pub struct Commit<'a> {
     /// source of a rename whose content was sealed anew); if it is gone
     /// already, nothing is stored.
     pub removing: Option<&'a str>,
+    /// Names no file of the account may have for this one to be stored
+    /// (the key-file rule), checked in the same step.
+    pub conflicts: &'a [&'a str],
+    /// The account's limits, checked in the same step against what it
+    /// stores besides the files this commit replaces.
+    pub quota: Quota,
 }
 
-/// How one try at a commit ended.
-enum Committed {
-    Stored(Option<FileRecord>),
+/// How much one account may store; `None`: no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub bytes: Option<u64>,
+    pub files: Option<u64>,
+}
+
+impl Quota {
+    fn is_none(&self) -> bool {
+        self.bytes.is_none() && self.files.is_none()
+    }
+}
+
+/// Why a commit stored nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The account is disabled or deleted.
     AccountClosed,
+    /// The files it expected are not there as expected.
     Changed,
+    /// A file has this name of its conflicts.
+    NameTaken(String),
+    /// It would take the account over its quota: `others` is what the
+    /// account stores besides the files this one replaces; `files`: the
+    /// file count is what is over.
+    OverQuota { others: Usage, files: bool },
 }
 
 /// What [`Db::rename_file`] did.
@@ -188,46 +215,48 @@ impl Db {
     /// blob. Among concurrent callers for one name, each replaced row goes
     /// to exactly one of them and exactly one row remains.
     pub async fn replace_file(&self, new: &FileRecord) -> Result<Option<FileRecord>, DbError> {
-        self.commit_file(&Commit {
+        let commit = Commit {
             record: new,
             replacing: Replacing::Any,
             removing: None,
-        })
-        .await
+            conflicts: &[],
+            quota: Quota::default(),
+        };
+        match self.commit_file(&commit).await? {
+            Ok(replaced) => Ok(replaced),
+            Err(_) => Err(DbError::AccountClosed { op: "replace_file" }),
+        }
     }
 
     /// Stores a file record as [`Commit`] says, in one transaction, and
-    /// returns the record it replaced (for the caller to delete its blob).
-    /// Fails with [`DbError::AccountClosed`] when the account is no longer
-    /// active and [`DbError::Changed`] when the files it expected are not
-    /// there as expected; then nothing was written.
-    pub async fn commit_file(&self, commit: &Commit<'_>) -> Result<Option<FileRecord>, DbError> {
+    /// returns the record it replaced (for the caller to delete its blob),
+    /// or why nothing was written.
+    pub async fn commit_file(
+        &self,
+        commit: &Commit<'_>,
+    ) -> Result<Result<Option<FileRecord>, Refused>, DbError> {
         let op = "commit_file";
         let size = i64::try_from(commit.record.size).map_err(|_| DbError::OutOfRange {
             op,
             what: "file size",
         })?;
-        match retry(op, || self.try_commit_file(commit, size)).await? {
-            Committed::Stored(replaced) => Ok(replaced),
-            Committed::AccountClosed => Err(DbError::AccountClosed { op }),
-            Committed::Changed => Err(DbError::Changed { op }),
-        }
+        retry(op, || self.try_commit_file(commit, size)).await
     }
 
     async fn try_commit_file(
         &self,
         commit: &Commit<'_>,
         size: i64,
-    ) -> Result<Attempt<Committed>, sqlx::Error> {
+    ) -> Result<Attempt<Result<Option<FileRecord>, Refused>>, sqlx::Error> {
         let new = commit.record;
-        // Most uploads bring a new name: one statement, one commit. A name
-        // already taken (or the id, the caller's mistake) takes the
-        // transaction below, which also tells the two apart.
+        // Most uploads bring a new name to an account without a quota: one
+        // statement, one commit. Anything else takes the transaction below,
+        // which also tells apart why that statement stored nothing.
         let may_be_new = matches!(commit.replacing, Replacing::Any | Replacing::Exactly(None));
-        if may_be_new && commit.removing.is_none() {
-            match self.insert_new_file(new, size).await {
-                Ok(0) => return Ok(Attempt::Done(Committed::AccountClosed)),
-                Ok(_) => return Ok(Attempt::Done(Committed::Stored(None))),
+        if may_be_new && commit.removing.is_none() && commit.quota.is_none() {
+            match self.insert_new_file(new, size, commit.conflicts).await {
+                Ok(0) => {}
+                Ok(_) => return Ok(Attempt::Done(Ok(None))),
                 Err(e) if is_unique_violation(&e) => {}
                 Err(e) => return Err(e),
             }
@@ -235,19 +264,20 @@ impl Db {
         let mut tx = self.begin_write().await?;
         // Takes the account row's lock (as delete_account does first), so a
         // disable or delete either comes before, and nothing is stored, or
-        // waits for this commit.
+        // waits for this commit; and commits of one account take turns, so
+        // each sees what the one before it stored (quotas).
         let active =
             sqlx::query("UPDATE accounts SET state = state WHERE id = ? AND state = 'active'")
                 .bind(new.account_id)
                 .execute(&mut *tx)
                 .await?;
         if active.rows_affected() == 0 {
-            return Ok(Attempt::Done(Committed::AccountClosed));
+            return Ok(Attempt::Done(Err(Refused::AccountClosed)));
         }
         let old = fetch_by_name(&mut *tx, new.account_id, &new.name).await?;
         if let Replacing::Exactly(expected) = commit.replacing {
             if old.as_ref().map(|old| old.id.as_str()) != expected {
-                return Ok(Attempt::Done(Committed::Changed));
+                return Ok(Attempt::Done(Err(Refused::Changed)));
             }
         }
         if let Some(id) = commit.removing {
@@ -257,7 +287,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             if gone.rows_affected() == 0 {
-                return Ok(Attempt::Done(Committed::Changed));
+                return Ok(Attempt::Done(Err(Refused::Changed)));
             }
         }
         if let Some(old) = &old {
@@ -269,6 +299,24 @@ impl Db {
                 .await?;
             if done.rows_affected() == 0 {
                 return Ok(Attempt::Retry);
+            }
+        }
+        if let Some(taken) = first_named(&mut tx, new.account_id, commit.conflicts).await? {
+            return Ok(Attempt::Done(Err(Refused::NameTaken(taken))));
+        }
+        if !commit.quota.is_none() {
+            // What the account stores besides the files this one replaces.
+            let others = usage_in(&mut tx, new.account_id).await?;
+            let files_over = commit.quota.files.is_some_and(|max| others.files >= max);
+            let bytes_over = commit
+                .quota
+                .bytes
+                .is_some_and(|max| others.bytes.saturating_add(new.size) > max);
+            if files_over || bytes_over {
+                return Ok(Attempt::Done(Err(Refused::OverQuota {
+                    others,
+                    files: files_over,
+                })));
             }
         }
         let inserted = sqlx::query(
@@ -298,36 +346,50 @@ impl Db {
             return if id_taken { Err(e) } else { Ok(Attempt::Retry) };
         }
         tx.commit().await?;
-        Ok(Attempt::Done(Committed::Stored(old)))
+        Ok(Attempt::Done(Ok(old)))
     }
 
-    /// Inserts `new` if its account is active (0 rows: it is not). The
-    /// account row is read with a shared lock on MySQL, as the replacing
-    /// path's update takes it, so a disable or delete that runs at the same
-    /// time either comes first or waits (SQLite has one writer anyway).
-    async fn insert_new_file(&self, new: &FileRecord, size: i64) -> Result<u64, sqlx::Error> {
-        let sql = match self.kind() {
-            DbKind::Sqlite => concat!(
-                "INSERT INTO files (id, account_id, name, size, chunk_size, created_at, modified_at) ",
-                "SELECT ?, id, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active'"
-            ),
-            DbKind::MySql => concat!(
-                "INSERT INTO files (id, account_id, name, size, chunk_size, created_at, modified_at) ",
-                "SELECT ?, id, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active' ",
-                "LOCK IN SHARE MODE"
+    /// Inserts `new` if its account is active and none of `conflicts` is a
+    /// file of it (0 rows: one of those does not hold). The account row is
+    /// read with a shared lock on MySQL, as the replacing path's update
+    /// takes it, so a disable or delete that runs at the same time either
+    /// comes first or waits (SQLite has one writer anyway).
+    async fn insert_new_file(
+        &self,
+        new: &FileRecord,
+        size: i64,
+        conflicts: &[&str],
+    ) -> Result<u64, sqlx::Error> {
+        let free = match conflicts.len() {
+            0 => String::new(),
+            n => format!(
+                " AND NOT EXISTS (SELECT 1 FROM files g WHERE g.account_id = ? AND g.name IN ({}))",
+                vec!["?"; n].join(", ")
             ),
         };
-        let done = sqlx::query(sql)
+        let lock = match self.kind() {
+            DbKind::Sqlite => "",
+            DbKind::MySql => " LOCK IN SHARE MODE",
+        };
+        let sql = format!(
+            "INSERT INTO files (id, account_id, name, size, chunk_size, created_at, modified_at) \
+             SELECT ?, id, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active'{free}{lock}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&new.id)
             .bind(&new.name)
             .bind(size)
             .bind(i64::from(new.chunk_size))
             .bind(new.created_at)
             .bind(new.modified_at)
-            .bind(new.account_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+            .bind(new.account_id);
+        if !conflicts.is_empty() {
+            query = query.bind(new.account_id);
+            for name in conflicts {
+                query = query.bind(*name);
+            }
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected())
     }
 
     /// Deletes a file row and returns it, for the caller to delete its blob;
@@ -492,6 +554,47 @@ impl Db {
             })
             .map_err(|e| DbError::query("all_file_refs", &e))
     }
+}
+
+/// The first of `names` that a file of the account has, inside a
+/// transaction.
+async fn first_named(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    account_id: i64,
+    names: &[&str],
+) -> Result<Option<String>, sqlx::Error> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT f.name FROM files f WHERE f.account_id = ? AND f.name IN ({})",
+        vec!["?"; names.len()].join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id);
+    for name in names {
+        query = query.bind(*name);
+    }
+    query
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|row| utf8_column(&row, 0))
+        .transpose()
+}
+
+/// What the account stores, inside a transaction.
+async fn usage_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    account_id: i64,
+) -> Result<Usage, sqlx::Error> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        usage_columns!(),
+        " FROM files f WHERE f.account_id = ?"
+    ))
+    .bind(account_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    usage_from_row(&row, 0)
 }
 
 /// The account's file called `name`, read inside a transaction.

@@ -25,7 +25,7 @@ mod ssh_keys;
 pub use accounts::{Account, AccountState};
 pub use audit::{Action, AuditEntry, AuditFilter, AuditRecord};
 pub use audit_queue::AuditQueue;
-pub use files::{Commit, FileRecord, RenameOutcome, Replacing, Usage};
+pub use files::{Commit, FileRecord, Quota, Refused, RenameOutcome, Replacing, Usage};
 pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
 pub use pending::{CollectorLock, PendingUpload};
 pub use ssh_keys::{NewSshKey, SshKey};
@@ -195,8 +195,6 @@ pub enum DbError {
     },
     #[error("{op}: the account is disabled or deleted")]
     AccountClosed { op: &'static str },
-    #[error("{op}: the files it was based on changed meanwhile")]
-    Changed { op: &'static str },
     #[error("{op}: {what} is out of the database's range")]
     OutOfRange {
         op: &'static str,
@@ -326,6 +324,16 @@ impl Db {
             DbKind::MySql => self.pool.begin().await,
         }
     }
+}
+
+/// The SQLite file a database url names; `None` for MySQL (or a url that
+/// is not one).
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    if DbKind::from_url(url) != Some(DbKind::Sqlite) {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
 }
 
 /// Resolves the SQLite file sqlx will open, creates its folder, and asks

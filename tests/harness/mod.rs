@@ -141,7 +141,11 @@ pub async fn blob_count(server: &TestServer) -> usize {
                 .filter_map(Result::ok)
                 .map(|e| match e.file_type() {
                     Ok(t) if t.is_dir() => count(&e.path()),
-                    _ => usize::from(!e.file_name().to_string_lossy().ends_with(".part")),
+                    // Neither an upload in progress nor the folder's lock.
+                    _ => {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        usize::from(!name.ends_with(".part") && name != ".lock")
+                    }
                 })
                 .sum()
         })

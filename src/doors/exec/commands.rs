@@ -248,7 +248,6 @@ async fn put(
             }
             0
         }
-        Err(FilesError::KeyUndelivered) => 1,
         Err(e) => fail(io, &e).await,
     }
 }

@@ -10,8 +10,8 @@ impl Session {
     /// What `name` is: a virtual key file (first), a file, or nothing.
     pub(super) async fn lookup(&self, name: &str) -> Result<Option<Listed>, StatusReply> {
         if let Some(stem) = key_file_stem(name) {
-            let waiting = self.core.waiting_keys(&self.who).await;
-            if let Some(key) = waiting.into_iter().find(|k| k.name == stem) {
+            let waiting = self.core.waiting_key_of(&self.who, stem).await;
+            if let Some(key) = waiting.map_err(|e| files_error(&e))? {
                 return Ok(Some(Listed::Key(key)));
             }
             if let Some((attrs, until)) = self.recent_keys.get(name) {

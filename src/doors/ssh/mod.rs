@@ -44,13 +44,15 @@ const ACCOUNT_WATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     resources::keep_large_blocks_apart();
+    // The port first: a second server on it stops before it opens anything
+    // (and one on another port stops at the core's hold of its folders).
+    let listen = config.server.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}; nothing was touched"))?;
     let core = Core::start(config).await?;
     resources::raise_open_file_limit(&core.config().limits);
     let host_key = host_key::load_or_create(&core.config().server.host_key_dir)?;
-    let listen = core.config().server.listen;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, "sfs is listening: ssh -p {} {}", listen.port(), core.config().server.public_host);
     run(core, host_key, listener, shutdown_signal()).await
 }
