@@ -802,11 +802,14 @@ async fn queued_audit_rows_are_all_written_in_order() {
     }
 }
 
-/// A commit that expects a version lands only on that version, and one
-/// that removes another file does so in the same step or not at all.
+/// A commit that expects a version lands only on that version; one that
+/// removes another file does so in the same step or not at all; one whose
+/// name conflicts with a stored file, or that would pass the account's
+/// quota, stores nothing and says why — all checked in the step that
+/// commits.
 #[tokio::test]
-async fn commits_land_only_on_the_version_they_expect() {
-    use sfs::db::{Commit, Replacing};
+async fn commits_land_only_on_the_version_and_within_the_rules_they_expect() {
+    use sfs::db::{Commit, Quota, Refused, Replacing};
     for t in common::databases().await {
         let l = t.label;
         let db = connect(&t.url).await;
@@ -814,37 +817,40 @@ async fn commits_land_only_on_the_version_they_expect() {
         db.replace_file(&file(1, a.id, "doc")).await.unwrap();
         let v1 = format!("{:032x}", 1);
         let db = &db;
-        let commit = |n: u64, replacing, removing| async move {
-            let record = file(n, a.id, "doc");
+        let commit = |n: u64, name: &'static str, replacing, removing, conflicts, quota| async move {
+            let record = file(n, a.id, name);
             db.commit_file(&Commit {
                 record: &record,
                 replacing,
                 removing,
+                conflicts,
+                quota,
             })
             .await
+            .unwrap_or_else(|e| panic!("{l}: {e}"))
         };
-        let stale = commit(2, Replacing::Exactly(None), None).await;
-        assert!(
-            matches!(stale, Err(DbError::Changed { .. })),
-            "{l}: {stale:?}"
-        );
-        let replaced = commit(3, Replacing::Exactly(Some(&v1)), None)
-            .await
-            .unwrap();
-        assert_eq!(replaced.map(|f| f.id), Some(v1.clone()), "{l}");
-        let again = commit(4, Replacing::Exactly(Some(&v1)), None).await;
-        assert!(
-            matches!(again, Err(DbError::Changed { .. })),
-            "{l}: {again:?}"
-        );
+        let none = Quota::default();
+        let stale = commit(2, "doc", Replacing::Exactly(None), None, &[], none).await;
+        assert_eq!(stale, Err(Refused::Changed), "{l}");
+        let replaced = commit(3, "doc", Replacing::Exactly(Some(&v1)), None, &[], none).await;
+        assert_eq!(replaced.unwrap().map(|f| f.id), Some(v1.clone()), "{l}");
+        let again = commit(4, "doc", Replacing::Exactly(Some(&v1)), None, &[], none).await;
+        assert_eq!(again, Err(Refused::Changed), "{l}");
 
         // A rename sealed anew: the source goes with the commit.
         db.replace_file(&file(5, a.id, "tmp")).await.unwrap();
         let v3 = format!("{:032x}", 3);
         let tmp = format!("{:032x}", 5);
-        commit(6, Replacing::Exactly(Some(&v3)), Some(&tmp))
-            .await
-            .unwrap();
+        commit(
+            6,
+            "doc",
+            Replacing::Exactly(Some(&v3)),
+            Some(&tmp),
+            &[],
+            none,
+        )
+        .await
+        .unwrap();
         let names: Vec<String> = db
             .files(a.id)
             .await
@@ -854,16 +860,67 @@ async fn commits_land_only_on_the_version_they_expect() {
             .collect();
         assert_eq!(names, ["doc"], "{l}");
         let v6 = format!("{:032x}", 6);
-        let gone = commit(7, Replacing::Exactly(Some(&v6)), Some(&tmp)).await;
-        assert!(
-            matches!(gone, Err(DbError::Changed { .. })),
-            "{l}: the source is gone"
-        );
+        let gone = commit(
+            7,
+            "doc",
+            Replacing::Exactly(Some(&v6)),
+            Some(&tmp),
+            &[],
+            none,
+        )
+        .await;
+        assert_eq!(gone, Err(Refused::Changed), "{l}: the source is gone");
         assert_eq!(
             db.file_by_name(a.id, "doc").await.unwrap().unwrap().id,
             v6,
             "{l}: unchanged"
         );
+
+        // The key-file rule, on the one-statement path and the replacing one.
+        let hidden = commit(
+            8,
+            "doc.key",
+            Replacing::Any,
+            None,
+            &["doc.key.key", "doc"],
+            none,
+        )
+        .await;
+        assert_eq!(hidden, Err(Refused::NameTaken("doc".into())), "{l}");
+        db.replace_file(&file(9, a.id, "other.key")).await.unwrap();
+        let hides = commit(10, "other", Replacing::Any, None, &["other.key"], none).await;
+        assert_eq!(hides, Err(Refused::NameTaken("other.key".into())), "{l}");
+
+        // Quotas: what the others store, the replaced file not counted.
+        let two_files = Quota {
+            bytes: None,
+            files: Some(2),
+        };
+        let over = commit(11, "third", Replacing::Any, None, &[], two_files).await;
+        match over {
+            Err(Refused::OverQuota {
+                others,
+                files: true,
+            }) => assert_eq!(others.files, 2, "{l}"),
+            other => panic!("{l}: {other:?}"),
+        }
+        // doc is 6,000 bytes and other.key 9,000: replacing doc with 12,000
+        // fits in 21,000, not in 20,999.
+        let bytes = |max| Quota {
+            bytes: Some(max),
+            files: None,
+        };
+        let tight = commit(12, "doc", Replacing::Any, None, &[], bytes(20_999)).await;
+        match tight {
+            Err(Refused::OverQuota {
+                others,
+                files: false,
+            }) => assert_eq!(others.bytes, 9_000, "{l}"),
+            other => panic!("{l}: {other:?}"),
+        }
+        commit(12, "doc", Replacing::Any, None, &[], bytes(21_000))
+            .await
+            .unwrap();
         db.close().await;
     }
 }
