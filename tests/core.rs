@@ -297,7 +297,7 @@ async fn an_internal_error_is_logged_once_with_who_and_what_and_told_briefly() {
         .await
         .expect("unlock");
     let uploads = day.core.config().storage.uploads_dir.clone();
-    let blobs: Vec<std::path::PathBuf> = walk(&uploads);
+    let blobs = harness::blob_files(&uploads);
     assert_eq!(blobs.len(), 1, "{blobs:?}");
     std::fs::remove_file(&blobs[0]).expect("remove the blob");
 
@@ -397,19 +397,6 @@ async fn ended(events: &mut broadcast::Receiver<Event>) -> u64 {
             other => panic!("no end event: {other:?}"),
         }
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// A client that writes anywhere, in any order, sets sizes and reads back

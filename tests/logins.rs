@@ -374,7 +374,7 @@ async fn disable_and_delete_close_open_sessions_and_abandon_uploads() {
         .expect("list")
         .is_empty());
     let uploads = server.dir.path().join("uploads");
-    let leftovers: Vec<_> = walk(&uploads);
+    let leftovers = harness::blob_files(&uploads);
     assert!(leftovers.is_empty(), "nothing partial left: {leftovers:?}");
 
     // Delete, with a session open again after re-enabling.
@@ -397,23 +397,6 @@ async fn disable_and_delete_close_open_sessions_and_abandon_uploads() {
     tui.wait_closed().await;
     assert!(tui.contents().contains("the operator deleted this account"));
     server.stop().await;
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .flat_map(|e| {
-            let path = e.path();
-            if path.is_dir() {
-                walk(&path)
-            } else {
-                vec![path]
-            }
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -448,24 +448,6 @@ async fn accounts_cannot_reach_each_other() {
     assert!(!bob.names(&server).await.contains(&"secret".to_string()));
 }
 
-/// Regular files anywhere under `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .flat_map(|e| {
-            let path = e.path();
-            if path.is_dir() {
-                files_under(&path)
-            } else {
-                vec![path]
-            }
-        })
-        .collect()
-}
-
 /// A raw sftp session from the in-process client, for what the OpenSSH
 /// client cannot be made to do: odd offsets, many handles, a sudden end.
 async fn raw_session(
@@ -571,7 +553,7 @@ async fn raw_protocol_edges() {
     );
 
     // A client that goes away mid-upload leaves nothing behind.
-    let stored_before = files_under(&server.core.config().storage.uploads_dir);
+    let stored_before = harness::blob_files(&server.core.config().storage.uploads_dir);
     let handle = sftp.open("torn", write, FileAttributes::empty()).await;
     assert!(handle.is_err(), "still at the handle limit");
     drop(sftp);
@@ -597,24 +579,24 @@ async fn raw_protocol_edges() {
         drop(_client);
     } else {
         let deadline = std::time::Instant::now() + harness::WAIT;
-        while files_under(&server.core.config().storage.uploads_dir) == stored_before {
+        while harness::blob_files(&server.core.config().storage.uploads_dir) == stored_before {
             assert!(std::time::Instant::now() < deadline, "no partial upload");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         drop(sftp);
         drop(_client);
         let deadline = std::time::Instant::now() + harness::WAIT;
-        while files_under(&server.core.config().storage.uploads_dir) != stored_before {
+        while harness::blob_files(&server.core.config().storage.uploads_dir) != stored_before {
             assert!(
                 std::time::Instant::now() < deadline,
                 "abandoned upload left {:?}",
-                files_under(&server.core.config().storage.uploads_dir)
+                harness::blob_files(&server.core.config().storage.uploads_dir)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
-            files_under(&server.core.config().storage.uploads_dir),
+            harness::blob_files(&server.core.config().storage.uploads_dir),
             stored_before
         );
     }

@@ -230,8 +230,8 @@ fn hold_data(config: &Config) -> anyhow::Result<Vec<private_fs::Held>> {
 /// The one core of a server. Its parts are private: the doors call the
 /// operations below, each rule in one place.
 pub struct Core {
-    /// The folders only this process writes, held as long as it runs.
-    _held: Vec<private_fs::Held>,
+    /// The folders only this process writes, held until it stopped.
+    held: std::sync::Mutex<Vec<private_fs::Held>>,
     config: Config,
     db: Db,
     files: Files,
@@ -322,7 +322,7 @@ impl Core {
             None => events,
         };
         Ok(Arc::new(Core {
-            _held: held,
+            held: std::sync::Mutex::new(held),
             config,
             claims,
             audit: AuditQueue::start(db.clone()),
@@ -359,6 +359,15 @@ impl Core {
     pub async fn collect(&self) -> Result<Option<crate::storage::SweepReport>, FilesError> {
         let grace = Duration::from_secs(self.config.storage.collect_grace_seconds);
         collector::collect(&self.files, grace).await
+    }
+
+    /// A stopped server lets its folders go, so that the next one (a
+    /// restart in place) can hold them before this process has ended.
+    pub fn release_folders(&self) {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// The server's configuration, as validated at start.

@@ -153,6 +153,27 @@ pub async fn blob_count(server: &TestServer) -> usize {
     count(&storage.uploads_dir)
 }
 
+/// Every file under a local blob folder (blobs and uploads in progress),
+/// but the folder's lock.
+pub fn blob_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                blob_files(&path)
+            } else if e.file_name() == ".lock" {
+                Vec::new()
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
 /// A PROXY protocol v2 header naming `client` (TCP over IPv4 or IPv6), or
 /// a LOCAL one.
 pub fn proxy_header(client: Option<SocketAddr>) -> Vec<u8> {

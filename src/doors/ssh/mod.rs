@@ -165,6 +165,7 @@ pub async fn run(
     connections.shutdown().await;
     // What the sessions did is in the audit log before the process ends.
     core.audit_written().await;
+    core.release_folders();
     tracing::info!("stopped");
     Ok(())
 }
