@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use harness::{account_with_key_file, have, openssh_options, run_client, TestServer};
+use harness::{account_with_key_file, have, have_python, openssh_options, run_client, TestServer};
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
@@ -193,21 +193,6 @@ async fn python_ok(env: &Env, script: &str) -> Output {
         text(&out.stderr)
     );
     out
-}
-
-fn have_python(module: &str) -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").is_err(),
-            "python module {module} is missing under CI"
-        );
-        eprintln!("skipped: python module {module} is not installed");
-    }
-    found
 }
 
 const PARAMIKO_GET: &str = r#"

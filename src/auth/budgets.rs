@@ -1,11 +1,15 @@
 //! Budgets of one server and of one connection: [`SessionSlots`] caps
 //! concurrent SSH sessions in total and per source IP (a [`SessionSlot`]
-//! gives its place back when dropped), and [`OpenFiles`] caps the files one
-//! connection holds open across all its channels and doors.
+//! gives its place back when dropped), [`OpenFiles`] caps the files one
+//! connection holds open across all its channels and doors, and a
+//! [`Budget`] caps a quantity of memory (the bytes of sftp requests a
+//! connection takes ahead, the cells of all terminal UIs' screens) that its
+//! holders draw from through [`Grant`]s.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -171,6 +175,104 @@ impl Drop for OpenFile {
     }
 }
 
+/// A quantity (bytes of buffers, cells of screens) that holders draw from
+/// and give back, shared by its clones: it never hands out more than its
+/// limit, except what [`Grant::keep`] must keep. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    inner: Arc<BudgetInner>,
+}
+
+#[derive(Debug)]
+struct BudgetInner {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+/// One holder's part of a [`Budget`], given back when dropped.
+#[derive(Debug)]
+pub struct Grant {
+    budget: Budget,
+    held: usize,
+}
+
+impl Budget {
+    pub fn new(limit: u64) -> Budget {
+        Budget {
+            inner: Arc::new(BudgetInner {
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+                used: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub fn used(&self) -> usize {
+        self.inner.used.load(Ordering::Acquire)
+    }
+
+    /// A grant holding nothing yet.
+    pub fn grant(&self) -> Grant {
+        Grant {
+            budget: self.clone(),
+            held: 0,
+        }
+    }
+}
+
+impl Grant {
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Whether the budget has room left for anyone.
+    pub fn budget_has_room(&self) -> bool {
+        self.budget.used() < self.budget.inner.limit
+    }
+
+    /// Holds `n` in all if the budget has room for the difference; returns
+    /// whether it does (otherwise nothing changed).
+    pub fn resize(&mut self, n: usize) -> bool {
+        if n <= self.held {
+            self.release(self.held - n);
+            return true;
+        }
+        let more = n - self.held;
+        let limit = self.budget.inner.limit;
+        let taken =
+            self.budget
+                .inner
+                .used
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                    used.checked_add(more).filter(|&after| after <= limit)
+                });
+        if taken.is_ok() {
+            self.held = n;
+        }
+        taken.is_ok()
+    }
+
+    /// Holds `n` more whatever the budget says: what was already received
+    /// must be kept (callers take only while [`Grant::budget_has_room`], so
+    /// this passes the limit by one piece at most).
+    pub fn keep(&mut self, n: usize) {
+        self.budget.inner.used.fetch_add(n, Ordering::AcqRel);
+        self.held += n;
+    }
+
+    /// Gives `n` back.
+    pub fn release(&mut self, n: usize) {
+        let n = n.min(self.held);
+        self.budget.inner.used.fetch_sub(n, Ordering::AcqRel);
+        self.held -= n;
+    }
+}
+
+impl Drop for Grant {
+    fn drop(&mut self) {
+        self.release(self.held);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +285,26 @@ mod tests {
             max_sessions_per_ip: 2,
             ..LimitsConfig::default()
         }
+    }
+
+    #[test]
+    fn a_budget_never_hands_out_more_than_its_limit() {
+        let budget = Budget::new(100);
+        let mut a = budget.grant();
+        let mut b = budget.grant();
+        assert!(a.resize(60));
+        assert!(!b.resize(50), "only 40 left");
+        assert_eq!(b.held(), 0);
+        assert!(b.resize(40));
+        assert!(!b.budget_has_room());
+        assert!(a.resize(10), "shrinking always works");
+        assert_eq!(budget.used(), 50);
+        b.keep(70);
+        assert_eq!(budget.used(), 120, "kept past the limit");
+        drop(b);
+        assert_eq!(budget.used(), 10);
+        drop(a);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

@@ -350,12 +350,32 @@ settings! {
         /// doors (each holds a file descriptor and buffers up to ~1.5 MiB while it
         /// streams); an sftp channel may also hold no more handles than this.
         open_files_per_session: u32 = 64u32, expect POSITIVE_COUNT, check positive;
-        /// Bytes of client requests an sftp channel takes ahead while its replies wait
-        /// for the client's window (so the connection never stops reading); far more
-        /// than any client keeps in flight.
+        /// Memory of client requests (each one's bytes and 128 more) an sftp channel
+        /// takes ahead while its replies wait for the client's window (so the
+        /// connection never stops reading); far more than any client keeps in flight.
+        /// Past it, the client is not read from until replies go out.
         sftp_backlog_bytes: u64 = 16u64 * 1024 * 1024,
             expect "a whole number of bytes from 1048576 (1 MiB) to 1073741824 (1 GiB)",
             check |n| (1 << 20..=1 << 30).contains(n);
+        /// The same across all the sftp channels of one connection.
+        sftp_backlog_bytes_per_connection: u64 = 32u64 * 1024 * 1024,
+            expect "a whole number of bytes from 1048576 (1 MiB) to 4294967296 (4 GiB)",
+            check |n| (1 << 20..=1 << 32).contains(n);
+        /// Screen cells (columns × rows) a terminal UI of a logged-in account may draw;
+        /// a larger window shows it in its top-left corner. Each cell costs about 80
+        /// bytes.
+        tui_cells: u64 = 80_000u64,
+            expect "a whole number from 960 (60x16) to 1000000",
+            check |n| (960..=1_000_000).contains(n);
+        /// The same for a terminal UI that has not logged in yet.
+        guest_tui_cells: u64 = 12_000u64,
+            expect "a whole number from 960 (60x16) to 1000000",
+            check |n| (960..=1_000_000).contains(n);
+        /// Screen cells all terminal UIs together may draw; past it a terminal UI does
+        /// not grow, and a new one is refused with a sentence.
+        tui_cells_total: u64 = 2_000_000u64,
+            expect "a whole number from 960 to 100000000",
+            check |n| (960..=100_000_000).contains(n);
         /// Bytes of writes an open file changed in place (sshfs, reput, append, random
         /// writes) holds while they wait for their place in the file's new version;
         /// beyond this the version so far is written out and copied once more.

@@ -121,6 +121,11 @@ pub const KEY_TAKEN: &str = "this key was already read; it is shown once";
 pub const ACCOUNT_DISABLED: &str = "the operator disabled this account; session closed";
 pub const ACCOUNT_DELETED: &str = "the operator deleted this account; session closed";
 
+/// A terminal UI refused because all screens together drew as much as the
+/// server allows (`[limits] tui_cells_total`).
+pub const SCREENS_FULL: &str = "the server is drawing as many terminal screens as it allows; \
+     try again in a few minutes (sftp, scp and ssh commands still work)";
+
 /// How users reach the server: the host as the `user@host` form needs it
 /// (an IPv6 address in brackets) and the port options of sftp and ssh
 /// (none for 22).

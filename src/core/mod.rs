@@ -57,7 +57,7 @@ pub use error::{ErrorKind, FilesError};
 
 // The value types the doors name, through the core (`tests/layout.rs`: a
 // door imports only the core and `text`).
-pub use crate::auth::budgets::{OpenFiles, SessionSlot, SessionSlots};
+pub use crate::auth::budgets::{Budget, Grant, OpenFiles, SessionSlot, SessionSlots};
 pub use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, MailStatus, Refusal};
 pub use crate::config::{Config, LimitsConfig};
 pub use crate::db::Action as AuditAction;
@@ -242,6 +242,8 @@ pub struct Core {
     events: Events,
     /// File operations' audit rows, written in batches behind them.
     audit: AuditQueue,
+    /// The cells of all terminal UIs' screens (`[limits] tui_cells_total`).
+    screen_cells: Budget,
 }
 
 impl Core {
@@ -321,6 +323,7 @@ impl Core {
             }
             None => events,
         };
+        let screen_cells = Budget::new(config.limits.tui_cells_total);
         Ok(Arc::new(Core {
             held: std::sync::Mutex::new(held),
             config,
@@ -331,6 +334,7 @@ impl Core {
             accounts,
             keyring,
             events,
+            screen_cells,
         }))
     }
 
@@ -371,6 +375,11 @@ impl Core {
     }
 
     /// The server's configuration, as validated at start.
+    /// A terminal UI's part of the cells all screens may take.
+    pub fn screen_cells(&self) -> Grant {
+        self.screen_cells.grant()
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -479,6 +479,14 @@ impl Tui {
             .expect("window change");
     }
 
+    /// Tells the server of a window of any size, keeping the emulator's.
+    pub async fn claim_window(&self, cols: u32, rows: u32) {
+        self.channel
+            .window_change(cols, rows, 0, 0)
+            .await
+            .expect("window change");
+    }
+
     pub fn contents(&self) -> String {
         self.screen.screen().contents()
     }
@@ -755,6 +763,22 @@ pub fn have(tool: &str) -> bool {
             "{tool} is needed under CI"
         );
         eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
+
+/// Whether python3 can import `module` (required under CI).
+pub fn have_python(module: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").map_or(true, |ci| ci != "true"),
+            "python module {module} is needed under CI"
+        );
+        eprintln!("skipped: python module {module} is not installed");
     }
     found
 }

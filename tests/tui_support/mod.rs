@@ -170,7 +170,11 @@ impl Session {
         self.input
             .as_ref()
             .expect("input open")
-            .send(Input::Data(bytes.to_vec()))
+            .send(Input::Data {
+                bytes: bytes.to_vec(),
+                // Input queued here is not budgeted: a grant of nothing.
+                held: sfs::core::Budget::new(0).grant(),
+            })
             .await
             .expect("session takes input");
     }

@@ -63,7 +63,7 @@ use crate::core::messages;
 use crate::core::names::{key_file_name, key_file_stem};
 use crate::core::upload::{KeyDelivery, KeyNotice};
 use crate::core::FilesError;
-use crate::core::{Core, FileRecord, Who};
+use crate::core::{Budget, Core, FileRecord, Who};
 use pipe::{PipeEnd, MAX_PACKET};
 use replies::*;
 
@@ -91,10 +91,12 @@ const BLOCK: u64 = 4096;
 
 /// Serves sftp on `channel` for a logged-in account until the client closes
 /// it. Open handles (and so unfinished uploads) go with the session.
-pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
+/// `backlog` is the connection's budget for requests taken ahead.
+pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, backlog: Budget) {
     let stderr: Stderr = Box::pin(channel.make_writer_ext(Some(1)));
     let who_id = who.account_id;
-    let backlog = usize::try_from(core.config().limits.sftp_backlog_bytes).unwrap_or(usize::MAX);
+    let per_channel =
+        usize::try_from(core.config().limits.sftp_backlog_bytes).unwrap_or(usize::MAX);
     let session = Session {
         core,
         who,
@@ -107,7 +109,7 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>) {
     // The sftp server gets a pipe, not the channel, so the channel stays
     // ours: the exit status that scp (over sftp) checks goes out before the
     // close.
-    let (pipe, to_client, done) = pipe::connect(channel, backlog);
+    let (pipe, to_client, done) = pipe::connect(channel, per_channel, &backlog);
     let config = russh_sftp::server::Config {
         max_client_packet_len: MAX_PACKET,
     };

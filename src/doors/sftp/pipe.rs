@@ -21,10 +21,14 @@
 //! the client's window, the client's window adjustments arrive behind its
 //! next requests, and russh stops reading the socket once a channel's
 //! messages go unread. So while a write is pending the pipe keeps taking the
-//! client's messages into a backlog (up to `[limits] sftp_backlog_bytes`,
-//! far more than any client keeps in flight), which later reads serve first. Without
+//! client's messages into a backlog, which later reads serve first. Without
 //! it, clients that pipeline many reads (paramiko's `get`, `sftp -R 512`)
-//! deadlocked the whole connection.
+//! deadlocked the whole connection. The backlog is counted as the memory it
+//! takes (each message's bytes and [`MESSAGE_COST`]), up to `[limits]
+//! sftp_backlog_bytes` per channel and `sftp_backlog_bytes_per_connection`
+//! for all the connection's channels — far more than any client keeps in
+//! flight; a client that sends requests without reading replies past that
+//! is simply not read from any more, so it never grows.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -38,9 +42,16 @@ use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
+use crate::core::{Budget, Grant};
+
 /// The largest sftp packet a client may send (as russh-sftp's default): a
 /// 256 KiB write plus its header fits.
 pub const MAX_PACKET: u32 = 256 * 1024;
+
+/// What a message in the backlog costs besides its bytes: its heap block
+/// and its place in the queue (a stream of one-byte messages costs this
+/// per byte).
+const MESSAGE_COST: usize = 128;
 
 /// How the protocol's input ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,10 +71,12 @@ pub struct Pipe {
     current: Bytes,
     /// All of that message, wiped once read: it may be a key file.
     whole: Option<Bytes>,
-    /// Messages taken while a reply waited, not yet read; their size.
+    /// Messages taken while a reply waited, not yet read; what they cost.
     backlog: VecDeque<Bytes>,
-    backlog_bytes: usize,
+    backlog_cost: usize,
     max_backlog: usize,
+    /// The backlog's part of the connection's budget.
+    connection: Grant,
     writer: Pin<Box<dyn AsyncWrite + Send>>,
     framing: Framing,
     /// Told when the pipe is dropped, i.e. the protocol is done.
@@ -125,6 +138,7 @@ enum Reading {
 pub fn connect(
     channel: Channel<Msg>,
     max_backlog: usize,
+    connection: &Budget,
 ) -> (Pipe, ChannelWriteHalf<Msg>, oneshot::Receiver<PipeEnd>) {
     let (read_half, write_half) = channel.split();
     let (dropped, done) = oneshot::channel();
@@ -133,8 +147,9 @@ pub fn connect(
         current: Bytes::new(),
         whole: None,
         backlog: VecDeque::new(),
-        backlog_bytes: 0,
+        backlog_cost: 0,
         max_backlog,
+        connection: connection.grant(),
         writer: Box::pin(write_half.make_writer()),
         framing: Framing::default(),
         dropped: Some(dropped),
@@ -187,16 +202,23 @@ impl Pipe {
     /// Takes what the client already sent into the backlog, so russh keeps
     /// reading the socket while a reply waits for window.
     fn drain(&mut self, cx: &mut Context<'_>) {
-        while self.backlog_bytes < self.max_backlog {
+        while self.backlog_cost < self.max_backlog && self.connection.budget_has_room() {
             match self.poll_message(cx) {
                 Poll::Ready(Some(data)) => {
-                    self.backlog_bytes += data.len();
+                    let cost = cost(&data);
+                    self.backlog_cost += cost;
+                    self.connection.keep(cost);
                     self.backlog.push_back(data);
                 }
                 Poll::Ready(None) | Poll::Pending => return,
             }
         }
     }
+}
+
+/// What a message takes in the backlog.
+fn cost(data: &Bytes) -> usize {
+    data.len() + MESSAGE_COST
 }
 
 impl AsyncRead for Pipe {
@@ -213,7 +235,9 @@ impl AsyncRead for Pipe {
             }
             let data = match this.backlog.pop_front() {
                 Some(data) => {
-                    this.backlog_bytes -= data.len();
+                    let cost = cost(&data);
+                    this.backlog_cost -= cost;
+                    this.connection.release(cost);
                     data
                 }
                 None => match this.poll_message(cx) {

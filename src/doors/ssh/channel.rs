@@ -8,13 +8,15 @@ use tokio::sync::mpsc;
 
 use super::connection::{ConnectionInfo, Login};
 use crate::core::messages;
-use crate::core::SessionMetric;
 use crate::core::Who;
+use crate::core::{Budget, SessionMetric};
 use crate::doors::tui::{self, Input, SessionContext};
 
-/// Input events waiting for the terminal UI; a client that floods faster
-/// than the UI reads loses the excess rather than growing a buffer.
+/// Input events waiting for the terminal UI, and their bytes; a client that
+/// floods faster than the UI reads loses the excess rather than growing a
+/// buffer.
 const INPUT_QUEUE: usize = 256;
+const INPUT_BYTES: u64 = 1 << 20;
 /// Frames waiting for the client; when it reads slowly, the UI waits.
 const OUTPUT_QUEUE: usize = 4;
 
@@ -86,7 +88,12 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
                 match account_of(&info) {
                     Some(who) => {
                         let _session = SessionMetric::open("sftp");
-                        let door = crate::doors::sftp::run(info.core.clone(), who.clone(), channel);
+                        let door = crate::doors::sftp::run(
+                            info.core.clone(),
+                            who.clone(),
+                            channel,
+                            info.sftp_backlog.clone(),
+                        );
                         until_account_closed(&info, &who, id, door).await
                     }
                     None => refuse(channel, &guest_refusal(&info)).await,
@@ -188,14 +195,23 @@ async fn terminal_ui(
     };
     let ui = tokio::spawn(tui::run(context, input_rx, output_tx));
 
+    let queued = Budget::new(INPUT_BYTES);
     let forward_input = async move {
         while let Some(msg) = reader.wait().await {
             let input = match msg {
                 ChannelMsg::Data { data } => {
+                    let mut held = queued.grant();
+                    let room = held.resize(data.len());
                     // Typed keys and codes: the copy is wiped by the UI.
-                    let input = Input::Data(data.to_vec());
+                    let input = room.then(|| Input::Data {
+                        bytes: data.to_vec(),
+                        held,
+                    });
                     crate::text::wipe::wipe(data);
-                    input
+                    match input {
+                        Some(input) => input,
+                        None => continue,
+                    }
                 }
                 ChannelMsg::WindowChange {
                     col_width,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use russh::server::Handle;
 use tokio::sync::watch;
 
-use crate::core::{Account, ConnectionKey, Core, LoginMethod, OpenFiles};
+use crate::core::{Account, Budget, ConnectionKey, Core, LoginMethod, OpenFiles};
 
 /// Who the connection logged in as.
 #[derive(Clone, Debug)]
@@ -30,4 +30,6 @@ pub struct ConnectionInfo {
     pub handle: Handle,
     /// The connection's open-file budget.
     pub open_files: OpenFiles,
+    /// What its sftp channels may take ahead of their replies, together.
+    pub sftp_backlog: Budget,
 }

@@ -26,7 +26,7 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::sync::watch;
 
 use crate::core::{
-    Accounts, Challenge, ConnectionKey, Core, MailStatus, OpenFiles, Refusal, SessionSlot,
+    Accounts, Budget, Challenge, ConnectionKey, Core, MailStatus, OpenFiles, Refusal, SessionSlot,
 };
 use crate::text::time::human_duration;
 
@@ -106,6 +106,8 @@ pub struct Connection {
     channels: Arc<AtomicU32>,
     /// Files open now, across every channel.
     open_files: OpenFiles,
+    /// sftp requests taken ahead of their replies, across every channel.
+    sftp_backlog: Budget,
     /// A keyboard-interactive round that only carried a refusal message:
     /// its answer ends the login.
     told_refusal: bool,
@@ -127,6 +129,7 @@ impl Connection {
         };
         Connection {
             open_files: OpenFiles::new(core.config().limits.open_files_per_session),
+            sftp_backlog: Budget::new(core.config().limits.sftp_backlog_bytes_per_connection),
             core,
             remote,
             refused,
@@ -462,6 +465,7 @@ impl russh::server::Handler for Connection {
             shutdown: self.shutdown.clone(),
             handle: session.handle(),
             open_files: self.open_files.clone(),
+            sftp_backlog: self.sftp_backlog.clone(),
         };
         tokio::spawn(async move {
             channel::run(info, channel).await;

@@ -75,6 +75,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Messages waiting per channel inside russh (at most 2 MiB of packets).
+const CHANNEL_BUFFER: usize = 32;
+
 fn ssh_config(core: &Core, host_key: PrivateKey) -> SshConfig {
     let limits = &core.config().limits;
     SshConfig {
@@ -92,6 +95,10 @@ fn ssh_config(core: &Core, host_key: PrivateKey) -> SshConfig {
         // work against the default 32 KiB.
         window_size: 16 * 1024 * 1024,
         maximum_packet_size: 65535,
+        // Messages russh holds for a channel its door has not read yet
+        // (each up to a packet): what a client that floods one costs
+        // beyond the door's own budgets.
+        channel_buffer_size: CHANNEL_BUFFER,
         // A backstop only: the terminal UI counts idleness from user input
         // and goes first; a quarter more (up to a minute) leaves it room.
         inactivity_timeout: Some(Duration::from_secs(

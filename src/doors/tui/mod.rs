@@ -38,7 +38,7 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 use zeroize::Zeroize;
 
 use crate::core::events::Event;
-use crate::core::{Account, ConnectionKey, Core, LoginMethod};
+use crate::core::{messages, Account, ConnectionKey, Core, Grant, LoginMethod};
 pub use theme::TERMINAL_ENV;
 
 /// Input messages (or account events) handled before a frame is drawn: a
@@ -69,8 +69,15 @@ pub struct SessionContext {
 
 /// What the client sends. The channel closing means the client is gone.
 pub enum Input {
-    Data(Vec<u8>),
-    Resize { cols: u16, rows: u16 },
+    /// Bytes typed or pasted, with their place in the input queue's budget.
+    Data {
+        bytes: Vec<u8>,
+        held: Grant,
+    },
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
 }
 
 /// Runs one terminal session until the user quits, logs out of an
@@ -93,18 +100,26 @@ pub async fn run(
         mut shutdown,
     } = ctx;
     let theme = theme::Theme::for_terminal(&term, &env);
-    let mut screen = match terminal::Screen::new(cols, rows, theme.unicode) {
-        Ok(screen) => screen,
-        Err(e) => {
-            tracing::warn!(error = %e, "terminal UI could not start");
-            return 1;
-        }
-    };
+    let cap = screen_cap(&core, account.is_some());
+    let mut screen =
+        match terminal::Screen::new(cols, rows, theme.unicode, core.screen_cells(), cap) {
+            Ok(Some(screen)) => screen,
+            Ok(None) => {
+                tracing::warn!(%remote, "terminal UI refused: tui_cells_total is taken");
+                let line = format!("sfs: {}\r\n", messages::SCREENS_FULL);
+                let _ = output.send(line.into_bytes()).await;
+                return 1;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "terminal UI could not start");
+                return 1;
+            }
+        };
     if output.send(screen.enter()).await.is_err() {
         return 0;
     }
     let _restore = RestoreOnPanic { output: &output };
-    let mut app = app::App::new(core, remote, ssh_key, account, theme).await;
+    let mut app = app::App::new(core.clone(), remote, ssh_key, account, theme).await;
     let mut parser = input::Parser::new();
     let mut ticks = time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -125,6 +140,9 @@ pub async fn run(
         }
         if dirty {
             dirty = false;
+            if let Err(e) = screen.set_cap(screen_cap(&core, app.logged_in())) {
+                tracing::warn!(error = %e, "terminal UI could not resize");
+            }
             match screen.draw(|frame| ui::draw(frame, &app)) {
                 Ok(bytes) if bytes.is_empty() => {}
                 Ok(bytes) => {
@@ -151,7 +169,8 @@ pub async fn run(
                 let mut handled = 0;
                 while let Some(message) = next.take() {
                     match message {
-                        Input::Data(mut bytes) => {
+                        Input::Data { mut bytes, held } => {
+                            drop(held);
                             let keys = parser.feed(&bytes);
                             // What was typed may be a key or a code.
                             bytes.zeroize();
@@ -203,6 +222,17 @@ pub async fn run(
     };
     let _ = output.send(screen.leave(&exit.message)).await;
     exit.status
+}
+
+/// The cells a screen may use: more once its account is known.
+fn screen_cap(core: &Core, logged_in: bool) -> usize {
+    let limits = &core.config().limits;
+    let cells = if logged_in {
+        limits.tui_cells
+    } else {
+        limits.guest_tui_cells
+    };
+    usize::try_from(cells).unwrap_or(usize::MAX)
 }
 
 /// An event that is already waiting, without waiting for one.

@@ -185,6 +185,12 @@ impl App {
         })
     }
 
+    /// Whether the session shows an account (and so may draw a larger
+    /// screen than a guest's).
+    pub fn logged_in(&self) -> bool {
+        matches!(self.page, Page::Dashboard(_))
+    }
+
     /// The key this connection logged in with, if any.
     pub fn connection_key(&self) -> Option<&ConnectionKey> {
         self.ssh_key.as_ref()

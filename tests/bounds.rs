@@ -1,0 +1,296 @@
+//! Memory per connection stays within what the config says, whatever a
+//! client sends and however it paces itself (issue 26, rows 4, 5 and 7):
+//! sftp requests sent without reading a reply, terminal UIs asking for huge
+//! windows, and guests opening terminal UIs. The server runs in this test
+//! process, so the figures are this process's resident memory; the tests
+//! take turns so one's load never shows in another's figure.
+
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::{Client, TestServer, WAIT};
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
+use tokio::sync::Mutex;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+const MIB: usize = 1 << 20;
+
+/// Resident memory of this process.
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|kb| {
+                    kb.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Samples resident memory every 50 ms until `stop` is set; the largest.
+fn sample_peak(stop: Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut peak = rss();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            peak = peak.max(rss());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        peak
+    })
+}
+
+/// A client that opens `big.bin` on several sftp channels of one
+/// connection, then sends READs (each in SSH messages of `piece` bytes)
+/// without ever reading a reply, so the server's window towards it stays
+/// full; it prints "ready", then how many messages it sent and whether the
+/// server stopped taking them ("stalled") or time ran out ("running").
+const SFTP_FLOOD: &str = r#"
+import sys, time, socket, struct, paramiko
+port, key, user, nchan, seconds, piece = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+t = paramiko.Transport(("127.0.0.1", port))
+t.connect(username=user, pkey=paramiko.Ed25519Key.from_private_key_file(key))
+def pkt(kind, body):
+    return struct.pack(">IB", 1 + len(body), kind) + body
+def s(b):
+    return struct.pack(">I", len(b)) + b
+chans = []
+for _ in range(nchan):
+    c = t.open_session()
+    c.invoke_subsystem("sftp")
+    c.sendall(pkt(1, struct.pack(">I", 3)))
+    c.sendall(pkt(3, struct.pack(">I", 1) + s(b"big.bin") + struct.pack(">II", 1, 0)))
+    buf = b""
+    while True:
+        buf += c.recv(65536)
+        if len(buf) >= 4:
+            n = struct.unpack(">I", buf[:4])[0] + 4
+            if len(buf) >= n + 4:
+                m = struct.unpack(">I", buf[n:n+4])[0]
+                if len(buf) >= n + 4 + m:
+                    r = buf[n+4:n+4+m]
+                    assert r[0] == 102, r
+                    handle = r[9:9 + struct.unpack(">I", r[5:9])[0]]
+                    break
+    c.settimeout(3.0)
+    chans.append((c, handle))
+print("ready", flush=True)
+import threading, os
+sent = 0
+def flood():
+    global sent
+    rid = 100
+    while True:
+        for c, h in chans:
+            req = pkt(5, struct.pack(">I", rid) + s(h) + struct.pack(">QI", 0, 32768))
+            rid += 1
+            for k in range(0, len(req), piece):
+                c.send(req[k:k+piece])
+                sent += 1
+threading.Thread(target=flood, daemon=True).start()
+start, last, last_change = time.time(), -1, time.time()
+while time.time() - start < seconds:
+    time.sleep(0.5)
+    if sent != last:
+        last, last_change = sent, time.time()
+    elif time.time() - last_change > 3:
+        print(sent, "stalled", flush=True)
+        os._exit(0)
+print(sent, "running", flush=True)
+os._exit(0)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_requests_sent_without_reading_replies_are_held_within_the_connections_budget() {
+    if !harness::have_python("paramiko") {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    const PER_CONNECTION: u64 = 8 << 20;
+    let mut server = TestServer::start_with(|c| {
+        c.limits.sftp_backlog_bytes = 4 << 20;
+        c.limits.sftp_backlog_bytes_per_connection = PER_CONNECTION;
+    })
+    .await;
+    let key = harness::client_key();
+    let account = harness::create_account(&server, "mallory@example.com").await;
+    harness::trust(&server, &account, &key).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = harness::key_file(dir.path(), &key);
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.login_key("mallory@example.com", &key).await);
+    let sftp = client.sftp().await;
+    let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let handle = sftp
+        .open("big.bin", write, FileAttributes::empty())
+        .await
+        .expect("open")
+        .handle;
+    let content = harness::random_bytes(4 << 20);
+    for (i, piece) in content.chunks(32 << 10).enumerate() {
+        sftp.write(handle.as_str(), (i * (32 << 10)) as u64, piece.to_vec())
+            .await
+            .expect("write");
+    }
+    sftp.close(handle).await.expect("close");
+
+    let mut flood = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(SFTP_FLOOD)
+        .arg(server.addr.port().to_string())
+        .arg(&key_file)
+        .arg("mallory@example.com")
+        .args(["9", "40", "1"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        flood.stdout.take().expect("stdout"),
+    ));
+    let ready = tokio::time::timeout(WAIT, lines.next_line()).await;
+    assert!(
+        matches!(&ready, Ok(Ok(Some(line))) if line == "ready"),
+        "{ready:?}"
+    );
+    let before = rss();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = sample_peak(stop.clone());
+    let result = tokio::time::timeout(Duration::from_secs(90), lines.next_line())
+        .await
+        .expect("the flood ends")
+        .expect("read")
+        .expect("a result line");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let grown = peak.join().expect("sampler").saturating_sub(before);
+    let (sent, state) = result.split_once(' ').unwrap_or((&result, ""));
+    eprintln!(
+        "{sent} one-byte messages, {state}, memory +{} MiB",
+        grown / MIB
+    );
+    // What the connection may take ahead, plus russh's few waiting
+    // messages and each channel's reply waiting for the window, with room
+    // for the allocator.
+    let bound = PER_CONNECTION as usize + 24 * MIB;
+    assert!(
+        grown < bound,
+        "{sent} messages grew memory by {} MiB, more than {} MiB",
+        grown / MIB,
+        bound / MIB
+    );
+    assert_eq!(
+        state, "stalled",
+        "the connection stops being read: {sent} messages sent"
+    );
+    // The connection is stuck only for itself: another one works.
+    let mut other = Client::connect(server.addr).await;
+    assert!(other.login_key("mallory@example.com", &key).await);
+    let outcome = other.run(harness::Request::Exec("ls")).await;
+    assert_eq!(outcome.exit_status, Some(0));
+    assert!(String::from_utf8_lossy(&outcome.stdout).contains("big.bin"));
+    drop(flood);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_uis_asking_for_huge_windows_draw_within_the_cells_budget() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    const TOTAL_CELLS: u64 = 100_000;
+    let mut server = TestServer::start_with(|c| {
+        c.limits.max_sessions = 200;
+        c.limits.max_sessions_per_ip = 100;
+        c.limits.tui_cells_total = TOTAL_CELLS;
+    })
+    .await;
+    let before = rss();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = sample_peak(stop.clone());
+    // 40 guests, each asking for a 100000x100000 window: 6.4 MiB each
+    // before screens were budgeted.
+    let mut guests = Vec::new();
+    for _ in 0..40 {
+        let mut guest = Client::connect(server.addr).await;
+        assert!(guest.login_guest().await);
+        let mut tui = guest.open_tui(80, 24).await;
+        let first = tui
+            .wait_until("the email screen or the refusal", |s| {
+                s.contains("Email") || s.contains("terminal screens")
+            })
+            .await;
+        if first.contains("Email") {
+            tui.claim_window(100_000, 100_000).await;
+        }
+        guests.push((guest, tui));
+    }
+    // Every screen redraws at its size.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let grown = peak.join().expect("sampler").saturating_sub(before);
+    eprintln!("40 guest terminal UIs: memory +{} MiB", grown / MIB);
+    // About 80 bytes a cell, and what each session holds besides.
+    let bound = TOTAL_CELLS as usize * 80 + 40 * 256 * 1024 + 16 * MIB;
+    assert!(
+        grown < bound,
+        "memory grew by {} MiB, more than {} MiB",
+        grown / MIB,
+        bound / MIB
+    );
+
+    // Once the budget is taken, a new terminal UI is refused with a
+    // sentence, and one that closes makes room again.
+    let mut refused = None;
+    for _ in 0..60 {
+        let mut guest = Client::connect(server.addr).await;
+        assert!(guest.login_guest().await);
+        let mut tui = guest.open_tui(400, 200).await;
+        let first = tui
+            .wait_until("the email screen or the refusal", |s| {
+                s.contains("Email") || s.contains("terminal screens")
+            })
+            .await;
+        if first.contains("Email") {
+            tui.claim_window(100_000, 100_000).await;
+            guests.push((guest, tui));
+        } else {
+            refused = Some(tui);
+            break;
+        }
+    }
+    let mut refused = refused.expect("a terminal UI is refused once the cells are taken");
+    refused.wait_closed().await;
+    assert!(
+        refused.contents().contains(
+            "sfs: the server is drawing as many terminal screens as it allows; try again in a few minutes"
+        ),
+        "{}",
+        refused.contents()
+    );
+    assert_eq!(refused.exit_status, Some(1));
+    drop(guests.drain(..10));
+    let mut again = None;
+    for _ in 0..50 {
+        let mut guest = Client::connect(server.addr).await;
+        assert!(guest.login_guest().await);
+        let mut tui = guest.open_tui(80, 24).await;
+        let first = tui
+            .wait_until("the email screen or the refusal", |s| {
+                s.contains("Email") || s.contains("terminal screens")
+            })
+            .await;
+        if first.contains("Email") {
+            again = Some((guest, tui));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(again.is_some(), "closed screens give their cells back");
+    server.stop().await;
+}
