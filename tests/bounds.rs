@@ -294,3 +294,81 @@ async fn terminal_uis_asking_for_huge_windows_draw_within_the_cells_budget() {
     assert!(again.is_some(), "closed screens give their cells back");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_gets_no_more_terminal_uis_than_its_channel_limit_however_it_paces_them() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    const LIMIT: u32 = 2;
+    let mut server = TestServer::start_with(|c| {
+        c.limits.guest_channels_per_connection = LIMIT;
+        c.limits.max_sessions = 200;
+        c.limits.max_sessions_per_ip = 100;
+    })
+    .await;
+    let before = rss();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = sample_peak(stop.clone());
+
+    // One at a time, each one's first screen read before the next.
+    let mut guest = Client::connect(server.addr).await;
+    assert!(guest.login_guest().await);
+    let mut drawn = Vec::new();
+    let mut refused = 0;
+    for _ in 0..30 {
+        match guest.try_open_tui(80, 24).await {
+            Some(mut tui) => {
+                tui.wait_for("Email").await;
+                drawn.push(tui);
+            }
+            None => refused += 1,
+        }
+    }
+    let mut open = 0;
+    for tui in &mut drawn {
+        open += usize::from(tui.still_open_after(Duration::from_millis(300)).await);
+    }
+    assert!(
+        open <= LIMIT as usize,
+        "{open} terminal UIs on one guest connection"
+    );
+    assert_eq!(refused, 30 - drawn.len(), "the others were refused");
+    assert!(refused >= 28, "only {} refused", refused);
+
+    // All at once, pipelined, on other guest connections.
+    let mut guests = Vec::new();
+    for _ in 0..10 {
+        let mut guest = Client::connect(server.addr).await;
+        assert!(guest.login_guest().await);
+        guests.push(guest);
+    }
+    for guest in &guests {
+        let opens = (0..30).map(|_| guest.try_open_tui(80, 24));
+        let mut tuis: Vec<_> = futures::future::join_all(opens)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut open = 0;
+        for tui in &mut tuis {
+            tui.wait_until("the email screen or the end", |s| s.contains("Email"))
+                .await;
+            open += usize::from(tui.still_open_after(Duration::from_millis(300)).await);
+        }
+        assert!(
+            open <= LIMIT as usize,
+            "{open} terminal UIs on one guest connection"
+        );
+        drawn.extend(tuis);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let grown = peak.join().expect("sampler").saturating_sub(before);
+    eprintln!(
+        "11 guest connections, {} terminal UIs: memory +{} MiB",
+        drawn.len(),
+        grown / MIB
+    );
+    // Each drawn screen: 80x24 cells, its input queue and the session.
+    let bound = 22 * (MIB + 512 * 1024) + 16 * MIB;
+    assert!(grown < bound, "memory grew by {} MiB", grown / MIB);
+    server.stop().await;
+}

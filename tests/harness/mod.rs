@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use russh::client;
 use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
@@ -392,19 +392,25 @@ impl Client {
 
     /// Opens a shell with a pty of the given size.
     pub async fn open_tui(&self, cols: u16, rows: u16) -> Tui {
-        let channel = self.handle.channel_open_session().await.expect("session");
+        self.try_open_tui(cols, rows).await.expect("session")
+    }
+
+    /// Opens a shell with a pty of the given size, or None if the server
+    /// refuses the channel.
+    pub async fn try_open_tui(&self, cols: u16, rows: u16) -> Option<Tui> {
+        let channel = self.handle.channel_open_session().await.ok()?;
         channel
             .request_pty(true, "xterm-256color", cols.into(), rows.into(), 0, 0, &[])
             .await
             .expect("pty");
         channel.request_shell(true).await.expect("shell");
-        Tui {
+        Some(Tui {
             channel,
             screen: vt100::Parser::new(rows, cols, 0),
             raw: Vec::new(),
             exit_status: None,
             closed: false,
-        }
+        })
     }
 
     /// Runs a request (exec, subsystem or a pty-less shell) and collects what
@@ -528,6 +534,28 @@ impl Tui {
         let gone = text.to_string();
         self.wait_until(text, move |screen| !screen.contains(&gone))
             .await
+    }
+
+    /// Reads output for `time`, or until the server closes the channel;
+    /// whether it is still open.
+    pub async fn still_open_after(&mut self, time: Duration) -> bool {
+        let deadline = Instant::now() + time;
+        while !self.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.channel.wait()).await {
+                Err(_) => break,
+                Ok(Some(ChannelMsg::Data { data })) => {
+                    self.raw.extend_from_slice(&data);
+                    self.screen.process(&data);
+                }
+                Ok(Some(ChannelMsg::ExitStatus { exit_status })) => {
+                    self.exit_status = Some(exit_status)
+                }
+                Ok(Some(ChannelMsg::Close)) | Ok(None) => self.closed = true,
+                Ok(Some(_)) => {}
+            }
+        }
+        !self.closed
     }
 
     /// Reads until the server closes the channel.
