@@ -116,6 +116,8 @@ fn shipped_config_lists_every_key() {
         "cluster.cluster_key_file",
         "cluster.redis_timeout_seconds",
         "metrics.listen",
+        "metrics.max_connections",
+        "metrics.request_seconds",
     ];
     expected.sort();
     assert_eq!(found, expected);

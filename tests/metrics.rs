@@ -1,14 +1,26 @@
 //! `[metrics] listen` serves Prometheus text, scraped with a real HTTP
 //! client (curl) after a small day: logins, an upload, a download, a wrong
-//! code. Its own test binary: the metrics recorder is one per process.
+//! code; and a crowd of clients that never finish a request. Its own test
+//! binary: the metrics recorder is one per process, and its tests take turns
+//! so one's sessions never show in the other's figures.
 
 mod harness;
 
 use std::process::Command;
+use std::time::Duration;
 
 use harness::{account_with_key_file, have, TestServer};
 
 const ALICE: &str = "alice@example.com";
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
 
 /// The value of the series `name` (with its labels, as printed), if any.
 fn value(scrape: &str, series: &str) -> Option<f64> {
@@ -22,14 +34,11 @@ fn value(scrape: &str, series: &str) -> Option<f64> {
 // exporter's listener) run on this runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_a_day_and_a_real_client_reads_them() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     if !have("curl") || !have("ssh") {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{}", free_port());
     let server = TestServer::start_with(|c| c.metrics.listen = listen.clone()).await;
     let (_, key) = account_with_key_file(&server, ALICE).await;
     let put = harness::ssh_command(
@@ -104,4 +113,116 @@ async fn metrics_count_a_day_and_a_real_client_reads_them() {
     assert!(text.contains("# HELP sfs_uploads_total"), "{text}");
     // Nothing secret in it.
     assert!(!text.contains(&file_key) && !text.contains(ALICE), "{text}");
+}
+
+/// Opens `n` connections to the metrics port, each sending an unfinished
+/// request head; prints "ready", then how many the server closed within
+/// `seconds`.
+const SLOW_REQUESTS: &str = r#"
+import socket, sys, time, selectors
+port, n, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+sel = selectors.DefaultSelector()
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    try:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    except OSError:
+        pass
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ)
+print("ready", flush=True)
+closed, end = 0, time.time() + seconds
+while closed < n and time.time() < end:
+    for key, _ in sel.select(timeout=0.5):
+        try:
+            data = key.fileobj.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+            closed += 1
+print(closed, flush=True)
+"#;
+
+/// Descriptors this process holds open.
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |fds| fds.count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_finish_a_request_take_no_more_than_the_listeners_share() {
+    if !have("curl") || !have("ssh") || !have("python3") {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = TestServer::start_with(|c| {
+        c.metrics.listen = listen.clone();
+        c.metrics.max_connections = 16;
+        c.metrics.request_seconds = 2;
+    })
+    .await;
+    let (_, key) = account_with_key_file(&server, ALICE).await;
+    let before = open_descriptors();
+    let mut crowd = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(SLOW_REQUESTS)
+        .args([port.to_string().as_str(), "3000", "30"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        crowd.stdout.take().expect("stdout"),
+    ));
+    let ready = tokio::time::timeout(harness::WAIT, lines.next_line()).await;
+    assert!(
+        matches!(&ready, Ok(Ok(Some(line))) if line == "ready"),
+        "{ready:?}"
+    );
+    let during = open_descriptors();
+    assert!(
+        during <= before + 16 + 8,
+        "3000 unfinished requests hold {} descriptors of the server",
+        during.saturating_sub(before)
+    );
+    // Uploads go on while the crowd waits.
+    let put = harness::ssh_command(
+        server.addr.port(),
+        &key,
+        ALICE,
+        "put during.txt",
+        &[7; 5000],
+    )
+    .await;
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let closed = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the crowd ends")
+        .expect("read")
+        .expect("a count");
+    assert_eq!(closed, "3000", "the server closed every unfinished request");
+
+    let url = format!("http://{listen}/metrics");
+    let scrape = Command::new("curl")
+        .args(["-sf", &url])
+        .output()
+        .expect("curl");
+    assert!(scrape.status.success(), "{scrape:?}");
+    assert!(
+        String::from_utf8_lossy(&scrape.stdout).contains("sfs_uploads_total"),
+        "{scrape:?}"
+    );
+    let elsewhere = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{listen}/"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&elsewhere.stdout), "404");
 }

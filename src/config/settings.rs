@@ -428,6 +428,11 @@ settings! {
         listen: String = "",
             expect "empty, or IP:PORT such as 127.0.0.1:9690",
             check |listen| listen.is_empty() || listen.parse::<SocketAddr>().is_ok();
+        /// Connections the metrics listener holds at once; more are closed as soon as they
+        /// arrive, so clients that never finish a request cannot take the server's descriptors.
+        max_connections: u32 = 16u32, expect POSITIVE_COUNT, check positive;
+        /// Seconds a metrics client has to send its request and read the answer.
+        request_seconds: u64 = 5u64, expect SECONDS, check seconds;
     }
 }
 

@@ -253,7 +253,14 @@ impl Core {
         let held = hold_data(&config)?;
         make_private(&config)?;
         if let Some(listen) = config.metrics.address() {
-            telemetry::serve(listen).map_err(anyhow::Error::msg)?;
+            let metrics = &config.metrics;
+            telemetry::serve(
+                listen,
+                metrics.max_connections as usize,
+                Duration::from_secs(metrics.request_seconds),
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
             tracing::info!(%listen, "metrics: http://{listen}/metrics");
         }
         let db = Db::connect(&config.database.url, config.database.max_connections).await?;

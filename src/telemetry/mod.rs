@@ -2,16 +2,19 @@
 //! and help: sessions by door, logins by method and result, refusals by
 //! kind, bytes in and out, uploads and downloads, mails sent and failed,
 //! vault errors. The rest of the server calls the functions below; nothing
-//! else names a metric. With `[metrics] listen` set, [`serve`] exposes them
-//! in the Prometheus text format through the `metrics-exporter-prometheus`
-//! crate's own HTTP listener (no hand-written server); unset, recording
-//! costs next to nothing, as no recorder is installed.
-//! Imports nothing from the crate.
+//! else names a metric. With `[metrics] listen` set, [`serve`] records them
+//! with the `metrics-exporter-prometheus` crate and [`listener`] serves its
+//! Prometheus text; unset, recording costs next to nothing, as no recorder
+//! is installed. Imports nothing from the crate.
+
+mod listener;
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, gauge};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 const SESSIONS: &str = "sfs_sessions";
 const SESSIONS_TOTAL: &str = "sfs_sessions_total";
@@ -24,13 +27,36 @@ const DOWNLOADS: &str = "sfs_downloads_total";
 const MAILS: &str = "sfs_mails_total";
 const VAULT_ERRORS: &str = "sfs_vault_errors_total";
 
-/// Starts the exporter's listener on `listen` (on the current tokio
-/// runtime) and describes every metric.
-pub fn serve(listen: SocketAddr) -> Result<(), String> {
-    PrometheusBuilder::new()
-        .with_http_listener(listen)
-        .install()
+/// The process's one recorder, installed by the first [`serve`] (a test
+/// process starts several servers).
+static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder, describes every metric and serves them on
+/// `listen` (on the current tokio runtime) to at most `max_connections`
+/// clients at once, each given `request_time` to ask and be answered.
+pub async fn serve(
+    listen: SocketAddr,
+    max_connections: usize,
+    request_time: Duration,
+) -> Result<(), String> {
+    let socket = tokio::net::TcpListener::bind(listen)
+        .await
         .map_err(|e| format!("cannot serve metrics on {listen}: {e}"))?;
+    let recorder = match RECORDER.get() {
+        Some(recorder) => recorder.clone(),
+        None => {
+            let recorder = PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| format!("cannot record metrics: {e}"))?;
+            RECORDER.get_or_init(|| recorder).clone()
+        }
+    };
+    tokio::spawn(listener::run(
+        socket,
+        recorder,
+        max_connections,
+        request_time,
+    ));
     describe_gauge!(SESSIONS, "Sessions open now, by door (tui, sftp, exec).");
     describe_counter!(SESSIONS_TOTAL, "Sessions opened, by door.");
     describe_counter!(
