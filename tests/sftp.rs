@@ -746,3 +746,59 @@ async fn the_key_file_hands_out_the_key_of_the_file_as_it_is_now() {
     }
     assert_eq!(harness::blob_count(&server).await, 1);
 }
+
+/// While one session uploads `plan.txt`, another stores a file named
+/// `plan.txt.key`: the name rule is checked when the upload commits, so
+/// the upload is refused with a sentence, and the stored `plan.txt.key`
+/// is neither hidden behind a waiting key nor changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_refused_when_a_file_took_its_key_files_name_meanwhile() {
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+    let server = TestServer::start().await;
+    let (_a, slow) = raw_session(&server, "names@example.com").await;
+    let mut b = harness::Client::connect(server.addr).await;
+    let key = harness::client_key();
+    let account = server
+        .core
+        .db()
+        .account_by_email("names@example.com")
+        .await
+        .expect("db")
+        .expect("account");
+    harness::trust(&server, &account, &key).await;
+    assert!(b.login_key("names@example.com", &key).await);
+    let quick = b.sftp().await;
+
+    let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let handle = slow
+        .open("plan.txt", write, FileAttributes::empty())
+        .await
+        .expect("open")
+        .handle;
+    slow.write(&handle, 0, random_bytes(100_000))
+        .await
+        .expect("write");
+    put_unlocked(&quick, "plan.txt.key", b"notes, not a key").await;
+    let refusal = status_message(slow.close(&handle).await);
+    assert!(
+        refusal.contains(
+            "a stored file is named plan.txt.key, which the key of plan.txt would hide: rename plan.txt.key first"
+        ),
+        "{refusal}"
+    );
+    let names: Vec<String> = server
+        .core
+        .db()
+        .files(account.id)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["plan.txt.key"]);
+    assert_eq!(
+        read_whole(&quick, "plan.txt.key").await.as_deref(),
+        Ok(&b"notes, not a key"[..])
+    );
+    assert_eq!(harness::blob_count(&server).await, 1, "no blob left behind");
+}
