@@ -553,3 +553,78 @@ async fn the_servers_folders_and_files_are_private_also_when_left_open_before() 
     private("tightened at start");
     core.db().close().await;
 }
+
+/// `sfs users delete` while ten uploads of the account stream in, some
+/// ending as the delete runs: every session is told the account was
+/// deleted (never that it is disabled), and no blob of it is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_deleted_during_uploads_tells_every_session_and_leaves_no_blob() {
+    use tokio::io::AsyncWriteExt;
+    if !have("ssh") {
+        return;
+    }
+    let server = TestServer::start().await;
+    let uploads_dir = server.core.config().storage.uploads_dir.clone();
+    for round in 0..3 {
+        let email = format!("gone{round}@example.com");
+        let user = User::new(&server, &email).await;
+        let mut puts = Vec::new();
+        for i in 0..10 {
+            let mut cmd = tokio::process::Command::new("ssh");
+            cmd.args(openssh_options(&user.key))
+                .args(["-p", &user.port.to_string()])
+                .arg(format!("{email}@127.0.0.1"))
+                .arg(format!("put f{i}.bin"))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true);
+            let mut child = cmd.spawn().expect("ssh");
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(&[i as u8; 64 * 1024]).await.expect("send");
+            puts.push((child, Some(stdin)));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let delete = {
+            let args = ["users", "delete", "--yes", email.as_str()].map(str::to_string);
+            let server = &server;
+            async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                tokio::task::block_in_place(|| sfs(server, &args))
+            }
+        };
+        // Half the uploads end as the delete runs, the others stream on.
+        let finish = async {
+            for (_, stdin) in puts.iter_mut().take(5) {
+                drop(stdin.take());
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        let (deleted, ()) = tokio::join!(delete, finish);
+        assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+        for (i, (child, stdin)) in puts.into_iter().enumerate() {
+            let out = tokio::time::timeout(harness::CLIENT_WAIT, child.wait_with_output())
+                .await
+                .expect("ssh ends")
+                .expect("output");
+            drop(stdin);
+            let err = text(&out.stderr);
+            assert!(!err.contains("disabled"), "round {round}, f{i}: {err}");
+            if !out.status.success() {
+                assert!(
+                    err.contains("sfs: the operator deleted this account"),
+                    "round {round}, f{i}: {err}"
+                );
+            }
+        }
+        let mut left = harness::blob_files(&uploads_dir);
+        for _ in 0..50 {
+            if left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            left = harness::blob_files(&uploads_dir);
+        }
+        assert!(left.is_empty(), "round {round}: blobs left: {left:?}");
+    }
+}

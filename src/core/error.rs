@@ -61,8 +61,8 @@ pub enum FilesError {
     HidesKeyFile { name: String },
     #[error("that is not a key: {}.key takes the Fernet key of {} (44 characters) to unlock it; to store a file, give it another name", escape(.stem), escape(.stem))]
     NotAKeyFor { stem: String },
-    #[error("this account is disabled; contact the operator")]
-    AccountClosed,
+    #[error("{}", if *.deleted { "the operator deleted this account; nothing more is stored" } else { "this account is disabled; contact the operator" })]
+    AccountClosed { deleted: bool },
     #[error("too many files open on this connection (at most {limit}); close some first")]
     TooManyOpen { limit: usize },
     #[error("the upload sent nothing for {seconds} seconds and was abandoned; nothing was stored")]
@@ -113,7 +113,7 @@ impl FilesError {
             | FilesError::HidesKeyFile { .. }
             | FilesError::Locked
             | FilesError::LockedForChange { .. }
-            | FilesError::AccountClosed
+            | FilesError::AccountClosed { .. }
             | FilesError::Vault(VaultError::WrongKey) => ErrorKind::Denied,
             FilesError::InvalidName(_)
             | FilesError::KeyNotAFile
@@ -186,8 +186,8 @@ impl From<VaultError> for FilesError {
 
 impl From<DbError> for FilesError {
     fn from(e: DbError) -> Self {
-        if let DbError::AccountClosed { .. } = e {
-            return FilesError::AccountClosed;
+        if let DbError::AccountClosed { deleted, .. } = e {
+            return FilesError::AccountClosed { deleted };
         }
         FilesError::Db(e)
     }

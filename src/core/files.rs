@@ -416,7 +416,7 @@ impl Files {
 fn refusal(record: &FileRecord, refused: Refused, quota: Quota) -> FilesError {
     let name = record.name.clone();
     match refused {
-        Refused::AccountClosed => FilesError::AccountClosed,
+        Refused::AccountClosed { deleted } => FilesError::AccountClosed { deleted },
         Refused::Changed => FilesError::ChangedMeanwhile { name },
         Refused::NameTaken(taken) if taken == key_file_name(&name) => {
             FilesError::HidesKeyFile { name }

@@ -30,13 +30,13 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{oneshot, Mutex as AsyncMutex};
 use tokio::task::JoinHandle;
 
 use crate::auth::budgets::OpenFile;
 use crate::core::claims::NameClaim;
 use crate::core::events::{Direction, Event};
-use crate::core::files::{Committed, Sealed, Upload};
+use crate::core::files::{Committed, Files, Sealed, Upload};
 use crate::core::progress::Progress;
 use crate::core::FilesError;
 use crate::core::{logged, Core, Who};
@@ -325,7 +325,7 @@ impl UploadStream {
         self.ended = true;
         self.watchdog.abort();
         self.progress.end();
-        let sealed = self.core.files.seal_upload(upload, tail).await;
+        let sealed = seal_detached(&self.core.files, upload, tail).await;
         let sealed = match sealed {
             Ok(sealed) => sealed,
             Err(e) => {
@@ -340,6 +340,27 @@ impl UploadStream {
             target: std::mem::take(&mut self.target),
         })
     }
+}
+
+/// Seals `upload` in a task of its own: if the session is dropped
+/// meanwhile, the sealed blob, which nobody will record, is removed rather
+/// than left behind.
+async fn seal_detached(
+    files: &Files,
+    upload: Upload,
+    tail: Vec<Bytes>,
+) -> Result<Sealed, FilesError> {
+    let (done, sealed) = oneshot::channel();
+    let files = files.clone();
+    tokio::spawn(async move {
+        let result = files.seal_upload(upload, tail).await;
+        if let Err(Ok(orphan)) = done.send(result) {
+            files.discard_sealed(orphan).await;
+        }
+    });
+    sealed
+        .await
+        .map_err(|_| FilesError::internal("sealing an upload: the task ended"))?
 }
 
 impl Drop for UploadStream {
@@ -538,7 +559,14 @@ impl SealedUpload {
         let key = sealed.key.clone();
         let target = std::mem::take(&mut self.target);
         let (kept, replaced_locked) = (target.kept, target.base.is_some());
-        let record = self.core.store_upload(&self.who, sealed, target).await?;
+        // Runs to its end even if this session is dropped meanwhile (the
+        // operator closed the account, the server stops): a commit cut
+        // short would leave a blob no record names, or a file whose key
+        // waits nowhere.
+        let (core, who) = (self.core.clone(), self.who.clone());
+        let record = tokio::spawn(async move { core.store_upload(&who, sealed, target).await })
+            .await
+            .map_err(|e| FilesError::internal(format!("storing an upload: {e}")))??;
         let name = record.name.as_str();
         let notice = if kept {
             KeyNotice::Kept { name, key: &key }

@@ -100,8 +100,8 @@ impl Quota {
 /// Why a commit stored nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refused {
-    /// The account is disabled or deleted.
-    AccountClosed,
+    /// The account is disabled, or `deleted`.
+    AccountClosed { deleted: bool },
     /// The files it expected are not there as expected.
     Changed,
     /// A file has this name of its conflicts.
@@ -224,7 +224,15 @@ impl Db {
         };
         match self.commit_file(&commit).await? {
             Ok(replaced) => Ok(replaced),
-            Err(_) => Err(DbError::AccountClosed { op: "replace_file" }),
+            Err(Refused::AccountClosed { deleted }) => Err(DbError::AccountClosed {
+                op: "replace_file",
+                deleted,
+            }),
+            // Nothing else refuses a commit of any name without a quota.
+            Err(refused) => Err(DbError::Query {
+                op: "replace_file",
+                reason: format!("unexpected refusal: {refused:?}"),
+            }),
         }
     }
 
@@ -272,7 +280,13 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         if active.rows_affected() == 0 {
-            return Ok(Attempt::Done(Err(Refused::AccountClosed)));
+            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE id = ?")
+                .bind(new.account_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            return Ok(Attempt::Done(Err(Refused::AccountClosed {
+                deleted: left == 0,
+            })));
         }
         let old = fetch_by_name(&mut *tx, new.account_id, &new.name).await?;
         if let Replacing::Exactly(expected) = commit.replacing {

@@ -193,8 +193,8 @@ pub enum DbError {
         op: &'static str,
         what: &'static str,
     },
-    #[error("{op}: the account is disabled or deleted")]
-    AccountClosed { op: &'static str },
+    #[error("{op}: the account is {}", if *.deleted { "deleted" } else { "disabled" })]
+    AccountClosed { op: &'static str, deleted: bool },
     #[error("{op}: {what} is out of the database's range")]
     OutOfRange {
         op: &'static str,
