@@ -803,3 +803,94 @@ async fn commands_show_names_with_direction_overrides_escaped() {
     );
     server.stop().await;
 }
+
+/// The database's disk fills up while a user uploads: the upload that
+/// cannot be recorded says so in those words, prints no key (nothing was
+/// stored), every file stored before stays readable with its key, and once
+/// there is room again uploads work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_is_named_and_no_key_is_printed_for_nothing() {
+    if !have("ssh") || std::env::var("SFS_TEST_DATABASE").is_ok_and(|db| db == "mysql") {
+        return;
+    }
+    let db_dir = tempfile::tempdir().expect("tempdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(db_dir.path())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var("CI").map_or(true, |ci| ci != "true"),
+            "CI runs as root and must be able to mount a small tmpfs"
+        );
+        eprintln!("skipped: database-full test (cannot mount a tmpfs; not root?)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(db_dir.path().to_path_buf());
+    let url = format!("sqlite://{}/sfs.db", db_dir.path().display());
+    let mut server = TestServer::start_with(|c| c.database.url = url).await;
+    let alice = Login::new(&server, ALICE).await;
+    let mut stored = Vec::new();
+    let put = |i: usize| {
+        let alice = &alice;
+        async move {
+            let name = format!("note{i}.txt");
+            let data = format!("note number {i}").repeat(50).into_bytes();
+            let out = alice.ssh(&format!("put {name}"), data.clone()).await;
+            (name, data, out)
+        }
+    };
+    for i in 0..3 {
+        let (name, data, out) = put(i).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        stored.push((name, data, text(&out.stdout).trim().to_string()));
+    }
+    let filler = db_dir.path().join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).expect("filler");
+        while file.write_all(&[0; 4096]).is_ok() {}
+    }
+    let mut refusal = None;
+    for i in 3..400 {
+        let (name, data, out) = put(i).await;
+        if out.status.success() {
+            stored.push((name, data, text(&out.stdout).trim().to_string()));
+        } else {
+            refusal = Some(out);
+            break;
+        }
+    }
+    let out = refusal.expect("an upload is refused once the database is full");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("sfs: the server's database is full; nothing was stored"),
+        "{err}"
+    );
+    assert!(!err.contains("storage error"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "no key for nothing: {:?}",
+        text(&out.stdout)
+    );
+
+    std::fs::remove_file(&filler).expect("room again");
+    for (name, data, key) in &stored {
+        let got = alice
+            .ssh(&format!("get {name}"), format!("{key}\n").into_bytes())
+            .await;
+        assert!(got.status.success(), "{name}: {}", text(&got.stderr));
+        assert_eq!(&got.stdout, data, "{name}");
+    }
+    let again = alice.ssh("put after.txt", b"room again".to_vec()).await;
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    server.stop().await;
+}

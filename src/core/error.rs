@@ -55,6 +55,9 @@ pub enum FilesError {
     TooManyFiles { files: u64 },
     #[error("the server's disk is full; nothing was stored")]
     DiskFull,
+    /// The details are for the log.
+    #[error("the server's database is full; nothing was stored")]
+    DatabaseFull(DbError),
     #[error("{}.key is where the key of {} goes: write its key there to unlock it, or store this file under another name", escape(.stem), escape(.stem))]
     KeyFileOf { stem: String },
     #[error("a stored file is named {}.key, which the key of {} would hide: rename {}.key first", escape(.name), escape(.name), escape(.name))]
@@ -126,7 +129,8 @@ impl FilesError {
             FilesError::TooLarge { .. }
             | FilesError::OverQuota { .. }
             | FilesError::TooManyFiles { .. }
-            | FilesError::DiskFull => ErrorKind::TooLarge,
+            | FilesError::DiskFull
+            | FilesError::DatabaseFull(_) => ErrorKind::TooLarge,
             FilesError::TooManyOpen { .. }
             | FilesError::UploadIdle { .. }
             | FilesError::BeingWritten { .. }
@@ -166,7 +170,7 @@ impl FilesError {
             }
             FilesError::StorageUnavailable { detail, .. } => detail.clone(),
             FilesError::Io(e) => e.to_string(),
-            FilesError::Db(e) => e.to_string(),
+            FilesError::Db(e) | FilesError::DatabaseFull(e) => e.to_string(),
             _ => return self,
         };
         tracing::error!(account_id, remote, what, error = %detail, "internal error in a file operation");
@@ -186,10 +190,11 @@ impl From<VaultError> for FilesError {
 
 impl From<DbError> for FilesError {
     fn from(e: DbError) -> Self {
-        if let DbError::AccountClosed { deleted, .. } = e {
-            return FilesError::AccountClosed { deleted };
+        match e {
+            DbError::AccountClosed { deleted, .. } => FilesError::AccountClosed { deleted },
+            DbError::Full { .. } => FilesError::DatabaseFull(e),
+            e => FilesError::Db(e),
         }
-        FilesError::Db(e)
     }
 }
 

@@ -193,6 +193,9 @@ pub enum DbError {
         op: &'static str,
         what: &'static str,
     },
+    /// The database's disk or table is full: the operator must make room.
+    #[error("{op}: the database is full: {reason}")]
+    Full { op: &'static str, reason: String },
     #[error("{op}: the account is {}", if *.deleted { "deleted" } else { "disabled" })]
     AccountClosed { op: &'static str, deleted: bool },
     #[error("{op}: {what} is out of the database's range")]
@@ -204,6 +207,12 @@ pub enum DbError {
 
 impl DbError {
     fn query(op: &'static str, error: &sqlx::Error) -> DbError {
+        if is_full(error) {
+            return DbError::Full {
+                op,
+                reason: describe(error),
+            };
+        }
         DbError::Query {
             op,
             reason: describe(error),
@@ -434,6 +443,20 @@ fn is_transient(error: &sqlx::Error) -> bool {
     db.code()
         .and_then(|code| code.parse::<i32>().ok())
         .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+}
+
+/// Errors of a database with no room left: MySQL's full table (1114) and
+/// full disk (1021), SQLite's full database or disk (13).
+fn is_full(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    if let Some(mysql) = db.try_downcast_ref::<MySqlDatabaseError>() {
+        return matches!(mysql.number(), 1021 | 1114);
+    }
+    db.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 13)
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
