@@ -54,6 +54,121 @@ async fn shutdown_tells_terminal_uis_and_panics_nowhere() {
     assert!(panics.is_empty(), "{panics:?}");
 }
 
+/// Server shutdown with OpenSSH transfers in flight: an `ssh put` still
+/// sending, an `ssh get` its reader holds up, an idle `sftp` session. Each
+/// client is told in one sentence and exits with status 1, and nothing of
+/// the unfinished upload is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_tells_transfer_clients_with_a_sentence_and_an_exit_status() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !harness::have("ssh") || !harness::have("sftp") {
+        return;
+    }
+    let mut server = TestServer::start().await;
+    let (account, key) = harness::account_with_key_file(&server, EMAIL).await;
+    let port = server.addr.port().to_string();
+    let client = |program: &str| {
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(harness::openssh_options(&key))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    };
+    let big = harness::random_bytes(32 << 20);
+    let stored = harness::ssh_command(server.addr.port(), &key, EMAIL, "put big.bin", &big).await;
+    assert!(stored.status.success());
+    let file_key = String::from_utf8_lossy(&stored.stdout).trim().to_string();
+
+    let mut put = client("ssh")
+        .args([
+            "-p",
+            &port,
+            &format!("{EMAIL}@127.0.0.1"),
+            "put unfinished.bin",
+        ])
+        .spawn()
+        .expect("ssh");
+    let mut put_input = put.stdin.take().expect("stdin");
+    put_input.write_all(&[1; 100_000]).await.expect("send");
+    let mut get = client("ssh")
+        .args(["-p", &port, &format!("{EMAIL}@127.0.0.1"), "get big.bin"])
+        .spawn()
+        .expect("ssh");
+    let mut get_input = get.stdin.take().expect("stdin");
+    get_input
+        .write_all(format!("{file_key}\n").as_bytes())
+        .await
+        .expect("key");
+    // The get's output waits unread: its transfer cannot finish.
+    let mut get_output = get.stdout.take().expect("stdout");
+    let mut first = [0u8; 1];
+    get_output
+        .read_exact(&mut first)
+        .await
+        .expect("the get started");
+    let mut sftp = client("sftp")
+        .args(["-P", &port, "-b", "-", &format!("{EMAIL}@127.0.0.1")])
+        .spawn()
+        .expect("sftp");
+    let mut sftp_input = sftp.stdin.take().expect("stdin");
+    sftp_input.write_all(b"ls\n").await.expect("ls");
+    let mut sftp_output = sftp.stdout.take().expect("stdout");
+    let mut listing = Vec::new();
+    while !String::from_utf8_lossy(&listing).contains("big.bin") {
+        let mut buf = [0u8; 256];
+        let n = sftp_output.read(&mut buf).await.expect("sftp output");
+        assert!(n > 0, "sftp listed: {}", String::from_utf8_lossy(&listing));
+        listing.extend_from_slice(&buf[..n]);
+    }
+
+    server.begin_stop();
+    // The get's reader goes on slowly (about 2 MiB/s), too slowly to
+    // finish in the server's grace.
+    let drain = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 << 10];
+        while get_output.read(&mut buf).await.is_ok_and(|n| n > 0) {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+    });
+    let told =
+        "sfs: the server is shutting down; session closed (an unfinished upload was not stored";
+    for (what, child) in [("put", put), ("get", get), ("sftp", sftp)] {
+        if what == "sftp" {
+            // Batch sftp notices the end at its next command.
+            let _ = sftp_input.write_all(b"ls\n").await;
+            let _ = sftp_input.shutdown().await;
+        }
+        let out = tokio::time::timeout(harness::WAIT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("{what} ends"))
+            .expect("output");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(told), "{what}: {err}");
+        // sftp itself may die writing to its closed ssh (SIGPIPE).
+        match what {
+            "sftp" => assert!(!out.status.success(), "{what}: {err}"),
+            _ => assert_eq!(out.status.code(), Some(1), "{what}: {err}"),
+        }
+    }
+    drop((put_input, get_input, sftp_input));
+    let _ = drain.await;
+    server.stop().await;
+    let names: Vec<String> = server
+        .core
+        .db()
+        .files(account.id)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["big.bin"], "nothing of the unfinished upload");
+    assert_eq!(harness::blob_count(&server).await, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_logs_in_through_the_screens() {
     let mut server = TestServer::start().await;

@@ -121,6 +121,10 @@ pub const KEY_TAKEN: &str = "this key was already read; it is shown once";
 pub const ACCOUNT_DISABLED: &str = "the operator disabled this account; session closed";
 pub const ACCOUNT_DELETED: &str = "the operator deleted this account; session closed";
 
+/// Every session open when the server stops is told this.
+pub const SERVER_STOPPING: &str =
+    "the server is shutting down; session closed (an unfinished upload was not stored: send it again in a moment)";
+
 /// A terminal UI refused because all screens together drew as much as the
 /// server allows (`[limits] tui_cells_total`).
 pub const SCREENS_FULL: &str = "the server is drawing as many terminal screens as it allows; \

@@ -7,6 +7,7 @@ use russh::{Channel, ChannelId, ChannelMsg};
 use tokio::sync::mpsc;
 
 use super::connection::{ConnectionInfo, Login};
+use super::TRANSFER_GRACE;
 use crate::core::messages;
 use crate::core::Who;
 use crate::core::{Budget, SessionMetric};
@@ -78,7 +79,7 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
                             channel,
                             &command,
                         );
-                        until_account_closed(&info, &who, id, door).await
+                        until_closed(&info, &who, id, door).await
                     }
                     None => refuse(channel, &guest_refusal(&info)).await,
                 }
@@ -94,7 +95,7 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
                             channel,
                             info.sftp_backlog.clone(),
                         );
-                        until_account_closed(&info, &who, id, door).await
+                        until_closed(&info, &who, id, door).await
                     }
                     None => refuse(channel, &guest_refusal(&info)).await,
                 }
@@ -133,19 +134,30 @@ fn clamp(size: u32) -> u16 {
     size.clamp(1, u32::from(u16::MAX)) as u16
 }
 
-/// Runs a transfer door until it ends, or until the operator closes the
-/// account: then the door is dropped (an upload in flight is abandoned,
-/// nothing of it stored) and the channel closes with a line saying why.
-async fn until_account_closed(
+/// Runs a transfer door until it ends, until the operator closes the
+/// account, or until the server stops (a transfer gets [`TRANSFER_GRACE`]
+/// to finish first): then the door is dropped (an upload in flight is
+/// abandoned, nothing of it stored) and the channel closes with a line
+/// saying why and exit status 1.
+async fn until_closed(
     info: &ConnectionInfo,
     who: &Who,
     id: ChannelId,
     door: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(door);
+    let mut shutdown = info.shutdown.clone();
+    let stopping = async move {
+        // A dropped sender means no shutdown will ever be announced.
+        if shutdown.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(TRANSFER_GRACE).await;
+    };
     let reason = tokio::select! {
         () = &mut door => return,
         reason = info.core.account_closed(who.account_id) => reason,
+        () = stopping => messages::SERVER_STOPPING.to_string(),
     };
     // The line goes out before the door (and its channel) is dropped, on
     // return.

@@ -31,6 +31,10 @@ pub use connection::{ConnectionInfo, Login};
 
 /// How long sessions get to say goodbye after a shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How long a transfer in flight gets to finish after a shutdown was asked
+/// for, before its client is told and its channel closed: within
+/// [`SHUTDOWN_GRACE`], so the line reaches the client.
+const TRANSFER_GRACE: Duration = Duration::from_secs(2);
 /// How long a connection closed at the login deadline gets to take its
 /// goodbye before it is dropped.
 const DISCONNECT_GRACE: Duration = Duration::from_millis(500);

@@ -131,7 +131,7 @@ pub async fn run(
     let exit = loop {
         if *shutdown.borrow() {
             break app::Exit {
-                message: "sfs: the server is shutting down; session closed.".to_string(),
+                message: format!("sfs: {}", messages::SERVER_STOPPING),
                 status: 1,
             };
         }
