@@ -804,6 +804,54 @@ async fn commands_show_names_with_direction_overrides_escaped() {
     server.stop().await;
 }
 
+/// Names that would read like others — a no-break or ideographic space, a
+/// space at the end, a name of one space — are stored exactly and listed
+/// escaped, each unlike the name it poses as.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_pose_as_others_are_listed_apart() {
+    if !have("ssh") {
+        return;
+    }
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let names = [
+        "a.txt",
+        "a.txt\u{a0}",
+        "trail.txt",
+        "trail.txt ",
+        " ",
+        "\u{3000}",
+    ];
+    for name in names {
+        let put = alice.ssh(&format!("put '{name}'"), b"x".to_vec()).await;
+        key_of(&put);
+    }
+    let listing = text(&alice.ssh("ls", Vec::new()).await.stdout);
+    for raw in ['\u{a0}', '\u{3000}'] {
+        assert!(!listing.contains(raw), "{raw:?} shown raw: {listing:?}");
+    }
+    assert!(
+        listing.lines().all(|line| !line.ends_with(' ')),
+        "{listing:?}"
+    );
+    for shown in ["a.txt\\xa0", "trail.txt\\x20", "\\x20", "\\u{3000}"] {
+        assert!(listing.contains(shown), "{shown} in {listing}");
+    }
+    let json = text(&alice.ssh("ls --json", Vec::new()).await.stdout);
+    let listed: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let mut exact: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|f| f["name"].as_str().expect("name"))
+        .collect();
+    exact.sort_unstable();
+    let mut expected = names.to_vec();
+    expected.sort_unstable();
+    assert_eq!(exact, expected, "stored and listed exactly in JSON");
+    server.stop().await;
+}
+
 /// The database's disk fills up while a user uploads: the upload that
 /// cannot be recorded says so in those words, prints no key (nothing was
 /// stored), every file stored before stays readable with its key, and once

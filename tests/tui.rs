@@ -387,8 +387,14 @@ async fn hostile_file_names_are_shown_escaped() {
         .await
         .expect("record");
     harness.upload("invoice\u{202e}fdp.exe", b"x").await;
+    // Names that pose as others: a no-break space, a trailing space.
+    harness.upload("nbsp.txt\u{a0}", b"x").await;
+    harness.upload("trail.txt ", b"x").await;
 
     let mut session = proven_session(&harness, SessionOptions::default()).await;
+    let screen = session.wait_for("nbsp.txt").await;
+    assert!(screen.contains(r"nbsp.txt\xa0"), "{screen}");
+    assert!(screen.contains(r"trail.txt\x20"), "{screen}");
     let screen = session.wait_for("pwned").await;
     assert!(
         screen.contains(r"evil\x1b[2J\x1b]0;pwned\x07.txt"),

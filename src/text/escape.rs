@@ -5,7 +5,10 @@
 //! its own), or Unicode bidi overrides that make `exe.txt` look like
 //! `txt.exe`. Anything that is not plainly visible is shown as a Rust-style
 //! escape (`\x1b`, `\u{202e}`), and the backslash itself as `\\`, so what the
-//! user reads is unambiguous and nothing raw reaches the terminal.
+//! user reads is unambiguous and nothing raw reaches the terminal. Spaces
+//! that pose as others are escaped too: every space but U+0020 (a no-break
+//! space, an ideographic space), and in a name, U+0020 at its start or end
+//! (`"a.txt "` reads as `a.txt\x20`, a name of one space as `\x20`).
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -25,15 +28,26 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
 }
 
 fn escape_with(text: &str, backslashes: bool) -> Cow<'_, str> {
-    let special = |c: char| (backslashes && c == '\\') || needs_escape(c);
-    if !text.chars().any(special) {
+    // A name's own edges: spaces there are invisible. (Whole lines of ours,
+    // escaped without backslashes, keep theirs.)
+    let (start, end) = if backslashes {
+        let inner = text.trim_matches(' ');
+        let start = text.len() - text.trim_start_matches(' ').len();
+        (start, start + inner.len())
+    } else {
+        (0, text.len())
+    };
+    let edge = |at: usize, c: char| c == ' ' && (at < start || at >= end);
+    let special =
+        |(at, c): (usize, char)| (backslashes && c == '\\') || needs_escape(c) || edge(at, c);
+    if !text.char_indices().any(special) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
+    for (at, c) in text.char_indices() {
         if backslashes && c == '\\' {
             out.push_str("\\\\");
-        } else if needs_escape(c) {
+        } else if needs_escape(c) || edge(at, c) {
             let code = u32::from(c);
             // Writing to a String cannot fail.
             let _ = if code < 0x100 {
@@ -48,9 +62,10 @@ fn escape_with(text: &str, backslashes: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// True for characters that must not be drawn raw.
+/// True for characters that must not be drawn raw anywhere: controls,
+/// invisible formats, and spaces other than U+0020.
 pub fn needs_escape(c: char) -> bool {
-    c.is_control() || is_invisible_format(c)
+    c.is_control() || is_invisible_format(c) || (c.is_whitespace() && c != ' ')
 }
 
 /// Format and separator characters that change how text around them looks
@@ -110,6 +125,22 @@ mod tests {
     fn plain_text_is_borrowed() {
         assert!(matches!(escape("report 2026.pdf"), Cow::Borrowed(_)));
         assert_eq!(escape("naïve 日本語 😀.txt"), "naïve 日本語 😀.txt");
+    }
+
+    #[test]
+    fn spaces_that_pose_as_others_are_escaped() {
+        assert_eq!(escape(" "), "\\x20");
+        assert_eq!(escape("  "), "\\x20\\x20");
+        assert_eq!(escape("trail.txt "), "trail.txt\\x20");
+        assert_eq!(escape(" lead.txt"), "\\x20lead.txt");
+        assert_eq!(escape("two words.txt"), "two words.txt");
+        assert_eq!(escape("a.txt\u{a0}"), "a.txt\\xa0");
+        assert_eq!(escape("\u{3000}"), "\\u{3000}");
+        assert_eq!(escape("a\u{2003}b"), "a\\u{2003}b");
+        // Lines of ours keep their spaces; other spaces are still shown.
+        assert_eq!(escape_controls(" indented "), " indented ");
+        assert_eq!(escape_controls("get 'a.txt\u{a0}'"), "get 'a.txt\\xa0'");
+        assert_eq!(json_string("a.txt\u{a0}"), "\"a.txt\\u00a0\"");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use crate::text::escape::needs_escape;
 use crate::text::size::human_size;
 
 use unicode_segmentation::UnicodeSegmentation;
@@ -88,17 +89,35 @@ pub fn human_rate(bytes: u64, millis: u64) -> Option<String> {
     })
 }
 
-/// Quotes a word for a POSIX shell when it needs it.
+/// Quotes a word for a POSIX shell when it needs it; a word holding
+/// characters that are never drawn raw ([`needs_escape`]) is written in
+/// bash's and zsh's `$'…'` form, so the line shows them escaped and still
+/// pastes as the exact name.
 pub fn shell_quote(word: &str) -> Cow<'_, str> {
     let safe = !word.is_empty()
         && word
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
     if safe {
-        Cow::Borrowed(word)
-    } else {
-        Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
+        return Cow::Borrowed(word);
     }
+    if !word.chars().any(needs_escape) {
+        return Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")));
+    }
+    let mut quoted = String::from("$'");
+    for c in word.chars() {
+        let code = u32::from(c);
+        match c {
+            '\\' => quoted.push_str(r"\\"),
+            '\'' => quoted.push_str(r"\'"),
+            c if needs_escape(c) && code < 0x80 => quoted.push_str(&format!("\\x{code:02x}")),
+            c if needs_escape(c) && code <= 0xffff => quoted.push_str(&format!("\\u{code:04x}")),
+            c if needs_escape(c) => quoted.push_str(&format!("\\U{code:08x}")),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    Cow::Owned(quoted)
 }
 
 /// Where this account's files are reached from the outside.
@@ -219,6 +238,9 @@ mod tests {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote("$(rm -rf ~)"), "'$(rm -rf ~)'");
         assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a.txt\u{a0}"), r"$'a.txt\u00a0'");
+        assert_eq!(shell_quote("it's\x1b"), r"$'it\'s\x1b'");
+        assert_eq!(shell_quote("trail.txt "), "'trail.txt '");
     }
 
     #[test]
