@@ -296,11 +296,12 @@ async fn terminal_uis_asking_for_huge_windows_draw_within_the_cells_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guest_gets_no_more_terminal_uis_than_its_channel_limit_however_it_paces_them() {
+async fn a_connection_gets_no_more_terminal_uis_than_its_channel_limit_however_it_paces_them() {
     let _turn = ONE_AT_A_TIME.lock().await;
     const LIMIT: u32 = 2;
     let mut server = TestServer::start_with(|c| {
         c.limits.guest_channels_per_connection = LIMIT;
+        c.limits.channels_per_connection = LIMIT + 1;
         c.limits.max_sessions = 200;
         c.limits.max_sessions_per_ip = 100;
     })
@@ -360,15 +361,40 @@ async fn a_guest_gets_no_more_terminal_uis_than_its_channel_limit_however_it_pac
         );
         drawn.extend(tuis);
     }
+    // A logged-in connection, both paces, against its own limit.
+    let key = harness::client_key();
+    let account = harness::create_account(&server, "paced@example.com").await;
+    harness::trust(&server, &account, &key).await;
+    let mut user = Client::connect(server.addr).await;
+    assert!(user.login_key("paced@example.com", &key).await);
+    let mut mine = Vec::new();
+    for _ in 0..15 {
+        if let Some(mut tui) = user.try_open_tui(80, 24).await {
+            tui.wait_for("Files").await;
+            mine.push(tui);
+        }
+    }
+    let opens = (0..15).map(|_| user.try_open_tui(80, 24));
+    mine.extend(futures::future::join_all(opens).await.into_iter().flatten());
+    let mut open = 0;
+    for tui in &mut mine {
+        open += usize::from(tui.still_open_after(Duration::from_millis(300)).await);
+    }
+    assert!(
+        open <= LIMIT as usize + 1,
+        "{open} terminal UIs on one logged-in connection"
+    );
+    drawn.extend(mine);
+
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let grown = peak.join().expect("sampler").saturating_sub(before);
     eprintln!(
-        "11 guest connections, {} terminal UIs: memory +{} MiB",
+        "11 guest connections and a logged-in one, {} terminal UIs: memory +{} MiB",
         drawn.len(),
         grown / MIB
     );
     // Each drawn screen: 80x24 cells, its input queue and the session.
-    let bound = 22 * (MIB + 512 * 1024) + 16 * MIB;
+    let bound = 25 * (MIB + 512 * 1024) + 16 * MIB;
     assert!(grown < bound, "memory grew by {} MiB", grown / MIB);
     server.stop().await;
 }
