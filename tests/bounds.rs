@@ -200,6 +200,20 @@ async fn sftp_requests_sent_without_reading_replies_are_held_within_the_connecti
     server.stop().await;
 }
 
+/// A guest's terminal UI of `cols`x`rows`, once it shows the email screen
+/// or the refusal; whether it was drawn (not refused).
+async fn guest_tui(server: &TestServer, cols: u16, rows: u16) -> (Client, harness::Tui, bool) {
+    let mut guest = Client::connect(server.addr).await;
+    assert!(guest.login_guest().await);
+    let mut tui = guest.open_tui(cols, rows).await;
+    let first = tui
+        .wait_until("the email screen or the refusal", |s| {
+            s.contains("Email") || s.contains("terminal screens")
+        })
+        .await;
+    (guest, tui, first.contains("Email"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_uis_asking_for_huge_windows_draw_within_the_cells_budget() {
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -217,15 +231,8 @@ async fn terminal_uis_asking_for_huge_windows_draw_within_the_cells_budget() {
     // before screens were budgeted.
     let mut guests = Vec::new();
     for _ in 0..40 {
-        let mut guest = Client::connect(server.addr).await;
-        assert!(guest.login_guest().await);
-        let mut tui = guest.open_tui(80, 24).await;
-        let first = tui
-            .wait_until("the email screen or the refusal", |s| {
-                s.contains("Email") || s.contains("terminal screens")
-            })
-            .await;
-        if first.contains("Email") {
+        let (guest, tui, drawn) = guest_tui(&server, 80, 24).await;
+        if drawn {
             tui.claim_window(100_000, 100_000).await;
         }
         guests.push((guest, tui));
@@ -248,15 +255,8 @@ async fn terminal_uis_asking_for_huge_windows_draw_within_the_cells_budget() {
     // sentence, and one that closes makes room again.
     let mut refused = None;
     for _ in 0..60 {
-        let mut guest = Client::connect(server.addr).await;
-        assert!(guest.login_guest().await);
-        let mut tui = guest.open_tui(400, 200).await;
-        let first = tui
-            .wait_until("the email screen or the refusal", |s| {
-                s.contains("Email") || s.contains("terminal screens")
-            })
-            .await;
-        if first.contains("Email") {
+        let (guest, tui, drawn) = guest_tui(&server, 400, 200).await;
+        if drawn {
             tui.claim_window(100_000, 100_000).await;
             guests.push((guest, tui));
         } else {
@@ -277,15 +277,8 @@ async fn terminal_uis_asking_for_huge_windows_draw_within_the_cells_budget() {
     drop(guests.drain(..10));
     let mut again = None;
     for _ in 0..50 {
-        let mut guest = Client::connect(server.addr).await;
-        assert!(guest.login_guest().await);
-        let mut tui = guest.open_tui(80, 24).await;
-        let first = tui
-            .wait_until("the email screen or the refusal", |s| {
-                s.contains("Email") || s.contains("terminal screens")
-            })
-            .await;
-        if first.contains("Email") {
+        let (guest, tui, drawn) = guest_tui(&server, 80, 24).await;
+        if drawn {
             again = Some((guest, tui));
             break;
         }

@@ -2,6 +2,8 @@
 //! the start-up sweep, a crash half way through an upload, a full disk, and
 //! the name rules — against a real SQLite file and real blob folders.
 
+mod harness;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -247,27 +249,9 @@ async fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
     // Only the blob folder is small; the database stays on the real disk.
     let files_dir = dir.path().join("uploads");
     std::fs::create_dir_all(&files_dir).expect("mount point");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&files_dir)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        assert!(
-            std::env::var("CI").map_or(true, |ci| ci != "true"),
-            "CI runs as root and must be able to mount a small tmpfs"
-        );
-        eprintln!("skipped: disk-full test (cannot mount a tmpfs; not root?)");
+    let Some(_tmpfs) = harness::mount_tmpfs(&files_dir, "256k", "disk-full test") else {
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(files_dir.clone());
+    };
 
     let files = files_in(dir.path(), 0).await;
     let mut pending = files

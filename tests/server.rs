@@ -156,16 +156,11 @@ async fn shutdown_tells_transfer_clients_with_a_sentence_and_an_exit_status() {
     drop((put_input, get_input, sftp_input));
     let _ = drain.await;
     server.stop().await;
-    let names: Vec<String> = server
-        .core
-        .db()
-        .files(account.id)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
-    assert_eq!(names, ["big.bin"], "nothing of the unfinished upload");
+    assert_eq!(
+        harness::stored_names(&server, account.id).await,
+        ["big.bin"],
+        "nothing of the unfinished upload"
+    );
     assert_eq!(harness::blob_count(&server).await, 1);
 }
 

@@ -786,16 +786,10 @@ async fn an_upload_is_refused_when_a_file_took_its_key_files_name_meanwhile() {
         ),
         "{refusal}"
     );
-    let names: Vec<String> = server
-        .core
-        .db()
-        .files(account.id)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
-    assert_eq!(names, ["plan.txt.key"]);
+    assert_eq!(
+        harness::stored_names(&server, account.id).await,
+        ["plan.txt.key"]
+    );
     assert_eq!(
         read_whole(&quick, "plan.txt.key").await.as_deref(),
         Ok(&b"notes, not a key"[..])

@@ -862,27 +862,9 @@ async fn a_full_database_is_named_and_no_key_is_printed_for_nothing() {
         return;
     }
     let db_dir = tempfile::tempdir().expect("tempdir");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(db_dir.path())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        assert!(
-            std::env::var("CI").map_or(true, |ci| ci != "true"),
-            "CI runs as root and must be able to mount a small tmpfs"
-        );
-        eprintln!("skipped: database-full test (cannot mount a tmpfs; not root?)");
+    let Some(_tmpfs) = harness::mount_tmpfs(db_dir.path(), "1m", "database-full test") else {
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(db_dir.path().to_path_buf());
+    };
     let url = format!("sqlite://{}/sfs.db", db_dir.path().display());
     let mut server = TestServer::start_with(|c| c.database.url = url).await;
     let alice = Login::new(&server, ALICE).await;

@@ -127,6 +127,12 @@ impl TestServer {
     }
 }
 
+/// The names of an account's recorded files, as the database lists them.
+pub async fn stored_names(server: &TestServer, account_id: i64) -> Vec<String> {
+    let files = server.core.db().files(account_id).await.expect("list");
+    files.into_iter().map(|f| f.name).collect()
+}
+
 /// How many finished blobs the server's store holds, on either backend
 /// (on S3 in the shared Garage, under the server's prefix).
 pub async fn blob_count(server: &TestServer) -> usize {
@@ -510,18 +516,26 @@ impl Tui {
                 !left.is_zero() && !self.closed,
                 "waiting for {what}; the screen shows:\n{text}"
             );
-            match tokio::time::timeout(left, self.channel.wait()).await {
-                Ok(Some(ChannelMsg::Data { data })) => {
-                    self.raw.extend_from_slice(&data);
-                    self.screen.process(&data);
-                }
-                Ok(Some(ChannelMsg::ExitStatus { exit_status })) => {
-                    self.exit_status = Some(exit_status)
-                }
-                Ok(Some(ChannelMsg::Close)) | Ok(None) => self.closed = true,
-                _ => {}
-            }
+            self.read_one(left).await;
         }
+    }
+
+    /// Takes one message from the server within `left` into the screen
+    /// and the session's state; false if none came in time.
+    async fn read_one(&mut self, left: Duration) -> bool {
+        match tokio::time::timeout(left, self.channel.wait()).await {
+            Err(_) => return false,
+            Ok(Some(ChannelMsg::Data { data })) => {
+                self.raw.extend_from_slice(&data);
+                self.screen.process(&data);
+            }
+            Ok(Some(ChannelMsg::ExitStatus { exit_status })) => {
+                self.exit_status = Some(exit_status)
+            }
+            Ok(Some(ChannelMsg::Close)) | Ok(None) => self.closed = true,
+            Ok(Some(_)) => {}
+        }
+        true
     }
 
     pub async fn wait_for(&mut self, text: &str) -> String {
@@ -542,17 +556,8 @@ impl Tui {
         let deadline = Instant::now() + time;
         while !self.closed {
             let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.channel.wait()).await {
-                Err(_) => break,
-                Ok(Some(ChannelMsg::Data { data })) => {
-                    self.raw.extend_from_slice(&data);
-                    self.screen.process(&data);
-                }
-                Ok(Some(ChannelMsg::ExitStatus { exit_status })) => {
-                    self.exit_status = Some(exit_status)
-                }
-                Ok(Some(ChannelMsg::Close)) | Ok(None) => self.closed = true,
-                Ok(Some(_)) => {}
+            if !self.read_one(left).await {
+                break;
             }
         }
         !self.closed
@@ -568,17 +573,7 @@ impl Tui {
                 "session did not end; screen:\n{}",
                 self.contents()
             );
-            match tokio::time::timeout(left, self.channel.wait()).await {
-                Ok(Some(ChannelMsg::Data { data })) => {
-                    self.raw.extend_from_slice(&data);
-                    self.screen.process(&data);
-                }
-                Ok(Some(ChannelMsg::ExitStatus { exit_status })) => {
-                    self.exit_status = Some(exit_status)
-                }
-                Ok(Some(ChannelMsg::Close)) | Ok(None) => self.closed = true,
-                _ => {}
-            }
+            self.read_one(left).await;
         }
     }
 }
@@ -778,6 +773,39 @@ pub fn private_ca(dir: &Path, name: &str) {
         "-out",
         &pem,
     ]);
+}
+
+/// A small tmpfs mounted on a folder until dropped, to fill a disk.
+pub struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Mounts a tmpfs of `size` (as mount's `size=` option) on `dir`; None,
+/// with a line saying `what` was skipped, where this machine does not allow
+/// it (never under CI, which runs as root).
+pub fn mount_tmpfs(dir: &Path, size: &str, what: &str) -> Option<Tmpfs> {
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var("CI").map_or(true, |ci| ci != "true"),
+            "CI runs as root and must be able to mount a small tmpfs"
+        );
+        eprintln!("skipped: {what} (cannot mount a tmpfs; not root?)");
+        return None;
+    }
+    Some(Tmpfs(dir.to_path_buf()))
 }
 
 pub fn have(tool: &str) -> bool {
