@@ -220,6 +220,68 @@ async fn paramiko_default_get_of_a_large_file() {
     env.server.stop().await;
 }
 
+/// paramiko trying a key the account does not trust, then a one-time code,
+/// on one connection: with paramiko's `ServiceRequestingTransport`, which
+/// asks for the login service once (the README's advice: plain `Transport`
+/// asks anew per method, which russh leaves unanswered). The code is read
+/// from the outbox (third argument) as a user reads their mail.
+const PARAMIKO_KEY_THEN_CODE: &str = r#"
+import sys, os, re, time, paramiko
+from paramiko.transport import ServiceRequestingTransport
+port, outbox = int(sys.argv[1]), sys.argv[3]
+def mails():
+    return sorted(f for f in os.listdir(outbox) if f.endswith(".eml")) if os.path.isdir(outbox) else []
+before = len(mails())
+def answer(title, instructions, prompts):
+    if not prompts:
+        return []
+    deadline = time.time() + 30
+    while len(mails()) <= before and time.time() < deadline:
+        time.sleep(0.05)
+    newest = max((os.path.join(outbox, f) for f in mails()), key=os.path.getmtime)
+    body = open(newest).read().split("\n\n", 1)[1]
+    return [re.search(r"(?<!\d)\d{6}(?!\d)", body).group(0)]
+t = ServiceRequestingTransport(("127.0.0.1", port))
+t.start_client(timeout=30)
+try:
+    t.auth_publickey("alice@example.com", paramiko.RSAKey.generate(2048))
+    print("an untrusted key was accepted")
+    sys.exit(1)
+except paramiko.AuthenticationException:
+    pass
+t.auth_interactive("alice@example.com", answer)
+sftp = paramiko.SFTPClient.from_transport(t)
+print(sorted(sftp.listdir(".")))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paramiko_logs_in_with_a_code_after_a_refused_key_on_one_connection() {
+    if !have_python("paramiko") {
+        return;
+    }
+    let mut env = Env::new().await;
+    env.upload_unlocked("notes.txt", b"hello").await;
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c")
+        .arg(PARAMIKO_KEY_THEN_CODE)
+        .arg(env.server.addr.port().to_string())
+        .arg(&env.key)
+        .arg(env.server.outbox());
+    let out = run_client(cmd, b"").await;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("'notes.txt'"),
+        "{}",
+        text(&out.stdout)
+    );
+    env.server.stop().await;
+}
+
 const ASYNCSSH_GET: &str = r#"
 import sys, asyncio, asyncssh
 port, key, local = int(sys.argv[1]), sys.argv[2], sys.argv[3]
