@@ -152,10 +152,32 @@ pub enum HoldError {
     Io { dir: PathBuf, source: io::Error },
 }
 
+/// Which process holds `dir`, if one does, found without creating or
+/// locking anything (the folder may not exist yet).
+pub fn holder_of(dir: &Path) -> Option<String> {
+    use std::os::fd::AsRawFd;
+    let mut file = fs::File::open(dir.join(".lock")).ok()?;
+    // SAFETY: flock only takes or refuses a lock on an open descriptor; a
+    // shared lock taken here is given back when `file` closes.
+    let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+    (!free).then(|| holder_named(&mut file))
+}
+
+/// The holder a lock file names.
+fn holder_named(file: &mut fs::File) -> String {
+    use std::io::Read;
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    match holder.trim() {
+        "" => "one that did not say which".to_string(),
+        pid => format!("process {pid}"),
+    }
+}
+
 /// Holds `dir` (made 0700 if missing) for this process, with an advisory
 /// lock on its file `.lock`, which says which process holds it.
 pub fn hold_dir(dir: &Path) -> Result<Held, HoldError> {
-    use std::io::{Read, Seek, Write};
+    use std::io::{Seek, Write};
     use std::os::fd::AsRawFd;
     let failed = |source| HoldError::Io {
         dir: dir.to_path_buf(),
@@ -175,15 +197,9 @@ pub fn hold_dir(dir: &Path) -> Result<Held, HoldError> {
         if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(failed(error));
         }
-        let mut holder = String::new();
-        let _ = file.read_to_string(&mut holder);
-        let holder = match holder.trim() {
-            "" => "one that did not say which".to_string(),
-            pid => format!("process {pid}"),
-        };
         return Err(HoldError::Taken {
             dir: dir.to_path_buf(),
-            holder,
+            holder: holder_named(&mut file),
         });
     }
     file.set_len(0).map_err(failed)?;

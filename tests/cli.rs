@@ -352,7 +352,9 @@ fn a_second_sfs_serve_on_the_same_data_stops_at_once() {
     assert_eq!(same_port.status.code(), Some(1));
     assert!(
         text(&same_port.stderr).contains(&format!(
-            "cannot listen on 127.0.0.1:{first_port}; nothing was touched"
+            "cannot listen on 127.0.0.1:{first_port} (sfs process {} already serves these folders: \
+             stop it first, or give this one folders of its own); nothing was touched",
+            first.id()
         )),
         "{}",
         text(&same_port.stderr)

@@ -199,17 +199,9 @@ fn make_private(config: &Config) -> anyhow::Result<()> {
 /// live store cannot happen. (Several nodes share MySQL and S3, which hold
 /// no such folder; their clean-up is the collector's, one node at a time.)
 fn hold_data(config: &Config) -> anyhow::Result<Vec<private_fs::Held>> {
-    let mut dirs = Vec::new();
-    if config.storage.backend == crate::config::StorageBackend::Local {
-        dirs.push(config.storage.uploads_dir.clone());
-    }
-    if let Some(file) = crate::db::sqlite_file(&config.database.url) {
-        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
-        dirs.push(dir.map_or_else(|| ".".into(), std::path::Path::to_path_buf));
-    }
     let mut held = Vec::new();
     let mut seen = Vec::new();
-    for dir in dirs {
+    for dir in data_dirs(config) {
         private_fs::private_dir(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
@@ -225,6 +217,29 @@ fn hold_data(config: &Config) -> anyhow::Result<Vec<private_fs::Held>> {
         seen.push(canonical);
     }
     Ok(held)
+}
+
+/// The folders a server keeps to itself: the local blob folder and the
+/// SQLite file's folder.
+fn data_dirs(config: &Config) -> Vec<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    if config.storage.backend == crate::config::StorageBackend::Local {
+        dirs.push(config.storage.uploads_dir.clone());
+    }
+    if let Some(file) = crate::db::sqlite_file(&config.database.url) {
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+        dirs.push(dir.map_or_else(|| ".".into(), std::path::Path::to_path_buf));
+    }
+    dirs
+}
+
+/// The running server that holds this configuration's folders, if one
+/// does ("process 1234"), found without touching them: to name it when a
+/// second start cannot even bind its port.
+pub fn data_holder(config: &Config) -> Option<String> {
+    data_dirs(config)
+        .iter()
+        .find_map(|dir| private_fs::holder_of(dir))
 }
 
 /// The one core of a server. Its parts are private: the doors call the

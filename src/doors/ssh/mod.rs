@@ -48,12 +48,24 @@ const ACCOUNT_WATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     resources::keep_large_blocks_apart();
-    // The port first: a second server on it stops before it opens anything
-    // (and one on another port stops at the core's hold of its folders).
+    // The port first: a second server on it stops before it opens anything,
+    // naming the server that holds its folders (and one on another port
+    // stops at the core's hold of its folders).
     let listen = config.server.listen;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}; nothing was touched"))?;
+    let listener = match TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            let running = match crate::core::data_holder(&config) {
+                Some(holder) => format!(
+                    " (sfs {holder} already serves these folders: stop it first, or give this one folders of its own)"
+                ),
+                None => String::new(),
+            };
+            return Err(e).context(format!(
+                "cannot listen on {listen}{running}; nothing was touched"
+            ));
+        }
+    };
     let core = Core::start(config).await?;
     resources::raise_open_file_limit(&core.config().limits);
     let host_key = host_key::load_or_create(&core.config().server.host_key_dir)?;
