@@ -61,12 +61,7 @@ impl Env {
             .await
             .expect("db")
             .expect("account");
-        sfs::core::Who {
-            account_id: account.id,
-            email: ALICE.into(),
-            remote: "test".into(),
-            open_files: sfs::auth::budgets::OpenFiles::new(64),
-        }
+        harness::who(&account)
     }
 
     /// Locks every file again, as a logout does.
@@ -717,12 +712,7 @@ async fn the_readmes_unattended_rclone_setup_works_from_a_new_account() {
         .await
         .expect("db")
         .expect("account");
-    let who = sfs::core::Who {
-        account_id: account.id,
-        email: account.email.clone(),
-        remote: "test".into(),
-        open_files: sfs::auth::budgets::OpenFiles::new(8),
-    };
+    let who = harness::who(&account);
     server.core.lock(&who, &[]).await.expect("lock");
     for (i, data) in sent.iter().enumerate() {
         let name = format!("p{i}.jpg");
@@ -1804,12 +1794,7 @@ async fn the_terminal_uis_fetch_lines_work_when_pasted() {
         let key = harness::client_key();
         harness::trust(&server, &account, &key).await;
         let key_file = harness::key_file(server.dir.path(), &key);
-        let who = sfs::core::Who {
-            account_id: account.id,
-            email: ALICE.into(),
-            remote: "test".into(),
-            open_files: sfs::auth::budgets::OpenFiles::new(4),
-        };
+        let who = harness::who(&account);
         let content = format!("the contents of {name}");
         let (record, file_key) = harness::store(&server.core, &who, name, content.as_bytes())
             .await

@@ -592,12 +592,7 @@ async fn one_writer_of_a_name_across_the_nodes() {
         return;
     };
     let account = create_account(&nodes.one, ALICE).await;
-    let who = sfs::core::Who {
-        account_id: account.id,
-        email: ALICE.into(),
-        remote: "test".into(),
-        open_files: sfs::auth::budgets::OpenFiles::new(8),
-    };
+    let who = harness::who(&account);
     let (one, two) = (&nodes.one.core, &nodes.two.core);
     let mut upload = sfs::core::upload::UploadStream::start(one, &who, "doc.txt", None)
         .await

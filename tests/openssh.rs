@@ -211,12 +211,7 @@ async fn openssh_on_a_plain_terminal_gets_ascii_without_colour_and_keeps_every_k
         .await
         .expect("database")
         .expect("account");
-    let who = sfs::core::Who {
-        account_id: account.id,
-        email: account.email,
-        remote: "127.0.0.1:1".to_string(),
-        open_files: sfs::auth::budgets::OpenFiles::new(4),
-    };
+    let who = harness::who(&account);
     harness::store(&server.core, &who, "x.txt", b"data")
         .await
         .expect("stored");

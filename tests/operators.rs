@@ -446,12 +446,7 @@ async fn quotas_hold_when_uploads_run_side_by_side() {
             assert!(rm.status.success(), "{l}: {}", text(&rm.stderr));
         }
 
-        let who = sfs::core::Who {
-            account_id: alice.account.id,
-            email: ALICE.into(),
-            remote: "test".into(),
-            open_files: sfs::auth::budgets::OpenFiles::new(64),
-        };
+        let who = harness::who(&alice.account);
         let uploads = (0..40).map(|i| {
             let (core, who) = (&server.core, &who);
             async move {

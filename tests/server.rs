@@ -529,12 +529,7 @@ fn nodes_starting_at_once_on_one_folder_share_one_host_key_and_one_secrets_key()
 async fn a_second_server_on_the_same_folders_stops_and_touches_nothing() {
     let mut server = TestServer::start().await;
     let account = harness::create_account(&server, "first@example.com").await;
-    let who = sfs::core::Who {
-        account_id: account.id,
-        email: account.email.clone(),
-        remote: "test".into(),
-        open_files: sfs::auth::budgets::OpenFiles::new(8),
-    };
+    let who = harness::who(&account);
     harness::store(&server.core, &who, "stored.bin", b"already stored")
         .await
         .expect("stored");

@@ -701,12 +701,7 @@ async fn the_key_file_hands_out_the_key_of_the_file_as_it_is_now() {
         .await
         .expect("db")
         .expect("account");
-    let who = sfs::core::Who {
-        account_id: account.id,
-        email: account.email.clone(),
-        remote: "test".into(),
-        open_files: sfs::auth::budgets::OpenFiles::new(64),
-    };
+    let who = harness::who(&account);
     for round in 0..150u32 {
         server.core.lock(&who, &[]).await.expect("lock");
         let uploads = (0..4u32).map(|n| {

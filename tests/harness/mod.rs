@@ -127,6 +127,17 @@ impl TestServer {
     }
 }
 
+/// The account's owner as the core names them, for calls that bypass the
+/// doors.
+pub fn who(account: &sfs::db::Account) -> sfs::core::Who {
+    sfs::core::Who {
+        account_id: account.id,
+        email: account.email.clone(),
+        remote: "test".into(),
+        open_files: sfs::auth::budgets::OpenFiles::new(64),
+    }
+}
+
 /// The names of an account's recorded files, as the database lists them.
 pub async fn stored_names(server: &TestServer, account_id: i64) -> Vec<String> {
     let files = server.core.db().files(account_id).await.expect("list");
