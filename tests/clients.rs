@@ -169,12 +169,18 @@ async fn openssh_sftp_with_512_requests_in_flight_and_large_buffers() {
 /// Runs a Python client script with the server's port, the key file and
 /// the local folder as arguments.
 async fn python(env: &Env, script: &str) -> Output {
+    python_with(env, script, &[]).await
+}
+
+/// [`python`] with more arguments after those three.
+async fn python_with(env: &Env, script: &str, extra: &[&Path]) -> Output {
     let mut cmd = Command::new("python3");
     cmd.arg("-c")
         .arg(script)
         .arg(env.server.addr.port().to_string())
         .arg(&env.key)
-        .arg(env.local.path());
+        .arg(env.local.path())
+        .args(extra);
     run_client(cmd, b"").await
 }
 
@@ -219,11 +225,11 @@ async fn paramiko_default_get_of_a_large_file() {
 /// on one connection: with paramiko's `ServiceRequestingTransport`, which
 /// asks for the login service once (the README's advice: plain `Transport`
 /// asks anew per method, which russh leaves unanswered). The code is read
-/// from the outbox (third argument) as a user reads their mail.
+/// from the outbox (fourth argument) as a user reads their mail.
 const PARAMIKO_KEY_THEN_CODE: &str = r#"
 import sys, os, re, time, paramiko
 from paramiko.transport import ServiceRequestingTransport
-port, outbox = int(sys.argv[1]), sys.argv[3]
+port, outbox = int(sys.argv[1]), sys.argv[4]
 def mails():
     return sorted(f for f in os.listdir(outbox) if f.endswith(".eml")) if os.path.isdir(outbox) else []
 before = len(mails())
@@ -256,13 +262,7 @@ async fn paramiko_logs_in_with_a_code_after_a_refused_key_on_one_connection() {
     }
     let mut env = Env::new().await;
     env.upload_unlocked("notes.txt", b"hello").await;
-    let mut cmd = Command::new("python3");
-    cmd.arg("-c")
-        .arg(PARAMIKO_KEY_THEN_CODE)
-        .arg(env.server.addr.port().to_string())
-        .arg(&env.key)
-        .arg(env.server.outbox());
-    let out = run_client(cmd, b"").await;
+    let out = python_with(&env, PARAMIKO_KEY_THEN_CODE, &[&env.server.outbox()]).await;
     assert!(
         out.status.success(),
         "{}{}",

@@ -121,6 +121,9 @@ pub const KEY_TAKEN: &str = "this key was already read; it is shown once";
 pub const ACCOUNT_DISABLED: &str = "the operator disabled this account; session closed";
 pub const ACCOUNT_DELETED: &str = "the operator deleted this account; session closed";
 
+/// What a second server started on a running one's folders is told to do.
+pub const STOP_THE_OTHER_SERVER: &str = "stop it first, or give this one folders of its own";
+
 /// Every session open when the server stops is told this.
 pub const SERVER_STOPPING: &str =
     "the server is shutting down; session closed (an unfinished upload was not stored: send it again in a moment)";

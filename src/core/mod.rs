@@ -210,7 +210,8 @@ fn hold_data(config: &Config) -> anyhow::Result<Vec<private_fs::Held>> {
         }
         let hold = private_fs::hold_dir(&dir).map_err(|e| {
             anyhow::anyhow!(
-                "{e}: stop that server first, or give this one folders of its own; nothing was touched"
+                "{e}: {}; nothing was touched",
+                messages::STOP_THE_OTHER_SERVER
             )
         })?;
         held.push(hold);
@@ -396,12 +397,12 @@ impl Core {
             .clear();
     }
 
-    /// The server's configuration, as validated at start.
     /// A terminal UI's part of the cells all screens may take.
     pub fn screen_cells(&self) -> Grant {
         self.screen_cells.grant()
     }
 
+    /// The server's configuration, as validated at start.
     pub fn config(&self) -> &Config {
         &self.config
     }

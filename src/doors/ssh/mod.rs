@@ -57,7 +57,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Err(e) => {
             let running = match crate::core::data_holder(&config) {
                 Some(holder) => format!(
-                    " (sfs {holder} already serves these folders: stop it first, or give this one folders of its own)"
+                    " (sfs {holder} already serves these folders: {})",
+                    crate::core::messages::STOP_THE_OTHER_SERVER
                 ),
                 None => String::new(),
             };
