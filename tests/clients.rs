@@ -1625,13 +1625,13 @@ async fn fifty_refusals_in_one_session_never_wait_on_a_timer() {
     // Logged in and warmed up first, so the bound counts only the requests.
     let warm = env.sftp(&[], "ls\n").await;
     assert!(warm.status.success(), "{}", text(&warm.stderr));
-    let commands: String = (0..50).map(|i| format!("-mkdir folder{i}\n")).collect();
+    let commands: String = (0..50).map(|i| format!("-rmdir folder{i}\n")).collect();
     let started = std::time::Instant::now();
     let out = env.sftp(&[], &commands).await;
     let took = started.elapsed();
     let err = text(&out.stderr);
     assert_eq!(
-        err.matches("there are no folders here").count(),
+        err.matches("there is no folder folder").count(),
         50,
         "every refusal explains itself: {err}"
     );
@@ -1847,4 +1847,392 @@ async fn the_terminal_uis_fetch_lines_work_when_pasted() {
         drop(tui);
         server.stop().await;
     }
+}
+
+/// A local tree three levels deep, with an empty folder: `(path, bytes)`
+/// of its files, made under `root`.
+fn make_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let files = [
+        ("top.txt", 10),
+        ("one/a.bin", 70_000),
+        ("one/two/b.bin", 1),
+        ("one/two/three/c bin", 300_000),
+        ("other/d.txt", 0),
+    ];
+    std::fs::create_dir_all(root.join("one/two/three")).expect("tree");
+    std::fs::create_dir_all(root.join("other")).expect("tree");
+    std::fs::create_dir_all(root.join("empty")).expect("tree");
+    files
+        .iter()
+        .map(|(path, len)| {
+            let data = random_bytes(*len);
+            std::fs::write(root.join(path), &data).expect("tree file");
+            (path.to_string(), data)
+        })
+        .collect()
+}
+
+/// Every file of the tree is under `root` with its bytes.
+fn same_tree(root: &Path, files: &[(String, Vec<u8>)]) {
+    for (path, data) in files {
+        assert!(
+            same_file(&root.join(path), data),
+            "{path} under {}",
+            root.display()
+        );
+    }
+}
+
+impl Env {
+    /// The account's folders and its files (path, id), as stored.
+    async fn tree(&self) -> (Vec<String>, Vec<(String, String)>) {
+        let who = self.who().await;
+        let folders = self.server.core.folders(&who).await.expect("folders");
+        (
+            folders.into_iter().map(|f| f.path).collect(),
+            file_ids(self).await,
+        )
+    }
+
+    /// `ssh … COMMAND`.
+    async fn ssh(&self, command: &str) -> Output {
+        let mut cmd = Command::new("ssh");
+        cmd.args(openssh_options(&self.key))
+            .args(["-p", &self.server.addr.port().to_string()])
+            .arg(format!("{ALICE}@127.0.0.1"))
+            .arg(command);
+        run_client(cmd, b"").await
+    }
+}
+
+/// The stored files under `folder`, as paths below it.
+fn files_under(files: &[(String, String)], folder: &str) -> Vec<String> {
+    let prefix = format!("{folder}/");
+    let mut under: Vec<String> = files
+        .iter()
+        .filter_map(|(path, _)| path.strip_prefix(&prefix).map(str::to_string))
+        .collect();
+    under.sort();
+    under
+}
+
+fn tree_paths(files: &[(String, Vec<u8>)]) -> Vec<String> {
+    let mut paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
+    paths.sort();
+    paths
+}
+
+/// OpenSSH's `put -r` and `get -r` of a tree three levels deep: the tree
+/// arrives whole with its empty folder, `ls -l` marks folders with `d`,
+/// and it comes back byte-identical; `cd ..` at the top stays there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_put_r_and_get_r_of_a_tree_three_levels_deep() {
+    if !have("sftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let files = make_tree(&env.path("tree"));
+    let local = env.local.path().display().to_string();
+    let up = env
+        .sftp(&[], &format!("lcd {local}\nmkdir proj\nput -r tree proj\n"))
+        .await;
+    assert!(up.status.success(), "put -r: {}", text(&up.stderr));
+    let (folders, stored) = env.tree().await;
+    assert_eq!(files_under(&stored, "proj/tree"), tree_paths(&files));
+    assert!(
+        folders.contains(&"proj/tree/empty".to_string()),
+        "{folders:?}"
+    );
+    assert_eq!(
+        key_in(&text(&up.stderr)).map(|k| k.len()),
+        Some(44),
+        "each file's key is shown"
+    );
+    let ls = env
+        .sftp(&[], "cd proj/tree\nls -l\ncd ..\ncd ..\ncd ..\npwd\n")
+        .await;
+    let listing = text(&ls.stdout);
+    assert!(ls.status.success(), "{}", text(&ls.stderr));
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with('d') && l.ends_with("one")),
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with('-') && l.ends_with("top.txt")),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("Remote working directory: /\n"),
+        "{listing}"
+    );
+    let down = env
+        .sftp(&[], &format!("lcd {local}\nget -r proj/tree back\n"))
+        .await;
+    assert!(down.status.success(), "get -r: {}", text(&down.stderr));
+    same_tree(&env.path("back"), &files);
+    assert!(env.path("back/empty").is_dir());
+    assert_eq!(
+        env.server.core.waiting_keys(&env.who().await).await.len(),
+        files.len(),
+        "get -r took no key"
+    );
+    env.server.stop().await;
+}
+
+/// rclone: a tree copied twice (the second run transfers nothing), `sync`
+/// of one folder leaves the others alone, `moveto` of a folder moves it
+/// with its files (same ids: nothing copied), and `check` agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_copies_a_tree_twice_syncs_one_folder_and_moves_one() {
+    if !have("rclone") || !have("ssh") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let files = make_tree(&env.path("tree"));
+    let tree = env.path("tree").display().to_string();
+    rclone_clean(rclone(&env, &["copy", &tree, "sfs:project"]).await, "copy").await;
+    let (_, first) = env.tree().await;
+    assert_eq!(files_under(&first, "project"), tree_paths(&files));
+    let again = rclone_clean(
+        rclone(&env, &["copy", "-v", &tree, "sfs:project"]).await,
+        "copy again",
+    )
+    .await;
+    assert_eq!(
+        env.tree().await.1,
+        first,
+        "the second copy stored nothing: {again}"
+    );
+
+    // Another project beside it: a sync of the first must not touch it.
+    let other = env.ssh("mkdir keep").await;
+    assert!(other.status.success(), "{}", text(&other.stderr));
+    let sync_dir = env.path("sync");
+    std::fs::create_dir(&sync_dir).expect("sync");
+    std::fs::write(sync_dir.join("only.txt"), b"only").expect("only");
+    env.upload_unlocked("kept.txt", b"kept").await;
+    let moved = env.ssh("mv kept.txt keep/kept.txt").await;
+    assert!(moved.status.success(), "{}", text(&moved.stderr));
+    rclone_clean(
+        rclone(
+            &env,
+            &["sync", &sync_dir.display().to_string(), "sfs:project/one"],
+        )
+        .await,
+        "sync",
+    )
+    .await;
+    let (_, now) = env.tree().await;
+    assert_eq!(files_under(&now, "project/one"), ["only.txt"]);
+    assert_eq!(
+        files_under(&now, "keep"),
+        ["kept.txt"],
+        "the other folder stayed"
+    );
+    assert!(files_under(&now, "project").contains(&"top.txt".to_string()));
+
+    // moveto of a folder: one rename, the files keep their ids.
+    let before: Vec<String> = now
+        .iter()
+        .filter(|(p, _)| p.starts_with("project/"))
+        .map(|(_, id)| id.clone())
+        .collect();
+    rclone_clean(
+        rclone(&env, &["moveto", "sfs:project", "sfs:archive/2026"]).await,
+        "moveto",
+    )
+    .await;
+    let (folders, after) = env.tree().await;
+    assert!(
+        !folders.iter().any(|f| f.starts_with("project")),
+        "{folders:?}"
+    );
+    let mut moved_ids: Vec<String> = after
+        .iter()
+        .filter(|(p, _)| p.starts_with("archive/2026/"))
+        .map(|(_, id)| id.clone())
+        .collect();
+    let mut before = before;
+    before.sort();
+    moved_ids.sort();
+    assert_eq!(moved_ids, before, "moved, not copied");
+    env.server.stop().await;
+}
+
+/// lftp's `mirror -R` of a tree, then `mirror` back: byte-identical, and
+/// again nothing uploaded twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lftp_mirrors_a_tree_up_and_back() {
+    if !have("lftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let files = make_tree(&env.path("tree"));
+    let tree = env.path("tree").display().to_string();
+    let out = lftp(&env, &format!("mirror -R {tree} /site")).await;
+    assert!(out.status.success(), "mirror -R: {}", text(&out.stderr));
+    let (_, stored) = env.tree().await;
+    assert_eq!(files_under(&stored, "site"), tree_paths(&files));
+    let out = lftp(&env, &format!("mirror -R {tree} /site")).await;
+    assert!(out.status.success(), "again: {}", text(&out.stderr));
+    assert_eq!(env.tree().await.1, stored, "nothing uploaded again");
+    let back = env.path("back").display().to_string();
+    let out = lftp(&env, &format!("mirror /site {back}")).await;
+    assert!(out.status.success(), "mirror: {}", text(&out.stderr));
+    same_tree(&env.path("back"), &files);
+    assert!(env.path("back/one/two/three").is_dir());
+    env.server.stop().await;
+}
+
+/// sshfs: `mkdir -p`, `cp -r` into it, `mv` of a folder, `ls` through the
+/// mount, `rm -r`: what the database holds follows each step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sshfs_mkdir_cp_r_mv_and_rm_r_of_folders() {
+    if !can_mount() {
+        return;
+    }
+    let mut env = Env::new().await;
+    let files = make_tree(&env.path("tree"));
+    let tree = env.path("tree").display().to_string();
+    let mnt = mount(&env).await;
+    let out = sh(
+        &mnt.dir,
+        &format!("mkdir -p a/b/c && cp -r {tree} a/b/c/ && ls a/b/c/tree/one/two"),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("three"), "{}", text(&out.stdout));
+    let (_, stored) = env.tree().await;
+    assert_eq!(files_under(&stored, "a/b/c/tree"), tree_paths(&files));
+    let out = sh(
+        &mnt.dir,
+        "mv a/b/c/tree moved && test -d moved/empty && ! test -e a/b/c/tree",
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (_, moved) = env.tree().await;
+    assert_eq!(files_under(&moved, "moved"), tree_paths(&files));
+    let ids = |files: &[(String, String)]| {
+        let mut ids: Vec<String> = files.iter().map(|(_, id)| id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&moved), ids(&stored), "moved in place");
+    same_tree(&mnt.dir.join("moved"), &files);
+    let out = sh(&mnt.dir, "rm -r moved a && ls -A").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "");
+    assert_eq!(env.tree().await, (Vec::new(), Vec::new()));
+    drop(mnt);
+    env.server.stop().await;
+}
+
+const PYTHON_TREES: &str = r#"
+import sys, os, io, stat, asyncio, paramiko, asyncssh
+port, key, local = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+client = paramiko.SSHClient()
+client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+client.connect("127.0.0.1", port=port, username="alice@example.com", key_filename=key,
+               look_for_keys=False, allow_agent=False, timeout=30)
+sftp = client.open_sftp()
+def makedirs(path):
+    at = ""
+    for part in path.split("/"):
+        at = at + "/" + part if at else part
+        try:
+            sftp.mkdir(at)
+        except IOError:
+            assert stat.S_ISDIR(sftp.stat(at).st_mode)
+makedirs("p/q/r")
+makedirs("p/q/r")
+sftp.putfo(io.BytesIO(b"deep"), "p/q/r/deep.txt")
+assert sftp.listdir("p/q") == ["r"]
+assert stat.S_ISDIR(sftp.stat("p/q").st_mode)
+sftp.rename("p/q", "p/moved")
+with sftp.open("p/moved/r/deep.txt") as f:
+    assert f.read() == b"deep"
+try:
+    sftp.rmdir("p")
+    print("rmdir of a full folder accepted")
+except IOError:
+    pass
+try:
+    sftp.rename("p", "p/moved/r/inside")
+    print("moved into itself")
+except IOError:
+    pass
+assert sftp.normalize("p/moved/../moved/./r") == "/p/moved/r"
+assert sftp.normalize("../..") == "/"
+client.close()
+
+async def with_asyncssh():
+    async with asyncssh.connect("127.0.0.1", port=port, username="alice@example.com",
+                                client_keys=[key], known_hosts=None, agent_path=None) as conn:
+        async with conn.start_sftp_client() as s:
+            await s.makedirs("x/y/z")
+            await s.makedirs("x/y/z", exist_ok=True)
+            await s.put(local + "/tree", "x/y/z", recurse=True)
+            await s.get("x/y/z/tree", local + "/back", recurse=True)
+            assert await s.isdir("x/y/z/tree/one/two/three")
+            names = sorted(await s.listdir("x/y/z/tree"))
+            assert names == [".", "..", "empty", "one", "other", "top.txt"], names
+asyncio.run(with_asyncssh())
+print("ok")
+"#;
+
+/// paramiko builds folders one `mkdir` at a time (its users' makedirs),
+/// renames a folder and reads a file through its new path, and is refused
+/// removing a full folder or moving one into itself; asyncssh's `makedirs`
+/// and `put`/`get(recurse=True)` move a whole tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paramiko_makedirs_and_asyncssh_recursive_put_and_get() {
+    if !have_python("paramiko") || !have_python("asyncssh") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let files = make_tree(&env.path("tree"));
+    let out = python_ok(&env, PYTHON_TREES).await;
+    assert_eq!(text(&out.stdout).trim(), "ok");
+    let (folders, stored) = env.tree().await;
+    assert_eq!(files_under(&stored, "x/y/z/tree"), tree_paths(&files));
+    assert!(folders.contains(&"p/moved/r".to_string()), "{folders:?}");
+    same_tree(&env.path("back"), &files);
+    env.server.stop().await;
+}
+
+/// Every spelling of a path stays inside the account: another account's
+/// folder of the same name is a different one, `..` past the top is
+/// refused in the same words, and nothing of Bob's is seen or changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_of_another_account_are_out_of_reach() {
+    if !have("sftp") {
+        return;
+    }
+    let mut env = Env::new().await;
+    let (bob, _) = account_with_key_file(&env.server, "bob@example.com").await;
+    let bob_who = harness::who(&bob);
+    let core = &env.server.core;
+    core.make_folder(&bob_who, "shared/deep", true)
+        .await
+        .expect("bob's folders");
+    let out = env.sftp(&[], "mkdir shared\nls shared\n").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("deep"), "{}", text(&out.stdout));
+    for path in ["../bob@example.com/shared", "/../shared", "shared/../../x"] {
+        let out = env.sftp(&[], &format!("ls {path}\n")).await;
+        assert!(!out.status.success(), "{path}");
+        assert!(
+            text(&out.stderr).contains("paths stay inside your files"),
+            "{path}: {}",
+            text(&out.stderr)
+        );
+    }
+    let bob_folders = core.folders(&bob_who).await.expect("folders");
+    let paths: Vec<&str> = bob_folders.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["shared", "shared/deep"]);
+    env.server.stop().await;
 }

@@ -414,7 +414,7 @@ async fn files_replace_delete_rename() {
             .rename_file_replacing(b.id, "draft.swp", "report.pdf")
             .await
             .unwrap();
-        assert_eq!(replaced, Some(Some(file(3, b.id, "report.pdf"))), "{l}");
+        assert_eq!(replaced, Ok(Some(file(3, b.id, "report.pdf"))), "{l}");
         let now = db.file_by_name(b.id, "report.pdf").await.unwrap().unwrap();
         assert_eq!(
             now.id,
@@ -423,13 +423,15 @@ async fn files_replace_delete_rename() {
         );
         assert_eq!(
             db.rename_file_replacing(b.id, "gone", "x").await.unwrap(),
-            None
+            Err(RenameOutcome::NoSuchFile)
         );
         db.rename_file_replacing(b.id, "report.pdf", "draft.swp")
             .await
+            .unwrap()
             .unwrap();
         db.rename_file_replacing(b.id, "draft.swp", "report.pdf")
             .await
+            .unwrap()
             .unwrap();
         assert_eq!(db.files(b.id).await.unwrap().len(), 1, "{l}");
 

@@ -204,7 +204,7 @@ async fn names_are_checked_and_nothing_is_created_for_a_bad_one() {
         "",
         ".",
         "..",
-        "a/b",
+        "a//b",
         "..\\x",
         "tab\there",
         "esc\u{1b}[2J",
@@ -212,6 +212,7 @@ async fn names_are_checked_and_nothing_is_created_for_a_bad_one() {
     ] {
         match files.begin_upload(ACCOUNT, bad, FileKey::generate()) {
             Err(FilesError::InvalidName(why)) => assert!(!why.is_empty()),
+            Err(FilesError::OutsideFiles) => assert_eq!(bad, ".."),
             Err(other) => panic!("{bad:?}: unexpected error {other}"),
             Ok(_) => panic!("{bad:?} was accepted"),
         }

@@ -374,10 +374,10 @@ async fn paths_never_leave_the_account() {
         ("get /../../etc/passwd out", ""),
         ("get ./../x out", ""),
         ("get sub/x out", ""),
-        ("put f sub/dir/f", "no folders"),
-        ("put f ../f", "`..` is not allowed"),
-        ("mkdir d", "no folders"),
-        ("rmdir d", "no folders"),
+        ("put f sub/dir/f", "there is no folder sub"),
+        ("put f ../f", "`..` cannot go above your top folder"),
+        ("mkdir ../d", "`..` cannot go above your top folder"),
+        ("rmdir d", "there is no folder d"),
         ("ln -s x y", "links are not supported"),
         ("cd sub", ""),
         ("chmod 777 /etc/passwd", ""),
@@ -790,4 +790,205 @@ async fn an_upload_is_refused_when_a_file_took_its_key_files_name_meanwhile() {
         Ok(&b"notes, not a key"[..])
     );
     assert_eq!(harness::blob_count(&server).await, 1, "no blob left behind");
+}
+
+/// Keys and folders: a fresh key waits as `DIR/NAME.key` beside its file
+/// and in `.keys/DIR/`, keeping its folder's path; renaming the file, then
+/// moving its folder, keeps the waiting key and the unlock, reachable by
+/// the new path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_keys_and_unlocks_follow_files_and_folders() {
+    let server = TestServer::start().await;
+    let alice = User::new(&server, "alice@example.com").await;
+    alice.write("f", b"in a folder");
+    let run = alice
+        .sftp_ok(
+            &server,
+            "mkdir docs\nmkdir docs/2026\nput f docs/2026/a.txt\n",
+        )
+        .await;
+    let key = key_in(&run.stderr, "docs/2026/a.txt");
+    assert_eq!(
+        alice.keys(&server).await,
+        Vec::<String>::new(),
+        ".keys lists folders only here"
+    );
+    let listed = alice
+        .sftp_ok(&server, "ls -l .keys\nls -l .keys/docs/2026\n")
+        .await;
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.starts_with('d') && l.ends_with("docs")),
+        "{}",
+        listed.stdout
+    );
+    assert!(listed.stdout.contains("a.txt.key"), "{}", listed.stdout);
+
+    let run = alice
+        .sftp_ok(&server, "rename docs/2026/a.txt docs/2026/b.txt\nrename docs/2026 docs/old\nrename docs archive\n")
+        .await;
+    assert!(run.success);
+    let got = alice
+        .sftp_ok(
+            &server,
+            "get archive/old/b.txt.key k1\nget archive/old/b.txt back\n",
+        )
+        .await;
+    assert!(got.success);
+    assert_eq!(
+        std::fs::read_to_string(alice.path("k1")).unwrap().trim(),
+        key
+    );
+    assert_eq!(
+        std::fs::read(alice.path("back")).unwrap(),
+        b"in a folder",
+        "still unlocked"
+    );
+    assert!(alice.keys(&server).await.is_empty());
+}
+
+/// A folder being uploaded into is not moved or removed until the upload
+/// ends (it lands where its folder is); an upload into a folder another
+/// node moved meanwhile is refused at its close with a sentence, and
+/// leaves no row and no blob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_moved_while_a_file_in_it_uploads_never_loses_or_orphans_it() {
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+    let server = TestServer::start().await;
+    let (_client, sftp) = raw_session(&server, "erin@example.com").await;
+    let account = server
+        .core
+        .db()
+        .account_by_email("erin@example.com")
+        .await
+        .expect("db")
+        .expect("account");
+    let who = harness::who(&account);
+    sftp.mkdir("box", FileAttributes::empty())
+        .await
+        .expect("mkdir");
+    let write = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let handle = sftp
+        .open("box/big.bin", write, FileAttributes::empty())
+        .await
+        .expect("open")
+        .handle;
+    sftp.write(&handle, 0, vec![7u8; 100_000])
+        .await
+        .expect("write");
+    let refused = server.core.move_folder(&who, "box", "moved").await;
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("box/big.bin is being uploaded right now")),
+        "{refused:?}"
+    );
+    let refused = server.core.remove_tree(&who, "box").await;
+    assert!(refused.is_err(), "{refused:?}");
+    sftp.write(&handle, 100_000, vec![8u8; 1000])
+        .await
+        .expect("write");
+    sftp.close(&handle).await.expect("stored");
+    server
+        .core
+        .move_folder(&who, "box", "moved")
+        .await
+        .expect("moved after");
+    let stored = server
+        .core
+        .file_by_name(&who, "moved/big.bin")
+        .await
+        .expect("db");
+    assert_eq!(stored.map(|f| f.size), Some(101_000));
+
+    // Another node's move is not seen by this node's claims: the commit
+    // finds the folder gone and stores nothing.
+    let handle = sftp
+        .open("moved/late.bin", write, FileAttributes::empty())
+        .await
+        .expect("open")
+        .handle;
+    sftp.write(&handle, 0, vec![1u8; 5000])
+        .await
+        .expect("write");
+    let moved = server
+        .core
+        .db()
+        .move_folder(account.id, "moved", "elsewhere")
+        .await;
+    assert_eq!(moved.expect("db"), sfs::db::MoveFolder::Moved);
+    let closed = sftp.close(&handle).await;
+    let message = status_message(closed);
+    assert!(
+        message.contains("the folder of moved/late.bin was moved or removed while it was being uploaded; nothing was stored"),
+        "{message}"
+    );
+    let names: Vec<String> = server
+        .core
+        .list(&who)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|f| f.record.name)
+        .collect();
+    assert_eq!(names, ["elsewhere/big.bin"]);
+    assert_eq!(harness::blob_count(&server).await, 1, "no blob left behind");
+}
+
+/// A name is one file or one folder, never both, in every order; folders
+/// count against `account_max_folders`; names and depth keep to their
+/// limits; a folder's `..` and `.` are listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_limits_and_listings_of_folders() {
+    use russh_sftp::protocol::FileAttributes;
+    let server = TestServer::start_with(|config| {
+        config.limits.account_max_folders = 3;
+        config.limits.max_folder_depth = 2;
+        config.limits.max_name_bytes = 20;
+    })
+    .await;
+    let (_client, sftp) = raw_session(&server, "finn@example.com").await;
+    let none = FileAttributes::empty();
+    put_unlocked(&sftp, "x", b"file").await;
+    let clash = sftp.mkdir("x", none.clone()).await;
+    assert!(status_message(clash).contains("a file with that name already exists"));
+    sftp.mkdir("d", none.clone()).await.expect("mkdir");
+    sftp.mkdir("d/e", none.clone()).await.expect("mkdir");
+    let deep = sftp.mkdir("d/e/f", none.clone()).await;
+    assert!(status_message(deep).contains("folders go at most 2 deep here"));
+    let long = sftp.mkdir("abcdefghijklmnopqrstuvwxyz", none.clone()).await;
+    assert!(status_message(long).contains("is longer than 20 bytes"));
+    sftp.mkdir("g", none.clone()).await.expect("mkdir");
+    let many = sftp.mkdir("h", none.clone()).await;
+    assert!(status_message(many).contains("your account has 3 folders, the most allowed"));
+    let onto = sftp
+        .open(
+            "d",
+            russh_sftp::protocol::OpenFlags::WRITE | russh_sftp::protocol::OpenFlags::CREATE,
+            none.clone(),
+        )
+        .await;
+    assert!(status_message(onto).contains("d is a folder, not a file"));
+    let rename = sftp.rename("x", "d").await;
+    assert!(status_message(rename).contains("d is a folder, not a file"));
+    let remove = sftp.remove("d").await;
+    assert!(status_message(remove).contains("d is a folder, not a file"));
+    let stat = sftp.stat("d/e").await.expect("stat");
+    assert_eq!(stat.attrs.permissions.map(|p| p & 0o170000), Some(0o040000));
+    let real = sftp.realpath("d/e/../../d/./e").await.expect("realpath");
+    assert_eq!(real.files[0].filename, "/d/e");
+    let handle = sftp.opendir("d").await.expect("opendir").handle;
+    let names: Vec<String> = sftp
+        .readdir(&handle)
+        .await
+        .expect("readdir")
+        .files
+        .into_iter()
+        .map(|f| f.filename)
+        .collect();
+    assert_eq!(names, [".", "..", "e"]);
+    let not_empty = sftp.rmdir("d").await;
+    assert!(status_message(not_empty).contains("d is not empty: it holds 0 files and 1 folders"));
+    sftp.rmdir("d/e").await.expect("rmdir");
+    sftp.rmdir("d").await.expect("rmdir");
 }

@@ -324,7 +324,7 @@ async fn ls_rm_help_and_unknown_commands() {
     let json = alice.ssh("ls --json", Vec::new()).await;
     let json = text(&json.stdout);
     assert!(
-        json.starts_with('[') && json.contains("\"name\":\"b c.txt\",\"size\":4"),
+        json.starts_with('[') && json.contains("\"name\":\"b c.txt\",\"type\":\"file\",\"size\":4"),
         "{json}"
     );
 
@@ -509,7 +509,7 @@ async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
     let source = write_file(local.path(), "report.pdf", b"again");
     let account_id = alice_account(&server).await.id;
 
-    // Uploading to a new name, and directories refused.
+    // Uploading to a new name; a folder without -r is refused.
     let renamed = alice.scp(&[&source, "REMOTE:copy.pdf"]).await;
     assert!(renamed.status.success(), "{}", text(&renamed.stderr));
     assert!(server
@@ -520,14 +520,342 @@ async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
         .expect("db")
         .iter()
         .any(|f| f.name == "copy.pdf"));
-    let dir = local.path().join("folder");
-    std::fs::create_dir(&dir).expect("dir");
-    write_file(&dir, "x", b"x");
-    let recursive = alice
-        .scp(&["-r", &dir.display().to_string(), "REMOTE:"])
+    assert!(alice.ssh("mkdir folder", Vec::new()).await.status.success());
+    let down = local.path().join("down");
+    let plain = alice
+        .scp(&["REMOTE:folder", &down.display().to_string()])
         .await;
-    assert!(!recursive.status.success());
-    assert!(text(&recursive.stderr).contains("directories are not supported"));
+    assert!(!plain.status.success());
+    assert!(
+        text(&plain.stderr).contains("folder is a folder: copy it with scp -r"),
+        "{}",
+        text(&plain.stderr)
+    );
+    server.stop().await;
+}
+
+/// A local tree three levels deep, with an empty folder: `(path, bytes)`
+/// of its files, made under `root`.
+fn make_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let files = [
+        ("top.txt", 10),
+        ("one/a.bin", 70_000),
+        ("one/two/b.bin", 1),
+        ("one/two/three/c bin", 300_000),
+        ("other/d.txt", 0),
+    ];
+    std::fs::create_dir_all(root.join("one/two/three")).expect("tree");
+    std::fs::create_dir_all(root.join("other")).expect("tree");
+    std::fs::create_dir_all(root.join("empty")).expect("tree");
+    files
+        .iter()
+        .map(|(path, len)| {
+            let data = random_bytes(*len);
+            std::fs::write(root.join(path), &data).expect("tree file");
+            (path.to_string(), data)
+        })
+        .collect()
+}
+
+/// Every file of the tree under `root` is there with its bytes, and the
+/// empty folder too.
+fn same_tree(root: &Path, files: &[(String, Vec<u8>)]) {
+    for (path, data) in files {
+        let got = std::fs::read(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(sha(&got), sha(data), "{path}");
+    }
+    assert!(root.join("empty").is_dir(), "the empty folder came too");
+}
+
+/// The account's folders and files by path, as stored.
+async fn stored_tree(server: &TestServer) -> (Vec<String>, Vec<String>) {
+    let who = harness::who(&alice_account(server).await);
+    let folders = server.core.folders(&who).await.expect("folders");
+    let files = server.core.list(&who).await.expect("files");
+    (
+        folders.into_iter().map(|f| f.path).collect(),
+        files.into_iter().map(|f| f.record.name).collect(),
+    )
+}
+
+/// `scp -r` up and down, over sftp and the legacy protocol: a tree three
+/// levels deep arrives whole, into a new folder or an existing one, and
+/// comes back byte-identical; `host:dir/file` reaches one file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scp_r_copies_trees_both_ways_in_both_protocols() {
+    if !have("scp") {
+        return;
+    }
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let local = tempfile::tempdir().expect("tempdir");
+    let tree = local.path().join("tree");
+    let files = make_tree(&tree);
+    let source = tree.display().to_string();
+    for protocol in ["-O", "-s"] {
+        let target = format!("REMOTE:{protocol}");
+        let up = alice.scp_with(protocol, &["-r", &source, &target]).await;
+        assert!(up.status.success(), "{protocol}: {}", text(&up.stderr));
+        // Into an existing folder: the tree lands inside it.
+        let into = protocol.trim_start_matches('-').to_lowercase() + "-in";
+        assert!(alice
+            .ssh(&format!("mkdir {into}"), Vec::new())
+            .await
+            .status
+            .success());
+        let up = alice
+            .scp_with(protocol, &["-r", &source, &format!("REMOTE:{into}")])
+            .await;
+        assert!(up.status.success(), "{protocol}: {}", text(&up.stderr));
+    }
+    let (folders, stored) = stored_tree(&server).await;
+    for root in ["-O", "-s", "o-in/tree", "s-in/tree"] {
+        for (path, _) in &files {
+            let want = format!("{root}/{path}");
+            assert!(stored.contains(&want), "{want} in {stored:?}");
+        }
+        assert!(folders.contains(&format!("{root}/empty")), "{folders:?}");
+    }
+    for protocol in ["-O", "-s"] {
+        let down = local.path().join(format!("down{protocol}"));
+        let got = alice
+            .scp_with(
+                protocol,
+                &[
+                    "-r",
+                    &format!("REMOTE:{protocol}"),
+                    &down.display().to_string(),
+                ],
+            )
+            .await;
+        assert!(got.status.success(), "{protocol}: {}", text(&got.stderr));
+        same_tree(&down, &files);
+        let one = local.path().join(format!("one{protocol}"));
+        let got = alice
+            .scp_with(
+                protocol,
+                &["REMOTE:s-in/tree/one/two/b.bin", &one.display().to_string()],
+            )
+            .await;
+        assert!(got.status.success(), "{protocol}: {}", text(&got.stderr));
+        assert_eq!(std::fs::read(&one).expect("one file"), files[2].1);
+    }
+    server.stop().await;
+}
+
+/// The commands on folders, in the order a user tries them: `mkdir -p`,
+/// `put`/`get`/`md5sum`/`lock`/`unlock` with paths, `ls FOLDER` (and its
+/// JSON with the type), `mv` of a file and of a folder that keeps every
+/// key, `rmdir` of a folder that holds something says what, `rm -r` says
+/// what it removed; refusals change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_through_the_commands() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let ok =
+        |out: &Output, what: &str| assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+
+    ok(
+        &alice.ssh("mkdir -p projects/2026/q1", Vec::new()).await,
+        "mkdir -p",
+    );
+    ok(
+        &alice.ssh("mkdir -p projects/2026", Vec::new()).await,
+        "mkdir -p again",
+    );
+    let again = alice.ssh("mkdir projects", Vec::new()).await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("a folder named projects already exists"),
+        "{}",
+        text(&again.stderr)
+    );
+    let orphan = alice.ssh("mkdir nowhere/sub", Vec::new()).await;
+    assert!(
+        text(&orphan.stderr).contains("there is no folder nowhere"),
+        "{}",
+        text(&orphan.stderr)
+    );
+
+    let data = random_bytes(100_000);
+    let put = alice
+        .ssh("put projects/2026/q1/report.pdf", data.clone())
+        .await;
+    let key = key_of(&put);
+    let missing = alice.ssh("put elsewhere/report.pdf", b"x".to_vec()).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("there is no folder elsewhere"),
+        "{}",
+        text(&missing.stderr)
+    );
+    let onto_folder = alice.ssh("put projects/2026", b"x".to_vec()).await;
+    assert!(
+        text(&onto_folder.stderr).contains("projects/2026 is a folder, not a file"),
+        "{}",
+        text(&onto_folder.stderr)
+    );
+
+    let ls = text(&alice.ssh("ls projects/2026", Vec::new()).await.stdout);
+    assert!(ls.contains("q1/") && ls.contains("folder"), "{ls}");
+    let ls = text(&alice.ssh("ls ./projects/2026/q1/", Vec::new()).await.stdout);
+    assert!(
+        ls.contains("report.pdf") && ls.contains("key waiting"),
+        "{ls}"
+    );
+    let top = text(&alice.ssh("ls", Vec::new()).await.stdout);
+    assert!(
+        top.contains("projects/") && !top.contains("report.pdf"),
+        "{top}"
+    );
+    let json = text(
+        &alice
+            .ssh("ls --json projects/2026/q1/..", Vec::new())
+            .await
+            .stdout,
+    );
+    assert!(json.contains(r#""name":"q1","type":"folder""#), "{json}");
+    let json = text(
+        &alice
+            .ssh("ls projects/2026/q1 --json", Vec::new())
+            .await
+            .stdout,
+    );
+    assert!(
+        json.contains(r#""name":"report.pdf","type":"file","size":100000"#),
+        "{json}"
+    );
+    let outside = alice.ssh("ls projects/../..", Vec::new()).await;
+    assert!(
+        text(&outside.stderr).contains("paths stay inside your files"),
+        "{}",
+        text(&outside.stderr)
+    );
+
+    let got = alice
+        .ssh(
+            "get projects/2026/q1/report.pdf",
+            format!(
+                "{key}
+"
+            )
+            .into_bytes(),
+        )
+        .await;
+    ok(&got, "get");
+    assert_eq!(sha(&got.stdout), sha(&data));
+    let sum = alice
+        .ssh("sha256sum projects/2026/q1/report.pdf", Vec::new())
+        .await;
+    assert!(
+        text(&sum.stdout).starts_with(&sha(&data)),
+        "{}",
+        text(&sum.stdout)
+    );
+    ok(
+        &alice
+            .ssh("lock projects/2026/q1/report.pdf", Vec::new())
+            .await,
+        "lock",
+    );
+
+    // A file moved into another folder, then the folder renamed and moved:
+    // the key still opens it, by its new path.
+    ok(
+        &alice
+            .ssh("mv projects/2026/q1/report.pdf projects", Vec::new())
+            .await,
+        "mv file into",
+    );
+    ok(
+        &alice
+            .ssh("mv projects/2026 projects/archive", Vec::new())
+            .await,
+        "mv folder",
+    );
+    ok(&alice.ssh("mkdir old", Vec::new()).await, "mkdir old");
+    ok(
+        &alice.ssh("mv projects old", Vec::new()).await,
+        "mv folder into",
+    );
+    let (folders, files) = stored_tree(&server).await;
+    assert_eq!(
+        folders,
+        [
+            "old",
+            "old/projects",
+            "old/projects/archive",
+            "old/projects/archive/q1"
+        ]
+    );
+    assert_eq!(files, ["old/projects/report.pdf"]);
+    let into_itself = alice
+        .ssh("mv old old/projects/archive/mine", Vec::new())
+        .await;
+    assert_eq!(into_itself.status.code(), Some(1));
+    assert!(
+        text(&into_itself.stderr).contains("cannot move into itself"),
+        "{}",
+        text(&into_itself.stderr)
+    );
+    let unlock = alice
+        .ssh(
+            "unlock old/projects/report.pdf",
+            format!(
+                "{key}
+"
+            )
+            .into_bytes(),
+        )
+        .await;
+    ok(&unlock, "unlock by the new path");
+    let got = alice
+        .ssh(
+            "get old/projects/report.pdf",
+            format!(
+                "{key}
+"
+            )
+            .into_bytes(),
+        )
+        .await;
+    assert_eq!(
+        sha(&got.stdout),
+        sha(&data),
+        "the key opens it after the moves"
+    );
+
+    let not_empty = alice.ssh("rmdir old/projects", Vec::new()).await;
+    assert_eq!(not_empty.status.code(), Some(1));
+    assert!(
+        text(&not_empty.stderr)
+            .contains("old/projects is not empty: it holds 1 files and 1 folders"),
+        "{}",
+        text(&not_empty.stderr)
+    );
+    let plain_rm = alice.ssh("rm old", Vec::new()).await;
+    assert!(
+        text(&plain_rm.stderr).contains("old is a folder, not a file"),
+        "{}",
+        text(&plain_rm.stderr)
+    );
+    ok(
+        &alice.ssh("rmdir old/projects/archive/q1", Vec::new()).await,
+        "rmdir empty",
+    );
+    ok(
+        &alice.ssh("put old/projects/archive/x", b"x".to_vec()).await,
+        "put",
+    );
+    let rm = alice.ssh("rm -r old", Vec::new()).await;
+    ok(&rm, "rm -r");
+    assert!(
+        text(&rm.stderr).contains("removed old and what it held: 2 files and 2 folders"),
+        "{}",
+        text(&rm.stderr)
+    );
+    assert_eq!(stored_tree(&server).await, (Vec::new(), Vec::new()));
+    assert_eq!(harness::blob_count(&server).await, 0, "the blobs went too");
     server.stop().await;
 }
 
@@ -650,12 +978,9 @@ async fn scp_refuses_parent_folders_and_overlong_headers_in_sftps_words() {
     for (target, words) in [
         (
             "REMOTE:../1/",
-            "paths stay inside your files: `..` is not allowed",
+            "paths stay inside your files: `..` cannot go above your top folder",
         ),
-        (
-            "REMOTE:sub/one",
-            "there are no folders here: use a plain file name",
-        ),
+        ("REMOTE:sub/one", "there is no folder sub"),
     ] {
         for protocol in ["-O", "-s"] {
             let out = alice.scp_with(protocol, &[&source, target]).await;

@@ -346,6 +346,16 @@ settings! {
         /// Files one account may store; 0 for no limit.
         account_max_files: u64 = 0u64, expect "a whole number of files, 0 for no limit",
             check anything;
+        /// Folders one account may have, in all its tree.
+        account_max_folders: u64 = 10_000u64, expect "a whole number from 1 to 1000000",
+            check |n| (1..=1_000_000).contains(n);
+        /// Longest file or folder name accepted, in bytes of UTF-8 (at most 255, what the
+        /// database holds).
+        max_name_bytes: u64 = 255u64, expect "a whole number from 1 to 255",
+            check |n| (1..=255).contains(n);
+        /// Deepest folder accepted: how many folders a path may go down through.
+        max_folder_depth: u64 = 32u64, expect "a whole number from 0 to 256",
+            check |n| *n <= 256;
         /// Files one SSH connection may have open at once, across all its channels and
         /// doors (each holds a file descriptor and buffers up to ~1.5 MiB while it
         /// streams); an sftp channel may also hold no more handles than this.

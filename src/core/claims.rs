@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::core::cluster::{unavailable, Cluster};
+use crate::core::names::is_within;
 use crate::core::redis_claims::{RedisClaims, CLAIM_SECONDS};
 use crate::core::FilesError;
 
@@ -25,6 +26,9 @@ use crate::core::FilesError;
 #[derive(Clone)]
 pub(crate) struct Claims {
     local: Arc<Mutex<HashMap<(i64, String), String>>>,
+    /// Every claim this node's writers hold, wherever it was taken, by
+    /// token: what a folder's removal asks about.
+    here: Arc<Mutex<HashMap<String, (i64, String)>>>,
     shared: Option<Arc<RedisClaims>>,
 }
 
@@ -47,6 +51,7 @@ impl Claims {
     pub(crate) fn new(cluster: Option<Arc<Cluster>>) -> Claims {
         Claims {
             local: Arc::default(),
+            here: Arc::default(),
             shared: cluster.map(|cluster| Arc::new(RedisClaims::new(cluster))),
         }
     }
@@ -73,6 +78,18 @@ impl Claims {
             });
         }
         Ok(())
+    }
+
+    /// A name inside `folder` that one of this node's writers holds, if
+    /// any. Writers on other nodes are not seen here: their uploads find
+    /// the folder gone at their commit, which refuses them with a sentence.
+    pub(crate) fn held_within(&self, account_id: i64, folder: &str) -> Option<String> {
+        self.here
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .find(|(account, name)| *account == account_id && is_within(name, folder))
+            .map(|(_, name)| name.clone())
     }
 
     async fn try_claim(&self, account_id: i64, name: &str) -> Option<NameClaim> {
@@ -112,6 +129,10 @@ impl Claims {
                 Held::Local
             }
         };
+        self.here
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token.clone(), (account_id, name.to_string()));
         Some(NameClaim {
             claims: self.clone(),
             account_id,
@@ -138,6 +159,11 @@ impl Claims {
 
 impl Drop for NameClaim {
     fn drop(&mut self) {
+        self.claims
+            .here
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.token);
         match &self.held {
             Held::Local => {
                 let mut local = self.claims.local();

@@ -15,12 +15,38 @@ use crate::vault::VaultError;
 pub enum FilesError {
     #[error("invalid file name: {0}")]
     InvalidName(&'static str),
-    #[error("paths stay inside your files: `..` is not allowed")]
+    #[error("paths stay inside your files: `..` cannot go above your top folder")]
     OutsideFiles,
-    #[error("there are no folders here: use a plain file name")]
-    NoFolders,
+    #[error("invalid file name: {} is longer than {limit} bytes", escape(.name))]
+    NameTooLong { name: String, limit: usize },
+    #[error("folders go at most {limit} deep here")]
+    TooDeep { limit: usize },
     #[error("no such file")]
     NotFound,
+    #[error("there is no folder {}", escape(.path))]
+    NoSuchFolder { path: String },
+    #[error("{} is a folder, not a file", escape(.name))]
+    IsAFolder { name: String },
+    #[error("{} is a file, not a folder", escape(.name))]
+    NotAFolder { name: String },
+    #[error("a folder named {} already exists", escape(.name))]
+    FolderExists { name: String },
+    #[error("{} is not empty: it holds {files} files and {folders} folders; remove them first, or remove it with everything in it (`ssh … rm -r`)", escape(.name))]
+    FolderNotEmpty {
+        name: String,
+        files: u64,
+        folders: u64,
+    },
+    #[error("{} cannot move into itself ({}); nothing was moved", escape(.from), escape(.to))]
+    IntoItself { from: String, to: String },
+    #[error(
+        "your account has {limit} folders, the most allowed: remove some first; nothing was made"
+    )]
+    TooManyFolders { limit: u64 },
+    #[error("the folder of {} was moved or removed while it was being uploaded; nothing was stored", escape(.name))]
+    FolderGone { name: String },
+    #[error("{} is being uploaded right now: try again once the upload has finished; nothing was changed", escape(.name))]
+    UploadInside { name: String },
     #[error("`.keys` holds your waiting keys to read: nothing can be written there")]
     KeysReadOnly,
     /// A key file asked for where a stored file is meant (a checksum, a
@@ -98,6 +124,9 @@ pub enum ErrorKind {
     NotFound,
     /// Refused by a rule: locked, wrong key, account closed, reserved name.
     Denied,
+    /// A file or folder has that name already (what `mkdir -p` and its kin
+    /// look for: OpenSSH's server answers it as a plain failure).
+    Taken,
     /// The request itself is wrong: a bad name, a path, not a key.
     Invalid,
     /// Over a size limit (file size, disk).
@@ -110,8 +139,11 @@ pub enum ErrorKind {
 impl FilesError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            FilesError::NotFound => ErrorKind::NotFound,
-            FilesError::Exists
+            FilesError::NotFound | FilesError::NoSuchFolder { .. } => ErrorKind::NotFound,
+            FilesError::Exists | FilesError::FolderExists { .. } => ErrorKind::Taken,
+            FilesError::FolderNotEmpty { .. }
+            | FilesError::IsAFolder { .. }
+            | FilesError::NotAFolder { .. }
             | FilesError::KeyFileOf { .. }
             | FilesError::HidesKeyFile { .. }
             | FilesError::Locked
@@ -123,17 +155,22 @@ impl FilesError {
             | FilesError::KeysReadOnly
             | FilesError::NotAKeyFor { .. }
             | FilesError::OutsideFiles
-            | FilesError::NoFolders
+            | FilesError::NameTooLong { .. }
+            | FilesError::TooDeep { .. }
+            | FilesError::IntoItself { .. }
             | FilesError::SizeMismatch { .. }
             | FilesError::Vault(_) => ErrorKind::Invalid,
             FilesError::TooLarge { .. }
             | FilesError::OverQuota { .. }
             | FilesError::TooManyFiles { .. }
+            | FilesError::TooManyFolders { .. }
             | FilesError::DiskFull
             | FilesError::DatabaseFull(_) => ErrorKind::TooLarge,
             FilesError::TooManyOpen { .. }
             | FilesError::UploadIdle { .. }
             | FilesError::BeingWritten { .. }
+            | FilesError::UploadInside { .. }
+            | FilesError::FolderGone { .. }
             | FilesError::ChangedMeanwhile { .. } => ErrorKind::Busy,
             FilesError::Damaged(_)
             | FilesError::StorageUnavailable { .. }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::core::error::FilesError;
-use crate::core::names::{key_file_name, key_file_stem, validate_name};
+use crate::core::names::{check_plain, key_file_name, key_file_stem, split_path};
 use crate::db::{Commit, Db, FileRecord, Quota, Refused, RenameOutcome, Replacing};
 use crate::storage::{BlobReader, BlobStore, PendingBlob, SweepReport};
 use crate::text::time::unix_now;
@@ -150,7 +150,7 @@ impl Files {
         name: &str,
         key: FileKey,
     ) -> Result<Upload, FilesError> {
-        validate_name(name)?;
+        check_plain(name)?;
         Ok(Upload {
             account_id,
             name: name.to_string(),
@@ -351,13 +351,13 @@ impl Files {
         Ok(record)
     }
 
-    /// Renames a file within its account; an existing target is refused.
+    /// Renames or moves a file within its account; an existing target is
+    /// refused.
     pub async fn rename(&self, account_id: i64, from: &str, to: &str) -> Result<(), FilesError> {
-        validate_name(to)?;
+        check_plain(to)?;
         match self.db.rename_file(account_id, from, to).await? {
             RenameOutcome::Renamed => Ok(()),
-            RenameOutcome::NoSuchFile => Err(FilesError::NotFound),
-            RenameOutcome::TargetExists => Err(FilesError::Exists),
+            refused => Err(rename_refusal(refused, to)),
         }
     }
 
@@ -369,12 +369,12 @@ impl Files {
         from: &str,
         to: &str,
     ) -> Result<Option<FileRecord>, FilesError> {
-        validate_name(to)?;
+        check_plain(to)?;
         let replaced = self
             .db
             .rename_file_replacing(account_id, from, to)
             .await?
-            .ok_or(FilesError::NotFound)?;
+            .map_err(|refused| rename_refusal(refused, to))?;
         if let Some(old) = &replaced {
             let id = file_id(old)?;
             self.remove_blob(account_id, &id).await;
@@ -422,6 +422,8 @@ fn refusal(record: &FileRecord, refused: Refused, quota: Quota) -> FilesError {
             FilesError::HidesKeyFile { name }
         }
         Refused::NameTaken(stem) => FilesError::KeyFileOf { stem },
+        Refused::NoFolder => FilesError::FolderGone { name },
+        Refused::FolderNamed => FilesError::IsAFolder { name },
         Refused::OverQuota {
             others,
             files: true,
@@ -432,6 +434,20 @@ fn refusal(record: &FileRecord, refused: Refused, quota: Quota) -> FilesError {
             used: others.bytes,
             allowed: quota.bytes.unwrap_or_default(),
             upload: Some(record.size),
+        },
+    }
+}
+
+/// Why a rename to `to` changed nothing.
+fn rename_refusal(refused: RenameOutcome, to: &str) -> FilesError {
+    match refused {
+        RenameOutcome::Renamed | RenameOutcome::NoSuchFile => FilesError::NotFound,
+        RenameOutcome::TargetExists => FilesError::Exists,
+        RenameOutcome::NoFolder => FilesError::NoSuchFolder {
+            path: split_path(to).0.to_string(),
+        },
+        RenameOutcome::FolderNamed => FilesError::IsAFolder {
+            name: to.to_string(),
         },
     }
 }

@@ -96,6 +96,21 @@ pub fn locked_again(count: usize) -> String {
     }
 }
 
+/// What a removal of a folder with everything in it removed: `folders`
+/// counts the folder itself.
+pub fn removed_tree(path: &str, files: usize, folders: u64) -> String {
+    let count = |n: u64, one: &str, many: &str| match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    };
+    format!(
+        "removed {} and what it held: {} and {}",
+        crate::text::escape::escape(path),
+        count(files as u64, "file", "files"),
+        count(folders.saturating_sub(1), "folder", "folders"),
+    )
+}
+
 /// The answer to a checksum (`ssh … md5sum NAME`) that cannot be given:
 /// an empty one with success, which rclone reads as "no checksum" (a
 /// failure it would read as a corrupted transfer), and this line on stderr.

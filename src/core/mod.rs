@@ -14,6 +14,7 @@ pub mod error;
 mod event_relay;
 pub mod events;
 pub mod files;
+pub mod folders;
 pub mod key_input;
 pub mod keyring;
 mod memory_keyring;
@@ -43,7 +44,7 @@ use crate::core::download::Download;
 use crate::core::events::{Direction, Event, Events};
 use crate::core::files::Files;
 use crate::core::keyring::{Keyring, MemoryKeyring, WaitingKey};
-use crate::core::names::{key_file_name, key_file_stem, validate_name};
+use crate::core::names::{check_plain, key_file_name, key_file_stem};
 use crate::core::progress::Progress;
 use crate::core::redis_key_windows::RedisKeyWindows;
 use crate::core::redis_limits::RedisLimits;
@@ -61,7 +62,9 @@ pub use crate::auth::budgets::{Budget, Grant, OpenFiles, SessionSlot, SessionSlo
 pub use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, MailStatus, Refusal};
 pub use crate::config::{Config, LimitsConfig};
 pub use crate::db::Action as AuditAction;
-pub use crate::db::{Account, AccountState, AuditFilter, AuditRecord, FileRecord, SshKey, Usage};
+pub use crate::db::{
+    Account, AccountState, AuditFilter, AuditRecord, FileRecord, FolderRecord, SshKey, Usage,
+};
 pub use crate::telemetry::Session as SessionMetric;
 pub use crate::vault::{FileKey, VaultError};
 
@@ -469,30 +472,35 @@ impl Core {
         self.accounts.purge_expired();
     }
 
-    /// The account's files with their state.
+    /// The account's files in all its folders, by path, with their state.
     pub async fn list(&self, who: &Who) -> Result<Vec<FileView>, FilesError> {
         let result = async {
             let records = self.files.list(who.account_id).await?;
-            // Both read once and by file id: a listing of many files with
-            // many keys stays linear (the keyring sweeps itself per look).
-            let unlocked = self.keyring.unlocked(who.account_id).await;
-            let waiting: HashMap<String, i64> = self
-                .keyring
-                .waiting(who.account_id)
-                .await
-                .into_iter()
-                .map(|w| (w.file_id, w.expires_unix))
-                .collect();
-            Ok(records
-                .into_iter()
-                .map(|record| {
-                    let state = state_of(&record, &unlocked, &waiting);
-                    FileView { record, state }
-                })
-                .collect())
+            Ok(self.with_states(who, records).await)
         }
         .await;
         logged(who, "list", result)
+    }
+
+    /// Files with their state.
+    async fn with_states(&self, who: &Who, records: Vec<FileRecord>) -> Vec<FileView> {
+        // Both read once and by file id: a listing of many files with
+        // many keys stays linear (the keyring sweeps itself per look).
+        let unlocked = self.keyring.unlocked(who.account_id).await;
+        let waiting: HashMap<String, i64> = self
+            .keyring
+            .waiting(who.account_id)
+            .await
+            .into_iter()
+            .map(|w| (w.file_id, w.expires_unix))
+            .collect();
+        records
+            .into_iter()
+            .map(|record| {
+                let state = state_of(&record, &unlocked, &waiting);
+                FileView { record, state }
+            })
+            .collect()
     }
 
     /// Whether `name` may be written (upload or rename target): a valid
@@ -510,7 +518,8 @@ impl Core {
     /// [`Core::check_new_name`] for the operations that log for themselves:
     /// one query for the name and the key-file names beside it.
     async fn name_is_free(&self, who: &Who, name: &str) -> Result<Option<FileRecord>, FilesError> {
-        validate_name(name)?;
+        check_plain(name)?;
+        self.check_file_place(who, name).await?;
         let key_file = key_file_name(name);
         let stem = key_file_stem(name);
         let mut names = vec![name, key_file.as_str()];
@@ -539,9 +548,10 @@ impl Core {
         logged(who, "file by name", result)
     }
 
-    /// The fresh keys waiting for their one pickup, soonest to expire first.
-    /// Only keys of files as they are now: a key held a moment longer than
-    /// the file it opened (replaced, deleted) is never handed out.
+    /// The fresh keys waiting for their one pickup, soonest to expire first,
+    /// each named by its file's path now (a file renamed or moved keeps its
+    /// key). Only keys of files as they are now: a key held a moment longer
+    /// than the file it opened (replaced, deleted) is never handed out.
     pub async fn waiting_keys(&self, who: &Who) -> Vec<WaitingKey> {
         let waiting = self.keyring.waiting(who.account_id).await;
         if waiting.is_empty() {
@@ -554,13 +564,16 @@ impl Core {
                 return Vec::new();
             }
         };
-        let current: std::collections::HashSet<(&str, &str)> = files
+        let current: HashMap<&str, &str> = files
             .iter()
             .map(|f| (f.id.as_str(), f.name.as_str()))
             .collect();
         waiting
             .into_iter()
-            .filter(|w| current.contains(&(w.file_id.as_str(), w.name.as_str())))
+            .filter_map(|mut w| {
+                w.name = current.get(w.file_id.as_str())?.to_string();
+                Some(w)
+            })
             .collect()
     }
 

@@ -1,17 +1,26 @@
-//! File names: what a valid name is, the one rule that turns a client's
-//! path into a name, and what `NAME.key` means.
+//! Paths and names: what a valid name is, the one rule that turns a
+//! client's path into a path in the account's tree, and what `NAME.key`
+//! means.
+//!
+//! A path is names joined by `/` (`projects/2026/report.pdf`), from the
+//! account's top; `.` and empty parts drop out and `..` goes up, never above
+//! the top. Each name is any Unicode but `/`, `\`, control characters, `.`
+//! and `..`; how long a name and how deep a path may be is the server's
+//! setting, checked where something new is named ([`PathLimits`]).
 //!
 //! `NAME.key` is where the key of `NAME` is read (a fresh key, once) and
-//! written (to unlock `NAME`), so no stored file may sit where a key file
-//! would hide it or be hidden: while `NAME` exists, `NAME.key` cannot be
-//! stored (writing there is a key submission in sftp, refused elsewhere),
-//! and while a stored `NAME.key` exists, `NAME` cannot be. Any other name
-//! ending in `.key` (`server.key` with no `server`) is an ordinary file.
+//! written (to unlock `NAME`), beside it in its folder, so no stored file may
+//! sit where a key file would hide it or be hidden: while `NAME` exists,
+//! `NAME.key` cannot be stored (writing there is a key submission in sftp,
+//! refused elsewhere), and while a stored `NAME.key` exists, `NAME` cannot
+//! be. Any other name ending in `.key` (`server.key` with no `server`) is an
+//! ordinary file.
 //!
 //! Key files are reached by name only, never listed, so tools that walk a
 //! listing (`get -r`, mirror, sync) never read, use up or delete one. The
-//! folder [`KEYS_FOLDER`], itself not listed, holds every waiting key for a
-//! user who fetches them on purpose (`rclone copy sfs:.keys ./keys`).
+//! folder [`KEYS_FOLDER`], itself not listed, holds every waiting key under
+//! its file's folder path for a user who fetches them on purpose (`rclone
+//! copy sfs:.keys ./keys`).
 
 use crate::core::error::FilesError;
 
@@ -21,11 +30,51 @@ pub const KEY_SUFFIX: &str = ".key";
 /// The folder of waiting keys: `.keys/NAME.key` is `NAME.key`.
 pub const KEYS_FOLDER: &str = ".keys";
 
-/// Longest file name accepted, in bytes (the usual file-system limit).
+/// Longest name the database holds, in bytes; `[limits] max_name_bytes`
+/// may set less.
 pub const MAX_NAME_BYTES: usize = 255;
 
-/// Checks a file name against the rules every front door shares: a single
-/// path component of printable characters, at most [`MAX_NAME_BYTES`].
+/// Deepest path read at all; `[limits] max_folder_depth` sets what may be
+/// made.
+const MAX_PARTS: usize = 257;
+
+/// How long a new name and how deep a new path may be (`[limits]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathLimits {
+    pub name_bytes: usize,
+    /// Folders a path may go down through.
+    pub depth: usize,
+}
+
+impl PathLimits {
+    /// Checks a path that is about to name a new file: in at most `depth`
+    /// folders.
+    pub fn check_file(&self, path: &str) -> Result<(), FilesError> {
+        self.check(path, self.depth + 1)
+    }
+
+    /// Checks a path that is about to name a new folder: at most `depth`
+    /// folders deep.
+    pub fn check_folder(&self, path: &str) -> Result<(), FilesError> {
+        self.check(path, self.depth)
+    }
+
+    fn check(&self, path: &str, parts: usize) -> Result<(), FilesError> {
+        if let Some(name) = path.split('/').find(|name| name.len() > self.name_bytes) {
+            return Err(FilesError::NameTooLong {
+                name: name.to_string(),
+                limit: self.name_bytes,
+            });
+        }
+        if path.split('/').count() > parts {
+            return Err(FilesError::TooDeep { limit: self.depth });
+        }
+        Ok(())
+    }
+}
+
+/// Checks one name (a file's or a folder's) against the rules every front
+/// door shares: printable characters, no slash, at most [`MAX_NAME_BYTES`].
 pub fn validate_name(name: &str) -> Result<(), FilesError> {
     if name.is_empty() {
         return Err(FilesError::InvalidName("the name is empty"));
@@ -52,51 +101,96 @@ pub fn validate_name(name: &str) -> Result<(), FilesError> {
     Ok(())
 }
 
-/// What a path a client sends points at in an account's flat folder.
+/// What a path a client sends points at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RemotePath {
-    /// The folder itself (`/`, `.`, `~`, empty).
+    /// The account's top (`/`, `.`, `~`, empty).
     Root,
-    /// One file name, valid by [`validate_name`].
+    /// A path in the account (`a/b/c`), each name valid by
+    /// [`validate_name`]: a file, a folder, or nothing yet.
     Name(String),
-    /// The folder of waiting keys.
-    Keys,
-    /// A key file in it, by its name (`report.pdf.key`).
+    /// The folder of waiting keys, or a folder in it (`""`: itself).
+    Keys(String),
+    /// A key file in it, by its path beside its file (`a/report.pdf.key`).
     KeyInFolder(String),
 }
 
-/// The one rule every door applies to a client's path: `.` and empty parts
-/// (and a leading `~`) drop out, `..` is refused, more than one part is a
-/// folder, which there are none of.
+/// The one rule every door applies to a client's path: a leading `~`, `.`
+/// and empty parts drop out, `..` goes up one folder, and going above the
+/// account's top is refused.
 pub fn remote_path(path: &str) -> Result<RemotePath, FilesError> {
     let path = path.strip_prefix('~').unwrap_or(path);
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
-    if parts.contains(&"..") {
-        return Err(FilesError::OutsideFiles);
-    }
-    match parts.as_slice() {
-        [] => Ok(RemotePath::Root),
-        [KEYS_FOLDER] => Ok(RemotePath::Keys),
-        [KEYS_FOLDER, key] if key_file_stem(key).is_some() => {
-            validate_name(key)?;
-            Ok(RemotePath::KeyInFolder((*key).to_string()))
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop().ok_or(FilesError::OutsideFiles)?;
+            }
+            part => parts.push(part),
         }
-        [name] => {
-            validate_name(name)?;
-            Ok(RemotePath::Name((*name).to_string()))
+        if parts.len() > MAX_PARTS {
+            return Err(FilesError::TooDeep {
+                limit: MAX_PARTS - 1,
+            });
         }
-        _ => Err(FilesError::NoFolders),
     }
+    let (keys, names) = match parts.split_first() {
+        None => return Ok(RemotePath::Root),
+        Some((&KEYS_FOLDER, rest)) => (true, rest),
+        Some(_) => (false, parts.as_slice()),
+    };
+    for name in names {
+        validate_name(name)?;
+    }
+    let joined = names.join("/");
+    Ok(match names.last() {
+        Some(last) if keys && key_file_stem(last).is_some() => RemotePath::KeyInFolder(joined),
+        _ if keys => RemotePath::Keys(joined),
+        _ => RemotePath::Name(joined),
+    })
+}
+
+/// Checks that `path` is one something can be stored or made at: names
+/// in the account's tree, in the plain form [`remote_path`] gives (as the
+/// doors hand paths over).
+pub fn check_plain(path: &str) -> Result<(), FilesError> {
+    match remote_path(path)? {
+        RemotePath::Name(plain) if plain == path => Ok(()),
+        RemotePath::Name(_) => Err(FilesError::InvalidName("the path is not in its plain form")),
+        RemotePath::Root => Err(FilesError::InvalidName("the name is empty")),
+        RemotePath::Keys(_) | RemotePath::KeyInFolder(_) => Err(FilesError::KeysReadOnly),
+    }
+}
+
+/// The folder a path is in and its last name: `("a/b", "c")` for `a/b/c`,
+/// `("", "c")` for `c`.
+pub fn split_path(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
+}
+
+/// `a/b` and `c` make `a/b/c`; the top (`""`) and `c` make `c`.
+pub fn join_path(folder: &str, name: &str) -> String {
+    match folder {
+        "" => name.to_string(),
+        folder => format!("{folder}/{name}"),
+    }
+}
+
+/// Whether `path` is `folder` or lies inside it.
+pub fn is_within(path: &str, folder: &str) -> bool {
+    folder.is_empty()
+        || path == folder
+        || path
+            .strip_prefix(folder)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// `report.pdf` for `report.pdf.key`; None for a name that cannot be a key
 /// file.
 pub fn key_file_stem(name: &str) -> Option<&str> {
     name.strip_suffix(KEY_SUFFIX)
-        .filter(|stem| !stem.is_empty())
+        .filter(|stem| !stem.is_empty() && !stem.ends_with('/'))
 }
 
 /// `report.pdf.key` for `report.pdf`.
@@ -104,11 +198,14 @@ pub fn key_file_name(name: &str) -> String {
     format!("{name}{KEY_SUFFIX}")
 }
 
-/// A client's path that must name one stored file, not a folder or a key.
+/// A client's path that must name one stored file, not the top or a key.
 pub fn file_name(path: &str) -> Result<String, FilesError> {
     match remote_path(path)? {
         RemotePath::Name(name) => Ok(name),
         RemotePath::KeyInFolder(_) => Err(FilesError::KeyNotAFile),
-        RemotePath::Root | RemotePath::Keys => Err(FilesError::NoFolders),
+        RemotePath::Root => Err(FilesError::IsAFolder {
+            name: "/".to_string(),
+        }),
+        RemotePath::Keys(_) => Err(FilesError::KeysReadOnly),
     }
 }

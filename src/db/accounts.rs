@@ -234,6 +234,10 @@ impl Db {
                 removed.push(file);
             }
         }
+        sqlx::query("DELETE FROM folders WHERE account_id = ?")
+            .bind(account.id)
+            .execute(&mut *tx)
+            .await?;
         // Explicit rather than relying on ON DELETE CASCADE being enforced.
         sqlx::query("DELETE FROM ssh_keys WHERE account_id = ?")
             .bind(account.id)

@@ -48,7 +48,14 @@ actions! {
     /// Files locked again on request (`ssh … lock`), with how many.
     Lock => "lock",
     Delete => "delete",
+    /// A file renamed or moved (detail: both paths).
     Rename => "rename",
+    /// A folder made.
+    Mkdir => "mkdir",
+    /// A folder removed: empty, or with what it held (`rm -r`).
+    Rmdir => "rmdir",
+    /// A folder renamed or moved with everything in it.
+    Move => "move",
     /// A file operation refused by a rule (wrong key, locked, quota).
     Refused => "refused",
     /// An authenticator app confirmed, or reset by the operator.

@@ -2,12 +2,15 @@
 //! blobs themselves live in the store; a row names one by its id.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::{file_columns, invalid_column, is_unique_violation, retry, utf8_column};
+use super::tree::{folder_id, folder_named, folder_paths, join_path, lock_account, split_path};
+use super::{column_count, file_columns, invalid_column, is_unique_violation, retry, utf8_column};
 use super::{Attempt, Db, DbError, DbKind};
 
-/// One file row. `name` is unique per account and compared byte for byte.
+/// One file row. `name` is its path in the account (`a/b/report.pdf`;
+/// the row holds its folder and last part), unique per account and
+/// compared byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileRecord {
     /// The vault file id: 32 lowercase hex digits, also the blob's name.
@@ -106,6 +109,10 @@ pub enum Refused {
     Changed,
     /// A file has this name of its conflicts.
     NameTaken(String),
+    /// Its folder is not there (moved or removed meanwhile).
+    NoFolder,
+    /// A folder has its name.
+    FolderNamed,
     /// It would take the account over its quota: `others` is what the
     /// account stores besides the files this one replaces; `files`: the
     /// file count is what is over.
@@ -118,9 +125,17 @@ pub enum RenameOutcome {
     Renamed,
     NoSuchFile,
     TargetExists,
+    /// The folder the target would go in does not exist.
+    NoFolder,
+    /// A folder has the target's name.
+    FolderNamed,
 }
 
-/// Decodes [`file_columns!`] starting at column `at`.
+/// How many columns [`file_columns!`] names.
+const FILE_COLUMNS: usize = column_count(file_columns!());
+
+/// Decodes [`file_columns!`] starting at column `at`; the name is the
+/// row's last part of the path, which the caller completes.
 pub(super) fn file_from_row(row: &AnyRow, at: usize) -> Result<FileRecord, sqlx::Error> {
     let size: i64 = row.try_get(at + 3)?;
     let chunk_size: i64 = row.try_get(at + 4)?;
@@ -135,69 +150,94 @@ pub(super) fn file_from_row(row: &AnyRow, at: usize) -> Result<FileRecord, sqlx:
     })
 }
 
-async fn fetch_by_name<'c, E>(
-    executor: E,
+/// The account's file at `path`, read on `conn` (inside a transaction or
+/// not).
+async fn fetch_by_name(
+    conn: &mut AnyConnection,
     account_id: i64,
+    path: &str,
+) -> Result<Option<FileRecord>, sqlx::Error> {
+    let (folder_path, name) = split_path(path);
+    let Some(folder) = folder_id(conn, account_id, folder_path).await? else {
+        return Ok(None);
+    };
+    fetch_in(conn, account_id, folder, name, path).await
+}
+
+/// The file `name` of folder `folder`, named `path` in the record.
+async fn fetch_in(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    folder: i64,
     name: &str,
-) -> Result<Option<FileRecord>, sqlx::Error>
-where
-    E: Executor<'c, Database = Any>,
-{
-    sqlx::query(concat!(
+    path: &str,
+) -> Result<Option<FileRecord>, sqlx::Error> {
+    let row = sqlx::query(concat!(
         "SELECT ",
         file_columns!(),
-        " FROM files f WHERE f.account_id = ? AND f.name = ?"
+        " FROM files f WHERE f.account_id = ? AND f.folder_id = ? AND f.name = ?"
     ))
     .bind(account_id)
+    .bind(folder)
     .bind(name)
-    .fetch_optional(executor)
-    .await?
-    .map(|row| file_from_row(&row, 0))
-    .transpose()
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut file = file_from_row(&row, 0)?;
+    file.name = path.to_string();
+    Ok(Some(file))
 }
 
 impl Db {
-    /// The account's files, by name (byte order on every engine).
+    /// The account's files in all its folders, by path (byte order on
+    /// every engine).
     pub async fn files(&self, account_id: i64) -> Result<Vec<FileRecord>, DbError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            file_columns!(),
-            " FROM files f WHERE f.account_id = ? ORDER BY f.name"
-        ))
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await
-        .and_then(|rows| rows.iter().map(|row| file_from_row(row, 0)).collect())
-        .map_err(|e| DbError::query("files", &e))
+        let listed = async {
+            let mut conn = self.pool.acquire().await?;
+            let paths = folder_paths(&mut conn, account_id).await?;
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                file_columns!(),
+                ", f.folder_id FROM files f WHERE f.account_id = ?"
+            ))
+            .bind(account_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut files = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let mut file = file_from_row(row, 0)?;
+                let folder: i64 = row.try_get(FILE_COLUMNS)?;
+                let folder_path = paths.get(&folder).map_or("", String::as_str);
+                file.name = join_path(folder_path, &file.name);
+                files.push(file);
+            }
+            files.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(files)
+        };
+        listed
+            .await
+            .map_err(|e: sqlx::Error| DbError::query("files", &e))
     }
 
-    /// The account's files with any of `names`, in one query.
+    /// The account's files with any of `names` (a handful of paths).
     pub async fn files_named(
         &self,
         account_id: i64,
         names: &[&str],
     ) -> Result<Vec<FileRecord>, DbError> {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let marks = vec!["?"; names.len()].join(", ");
-        let sql = format!(
-            concat!(
-                "SELECT ",
-                file_columns!(),
-                " FROM files f WHERE f.account_id = ? AND f.name IN ({})"
-            ),
-            marks
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id);
-        for name in names {
-            query = query.bind(*name);
-        }
-        query
-            .fetch_all(&self.pool)
+        let found = async {
+            let mut conn = self.pool.acquire().await?;
+            let mut found = Vec::new();
+            for name in names {
+                found.extend(fetch_by_name(&mut conn, account_id, name).await?);
+            }
+            Ok(found)
+        };
+        found
             .await
-            .and_then(|rows| rows.iter().map(|row| file_from_row(row, 0)).collect())
-            .map_err(|e| DbError::query("files_named", &e))
+            .map_err(|e: sqlx::Error| DbError::query("files_named", &e))
     }
 
     pub async fn file_by_name(
@@ -205,9 +245,13 @@ impl Db {
         account_id: i64,
         name: &str,
     ) -> Result<Option<FileRecord>, DbError> {
-        fetch_by_name(&self.pool, account_id, name)
+        let found = async {
+            let mut conn = self.pool.acquire().await?;
+            fetch_by_name(&mut conn, account_id, name).await
+        };
+        found
             .await
-            .map_err(|e| DbError::query("file_by_name", &e))
+            .map_err(|e: sqlx::Error| DbError::query("file_by_name", &e))
     }
 
     /// Inserts `new`; a file of the same name in the same account is replaced
@@ -257,38 +301,48 @@ impl Db {
         size: i64,
     ) -> Result<Attempt<Result<Option<FileRecord>, Refused>>, sqlx::Error> {
         let new = commit.record;
+        let (folder_path, name) = split_path(&new.name);
+        // The key-file names sit beside the file, in its folder.
+        let conflicts: Vec<&str> = commit
+            .conflicts
+            .iter()
+            .map(|path| split_path(path).1)
+            .collect();
         // Most uploads bring a new name to an account without a quota: one
         // statement, one commit. Anything else takes the transaction below,
         // which also tells apart why that statement stored nothing.
         let may_be_new = matches!(commit.replacing, Replacing::Any | Replacing::Exactly(None));
         if may_be_new && commit.removing.is_none() && commit.quota.is_none() {
-            match self.insert_new_file(new, size, commit.conflicts).await {
-                Ok(0) => {}
-                Ok(_) => return Ok(Attempt::Done(Ok(None))),
-                Err(e) if is_unique_violation(&e) => {}
-                Err(e) => return Err(e),
+            let mut conn = self.pool.acquire().await?;
+            if let Some(folder) = folder_id(&mut conn, new.account_id, folder_path).await? {
+                drop(conn);
+                match self
+                    .insert_new_file(new, folder, name, size, &conflicts)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(_) => return Ok(Attempt::Done(Ok(None))),
+                    Err(e) if is_unique_violation(&e) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         let mut tx = self.begin_write().await?;
         // Takes the account row's lock (as delete_account does first), so a
         // disable or delete either comes before, and nothing is stored, or
         // waits for this commit; and commits of one account take turns, so
-        // each sees what the one before it stored (quotas).
-        let active =
-            sqlx::query("UPDATE accounts SET state = state WHERE id = ? AND state = 'active'")
-                .bind(new.account_id)
-                .execute(&mut *tx)
-                .await?;
-        if active.rows_affected() == 0 {
-            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE id = ?")
-                .bind(new.account_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            return Ok(Attempt::Done(Err(Refused::AccountClosed {
-                deleted: left == 0,
-            })));
+        // each sees what the one before it stored (quotas), as do changes
+        // to its folders.
+        if let Err(deleted) = lock_account(&mut tx, new.account_id).await? {
+            return Ok(Attempt::Done(Err(Refused::AccountClosed { deleted })));
         }
-        let old = fetch_by_name(&mut *tx, new.account_id, &new.name).await?;
+        let Some(folder) = folder_id(&mut tx, new.account_id, folder_path).await? else {
+            return Ok(Attempt::Done(Err(Refused::NoFolder)));
+        };
+        if folder_named(&mut tx, new.account_id, folder, name).await? {
+            return Ok(Attempt::Done(Err(Refused::FolderNamed)));
+        }
+        let old = fetch_in(&mut tx, new.account_id, folder, name, &new.name).await?;
         if let Replacing::Exactly(expected) = commit.replacing {
             if old.as_ref().map(|old| old.id.as_str()) != expected {
                 return Ok(Attempt::Done(Err(Refused::Changed)));
@@ -315,8 +369,11 @@ impl Db {
                 return Ok(Attempt::Retry);
             }
         }
-        if let Some(taken) = first_named(&mut tx, new.account_id, commit.conflicts).await? {
-            return Ok(Attempt::Done(Err(Refused::NameTaken(taken))));
+        if let Some(taken) = first_named(&mut tx, new.account_id, folder, &conflicts).await? {
+            return Ok(Attempt::Done(Err(Refused::NameTaken(join_path(
+                folder_path,
+                &taken,
+            )))));
         }
         if !commit.quota.is_none() {
             // What the account stores besides the files this one replaces.
@@ -334,12 +391,13 @@ impl Db {
             }
         }
         let inserted = sqlx::query(
-            "INSERT INTO files (id, account_id, name, size, chunk_size, created_at, modified_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO files (id, account_id, folder_id, name, size, chunk_size, created_at, \
+             modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&new.id)
         .bind(new.account_id)
-        .bind(&new.name)
+        .bind(folder)
+        .bind(name)
         .bind(size)
         .bind(i64::from(new.chunk_size))
         .bind(new.created_at)
@@ -363,21 +421,26 @@ impl Db {
         Ok(Attempt::Done(Ok(old)))
     }
 
-    /// Inserts `new` if its account is active and none of `conflicts` is a
-    /// file of it (0 rows: one of those does not hold). The account row is
-    /// read with a shared lock on MySQL, as the replacing path's update
-    /// takes it, so a disable or delete that runs at the same time either
-    /// comes first or waits (SQLite has one writer anyway).
+    /// Inserts `new` as `name` in `folder` if its account is active, the
+    /// folder still exists and holds no folder of that name, and none of
+    /// `conflicts` is a file there (0 rows: one of those does not hold).
+    /// The account row is read with a shared lock on MySQL, as the
+    /// replacing path's update takes it, so a disable, a delete or a
+    /// change of folders that runs at the same time either comes first or
+    /// waits (SQLite has one writer anyway).
     async fn insert_new_file(
         &self,
         new: &FileRecord,
+        folder: i64,
+        name: &str,
         size: i64,
         conflicts: &[&str],
     ) -> Result<u64, sqlx::Error> {
         let free = match conflicts.len() {
             0 => String::new(),
             n => format!(
-                " AND NOT EXISTS (SELECT 1 FROM files g WHERE g.account_id = ? AND g.name IN ({}))",
+                " AND NOT EXISTS (SELECT 1 FROM files g WHERE g.account_id = ? \
+                 AND g.folder_id = ? AND g.name IN ({}))",
                 vec!["?"; n].join(", ")
             ),
         };
@@ -386,19 +449,30 @@ impl Db {
             DbKind::MySql => " LOCK IN SHARE MODE",
         };
         let sql = format!(
-            "INSERT INTO files (id, account_id, name, size, chunk_size, created_at, modified_at) \
-             SELECT ?, id, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active'{free}{lock}"
+            "INSERT INTO files (id, account_id, folder_id, name, size, chunk_size, created_at, \
+             modified_at) \
+             SELECT ?, id, ?, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active' \
+             AND (? = 0 OR EXISTS (SELECT 1 FROM folders p WHERE p.id = ? AND p.account_id = ?)) \
+             AND NOT EXISTS (SELECT 1 FROM folders d WHERE d.account_id = ? \
+             AND d.parent_id = ? AND d.name = ?){free}{lock}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&new.id)
-            .bind(&new.name)
+            .bind(folder)
+            .bind(name)
             .bind(size)
             .bind(i64::from(new.chunk_size))
             .bind(new.created_at)
             .bind(new.modified_at)
-            .bind(new.account_id);
+            .bind(new.account_id)
+            .bind(folder)
+            .bind(folder)
+            .bind(new.account_id)
+            .bind(new.account_id)
+            .bind(folder)
+            .bind(name);
         if !conflicts.is_empty() {
-            query = query.bind(new.account_id);
+            query = query.bind(new.account_id).bind(folder);
             for name in conflicts {
                 query = query.bind(*name);
             }
@@ -415,7 +489,7 @@ impl Db {
     ) -> Result<Option<FileRecord>, DbError> {
         retry("delete_file", || async move {
             let mut tx = self.begin_write().await?;
-            let Some(old) = fetch_by_name(&mut *tx, account_id, name).await? else {
+            let Some(old) = fetch_by_name(&mut tx, account_id, name).await? else {
                 return Ok(Attempt::Done(None));
             };
             let done = sqlx::query("DELETE FROM files WHERE id = ?")
@@ -440,24 +514,27 @@ impl Db {
         name: &str,
         modified_at: i64,
     ) -> Result<bool, DbError> {
-        // MySQL counts a row set to its own value as not affected: then the
-        // file may still exist, so look.
-        let done =
-            sqlx::query("UPDATE files SET modified_at = ? WHERE account_id = ? AND name = ?")
+        let set = async {
+            let mut conn = self.pool.acquire().await?;
+            let Some(file) = fetch_by_name(&mut conn, account_id, name).await? else {
+                return Ok(false);
+            };
+            // By id: a file the name meant a moment ago, renamed since,
+            // keeps the time it was given.
+            sqlx::query("UPDATE files SET modified_at = ? WHERE id = ?")
                 .bind(modified_at)
-                .bind(account_id)
-                .bind(name)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| DbError::query("set_modified_at", &e))?;
-        if done.rows_affected() > 0 {
-            return Ok(true);
-        }
-        Ok(self.file_by_name(account_id, name).await?.is_some())
+                .bind(&file.id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(true)
+        };
+        set.await
+            .map_err(|e: sqlx::Error| DbError::query("set_modified_at", &e))
     }
 
-    /// Renames a file within its account. Renaming a file to its own name
-    /// is a successful no-op.
+    /// Renames or moves a file within its account (to a folder that
+    /// exists); an existing target is refused. Renaming a file to its own
+    /// name is a successful no-op.
     pub async fn rename_file(
         &self,
         account_id: i64,
@@ -465,60 +542,60 @@ impl Db {
         to: &str,
     ) -> Result<RenameOutcome, DbError> {
         retry("rename_file", || async move {
-            let done = sqlx::query("UPDATE files SET name = ? WHERE account_id = ? AND name = ?")
-                .bind(to)
-                .bind(account_id)
-                .bind(from)
-                .execute(&self.pool)
-                .await;
-            Ok(Attempt::Done(match done {
-                Ok(done) if done.rows_affected() == 0 => RenameOutcome::NoSuchFile,
-                Ok(_) => RenameOutcome::Renamed,
-                Err(e) if is_unique_violation(&e) => RenameOutcome::TargetExists,
+            let mut tx = self.begin_write().await?;
+            let target = match rename_target(&mut tx, account_id, from, to).await? {
+                Ok(target) => target,
+                Err(outcome) => return Ok(Attempt::Done(outcome)),
+            };
+            if from == to {
+                return Ok(Attempt::Done(RenameOutcome::Renamed));
+            }
+            if target.replaced.is_some() {
+                return Ok(Attempt::Done(RenameOutcome::TargetExists));
+            }
+            match target.apply(&mut tx).await {
+                Err(e) if is_unique_violation(&e) => return Ok(Attempt::Retry),
                 Err(e) => return Err(e),
-            }))
+                Ok(()) => {}
+            }
+            tx.commit().await?;
+            Ok(Attempt::Done(RenameOutcome::Renamed))
         })
         .await
     }
 
-    /// Renames a file over another of the account (POSIX rename): the file
-    /// named `to`, if any, is removed in the same transaction and handed
-    /// back, so its blob can go. None: no file `from`.
+    /// Renames or moves a file over another of the account (POSIX rename):
+    /// the file at `to`, if any, is removed in the same transaction and
+    /// handed back, so its blob can go. `Err`: why nothing was renamed.
     pub async fn rename_file_replacing(
         &self,
         account_id: i64,
         from: &str,
         to: &str,
-    ) -> Result<Option<Option<FileRecord>>, DbError> {
+    ) -> Result<Result<Option<FileRecord>, RenameOutcome>, DbError> {
         retry("rename_file_replacing", || async move {
             let mut tx = self.begin_write().await?;
-            if by_name(&mut tx, account_id, from).await?.is_none() {
-                return Ok(Attempt::Done(None));
-            }
+            let target = match rename_target(&mut tx, account_id, from, to).await? {
+                Ok(target) => target,
+                Err(outcome) => return Ok(Attempt::Done(Err(outcome))),
+            };
             if from == to {
-                return Ok(Attempt::Done(Some(None)));
+                return Ok(Attempt::Done(Ok(None)));
             }
-            let replaced = by_name(&mut tx, account_id, to).await?;
-            if let Some(old) = &replaced {
+            if let Some(old) = &target.replaced {
                 sqlx::query("DELETE FROM files WHERE id = ?")
                     .bind(&old.id)
                     .execute(&mut *tx)
                     .await?;
             }
-            let moved = sqlx::query("UPDATE files SET name = ? WHERE account_id = ? AND name = ?")
-                .bind(to)
-                .bind(account_id)
-                .bind(from)
-                .execute(&mut *tx)
-                .await;
-            match moved {
+            match target.apply(&mut tx).await {
                 // Another writer took the name meanwhile: start again.
                 Err(e) if is_unique_violation(&e) => return Ok(Attempt::Retry),
                 Err(e) => return Err(e),
-                Ok(_) => {}
+                Ok(()) => {}
             }
             tx.commit().await?;
-            Ok(Attempt::Done(Some(replaced)))
+            Ok(Attempt::Done(Ok(target.replaced)))
         })
         .await
     }
@@ -570,21 +647,24 @@ impl Db {
     }
 }
 
-/// The first of `names` that a file of the account has, inside a
+/// The first of `names` that a file of folder `folder` has, inside a
 /// transaction.
 async fn first_named(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     account_id: i64,
+    folder: i64,
     names: &[&str],
 ) -> Result<Option<String>, sqlx::Error> {
     if names.is_empty() {
         return Ok(None);
     }
     let sql = format!(
-        "SELECT f.name FROM files f WHERE f.account_id = ? AND f.name IN ({})",
+        "SELECT f.name FROM files f WHERE f.account_id = ? AND f.folder_id = ? AND f.name IN ({})",
         vec!["?"; names.len()].join(", ")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account_id)
+        .bind(folder);
     for name in names {
         query = query.bind(*name);
     }
@@ -593,6 +673,64 @@ async fn first_named(
         .await?
         .map(|row| utf8_column(&row, 0))
         .transpose()
+}
+
+/// Where a rename of a file lands: checked inside its transaction, under
+/// the account row's lock.
+struct RenameTarget {
+    id: String,
+    folder: i64,
+    name: String,
+    /// The file at the target now, if any.
+    replaced: Option<FileRecord>,
+}
+
+impl RenameTarget {
+    async fn apply(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE files SET folder_id = ?, name = ? WHERE id = ?")
+            .bind(self.folder)
+            .bind(&self.name)
+            .bind(&self.id)
+            .execute(&mut **tx)
+            .await
+            .map(drop)
+    }
+}
+
+/// Looks up the file at `from` and where `to` would put it.
+async fn rename_target(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    account_id: i64,
+    from: &str,
+    to: &str,
+) -> Result<Result<RenameTarget, RenameOutcome>, sqlx::Error> {
+    // A closed account has no file to rename: as if it were gone.
+    if lock_account(tx, account_id).await?.is_err() {
+        return Ok(Err(RenameOutcome::NoSuchFile));
+    }
+    let Some(source) = fetch_by_name(tx, account_id, from).await? else {
+        return Ok(Err(RenameOutcome::NoSuchFile));
+    };
+    let (folder_path, name) = split_path(to);
+    let Some(folder) = folder_id(tx, account_id, folder_path).await? else {
+        return Ok(Err(RenameOutcome::NoFolder));
+    };
+    if folder_named(tx, account_id, folder, name).await? {
+        return Ok(Err(RenameOutcome::FolderNamed));
+    }
+    let replaced = match from == to {
+        true => None,
+        false => fetch_in(tx, account_id, folder, name, to).await?,
+    };
+    Ok(Ok(RenameTarget {
+        id: source.id,
+        folder,
+        name: name.to_string(),
+        replaced,
+    }))
 }
 
 /// What the account stores, inside a transaction.
@@ -609,23 +747,4 @@ async fn usage_in(
     .fetch_one(&mut **tx)
     .await?;
     usage_from_row(&row, 0)
-}
-
-/// The account's file called `name`, read inside a transaction.
-async fn by_name(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    account_id: i64,
-    name: &str,
-) -> Result<Option<FileRecord>, sqlx::Error> {
-    sqlx::query(concat!(
-        "SELECT ",
-        file_columns!(),
-        " FROM files f WHERE f.account_id = ? AND f.name = ?"
-    ))
-    .bind(account_id)
-    .bind(name)
-    .fetch_optional(&mut **tx)
-    .await?
-    .map(|row| file_from_row(&row, 0))
-    .transpose()
 }

@@ -18,14 +18,17 @@ mod accounts;
 mod audit;
 mod audit_queue;
 mod files;
+mod folders;
 mod login_guard;
 mod pending;
 mod ssh_keys;
+mod tree;
 
 pub use accounts::{Account, AccountState};
 pub use audit::{Action, AuditEntry, AuditFilter, AuditRecord};
 pub use audit_queue::AuditQueue;
 pub use files::{Commit, FileRecord, Quota, Refused, RenameOutcome, Replacing, Usage};
+pub use folders::{FolderRecord, Listing, MakeFolder, MoveFolder, RemoveFolder, RemovedTree};
 pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
 pub use pending::{CollectorLock, PendingUpload};
 pub use ssh_keys::{NewSshKey, SshKey};
@@ -88,6 +91,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "pending uploads",
         include_str!("../../migrations/sqlite/0006_pending_uploads.sql"),
         include_str!("../../migrations/mysql/0006_pending_uploads.sql"),
+    ),
+    (
+        7,
+        "folders",
+        include_str!("../../migrations/sqlite/0007_folders.sql"),
+        include_str!("../../migrations/mysql/0007_folders.sql"),
     ),
 ];
 

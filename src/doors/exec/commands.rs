@@ -1,6 +1,8 @@
 //! `ssh you@example.com@host COMMAND`: the scriptable front door.
 //!
-//! - `ls [--json]`: the account's files;
+//! - `ls [--json] [FOLDER]`: a folder's folders and files (the top's by
+//!   default);
+//! - `mkdir [-p] FOLDER...`, `rmdir FOLDER...`, `mv FROM TO`: folders;
 //! - `put NAME`: standard input is stored as NAME, its key printed on stdout;
 //! - `get NAME`: the key on the first line of standard input, the plaintext
 //!   on stdout; a wrong key exits 1 with a message and no bytes on stdout;
@@ -8,7 +10,8 @@
 //!   NAME for `unlock_minutes`; `lock [NAME...]` locks files again (all
 //!   with no name);
 //! - `md5sum`, `sha1sum`, `sha256sum NAME`: checksums of unlocked files;
-//! - `rm NAME`, `help`;
+//! - `rm [-r] PATH...` (`-r`: a folder with everything in it, asking
+//!   nothing, saying what went), `help`;
 //! - `scp -t NAME` / `scp -f NAME`: legacy scp (`scp -O`), see `scp.rs`.
 //!
 //! Every command only translates between the channel and the core.
@@ -19,9 +22,11 @@ use russh::server::Msg;
 use russh::Channel;
 
 use super::channel::{ExecChannel, Line};
+use crate::core::folders::Entry;
 use crate::core::key_input::{parse_key, MAX_KEY_INPUT};
 use crate::core::messages;
-use crate::core::names::{file_name, key_file_stem};
+use crate::core::names::RemotePath;
+use crate::core::names::{file_name, join_path, key_file_stem, remote_path, split_path};
 use crate::core::upload::{KeyDelivery, KeyNotice, UploadStream};
 use crate::core::FilesError;
 use crate::core::{Core, FileKey, VaultError, Who};
@@ -33,16 +38,24 @@ const READ_PIECE: usize = 64 * 1024;
 
 const HELP: &str = "\
 sfs commands (ssh you@example.com@HOST COMMAND):
-  ls [--json]        list your files
+  ls [--json] [FOLDER]
+                     list a folder (your top folder with none): its folders
+                     end in /
+  mkdir [-p] FOLDER...
+                     make folders (-p: with the folders above, and no error
+                     for one that exists)
+  rmdir FOLDER...    remove empty folders
+  mv FROM TO         rename or move a file or a folder (with all it holds);
+                     TO may be an existing folder to move it into
   put NAME [SIZE] < FILE
-                     store FILE as NAME; prints its key (shown once, never
+                     store FILE as NAME (a path: dir/NAME); prints its key (shown once, never
                      stored); with its SIZE in bytes, open terminal UIs show
                      a percentage, and any other length stores nothing
   get NAME < KEY     the key on the first line of stdin; the file on stdout
   unlock NAME < KEY  the key on the first line of stdin unlocks NAME for
                      sftp, scp, rclone and the other commands
   lock [NAME...]     lock files again (with no name: all your files)
-  rm NAME...         delete files
+  rm [-r] PATH...    delete files (-r: also folders with everything in them)
   md5sum NAME        checksum of an unlocked file (also sha1sum, sha256sum),
                      as coreutils prints it, for rclone check and --checksum;
                      a locked file's is not available: an empty answer
@@ -119,8 +132,21 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
     };
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let status = match words.as_slice() {
-        ["ls"] => ls(&core, &who, &io, false).await,
-        ["ls", "--json"] => ls(&core, &who, &io, true).await,
+        ["ls"] => ls(&core, &who, &io, false, "").await,
+        ["ls", "--json"] => ls(&core, &who, &io, true, "").await,
+        ["ls", "--json", folder] | ["ls", folder, "--json"] => {
+            ls(&core, &who, &io, true, folder).await
+        }
+        ["ls", folder] => ls(&core, &who, &io, false, folder).await,
+        ["mkdir", "-p", paths @ ..] if !paths.is_empty() => {
+            mkdir(&core, &who, &io, paths, true).await
+        }
+        ["mkdir", paths @ ..] if !paths.is_empty() => mkdir(&core, &who, &io, paths, false).await,
+        ["rmdir", paths @ ..] if !paths.is_empty() => rmdir(&core, &who, &io, paths).await,
+        ["mv", from, to] => mv(&core, &who, &io, from, to).await,
+        ["rm", "-r" | "-rf" | "-fr" | "-R", paths @ ..] if !paths.is_empty() => {
+            rm(&core, &who, &io, paths, true).await
+        }
         ["put", name] => put(&core, &who, &mut io, name, None).await,
         ["put", name, size] => match size.parse::<u64>() {
             Ok(size) => put(&core, &who, &mut io, name, Some(size)).await,
@@ -137,7 +163,7 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
         ["get", name] => get(&core, &who, &mut io, name).await,
         ["unlock", name] => unlock(&core, &who, &mut io, name).await,
         ["lock", names @ ..] => lock(&core, &who, &io, names).await,
-        ["rm", names @ ..] if !names.is_empty() => rm(&core, &who, &io, names).await,
+        ["rm", names @ ..] if !names.is_empty() => rm(&core, &who, &io, names, false).await,
         [command @ ("get" | "unlock" | "md5sum" | "sha1sum" | "sha256sum"), _, _, ..]
         | [command @ "put", _, _, _, ..] => {
             io.stderr(&format!(
@@ -172,38 +198,57 @@ async fn fail(io: &ExecChannel, error: &FilesError) -> u32 {
     1
 }
 
-async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool) -> u32 {
-    let files = match core.list(who).await {
-        Ok(files) => files,
+/// `ls [--json] [FOLDER]`: the folder's folders (ending in `/`), then its
+/// files.
+async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool, path: &str) -> u32 {
+    let folder = match folder_path(path) {
+        Ok(folder) => folder,
+        Err(e) => return fail(io, &e).await,
+    };
+    let view = match core.list_folder(who, &folder).await {
+        Ok(view) => view,
         Err(e) => return fail(io, &e).await,
     };
     let now = unix_now();
     let state = |view: &crate::core::FileView| view.state.label(now);
     let mut out = String::new();
     if json {
-        out.push('[');
-        for (i, view) in files.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&format!(
-                "{{\"name\":{},\"size\":{},\"uploaded\":{},\"state\":{}}}",
-                json_string(&view.record.name),
+        let folders = view.folders.iter().map(|f| {
+            format!(
+                "{{\"name\":{},\"type\":\"folder\",\"created\":{}}}",
+                json_string(split_path(&f.path).1),
+                f.created_at,
+            )
+        });
+        let files = view.files.iter().map(|view| {
+            format!(
+                "{{\"name\":{},\"type\":\"file\",\"size\":{},\"uploaded\":{},\"state\":{}}}",
+                json_string(split_path(&view.record.name).1),
                 view.record.size,
                 view.record.created_at,
                 json_string(&state(view)),
-            ));
-        }
+            )
+        });
+        out.push('[');
+        out.push_str(&folders.chain(files).collect::<Vec<_>>().join(","));
         out.push_str("]\n");
     } else {
         out.push_str(&format!(
             "{:<40} {:>14} {:<17} {}\n",
             "name", "size", "uploaded (UTC)", "state"
         ));
-        for view in &files {
+        for folder in &view.folders {
+            let name = format!("{}/", escape(split_path(&folder.path).1));
+            out.push_str(&format!(
+                "{name:<40} {:>14} {:<17} folder\n",
+                "-",
+                utc_datetime(folder.created_at),
+            ));
+        }
+        for view in &view.files {
             out.push_str(&format!(
                 "{:<40} {:>14} {:<17} {}\n",
-                crate::text::escape::escape(&view.record.name),
+                escape(split_path(&view.record.name).1),
                 view.record.size,
                 utc_datetime(view.record.created_at),
                 state(view),
@@ -212,6 +257,71 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool) -> u32 {
     }
     io.stdout(out).await;
     0
+}
+
+/// A client's path that must name a folder: the top (`""`) or a path.
+fn folder_path(path: &str) -> Result<String, FilesError> {
+    match remote_path(path)? {
+        RemotePath::Root => Ok(String::new()),
+        RemotePath::Name(folder) => Ok(folder),
+        RemotePath::Keys(_) | RemotePath::KeyInFolder(_) => Err(FilesError::KeysReadOnly),
+    }
+}
+
+/// Runs `each` on every path, reporting the ones that fail by name and
+/// going on with the rest, as `rm a b` does; 1 if any failed.
+async fn each_path<F, Fut>(io: &ExecChannel, paths: &[&str], mut each: F) -> u32
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), FilesError>>,
+{
+    let mut status = 0;
+    for path in paths {
+        let done = match file_name(path) {
+            Ok(path) => each(path).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            io.stderr(&format!("sfs: {}: {e}\n", escape(path))).await;
+            status = 1;
+        }
+    }
+    status
+}
+
+/// `mkdir [-p] FOLDER...`.
+async fn mkdir(core: &Core, who: &Who, io: &ExecChannel, paths: &[&str], parents: bool) -> u32 {
+    each_path(io, paths, |path| async move {
+        core.make_folder(who, &path, parents).await.map(drop)
+    })
+    .await
+}
+
+/// `rmdir FOLDER...`: empty folders only.
+async fn rmdir(core: &Core, who: &Who, io: &ExecChannel, paths: &[&str]) -> u32 {
+    each_path(io, paths, |path| async move {
+        core.remove_folder(who, &path).await
+    })
+    .await
+}
+
+/// `mv FROM TO`: a file or a folder; into TO when TO is a folder, as `mv`
+/// does.
+async fn mv(core: &Arc<Core>, who: &Who, io: &ExecChannel, from: &str, to: &str) -> u32 {
+    let moved = async {
+        let from = file_name(from)?;
+        let to = match folder_path(to)? {
+            into if matches!(core.entry(who, &into).await?, Some(Entry::Folder(_))) => {
+                join_path(&into, split_path(&from).1)
+            }
+            to => to,
+        };
+        core.move_path(who, &from, &to).await
+    };
+    match moved.await {
+        Ok(()) => 0,
+        Err(e) => fail(io, &e).await,
+    }
 }
 
 async fn put(
@@ -419,24 +529,26 @@ async fn no_checksum(io: &ExecChannel, name: &str, key_file: bool) -> u32 {
     0
 }
 
-/// Deletes each named file; one that cannot be deleted is reported and
-/// the rest still go, as `rm a b` does.
-async fn rm(core: &Core, who: &Who, io: &ExecChannel, names: &[&str]) -> u32 {
-    let mut status = 0;
-    for name in names {
-        if let Err(e) = match file_name(name) {
-            Ok(stored) => core.delete(who, &stored).await,
-            Err(e) => Err(e),
-        } {
-            io.stderr(&format!(
-                "sfs: {}: {e}\n",
-                crate::text::escape::escape(name)
-            ))
-            .await;
-            status = 1;
+/// Deletes each named file, and with `-r` each named folder with
+/// everything in it, saying what went; one that cannot be deleted is
+/// reported and the rest still go, as `rm a b` does.
+async fn rm(core: &Core, who: &Who, io: &ExecChannel, paths: &[&str], recursive: bool) -> u32 {
+    each_path(io, paths, |path| async move {
+        match core.entry(who, &path).await? {
+            Some(Entry::Folder(_)) if recursive => {
+                let removed = core.remove_tree(who, &path).await?;
+                io.stderr(&format!(
+                    "sfs: {}\n",
+                    messages::removed_tree(&path, removed.files, removed.folders)
+                ))
+                .await;
+                Ok(())
+            }
+            Some(Entry::Folder(_)) => Err(FilesError::IsAFolder { name: path }),
+            _ => core.delete(who, &path).await,
         }
-    }
-    status
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -1,18 +1,22 @@
 //! Legacy scp (`scp -O`), the server side of the old rcp-style protocol:
-//! `scp -t TARGET` receives files (upload), `scp -f NAME` sends one
-//! (download of an unlocked file). Modern scp uses the sftp subsystem.
+//! `scp -t TARGET` receives files (upload), `scp -f PATH` sends them
+//! (download of unlocked files). Modern scp uses the sftp subsystem.
 //!
-//! Single files only: `-r` is refused with a message. A new file's key goes
-//! to the client's stderr, which scp shows: an scp-protocol warning would
-//! make scp report failure for an upload that worked.
+//! With `-r`, folders travel as `D` (enter a folder, made if missing) and
+//! `E` (leave it) records around their files, both ways; a locked file in
+//! a folder sent is reported and skipped, the others still go. A new
+//! file's key goes to the client's stderr, which scp shows: an
+//! scp-protocol warning would make scp report failure for an upload that
+//! worked.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::channel::{ExecChannel, Line};
+use crate::core::folders::Entry;
 use crate::core::messages;
-use crate::core::names::{file_name, remote_path, RemotePath};
+use crate::core::names::{file_name, join_path, remote_path, split_path, RemotePath};
 use crate::core::upload::{KeyDelivery, KeyNotice, UploadStream};
 use crate::core::FilesError;
 use crate::core::{Core, Who};
@@ -21,8 +25,8 @@ use crate::text::escape::escape;
 /// Longest control line accepted ("C0644 SIZE NAME").
 const MAX_LINE: usize = 4096;
 const READ_PIECE: usize = 64 * 1024;
-/// `scp -r`, or a directory record.
-const NO_DIRECTORIES: &str = "directories are not supported: copy files one by one";
+/// A folder sent without `-r`.
+const NOT_RECURSIVE: &str = "is a folder: copy it with scp -r";
 
 pub async fn run(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, args: &[&str]) -> u32 {
     let mut sink = false;
@@ -41,13 +45,9 @@ pub async fn run(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, args: &[&str
             path => target = Some(path.to_string()),
         }
     }
-    if recursive {
-        fatal(io, NO_DIRECTORIES).await;
-        return 1;
-    }
     match (sink, source, target) {
         (true, false, target) => receive(core, who, io, target.as_deref().unwrap_or(".")).await,
-        (false, true, Some(name)) => send(core, who, io, &name).await,
+        (false, true, Some(name)) => send(core, who, io, &name, recursive).await,
         _ => {
             fatal(io, "usage: scp -t TARGET or scp -f NAME").await;
             1
@@ -68,14 +68,34 @@ async fn fatal(io: &ExecChannel, message: &str) {
     io.stdout(format!("\x02scp: {message}\n")).await;
 }
 
-/// The stored name for a target path, by the rule every door shares: the
-/// folder itself keeps the sent name, a file name replaces it, and `..` or
-/// a folder are refused as sftp refuses them.
-fn stored_name(target: &str, sent: &str) -> Result<String, FilesError> {
+/// Where `scp -t TARGET` puts what it receives: into a folder (the top or
+/// one that exists), or as the path itself (a file's new name, or a
+/// folder sent with `-r` that takes the target's name).
+enum Place {
+    Into(String),
+    As(String),
+}
+
+async fn place_of(core: &Core, who: &Who, target: &str) -> Result<Place, FilesError> {
     match remote_path(target)? {
-        RemotePath::Root => file_name(sent),
-        RemotePath::Name(name) => Ok(name),
-        RemotePath::Keys | RemotePath::KeyInFolder(_) => Err(FilesError::KeysReadOnly),
+        RemotePath::Root => Ok(Place::Into(String::new())),
+        RemotePath::Name(path) => match core.entry(who, &path).await? {
+            Some(Entry::Folder(_)) => Ok(Place::Into(path)),
+            _ => Ok(Place::As(path)),
+        },
+        RemotePath::Keys(_) | RemotePath::KeyInFolder(_) => Err(FilesError::KeysReadOnly),
+    }
+}
+
+/// The path of a file or folder the client sent as `sent` into the
+/// folders entered so far (`entered`, innermost last) under `place`.
+fn path_for(place: &Place, entered: &[String], sent: &str) -> Result<String, FilesError> {
+    if let Some(folder) = entered.last() {
+        return Ok(join_path(folder, &file_name(sent)?));
+    }
+    match place {
+        Place::Into(folder) => Ok(join_path(folder, &file_name(sent)?)),
+        Place::As(path) => Ok(path.clone()),
     }
 }
 
@@ -86,8 +106,17 @@ async fn read_byte(io: &mut ExecChannel) -> Option<u8> {
     Some(first)
 }
 
-/// `scp -t`: files arrive as "C<mode> <size> <name>" followed by the bytes.
+/// `scp -t`: files arrive as "C<mode> <size> <name>" followed by the
+/// bytes, folders as "D<mode> 0 <name>" … "E".
 async fn receive(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, target: &str) -> u32 {
+    let place = match place_of(core, who, target).await {
+        Ok(place) => place,
+        Err(e) => {
+            fatal(io, &e.to_string()).await;
+            return 1;
+        }
+    };
+    let mut entered: Vec<String> = Vec::new();
     let mut status = 0;
     ok(io).await;
     loop {
@@ -102,47 +131,78 @@ async fn receive(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, target: &str
         let line = String::from_utf8_lossy(&line).into_owned();
         match line.chars().next() {
             Some('C') => {
-                if !receive_file(core, who, io, target, &line).await {
+                let Some((_, sent)) = header(io, &line).await else {
+                    return 1;
+                };
+                let path = match path_for(&place, &entered, sent) {
+                    Ok(path) => path,
+                    Err(e) => {
+                        fatal(io, &e.to_string()).await;
+                        return 1;
+                    }
+                };
+                if !receive_file(core, who, io, &path, &line).await {
                     status = 1;
                 }
             }
-            Some('T') | Some('E') => ok(io).await,
             Some('D') => {
-                fatal(io, NO_DIRECTORIES).await;
-                return 1;
+                let Some((_, sent)) = header(io, &line).await else {
+                    return 1;
+                };
+                let made = match path_for(&place, &entered, sent) {
+                    Ok(path) => core.make_folder(who, &path, false).await.map(|_| path),
+                    Err(e) => Err(e),
+                };
+                let path = match made {
+                    Ok(path) => path,
+                    Err(FilesError::FolderExists { name }) => name,
+                    Err(e) => {
+                        // The client cannot skip a folder's records: stop.
+                        fatal(io, &e.to_string()).await;
+                        return 1;
+                    }
+                };
+                entered.push(path);
+                ok(io).await;
             }
+            Some('E') => {
+                entered.pop();
+                ok(io).await;
+            }
+            Some('T') => ok(io).await,
             _ => return 1,
         }
     }
     status
 }
 
-/// One file; false when it was not stored (the client was told why).
+/// The size and name of a "C" or "D" record; a malformed one is fatal.
+async fn header<'a>(io: &ExecChannel, line: &'a str) -> Option<(u64, &'a str)> {
+    let mut parts = line[1..].splitn(3, ' ');
+    let (Some(_mode), Some(size), Some(sent)) = (parts.next(), parts.next(), parts.next()) else {
+        fatal(io, "malformed file header").await;
+        return None;
+    };
+    let Ok(size) = size.parse::<u64>() else {
+        fatal(io, "malformed file size").await;
+        return None;
+    };
+    Some((size, sent))
+}
+
+/// One file, stored as `name`; false when it was not stored (the client
+/// was told why).
 async fn receive_file(
     core: &Arc<Core>,
     who: &Who,
     io: &mut ExecChannel,
-    target: &str,
+    name: &str,
     line: &str,
 ) -> bool {
-    let mut parts = line[1..].splitn(3, ' ');
-    let (Some(_mode), Some(size), Some(sent_name)) = (parts.next(), parts.next(), parts.next())
-    else {
-        fatal(io, "malformed file header").await;
+    let Some((size, _)) = header(io, line).await else {
         return false;
     };
-    let Ok(size) = size.parse::<u64>() else {
-        fatal(io, "malformed file size").await;
-        return false;
-    };
-    let name = match stored_name(target, sent_name) {
-        Ok(name) => name,
-        Err(e) => {
-            fatal(io, &e.to_string()).await;
-            return false;
-        }
-    };
-    let mut upload = match UploadStream::start(core, who, &name, Some(size)).await {
+    let mut upload = match UploadStream::start(core, who, name, Some(size)).await {
         Ok(upload) => upload,
         Err(e) => {
             warn(io, &e.to_string()).await;
@@ -205,44 +265,135 @@ async fn drain(io: &mut ExecChannel, mut left: u64) {
     }
 }
 
-/// `scp -f NAME`: sends one unlocked file.
-async fn send(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
+/// `scp -f PATH`: sends an unlocked file, or with `-r` a folder with
+/// everything in it.
+async fn send(
+    core: &Arc<Core>,
+    who: &Who,
+    io: &mut ExecChannel,
+    path: &str,
+    recursive: bool,
+) -> u32 {
     if read_byte(io).await != Some(0) {
         return 1;
     }
-    let name = path.trim_start_matches('/').trim_start_matches("./");
+    let name = match file_name(path) {
+        Ok(name) => name,
+        Err(e) => {
+            warn(io, &format!("{}: {e}", escape(path))).await;
+            return 1;
+        }
+    };
+    match core.entry(who, &name).await {
+        Ok(Some(Entry::Folder(_))) if recursive => match send_folder(core, who, io, &name).await {
+            Sent::Done => 0,
+            Sent::Skipped => 1,
+            Sent::Broken => 1,
+        },
+        Ok(Some(Entry::Folder(_))) => {
+            warn(io, &format!("{} {NOT_RECURSIVE}", escape(&name))).await;
+            1
+        }
+        Ok(_) => match send_file(core, who, io, &name).await {
+            Sent::Done => 0,
+            Sent::Skipped | Sent::Broken => 1,
+        },
+        Err(e) => {
+            warn(io, &format!("{}: {e}", escape(&name))).await;
+            1
+        }
+    }
+}
+
+/// How sending went on.
+enum Sent {
+    Done,
+    /// Something was reported and left out; the transfer goes on.
+    Skipped,
+    /// The transfer cannot go on.
+    Broken,
+}
+
+/// A folder as "D" … "E" around what it holds, folders first.
+fn send_folder<'a>(
+    core: &'a Arc<Core>,
+    who: &'a Who,
+    io: &'a mut ExecChannel,
+    path: &'a str,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Sent> + Send + 'a>> {
+    Box::pin(async move {
+        let view = match core.list_folder(who, path).await {
+            Ok(view) => view,
+            Err(e) => {
+                warn(io, &format!("{}: {e}", escape(path))).await;
+                return Sent::Skipped;
+            }
+        };
+        io.stdout(format!("D0700 0 {}\n", split_path(path).1)).await;
+        if read_byte(io).await != Some(0) {
+            return Sent::Broken;
+        }
+        let mut sent = Sent::Done;
+        for folder in &view.folders {
+            match send_folder(core, who, io, &folder.path).await {
+                Sent::Broken => return Sent::Broken,
+                Sent::Skipped => sent = Sent::Skipped,
+                Sent::Done => {}
+            }
+        }
+        for file in &view.files {
+            match send_file(core, who, io, &file.record.name).await {
+                Sent::Broken => return Sent::Broken,
+                Sent::Skipped => sent = Sent::Skipped,
+                Sent::Done => {}
+            }
+        }
+        io.stdout("E\n").await;
+        if read_byte(io).await != Some(0) {
+            return Sent::Broken;
+        }
+        sent
+    })
+}
+
+/// One unlocked file as "C0600 SIZE NAME" and its bytes.
+async fn send_file(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, name: &str) -> Sent {
     let (record, mut reader) = match core.open_unlocked(who, name).await {
         Ok(opened) => opened,
         Err(e) => {
             warn(io, &format!("{}: {e}", escape(name))).await;
-            return 1;
+            return Sent::Skipped;
         }
     };
-    io.stdout(format!("C0600 {} {}\n", record.size, record.name))
-        .await;
+    io.stdout(format!(
+        "C0600 {} {}\n",
+        record.size,
+        split_path(&record.name).1
+    ))
+    .await;
     if read_byte(io).await != Some(0) {
-        return 1;
+        return Sent::Broken;
     }
     let mut offset = 0u64;
     while offset < record.size {
         match reader.next_piece(&mut offset, READ_PIECE).await {
             Ok(Some(piece)) => {
                 if !io.stdout(Bytes::from(piece)).await {
-                    return 1;
+                    return Sent::Broken;
                 }
             }
             _ => {
                 // The client counts bytes; a short file can only be aborted.
                 io.stderr("sfs: read failed; the download was aborted\n")
                     .await;
-                return 1;
+                return Sent::Broken;
             }
         }
     }
     ok(io).await;
     if read_byte(io).await == Some(0) {
-        0
+        Sent::Done
     } else {
-        1
+        Sent::Broken
     }
 }

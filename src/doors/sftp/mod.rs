@@ -1,11 +1,15 @@
-//! The sftp subsystem: an account's files as one flat, virtual folder.
+//! The sftp subsystem: an account's tree of folders and files.
 //!
-//! Every path a client sends is normalised to `/` (the account's folder),
-//! `/NAME`, or the folder of waiting keys `/.keys` and its `NAME.key`
-//! files, so no spelling of a path (`..`, `./x`, `//x`, sub-folders) can
-//! reach anything outside the account; there are no folders, links or
-//! permissions to change. What sftp does maps onto the shared [`Core`]:
+//! Every path a client sends is normalised by the core's one path rule to
+//! `/` (the account's top), a path in its tree, or the folder of waiting
+//! keys `/.keys` and its `NAME.key` files, so no spelling of a path (`..`,
+//! `./x`, `//x`) can reach anything outside the account; there are no
+//! links or permissions to change. What sftp does maps onto the shared
+//! [`Core`]:
 //!
+//! - Folders: MKDIR, RMDIR (empty only), OPENDIR/READDIR (with `.` and
+//!   `..`), STAT of a folder (`ls -l` shows `d`), RENAME of a folder with
+//!   everything in it (one database update, never into itself).
 //! - A handle opened for writing is an [`Edit`]: a new file or an overwrite
 //!   (`TRUNC`) streamed through the vault as it arrives, or a change in
 //!   place of the file there (resume, append, writes anywhere, a new size),
@@ -57,13 +61,14 @@ use zeroize::Zeroizing;
 
 use crate::core::download::Download;
 use crate::core::edit::{Edit, WriteMode};
+use crate::core::folders::Entry as Stored;
 use crate::core::key_input::{parse_key, MAX_KEY_INPUT};
 use crate::core::keyring::WaitingKey;
 use crate::core::messages;
 use crate::core::names::{key_file_name, key_file_stem};
 use crate::core::upload::{KeyDelivery, KeyNotice};
 use crate::core::FilesError;
-use crate::core::{Budget, Core, FileRecord, Who};
+use crate::core::{Budget, Core, FileRecord, FolderRecord, Who};
 use pipe::{PipeEnd, MAX_PACKET};
 use replies::*;
 
@@ -191,9 +196,10 @@ enum Open {
     },
 }
 
-/// Something the folder lists.
+/// What a path is.
 enum Listed {
     File(FileRecord),
+    Folder(FolderRecord),
     Key(WaitingKey),
     /// A key file just taken or written, in its grace.
     RecentKey(FileAttributes),
@@ -239,7 +245,7 @@ impl russh_sftp::server::Handler for Session {
                 let space = self.told(space.map_err(|e| files_error(&e))).await?;
                 Ok(Packet::ExtendedReply(ExtendedReply {
                     id,
-                    data: statvfs_reply(&space, BLOCK),
+                    data: statvfs_reply(&space, BLOCK, self.core.config().limits.max_name_bytes),
                 }))
             }
             _ => Err(self.unimplemented()),
@@ -428,7 +434,7 @@ impl russh_sftp::server::Handler for Session {
 
     async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
         let attrs = match self.handle_mut(&handle)? {
-            Open::Dir(_) => dir_attrs(),
+            Open::Dir(_) => dir_attrs(crate::text::time::unix_now()),
             Open::Read { attrs, .. } | Open::KeyPickup { attrs, .. } => attrs.clone(),
             Open::Write { edit, .. } => file_attrs(
                 edit.as_ref().map_or(0, |edit| edit.len()),
@@ -507,30 +513,13 @@ impl russh_sftp::server::Handler for Session {
         Ok(ok(id))
     }
 
-    /// The account's files; waiting keys only in `.keys`, which is not
-    /// listed itself, so nothing that walks a listing ever takes a key.
+    /// A folder's folders and files, after `.` and `..`; waiting keys only
+    /// in `.keys`, which is not listed itself, so nothing that walks a
+    /// listing ever takes a key.
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
         self.room_for_handle()?;
-        let mut entries: Vec<Entry> = match resolve(&path)? {
-            Target::Root => self
-                .core
-                .list(&self.who)
-                .await
-                .map_err(|e| files_error(&e))?
-                .iter()
-                .map(|f| entry(&f.record.name, f.record.size, f.record.mtime()))
-                .collect(),
-            Target::Keys => self
-                .core
-                .waiting_keys(&self.who)
-                .await
-                .iter()
-                .map(|key| entry(&key_file_name(&key.name), KEY_TEXT_LEN + 1, key.made_unix))
-                .collect(),
-            Target::Name(_) | Target::KeyInFolder(_) => {
-                return Err(StatusCode::NoSuchFile.with_message(FilesError::NoFolders.to_string()))
-            }
-        };
+        let listed = self.folder_listing(&path).await;
+        let mut entries = self.told(listed).await?;
         entries.reverse(); // sent from the end, so they go out in this order
         let handle = self.add_handle(Open::Dir(entries));
         Ok(Handle { id, handle })
@@ -567,16 +556,20 @@ impl russh_sftp::server::Handler for Session {
     }
 
     async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
-        let path = canonical(&path)?;
-        let attrs = match resolve(&path)? {
-            Target::Root | Target::Keys => dir_attrs(),
-            Target::Name(_) | Target::KeyInFolder(_) => FileAttributes::default(),
+        let (shown, target) = canonical(&path)?;
+        let attrs = match target {
+            Target::Root | Target::Keys(_) => dir_attrs(crate::text::time::unix_now()),
+            Target::Name(name) => match self.lookup(&name).await? {
+                Some(Listed::Folder(folder)) => dir_attrs(folder.created_at),
+                _ => FileAttributes::default(),
+            },
+            Target::KeyInFolder(_) => FileAttributes::default(),
         };
         Ok(Name {
             id,
             files: vec![Entry {
-                filename: path.clone(),
-                longname: path,
+                filename: shown.clone(),
+                longname: shown,
                 attrs,
             }],
         })
@@ -584,21 +577,44 @@ impl russh_sftp::server::Handler for Session {
 
     async fn mkdir(
         &mut self,
-        _id: u32,
-        _path: String,
+        id: u32,
+        path: String,
         _attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        self.told(Err(
-            StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
-        ))
-        .await
+        let made = match resolve(&path) {
+            Err(refused) => Err(refused),
+            Ok(Target::Name(path)) => self
+                .core
+                .make_folder(&self.who, &path, false)
+                .await
+                .map(drop)
+                .map_err(|e| files_error(&e)),
+            Ok(Target::Root) => Err(files_error(&FilesError::FolderExists {
+                name: "/".to_string(),
+            })),
+            Ok(Target::Keys(_) | Target::KeyInFolder(_)) => {
+                Err(files_error(&FilesError::KeysReadOnly))
+            }
+        };
+        self.told(made).await?;
+        Ok(ok(id))
     }
 
-    async fn rmdir(&mut self, _id: u32, _path: String) -> Result<Status, Self::Error> {
-        self.told(Err(
-            StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
-        ))
-        .await
+    async fn rmdir(&mut self, id: u32, path: String) -> Result<Status, Self::Error> {
+        let removed = match resolve(&path) {
+            Err(refused) => Err(refused),
+            Ok(Target::Name(path)) => self
+                .core
+                .remove_folder(&self.who, &path)
+                .await
+                .map_err(|e| files_error(&e)),
+            Ok(Target::Root) => Err(failure("your top folder cannot be removed")),
+            Ok(Target::Keys(_) | Target::KeyInFolder(_)) => {
+                Err(files_error(&FilesError::KeysReadOnly))
+            }
+        };
+        self.told(removed).await?;
+        Ok(ok(id))
     }
 
     async fn readlink(&mut self, _id: u32, _path: String) -> Result<Name, Self::Error> {

@@ -5,7 +5,7 @@
 use russh_sftp::protocol::{File as Entry, FileAttributes, Status, StatusCode};
 use russh_sftp::server::StatusReply;
 
-use crate::core::names::{remote_path, RemotePath, MAX_NAME_BYTES};
+use crate::core::names::{remote_path, RemotePath, KEYS_FOLDER};
 use crate::core::quota::Space;
 use crate::core::{ErrorKind, FilesError};
 use crate::text::time::utc_datetime;
@@ -13,10 +13,13 @@ use crate::text::time::utc_datetime;
 /// A normalised path.
 pub(super) enum Target {
     Root,
+    /// A path in the account: a file, a folder, or nothing yet.
     Name(String),
-    /// `.keys`, the folder of waiting keys (never listed).
-    Keys,
-    /// `.keys/NAME.key`: the key file `NAME.key`, by way of that folder.
+    /// `.keys`, the folder of waiting keys (never listed), or a folder in
+    /// it (`.keys/DIR`, the keys of the files in `DIR`).
+    Keys(String),
+    /// `.keys/DIR/NAME.key`: the key file `DIR/NAME.key`, by way of that
+    /// folder.
     KeyInFolder(String),
 }
 
@@ -48,49 +51,58 @@ pub(super) fn files_error(e: &FilesError) -> StatusReply {
     let code = match e.kind() {
         ErrorKind::NotFound => StatusCode::NoSuchFile,
         ErrorKind::Denied | ErrorKind::Invalid => StatusCode::PermissionDenied,
-        ErrorKind::TooLarge | ErrorKind::Busy | ErrorKind::Internal => StatusCode::Failure,
+        ErrorKind::Taken | ErrorKind::TooLarge | ErrorKind::Busy | ErrorKind::Internal => {
+            StatusCode::Failure
+        }
     };
     code.with_message(e.to_string())
 }
 
-/// Path components that name something, `.` and empty ones dropped.
-pub(super) fn components(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|c| !c.is_empty() && *c != ".")
-}
-
-/// Normalises a path for a file operation: `/`, or one valid name.
+/// Normalises a path for a file operation (`names::remote_path`).
 pub(super) fn resolve(path: &str) -> Result<Target, StatusReply> {
     match remote_path(path).map_err(|e| files_error(&e))? {
         RemotePath::Root => Ok(Target::Root),
         RemotePath::Name(name) => Ok(Target::Name(name)),
-        RemotePath::Keys => Ok(Target::Keys),
+        RemotePath::Keys(folder) => Ok(Target::Keys(folder)),
         RemotePath::KeyInFolder(name) => Ok(Target::KeyInFolder(name)),
     }
 }
 
-/// Normalises a path for `realpath`: `..` stops at `/`, as in any chroot.
-pub(super) fn canonical(path: &str) -> Result<String, StatusReply> {
-    let mut parts = Vec::new();
-    for part in components(path) {
-        if part == ".." {
-            parts.pop();
-        } else {
-            parts.push(part);
+/// Normalises a path for `realpath`: `..` stops at `/`, as in any chroot
+/// (`cd ..` at the top stays there), and the rest as [`resolve`] does.
+pub(super) fn canonical(path: &str) -> Result<(String, Target), StatusReply> {
+    let mut depth = 0usize;
+    let mut kept = Vec::new();
+    for part in path.split('/') {
+        match part {
+            ".." if depth == 0 => {}
+            ".." => {
+                depth -= 1;
+                kept.push(part);
+            }
+            "" | "." => {}
+            part => {
+                depth += 1;
+                kept.push(part);
+            }
         }
     }
-    let joined = format!("/{}", parts.join("/"));
-    match remote_path(&joined) {
-        Ok(_) => Ok(joined),
-        Err(FilesError::NoFolders) => {
-            Err(StatusCode::NoSuchFile.with_message(FilesError::NoFolders.to_string()))
-        }
-        Err(e) => Err(files_error(&e)),
-    }
+    let target = resolve(&kept.join("/"))?;
+    let shown = match &target {
+        Target::Root => "/".to_string(),
+        Target::Name(name) => format!("/{name}"),
+        Target::Keys(folder) if folder.is_empty() => format!("/{KEYS_FOLDER}"),
+        Target::Keys(name) | Target::KeyInFolder(name) => format!("/{KEYS_FOLDER}/{name}"),
+    };
+    Ok((shown, target))
 }
 
-pub(super) fn dir_attrs() -> FileAttributes {
+pub(super) fn dir_attrs(mtime: i64) -> FileAttributes {
+    let time = u32::try_from(mtime.max(0)).unwrap_or(u32::MAX);
     FileAttributes {
         permissions: Some(0o040_700),
+        atime: Some(time),
+        mtime: Some(time),
         ..FileAttributes::default()
     }
 }
@@ -108,7 +120,7 @@ pub(super) fn file_attrs(size: u64, mtime: i64) -> FileAttributes {
 
 /// The body of a `statvfs@openssh.com` reply (OpenSSH's PROTOCOL: eleven
 /// 64-bit numbers) for an account's room counted in blocks of `block`.
-pub(super) fn statvfs_reply(space: &Space, block: u64) -> Vec<u8> {
+pub(super) fn statvfs_reply(space: &Space, block: u64, name_max: u64) -> Vec<u8> {
     let fields = [
         block,                     // f_bsize
         block,                     // f_frsize
@@ -120,23 +132,34 @@ pub(super) fn statvfs_reply(space: &Space, block: u64) -> Vec<u8> {
         space.free_files,          // f_favail
         0,                         // f_fsid
         0,                         // f_flag
-        MAX_NAME_BYTES as u64,     // f_namemax
+        name_max,                  // f_namemax
     ];
     fields.iter().flat_map(|n| n.to_be_bytes()).collect()
 }
 
-/// An `ls -l` line; OpenSSH prints the server's long name as it is.
+/// An `ls -l` line of a file; OpenSSH prints the server's long name as it
+/// is.
 pub(super) fn entry(name: &str, size: u64, mtime: i64) -> Entry {
+    listed(name, false, size, mtime, file_attrs(size, mtime))
+}
+
+/// An `ls -l` line of a folder.
+pub(super) fn dir_entry(name: &str, mtime: i64) -> Entry {
+    listed(name, true, 0, mtime, dir_attrs(mtime))
+}
+
+fn listed(name: &str, folder: bool, size: u64, mtime: i64, attrs: FileAttributes) -> Entry {
+    let mode = if folder { "drwx------" } else { "-rw-------" };
     Entry {
         filename: name.to_string(),
         // The long name goes to the user's terminal as it is: escaped, so
         // a name with control or direction-changing characters cannot
         // rewrite the listing (the file name itself stays exact).
         longname: format!(
-            "-rw-------    1 sfs      sfs      {size:>12} {} {}",
+            "{mode}    1 sfs      sfs      {size:>12} {} {}",
             utc_datetime(mtime),
             crate::text::escape::escape(name)
         ),
-        attrs: file_attrs(size, mtime),
+        attrs,
     }
 }

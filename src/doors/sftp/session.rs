@@ -4,10 +4,12 @@
 //! and renames.
 
 use super::*;
+use crate::core::names::{is_within, split_path};
 use crate::core::rename::Renamed;
 
 impl Session {
-    /// What `name` is: a virtual key file (first), a file, or nothing.
+    /// What `name` is: a virtual key file (first), a file, a folder, or
+    /// nothing.
     pub(super) async fn lookup(&self, name: &str) -> Result<Option<Listed>, StatusReply> {
         if let Some(stem) = key_file_stem(name) {
             let waiting = self.core.waiting_key_of(&self.who, stem).await;
@@ -29,17 +31,80 @@ impl Session {
         {
             return Ok(Some(Listed::Uploading(edit.len())));
         }
-        let record = self
+        let entry = self
             .core
-            .file_by_name(&self.who, name)
+            .entry(&self.who, name)
             .await
             .map_err(|e| files_error(&e))?;
-        Ok(record.map(Listed::File))
+        Ok(entry.map(|entry| match entry {
+            Stored::File(record) => Listed::File(record),
+            Stored::Folder(folder) => Listed::Folder(folder),
+        }))
+    }
+
+    /// What `opendir` lists for `path`: `.` and `..`, then the folder's
+    /// folders and files (or, under `.keys`, its waiting keys).
+    pub(super) async fn folder_listing(&self, path: &str) -> Result<Vec<Entry>, StatusReply> {
+        let now = crate::text::time::unix_now();
+        let mut entries = vec![dir_entry(".", now), dir_entry("..", now)];
+        match resolve(path)? {
+            Target::Root => entries.extend(self.folder_entries("").await?),
+            Target::Name(folder) => entries.extend(self.folder_entries(&folder).await?),
+            Target::Keys(folder) => entries.extend(self.key_entries(&folder).await),
+            Target::KeyInFolder(name) => {
+                return Err(files_error(&FilesError::NotAFolder { name }));
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The entries of a folder of the account's tree.
+    pub(super) async fn folder_entries(&self, folder: &str) -> Result<Vec<Entry>, StatusReply> {
+        let view = self
+            .core
+            .list_folder(&self.who, folder)
+            .await
+            .map_err(|e| files_error(&e))?;
+        let folders = view
+            .folders
+            .iter()
+            .map(|f| dir_entry(split_path(&f.path).1, f.created_at));
+        let files = view.files.iter().map(|f| {
+            let name = split_path(&f.record.name).1;
+            entry(name, f.record.size, f.record.mtime())
+        });
+        Ok(folders.chain(files).collect())
+    }
+
+    /// The entries of `.keys/FOLDER`: the waiting keys of the files in
+    /// `FOLDER`, and a folder for each folder below it that holds one.
+    pub(super) async fn key_entries(&self, folder: &str) -> Vec<Entry> {
+        let keys = self.core.waiting_keys(&self.who).await;
+        let mut folders = std::collections::BTreeMap::new();
+        let mut files = Vec::new();
+        for key in &keys {
+            let (at, name) = split_path(&key.name);
+            if at == folder {
+                files.push(entry(&key_file_name(name), KEY_TEXT_LEN + 1, key.made_unix));
+            } else if is_within(at, folder) {
+                let below = at[folder.len()..].trim_start_matches('/');
+                let first = below.split('/').next().unwrap_or(below);
+                folders.entry(first.to_string()).or_insert(key.made_unix);
+            }
+        }
+        folders
+            .iter()
+            .map(|(name, made)| dir_entry(name, *made))
+            .chain(files)
+            .collect()
     }
 
     pub(super) async fn attrs_of(&mut self, path: &str) -> Result<FileAttributes, StatusReply> {
-        let name = match resolve(path)? {
-            Target::Root | Target::Keys => return Ok(dir_attrs()),
+        // A path refused as such is told (`ls ../x` stats it first); a
+        // name that is not there is not: clients probe names all the time.
+        let target = self.told(resolve(path)).await?;
+        let name = match target {
+            Target::Root | Target::Keys(_) => return Ok(dir_attrs(crate::text::time::unix_now())),
             Target::KeyInFolder(name) => {
                 return match self.lookup(&name).await? {
                     Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, key.made_unix)),
@@ -59,6 +124,7 @@ impl Session {
                 });
                 Ok(attrs)
             }
+            Some(Listed::Folder(folder)) => Ok(dir_attrs(folder.created_at)),
             Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, key.made_unix)),
             Some(Listed::RecentKey(attrs)) => Ok(attrs),
             Some(Listed::Uploading(size)) => Ok(file_attrs(size, crate::text::time::unix_now())),
@@ -203,6 +269,7 @@ impl Session {
             Some(Listed::Key(_) | Listed::RecentKey(_)) => {
                 Err(failure("a key file holds a key: it cannot be resized"))
             }
+            Some(Listed::Folder(_)) => Ok(()),
             None => Err(files_error(&FilesError::NotFound)),
         }
     }
@@ -265,6 +332,9 @@ impl Session {
             Some(Listed::RecentKey(_)) => Err(failure(messages::KEY_TAKEN)),
             Some(Listed::Uploading(_)) => Err(failure(messages::STILL_UPLOADING)),
             Some(Listed::File(record)) => self.open_record(record).await,
+            Some(Listed::Folder(folder)) => {
+                Err(files_error(&FilesError::IsAFolder { name: folder.path }))
+            }
             None => Err(files_error(&FilesError::NotFound)),
         }
     }
@@ -277,8 +347,10 @@ impl Session {
         self.room_for_handle()?;
         let writes = OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE;
         let open = match resolve(filename)? {
-            Target::Root | Target::Keys => {
-                return Err(failure("that is a folder, not a file"));
+            Target::Root | Target::Keys(_) => {
+                return Err(files_error(&FilesError::IsAFolder {
+                    name: filename.to_string(),
+                }));
             }
             Target::KeyInFolder(_) if pflags.intersects(writes) => {
                 return Err(files_error(&FilesError::KeysReadOnly));
@@ -298,10 +370,10 @@ impl Session {
     pub(super) async fn remove_file(&mut self, path: &str) -> Result<(), StatusReply> {
         self.stat_hint = None;
         let (name, key_only) = match resolve(path)? {
-            Target::Root | Target::Keys => {
-                return Err(
-                    StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
-                )
+            Target::Root | Target::Keys(_) => {
+                return Err(files_error(&FilesError::IsAFolder {
+                    name: path.to_string(),
+                }))
             }
             Target::KeyInFolder(name) => (name, true),
             Target::Name(name) => (name, false),
@@ -317,6 +389,9 @@ impl Session {
                 Ok(())
             }
             _ if key_only => Err(files_error(&FilesError::NotFound)),
+            Some(Listed::Folder(folder)) => {
+                Err(files_error(&FilesError::IsAFolder { name: folder.path }))
+            }
             _ => self
                 .core
                 .delete(&self.who, &name)
@@ -325,7 +400,19 @@ impl Session {
         }
     }
 
-    /// `posix-rename@openssh.com`: FROM and TO as two SSH strings.
+    /// Both paths of a rename, as paths in the account's tree.
+    fn rename_paths(from: &str, to: &str) -> Result<(String, String), StatusReply> {
+        match (resolve(from)?, resolve(to)?) {
+            (Target::Name(from), Target::Name(to)) => Ok((from, to)),
+            (Target::Root, _) | (_, Target::Root) => {
+                Err(failure("your top folder cannot be renamed or replaced"))
+            }
+            _ => Err(files_error(&FilesError::KeysReadOnly)),
+        }
+    }
+
+    /// `posix-rename@openssh.com`: FROM and TO as two SSH strings. A file
+    /// renamed onto another replaces it; a folder moves as a plain rename.
     pub(super) async fn posix_rename(
         &mut self,
         id: u32,
@@ -336,11 +423,12 @@ impl Session {
             return Err(StatusCode::BadMessage.with_message("malformed rename request"));
         };
         self.stat_hint = None;
-        let (Target::Name(from), Target::Name(to)) = (resolve(&from)?, resolve(&to)?) else {
-            return Err(
-                StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
-            );
-        };
+        let (from, to) = self.told(Self::rename_paths(&from, &to)).await?;
+        if let Some(Listed::Folder(_)) = self.lookup(&from).await? {
+            let moved = self.core.move_folder(&self.who, &from, &to).await;
+            self.told(moved.map_err(|e| files_error(&e))).await?;
+            return Ok(Packet::Status(ok(id)));
+        }
         let renamed = self
             .core
             .rename_replacing(&self.who, &from, &to)
@@ -356,13 +444,9 @@ impl Session {
 
     pub(super) async fn rename_file(&mut self, from: &str, to: &str) -> Result<(), StatusReply> {
         self.stat_hint = None;
-        let (Target::Name(from), Target::Name(to)) = (resolve(from)?, resolve(to)?) else {
-            return Err(
-                StatusCode::PermissionDenied.with_message(FilesError::NoFolders.to_string())
-            );
-        };
+        let (from, to) = Self::rename_paths(from, to)?;
         self.core
-            .rename(&self.who, &from, &to)
+            .move_path(&self.who, &from, &to)
             .await
             .map_err(|e| files_error(&e))
     }
