@@ -849,3 +849,180 @@ async fn a_code_used_by_another_login_brings_the_code_screen_a_new_one() {
     session.send(ENTER).await;
     session.wait_for("Files (").await;
 }
+
+/// Folders the way a user moves through them: listed first and marked,
+/// Enter opens one (its path in the header), Backspace and `..` go up; `/`
+/// filters as it is typed and no letter acts as a shortcut meanwhile
+/// (`/report` reveals no key), Esc clears it; `n` makes a folder, `m`
+/// renames one, `x` on a folder says what it holds and asks; the upload
+/// lines name the folder shown.
+#[tokio::test]
+async fn folders_open_filter_make_rename_and_delete() {
+    let harness = Harness::new().await;
+    let mut session = harness.logged_in().await;
+    let who = harness.who().await;
+    harness
+        .core
+        .make_folder(&who, "projects/2026", true)
+        .await
+        .expect("folders");
+    harness.upload("projects/2026/report.pdf", b"r").await;
+    harness.upload("projects/notes.txt", b"n").await;
+    harness.upload("readme.txt", b"x").await;
+    let screen = session.wait_for("readme.txt").await;
+    let folder_row = screen
+        .lines()
+        .position(|l| l.contains("projects/"))
+        .expect(&screen);
+    let file_row = screen
+        .lines()
+        .position(|l| l.contains("readme.txt"))
+        .expect(&screen);
+    assert!(folder_row < file_row, "folders first:\n{screen}");
+    assert!(
+        line_with(&screen, "projects/").contains("folder"),
+        "{screen}"
+    );
+
+    session.send(ENTER).await;
+    let screen = session.wait_for("in /projects").await;
+    assert!(
+        screen.contains("sfs · alice@example.com · /projects"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("notes.txt") && screen.contains("2026/"),
+        "{screen}"
+    );
+    assert!(screen.contains(".."), "{screen}");
+    session.send(b"u").await;
+    let screen = session
+        .wait_for("Upload from your computer into /projects")
+        .await;
+    assert!(
+        screen.contains("alice@example.com@files.example.com:projects/"),
+        "{screen}"
+    );
+    session.send(ESC).await;
+
+    // The filter takes every letter: `r` reveals nothing while it is typed.
+    session.send(b"/rep").await;
+    let screen = session.wait_for("Filter (Esc clears)").await;
+    assert!(!screen.contains("notes.txt"), "filtered out:\n{screen}");
+    assert_eq!(
+        harness.core.waiting_keys(&who).await.len(),
+        3,
+        "typing r into the filter revealed no key:\n{screen}"
+    );
+    session.send(ESC).await;
+    session.wait_for("notes.txt").await;
+
+    // Into 2026 with Enter, back up with Backspace, then Enter on `..`.
+    session.send(b"\x1b[B").await; // past `..` to 2026/
+    session.send(ENTER).await;
+    session.wait_for("in /projects/2026").await;
+    session.wait_for("report.pdf").await;
+    session.send(b"\x7f").await;
+    let screen = session.wait_for("notes.txt").await;
+    assert!(
+        line_with(&screen, "2026/").starts_with("│> ")
+            || line_with(&screen, "2026/").contains("> "),
+        "the folder left is selected:\n{screen}"
+    );
+    session.send(b"\x1b[H").await; // Home: `..`
+    session.send(ENTER).await;
+    session.wait_for("readme.txt").await;
+
+    // n makes a folder, m renames it.
+    session.send(b"n").await;
+    session.wait_for("New folder").await;
+    session.send(b"inbox").await;
+    session.send(ENTER).await;
+    session.wait_for("Made the folder inbox").await;
+    let folders = |who| {
+        let core = harness.core.clone();
+        async move {
+            let folders = core.folders(&who).await.expect("folders");
+            folders.into_iter().map(|f| f.path).collect::<Vec<_>>()
+        }
+    };
+    assert!(folders(who.clone()).await.contains(&"inbox".to_string()));
+    session.send(b"\x1b[H").await;
+    session
+        .wait_until("inbox/ selected", |s| line_with(s, "inbox/").contains('>'))
+        .await;
+    session.send(b"m").await;
+    session.wait_for("New name for inbox").await;
+    session.send(&[0x7f; 5]).await;
+    session.send(b"archive").await;
+    session.send(ENTER).await;
+    session.wait_for("Renamed inbox to archive").await;
+
+    // x on a folder that holds files says so and asks.
+    session.send(b"\x1b[B").await; // archive/, then projects/
+    session
+        .wait_until("projects/ selected", |s| {
+            line_with(s, "projects/").contains('>')
+        })
+        .await;
+    session.send(b"x").await;
+    let screen = session.wait_for("Delete projects?").await;
+    assert!(
+        screen.contains("It holds 2 files and 1 folders"),
+        "{screen}"
+    );
+    session.send(b"y").await;
+    session
+        .wait_for("Removed projects and what it held: 2 files and 1 folder")
+        .await;
+    assert_eq!(folders(who.clone()).await, ["archive"]);
+    let names: Vec<String> = harness
+        .core
+        .list(&who)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|f| f.record.name)
+        .collect();
+    assert_eq!(names, ["readme.txt"]);
+}
+
+/// With 40 files in the list, an upload under way stays in sight, pinned
+/// above the list, at 200x50 and at 80x24.
+#[tokio::test]
+async fn uploads_stay_in_sight_above_a_long_list() {
+    let harness = Harness::new().await;
+    let mut session = harness.session(SessionOptions {
+        cols: 200,
+        rows: 50,
+        ..SessionOptions::default()
+    });
+    session.login(&harness).await;
+    for i in 0..40 {
+        harness.upload(&format!("file{i:02}.txt"), b"x").await;
+    }
+    session.wait_for("Files (40)").await;
+    let account = harness.account().await;
+    harness.core.events().publish(
+        account.id,
+        Event::Transfer(Transfer {
+            id: 9,
+            direction: Direction::Upload,
+            name: "big/upload.iso".to_string(),
+            file_id: None,
+            bytes: 10 << 20,
+            total: Some(40 << 20),
+            elapsed_ms: 1000,
+        }),
+    );
+    let screen = session.wait_for("/big/upload.iso").await;
+    assert!(screen.contains("Uploading (1)"), "{screen}");
+    assert!(line_with(&screen, "upload.iso").contains("25%"), "{screen}");
+    session.resize(80, 24).await;
+    let screen = session
+        .wait_until("the upload at 80x24", |s| {
+            s.contains("upload.iso") && line_with(s, "Files (40)").ends_with('┐')
+        })
+        .await;
+    assert!(line_with(&screen, "upload.iso").contains("25%"), "{screen}");
+}

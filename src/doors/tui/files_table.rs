@@ -1,8 +1,8 @@
-//! The dashboard's table of files and transfers: which columns fit (name,
-//! state, size, then the upload date, dropped in reverse order as the
-//! terminal narrows), every cell cut to its column by display width with
-//! `…`, and the state of each row — locked, key waiting, unlocked, or a
-//! transfer's bytes, rate and percentage.
+//! The dashboard's table of the folder shown and its box of uploads under
+//! way: which columns fit (name, state, size, then the upload date, dropped
+//! in reverse order as the terminal narrows), every cell cut to its column
+//! by display width with `…`, and the state of each row — a folder, locked,
+//! key waiting, unlocked, or a transfer's bytes, rate and percentage.
 
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::Style;
@@ -10,7 +10,7 @@ use ratatui::text::Text;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-use super::app::{Dashboard, Focus};
+use super::app::{Dashboard, Entry, Focus};
 use super::text::{fit, human_rate, width};
 use super::theme::Theme;
 use crate::core::events::{Direction, Transfer};
@@ -99,70 +99,132 @@ impl Columns {
     }
 }
 
-pub fn draw(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
-    let focused = dash.focus == Focus::Files && dash.dialog.is_none();
-    let block = Block::bordered()
-        .title(format!(" Files ({}) ", dash.files.len()))
-        .border_style(theme.border(focused));
-    let uploads: Vec<&Transfer> = dash
-        .transfers
+/// Upload rows the box above the list shows at most.
+const UPLOADS_SHOWN: usize = 4;
+
+fn uploads(dash: &Dashboard) -> Vec<&Transfer> {
+    dash.transfers
         .values()
         .filter(|t| t.direction == Direction::Upload)
+        .collect()
+}
+
+/// The height of the box of uploads under way (0 without any): its
+/// borders and a row each, up to [`UPLOADS_SHOWN`] and a line for more,
+/// on a screen tall enough to keep the list.
+pub fn uploads_height(dash: &Dashboard, screen: u16) -> u16 {
+    let count = uploads(dash).len();
+    if count == 0 || screen < 20 {
+        return 0;
+    }
+    let rows = count.min(UPLOADS_SHOWN) + usize::from(count > UPLOADS_SHOWN);
+    rows as u16 + 2
+}
+
+/// Uploads under way, wherever they go: pinned above the list, so they
+/// stay in sight however long it is.
+pub fn draw_uploads(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
+    if area.height == 0 {
+        return;
+    }
+    let uploads = uploads(dash);
+    let block = Block::bordered()
+        .title(format!(" Uploading ({}) ", uploads.len()))
+        .border_style(theme.border(false));
+    let columns = Columns::for_width(block.inner(area).width);
+    let state_width = usize::from(columns.state);
+    let mut rows: Vec<Row> = uploads
+        .iter()
+        .take(UPLOADS_SHOWN)
+        .map(|up| {
+            let state = Cell::from(transfer_label(up, state_width)).style(theme.waiting());
+            columns.row(
+                &format!("/{}", escape(&up.name)),
+                human_size(up.bytes),
+                "—".to_string(),
+                state,
+            )
+        })
         .collect();
-    if dash.files.is_empty() && uploads.is_empty() {
-        frame.render_widget(
-            Paragraph::new("No files yet. Press u to see how to upload one.")
-                .style(theme.dim())
-                .block(block),
-            area,
-        );
+    if uploads.len() > UPLOADS_SHOWN {
+        let more = format!("and {} more", uploads.len() - UPLOADS_SHOWN);
+        rows.push(Row::new(vec![Cell::from(more)]).style(theme.dim()));
+    }
+    let table = Table::new(rows, columns.constraints()).block(block);
+    frame.render_widget(table, area);
+}
+
+pub fn draw(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
+    let focused = dash.focus == Focus::Files && dash.dialog.is_none();
+    let entries = dash.entries();
+    let mut title = format!(" Files ({}) ", dash.files.len());
+    if !dash.folders.is_empty() {
+        title.push_str(&format!("· {} folders ", dash.folders.len()));
+    }
+    if !dash.folder.is_empty() {
+        title.push_str(&format!("· in /{} ", escape(&dash.folder)));
+    }
+    let title = fit(&title, usize::from(area.width.saturating_sub(4))).into_owned();
+    let block = Block::bordered()
+        .title(title)
+        .border_style(theme.border(focused));
+    if entries.is_empty() {
+        let empty = if !dash.filter.is_empty() {
+            "Nothing here matches the filter. Esc in the filter clears it."
+        } else if dash.folder.is_empty() {
+            "No files yet. Press u to see how to upload one."
+        } else {
+            "This folder is empty. Press u to see how to upload into it."
+        };
+        frame.render_widget(Paragraph::new(empty).style(theme.dim()).block(block), area);
         return;
     }
     let columns = Columns::for_width(block.inner(area).width);
     let state_width = usize::from(columns.state);
     let now = unix_now();
-    let mut rows: Vec<Row> = dash
-        .files
+    let folder_mark = if theme.unicode { "▸ " } else { "> " };
+    let rows: Vec<Row> = entries
         .iter()
-        .map(|file| {
-            let reading = dash.transfers.values().rev().find(|t| {
-                t.direction == Direction::Download && t.file_id.as_ref() == Some(&file.record.id)
-            });
-            let state = match reading {
-                Some(transfer) => {
-                    Cell::from(transfer_label(transfer, state_width)).style(theme.waiting())
-                }
-                None => {
-                    let state = &file.state;
-                    let style = if state.key_waiting(now) {
-                        theme.waiting()
-                    } else if state.unlocked_at(now).is_some() {
-                        theme.unlocked()
-                    } else {
-                        Style::default()
-                    };
-                    Cell::from(file.state.label(now)).style(style)
-                }
-            };
-            columns.row(
-                &escape(&file.record.name),
-                human_size(file.record.size),
-                utc_datetime(file.record.created_at),
-                state,
-            )
+        .map(|entry| match entry {
+            Entry::Up => columns
+                .row("..", String::new(), String::new(), Cell::from("up"))
+                .style(theme.dim()),
+            Entry::Folder(folder) => columns.row(
+                &format!("{folder_mark}{}/", escape(split_name(&folder.path))),
+                String::new(),
+                utc_datetime(folder.created_at),
+                Cell::from("folder").style(theme.dim()),
+            ),
+            Entry::File(file) => {
+                let reading = dash.transfers.values().rev().find(|t| {
+                    t.direction == Direction::Download
+                        && t.file_id.as_ref() == Some(&file.record.id)
+                });
+                let state = match reading {
+                    Some(transfer) => {
+                        Cell::from(transfer_label(transfer, state_width)).style(theme.waiting())
+                    }
+                    None => {
+                        let state = &file.state;
+                        let style = if state.key_waiting(now) {
+                            theme.waiting()
+                        } else if state.unlocked_at(now).is_some() {
+                            theme.unlocked()
+                        } else {
+                            Style::default()
+                        };
+                        Cell::from(file.state.label(now)).style(style)
+                    }
+                };
+                columns.row(
+                    &escape(split_name(&file.record.name)),
+                    human_size(file.record.size),
+                    utc_datetime(file.record.created_at),
+                    state,
+                )
+            }
         })
         .collect();
-    rows.extend(uploads.into_iter().map(|up| {
-        let state = Cell::from(transfer_label(up, state_width)).style(theme.waiting());
-        columns
-            .row(
-                &escape(&up.name),
-                human_size(up.bytes),
-                "—".to_string(),
-                state,
-            )
-            .style(theme.dim())
-    }));
     let mut header = vec!["Name"];
     if columns.size {
         header.push("Size");
@@ -176,9 +238,13 @@ pub fn draw(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
         .block(block)
         .row_highlight_style(theme.selected())
         .highlight_symbol(HIGHLIGHT);
-    let mut state =
-        TableState::default().with_selected((!dash.files.is_empty()).then_some(dash.selected));
+    let mut state = TableState::default().with_selected(Some(dash.selected));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The last name of a path.
+fn split_name(path: &str) -> &str {
+    crate::core::names::split_path(path).1
 }
 
 /// "uploading 45% · 12.3 MiB/s", or as short as "↑45% 12.3 MiB/s" when the

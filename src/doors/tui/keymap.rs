@@ -34,6 +34,17 @@ pub enum Action {
     Unlock,
     /// Key field: wipe it and go back to the files.
     ClearKey,
+    /// Files: up to the folder above.
+    Parent,
+    /// Files: type to filter the folder's list.
+    Filter,
+    /// Filter field: back to the files, keeping the filter.
+    KeepFilter,
+    /// Filter field: wipe it and go back to the files.
+    ClearFilter,
+    NewFolder,
+    /// Rename or move the selected file or folder.
+    Rename,
     /// Email screen: mail a code (or ask for the app's).
     SendCode,
     /// Code screen.
@@ -65,6 +76,7 @@ enum Press {
     Home,
     End,
     Delete,
+    Backspace,
     F(u8),
 }
 
@@ -79,6 +91,7 @@ impl Press {
                 | (Press::Home, Key::Home)
                 | (Press::End, Key::End)
                 | (Press::Delete, Key::Delete)
+                | (Press::Backspace, Key::Backspace)
         ) || matches!((self, key), (Press::Char(a), Key::Char(b)) if a == *b)
             || matches!((self, key), (Press::F(a), Key::F(b)) if a == *b)
             || matches!((self, key), (Press::Ctrl(a), Key::Ctrl(b)) if a == *b)
@@ -110,14 +123,14 @@ pub const FILES: &[Binding] = &[
         Action::Open,
         "Enter / d",
         Some(("Enter", "decrypt")),
-        "unlock with the typed key; fetch commands",
+        "open a folder; unlock a file with the typed key; fetch commands",
     ),
     bind(
         &[Press::Delete, Press::Char('x')],
         Action::Delete,
         "Del / x",
         Some(("x", "delete")),
-        "delete the selected file (asks first)",
+        "delete the selected file or folder (asks first)",
     ),
     bind(
         &[Press::Char('u')],
@@ -153,6 +166,34 @@ pub const FILES: &[Binding] = &[
         "Tab",
         Some(("Tab", "key")),
         "switch between files and the key field",
+    ),
+    bind(
+        &[Press::Char('/')],
+        Action::Filter,
+        "/",
+        Some(("/", "filter")),
+        "filter this folder's list as you type (Esc clears)",
+    ),
+    bind(
+        &[Press::Backspace],
+        Action::Parent,
+        "Backspace",
+        Some(("Bksp", "up")),
+        "up to the folder above (or Enter on ..)",
+    ),
+    bind(
+        &[Press::Char('n')],
+        Action::NewFolder,
+        "n",
+        Some(("n", "new folder")),
+        "make a folder here",
+    ),
+    bind(
+        &[Press::Char('m')],
+        Action::Rename,
+        "m",
+        Some(("m", "rename")),
+        "rename or move the selected file or folder",
     ),
     bind(
         &[Press::Char('k')],
@@ -212,6 +253,39 @@ pub const KEY_FIELD: &[Binding] = &[
         "select a file",
     ),
     // Ctrl-C quits from anywhere (`App::on_key`); listed for the footer.
+    bind(
+        &[],
+        Action::Quit,
+        "Ctrl-C",
+        Some(("Ctrl-C", "quit")),
+        "quit",
+    ),
+];
+
+/// With the filter field focused: every other key edits the filter, so
+/// no letter acts as a shortcut while it is typed.
+pub const FILTER_FIELD: &[Binding] = &[
+    bind(
+        &[Press::Enter, Press::Tab, Press::BackTab],
+        Action::KeepFilter,
+        "Enter",
+        Some(("Enter", "done")),
+        "back to the list, keeping the filter",
+    ),
+    bind(
+        &[Press::Esc],
+        Action::ClearFilter,
+        "Esc",
+        Some(("Esc", "clear")),
+        "clear the filter",
+    ),
+    bind(
+        &[],
+        Action::Down,
+        "↑↓",
+        Some(("↑↓", "select")),
+        "select in the list",
+    ),
     bind(
         &[],
         Action::Quit,
@@ -319,7 +393,7 @@ mod tests {
 
     #[test]
     fn every_key_of_a_map_does_one_thing() {
-        for map in [FILES, KEY_FIELD, EMAIL, CODE] {
+        for map in [FILES, KEY_FIELD, FILTER_FIELD, EMAIL, CODE] {
             let keys: Vec<Press> = map.iter().flat_map(|b| b.keys.iter().copied()).collect();
             for (i, key) in keys.iter().enumerate() {
                 assert!(!keys[i + 1..].contains(key), "{key:?} bound twice");
@@ -351,6 +425,13 @@ mod tests {
         );
         assert!(!footer_where(CODE, |a| a != Action::NewCode).contains(&("Ctrl-R", "new code")));
         assert!(footer.contains(&("x", "delete")), "{footer:?}");
-        assert!(help(FILES).contains(&("Del / x", "delete the selected file (asks first)")));
+        assert!(
+            help(FILES).contains(&("Del / x", "delete the selected file or folder (asks first)"))
+        );
+        assert_eq!(
+            action(FILTER_FIELD, &Key::Char('r')),
+            None,
+            "typed into the filter"
+        );
     }
 }

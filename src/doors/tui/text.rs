@@ -171,20 +171,36 @@ impl Endpoint<'_> {
         ]
     }
 
-    /// The commands that upload a file, as (command, what it does).
-    pub fn upload_commands(&self) -> [(String, &'static str); 3] {
-        let login = shell_quote(&self.login()).into_owned();
+    /// The commands that upload a file into `folder` (`""`: the top), as
+    /// (command, what it does).
+    pub fn upload_commands(&self, folder: &str) -> [(String, &'static str); 3] {
+        let login = self.login();
+        let (into, name) = match folder {
+            "" => (shell_quote(&login).into_owned(), "NAME".to_string()),
+            folder => (
+                shell_quote(&format!("{login}:{folder}/")).into_owned(),
+                format!("{}/NAME", shell_quote(folder)),
+            ),
+        };
+        let scp_target = match folder {
+            "" => format!("{}:", shell_quote(&login)),
+            _ => into.clone(),
+        };
         [
             (
-                format!("sftp {}{login}", self.big_p()),
+                format!("sftp {}{into}", self.big_p()),
                 "then: put FILE (each upload prints its key)",
             ),
             (
-                format!("scp {}FILE {login}:", self.big_p()),
+                format!("scp {}FILE {scp_target}", self.big_p()),
                 "prints the file's key when done",
             ),
             (
-                format!("ssh {}{login} put NAME < FILE", self.port_flag("-p")),
+                format!(
+                    "ssh {}{} put {name} < FILE",
+                    self.port_flag("-p"),
+                    shell_quote(&login)
+                ),
                 "prints the key on standard output",
             ),
         ]
@@ -262,7 +278,7 @@ mod tests {
             r"sftp -P 2222 'alice@example.com@files.example.com:it\'\''s\ mine.txt'"
         );
         let on_22 = Endpoint { port: 22, ..at };
-        let upload = on_22.upload_commands();
+        let upload = on_22.upload_commands("");
         assert_eq!(upload[0].0, "sftp alice@example.com@files.example.com");
         assert_eq!(upload[1].0, "scp FILE alice@example.com@files.example.com:");
         assert_eq!(
@@ -274,7 +290,7 @@ mod tests {
                 port: 2222,
                 ..on_22
             }
-            .upload_commands()[2]
+            .upload_commands("")[2]
                 .0,
             "ssh -p 2222 alice@example.com@files.example.com put NAME < FILE"
         );

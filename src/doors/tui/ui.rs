@@ -219,8 +219,17 @@ fn dashboard(frame: &mut Frame, app: &App, dash: &Dashboard, theme: &Theme) {
         let rest = name_lines.split_off(room - 1).concat();
         name_lines.push(fit(&rest, usize::from(area.width)).into_owned());
     }
-    let [header, table, name, key, status, footer] = Layout::vertical([
+    // Uploads under way stay in sight above the list, however long it is.
+    let uploads = files_table::uploads_height(dash, area.height);
+    let filter_height = if dash.focus == Focus::Filter || !dash.filter.is_empty() {
+        3
+    } else {
+        0
+    };
+    let [header, uploading, filter, table, name, key, status, footer] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(uploads),
+        Constraint::Length(filter_height),
         Constraint::Fill(1),
         Constraint::Length(name_lines.len() as u16),
         Constraint::Length(3),
@@ -229,6 +238,10 @@ fn dashboard(frame: &mut Frame, app: &App, dash: &Dashboard, theme: &Theme) {
     ])
     .areas(area);
     draw_header(frame, dash, header, theme);
+    files_table::draw_uploads(frame, dash, uploading, theme);
+    if filter_height > 0 {
+        draw_field(frame, &dash.filter, " Filter (Esc clears) ", filter, theme);
+    }
     files_table::draw(frame, dash, table, theme);
     frame.render_widget(
         Paragraph::new(name_lines.into_iter().map(Line::raw).collect::<Vec<_>>()),
@@ -244,12 +257,14 @@ fn dashboard(frame: &mut Frame, app: &App, dash: &Dashboard, theme: &Theme) {
     let shortcuts = keymap::footer(match dash.focus {
         Focus::Files => keymap::FILES,
         Focus::Key => keymap::KEY_FIELD,
+        Focus::Filter => keymap::FILTER_FIELD,
     });
     draw_footer(frame, footer, &shortcuts, theme);
     if let Some(dialog) = &dash.dialog {
         let view = View {
             endpoint: app.endpoint(),
             email: &dash.account.email,
+            folder: &dash.folder,
             connection_key: app.connection_key(),
             key_windows: app.key_windows(),
             theme,
@@ -278,7 +293,11 @@ fn draw_header(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
     let right = width(&notice) + width(&usage) + width(help);
     let email = escape(&dash.account.email);
     let left_room = usize::from(area.width).saturating_sub(right + 1);
-    let title = fit(&format!(" sfs · {email}"), left_room).into_owned();
+    let title = fit(
+        &format!(" sfs · {email} · /{}", escape(&dash.folder)),
+        left_room,
+    )
+    .into_owned();
     frame.render_widget(Paragraph::new(title).style(theme.bar()), area);
     frame.render_widget(
         Paragraph::new(Line::from(vec![

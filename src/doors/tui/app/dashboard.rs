@@ -1,8 +1,10 @@
 //! The dashboard: its keys (through the keymap), and what they and the
-//! dialogs ask of the core — unlock, fetch, reveal, delete, trusted keys,
-//! the authenticator app, logout.
+//! dialogs ask of the core — folders (open, up, filter, make, rename,
+//! delete), unlock, fetch, reveal, delete, trusted keys, the authenticator
+//! app, logout.
 
 use super::*;
+use crate::core::names::{join_path, remote_path, split_path, RemotePath};
 
 impl App {
     // --- dashboard ---
@@ -22,10 +24,18 @@ impl App {
         let map = match dash.focus {
             Focus::Files => keymap::FILES,
             Focus::Key => keymap::KEY_FIELD,
+            Focus::Filter => keymap::FILTER_FIELD,
         };
         let Some(action) = keymap::action(map, &key) else {
-            if dash.focus == Focus::Key {
-                dash.key.edit(&key);
+            match dash.focus {
+                Focus::Key => {
+                    dash.key.edit(&key);
+                }
+                Focus::Filter => {
+                    dash.filter.edit(&key);
+                    dash.selected = 0;
+                }
+                Focus::Files => {}
             }
             return;
         };
@@ -43,14 +53,38 @@ impl App {
             }
             Action::SwitchFocus => dash.set_focus(match dash.focus {
                 Focus::Files => Focus::Key,
-                Focus::Key => Focus::Files,
+                Focus::Key | Focus::Filter => Focus::Files,
             }),
-            Action::Open => self.download().await,
-            Action::Delete => match dash.selected_file() {
-                Some(file) => dash.show(Dialog::ConfirmDelete(ConfirmDelete {
-                    name: file.record.name.clone(),
-                })),
-                None => self.error("There is no file to delete."),
+            Action::Filter => dash.set_focus(Focus::Filter),
+            Action::KeepFilter => dash.set_focus(Focus::Files),
+            Action::ClearFilter => {
+                dash.filter.clear();
+                dash.selected = 0;
+                dash.set_focus(Focus::Files);
+            }
+            Action::Parent => self.go_up().await,
+            Action::Open => match dash.selected_entry() {
+                Some(Entry::Up) => self.go_up().await,
+                Some(Entry::Folder(folder)) => {
+                    let path = folder.path.clone();
+                    self.open_folder(path).await
+                }
+                _ => self.download().await,
+            },
+            Action::Delete => self.ask_delete().await,
+            Action::NewFolder => dash.show(Dialog::NamePrompt(Box::new(NamePrompt::new(
+                Naming::NewFolder,
+            )))),
+            Action::Rename => match dash.selected_entry() {
+                Some(Entry::Folder(folder)) => {
+                    let naming = Naming::Rename(folder.path.clone());
+                    dash.show(Dialog::NamePrompt(Box::new(NamePrompt::new(naming))))
+                }
+                Some(Entry::File(file)) => {
+                    let naming = Naming::Rename(file.record.name.clone());
+                    dash.show(Dialog::NamePrompt(Box::new(NamePrompt::new(naming))))
+                }
+                _ => self.error("Select a file or folder to rename."),
             },
             Action::Reveal => self.reveal_selected().await,
             Action::Upload => dash.show(Dialog::Upload),
@@ -61,6 +95,124 @@ impl App {
             Action::Quit => self.end("", 0),
             // The login screens' actions are not bound on the dashboard.
             Action::SendCode | Action::LogIn | Action::NewCode | Action::ChangeAddress => {}
+        }
+    }
+
+    /// Shows the folder at `path` (its list unfiltered, its first row
+    /// selected).
+    pub(super) async fn open_folder(&mut self, path: String) {
+        let Page::Dashboard(dash) = &mut self.page else {
+            return;
+        };
+        let previous = std::mem::replace(&mut dash.folder, path);
+        dash.filter.clear();
+        dash.selected = 0;
+        if let Err(e) = dash.reload(&self.core).await {
+            dash.folder = previous;
+            let _ = dash.reload(&self.core).await;
+            self.error(e);
+        }
+    }
+
+    /// Backspace, or Enter on `..`: the folder above, with the folder just
+    /// left selected.
+    pub(super) async fn go_up(&mut self) {
+        let Page::Dashboard(dash) = &mut self.page else {
+            return;
+        };
+        if dash.folder.is_empty() {
+            return self.info("This is your top folder.");
+        }
+        let left = dash.folder.clone();
+        let parent = split_path(&left).0.to_string();
+        self.open_folder(parent).await;
+        if let Page::Dashboard(dash) = &mut self.page {
+            let rows = dash.entries();
+            let at = rows
+                .iter()
+                .position(|row| matches!(row, Entry::Folder(f) if f.path == left));
+            dash.selected = at.unwrap_or(0);
+        }
+    }
+
+    /// `x`: asks before deleting the selected file or folder, saying what
+    /// a folder holds.
+    pub(super) async fn ask_delete(&mut self) {
+        let Page::Dashboard(dash) = &mut self.page else {
+            return;
+        };
+        match dash.selected_entry() {
+            Some(Entry::File(file)) => {
+                let name = file.record.name.clone();
+                dash.show(Dialog::ConfirmDelete(ConfirmDelete { name, folder: None }))
+            }
+            Some(Entry::Folder(folder)) => {
+                let name = folder.path.clone();
+                let held = match (
+                    self.core.list(&dash.who).await,
+                    self.core.folders(&dash.who).await,
+                ) {
+                    (Ok(files), Ok(folders)) => {
+                        let inside = |path: &str| path.starts_with(&format!("{name}/"));
+                        (
+                            files.iter().filter(|f| inside(&f.record.name)).count(),
+                            folders.iter().filter(|f| inside(&f.path)).count(),
+                        )
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        return self.error(format!("{}.", capitalize(&e.to_string())))
+                    }
+                };
+                dash.show(Dialog::ConfirmDelete(ConfirmDelete {
+                    name,
+                    folder: Some(held),
+                }))
+            }
+            _ => self.error("There is no file or folder to delete."),
+        }
+    }
+
+    /// The name typed in the new-folder or rename dialog.
+    pub(super) async fn named(&mut self, typed: String) {
+        let Page::Dashboard(dash) = &mut self.page else {
+            return;
+        };
+        let Some(Dialog::NamePrompt(prompt)) = dash.dialog.take() else {
+            return;
+        };
+        // The typed name is a path from the folder shown: `..` goes up.
+        let joined = join_path(&dash.folder, &typed);
+        let path = match remote_path(&joined) {
+            Ok(RemotePath::Name(path)) => path,
+            Ok(_) => return self.error("That name is not one a file or folder can have here."),
+            Err(e) => return self.error(format!("{}.", capitalize(&e.to_string()))),
+        };
+        let shown = crate::text::escape::escape(&path).into_owned();
+        let done = match &prompt.naming {
+            Naming::NewFolder => self
+                .core
+                .make_folder(&dash.who, &path, false)
+                .await
+                .map(|_| format!("Made the folder {shown}.")),
+            Naming::Rename(from) => self
+                .core
+                .move_path(&dash.who, from, &path)
+                .await
+                .map(|()| format!("Renamed {} to {shown}.", crate::text::escape::escape(from))),
+        };
+        match done {
+            Ok(said) => {
+                let reloaded = dash.reload(&self.core).await;
+                match reloaded {
+                    Ok(()) => self.info(said),
+                    Err(e) => self.error(e),
+                }
+            }
+            Err(e) => {
+                // Back to the dialog, with what was typed, to fix it.
+                dash.dialog = Some(Dialog::NamePrompt(prompt));
+                self.error(format!("{}.", capitalize(&e.to_string())))
+            }
         }
     }
 
@@ -187,6 +339,7 @@ impl App {
             }
             Outcome::Error(text) => self.error(text),
             Outcome::Delete(name) => self.delete(name).await,
+            Outcome::Named(typed) => self.named(typed).await,
             Outcome::Reveal(file_id) => self.reveal(&file_id).await,
             Outcome::TrustConnectionKey => self.trust_connection_key().await,
             Outcome::RemoveSelectedKey => self.remove_selected_key().await,
@@ -194,17 +347,37 @@ impl App {
         }
     }
 
+    /// Deletes a file, or a folder with everything in it.
     pub(super) async fn delete(&mut self, name: String) {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
         };
+        let folder = matches!(
+            dash.dialog,
+            Some(Dialog::ConfirmDelete(ConfirmDelete {
+                folder: Some(_),
+                ..
+            }))
+        );
         dash.close_dialog();
         let shown = crate::text::escape::escape(&name).into_owned();
-        match self.core.delete(&dash.who, &name).await {
-            Ok(()) => {
+        let done = if folder {
+            self.core
+                .remove_tree(&dash.who, &name)
+                .await
+                .map(|removed| messages::removed_tree(&name, removed.files, removed.folders))
+                .map(|said| capitalize(&said) + ".")
+        } else {
+            self.core
+                .delete(&dash.who, &name)
+                .await
+                .map(|()| format!("Deleted {shown}."))
+        };
+        match done {
+            Ok(said) => {
                 let reloaded = dash.reload(&self.core).await;
                 match reloaded {
-                    Ok(()) => self.info(format!("Deleted {shown}.")),
+                    Ok(()) => self.info(said),
                     Err(e) => self.error(e),
                 }
             }
@@ -366,37 +539,98 @@ impl App {
 }
 
 impl Dashboard {
+    /// The list's rows: `..` below the top, then the folders and the files
+    /// whose name holds the filter (in any case).
+    pub fn entries(&self) -> Vec<Entry<'_>> {
+        let filter = self.filter.text().to_lowercase();
+        let shown = |path: &str| split_path(path).1.to_lowercase().contains(&filter);
+        let up = (!self.folder.is_empty()).then_some(Entry::Up);
+        let folders = self
+            .folders
+            .iter()
+            .filter(|f| shown(&f.path))
+            .map(Entry::Folder);
+        let files = self
+            .files
+            .iter()
+            .filter(|f| shown(&f.record.name))
+            .map(Entry::File);
+        up.into_iter().chain(folders).chain(files).collect()
+    }
+
+    pub fn selected_entry(&self) -> Option<Entry<'_>> {
+        self.entries().get(self.selected).copied()
+    }
+
     pub fn selected_file(&self) -> Option<&FileView> {
-        self.files.get(self.selected)
+        match self.selected_entry() {
+            Some(Entry::File(file)) => Some(file),
+            _ => None,
+        }
     }
 
     pub(super) fn set_focus(&mut self, focus: Focus) {
         self.focus = focus;
         self.key.set_focused(focus == Focus::Key);
+        self.filter.set_focused(focus == Focus::Filter);
     }
 
     pub(super) fn select_by(&mut self, delta: isize) {
-        let last = self.files.len().saturating_sub(1);
+        let last = self.entries().len().saturating_sub(1);
         self.selected = self.selected.saturating_add_signed(delta).min(last);
     }
 
-    /// Reloads files and waiting keys, keeping the selection on the same
-    /// file when it is still there.
+    /// Reloads the folder shown and the waiting keys, keeping the
+    /// selection on the same row when it is still there. A folder gone
+    /// meanwhile (moved or removed in another session) gives way to the
+    /// top.
     pub(super) async fn reload(&mut self, core: &Core) -> Result<(), String> {
-        let selected = self.selected_file().map(|f| f.record.id.clone());
+        let selected = self.selected_entry().map(|row| match row {
+            Entry::Up => String::new(),
+            Entry::Folder(f) => f.path.clone(),
+            Entry::File(f) => f.record.id.clone(),
+        });
         self.waiting = core.waiting_keys(&self.who).await;
         if let Some(Dialog::WaitingKeys(list)) = self.dialog.as_mut() {
             list.update(&self.waiting);
         }
-        self.files = core
+        let view = match core.list_folder(&self.who, &self.folder).await {
+            Ok(view) => view,
+            Err(FilesError::NoSuchFolder { .. } | FilesError::NotAFolder { .. })
+                if !self.folder.is_empty() =>
+            {
+                let gone = std::mem::take(&mut self.folder);
+                self.filter.clear();
+                let view = core.list_folder(&self.who, "").await;
+                let view = view.map_err(|e| format!("Could not load your files: {e}."))?;
+                self.folders = view.folders;
+                self.files = view.files;
+                self.selected = 0;
+                return Err(format!(
+                    "The folder {} was moved or removed in another session: back at your top folder.",
+                    crate::text::escape::escape(&gone)
+                ));
+            }
+            Err(e) => return Err(format!("Could not load your files: {e}.")),
+        };
+        self.folders = view.folders;
+        self.files = view.files;
+        let all = core
             .list(&self.who)
             .await
             .map_err(|e| format!("Could not load your files: {e}."))?;
-        self.storage = core.storage(&self.files);
+        self.storage = core.storage(&all);
+        let rows = self.entries();
         self.selected = selected
-            .and_then(|id| self.files.iter().position(|f| f.record.id == id))
+            .and_then(|key| {
+                rows.iter().position(|row| match row {
+                    Entry::Up => key.is_empty(),
+                    Entry::Folder(f) => f.path == key,
+                    Entry::File(f) => f.record.id == key,
+                })
+            })
             .unwrap_or(self.selected)
-            .min(self.files.len().saturating_sub(1));
+            .min(rows.len().saturating_sub(1));
         Ok(())
     }
 

@@ -121,7 +121,10 @@ impl App {
             account,
             who,
             storage: self.core.storage(&[]),
+            folder: String::new(),
+            folders: Vec::new(),
             files: Vec::new(),
+            filter: Field::new(FILTER_MAX, |c| !c.is_control()),
             waiting: Vec::new(),
             transfers: BTreeMap::new(),
             selected: 0,
@@ -131,6 +134,7 @@ impl App {
             scroll: 0,
         };
         dash.key.set_focused(false);
+        dash.filter.set_focused(false);
         self.status = None;
         if let Err(e) = dash.reload(&self.core).await {
             self.error(e);

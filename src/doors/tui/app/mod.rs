@@ -21,8 +21,8 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use zeroize::Zeroizing;
 
 use super::dialogs::{
-    AuthenticatorDialog, ConfirmDelete, Dialog, Fetch, KeyShown, KeysDialog, Outcome,
-    WaitingKeysDialog,
+    AuthenticatorDialog, ConfirmDelete, Dialog, Fetch, KeyShown, KeysDialog, NamePrompt, Naming,
+    Outcome, WaitingKeysDialog,
 };
 use super::field::Field;
 use super::input::Key;
@@ -37,8 +37,8 @@ use crate::core::messages;
 use crate::core::quota::Storage;
 use crate::core::FilesError;
 use crate::core::{
-    Account, Accounts, Challenge, ConnectionKey, Core, FileView, LoginMethod, OpenFiles, Refusal,
-    VaultError, Who,
+    Account, Accounts, Challenge, ConnectionKey, Core, FileView, FolderRecord, LoginMethod,
+    OpenFiles, Refusal, VaultError, Who,
 };
 use crate::text::time::human_duration;
 use crate::text::time::unix_now;
@@ -49,6 +49,8 @@ const CODE_DIGITS: usize = 6;
 /// A Fernet key is 44 characters; a little room lets a wrong paste be seen
 /// as wrong rather than cut to size.
 const KEY_MAX: usize = 64;
+/// Longest filter typed over the file list.
+const FILTER_MAX: usize = 255;
 /// The mask shown for secret characters.
 const MASK: char = '•';
 
@@ -83,12 +85,30 @@ pub struct CodePage {
 pub enum Focus {
     Files,
     Key,
+    /// The filter of the folder's list.
+    Filter,
+}
+
+/// One row of the file list.
+#[derive(Clone, Copy)]
+pub enum Entry<'a> {
+    /// `..`: the folder above.
+    Up,
+    Folder(&'a FolderRecord),
+    File(&'a FileView),
 }
 
 pub struct Dashboard {
     pub account: Account,
     who: Who,
+    /// The folder shown: its path in the account (`""`: the top).
+    pub folder: String,
+    /// Its folders, by name.
+    pub folders: Vec<FolderRecord>,
+    /// Its files, by name.
     pub files: Vec<FileView>,
+    /// What the list shows: the rows whose name holds it (any case).
+    pub filter: Field,
     /// What the files use (and the quota), for the header.
     pub storage: Storage,
     pub waiting: Vec<WaitingKey>,

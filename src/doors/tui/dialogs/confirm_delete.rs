@@ -1,4 +1,4 @@
-//! `Del`: asks before a file is deleted.
+//! `Del`: asks before a file, or a folder with what it holds, is deleted.
 
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
@@ -9,6 +9,8 @@ use crate::text::escape::escape;
 
 pub struct ConfirmDelete {
     pub name: String,
+    /// For a folder: the files and folders it holds in all.
+    pub folder: Option<(usize, usize)>,
 }
 
 impl ConfirmDelete {
@@ -22,9 +24,24 @@ impl ConfirmDelete {
 
     pub fn draw(&self, frame: &mut Frame, view: &View, scroll: u16) {
         let theme = view.theme;
+        let name = escape(&self.name);
+        let (title, what) = match self.folder {
+            None => (
+                " Delete file ",
+                "The file and its encrypted copy are removed for good.".to_string(),
+            ),
+            Some((0, 0)) => (" Delete folder ", "The folder is empty.".to_string()),
+            Some((files, folders)) => (
+                " Delete folder ",
+                format!(
+                    "It holds {files} files and {folders} folders: all of them are removed \
+                     for good, with their encrypted copies."
+                ),
+            ),
+        };
         let lines = vec![
-            Line::raw(format!("Delete {}?", escape(&self.name))),
-            Line::raw("The file and its encrypted copy are removed for good."),
+            Line::raw(format!("Delete {name}?")),
+            Line::raw(what),
             Line::raw(""),
             Line::from(vec![
                 Span::styled("y", theme.shortcut()),
@@ -33,6 +50,6 @@ impl ConfirmDelete {
                 Span::raw(" keep"),
             ]),
         ];
-        text_dialog(frame, " Delete file ", lines, 64, scroll, theme);
+        text_dialog(frame, title, lines, 64, scroll, theme);
     }
 }

@@ -9,6 +9,7 @@ mod fetch;
 mod help;
 mod key_shown;
 mod keys;
+mod name_prompt;
 mod upload;
 mod waiting_keys;
 
@@ -22,6 +23,7 @@ pub use confirm_delete::ConfirmDelete;
 pub use fetch::Fetch;
 pub use key_shown::KeyShown;
 pub use keys::KeysDialog;
+pub use name_prompt::{NamePrompt, Naming};
 pub use waiting_keys::WaitingKeysDialog;
 
 use super::input::Key;
@@ -42,6 +44,7 @@ pub enum Dialog {
     KeyShown(KeyShown),
     Keys(KeysDialog),
     Authenticator(Box<AuthenticatorDialog>),
+    NamePrompt(Box<NamePrompt>),
 }
 
 /// What a key in a dialog asks the app to do.
@@ -53,6 +56,8 @@ pub enum Outcome {
     CloseSaying(&'static str),
     Error(&'static str),
     Delete(String),
+    /// The name typed in a [`NamePrompt`].
+    Named(String),
     Reveal(String),
     TrustConnectionKey,
     RemoveSelectedKey,
@@ -63,6 +68,8 @@ pub enum Outcome {
 pub struct View<'a> {
     pub endpoint: Option<Endpoint<'a>>,
     pub email: &'a str,
+    /// The folder the dashboard shows (`""`: the top).
+    pub folder: &'a str,
     pub connection_key: Option<&'a ConnectionKey>,
     /// Key login windows: fingerprint and end (unix seconds).
     pub key_windows: Vec<(String, i64)>,
@@ -77,6 +84,7 @@ impl Dialog {
             Dialog::WaitingKeys(dialog) => dialog.on_key(&key),
             Dialog::Keys(dialog) => dialog.on_key(&key),
             Dialog::Authenticator(dialog) => dialog.on_key(key, scroll),
+            Dialog::NamePrompt(dialog) => dialog.on_key(key),
             Dialog::Help | Dialog::Upload | Dialog::Fetch(_) | Dialog::KeyShown(_) => {
                 read_only_key(&key, scroll)
             }
@@ -93,6 +101,7 @@ impl Dialog {
             Dialog::KeyShown(dialog) => dialog.draw(frame, view, scroll),
             Dialog::Keys(dialog) => dialog.draw(frame, view),
             Dialog::Authenticator(dialog) => dialog.draw(frame, view, scroll),
+            Dialog::NamePrompt(dialog) => dialog.draw(frame, view),
         }
     }
 }

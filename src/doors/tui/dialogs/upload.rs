@@ -11,11 +11,15 @@ pub fn draw(frame: &mut Frame, view: &View, scroll: u16) {
         return;
     };
     let theme = view.theme;
+    let into = match view.folder {
+        "" => String::new(),
+        folder => format!(" into /{}", crate::text::escape::escape(folder)),
+    };
     let mut lines = vec![
-        Line::raw("Upload from your computer with any of:"),
+        Line::raw(format!("Upload from your computer{into} with any of:")),
         Line::raw(""),
     ];
-    for (command, what) in endpoint.upload_commands() {
+    for (command, what) in endpoint.upload_commands(view.folder) {
         lines.push(Line::styled(
             escape_controls(&command).into_owned(),
             theme.title(),
