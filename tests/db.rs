@@ -926,3 +926,67 @@ async fn commits_land_only_on_the_version_and_within_the_rules_they_expect() {
         db.close().await;
     }
 }
+
+/// A database made before folders (migrations 1 to 6, from the
+/// repository's files) keeps its files through the upgrade, each at the
+/// top of its account's tree, where folders can then be made and the old
+/// files moved into them.
+#[tokio::test]
+async fn files_stored_before_folders_land_at_the_top() {
+    for t in common::databases().await {
+        let l = t.label;
+        let engine = if l == "sqlite" { "sqlite" } else { "mysql" };
+        let old = tempfile::tempdir().expect("tempdir");
+        for entry in std::fs::read_dir(format!("migrations/{engine}")).expect("migrations") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().expect("name").to_string_lossy().into_owned();
+            if name.as_str() < "0007" {
+                std::fs::copy(&path, old.path().join(&name)).expect("copy");
+            }
+        }
+        sqlx::any::install_default_drivers();
+        let url = if l == "sqlite" {
+            format!("{}?mode=rwc", t.url)
+        } else {
+            t.url.clone()
+        };
+        let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+        let migrator = sqlx::migrate::Migrator::new(old.path()).await.expect("migrator");
+        migrator.run(&pool).await.expect("migrations 1 to 6");
+        sqlx::query("INSERT INTO accounts (email, totp_sealed, created_at) VALUES (?, ?, 1)")
+            .bind("old@example.com")
+            .bind(vec![0u8; 4])
+            .execute(&pool)
+            .await
+            .expect("account");
+        sqlx::query(
+            "INSERT INTO files (id, account_id, name, size, chunk_size, created_at) \
+             SELECT ?, id, ?, 5, 65536, 1 FROM accounts WHERE email = ?",
+        )
+        .bind("ab".repeat(16))
+        .bind("old.txt")
+        .bind("old@example.com")
+        .execute(&pool)
+        .await
+        .expect("file");
+        pool.close().await;
+
+        let db = connect(&t.url).await;
+        let account = db
+            .account_by_email("old@example.com")
+            .await
+            .expect("db")
+            .expect("account");
+        let files = db.files(account.id).await.expect("files");
+        assert_eq!(files.len(), 1, "{l}");
+        assert_eq!(files[0].name, "old.txt", "{l}: at the top");
+        let made = db.make_folder(account.id, "kept", 10, 2).await.expect("mkdir");
+        assert_eq!(made, sfs::db::MakeFolder::Made, "{l}");
+        let moved = db.rename_file(account.id, "old.txt", "kept/old.txt").await;
+        assert_eq!(moved.expect("rename"), RenameOutcome::Renamed, "{l}");
+        let files = db.files(account.id).await.expect("files");
+        assert_eq!(files[0].name, "kept/old.txt", "{l}");
+        assert_eq!(files[0].id, "ab".repeat(16), "{l}: the same file");
+        db.close().await;
+    }
+}

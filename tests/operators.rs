@@ -244,13 +244,30 @@ async fn an_operator_answers_who_did_what_and_how_much_each_account_uses() {
             text(&bad.stderr)
         );
 
-        // Files with their blobs: `sfs decrypt` reads a named file.
+        // Files with their blobs, by path: `sfs decrypt` reads a named file.
+        let made = alice.ssh("mkdir q1", b"").await;
+        assert!(made.status.success(), "{l}: {}", text(&made.stderr));
+        let put = alice.ssh("put q1/plan.txt", b"plan").await;
+        assert!(put.status.success(), "{l}: {}", text(&put.stderr));
+        let moved = alice.ssh("mv q1 q2", b"").await;
+        assert!(moved.status.success(), "{l}: {}", text(&moved.stderr));
         let files = lines(&sfs(&server, &["files", ALICE]));
-        assert_eq!(files.len(), 2, "{l}: {files:?}");
+        assert_eq!(files.len(), 3, "{l}: {files:?}");
+        assert!(files[1].starts_with("q2/plan.txt"), "{l}: {files:?}");
         assert!(
-            files[1].starts_with("report.txt") && files[1].contains(" 20 "),
+            files[2].starts_with("report.txt") && files[2].contains(" 20 "),
             "{l}: {files:?}"
         );
+        server.core.audit_written().await;
+        for (action, detail) in [("mkdir", "\"q1\""), ("move", "\"q1\" -> \"q2\"")] {
+            let audited = lines(&sfs(&server, &["audit", "--action", action]));
+            assert!(
+                audited.iter().any(|line| line.contains(detail)),
+                "{l}: {audited:?}"
+            );
+        }
+        let removed = alice.ssh("rm -r q2", b"").await;
+        assert!(removed.status.success(), "{l}: {}", text(&removed.stderr));
         let listed = json_lines(&sfs(&server, &["files", ALICE, "--json"]));
         let blob = listed[0]["blob"].as_str().expect("blob path").to_string();
         let key_file = alice.local.path().join("report.key");

@@ -1249,3 +1249,42 @@ async fn a_full_database_is_named_and_no_key_is_printed_for_nothing() {
     assert!(again.status.success(), "{}", text(&again.stderr));
     server.stop().await;
 }
+
+/// Ten clients at once each make the same folders (`mkdir -p`) and upload
+/// into them, while an eleventh moves files between folders: every upload
+/// is stored whole in its folder, each folder exists once, and every key
+/// printed opens its file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_clients_make_the_same_folders_and_upload_into_them_at_once() {
+    let mut server = TestServer::start().await;
+    let alice = Login::new(&server, ALICE).await;
+    let uploads: Vec<Vec<u8>> = (0..10).map(|_| random_bytes(200_000)).collect();
+    let runs = uploads.iter().enumerate().map(|(i, data)| {
+        let alice = &alice;
+        async move {
+            let made = alice.ssh("mkdir -p team/2026/q1", Vec::new()).await;
+            assert!(made.status.success(), "{i}: {}", text(&made.stderr));
+            alice.ssh(&format!("put team/2026/q1/part{i}.bin"), data.clone()).await
+        }
+    });
+    let outs = futures::future::join_all(runs).await;
+    let keys: Vec<String> = outs.iter().map(key_of).collect();
+    let (folders, files) = stored_tree(&server).await;
+    assert_eq!(folders, ["team", "team/2026", "team/2026/q1"]);
+    assert_eq!(files.len(), 10, "{files:?}");
+    // Moves while reading back: each file still opens with its key.
+    let moved = alice.ssh("mv team/2026/q1 team/done", Vec::new()).await;
+    assert!(moved.status.success(), "{}", text(&moved.stderr));
+    let gets = keys.iter().enumerate().map(|(i, key)| {
+        let alice = &alice;
+        async move {
+            let command = format!("get team/done/part{i}.bin");
+            alice.ssh(&command, format!("{key}\n").into_bytes()).await
+        }
+    });
+    for (i, got) in futures::future::join_all(gets).await.iter().enumerate() {
+        assert!(got.status.success(), "{i}: {}", text(&got.stderr));
+        assert_eq!(sha(&got.stdout), sha(&uploads[i]), "{i}");
+    }
+    server.stop().await;
+}
