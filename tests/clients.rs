@@ -1849,29 +1849,6 @@ async fn the_terminal_uis_fetch_lines_work_when_pasted() {
     }
 }
 
-/// A local tree three levels deep, with an empty folder: `(path, bytes)`
-/// of its files, made under `root`.
-fn make_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let files = [
-        ("top.txt", 10),
-        ("one/a.bin", 70_000),
-        ("one/two/b.bin", 1),
-        ("one/two/three/c bin", 300_000),
-        ("other/d.txt", 0),
-    ];
-    std::fs::create_dir_all(root.join("one/two/three")).expect("tree");
-    std::fs::create_dir_all(root.join("other")).expect("tree");
-    std::fs::create_dir_all(root.join("empty")).expect("tree");
-    files
-        .iter()
-        .map(|(path, len)| {
-            let data = random_bytes(*len);
-            std::fs::write(root.join(path), &data).expect("tree file");
-            (path.to_string(), data)
-        })
-        .collect()
-}
-
 /// Every file of the tree is under `root` with its bytes.
 fn same_tree(root: &Path, files: &[(String, Vec<u8>)]) {
     for (path, data) in files {
@@ -1931,7 +1908,7 @@ async fn sftp_put_r_and_get_r_of_a_tree_three_levels_deep() {
         return;
     }
     let mut env = Env::new().await;
-    let files = make_tree(&env.path("tree"));
+    let files = harness::make_tree(&env.path("tree"));
     let local = env.local.path().display().to_string();
     let up = env
         .sftp(&[], &format!("lcd {local}\nmkdir proj\nput -r tree proj\n"))
@@ -1992,7 +1969,7 @@ async fn rclone_copies_a_tree_twice_syncs_one_folder_and_moves_one() {
         return;
     }
     let mut env = Env::new().await;
-    let files = make_tree(&env.path("tree"));
+    let files = harness::make_tree(&env.path("tree"));
     let tree = env.path("tree").display().to_string();
     rclone_clean(rclone(&env, &["copy", &tree, "sfs:project"]).await, "copy").await;
     let (_, first) = env.tree().await;
@@ -2071,7 +2048,7 @@ async fn lftp_mirrors_a_tree_up_and_back() {
         return;
     }
     let mut env = Env::new().await;
-    let files = make_tree(&env.path("tree"));
+    let files = harness::make_tree(&env.path("tree"));
     let tree = env.path("tree").display().to_string();
     let out = lftp(&env, &format!("mirror -R {tree} /site")).await;
     assert!(out.status.success(), "mirror -R: {}", text(&out.stderr));
@@ -2096,7 +2073,7 @@ async fn sshfs_mkdir_cp_r_mv_and_rm_r_of_folders() {
         return;
     }
     let mut env = Env::new().await;
-    let files = make_tree(&env.path("tree"));
+    let files = harness::make_tree(&env.path("tree"));
     let tree = env.path("tree").display().to_string();
     let mnt = mount(&env).await;
     let out = sh(
@@ -2194,7 +2171,7 @@ async fn paramiko_makedirs_and_asyncssh_recursive_put_and_get() {
         return;
     }
     let mut env = Env::new().await;
-    let files = make_tree(&env.path("tree"));
+    let files = harness::make_tree(&env.path("tree"));
     let out = python_ok(&env, PYTHON_TREES).await;
     assert_eq!(text(&out.stdout).trim(), "ok");
     let (folders, stored) = env.tree().await;

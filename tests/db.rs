@@ -939,7 +939,11 @@ async fn files_stored_before_folders_land_at_the_top() {
         let old = tempfile::tempdir().expect("tempdir");
         for entry in std::fs::read_dir(format!("migrations/{engine}")).expect("migrations") {
             let path = entry.expect("entry").path();
-            let name = path.file_name().expect("name").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
             if name.as_str() < "0007" {
                 std::fs::copy(&path, old.path().join(&name)).expect("copy");
             }
@@ -951,7 +955,9 @@ async fn files_stored_before_folders_land_at_the_top() {
             t.url.clone()
         };
         let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
-        let migrator = sqlx::migrate::Migrator::new(old.path()).await.expect("migrator");
+        let migrator = sqlx::migrate::Migrator::new(old.path())
+            .await
+            .expect("migrator");
         migrator.run(&pool).await.expect("migrations 1 to 6");
         sqlx::query("INSERT INTO accounts (email, totp_sealed, created_at) VALUES (?, ?, 1)")
             .bind("old@example.com")
@@ -980,7 +986,10 @@ async fn files_stored_before_folders_land_at_the_top() {
         let files = db.files(account.id).await.expect("files");
         assert_eq!(files.len(), 1, "{l}");
         assert_eq!(files[0].name, "old.txt", "{l}: at the top");
-        let made = db.make_folder(account.id, "kept", 10, 2).await.expect("mkdir");
+        let made = db
+            .make_folder(account.id, "kept", 10, 2)
+            .await
+            .expect("mkdir");
         assert_eq!(made, sfs::db::MakeFolder::Made, "{l}");
         let moved = db.rename_file(account.id, "old.txt", "kept/old.txt").await;
         assert_eq!(moved.expect("rename"), RenameOutcome::Renamed, "{l}");

@@ -534,29 +534,6 @@ async fn legacy_scp_uploads_shows_the_key_and_downloads_once_unlocked() {
     server.stop().await;
 }
 
-/// A local tree three levels deep, with an empty folder: `(path, bytes)`
-/// of its files, made under `root`.
-fn make_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let files = [
-        ("top.txt", 10),
-        ("one/a.bin", 70_000),
-        ("one/two/b.bin", 1),
-        ("one/two/three/c bin", 300_000),
-        ("other/d.txt", 0),
-    ];
-    std::fs::create_dir_all(root.join("one/two/three")).expect("tree");
-    std::fs::create_dir_all(root.join("other")).expect("tree");
-    std::fs::create_dir_all(root.join("empty")).expect("tree");
-    files
-        .iter()
-        .map(|(path, len)| {
-            let data = random_bytes(*len);
-            std::fs::write(root.join(path), &data).expect("tree file");
-            (path.to_string(), data)
-        })
-        .collect()
-}
-
 /// Every file of the tree under `root` is there with its bytes, and the
 /// empty folder too.
 fn same_tree(root: &Path, files: &[(String, Vec<u8>)]) {
@@ -590,7 +567,7 @@ async fn scp_r_copies_trees_both_ways_in_both_protocols() {
     let alice = Login::new(&server, ALICE).await;
     let local = tempfile::tempdir().expect("tempdir");
     let tree = local.path().join("tree");
-    let files = make_tree(&tree);
+    let files = harness::make_tree(&tree);
     let source = tree.display().to_string();
     for protocol in ["-O", "-s"] {
         let target = format!("REMOTE:{protocol}");
@@ -1264,7 +1241,9 @@ async fn ten_clients_make_the_same_folders_and_upload_into_them_at_once() {
         async move {
             let made = alice.ssh("mkdir -p team/2026/q1", Vec::new()).await;
             assert!(made.status.success(), "{i}: {}", text(&made.stderr));
-            alice.ssh(&format!("put team/2026/q1/part{i}.bin"), data.clone()).await
+            alice
+                .ssh(&format!("put team/2026/q1/part{i}.bin"), data.clone())
+                .await
         }
     });
     let outs = futures::future::join_all(runs).await;

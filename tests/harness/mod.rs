@@ -686,6 +686,29 @@ pub fn key_file(dir: &Path, key: &PrivateKey) -> PathBuf {
     path
 }
 
+/// A local tree three levels deep, with an empty folder (`empty`): the
+/// `(path, bytes)` of its files, made under `root`.
+pub fn make_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let files = [
+        ("top.txt", 10),
+        ("one/a.bin", 70_000),
+        ("one/two/b.bin", 1),
+        ("one/two/three/c bin", 300_000),
+        ("other/d.txt", 0),
+    ];
+    std::fs::create_dir_all(root.join("one/two/three")).expect("tree");
+    std::fs::create_dir_all(root.join("other")).expect("tree");
+    std::fs::create_dir_all(root.join("empty")).expect("tree");
+    files
+        .iter()
+        .map(|(path, len)| {
+            let data = random_bytes(*len);
+            std::fs::write(root.join(path), &data).expect("tree file");
+            (path.to_string(), data)
+        })
+        .collect()
+}
+
 /// Options that make OpenSSH clients talk to the test server with a key file
 /// and nothing from the user's own configuration.
 pub fn openssh_options(key_file: &Path) -> Vec<String> {
