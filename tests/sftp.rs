@@ -988,7 +988,7 @@ async fn names_limits_and_listings_of_folders() {
         .collect();
     assert_eq!(names, [".", "..", "e"]);
     let not_empty = sftp.rmdir("d").await;
-    assert!(status_message(not_empty).contains("d is not empty: it holds 0 files and 1 folders"));
+    assert!(status_message(not_empty).contains("d is not empty: it holds 0 files and 1 folder"));
     sftp.rmdir("d/e").await.expect("rmdir");
     sftp.rmdir("d").await.expect("rmdir");
 }

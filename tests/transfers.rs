@@ -805,8 +805,7 @@ async fn folders_through_the_commands() {
     let not_empty = alice.ssh("rmdir old/projects", Vec::new()).await;
     assert_eq!(not_empty.status.code(), Some(1));
     assert!(
-        text(&not_empty.stderr)
-            .contains("old/projects is not empty: it holds 1 files and 1 folders"),
+        text(&not_empty.stderr).contains("old/projects is not empty: it holds 1 file and 1 folder"),
         "{}",
         text(&not_empty.stderr)
     );

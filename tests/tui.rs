@@ -967,10 +967,7 @@ async fn folders_open_filter_make_rename_and_delete() {
         .await;
     session.send(b"x").await;
     let screen = session.wait_for("Delete projects?").await;
-    assert!(
-        screen.contains("It holds 2 files and 1 folders"),
-        "{screen}"
-    );
+    assert!(screen.contains("It holds 2 files and 1 folder"), "{screen}");
     session.send(b"y").await;
     session
         .wait_for("Removed projects and what it held: 2 files and 1 folder")

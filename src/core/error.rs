@@ -7,7 +7,7 @@ use std::io;
 use crate::db::DbError;
 use crate::storage::Unavailable;
 use crate::text::escape::escape;
-use crate::text::size::human_size;
+use crate::text::size::{counted, human_size};
 use crate::vault::VaultError;
 
 /// Why a file operation failed, worded for the user who asked.
@@ -31,7 +31,7 @@ pub enum FilesError {
     NotAFolder { name: String },
     #[error("a folder named {} already exists", escape(.name))]
     FolderExists { name: String },
-    #[error("{} is not empty: it holds {files} files and {folders} folders; remove them first, or remove it with everything in it (`ssh … rm -r`)", escape(.name))]
+    #[error("{} is not empty: it holds {} and {}; remove them first, or remove it with everything in it (`ssh … rm -r`)", escape(.name), counted(*.files, "file"), counted(*.folders, "folder"))]
     FolderNotEmpty {
         name: String,
         files: u64,

@@ -51,17 +51,11 @@ impl Core {
     /// What `path` is: a file, a folder, or nothing (`None`).
     pub async fn entry(&self, who: &Who, path: &str) -> Result<Option<Entry>, FilesError> {
         let result = async {
-            if path.is_empty() {
-                return Ok(Some(Entry::Folder(top())));
-            }
             if let Some(file) = self.files.file_by_name(who.account_id, path).await? {
                 return Ok(Some(Entry::File(file)));
             }
-            let (parent, _) = split_path(path);
-            let listing = self.db.list_folder(who.account_id, parent).await?;
-            Ok(listing
-                .and_then(|listing| listing.folders.into_iter().find(|f| f.path == path))
-                .map(Entry::Folder))
+            let folder = self.db.folder(who.account_id, path).await?;
+            Ok(folder.map(Entry::Folder))
         }
         .await;
         logged(who, "entry", result)
@@ -324,14 +318,5 @@ impl Core {
             });
         }
         Ok(())
-    }
-}
-
-/// The account's top folder.
-fn top() -> FolderRecord {
-    FolderRecord {
-        id: 0,
-        path: String::new(),
-        created_at: 0,
     }
 }

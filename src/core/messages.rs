@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::core::upload::KeyNotice;
 use crate::core::FileKey;
 use crate::text::escape::escape;
+use crate::text::size::counted;
 use crate::text::time::utc_datetime;
 
 /// What every door says of a fresh key.
@@ -99,15 +100,11 @@ pub fn locked_again(count: usize) -> String {
 /// What a removal of a folder with everything in it removed: `folders`
 /// counts the folder itself.
 pub fn removed_tree(path: &str, files: usize, folders: u64) -> String {
-    let count = |n: u64, one: &str, many: &str| match n {
-        1 => format!("1 {one}"),
-        n => format!("{n} {many}"),
-    };
     format!(
         "removed {} and what it held: {} and {}",
         crate::text::escape::escape(path),
-        count(files as u64, "file", "files"),
-        count(folders.saturating_sub(1), "folder", "folders"),
+        counted(files as u64, "file"),
+        counted(folders.saturating_sub(1), "folder"),
     )
 }
 

@@ -127,6 +127,37 @@ impl Db {
         Ok(id.map_err(|e| DbError::query(op, &e))?.is_some())
     }
 
+    /// The folder at `path` (`""`: the top), if the account has one there.
+    pub async fn folder(
+        &self,
+        account_id: i64,
+        path: &str,
+    ) -> Result<Option<FolderRecord>, DbError> {
+        let found = async {
+            let mut conn = self.pool.acquire().await?;
+            let Some(id) = folder_id(&mut conn, account_id, path).await? else {
+                return Ok(None);
+            };
+            let created_at: i64 = match id {
+                TOP => 0,
+                id => {
+                    sqlx::query_scalar("SELECT created_at FROM folders WHERE id = ?")
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await?
+                }
+            };
+            Ok(Some(FolderRecord {
+                id,
+                path: path.to_string(),
+                created_at,
+            }))
+        };
+        found
+            .await
+            .map_err(|e: sqlx::Error| DbError::query("folder", &e))
+    }
+
     /// What the folder at `path` holds directly, by name; `None`: no such
     /// folder.
     pub async fn list_folder(

@@ -2,6 +2,14 @@
 //! and rates, quota refusals in every door and the operator's listings.
 
 /// `0 B`, `999 B`, `1.0 KiB`, `12.3 MiB`…
+/// "1 file", "3 files": a count and its noun, plural with an `s`.
+pub fn counted(count: u64, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     if bytes < 1024 {

@@ -6,6 +6,7 @@ use ratatui::Frame;
 use super::{text_dialog, Outcome, View};
 use crate::doors::tui::input::Key;
 use crate::text::escape::escape;
+use crate::text::size::counted;
 
 pub struct ConfirmDelete {
     pub name: String,
@@ -34,8 +35,10 @@ impl ConfirmDelete {
             Some((files, folders)) => (
                 " Delete folder ",
                 format!(
-                    "It holds {files} files and {folders} folders: all of them are removed \
-                     for good, with their encrypted copies."
+                    "It holds {} and {}: all of them are removed for good, with their \
+                     encrypted copies.",
+                    counted(files as u64, "file"),
+                    counted(folders as u64, "folder")
                 ),
             ),
         };
