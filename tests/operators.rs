@@ -379,14 +379,22 @@ async fn quotas_refuse_in_every_door_and_keep_nothing_partial() {
         let replaced = alice.ssh("put a.bin", &[2; 9000]).await;
         assert!(replaced.status.success(), "{l}: {}", text(&replaced.stderr));
 
-        // The file count: three at most; replacing one still works.
+        // The file count, of every folder: three at most; replacing one
+        // still works.
         assert!(alice.ssh("put c.txt", b"c").await.status.success(), "{l}");
-        assert!(alice.ssh("put d.txt", b"d").await.status.success(), "{l}");
+        assert!(alice.ssh("mkdir sub", b"").await.status.success(), "{l}");
+        assert!(
+            alice.ssh("put sub/d.txt", b"d").await.status.success(),
+            "{l}"
+        );
         refused(
-            &alice.ssh("put e.txt", b"e").await,
+            &alice.ssh("put sub/e.txt", b"e").await,
             "holds 3 files, the most allowed",
         );
-        assert!(alice.ssh("put d.txt", b"D").await.status.success(), "{l}");
+        assert!(
+            alice.ssh("put sub/d.txt", b"D").await.status.success(),
+            "{l}"
+        );
         refused(
             &alice.ssh("put e.txt 1", b"e").await,
             "holds 3 files, the most allowed",

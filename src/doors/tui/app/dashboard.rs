@@ -303,8 +303,15 @@ impl App {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
         };
+        // The file's path now: it may have moved since its upload.
+        let moved_to = dash
+            .waiting
+            .iter()
+            .find(|w| w.file_id == file_id)
+            .map(|w| w.name.clone());
         match self.core.take_waiting_key(&dash.who, file_id).await {
             Some((name, key)) => {
+                let name = moved_to.unwrap_or(name);
                 dash.waiting.retain(|w| w.file_id != file_id);
                 dash.show(Dialog::KeyShown(KeyShown {
                     name,
