@@ -654,3 +654,69 @@ async fn one_writer_of_a_name_across_the_nodes() {
     nodes.one.stop().await;
     nodes.two.stop().await;
 }
+
+/// A folder with a file being uploaded into it on node 1 is neither
+/// removed nor moved from node 2 until the upload ends; Redis holds the
+/// folder only hashed, and only for a while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_being_uploaded_into_on_one_node_stays_put_on_the_other() {
+    let Some(mut nodes) = cluster().await else {
+        return;
+    };
+    let account = create_account(&nodes.one, ALICE).await;
+    let who = harness::who(&account);
+    let (one, two) = (&nodes.one.core, &nodes.two.core);
+    one.make_folder(&who, "shared/inbox", true)
+        .await
+        .expect("folders");
+    let mut upload = sfs::core::upload::UploadStream::start(one, &who, "shared/inbox/a.txt", None)
+        .await
+        .expect("node 1 writes into the folder");
+    for refused in [
+        two.remove_tree(&who, "shared").await.err(),
+        two.move_folder(&who, "shared/inbox", "moved").await.err(),
+    ] {
+        let refused = refused.expect("node 2 is refused");
+        assert!(
+            refused.to_string().contains("is being uploaded right now"),
+            "{refused}"
+        );
+    }
+    let held = redis_keys_expire(&nodes.redis).await;
+    assert!(
+        held.iter().any(|k| k.starts_with("sfs:inside:")),
+        "{held:?}"
+    );
+    assert!(
+        !held
+            .iter()
+            .any(|k| k.contains("shared") || k.contains("inbox")),
+        "folders are hashed: {held:?}"
+    );
+    upload
+        .write(b"from node 1".to_vec().into())
+        .await
+        .expect("write");
+    let mut told = harness::KeyCatcher::default();
+    upload.finish(&mut told, None).await.expect("stored");
+    // The marks go in the background once the file is stored.
+    let mut moved = Err(sfs::core::FilesError::NotFound);
+    for _ in 0..100 {
+        moved = two.move_folder(&who, "shared/inbox", "moved").await;
+        if moved.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    moved.expect("node 2 moves it once node 1 is done");
+    let names: Vec<String> = two
+        .list(&who)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|f| f.record.name)
+        .collect();
+    assert_eq!(names, ["moved/a.txt"]);
+    nodes.one.stop().await;
+    nodes.two.stop().await;
+}

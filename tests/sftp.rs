@@ -850,9 +850,9 @@ async fn waiting_keys_and_unlocks_follow_files_and_folders() {
 }
 
 /// A folder being uploaded into is not moved or removed until the upload
-/// ends (it lands where its folder is); an upload into a folder another
-/// node moved meanwhile is refused at its close with a sentence, and
-/// leaves no row and no blob.
+/// ends (it lands where its folder is); an upload into a folder moved
+/// meanwhile behind the claims' back (the database changed directly) is
+/// refused at its close with a sentence, and leaves no row and no blob.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_moved_while_a_file_in_it_uploads_never_loses_or_orphans_it() {
     use russh_sftp::protocol::{FileAttributes, OpenFlags};
@@ -880,7 +880,7 @@ async fn a_folder_moved_while_a_file_in_it_uploads_never_loses_or_orphans_it() {
         .expect("write");
     let refused = server.core.move_folder(&who, "box", "moved").await;
     assert!(
-        matches!(&refused, Err(e) if e.to_string().contains("box/big.bin is being uploaded right now")),
+        matches!(&refused, Err(e) if e.to_string().contains("a file in box is being uploaded right now")),
         "{refused:?}"
     );
     let refused = server.core.remove_tree(&who, "box").await;
@@ -901,8 +901,8 @@ async fn a_folder_moved_while_a_file_in_it_uploads_never_loses_or_orphans_it() {
         .expect("db");
     assert_eq!(stored.map(|f| f.size), Some(101_000));
 
-    // Another node's move is not seen by this node's claims: the commit
-    // finds the folder gone and stores nothing.
+    // A move the claims did not see (made in the database directly): the
+    // commit finds the folder gone and stores nothing.
     let handle = sftp
         .open("moved/late.bin", write, FileAttributes::empty())
         .await

@@ -80,16 +80,28 @@ impl Claims {
         Ok(())
     }
 
-    /// A name inside `folder` that one of this node's writers holds, if
-    /// any. Writers on other nodes are not seen here: their uploads find
-    /// the folder gone at their commit, which refuses them with a sentence.
-    pub(crate) fn held_within(&self, account_id: i64, folder: &str) -> Option<String> {
-        self.here
+    /// Whether a writer, on this node or (with Redis) any other, writes a
+    /// file inside `folder` now, which must then not be moved or removed.
+    pub(crate) async fn held_within(&self, account_id: i64, folder: &str) -> bool {
+        let here = self
+            .here
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .find(|(account, name)| *account == account_id && is_within(name, folder))
-            .map(|(_, name)| name.clone())
+            .any(|(account, name)| *account == account_id && is_within(name, folder));
+        if here {
+            return true;
+        }
+        match &self.shared {
+            Some(redis) => redis
+                .held_within(account_id, folder)
+                .await
+                .unwrap_or_else(|e| {
+                    unavailable("looking up writers inside a folder", &e);
+                    false
+                }),
+            None => false,
+        }
     }
 
     async fn try_claim(&self, account_id: i64, name: &str) -> Option<NameClaim> {
@@ -101,6 +113,9 @@ impl Claims {
         let held = match &self.shared {
             Some(redis) => match redis.claim(account_id, name, &token).await {
                 Ok(true) => {
+                    if let Err(e) = redis.mark_inside(account_id, name, &token).await {
+                        unavailable("marking a name's folders as written in", &e);
+                    }
                     let renewer = tokio::spawn(renew(
                         redis.clone(),
                         account_id,
@@ -188,6 +203,9 @@ impl Drop for NameClaim {
                         if let Err(e) = redis.release(account_id, &name, &token).await {
                             unavailable("letting a name go (it expires)", &e);
                         }
+                        if let Err(e) = redis.unmark_inside(account_id, &name, &token).await {
+                            unavailable("letting a name's folders go (they lapse)", &e);
+                        }
                     });
                 }
             }
@@ -201,7 +219,11 @@ async fn renew(redis: Arc<RedisClaims>, account_id: i64, name: String, token: St
     loop {
         tokio::time::sleep(period).await;
         match redis.renew(account_id, &name, &token).await {
-            Ok(true) => {}
+            Ok(true) => {
+                if let Err(e) = redis.mark_inside(account_id, &name, &token).await {
+                    unavailable("renewing a name's folders", &e);
+                }
+            }
             Ok(false) => {
                 tracing::warn!(account_id, "a name claim lapsed before its writer ended");
                 return;

@@ -45,8 +45,8 @@ pub enum FilesError {
     TooManyFolders { limit: u64 },
     #[error("the folder of {} was moved or removed while it was being uploaded; nothing was stored", escape(.name))]
     FolderGone { name: String },
-    #[error("{} is being uploaded right now: try again once the upload has finished; nothing was changed", escape(.name))]
-    UploadInside { name: String },
+    #[error("a file in {} is being uploaded right now: try again once the upload has finished; nothing was changed", escape(.folder))]
+    UploadInside { folder: String },
     #[error("`.keys` holds your waiting keys to read: nothing can be written there")]
     KeysReadOnly,
     /// A key file asked for where a stored file is meant (a checksum, a

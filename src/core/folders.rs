@@ -4,10 +4,11 @@
 //! file id. A file's path names its folder; a name in a folder is one file
 //! or one folder, never both.
 //!
-//! A folder with a file being uploaded into it (by this node's writers) is
-//! neither moved nor removed until that upload ends; an upload from another
-//! node into a folder moved or removed meanwhile is refused at its commit
-//! with a sentence, so no file is ever stored where no folder holds it.
+//! A folder with a file being uploaded into it (on any node, through the
+//! writers' claims) is neither moved nor removed until that upload ends;
+//! and should one slip past (Redis away), the upload is refused at its
+//! commit with a sentence, so no file is ever stored where no folder holds
+//! it.
 
 use std::sync::Arc;
 
@@ -196,8 +197,10 @@ impl Core {
     /// a file in it is being uploaded; the files' keys go with them.
     pub async fn remove_tree(&self, who: &Who, path: &str) -> Result<RemovedTree, FilesError> {
         let result = async {
-            if let Some(name) = self.claims.held_within(who.account_id, path) {
-                return Err(FilesError::UploadInside { name });
+            if self.claims.held_within(who.account_id, path).await {
+                return Err(FilesError::UploadInside {
+                    folder: path.to_string(),
+                });
             }
             let Some(removed) = self.db.remove_tree(who.account_id, path).await? else {
                 return Err(self.not_a_folder(who, path).await);
@@ -249,8 +252,10 @@ impl Core {
         let result = async {
             check_plain(to)?;
             self.path_limits().check_folder(to)?;
-            if let Some(name) = self.claims.held_within(who.account_id, from) {
-                return Err(FilesError::UploadInside { name });
+            if self.claims.held_within(who.account_id, from).await {
+                return Err(FilesError::UploadInside {
+                    folder: from.to_string(),
+                });
             }
             match self.db.move_folder(who.account_id, from, to).await? {
                 MoveFolder::Moved => {}

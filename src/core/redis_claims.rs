@@ -1,7 +1,12 @@
 //! Name claims of several nodes, in Redis (the rule is in `claims.rs`):
 //! `sfs:claim:<account>:<SHA-256 of the name>` holds the writer's random
 //! token for [`CLAIM_SECONDS`], renewed while the writer lives; only the
-//! token's holder renews or removes it.
+//! token's holder renews or removes it. So that a folder with a file being
+//! written in it is not moved or removed from another node, each folder
+//! above the name has `sfs:inside:<account>:<SHA-256 of the folder>`, a
+//! hash of the tokens writing inside it to when each lapses (a dead
+//! node's lapses by its time; the key itself lives as long as the last
+//! renewal). Names and folders reach Redis only hashed.
 
 use std::sync::Arc;
 
@@ -38,6 +43,25 @@ fn key(account_id: i64, name: &str) -> String {
         "sfs:claim:{account_id}:{}",
         hex::encode(Sha256::digest(name))
     )
+}
+
+/// The key of the writers inside `folder`.
+fn inside_key(account_id: i64, folder: &str) -> String {
+    format!(
+        "sfs:inside:{account_id}:{}",
+        hex::encode(Sha256::digest(folder))
+    )
+}
+
+/// The folders above `name`: `a` and `a/b` for `a/b/c`.
+fn folders_above(name: &str) -> impl Iterator<Item = &str> {
+    name.match_indices('/').map(move |(at, _)| &name[..at])
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// How long a claim holds without being renewed.
@@ -104,5 +128,58 @@ impl RedisClaims {
 
     pub(crate) async fn held(&self, account_id: i64, name: &str) -> Result<bool, RedisError> {
         self.cluster.conn().exists(key(account_id, name)).await
+    }
+
+    /// Marks the folders above `name` as written inside by `token`, for
+    /// the claim's lifetime (again at each renewal).
+    pub(crate) async fn mark_inside(
+        &self,
+        account_id: i64,
+        name: &str,
+        token: &str,
+    ) -> Result<(), RedisError> {
+        let lapses = now_ms() + LIFETIME_MS;
+        let mut pipe = redis::pipe();
+        for folder in folders_above(name) {
+            let key = inside_key(account_id, folder);
+            pipe.hset(&key, token, lapses).ignore();
+            pipe.pexpire(&key, LIFETIME_MS as i64).ignore();
+        }
+        if folders_above(name).next().is_none() {
+            return Ok(());
+        }
+        pipe.query_async(&mut self.cluster.conn()).await
+    }
+
+    /// Takes `token` off the folders above `name`.
+    pub(crate) async fn unmark_inside(
+        &self,
+        account_id: i64,
+        name: &str,
+        token: &str,
+    ) -> Result<(), RedisError> {
+        let mut pipe = redis::pipe();
+        for folder in folders_above(name) {
+            pipe.hdel(inside_key(account_id, folder), token).ignore();
+        }
+        if folders_above(name).next().is_none() {
+            return Ok(());
+        }
+        pipe.query_async(&mut self.cluster.conn()).await
+    }
+
+    /// Whether a writer on any node writes inside `folder` now.
+    pub(crate) async fn held_within(
+        &self,
+        account_id: i64,
+        folder: &str,
+    ) -> Result<bool, RedisError> {
+        let lapses: Vec<u64> = self
+            .cluster
+            .conn()
+            .hvals(inside_key(account_id, folder))
+            .await?;
+        let now = now_ms();
+        Ok(lapses.iter().any(|&at| at > now))
     }
 }
