@@ -209,3 +209,66 @@ pub fn file_name(path: &str) -> Result<String, FilesError> {
         RemotePath::Keys(_) => Err(FilesError::KeysReadOnly),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalise_inside_the_account() {
+        let name = |p: &str| remote_path(p).expect(p);
+        assert_eq!(name("/a//b/./c"), RemotePath::Name("a/b/c".into()));
+        assert_eq!(name("a/b/../c"), RemotePath::Name("a/c".into()));
+        assert_eq!(name("~/a"), RemotePath::Name("a".into()));
+        assert_eq!(name("a/.."), RemotePath::Root);
+        assert_eq!(name(".keys"), RemotePath::Keys(String::new()));
+        assert_eq!(name(".keys/a/b"), RemotePath::Keys("a/b".into()));
+        assert_eq!(
+            name(".keys/a/r.pdf.key"),
+            RemotePath::KeyInFolder("a/r.pdf.key".into())
+        );
+        for outside in ["..", "/../x", "a/../../x", "./.."] {
+            assert!(
+                matches!(remote_path(outside), Err(FilesError::OutsideFiles)),
+                "{outside}"
+            );
+        }
+        assert!(matches!(
+            remote_path("a/b\u{1b}c"),
+            Err(FilesError::InvalidName(_))
+        ));
+        assert!(matches!(
+            remote_path("a/.keys"),
+            Err(FilesError::InvalidName(_))
+        ));
+        assert!(check_plain("a/b").is_ok());
+        assert!(check_plain("a//b").is_err(), "not in its plain form");
+    }
+
+    #[test]
+    fn key_files_sit_beside_their_file() {
+        assert_eq!(key_file_stem("a/b.txt.key"), Some("a/b.txt"));
+        assert_eq!(key_file_stem("a/.key"), None, "no name before .key");
+        assert_eq!(key_file_name("a/b.txt"), "a/b.txt.key");
+        assert!(is_within("a/b/c", "a/b") && is_within("a/b", "a/b"));
+        assert!(!is_within("a/bc", "a/b"));
+    }
+
+    #[test]
+    fn limits_count_names_and_folders() {
+        let limits = PathLimits {
+            name_bytes: 5,
+            depth: 2,
+        };
+        assert!(
+            limits.check_file("a/b/c").is_ok(),
+            "a file two folders down"
+        );
+        assert!(limits.check_folder("a/b/c").is_err(), "a folder three deep");
+        assert!(limits.check_folder("a/b").is_ok());
+        assert!(matches!(
+            limits.check_file("abcdef"),
+            Err(FilesError::NameTooLong { limit: 5, .. })
+        ));
+    }
+}
