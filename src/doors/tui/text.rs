@@ -179,7 +179,9 @@ impl Endpoint<'_> {
             "" => (shell_quote(&login).into_owned(), "NAME".to_string()),
             folder => (
                 shell_quote(&format!("{login}:{folder}/")).into_owned(),
-                format!("{}/NAME", shell_quote(folder)),
+                // Quoted for the server, which splits the command line
+                // again, then for the local shell.
+                shell_quote(&shell_quote(&format!("{folder}/NAME"))).into_owned(),
             ),
         };
         let scp_target = match folder {
@@ -293,6 +295,21 @@ mod tests {
             .upload_commands("")[2]
                 .0,
             "ssh -p 2222 alice@example.com@files.example.com put NAME < FILE"
+        );
+        // Into a folder: scp and sftp name it; the command is quoted for the
+        // server too, which splits it again.
+        let into = on_22.upload_commands("my docs");
+        assert_eq!(
+            into[1].0,
+            "scp FILE 'alice@example.com@files.example.com:my docs/'"
+        );
+        assert_eq!(
+            into[2].0,
+            r"ssh alice@example.com@files.example.com put ''\''my docs/NAME'\''' < FILE"
+        );
+        assert_eq!(
+            on_22.upload_commands("plain")[2].0,
+            "ssh alice@example.com@files.example.com put plain/NAME < FILE"
         );
     }
 }
