@@ -11,11 +11,15 @@
 //! - [`db`]: accounts, trusted keys, file records, login failures and the
 //!   audit log, on SQLite or MySQL/MariaDB through one query set;
 //! - [`config`]: `config.toml`, its defaults and its validation;
-//! - [`storage`]: blobs on disk, written atomically and swept at start-up;
+//! - [`storage`]: the encrypted blobs behind one trait, in a local folder
+//!   (written atomically) or an S3 bucket (multipart, in constant memory);
 //! - [`auth`]: accounts, one-time codes, rate limits and the mail that
 //!   carries the codes;
-//! - [`core`]: what every door calls — files, uploads, downloads, the
-//!   in-memory keyring, live events, the audit log, account admin;
+//! - [`core`]: what every door calls — files and folders, uploads,
+//!   downloads, the keys held for a while (in this node's memory, or sealed
+//!   in Redis for several nodes), live events, the audit log, account admin,
+//!   and the collector that cleans the blob store (at start-up for a local
+//!   folder, periodically on one node at a time for a shared one);
 //! - [`doors`]: SSH, the terminal UI, sftp and the exec commands (with
 //!   legacy scp), which import only the core and `text` (and the SSH door,
 //!   for its host key, `private_fs`).

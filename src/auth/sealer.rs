@@ -1,5 +1,8 @@
-//! [`Sealer`]: keeps TOTP secrets sealed at rest under a server key, so the
-//! database never holds one in clear and a copy of it alone logs nobody in.
+//! [`Sealer`]: the server key's two uses. It keeps TOTP secrets sealed at
+//! rest, so the database never holds one in clear and a copy of it alone
+//! logs nobody in; and it keys the tags that stand for addresses in the
+//! wrong-code table ([`Sealer::address_tag`]), so that table names no
+//! address.
 //!
 //! A sealed secret is a one-chunk vault blob (see `FORMAT.md`) under the
 //! server key, with a fixed file id that marks it as a TOTP secret. The vault

@@ -112,6 +112,11 @@ pub enum FilesError {
     /// The details are logged where the error is made; users see only this.
     #[error("storage error, try again")]
     Io(io::Error),
+    /// A failure of the server's own (a task that died, a record that
+    /// breaks the schema's promises): users see the words of any internal
+    /// failure; the details are for the log.
+    #[error("storage error, try again")]
+    Internal(String),
     #[error("storage error, try again")]
     Db(DbError),
 }
@@ -175,6 +180,7 @@ impl FilesError {
             FilesError::Damaged(_)
             | FilesError::StorageUnavailable { .. }
             | FilesError::Io(_)
+            | FilesError::Internal(_)
             | FilesError::Db(_) => ErrorKind::Internal,
         }
     }
@@ -182,7 +188,7 @@ impl FilesError {
     /// An internal failure, shown to the user only as "storage error, try
     /// again"; `what` is for the log.
     pub fn internal(what: impl std::fmt::Display) -> FilesError {
-        FilesError::Io(io::Error::other(what.to_string()))
+        FilesError::Internal(what.to_string())
     }
 
     /// The same failure, told to a user whose upload it ended.
@@ -207,6 +213,7 @@ impl FilesError {
             }
             FilesError::StorageUnavailable { detail, .. } => detail.clone(),
             FilesError::Io(e) => e.to_string(),
+            FilesError::Internal(what) => what.clone(),
             FilesError::Db(e) | FilesError::DatabaseFull(e) => e.to_string(),
             _ => return self,
         };
@@ -265,7 +272,7 @@ impl From<io::Error> for FilesError {
                     return *files_error;
                 }
             }
-            return FilesError::Io(io::Error::other("upload failed"));
+            return FilesError::internal("an upload error was lost");
         }
         FilesError::Io(e)
     }

@@ -3,9 +3,10 @@
 //! UI, sftp, scp, commands) follows the same rules.
 //!
 //! Ordering is what keeps a crash harmless:
-//! - upload: the blob is written and made durable under its final name
-//!   (see `storage`), then the row is committed, then the replaced blob (if
-//!   any) is removed;
+//! - upload ([`Files::seal_upload`], then [`Files::commit_sealed`]): the blob
+//!   is written and made durable under its final name (see `storage`), then
+//!   the row is committed, then the replaced blob (if any) is removed; the
+//!   doors' `UploadStream` hands the key out only after the commit;
 //! - delete: the row goes first, then the blob.
 //!
 //! Whatever a crash interrupts leaves a blob without a row, which nobody can

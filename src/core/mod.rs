@@ -1,6 +1,6 @@
 //! The core every front door calls: one [`Core`] per server, holding the
-//! database, the files, accounts and codes, the in-memory keyring and the
-//! event bus. The operations here are the product's rules for files — what an
+//! database, the files and folders, accounts and codes, the keyring (this
+//! node's memory, or Redis shared by several nodes) and the event bus. The operations here are the product's rules for files — what an
 //! upload, an unlock or a delete does to keys, events and the audit log — so
 //! the terminal UI, sftp, scp and commands cannot drift apart.
 

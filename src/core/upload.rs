@@ -611,6 +611,6 @@ impl Drop for SealedUpload {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move { core.files.discard_sealed(sealed).await });
         }
-        // Without a runtime the blob stays for the start-up sweep.
+        // Without a runtime the blob stays for the collector.
     }
 }

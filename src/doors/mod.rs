@@ -1,6 +1,7 @@
 //! The front doors. Each translates its protocol into calls on the core
 //! ([`crate::core`]) and imports nothing else of the crate but
-//! [`crate::text`]; `tests/layout.rs` holds them to it.
+//! [`crate::text`] (and the SSH door [`crate::private_fs`], to write its
+//! host key once); `tests/layout.rs` holds them to it.
 //!
 //! - [`ssh`]: the SSH server — listening, authentication, channels — the
 //!   one connection layer that hands each channel to the door it asked for;

@@ -55,22 +55,22 @@ use russh_sftp::protocol::{
     Status, StatusCode, Version,
 };
 use russh_sftp::server::StatusReply;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::sync::Mutex as AsyncMutex;
 use zeroize::Zeroizing;
 
 use crate::core::download::Download;
-use crate::core::edit::{Edit, WriteMode};
+use crate::core::edit::Edit;
 use crate::core::folders::Entry as Stored;
-use crate::core::key_input::{parse_key, MAX_KEY_INPUT};
+use crate::core::key_input::MAX_KEY_INPUT;
 use crate::core::keyring::WaitingKey;
-use crate::core::messages;
-use crate::core::names::{key_file_name, key_file_stem};
-use crate::core::upload::{KeyDelivery, KeyNotice};
+use crate::core::names::key_file_name;
 use crate::core::FilesError;
 use crate::core::{Budget, Core, FileRecord, FolderRecord, Who};
 use pipe::{PipeEnd, MAX_PACKET};
-use replies::*;
+use replies::{
+    canonical, dir_attrs, failure, file_attrs, files_error, ok, resolve, statvfs_reply, Target,
+};
 
 /// Largest read answered at once: a reply (data plus 13 bytes of header)
 /// must fit the 256 KiB packets clients accept, so, as OpenSSH's

@@ -3,9 +3,27 @@
 //! handles, opening for reading and writing, the key submissions, removes
 //! and renames.
 
-use super::*;
-use crate::core::names::{is_within, split_path};
+use std::time::Instant;
+
+use russh_sftp::protocol::{File as Entry, FileAttributes, OpenFlags, Packet, StatusCode};
+use russh_sftp::server::StatusReply;
+use tokio::io::AsyncWriteExt;
+use zeroize::Zeroizing;
+
+use super::replies::{
+    dir_attrs, dir_entry, entry, failure, file_attrs, files_error, ok, resolve, take_string, Target,
+};
+use super::{
+    Listed, Open, Session, StatHint, Stderr, Stored, GRACE_MAX, KEY_GRACE, KEY_TEXT_LEN,
+    STAT_HINT_FOR,
+};
+use crate::core::edit::{Edit, WriteMode};
+use crate::core::key_input::parse_key;
+use crate::core::messages;
+use crate::core::names::{is_within, key_file_name, key_file_stem, split_path};
 use crate::core::rename::Renamed;
+use crate::core::upload::{KeyDelivery, KeyNotice};
+use crate::core::{FileRecord, FilesError};
 
 impl Session {
     /// What `name` is: a virtual key file (first), a file, a folder, or

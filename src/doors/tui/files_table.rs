@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::app::{Dashboard, Entry, Focus};
-use super::text::{fit, human_rate, width};
+use super::cells::{fit, human_rate, width};
 use super::theme::Theme;
 use crate::core::events::{Direction, Transfer};
 use crate::text::escape::escape;

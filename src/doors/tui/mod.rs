@@ -13,11 +13,14 @@
 //! - `dialogs/`: one file per dialog with its state, keys and drawing;
 //! - `ui.rs`: drawing the screens, with [`crate::text::escape`] for every
 //!   user-controlled string, `theme.rs` for the styles, `qr.rs` for the
-//!   authenticator QR code and `text.rs` for sizes and command lines;
+//!   authenticator QR code, `cells.rs` for fitting text by display width
+//!   and `command_lines.rs` for the lines users paste into a shell;
 //! - `field.rs`: the masked text fields;
 //! - `terminal.rs`: ratatui over an in-memory buffer, one message per frame.
 
 mod app;
+mod cells;
+mod command_lines;
 mod dialogs;
 mod field;
 mod files_table;
@@ -25,7 +28,6 @@ mod input;
 mod keymap;
 mod qr;
 mod terminal;
-mod text;
 mod theme;
 mod ui;
 

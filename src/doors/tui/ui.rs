@@ -11,11 +11,11 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app::{App, CodePage, Dashboard, EmailPage, Focus, Page};
+use super::cells::{fit, width, wrap};
 use super::dialogs::View;
 use super::field::Field;
 use super::files_table;
 use super::keymap::{self, Action};
-use super::text::{fit, width, wrap};
 use super::theme::Theme;
 use crate::core::MailStatus;
 use crate::text::escape::{escape, escape_controls};

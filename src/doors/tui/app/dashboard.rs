@@ -3,8 +3,26 @@
 //! delete), unlock, fetch, reveal, delete, trusted keys, the authenticator
 //! app, logout.
 
-use super::*;
+use std::time::Instant;
+
+use zeroize::Zeroizing;
+
+use super::{
+    capitalize, sentence, App, Dashboard, EmailPage, Entry, Focus, Page, CODE_DIGITS, MASK,
+};
+use crate::core::key_input::parse_key;
+use crate::core::messages;
 use crate::core::names::{join_path, remote_path, split_path, RemotePath};
+use crate::core::{Core, FileView, FilesError, VaultError};
+use crate::doors::tui::dialogs::{
+    AuthenticatorDialog, ConfirmDelete, Dialog, Fetch, KeyShown, KeysDialog, NamePrompt, Naming,
+    Outcome, WaitingKeysDialog,
+};
+use crate::doors::tui::field::Field;
+use crate::doors::tui::input::Key;
+use crate::doors::tui::keymap::{self, Action, PAGE};
+use crate::doors::tui::qr;
+use crate::text::time::unix_now;
 
 impl App {
     // --- dashboard ---

@@ -1,7 +1,18 @@
 //! The email and code screens: starting a login, resending, verifying,
 //! and entering the dashboard.
 
-use super::*;
+use std::collections::BTreeMap;
+
+use zeroize::Zeroizing;
+
+use super::{
+    sentence, App, CodePage, Dashboard, EmailPage, Focus, Page, CODE_DIGITS, EMAIL_MAX, FILTER_MAX,
+    KEY_MAX, MASK,
+};
+use crate::core::{Account, Accounts, LoginMethod, OpenFiles, Who};
+use crate::doors::tui::field::Field;
+use crate::doors::tui::input::Key;
+use crate::doors::tui::keymap::{self, Action};
 
 impl App {
     // --- email screen ---

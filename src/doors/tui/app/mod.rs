@@ -18,27 +18,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast::{self, error::RecvError};
-use zeroize::Zeroizing;
 
-use super::dialogs::{
-    AuthenticatorDialog, ConfirmDelete, Dialog, Fetch, KeyShown, KeysDialog, NamePrompt, Naming,
-    Outcome, WaitingKeysDialog,
-};
+use super::command_lines::Endpoint;
+use super::dialogs::Dialog;
 use super::field::Field;
 use super::input::Key;
-use super::keymap::{self, Action, PAGE};
-use super::qr;
-use super::text::Endpoint;
 use super::theme::Theme;
 use crate::core::events::{Event, Transfer};
-use crate::core::key_input::parse_key;
 use crate::core::keyring::WaitingKey;
-use crate::core::messages;
 use crate::core::quota::Storage;
-use crate::core::FilesError;
 use crate::core::{
-    Account, Accounts, Challenge, ConnectionKey, Core, FileView, FolderRecord, LoginMethod,
-    OpenFiles, Refusal, VaultError, Who,
+    Account, Challenge, ConnectionKey, Core, FileView, FolderRecord, LoginMethod, Refusal, Who,
 };
 use crate::text::time::human_duration;
 use crate::text::time::unix_now;

@@ -8,8 +8,8 @@ use ratatui::Frame;
 
 use super::{centered, dialog_block, Outcome, View};
 use crate::core::{ConnectionKey, SshKey};
+use crate::doors::tui::cells::wrap;
 use crate::doors::tui::input::Key;
-use crate::doors::tui::text::wrap;
 use crate::text::escape::escape;
 use crate::text::time::{utc_datetime, utc_time};
 

@@ -26,9 +26,9 @@ pub use keys::KeysDialog;
 pub use name_prompt::{NamePrompt, Naming};
 pub use waiting_keys::WaitingKeysDialog;
 
+use super::command_lines::Endpoint;
 use super::input::Key;
 use super::keymap::PAGE;
-use super::text::Endpoint;
 use super::theme::Theme;
 use crate::core::ConnectionKey;
 
