@@ -1281,8 +1281,8 @@ async fn login_types_and_futures_can_cross_threads() {
     send_sync::<Challenge>();
     send_sync::<Sealer>();
     send_sync::<Mailer>();
-    send_sync::<sfs::auth::budgets::SessionSlots>();
-    send_sync::<sfs::auth::budgets::SessionSlot>();
+    send_sync::<sfs::core::budgets::SessionSlots>();
+    send_sync::<sfs::core::budgets::SessionSlot>();
     let env = env(auth(), limits()).await;
     let mut challenge = env
         .accounts

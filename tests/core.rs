@@ -10,7 +10,7 @@ use harness::common;
 
 use std::sync::Arc;
 
-use sfs::auth::budgets::OpenFiles;
+use sfs::core::budgets::OpenFiles;
 use sfs::core::edit::{Edit, WriteMode};
 use sfs::core::events::{Direction, Event, Transfer};
 use sfs::core::upload::UploadStream;

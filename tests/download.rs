@@ -34,7 +34,7 @@ fn store(path: &Path, key: &FileKey, chunk: u32, data: &[u8]) {
 }
 
 fn open(path: &Path, key: &FileKey) -> Download {
-    let open_file = sfs::auth::budgets::OpenFiles::new(1).take().unwrap();
+    let open_file = sfs::core::budgets::OpenFiles::new(1).take().unwrap();
     Download::new(
         VaultReader::open(
             Box::new(fs::File::open(path).unwrap()) as Box<dyn sfs::storage::BlobReader>,

@@ -116,7 +116,7 @@ impl User {
             account_id: self.account_id,
             email: self.email.clone(),
             remote: "test".into(),
-            open_files: sfs::auth::budgets::OpenFiles::new(4),
+            open_files: sfs::core::budgets::OpenFiles::new(4),
         };
         server.core.lock(&who, &[]).await.expect("lock");
     }
@@ -433,7 +433,7 @@ async fn accounts_cannot_reach_each_other() {
             account_id: alice.account_id,
             email: "alice@example.com".into(),
             remote: "test".into(),
-            open_files: sfs::auth::budgets::OpenFiles::new(64),
+            open_files: sfs::core::budgets::OpenFiles::new(64),
         })
         .await
         .expect("list");

@@ -432,7 +432,7 @@ async fn unlock(server: &TestServer, name: &str, key: &str) {
         account_id: account.id,
         email: ALICE.into(),
         remote: "test".into(),
-        open_files: sfs::auth::budgets::OpenFiles::new(64),
+        open_files: sfs::core::budgets::OpenFiles::new(64),
     };
     let key = sfs::vault::FileKey::parse(key).expect("key");
     server.core.unlock(&who, name, &key).await.expect("unlock");
@@ -445,7 +445,7 @@ async fn lock(server: &TestServer) {
         account_id: account.id,
         email: ALICE.into(),
         remote: "test".into(),
-        open_files: sfs::auth::budgets::OpenFiles::new(64),
+        open_files: sfs::core::budgets::OpenFiles::new(64),
     };
     server.core.lock(&who, &[]).await.expect("lock");
 }

@@ -12,7 +12,7 @@
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
-use crate::auth::budgets::OpenFile;
+use crate::core::budgets::OpenFile;
 use crate::core::files::BlobRead;
 use crate::core::progress::Progress;
 use crate::core::FilesError;

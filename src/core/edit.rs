@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::auth::budgets::OpenFile;
+use crate::core::budgets::OpenFile;
 use crate::core::download::Download;
 use crate::core::files::Sealed;
 use crate::core::patches::Patches;

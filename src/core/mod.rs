@@ -5,6 +5,7 @@
 //! the terminal UI, sftp, scp and commands cannot drift apart.
 
 pub mod admin;
+pub mod budgets;
 mod claims;
 mod cluster;
 mod collector;
@@ -35,10 +36,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::budgets::OpenFile;
 use crate::auth::mail::Mailer;
 use crate::auth::Sealer;
 use crate::config::MailTransport;
+use crate::core::budgets::OpenFile;
 use crate::core::claims::Claims;
 use crate::core::download::Download;
 use crate::core::events::{Direction, Event, Events};
@@ -58,9 +59,9 @@ pub use error::{ErrorKind, FilesError};
 
 // The value types the doors name, through the core (`tests/layout.rs`: a
 // door imports only the core and `text`).
-pub use crate::auth::budgets::{Budget, Grant, OpenFiles, SessionSlot, SessionSlots};
 pub use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, MailStatus, Refusal};
 pub use crate::config::{Config, LimitsConfig};
+pub use crate::core::budgets::{Budget, Grant, OpenFiles, SessionSlot, SessionSlots};
 pub use crate::db::Action as AuditAction;
 pub use crate::db::{
     Account, AccountState, AuditFilter, AuditRecord, FileRecord, FolderRecord, SshKey, Usage,

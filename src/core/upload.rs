@@ -33,7 +33,7 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, Mutex as AsyncMutex};
 use tokio::task::JoinHandle;
 
-use crate::auth::budgets::OpenFile;
+use crate::core::budgets::OpenFile;
 use crate::core::claims::NameClaim;
 use crate::core::events::{Direction, Event};
 use crate::core::files::{Committed, Files, Sealed, Upload};

@@ -134,7 +134,7 @@ pub fn who(account: &sfs::db::Account) -> sfs::core::Who {
         account_id: account.id,
         email: account.email.clone(),
         remote: "test".into(),
-        open_files: sfs::auth::budgets::OpenFiles::new(64),
+        open_files: sfs::core::budgets::OpenFiles::new(64),
     }
 }
 

@@ -80,7 +80,7 @@ impl Harness {
             account_id: account.id,
             email: account.email,
             remote: "127.0.0.1:50000".to_string(),
-            open_files: sfs::auth::budgets::OpenFiles::new(64),
+            open_files: sfs::core::budgets::OpenFiles::new(64),
         }
     }
 
