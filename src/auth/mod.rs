@@ -60,7 +60,7 @@ mod trusted_keys;
 
 pub use authenticator::{reset_authenticator, Enrolment};
 pub use challenge::{Challenge, MailStatus};
-pub use refusal::Refusal;
+pub use refusal::{Refusal, DISABLED};
 pub use sealer::Sealer;
 
 use std::net::IpAddr;

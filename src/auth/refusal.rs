@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use crate::text::time::human_duration;
 
+/// A disabled account's one sentence, for a login and for a file
+/// operation alike (`FilesError::AccountClosed`).
+pub const DISABLED: &str = "this account is disabled; contact the operator";
+
 /// How long to wait when a dependency (database, mail queue) is overloaded.
 const BUSY_RETRY: Duration = Duration::from_secs(60);
 
@@ -40,7 +44,7 @@ impl Refusal {
     }
 
     pub fn disabled() -> Refusal {
-        Refusal::new("this account is disabled; contact the operator")
+        Refusal::new(DISABLED)
     }
 
     pub fn banned(ip: IpAddr, wait: Duration) -> Refusal {

@@ -90,7 +90,7 @@ pub enum FilesError {
     HidesKeyFile { name: String },
     #[error("that is not a key: {}.key takes the Fernet key of {} (44 characters) to unlock it; to store a file, give it another name", escape(.stem), escape(.stem))]
     NotAKeyFor { stem: String },
-    #[error("{}", if *.deleted { "the operator deleted this account; nothing more is stored" } else { "this account is disabled; contact the operator" })]
+    #[error("{}", if *.deleted { "the operator deleted this account; nothing more is stored" } else { crate::auth::DISABLED })]
     AccountClosed { deleted: bool },
     #[error("too many files open on this connection (at most {limit}); close some first")]
     TooManyOpen { limit: usize },

@@ -81,6 +81,17 @@ pub struct Who {
 }
 
 impl Who {
+    /// The account `account`, connected from `remote`, with the
+    /// connection's open-file budget.
+    pub fn new(account: &Account, remote: impl std::fmt::Display, open_files: OpenFiles) -> Who {
+        Who {
+            account_id: account.id,
+            email: account.email.clone(),
+            remote: remote.to_string(),
+            open_files,
+        }
+    }
+
     /// A place for one more open file on this connection.
     pub fn take_open_file(&self) -> Result<OpenFile, FilesError> {
         self.open_files.take().ok_or(FilesError::TooManyOpen {

@@ -130,12 +130,7 @@ impl TestServer {
 /// The account's owner as the core names them, for calls that bypass the
 /// doors.
 pub fn who(account: &sfs::db::Account) -> sfs::core::Who {
-    sfs::core::Who {
-        account_id: account.id,
-        email: account.email.clone(),
-        remote: "test".into(),
-        open_files: sfs::core::budgets::OpenFiles::new(64),
-    }
+    sfs::core::Who::new(account, "test", sfs::core::budgets::OpenFiles::new(64))
 }
 
 /// The names of an account's recorded files, as the database lists them.

@@ -120,12 +120,7 @@ pub async fn run(info: ConnectionInfo, mut channel: Channel<Msg>) {
 /// The account a logged-in connection acts for; None for guests.
 fn account_of(info: &ConnectionInfo) -> Option<Who> {
     match &info.login {
-        Login::Account(account, _) => Some(Who {
-            account_id: account.id,
-            email: account.email.clone(),
-            remote: info.remote.to_string(),
-            open_files: info.open_files.clone(),
-        }),
+        Login::Account(account, _) => Some(Who::new(account, info.remote, info.open_files.clone())),
         Login::Guest => None,
     }
 }

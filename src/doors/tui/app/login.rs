@@ -121,13 +121,8 @@ impl App {
         // Subscribe before the first load, so nothing between the two is
         // missed.
         self.events = Some(self.core.subscribe(account.id));
-        let who = Who {
-            account_id: account.id,
-            email: account.email.clone(),
-            remote: self.remote.to_string(),
-            // The terminal UI opens no files itself.
-            open_files: OpenFiles::new(0),
-        };
+        // The terminal UI opens no files itself.
+        let who = Who::new(&account, self.remote, OpenFiles::new(0));
         let mut dash = Dashboard {
             account,
             who,
