@@ -1,9 +1,14 @@
 //! The core every front door calls: one [`Core`] per server, holding the
 //! database, the files and folders, accounts and codes, the keyring (this
-//! node's memory, or Redis shared by several nodes) and the event bus. The operations here are the product's rules for files — what an
-//! upload, an unlock or a delete does to keys, events and the audit log — so
-//! the terminal UI, sftp, scp and commands cannot drift apart.
+//! node's memory, or Redis shared by several nodes) and the event bus. The
+//! operations here and in the files beside it are the product's rules for
+//! files — what an upload, an unlock or a delete does to keys, events and
+//! the audit log — so the terminal UI, sftp, scp and commands cannot drift
+//! apart: starting a server (`start.rs`), reading and unlocking
+//! (`access.rs`), folders (`folders.rs`), uploads (`upload.rs`), changes in
+//! place (`edit.rs`), renames (`rename.rs`), quotas (`quota.rs`).
 
+mod access;
 pub mod admin;
 pub mod budgets;
 mod claims;
@@ -29,6 +34,7 @@ mod redis_key_windows;
 mod redis_limits;
 pub mod rename;
 mod shared_keyring;
+mod start;
 mod store;
 pub mod upload;
 
@@ -36,26 +42,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::mail::Mailer;
-use crate::auth::Sealer;
-use crate::config::MailTransport;
 use crate::core::budgets::OpenFile;
 use crate::core::claims::Claims;
-use crate::core::download::Download;
-use crate::core::events::{Direction, Event, Events};
+use crate::core::events::{Event, Events};
 use crate::core::files::Files;
-use crate::core::keyring::{Keyring, MemoryKeyring, WaitingKey};
+use crate::core::keyring::Keyring;
 use crate::core::names::{check_plain, key_file_name, key_file_stem};
-use crate::core::progress::Progress;
-use crate::core::redis_key_windows::RedisKeyWindows;
-use crate::core::redis_limits::RedisLimits;
-use crate::core::shared_keyring::SharedKeyring;
 use crate::db::{Action, AuditEntry, AuditQueue, Db, NewSshKey};
 use crate::private_fs;
-use crate::telemetry;
 use crate::text::time::utc_time;
 
 pub use error::{ErrorKind, FilesError};
+pub use start::data_holder;
 
 // The value types the doors name, through the core (`tests/layout.rs`: a
 // door imports only the core and `text`).
@@ -185,79 +183,6 @@ fn logged<T>(who: &Who, what: &str, result: Result<T, FilesError>) -> Result<T, 
     result.map_err(|e| e.logged(who.account_id, &who.remote, what))
 }
 
-/// The server's own folders and files, private from now on: what it
-/// creates is (umask), and what was left wider is tightened or refused.
-/// The database's folder and the blob folder see to themselves.
-fn make_private(config: &Config) -> anyhow::Result<()> {
-    use anyhow::Context;
-    private_fs::restrict_umask();
-    let dir = |path: &std::path::Path| {
-        private_fs::private_dir(path).with_context(|| format!("cannot create {}", path.display()))
-    };
-    let keys = &config.server.host_key_dir;
-    dir(keys)?;
-    private_fs::private_files_in(keys)?;
-    let secret = &config.auth.secret_key_file;
-    if let Some(parent) = secret.parent().filter(|p| !p.as_os_str().is_empty()) {
-        dir(parent)?;
-    }
-    private_fs::private_file(secret)?;
-    if config.mail.transport == MailTransport::Outbox {
-        dir(&config.mail.outbox_dir)?;
-    }
-    Ok(())
-}
-
-/// Holds the folders only one server may write — the blob folder of a
-/// local store and the SQLite database's — before anything touches them: a
-/// second server started on them by mistake stops here, and a sweep of a
-/// live store cannot happen. (Several nodes share MySQL and S3, which hold
-/// no such folder; their clean-up is the collector's, one node at a time.)
-fn hold_data(config: &Config) -> anyhow::Result<Vec<private_fs::Held>> {
-    let mut held = Vec::new();
-    let mut seen = Vec::new();
-    for dir in data_dirs(config) {
-        private_fs::private_dir(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-        if seen.contains(&canonical) {
-            continue;
-        }
-        let hold = private_fs::hold_dir(&dir).map_err(|e| {
-            anyhow::anyhow!(
-                "{e}: {}; nothing was touched",
-                messages::STOP_THE_OTHER_SERVER
-            )
-        })?;
-        held.push(hold);
-        seen.push(canonical);
-    }
-    Ok(held)
-}
-
-/// The folders a server keeps to itself: the local blob folder and the
-/// SQLite file's folder.
-fn data_dirs(config: &Config) -> Vec<std::path::PathBuf> {
-    let mut dirs = Vec::new();
-    if config.storage.backend == crate::config::StorageBackend::Local {
-        dirs.push(config.storage.uploads_dir.clone());
-    }
-    if let Some(file) = crate::db::sqlite_file(&config.database.url) {
-        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
-        dirs.push(dir.map_or_else(|| ".".into(), std::path::Path::to_path_buf));
-    }
-    dirs
-}
-
-/// The running server that holds this configuration's folders, if one
-/// does ("process 1234"), found without touching them: to name it when a
-/// second start cannot even bind its port.
-pub fn data_holder(config: &Config) -> Option<String> {
-    data_dirs(config)
-        .iter()
-        .find_map(|dir| private_fs::holder_of(dir))
-}
-
 /// The one core of a server. Its parts are private: the doors call the
 /// operations below, each rule in one place.
 pub struct Core {
@@ -278,104 +203,6 @@ pub struct Core {
 }
 
 impl Core {
-    /// Opens the database (applying migrations), sweeps the blob folder,
-    /// loads the server's sealing key and starts the mailer.
-    pub async fn start(config: Config) -> anyhow::Result<Arc<Core>> {
-        let held = hold_data(&config)?;
-        make_private(&config)?;
-        if let Some(listen) = config.metrics.address() {
-            let metrics = &config.metrics;
-            telemetry::serve(
-                listen,
-                metrics.max_connections as usize,
-                Duration::from_secs(metrics.request_seconds),
-            )
-            .await
-            .map_err(anyhow::Error::msg)?;
-            tracing::info!(%listen, "metrics: http://{listen}/metrics");
-        }
-        let db = Db::connect(&config.database.url, config.database.max_connections).await?;
-        tracing::info!(engine = %db.kind(), url = %config.database.redacted_url(), "database");
-        let store = store::open_store(&config, &db).await?;
-        tracing::info!(store = %store.describe(), "blob storage");
-        let files = Files::new(
-            db.clone(),
-            store,
-            config.storage.chunk_size,
-            config.limits.max_file_bytes,
-        );
-        collector::start(
-            &files,
-            Duration::from_secs(config.storage.collect_interval_seconds),
-            Duration::from_secs(config.storage.collect_grace_seconds),
-        )
-        .await?;
-        let sealer = Sealer::load_or_create(&config.auth.secret_key_file)?;
-        let mailer = Mailer::start(&config.mail)?;
-        let mail = &config.mail;
-        match mail.transport {
-            MailTransport::Outbox => {
-                tracing::info!(transport = "outbox", folder = %mail.outbox_dir.display(), "mail")
-            }
-            MailTransport::Smtp => tracing::info!(
-                transport = "smtp",
-                host = %mail.smtp.host,
-                port = mail.smtp.port,
-                security = ?mail.smtp.security,
-                "mail"
-            ),
-        }
-        let accounts = Accounts::new(
-            db.clone(),
-            sealer,
-            mailer,
-            config.auth.clone(),
-            config.limits.clone(),
-        );
-        let reloaded = accounts.restore_lockouts().await?;
-        if reloaded > 0 {
-            tracing::info!(
-                wrong_codes = reloaded,
-                "reloaded the last day's wrong login codes"
-            );
-        }
-        let pickup = Duration::from_secs(config.auth.key_pickup_minutes * 60);
-        let unlock = Duration::from_secs(config.auth.unlock_minutes * 60);
-        let cluster = cluster::Cluster::connect(&config.cluster)?;
-        let claims = Claims::new(cluster.clone());
-        let keyring = match &cluster {
-            Some(cluster) => Keyring::Shared {
-                redis: SharedKeyring::new(cluster.clone(), pickup, unlock),
-                local: MemoryKeyring::new(pickup, unlock),
-            },
-            None => Keyring::Memory(MemoryKeyring::new(pickup, unlock)),
-        };
-        let events = Events::default();
-        let events = match cluster {
-            Some(cluster) => {
-                let limits = RedisLimits::new(cluster.clone(), &config.limits);
-                accounts.share_limits(Arc::new(limits));
-                accounts.share_key_windows(Arc::new(RedisKeyWindows::new(cluster.clone())));
-                let relay = event_relay::start(cluster, events.clone());
-                events.relayed(relay)
-            }
-            None => events,
-        };
-        let screen_cells = Budget::new(config.limits.tui_cells_total);
-        Ok(Arc::new(Core {
-            held: std::sync::Mutex::new(held),
-            config,
-            claims,
-            audit: AuditQueue::start(db.clone()),
-            db,
-            files,
-            accounts,
-            keyring,
-            events,
-            screen_cells,
-        }))
-    }
-
     /// One audit row (queued) and one log line for a file operation.
     async fn audit(&self, who: &Who, action: Action, detail: &str) {
         let entry = AuditEntry {
@@ -560,48 +387,6 @@ impl Core {
         logged(who, "file by name", result)
     }
 
-    /// The fresh keys waiting for their one pickup, soonest to expire first,
-    /// each named by its file's path now (a file renamed or moved keeps its
-    /// key). Only keys of files as they are now: a key held a moment longer
-    /// than the file it opened (replaced, deleted) is never handed out.
-    pub async fn waiting_keys(&self, who: &Who) -> Vec<WaitingKey> {
-        let waiting = self.keyring.waiting(who.account_id).await;
-        if waiting.is_empty() {
-            return waiting;
-        }
-        let files = match self.files.list(who.account_id).await {
-            Ok(files) => files,
-            Err(e) => {
-                e.logged(who.account_id, &who.remote, "waiting keys");
-                return Vec::new();
-            }
-        };
-        let current: HashMap<&str, &str> = files
-            .iter()
-            .map(|f| (f.id.as_str(), f.name.as_str()))
-            .collect();
-        waiting
-            .into_iter()
-            .filter_map(|mut w| {
-                w.name = current.get(w.file_id.as_str())?.to_string();
-                Some(w)
-            })
-            .collect()
-    }
-
-    /// The waiting key of the file now called `name`, if its key waits.
-    pub async fn waiting_key_of(
-        &self,
-        who: &Who,
-        name: &str,
-    ) -> Result<Option<WaitingKey>, FilesError> {
-        let Some(record) = self.file_by_name(who, name).await? else {
-            return Ok(None);
-        };
-        let waiting = self.keyring.waiting(who.account_id).await;
-        Ok(waiting.into_iter().find(|w| w.file_id == record.id))
-    }
-
     /// An upload that ended without a clean end of its data (the client
     /// went away, the connection dropped, the server stopped): nothing was
     /// stored. Audited in the background (called from `Drop`).
@@ -612,179 +397,6 @@ impl Core {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move { core.audit(&who, Action::UploadAbandoned, &detail).await });
         }
-    }
-
-    /// Checks a key against a file and, if it opens it, unlocks the file for
-    /// this account for `unlock_minutes` (and drops its waiting key: the
-    /// user holds it). Returns when it locks again.
-    pub async fn unlock(&self, who: &Who, name: &str, key: &FileKey) -> Result<i64, FilesError> {
-        let result = async {
-            match self.files.open(who.account_id, name, key).await {
-                Ok((record, _reader)) => {
-                    let until = self
-                        .keyring
-                        .unlock(who.account_id, &record.id, &record.name, key.clone())
-                        .await;
-                    // Whoever gave the key holds it: a copy waiting to be
-                    // shown is no longer needed.
-                    if self
-                        .keyring
-                        .take_waiting(who.account_id, &record.id)
-                        .await
-                        .is_some()
-                    {
-                        self.events.publish(who.account_id, Event::FilesChanged);
-                    }
-                    self.events.publish(who.account_id, Event::LocksChanged);
-                    self.audit(who, Action::Unlock, &format!("{name:?}")).await;
-                    Ok(until)
-                }
-                Err(e) => {
-                    if matches!(e, FilesError::Vault(VaultError::WrongKey)) {
-                        telemetry::refusal("wrong-key");
-                        self.audit(who, Action::Refused, &format!("wrong key for {name:?}"))
-                            .await;
-                    }
-                    Err(e)
-                }
-            }
-        }
-        .await;
-        logged(who, "unlock", result)
-    }
-
-    /// Locks the named files again (all of the account's files when none
-    /// is named); their keys are needed to read them. Returns how many
-    /// were unlocked. A name with no file is refused before anything is
-    /// locked.
-    pub async fn lock(&self, who: &Who, names: &[String]) -> Result<usize, FilesError> {
-        let result = async {
-            let account = who.account_id;
-            let locked = if names.is_empty() {
-                self.keyring.lock_all(account).await?
-            } else {
-                let mut ids = Vec::with_capacity(names.len());
-                for name in names {
-                    let record = self.files.file_by_name(account, name).await?;
-                    ids.push(record.ok_or(FilesError::NotFound)?.id);
-                }
-                let mut locked = 0;
-                for id in ids {
-                    locked += usize::from(self.keyring.lock_file(account, &id).await?);
-                }
-                locked
-            };
-            self.events.publish(account, Event::LocksChanged);
-            let what = match names {
-                [] => "all files".to_string(),
-                names => format!("{names:?}"),
-            };
-            self.audit(
-                who,
-                Action::Lock,
-                &format!("{what}: {locked} were unlocked"),
-            )
-            .await;
-            Ok(locked)
-        }
-        .await;
-        logged(who, "lock", result)
-    }
-
-    /// Opens an unlocked file for reading; a locked one is refused.
-    pub async fn open_unlocked(
-        &self,
-        who: &Who,
-        name: &str,
-    ) -> Result<(FileRecord, Download), FilesError> {
-        let record = self.file_by_name(who, name).await?;
-        match record {
-            Some(record) => self.open_unlocked_file(who, record).await,
-            None => Err(FilesError::NotFound),
-        }
-    }
-
-    /// [`Core::open_unlocked`] for a record the door has just looked up
-    /// (sftp stats a name before it opens it: one query less per read).
-    pub async fn open_unlocked_file(
-        &self,
-        who: &Who,
-        record: FileRecord,
-    ) -> Result<(FileRecord, Download), FilesError> {
-        let result = async {
-            let open = who.take_open_file()?;
-            let name = record.name.clone();
-            let Some(key) = self.keyring.unlocked_key(who.account_id, &record.id).await else {
-                telemetry::refusal("locked");
-                self.audit(
-                    who,
-                    Action::Refused,
-                    &format!("download of locked {name:?}"),
-                )
-                .await;
-                return Err(FilesError::Locked);
-            };
-            let (record, reader) = self.files.open_record(record, &key).await?;
-            self.audit(
-                who,
-                Action::Download,
-                &format!("{name:?}, {} bytes", record.size),
-            )
-            .await;
-            telemetry::download_opened();
-            let download = self.watched(who, &record, Download::new(reader, open));
-            Ok((record, download))
-        }
-        .await;
-        logged(who, "open unlocked", result)
-    }
-
-    /// A download that logs its internal errors with who read it and
-    /// reports its progress to the account's sessions.
-    fn watched(&self, who: &Who, record: &FileRecord, download: Download) -> Download {
-        let progress = Progress::start(
-            &self.events,
-            who.account_id,
-            Direction::Download,
-            &record.name,
-            Some(record.id.clone()),
-            Some(record.size),
-        );
-        download
-            .read_by(who.account_id, &who.remote)
-            .reporting(progress)
-    }
-
-    /// Opens a file with a key given for this one read (`ssh … get NAME`).
-    pub async fn open_with_key(
-        &self,
-        who: &Who,
-        name: &str,
-        key: &FileKey,
-    ) -> Result<(FileRecord, Download), FilesError> {
-        let result = async {
-            let open = who.take_open_file()?;
-            match self.files.open(who.account_id, name, key).await {
-                Ok((record, reader)) => {
-                    self.audit(
-                        who,
-                        Action::Download,
-                        &format!("{name:?}, {} bytes", record.size),
-                    )
-                    .await;
-                    telemetry::download_opened();
-                    let download = self.watched(who, &record, Download::new(reader, open));
-                    Ok((record, download))
-                }
-                Err(e) => {
-                    self.audit(who, Action::Refused, &format!("download of {name:?}: {e}"))
-                        .await;
-                    Err(e)
-                }
-            }
-        }
-        .await;
-        logged(who, "open with key", result)
     }
 
     /// Deletes a file and forgets its keys.
@@ -816,39 +428,6 @@ impl Core {
         }
         .await;
         logged(who, "set modified time", result)
-    }
-
-    /// A copy of a freshly uploaded file's waiting key, leaving it waiting.
-    pub async fn peek_waiting_key(&self, who: &Who, file_id: &str) -> Option<FileKey> {
-        self.keyring.peek_waiting(who.account_id, file_id).await
-    }
-
-    /// Hands out a freshly uploaded file's key, once.
-    pub async fn take_waiting_key(&self, who: &Who, file_id: &str) -> Option<(String, FileKey)> {
-        let taken = self.keyring.take_waiting(who.account_id, file_id).await;
-        if taken.is_some() {
-            self.events.publish(who.account_id, Event::FilesChanged);
-        }
-        taken
-    }
-
-    /// Logout: every unlocked file of the account locks again and its SSH
-    /// keys need a code again. Returns how many files were unlocked.
-    pub async fn logout(&self, who: &Who) -> usize {
-        // Unlocks in a Redis that cannot be reached end with their time to
-        // live; the error is logged.
-        let locked = match self.keyring.lock_all(who.account_id).await {
-            Ok(locked) => locked,
-            Err(e) => {
-                e.logged(who.account_id, &who.remote, "logout");
-                0
-            }
-        };
-        self.accounts.close_key_windows(who.account_id).await;
-        self.events.publish(who.account_id, Event::LocksChanged);
-        self.audit(who, Action::Logout, &format!("{locked} files locked"))
-            .await;
-        locked
     }
 
     /// Ends the sessions of accounts the operator disabled or deleted (from
