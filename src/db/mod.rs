@@ -17,6 +17,7 @@
 mod accounts;
 mod audit;
 mod audit_queue;
+mod commit;
 mod files;
 mod folders;
 mod login_guard;
@@ -27,7 +28,8 @@ mod tree;
 pub use accounts::{Account, AccountState};
 pub use audit::{Action, AuditEntry, AuditFilter, AuditRecord};
 pub use audit_queue::AuditQueue;
-pub use files::{Commit, FileRecord, Quota, Refused, RenameOutcome, Replacing, Usage};
+pub use commit::{Commit, Quota, Refused, Replacing};
+pub use files::{FileRecord, RenameOutcome, Usage};
 pub use folders::{FolderRecord, Listing, MakeFolder, MoveFolder, RemoveFolder, RemovedTree};
 pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
 pub use pending::{CollectorLock, PendingUpload};
