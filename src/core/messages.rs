@@ -145,9 +145,27 @@ pub const SERVER_STOPPING: &str =
 pub const SCREENS_FULL: &str = "the server is drawing as many terminal screens as it allows; \
      try again in a few minutes (sftp, scp and ssh commands still work)";
 
-/// How users reach the server: the host as the `user@host` form needs it
-/// (an IPv6 address in brackets) and the port options of sftp and ssh
-/// (none for 22).
+/// The host as the `user@host` form needs it: an IPv6 address in
+/// brackets. The one rule for every line a user copies.
+pub fn login_host(public_host: &str) -> String {
+    if public_host.contains(':') {
+        format!("[{public_host}]")
+    } else {
+        public_host.to_string()
+    }
+}
+
+/// A port option with its space (`-P 2222 ` for sftp and scp, `-p 2222 `
+/// for ssh), or nothing for the default port 22.
+pub fn port_option(flag: &str, port: u16) -> String {
+    match port {
+        22 => String::new(),
+        port => format!("{flag} {port} "),
+    }
+}
+
+/// How users reach the server: the login host and the port options of
+/// sftp and ssh.
 struct Reach {
     login_host: String,
     sftp_port: String,
@@ -155,19 +173,10 @@ struct Reach {
 }
 
 fn reach(public_host: &str, public_port: u16) -> Reach {
-    let login_host = if public_host.contains(':') {
-        format!("[{public_host}]")
-    } else {
-        public_host.to_string()
-    };
-    let (sftp_port, ssh_port) = match public_port {
-        22 => (String::new(), String::new()),
-        port => (format!("-P {port} "), format!("-p {port} ")),
-    };
     Reach {
-        login_host,
-        sftp_port,
-        ssh_port,
+        login_host: login_host(public_host),
+        sftp_port: port_option("-P", public_port),
+        ssh_port: port_option("-p", public_port),
     }
 }
 

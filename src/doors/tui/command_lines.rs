@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use crate::core::messages;
 use crate::text::escape::needs_escape;
 
 /// Quotes a word for a POSIX shell when it needs it; a word holding
@@ -44,13 +45,9 @@ pub struct Endpoint<'a> {
 }
 
 impl Endpoint<'_> {
-    /// `EMAIL@HOST`, with an IPv6 literal host in brackets.
+    /// `EMAIL@HOST`, the host as the core's one rule writes it.
     fn login(&self) -> String {
-        if self.host.contains(':') {
-            format!("{}@[{}]", self.email, self.host)
-        } else {
-            format!("{}@{}", self.email, self.host)
-        }
+        format!("{}@{}", self.email, messages::login_host(self.host))
     }
 
     /// `-P PORT ` for sftp/scp (nothing on the default port).
@@ -59,11 +56,7 @@ impl Endpoint<'_> {
     }
 
     fn port_flag(&self, flag: &str) -> String {
-        if self.port == 22 {
-            String::new()
-        } else {
-            format!("{flag} {} ", self.port)
-        }
+        messages::port_option(flag, self.port)
     }
 
     /// The commands that fetch an unlocked file into the current folder.
@@ -175,6 +168,14 @@ mod tests {
             .upload_commands("")[2]
                 .0,
             "ssh -p 2222 alice@example.com@files.example.com put NAME < FILE"
+        );
+        let ipv6 = Endpoint {
+            host: "2001:db8::1",
+            ..on_22
+        };
+        assert_eq!(
+            ipv6.upload_commands("")[0].0,
+            "sftp 'alice@example.com@[2001:db8::1]'"
         );
         // Into a folder: scp and sftp name it; the command is quoted for the
         // server too, which splits it again.
