@@ -371,7 +371,7 @@ fn doors_call_the_cores_operations_not_its_parts() {
         .iter()
         .filter(|(module, _)| module.starts_with("doors::"))
         .flat_map(|(module, text)| {
-            [".db()", ".events()", ".publish("]
+            [".db()", ".events()", ".publish(", ".accounts()"]
                 .iter()
                 .filter(|call| text.contains(*call))
                 .map(move |call| format!("{module} calls {call}"))

@@ -23,6 +23,7 @@ pub mod files;
 pub mod folders;
 pub mod key_input;
 pub mod keyring;
+mod logins;
 mod memory_keyring;
 pub mod messages;
 pub mod names;
@@ -249,7 +250,9 @@ impl Core {
         &self.config
     }
 
-    /// Logins: challenges, codes, trusted keys, the authenticator app.
+    /// Logins: challenges, codes, trusted keys, the authenticator app, for
+    /// tests; the doors use the core's login operations (`logins.rs`;
+    /// `tests/layout.rs` holds them to it).
     pub fn accounts(&self) -> &Accounts {
         &self.accounts
     }

@@ -242,7 +242,6 @@ impl Connection {
     async fn start_code_login(&mut self, email: &str) -> Auth {
         match self
             .core
-            .accounts()
             .start_login(email, self.remote.ip(), &self.proven_keys)
             .await
         {
@@ -262,9 +261,9 @@ impl Connection {
             return Self::reject();
         };
         let ip = self.remote.ip();
-        let accounts = &self.core.accounts();
+        let core = self.core.clone();
         if answer.trim().is_empty() && challenge.mail_status() == MailStatus::NotSent {
-            let sent = accounts.resend(&mut challenge, ip).await;
+            let sent = core.resend(&mut challenge, ip).await;
             self.challenge = Some(challenge);
             return match sent {
                 Ok(()) => {
@@ -274,7 +273,7 @@ impl Connection {
                 Err(refusal) => self.refuse(refusal),
             };
         }
-        match accounts
+        match core
             .verify(&mut challenge, answer.trim(), ip, &self.proven_keys)
             .await
         {
@@ -300,7 +299,7 @@ impl Drop for Connection {
             && self.prompts == 0
             && !self.proven_keys.is_empty()
         {
-            self.core.accounts().key_login_refused(self.remote.ip());
+            self.core.key_login_refused(self.remote.ip());
         }
     }
 }
@@ -325,7 +324,7 @@ impl russh::server::Handler for Connection {
     /// `auth/refused_keys.rs`).
     async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
         if self.refused.is_none() {
-            self.refused = self.core.accounts().check_ip(self.remote.ip()).await.err();
+            self.refused = self.core.check_ip(self.remote.ip()).await.err();
         }
         if let Some(refusal) = &self.refused {
             return Ok(Some(format!("sfs: {refusal}\r\n")));
@@ -378,7 +377,6 @@ impl russh::server::Handler for Connection {
             User::Email(email) => {
                 match self
                     .core
-                    .accounts()
                     .login_with_key(&email, &offered.fingerprint, self.remote.ip())
                     .await
                 {

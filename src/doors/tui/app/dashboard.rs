@@ -417,7 +417,7 @@ impl App {
         let Page::Dashboard(dash) = &mut self.page else {
             return;
         };
-        match self.core.accounts().trusted_keys(dash.account.id).await {
+        match self.core.trusted_keys(dash.account.id).await {
             Ok(keys) => dash.show(Dialog::Keys(KeysDialog::new(keys))),
             Err(refusal) => self.error(sentence(&refusal)),
         }
@@ -460,12 +460,7 @@ impl App {
         let Some(fingerprint) = keys.selected_fingerprint() else {
             return;
         };
-        match self
-            .core
-            .accounts()
-            .remove_key(dash.account.id, &fingerprint)
-            .await
-        {
+        match self.core.remove_key(dash.account.id, &fingerprint).await {
             Ok(_) => {
                 self.refresh_keys(Some(format!("Removed {fingerprint}.")))
                     .await
@@ -481,7 +476,7 @@ impl App {
         let Some(Dialog::Keys(keys)) = dash.dialog.as_mut() else {
             return;
         };
-        match self.core.accounts().trusted_keys(dash.account.id).await {
+        match self.core.trusted_keys(dash.account.id).await {
             Ok(list) => {
                 keys.keys = list;
                 keys.selected = keys.selected.min(keys.keys.len().saturating_sub(1));
@@ -504,7 +499,7 @@ impl App {
                 "Setting up an authenticator app needs a code login: log out (l) and log in with an e-mailed or app code.",
             );
         }
-        match self.core.accounts().begin_enrolment(&dash.account) {
+        match self.core.begin_enrolment(&dash.account) {
             Ok(enrolment) => {
                 let mut code = Field::secret(CODE_DIGITS, |c| c.is_ascii_digit(), MASK);
                 code.set_focused(true);
@@ -532,7 +527,6 @@ impl App {
         auth.code.clear();
         match self
             .core
-            .accounts()
             .confirm_enrolment(&mut dash.account, &auth.enrolment, &code)
             .await
         {

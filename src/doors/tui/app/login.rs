@@ -33,7 +33,6 @@ impl App {
         let proven_keys: Vec<String> = self.ssh_key.iter().map(|k| k.fingerprint.clone()).collect();
         match self
             .core
-            .accounts()
             .start_login(&email, self.remote.ip(), &proven_keys)
             .await
         {
@@ -78,7 +77,6 @@ impl App {
         };
         match self
             .core
-            .accounts()
             .resend(&mut page.challenge, self.remote.ip())
             .await
         {
@@ -100,7 +98,6 @@ impl App {
         let proven_keys: Vec<String> = self.ssh_key.iter().map(|k| k.fingerprint.clone()).collect();
         match self
             .core
-            .accounts()
             .verify(
                 &mut page.challenge,
                 code.trim(),

@@ -257,11 +257,8 @@ impl App {
         if let Page::Code(page) = &mut self.page {
             // Another login shared this code and used it: a new one, now.
             let ip = self.remote.ip();
-            let accounts = self.core.accounts();
-            if let Some(told) = accounts
-                .renew_if_used_elsewhere(&mut page.challenge, ip)
-                .await
-            {
+            let core = self.core.clone();
+            if let Some(told) = core.renew_if_used_elsewhere(&mut page.challenge, ip).await {
                 self.error(sentence(&told));
             }
         }
@@ -325,7 +322,7 @@ impl App {
     /// The account's key login windows: fingerprint and end (unix time).
     pub fn key_windows(&self) -> Vec<(String, i64)> {
         match &self.page {
-            Page::Dashboard(dash) => self.core.accounts().key_windows(dash.account.id),
+            Page::Dashboard(dash) => self.core.key_windows(dash.account.id),
             _ => Vec::new(),
         }
     }
