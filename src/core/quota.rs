@@ -5,7 +5,7 @@
 //! side by side cannot together pass the quota; a refused upload stores
 //! nothing.
 
-use crate::core::{Core, FileView, FilesError, Who};
+use crate::core::{logged, Core, FilesError, Who};
 use crate::db::{Action, Quota};
 use crate::text::size::human_size;
 
@@ -48,12 +48,19 @@ fn limit(value: u64) -> Option<u64> {
 }
 
 impl Core {
-    /// The account's storage from a listing it just read (no query).
-    pub fn storage(&self, files: &[FileView]) -> Storage {
-        Storage {
-            bytes: files.iter().map(|f| f.record.size).sum(),
+    /// What the account's files use in all its folders (one query), and
+    /// its quota.
+    pub async fn storage(&self, who: &Who) -> Result<Storage, FilesError> {
+        let usage = self
+            .db
+            .usage(who.account_id)
+            .await
+            .map_err(FilesError::from);
+        let usage = logged(who, "storage", usage)?;
+        Ok(Storage {
+            bytes: usage.bytes,
             quota_bytes: limit(self.config.limits.account_quota_bytes),
-        }
+        })
     }
 
     /// The account's room now.

@@ -634,11 +634,10 @@ impl Dashboard {
         };
         self.folders = view.folders;
         self.files = view.files;
-        let all = core
-            .list(&self.who)
+        self.storage = core
+            .storage(&self.who)
             .await
             .map_err(|e| format!("Could not load your files: {e}."))?;
-        self.storage = core.storage(&all);
         let rows = self.entries();
         self.selected = selected
             .and_then(|key| {

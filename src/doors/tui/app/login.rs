@@ -9,6 +9,7 @@ use super::{
     sentence, App, CodePage, Dashboard, EmailPage, Focus, Page, CODE_DIGITS, EMAIL_MAX, FILTER_MAX,
     KEY_MAX, MASK,
 };
+use crate::core::quota::Storage;
 use crate::core::{Account, Accounts, LoginMethod, OpenFiles, Who};
 use crate::doors::tui::field::Field;
 use crate::doors::tui::input::Key;
@@ -123,7 +124,11 @@ impl App {
         let mut dash = Dashboard {
             account,
             who,
-            storage: self.core.storage(&[]),
+            // Until the first load, just below.
+            storage: Storage {
+                bytes: 0,
+                quota_bytes: None,
+            },
             folder: String::new(),
             folders: Vec::new(),
             files: Vec::new(),
