@@ -172,8 +172,39 @@ impl Db {
         let found = async {
             let mut conn = self.pool.acquire().await?;
             let mut found = Vec::new();
-            for name in names {
-                found.extend(fetch_by_name(&mut conn, account_id, name).await?);
+            // The names of one folder in one query, its path resolved once
+            // (the key-file names the core asks about sit beside their file).
+            let mut folders: Vec<&str> = names.iter().map(|n| split_path(n).0).collect();
+            folders.sort_unstable();
+            folders.dedup();
+            for folder_path in folders {
+                let Some(folder) = folder_id(&mut conn, account_id, folder_path).await? else {
+                    continue;
+                };
+                let leaves: Vec<&str> = names
+                    .iter()
+                    .filter(|n| split_path(n).0 == folder_path)
+                    .map(|n| split_path(n).1)
+                    .collect();
+                let sql = format!(
+                    concat!(
+                        "SELECT ",
+                        file_columns!(),
+                        " FROM files f WHERE f.account_id = ? AND f.folder_id = ? AND f.name IN ({})"
+                    ),
+                    vec!["?"; leaves.len()].join(", ")
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(account_id)
+                    .bind(folder);
+                for leaf in &leaves {
+                    query = query.bind(*leaf);
+                }
+                for row in query.fetch_all(&mut *conn).await? {
+                    let mut file = file_from_row(&row, 0)?;
+                    file.name = join_path(folder_path, &file.name);
+                    found.push(file);
+                }
             }
             Ok(found)
         };
