@@ -923,14 +923,7 @@ async fn a_folder_moved_while_a_file_in_it_uploads_never_loses_or_orphans_it() {
         message.contains("the folder of moved/late.bin was moved or removed while it was being uploaded; nothing was stored"),
         "{message}"
     );
-    let names: Vec<String> = server
-        .core
-        .list(&who)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|f| f.record.name)
-        .collect();
+    let names = harness::stored_names(&server, account.id).await;
     assert_eq!(names, ["elsewhere/big.bin"]);
     assert_eq!(harness::blob_count(&server).await, 1, "no blob left behind");
 }
