@@ -13,11 +13,14 @@
 //! - [`config`]: `config.toml`, its defaults and its validation;
 //! - [`storage`]: the encrypted blobs behind one trait, in a local folder
 //!   (written atomically) or an S3 bucket (multipart, in constant memory);
-//! - [`auth`]: accounts, one-time codes, rate limits and the mail that
-//!   carries the codes;
+//! - [`cluster`]: the state several nodes share — login limits, key login
+//!   windows, the keys held for a while, live events, name claims — each in
+//!   this node's memory and, with a `[cluster]` Redis, sealed there for
+//!   every node; and the sealer of what is kept sealed;
+//! - [`auth`]: accounts, one-time codes, the limits' refusals and the mail
+//!   that carries the codes;
 //! - [`core`]: what every door calls — files and folders, uploads,
-//!   downloads, the keys held for a while (in this node's memory, or sealed
-//!   in Redis for several nodes), live events, the audit log, account admin,
+//!   downloads, unlocks, the audit log, account admin,
 //!   and the collector that cleans the blob store (at start-up for a local
 //!   folder, periodically on one node at a time for a shared one);
 //! - [`doors`]: SSH, the terminal UI, sftp and the exec commands (with
@@ -27,6 +30,7 @@
 //! [`logging`] sets up the process's log output for `main`.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod core;
 pub mod db;

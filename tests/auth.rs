@@ -2,8 +2,8 @@
 //! outbox mail transport: codes are read back from the `.eml` files exactly
 //! as a user would read them from their mailbox.
 
-mod fixtures;
-mod log_capture;
+use crate::fixtures;
+use crate::log_capture;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -13,11 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fixtures::{code_in, Outbox};
 use sfs::auth::mail::Mailer;
-use sfs::auth::{
-    reset_authenticator, Accounts, Challenge, LoginMethod, MailStatus, Refusal, Sealer,
-};
+use sfs::auth::{reset_authenticator, Accounts, Challenge, LoginMethod, MailStatus, Refusal};
+use sfs::cluster::{LoginState, Sealer};
 use sfs::config::{AuthConfig, LimitsConfig, MailConfig};
-use sfs::db::{AccountState, Db, NewSshKey};
+use sfs::db::{AccountState, AuditLog, Db, NewSshKey};
 use tempfile::TempDir;
 use totp_rs::TOTP;
 
@@ -51,6 +50,7 @@ fn auth() -> AuthConfig {
 struct Env {
     _tmp: TempDir,
     db: Db,
+    audit: AuditLog,
     accounts: Accounts,
     outbox: PathBuf,
     seen: HashSet<PathBuf>,
@@ -69,10 +69,21 @@ async fn env(auth: AuthConfig, limits: LimitsConfig) -> Env {
         ..MailConfig::default()
     })
     .unwrap();
-    let accounts = Accounts::new(db.clone(), sealer, mailer, auth, limits);
+    let audit = AuditLog::start(db.clone());
+    let shared = LoginState::new(&auth, &limits, None);
+    let accounts = Accounts::new(
+        db.clone(),
+        sealer,
+        mailer,
+        auth,
+        limits,
+        audit.clone(),
+        shared,
+    );
     Env {
         _tmp: tmp,
         db,
+        audit,
         accounts,
         outbox,
         seen: HashSet::new(),
@@ -89,7 +100,19 @@ impl Env {
             ..MailConfig::default()
         })
         .unwrap();
-        self.accounts = Accounts::new(self.db.clone(), sealer, mailer, auth(), limits);
+        // The wrong codes the restart reloads are the audit log's rows.
+        self.audit.written().await;
+        let audit = self.audit.clone();
+        let shared = LoginState::new(&auth(), &limits, None);
+        self.accounts = Accounts::new(
+            self.db.clone(),
+            sealer,
+            mailer,
+            auth(),
+            limits,
+            audit,
+            shared,
+        );
         self.accounts.restore_lockouts().await.unwrap();
     }
 
@@ -248,7 +271,8 @@ async fn wrong_codes_use_up_the_challenge() {
         .verify(&mut challenge, &wrong, ip(IP), &[])
         .await
         .unwrap_err();
-    assert_eq!(refused, Refusal::new("wrong code; 2 attempts left"));
+    assert_eq!(refused, Refusal::wrong_code(2));
+    assert_eq!(refused.message, "wrong code; 2 attempts left");
     assert_eq!(challenge.attempts_left(), 2);
     // Not a code at all (or nothing): said so, and it costs an attempt, so
     // a client that answers nothing cannot loop.
@@ -497,12 +521,16 @@ async fn an_authenticator_app_logs_in_without_mail_until_asked() {
 
     // The operator resets it: logins mail codes again.
     let sealer = Sealer::load_or_create(&env._tmp.path().join("keys/secrets.key")).unwrap();
-    assert!(reset_authenticator(&env.db, &sealer, "anna@example.com")
-        .await
-        .unwrap());
-    assert!(!reset_authenticator(&env.db, &sealer, "nobody@example.com")
-        .await
-        .unwrap());
+    assert!(
+        reset_authenticator(&env.db, &env.audit, &sealer, "anna@example.com")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !reset_authenticator(&env.db, &env.audit, &sealer, "nobody@example.com")
+            .await
+            .unwrap()
+    );
     let challenge = env
         .accounts
         .start_login("anna@example.com", ip(IP), &[])
@@ -1211,6 +1239,26 @@ async fn enrolment_uri_names_issuer_and_account_and_needs_a_code_to_count() {
         .unwrap();
 }
 
+/// A server key replaced under existing accounts: their sealed secrets no
+/// longer open, and a login says so in words a user can act on.
+#[tokio::test]
+async fn a_replaced_server_key_refuses_logins_with_a_sentence() {
+    let mut env = env(auth(), LimitsConfig::default()).await;
+    env.register("anna@example.com").await;
+    let key = env._tmp.path().join("keys/secrets.key");
+    std::fs::remove_file(&key).unwrap();
+    env.restart(LimitsConfig::default()).await;
+    let refused = env
+        .accounts
+        .start_login("anna@example.com", ip(IP), &[])
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message.contains("contact the operator"),
+        "{refused}"
+    );
+}
+
 #[test]
 fn sealer_round_trips_with_a_private_reused_key_file() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1230,13 +1278,11 @@ fn sealer_round_trips_with_a_private_reused_key_file() {
     let again = Sealer::load_or_create(&path).unwrap();
     assert_eq!(again.open(&sealed).unwrap().as_slice(), secret);
 
-    // Another key, or damaged bytes, do not open it; the refusal says why.
+    // Another key, or damaged bytes, do not open it; the error says why
+    // (for the log).
     let other = Sealer::load_or_create(&tmp.path().join("other.key")).unwrap();
-    let refused = other.open(&sealed).unwrap_err();
-    assert!(
-        refused.message.contains("contact the operator"),
-        "{refused}"
-    );
+    let why = other.open(&sealed).unwrap_err();
+    assert!(!why.is_empty());
     let mut damaged = sealed.clone();
     let last = damaged.len() - 1;
     damaged[last] ^= 1;

@@ -1,20 +1,19 @@
 //! Memory per connection stays within what the config says, whatever a
 //! client sends and however it paces itself (issue 26, rows 4, 5 and 7):
 //! sftp requests sent without reading a reply, terminal UIs asking for huge
-//! windows, and guests opening terminal UIs. The server runs in this test
-//! process, so the figures are this process's resident memory; the tests
-//! take turns so one's load never shows in another's figure.
+//! windows, and guests opening terminal UIs. The server runs in the test's
+//! process, so the figures are that process's resident memory; each test
+//! runs in a process of its own (`own_process`) so no other test's load
+//! shows in its figure.
 
-mod harness;
+use crate::harness;
+use crate::own_process;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{Client, TestServer, WAIT};
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
-use tokio::sync::Mutex;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 const MIB: usize = 1 << 20;
 
@@ -110,10 +109,14 @@ os._exit(0)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_requests_sent_without_reading_replies_are_held_within_the_connections_budget() {
+    if own_process::elsewhere(
+        "bounds::sftp_requests_sent_without_reading_replies_are_held_within_the_connections_budget",
+    ) {
+        return;
+    }
     if !harness::have_python("paramiko") {
         return;
     }
-    let _turn = ONE_AT_A_TIME.lock().await;
     const PER_CONNECTION: u64 = 8 << 20;
     let mut server = TestServer::start_with(|c| {
         c.limits.sftp_backlog_bytes = 4 << 20;
@@ -216,7 +219,11 @@ async fn guest_tui(server: &TestServer, cols: u16, rows: u16) -> (Client, harnes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_uis_asking_for_huge_windows_draw_within_the_cells_budget() {
-    let _turn = ONE_AT_A_TIME.lock().await;
+    if own_process::elsewhere(
+        "bounds::terminal_uis_asking_for_huge_windows_draw_within_the_cells_budget",
+    ) {
+        return;
+    }
     const TOTAL_CELLS: u64 = 100_000;
     let mut server = TestServer::start_with(|c| {
         c.limits.max_sessions = 200;
@@ -290,7 +297,9 @@ async fn terminal_uis_asking_for_huge_windows_draw_within_the_cells_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_gets_no_more_terminal_uis_than_its_channel_limit_however_it_paces_them() {
-    let _turn = ONE_AT_A_TIME.lock().await;
+    if own_process::elsewhere("bounds::a_connection_gets_no_more_terminal_uis_than_its_channel_limit_however_it_paces_them") {
+        return;
+    }
     const LIMIT: u32 = 2;
     let mut server = TestServer::start_with(|c| {
         c.limits.guest_channels_per_connection = LIMIT;

@@ -4,7 +4,7 @@
 //! with their default options. Nothing may hang, and every byte must come
 //! back.
 
-mod harness;
+use crate::harness;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

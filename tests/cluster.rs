@@ -7,7 +7,7 @@
 //! logout that ends them. Login limits hold across nodes (and on a node
 //! started later). Redis dies and comes back, hangs, or speaks only TLS.
 
-mod harness;
+use crate::harness;
 
 use harness::common;
 

@@ -1,7 +1,7 @@
 //! The database layer against every engine from `common::databases()`: each
 //! test body runs once per engine, with the engine in assertion messages.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -764,7 +764,7 @@ async fn queued_audit_rows_are_all_written_in_order() {
         let l = t.label;
         let db = connect(&t.url).await;
         let a = account(&db, "queue@example.com").await;
-        let queue = sfs::db::AuditQueue::start(db.clone());
+        let queue = sfs::db::AuditLog::start(db.clone());
         let tasks: Vec<_> = (0..4)
             .map(|task| {
                 let queue = queue.clone();

@@ -3,7 +3,7 @@
 //! file, leave the old file and its key working and the audit log says the
 //! upload was abandoned.
 
-mod harness;
+use crate::harness;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -156,7 +156,7 @@ async fn wait_receiving(server: &TestServer) {
     );
     tokio::time::timeout(WAIT, async {
         loop {
-            if let Ok(sfs::core::events::Event::Transfer(transfer)) = events.recv().await {
+            if let Ok(sfs::core::Event::Transfer(transfer)) = events.recv().await {
                 if transfer.bytes > 0 {
                     return;
                 }

@@ -2,7 +2,7 @@
 //! the start-up sweep, a crash half way through an upload, a full disk, and
 //! the name rules — against a real SQLite file and real blob folders.
 
-mod harness;
+use crate::harness;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -307,7 +307,7 @@ async fn crash_child() {
 async fn crash_half_way_leaves_nothing_and_is_cleaned_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "crash_child", "--ignored", "--nocapture"])
+        .args(["--exact", "files::crash_child", "--ignored", "--nocapture"])
         .env("SFS_CRASH_DIR", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

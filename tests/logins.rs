@@ -4,7 +4,7 @@
 //! terminal UI, refusals as the client prints them, and the operator closing
 //! an account under open sessions.
 
-mod harness;
+use crate::harness;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -4,8 +4,8 @@
 //! holds no key and no code. Its own test binary, so every test in it
 //! captures the log (tracing caches what an uncaptured thread wants).
 
-mod harness;
-mod log_capture;
+use crate::harness;
+use crate::log_capture;
 
 use harness::{account_with_key_file, have, TestServer};
 use log_capture::LogBuffer;

@@ -2,8 +2,8 @@
 //! conversation with the test server in `smtp_server`. Each test captures
 //! the log lines the sending task writes, to check that no code leaks.
 
-mod log_capture;
-mod smtp_server;
+use crate::log_capture;
+use crate::smtp_server;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

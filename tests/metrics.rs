@@ -1,10 +1,11 @@
 //! `[metrics] listen` serves Prometheus text, scraped with a real HTTP
 //! client (curl) after a small day: logins, an upload, a download, a wrong
-//! code; and a crowd of clients that never finish a request. Its own test
-//! binary: the metrics recorder is one per process, and its tests take turns
-//! so one's sessions never show in the other's figures.
+//! code; and a crowd of clients that never finish a request. Each test
+//! runs in a process of its own (`own_process`): the metrics recorder is one
+//! per process, and no other test's sessions may show in its figures.
 
-mod harness;
+use crate::harness;
+use crate::own_process;
 
 use std::process::Command;
 use std::time::Duration;
@@ -12,8 +13,6 @@ use std::time::Duration;
 use harness::{account_with_key_file, have, TestServer};
 
 const ALICE: &str = "alice@example.com";
-
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -34,7 +33,9 @@ fn value(scrape: &str, series: &str) -> Option<f64> {
 // exporter's listener) run on this runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_a_day_and_a_real_client_reads_them() {
-    let _turn = ONE_AT_A_TIME.lock().await;
+    if own_process::elsewhere("metrics::metrics_count_a_day_and_a_real_client_reads_them") {
+        return;
+    }
     if !have("curl") || !have("ssh") {
         return;
     }
@@ -152,10 +153,14 @@ fn open_descriptors() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_never_finish_a_request_take_no_more_than_the_listeners_share() {
+    if own_process::elsewhere(
+        "metrics::clients_that_never_finish_a_request_take_no_more_than_the_listeners_share",
+    ) {
+        return;
+    }
     if !have("curl") || !have("ssh") || !have("python3") {
         return;
     }
-    let _turn = ONE_AT_A_TIME.lock().await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let server = TestServer::start_with(|c| {

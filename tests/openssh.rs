@@ -1,7 +1,7 @@
 //! The real OpenSSH client, driven in tmux the way a person types, logging in
 //! through the terminal UI's screens end to end.
 
-mod harness;
+use crate::harness;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! each account uses; quotas refuse in every door with nothing left behind;
 //! the server's folders and files are private.
 
-mod harness;
+use crate::harness;
 
 use harness::common;
 

@@ -2,7 +2,7 @@
 //! balancer names the client that audit, limits and bans see; a balancer
 //! that leaves it out, and any other peer that sends one, are cut off.
 
-mod harness;
+use crate::harness;
 
 use std::net::SocketAddr;
 

@@ -6,7 +6,7 @@
 //! sftp/scp/commands suite also runs on S3: `.ci/run` runs `openssh.rs`,
 //! `sftp.rs` and `transfers.rs` again with `SFS_TEST_BACKEND=s3`.)
 
-mod harness;
+use crate::harness;
 
 use std::path::Path;
 use std::process::{Output, Stdio};

@@ -6,7 +6,7 @@
 //! as text. The server runs as a child process so that the test's own
 //! client-side copies of the keys are not in the memory searched.
 
-mod harness;
+use crate::harness;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The SSH server end to end: authentication paths of PRODUCT.md §1, the
 //! terminal UI over a real SSH channel, refusals, limits and shutdown.
 
-mod harness;
+use crate::harness;
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -484,12 +484,12 @@ async fn the_periodic_chore_clears_expired_outbox_mail() {
 fn nodes_starting_at_once_on_one_folder_share_one_host_key_and_one_secrets_key() {
     let dir = tempfile::tempdir().expect("folder");
     let keys = dir.path().join("host_keys");
-    let started: Vec<(String, sfs::auth::Sealer)> = std::thread::scope(|scope| {
+    let started: Vec<(String, sfs::cluster::Sealer)> = std::thread::scope(|scope| {
         let nodes: Vec<_> = (0..8)
             .map(|_| {
                 scope.spawn(|| {
                     let host = sfs::doors::ssh::host_key::load_or_create(&keys).expect("host key");
-                    let sealer = sfs::auth::Sealer::load_or_create(&keys.join("secrets.key"))
+                    let sealer = sfs::cluster::Sealer::load_or_create(&keys.join("secrets.key"))
                         .expect("secrets key");
                     let fingerprint = host.fingerprint(russh::keys::HashAlg::Sha256);
                     (fingerprint.to_string(), sealer)

@@ -2,7 +2,7 @@
 //! batch mode against a real server: round trips, key delivery and pickup,
 //! unlocking, locks, renames, deletes, path tricks and account isolation.
 
-mod harness;
+use crate::harness;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Commands over `ssh HOST COMMAND` and legacy scp (`scp -O`), with the real
 //! OpenSSH clients logged in with a trusted key.
 
-mod harness;
+use crate::harness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,12 +1,12 @@
 //! The terminal UI end to end, below SSH: `sfs::doors::tui::run` over a real core,
 //! fed raw key bytes, its output read through a terminal emulator.
 
-mod tui_support;
+use crate::tui_support;
 
 use std::time::Duration;
 
 use sfs::auth::LoginMethod;
-use sfs::core::events::{Direction, Event, Transfer};
+use sfs::core::{Direction, Event, Transfer};
 use sfs::db::FileRecord;
 use sfs::text::time::unix_now;
 use sfs::vault::{FileId, FileKey};

@@ -4,7 +4,7 @@
 //! through `sfs::doors::tui::run` over a real core, read through the vt100
 //! terminal emulator.
 
-mod tui_support;
+use crate::tui_support;
 
 use std::time::Duration;
 

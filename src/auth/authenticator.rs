@@ -14,7 +14,7 @@ use super::challenge::{replayed, Challenge};
 use super::{
     db_refusal, normalize_code, Accounts, LoginMethod, Refusal, Sealer, DIGITS, SECRET_LEN,
 };
-use crate::db::{Account, Action, Db};
+use crate::db::{Account, Action, AuditEntry, AuditLog, Db};
 use crate::text::time::unix_now;
 
 /// An authenticator app being enrolled: a fresh secret, in memory until
@@ -46,7 +46,9 @@ impl Accounts {
         let step = normalize_code(code)
             .and_then(|code| self.matching_step(&enrolment.secret, &code))
             .ok_or_else(|| {
-                Refusal::new("that is not the app's current code; type the 6 digits it shows now")
+                Refusal::answer_again(
+                    "that is not the app's current code; type the 6 digits it shows now",
+                )
             })?;
         let sealed = self.inner.sealer.seal(&enrolment.secret);
         let step = i64::try_from(step).map_err(|_| Refusal::out_of_date())?;
@@ -132,7 +134,12 @@ impl Accounts {
 /// Operators (`sfs users reset-authenticator`): replaces the account's TOTP
 /// secret, so its app's codes stop working and no app counts until one is
 /// enrolled again. False if there is no such account.
-pub async fn reset_authenticator(db: &Db, sealer: &Sealer, email: &str) -> Result<bool, Refusal> {
+pub async fn reset_authenticator(
+    db: &Db,
+    audit: &AuditLog,
+    sealer: &Sealer,
+    email: &str,
+) -> Result<bool, Refusal> {
     let email = Accounts::parse_email(email)?;
     let Some(account) = db.account_by_email(&email).await.map_err(db_refusal)? else {
         return Ok(false);
@@ -144,14 +151,15 @@ pub async fn reset_authenticator(db: &Db, sealer: &Sealer, email: &str) -> Resul
         .await
         .map_err(db_refusal)?;
     if done {
-        db.record_for(
-            account.id,
-            Some(&account.email),
-            Action::Authenticator,
-            "reset by the operator",
-            None,
-        )
-        .await;
+        let entry = AuditEntry {
+            at: unix_now(),
+            account_id: Some(account.id),
+            email: Some(&account.email),
+            action: Action::Authenticator,
+            detail: "reset by the operator",
+            remote_addr: None,
+        };
+        audit.record(&entry).await;
     }
     Ok(done)
 }

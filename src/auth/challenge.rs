@@ -14,13 +14,13 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use super::codes::{CodeCheck, IssuedCode};
-use super::limits::ip_key;
 use super::mail::{Delivery, DeliveryState};
-use super::{
-    db_refusal, log_event, mail_refusal, normalize_code, Accounts, LoginMethod, Refusal, SECRET_LEN,
-};
+use super::refusal::code_sent_ago;
+use super::{db_refusal, mail_refusal, normalize_code, Accounts, LoginMethod, Refusal, SECRET_LEN};
+use crate::cluster::limits::ip_key;
 use crate::db::{Account, AccountState, Action, AuditEntry, KnownSource};
 use crate::telemetry;
+use crate::text::sentence::sentence;
 use crate::text::time::unix_now;
 
 /// One login attempt, owned by the session that started it. `Debug` shows
@@ -77,7 +77,43 @@ pub enum MailStatus {
     Failed,
 }
 
+/// What the code screen says about the code as the challenge stands: one
+/// sentence for every door, which adds only its own keys to it.
+pub struct CodeNews {
+    pub text: String,
+    /// The mail failed: the sentence is an error.
+    pub failed: bool,
+}
+
 impl Challenge {
+    /// What to tell the user about their code now.
+    pub fn news(&self) -> CodeNews {
+        let to = self.masked_email();
+        let text = match self.mail_status() {
+            MailStatus::NotSent => format!("Type the code your authenticator app shows for {to}."),
+            MailStatus::Queued => format!("A code is on its way to {to}."),
+            MailStatus::Sent { adopted: true, ago } => {
+                sentence(&format!("{}: type that one", code_sent_ago(&to, ago)))
+            }
+            MailStatus::Sent { .. } if self.accepts_app_codes() => {
+                format!("A code was sent to {to}. Type it, or a code from your app.")
+            }
+            MailStatus::Sent { .. } => {
+                format!("A code was sent to {to}. Type the 6 digits from the e-mail.")
+            }
+            MailStatus::Failed => {
+                return CodeNews {
+                    text: Refusal::mail_failed().sentence(),
+                    failed: true,
+                };
+            }
+        };
+        CodeNews {
+            text,
+            failed: false,
+        }
+    }
+
     pub fn email(&self) -> &str {
         &self.email
     }
@@ -177,7 +213,7 @@ impl Accounts {
         let mut challenge = self.new_challenge(&email, ip, proven_keys).await?;
         let started = self.open_challenge(&mut challenge, ip).await;
         if let Err(refusal) = &started {
-            self.refused(&challenge, ip, refusal);
+            self.refused(&challenge, ip, refusal).await;
         }
         started?;
         tracing::info!(
@@ -223,7 +259,7 @@ impl Accounts {
         }
         challenge.code = None;
         if let Err(refusal) = self.mail_code(challenge, ip).await {
-            self.refused(challenge, ip, &refusal);
+            self.refused(challenge, ip, &refusal).await;
             return Err(refusal);
         }
         challenge.attempts_left = self.inner.limits.wrong_codes_per_challenge;
@@ -256,7 +292,7 @@ impl Accounts {
     /// so, or the new mail's refusal says why not.
     async fn renew(&self, challenge: &mut Challenge, ip: IpAddr, why: Refusal) -> Refusal {
         match self.resend(challenge, ip).await {
-            Ok(()) => Refusal::new(format!("{}; a new one was sent", why.message)),
+            Ok(()) => Refusal::code_replaced(&why),
             Err(refusal) => refusal,
         }
     }
@@ -276,15 +312,15 @@ impl Accounts {
     ) -> Result<(Account, LoginMethod), Refusal> {
         let result = self.check_answer(challenge, answer, ip, proven_keys).await;
         if let Err(refusal) = &result {
-            self.refused(challenge, ip, refusal);
+            self.refused(challenge, ip, refusal).await;
         }
         result
     }
 
     /// A refused answer: one log line and one audit row, the same for every
-    /// address, registered or not (the row is written in the background, so
-    /// its time says nothing either).
-    fn refused(&self, challenge: &Challenge, ip: IpAddr, refusal: &Refusal) {
+    /// address, registered or not (the row is queued, so its time says
+    /// nothing either).
+    async fn refused(&self, challenge: &Challenge, ip: IpAddr, refusal: &Refusal) {
         let method = if challenge.app_secret.is_some() {
             "app"
         } else {
@@ -300,24 +336,7 @@ impl Accounts {
             detail: &refusal.message,
             remote_addr: Some(&remote),
         };
-        log_event(&entry);
-        let (at, account_id) = (entry.at, entry.account_id);
-        let (db, email, detail) = (
-            self.inner.db.clone(),
-            challenge.email.clone(),
-            refusal.message.clone(),
-        );
-        tokio::spawn(async move {
-            let entry = AuditEntry {
-                at,
-                account_id,
-                email: Some(&email),
-                action: Action::LoginRefused,
-                detail: &detail,
-                remote_addr: Some(&remote),
-            };
-            db.record(&entry).await;
-        });
+        self.inner.audit.record(&entry).await;
     }
 
     async fn check_answer(
@@ -392,7 +411,10 @@ impl Accounts {
         let known_sources = inner.db.known_sources(email).await.map_err(db_refusal)?;
         let (account_id, sealed_new, app_secret) = match account {
             Some(account) => {
-                let secret = inner.sealer.open(&account.totp_sealed)?;
+                let secret = inner.sealer.open(&account.totp_sealed).map_err(|reason| {
+                    tracing::error!(%reason, "a sealed login secret does not open with the server key");
+                    Refusal::secret_unreadable()
+                })?;
                 let app = account.totp_confirmed_at.is_some().then_some(secret);
                 (Some(account.id), None, app)
             }

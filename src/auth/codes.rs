@@ -21,8 +21,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::auth::limits::{Bounded, Expiring};
 use crate::auth::mail::{Delivery, DeliveryState};
+use crate::cluster::limits::{Bounded, Expiring};
 
 /// One mailed code. Holds no code, only its hash.
 pub(super) struct IssuedCode {

@@ -30,7 +30,6 @@ use rand::RngCore;
 use tokio::sync::{mpsc, watch};
 use zeroize::Zeroizing;
 
-use crate::auth::email;
 use crate::config::{MailConfig, MailTransport, SmtpSecurity};
 use crate::text::time::human_duration;
 
@@ -226,7 +225,7 @@ fn smtp_transport(cfg: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>
 /// The sending task: one message at a time until every `Mailer` is gone.
 async fn deliver_all(mut rx: mpsc::Receiver<Outgoing>, from: Mailbox, transport: Transport) {
     while let Some(outgoing) = rx.recv().await {
-        let masked = email::mask(outgoing.to.email.as_ref());
+        let masked = crate::text::address::mask(outgoing.to.email.as_ref());
         let message = match compose(&from, &outgoing) {
             Ok(message) => message,
             Err(e) => {

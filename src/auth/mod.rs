@@ -8,7 +8,8 @@
 //! more often than that.
 //!
 //! Every account also has a TOTP secret (RFC 6238: HMAC-SHA1, 6 digits,
-//! `code_step_seconds` per step), sealed at rest by [`Sealer`], for an
+//! `code_step_seconds` per step), sealed at rest by the server key's
+//! `Sealer` (`cluster/sealer.rs`), for an
 //! authenticator app. Once the owner confirmed an app with one of its codes,
 //! a challenge accepts app codes first and mails nothing until asked; app
 //! codes are accepted `code_skew_steps` steps either side of now and each
@@ -29,10 +30,12 @@
 //! address) and reloaded at start, so locks outlive a restart alike.
 //!
 //! After a code login the SSH keys the connection proved log the account in
-//! without a code for `key_login_minutes` (`key_window.rs`).
+//! without a code for `key_login_minutes` (`cluster/key_windows.rs`).
 //!
-//! The limits ([`login_limits::LoginLimits`]) refuse with a message that says
-//! what happened and when to retry; see [`Refusal`].
+//! The limits (`cluster/limits/`, through [`login_limits::LoginLimits`])
+//! refuse with a message that says what happened and when to retry; see
+//! [`Refusal`]. Both are state every node shares: `Accounts` receives them
+//! built (`crate::cluster::LoginState`).
 //!
 //! Codes, secrets and keys never reach a log, an error or `Debug` output;
 //! every copy this module holds is zeroized when dropped.
@@ -41,27 +44,23 @@
 //! state, the audit line, the address rules); each concern has its file:
 //! the code login (`challenge.rs`), the authenticator app
 //! (`authenticator.rs`), trusted keys and the key login window
-//! (`trusted_keys.rs`), the e-mailed codes (`codes.rs`), the limits
-//! (`limits.rs`, `login_limits.rs`), the mail (`mail.rs`), the sealer
-//! (`sealer.rs`) and the refusals' words (`refusal.rs`).
+//! (`trusted_keys.rs`), the e-mailed codes (`codes.rs`), the limits'
+//! refusals (`login_limits.rs`), the mail (`mail.rs`) and the refusals'
+//! words (`refusal.rs`).
 
 mod authenticator;
 mod challenge;
 mod codes;
 pub(crate) mod email;
-pub mod key_window;
-pub mod limits;
 pub mod login_limits;
 pub mod mail;
 mod refusal;
 mod refused_keys;
-mod sealer;
 mod trusted_keys;
 
 pub use authenticator::{reset_authenticator, Enrolment};
-pub use challenge::{Challenge, MailStatus};
-pub use refusal::{Refusal, DISABLED};
-pub use sealer::Sealer;
+pub use challenge::{Challenge, CodeNews, MailStatus};
+pub use refusal::{Refusal, RefusalKind, DISABLED};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -69,16 +68,15 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
-use crate::auth::key_window::SharedKeyWindows;
-use crate::auth::limits::DAY;
-use crate::auth::login_limits::{LoginLimits, SharedLimits};
+use crate::auth::login_limits::LoginLimits;
 use crate::auth::mail::{MailError, Mailer};
+use crate::cluster::key_windows::KeyWindows;
+use crate::cluster::limits::DAY;
+use crate::cluster::{LoginState, Sealer};
 use crate::config::{AuthConfig, LimitsConfig};
-use crate::db::{Account, Action, AuditEntry, Db, DbError};
-use crate::text::escape::escape;
+use crate::db::{Account, Action, AuditEntry, AuditLog, Db, DbError};
 use crate::text::time::unix_now;
 use codes::CodeBook;
-use key_window::KeyWindows;
 
 /// Bytes in a new TOTP secret: 160 bits, as RFC 4226 recommends.
 const SECRET_LEN: usize = 20;
@@ -144,6 +142,7 @@ struct Inner {
     codes: CodeBook,
     key_windows: KeyWindows,
     refused_keys: refused_keys::RefusedKeys,
+    audit: AuditLog,
 }
 
 impl Inner {
@@ -160,9 +159,11 @@ impl Accounts {
         mailer: Mailer,
         auth: AuthConfig,
         limits: LimitsConfig,
+        audit: AuditLog,
+        shared: LoginState,
     ) -> Accounts {
-        let limiter = LoginLimits::new(&limits);
-        let key_windows = KeyWindows::new(Duration::from_secs(auth.key_login_minutes * 60));
+        let limiter = LoginLimits::new(shared.limits);
+        let key_windows = shared.key_windows;
         Accounts {
             inner: Arc::new(Inner {
                 db,
@@ -174,6 +175,7 @@ impl Accounts {
                 codes: CodeBook::new(),
                 key_windows,
                 refused_keys: refused_keys::RefusedKeys::default(),
+                audit,
             }),
         }
     }
@@ -186,19 +188,7 @@ impl Accounts {
 
     /// "alice@example.com" -> "a***e@example.com", for screens and logs.
     pub fn mask_email(email: &str) -> String {
-        email::mask(email)
-    }
-
-    /// From now on, the login limits are the ones all nodes share (see
-    /// `login_limits.rs`).
-    pub fn share_limits(&self, shared: Arc<dyn SharedLimits>) {
-        self.inner.limiter.share(shared);
-    }
-
-    /// From now on, key login windows are shared with the other nodes
-    /// (see `key_window.rs`).
-    pub fn share_key_windows(&self, shared: Arc<dyn SharedKeyWindows>) {
-        self.inner.key_windows.share(shared);
+        crate::text::address::mask(email)
     }
 
     /// Refused while `ip` is banned for failed logins.
@@ -235,10 +225,7 @@ impl Accounts {
         for (tag, at) in &failures {
             let ago = Duration::from_secs(u64::try_from(now_unix - at).unwrap_or(0));
             if let Some(at) = now.checked_sub(ago) {
-                self.inner
-                    .limiter
-                    .local()
-                    .replay_address_failure(tag, at, now);
+                self.inner.limiter.replay_address_failure(tag, at, now);
             }
         }
         Ok(failures.len())
@@ -255,23 +242,8 @@ impl Accounts {
             detail,
             remote_addr: remote.as_deref(),
         };
-        log_event(&entry);
-        self.inner.db.record(&entry).await;
+        self.inner.audit.record(&entry).await;
     }
-}
-
-/// The log line of an audit entry, one shape for every event: the action,
-/// the account's id (masked addresses can look alike), its masked address,
-/// the remote address and the escaped detail.
-pub fn log_event(entry: &AuditEntry) {
-    tracing::info!(
-        account_id = entry.account_id,
-        to = %entry.email.map_or_else(|| "-".to_string(), email::mask),
-        remote = %entry.remote_addr.unwrap_or("-"),
-        detail = %escape(entry.detail),
-        "{}",
-        entry.action.as_str()
-    );
 }
 
 /// The code without the spaces or dashes people type into it; `None` unless

@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::text::sentence::sentence;
 use crate::text::time::human_duration;
 
 /// A disabled account's one sentence, for a login and for a file
@@ -17,6 +18,20 @@ pub const DISABLED: &str = "this account is disabled; contact the operator";
 /// How long to wait when a dependency (database, mail queue) is overloaded.
 const BUSY_RETRY: Duration = Duration::from_secs(60);
 
+/// What a user can do about a refusal: what a door acts on (keep asking,
+/// or end the login), never the refusal's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The open login takes another answer: the code was wrong or
+    /// malformed, or a new one was just sent.
+    AnswerAgain,
+    /// The user acts before trying again: another address, a new code,
+    /// the operator.
+    Act,
+    /// Lifts by itself after `retry_after`.
+    Wait,
+}
+
 /// A refused login step. `message` says what happened (lower case, no final
 /// period); `retry_after`, when set, says how long until trying again can
 /// succeed. Never carries a code, secret or key.
@@ -24,6 +39,7 @@ const BUSY_RETRY: Duration = Duration::from_secs(60);
 pub struct Refusal {
     pub message: String,
     pub retry_after: Option<Duration>,
+    pub kind: RefusalKind,
 }
 
 impl Refusal {
@@ -32,6 +48,7 @@ impl Refusal {
         Refusal {
             message: message.into(),
             retry_after: None,
+            kind: RefusalKind::Act,
         }
     }
 
@@ -40,6 +57,16 @@ impl Refusal {
         Refusal {
             message: message.into(),
             retry_after: Some(after),
+            kind: RefusalKind::Wait,
+        }
+    }
+
+    /// An answer refused while the login goes on: the user types another.
+    pub fn answer_again(message: impl Into<String>) -> Refusal {
+        Refusal {
+            message: message.into(),
+            retry_after: None,
+            kind: RefusalKind::AnswerAgain,
         }
     }
 
@@ -109,14 +136,14 @@ impl Refusal {
     }
 
     pub fn malformed_code(attempts_left: u32) -> Refusal {
-        Refusal::new(format!(
+        Refusal::answer_again(format!(
             "a code is 6 digits; check the e-mail or the app ({})",
             attempts(attempts_left)
         ))
     }
 
     pub fn wrong_code(attempts_left: u32) -> Refusal {
-        Refusal::new(format!("wrong code; {}", attempts(attempts_left)))
+        Refusal::answer_again(format!("wrong code; {}", attempts(attempts_left)))
     }
 
     pub fn out_of_date() -> Refusal {
@@ -130,11 +157,21 @@ impl Refusal {
     /// Within the resend cooldown: the code already sent still works.
     pub fn code_just_sent(masked_email: &str, ago: Duration, wait: Duration) -> Refusal {
         Refusal::retry(
-            format!(
-                "a code was sent to {masked_email} {} ago; use that one",
-                human_duration(ago)
-            ),
+            format!("{}; use that one", code_sent_ago(masked_email, ago)),
             wait,
+        )
+    }
+
+    /// A code that can no longer be used was replaced: type the new one.
+    pub fn code_replaced(why: &Refusal) -> Refusal {
+        Refusal::answer_again(format!("{}; a new one was sent", why.message))
+    }
+
+    /// The account's sealed authenticator secret does not open.
+    pub fn secret_unreadable() -> Refusal {
+        Refusal::new(
+            "this account's login secret cannot be read (the server key may have been \
+             replaced); contact the operator",
         )
     }
 
@@ -142,6 +179,15 @@ impl Refusal {
     pub fn too_many_prompts() -> Refusal {
         Refusal::new("too many login prompts on this connection; connect again")
     }
+}
+
+/// "a code was sent to a***e@example.com 2 minutes ago": the code screen's
+/// news and the early resend's refusal say it alike.
+pub fn code_sent_ago(masked_email: &str, ago: Duration) -> String {
+    format!(
+        "a code was sent to {masked_email} {} ago",
+        human_duration(ago)
+    )
 }
 
 /// "1 attempt left", "2 attempts left".
@@ -169,6 +215,14 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+impl Refusal {
+    /// As a screen shows it: "Wrong code; 2 attempts left.", "Slow down.
+    /// Try again in 5 seconds."
+    pub fn sentence(&self) -> String {
+        sentence(&self.to_string())
+    }
+}
 
 #[cfg(test)]
 mod tests {

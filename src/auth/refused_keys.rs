@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::auth::limits::{Bounded, Expiring};
+use crate::cluster::limits::{Bounded, Expiring};
 
 /// How long an address hears of its refused key (until a key logs in
 /// from there): a day, so a daily job's next run is told.

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::{db_refusal, log_event, Accounts, LoginMethod, Refusal};
+use super::{db_refusal, Accounts, LoginMethod, Refusal};
 use crate::db::{Account, AccountState, Action, AuditEntry, NewSshKey, SshKey};
 use crate::telemetry;
 use crate::text::time::unix_now;
@@ -121,8 +121,7 @@ impl Accounts {
                 detail: fingerprint,
                 remote_addr: None,
             };
-            log_event(&entry);
-            db.record(&entry).await;
+            self.inner.audit.record(&entry).await;
         }
         Ok(removed)
     }

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
+use crate::cluster::events::{Direction, Event};
+use crate::cluster::keyring::WaitingKey;
 use crate::core::download::Download;
-use crate::core::events::{Direction, Event};
-use crate::core::keyring::WaitingKey;
 use crate::core::progress::Progress;
 use crate::core::{logged, Core, FileKey, FileRecord, FilesError, VaultError, Who};
 use crate::db::Action;
@@ -102,7 +102,8 @@ impl Core {
         let result = async {
             let account = who.account_id;
             let locked = if names.is_empty() {
-                self.keyring.lock_all(account).await?
+                let locked = self.keyring.lock_all(account).await;
+                locked.map_err(|e| FilesError::cluster_down("locking", &e))?
             } else {
                 let mut ids = Vec::with_capacity(names.len());
                 for name in names {
@@ -111,7 +112,9 @@ impl Core {
                 }
                 let mut locked = 0;
                 for id in ids {
-                    locked += usize::from(self.keyring.lock_file(account, &id).await?);
+                    let one = self.keyring.lock_file(account, &id).await;
+                    let one = one.map_err(|e| FilesError::cluster_down("locking", &e))?;
+                    locked += usize::from(one);
                 }
                 locked
             };
@@ -250,7 +253,11 @@ impl Core {
         let locked = match self.keyring.lock_all(who.account_id).await {
             Ok(locked) => locked,
             Err(e) => {
-                e.logged(who.account_id, &who.remote, "logout");
+                FilesError::cluster_down("locking", &e).logged(
+                    who.account_id,
+                    &who.remote,
+                    "logout",
+                );
                 0
             }
         };

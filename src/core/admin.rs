@@ -9,12 +9,17 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
-use crate::auth::{self, Accounts, Sealer};
+use crate::auth::{self, Accounts};
+use crate::cluster::Sealer;
 use crate::config::Config;
 use crate::core::files::Files;
 use crate::core::store::open_store;
-use crate::db::{Account, AccountState, Action, AuditFilter, AuditRecord, Db, FileRecord, Usage};
+use crate::db::{
+    Account, AccountState, Action, AuditEntry, AuditFilter, AuditLog, AuditRecord, Db, FileRecord,
+    Usage,
+};
 use crate::storage::BlobStore;
+use crate::text::time::unix_now;
 use crate::vault::FileId;
 
 /// An account as the operator's list shows it.
@@ -34,16 +39,20 @@ pub struct StoredFile {
 
 pub struct Admin {
     db: Db,
+    audit: AuditLog,
     config: Config,
 }
 
 impl Admin {
     pub async fn connect(config: Config) -> anyhow::Result<Admin> {
         let db = Db::connect(&config.database.url, config.database.max_connections).await?;
-        Ok(Admin { db, config })
+        let audit = AuditLog::start(db.clone());
+        Ok(Admin { db, audit, config })
     }
 
+    /// Closes the database once every change's audit row is written.
     pub async fn close(self) {
+        self.audit.written().await;
         self.db.close().await;
     }
 
@@ -144,15 +153,21 @@ impl Admin {
     pub async fn reset_authenticator(&self, email: &str) -> anyhow::Result<Account> {
         let account = self.account(email).await?;
         let sealer = Sealer::load_or_create(&self.config.auth.secret_key_file)?;
-        if !auth::reset_authenticator(&self.db, &sealer, &account.email).await? {
+        if !auth::reset_authenticator(&self.db, &self.audit, &sealer, &account.email).await? {
             bail!("no account {}", account.email);
         }
         Ok(account)
     }
 
     async fn audit(&self, account: &Account, action: Action, detail: &str) {
-        self.db
-            .record_for(account.id, Some(&account.email), action, detail, None)
-            .await;
+        let entry = AuditEntry {
+            at: unix_now(),
+            account_id: Some(account.id),
+            email: Some(&account.email),
+            action,
+            detail,
+            remote_addr: None,
+        };
+        self.audit.record(&entry).await;
     }
 }

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::auth::limits::ip_key;
 use crate::auth::Refusal;
+use crate::cluster::limits::ip_key;
 use crate::config::LimitsConfig;
 
 /// How long a refused session is told to wait.

@@ -6,7 +6,7 @@
 //! keys of which one opens nothing).
 //!
 //! A claim is short-lived state: in this node's memory, and when
-//! `[cluster]` names a Redis, there for every node (`redis_claims.rs`),
+//! `[cluster]` names a Redis, there for every node (`cluster/claims.rs`),
 //! where it lives [`CLAIM_SECONDS`] unless its writer renews it (a node
 //! that dies frees its names within that). While Redis cannot be reached a
 //! node claims in its memory, which holds for its own writers only.
@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::core::cluster::{unavailable, Cluster};
+use crate::cluster::claims::{RedisClaims, CLAIM_SECONDS};
+use crate::cluster::{unavailable, Cluster};
 use crate::core::names::is_within;
-use crate::core::redis_claims::{RedisClaims, CLAIM_SECONDS};
 use crate::core::FilesError;
 
 /// This node's claims, and the shared ones when there are several nodes.

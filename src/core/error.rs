@@ -142,6 +142,15 @@ pub enum ErrorKind {
 }
 
 impl FilesError {
+    /// The nodes' shared Redis failed a step that cannot fall back to this
+    /// node's memory (removing unlocks every node holds).
+    pub fn cluster_down(what: &str, error: &redis::RedisError) -> FilesError {
+        FilesError::StorageUnavailable {
+            detail: format!("cluster: {what} in Redis: {error}"),
+            upload: false,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             FilesError::NotFound | FilesError::NoSuchFolder { .. } => ErrorKind::NotFound,

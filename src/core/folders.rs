@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::core::events::Event;
+use crate::cluster::events::Event;
 use crate::core::names::{check_plain, split_path, PathLimits};
 use crate::core::{logged, Core, FileView, FilesError, Who};
 use crate::db::{Action, FileRecord, FolderRecord, MakeFolder, MoveFolder, RemoveFolder};

@@ -5,11 +5,17 @@
 
 use std::net::IpAddr;
 
-use crate::auth::{Challenge, Enrolment, LoginMethod, Refusal};
+use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, Refusal};
 use crate::core::Core;
 use crate::db::{Account, SshKey};
 
 impl Core {
+    /// The normal form of an address typed by a user or given as an SSH
+    /// user name (trimmed, lower case), or why it is not one.
+    pub fn parse_email(input: &str) -> Result<String, Refusal> {
+        Accounts::parse_email(input)
+    }
+
     /// Refuses an address that is banned now.
     pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
         self.accounts.check_ip(ip).await

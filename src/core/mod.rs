@@ -12,29 +12,20 @@ mod access;
 pub mod admin;
 pub mod budgets;
 mod claims;
-mod cluster;
 mod collector;
 pub mod download;
 pub mod edit;
 pub mod error;
-mod event_relay;
-pub mod events;
 pub mod files;
 pub mod folders;
 pub mod key_input;
-pub mod keyring;
 mod logins;
-mod memory_keyring;
 pub mod messages;
 pub mod names;
 mod patches;
 mod progress;
 pub mod quota;
-mod redis_claims;
-mod redis_key_windows;
-mod redis_limits;
 pub mod rename;
-mod shared_keyring;
 mod start;
 mod store;
 pub mod upload;
@@ -43,13 +34,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cluster::events::Events;
+use crate::cluster::keyring::Keyring;
 use crate::core::budgets::OpenFile;
 use crate::core::claims::Claims;
-use crate::core::events::{Event, Events};
 use crate::core::files::Files;
-use crate::core::keyring::Keyring;
 use crate::core::names::{check_plain, key_file_name, key_file_stem};
-use crate::db::{Action, AuditEntry, AuditQueue, Db, NewSshKey};
+use crate::db::{Action, AuditEntry, AuditLog, Db, NewSshKey};
 use crate::private_fs;
 use crate::text::time::utc_time;
 
@@ -58,7 +49,11 @@ pub use start::data_holder;
 
 // The value types the doors name, through the core (`tests/layout.rs`: a
 // door imports only the core and `text`).
-pub use crate::auth::{Accounts, Challenge, Enrolment, LoginMethod, MailStatus, Refusal};
+pub use crate::auth::{
+    Accounts, Challenge, Enrolment, LoginMethod, MailStatus, Refusal, RefusalKind,
+};
+pub use crate::cluster::events::{Direction, Event, Transfer};
+pub use crate::cluster::keyring::WaitingKey;
 pub use crate::config::{Config, LimitsConfig};
 pub use crate::core::budgets::{Budget, Grant, OpenFiles, SessionSlot, SessionSlots};
 pub use crate::db::Action as AuditAction;
@@ -197,8 +192,9 @@ pub struct Core {
     /// Which names are being written, by whom.
     claims: Claims,
     events: Events,
-    /// File operations' audit rows, written in batches behind them.
-    audit: AuditQueue,
+    /// The audit log (shared with the login steps): rows written in batches
+    /// behind the operations.
+    audit: AuditLog,
     /// The cells of all terminal UIs' screens (`[limits] tui_cells_total`).
     screen_cells: Budget,
 }
@@ -214,7 +210,6 @@ impl Core {
             detail,
             remote_addr: Some(&who.remote),
         };
-        crate::auth::log_event(&entry);
         self.audit.record(&entry).await;
     }
 
@@ -464,7 +459,11 @@ impl Core {
                     "closing the sessions of a closed account"
                 );
                 if let Err(e) = self.keyring.lock_all(id).await {
-                    e.logged(id, "-", "closing an account's sessions");
+                    FilesError::cluster_down("locking", &e).logged(
+                        id,
+                        "-",
+                        "closing an account's sessions",
+                    );
                 }
                 self.accounts.close_key_windows(id).await;
                 self.events.publish(

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::core::events::{Direction, Event, Events, Transfer};
+use crate::cluster::events::{Direction, Event, Events, Transfer};
 
 /// How often a transfer reports at most: four times a second keeps a
 /// progress figure live without flooding the bus or a slow client.

@@ -14,8 +14,8 @@
 
 use std::sync::Arc;
 
+use crate::cluster::events::Event;
 use crate::core::download::Download;
-use crate::core::events::Event;
 use crate::core::upload::{Silent, Target, UploadStream};
 use crate::core::{logged, Core, FileKey, FilesError, Who};
 use crate::db::{Action, FileRecord};

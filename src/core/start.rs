@@ -7,17 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::mail::Mailer;
-use crate::auth::{Accounts, Sealer};
+use crate::auth::Accounts;
+use crate::cluster::{Sealer, Shared};
 use crate::config::{Config, MailTransport};
 use crate::core::claims::Claims;
-use crate::core::events::Events;
 use crate::core::files::Files;
-use crate::core::keyring::{Keyring, MemoryKeyring};
-use crate::core::redis_key_windows::RedisKeyWindows;
-use crate::core::redis_limits::RedisLimits;
-use crate::core::shared_keyring::SharedKeyring;
-use crate::core::{cluster, collector, event_relay, messages, store, Budget, Core};
-use crate::db::{AuditQueue, Db};
+use crate::core::{collector, messages, store, Budget, Core};
+use crate::db::{AuditLog, Db};
 use crate::private_fs;
 use crate::telemetry;
 
@@ -142,12 +138,16 @@ impl Core {
                 "mail"
             ),
         }
+        let shared = Shared::start(&config)?;
+        let audit = AuditLog::start(db.clone());
         let accounts = Accounts::new(
             db.clone(),
             sealer,
             mailer,
             config.auth.clone(),
             config.limits.clone(),
+            audit.clone(),
+            shared.logins,
         );
         let reloaded = accounts.restore_lockouts().await?;
         if reloaded > 0 {
@@ -156,39 +156,18 @@ impl Core {
                 "reloaded the last day's wrong login codes"
             );
         }
-        let pickup = Duration::from_secs(config.auth.key_pickup_minutes * 60);
-        let unlock = Duration::from_secs(config.auth.unlock_minutes * 60);
-        let cluster = cluster::Cluster::connect(&config.cluster)?;
-        let claims = Claims::new(cluster.clone());
-        let keyring = match &cluster {
-            Some(cluster) => Keyring::Shared {
-                redis: SharedKeyring::new(cluster.clone(), pickup, unlock),
-                local: MemoryKeyring::new(pickup, unlock),
-            },
-            None => Keyring::Memory(MemoryKeyring::new(pickup, unlock)),
-        };
-        let events = Events::default();
-        let events = match cluster {
-            Some(cluster) => {
-                let limits = RedisLimits::new(cluster.clone(), &config.limits);
-                accounts.share_limits(Arc::new(limits));
-                accounts.share_key_windows(Arc::new(RedisKeyWindows::new(cluster.clone())));
-                let relay = event_relay::start(cluster, events.clone());
-                events.relayed(relay)
-            }
-            None => events,
-        };
+        let claims = Claims::new(shared.cluster);
         let screen_cells = Budget::new(config.limits.tui_cells_total);
         Ok(Arc::new(Core {
             held: std::sync::Mutex::new(held),
             config,
             claims,
-            audit: AuditQueue::start(db.clone()),
+            audit,
             db,
             files,
             accounts,
-            keyring,
-            events,
+            keyring: shared.keyring,
+            events: shared.events,
             screen_cells,
         }))
     }

@@ -33,9 +33,9 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, Mutex as AsyncMutex};
 use tokio::task::JoinHandle;
 
+use crate::cluster::events::{Direction, Event};
 use crate::core::budgets::OpenFile;
 use crate::core::claims::NameClaim;
-use crate::core::events::{Direction, Event};
 use crate::core::files::{Committed, Files, Sealed, Upload};
 use crate::core::progress::Progress;
 use crate::core::FilesError;

@@ -113,31 +113,12 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditRecord, sqlx::Error> {
 
 impl Db {
     /// Records an entry; a failure is logged, never the caller's problem
-    /// (the operation it describes has happened).
+    /// (the operation it describes has happened). The audit log's writer's
+    /// (and the database tests'): operations record through `AuditLog`.
     pub async fn record(&self, entry: &AuditEntry<'_>) {
         if let Err(e) = self.audit(entry).await {
             tracing::warn!(error = %e, action = entry.action.as_str(), "audit entry not written");
         }
-    }
-
-    /// Records, as of now, what happened to an account's files or login.
-    pub async fn record_for(
-        &self,
-        account_id: i64,
-        email: Option<&str>,
-        action: Action,
-        detail: &str,
-        remote_addr: Option<&str>,
-    ) {
-        let entry = AuditEntry {
-            at: crate::text::time::unix_now(),
-            account_id: Some(account_id),
-            email,
-            action,
-            detail,
-            remote_addr,
-        };
-        self.record(&entry).await;
     }
 
     pub async fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), DbError> {

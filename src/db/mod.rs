@@ -16,7 +16,7 @@
 
 mod accounts;
 mod audit;
-mod audit_queue;
+mod audit_log;
 mod commit;
 mod files;
 mod folders;
@@ -27,7 +27,7 @@ mod tree;
 
 pub use accounts::{Account, AccountState};
 pub use audit::{Action, AuditEntry, AuditFilter, AuditRecord};
-pub use audit_queue::AuditQueue;
+pub use audit_log::AuditLog;
 pub use commit::{Commit, Quota, Refused, Replacing};
 pub use files::{FileRecord, RenameOutcome, Usage};
 pub use folders::{FolderRecord, Listing, MakeFolder, MoveFolder, RemoveFolder, RemovedTree};

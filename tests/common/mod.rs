@@ -10,9 +10,6 @@
 //! An unreachable MySQL server skips the MySQL runs with a note on stderr,
 //! except under CI (`CI=true`), where MySQL tests are mandatory and it panics.
 
-// Each test binary compiles this module and uses a different part of it.
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use sqlx::mysql::MySqlConnection;
@@ -30,9 +27,10 @@ pub struct TestDb {
     _guard: Guard,
 }
 
+/// What deletes the database when dropped.
 enum Guard {
-    Dir(tempfile::TempDir),
-    MySql(MySqlDatabase),
+    Dir { _dir: tempfile::TempDir },
+    MySql { _database: MySqlDatabase },
 }
 
 /// One fresh database per engine; see the module docs.
@@ -58,7 +56,9 @@ pub async fn mysql() -> Result<TestDb, (String, String)> {
         Ok(database) => Ok(TestDb {
             label: "mysql",
             url: database_url(&server, &database.name),
-            _guard: Guard::MySql(database),
+            _guard: Guard::MySql {
+                _database: database,
+            },
         }),
         Err(error) => Err((server, error)),
     }
@@ -71,7 +71,7 @@ pub fn sqlite() -> TestDb {
     TestDb {
         label: "sqlite",
         url,
-        _guard: Guard::Dir(dir),
+        _guard: Guard::Dir { _dir: dir },
     }
 }
 

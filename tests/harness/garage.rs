@@ -52,7 +52,6 @@ fn free_port() -> u16 {
 pub struct Node {
     pub config: PathBuf,
     pub s3_port: u16,
-    rpc_port: u16,
     child: Option<Child>,
 }
 
@@ -86,7 +85,6 @@ impl Node {
         Node {
             config,
             s3_port,
-            rpc_port,
             child: None,
         }
     }

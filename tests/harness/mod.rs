@@ -3,9 +3,6 @@
 //! loopback port, and an in-process russh client whose terminal output is
 //! parsed by a terminal emulator (vt100).
 
-// Each test binary uses a different part of this module.
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,13 +16,10 @@ use sfs::config::Config;
 use sfs::core::Core;
 use tokio::sync::oneshot;
 
-#[path = "../common/mod.rs"]
-pub mod common;
-#[path = "../fixtures/mod.rs"]
-mod fixtures;
+pub use crate::common;
+use crate::fixtures;
 pub mod garage;
 pub mod redis;
-#[allow(unused_imports)]
 pub use fixtures::{
     code_in, read_all, secret_on_screen, store, test_config, KeyCatcher, Outbox, PRIMARY_ACTIONS,
     WAIT,
@@ -487,14 +481,6 @@ pub struct Tui {
 impl Tui {
     pub async fn send(&self, bytes: &[u8]) {
         self.channel.data_bytes(bytes.to_vec()).await.expect("send");
-    }
-
-    pub async fn resize(&mut self, cols: u16, rows: u16) {
-        self.screen.set_size(rows, cols);
-        self.channel
-            .window_change(cols.into(), rows.into(), 0, 0)
-            .await
-            .expect("window change");
     }
 
     /// Tells the server of a window of any size, keeping the emulator's.

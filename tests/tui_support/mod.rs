@@ -3,9 +3,6 @@
 //! and outbox mail in a temporary folder), and reads the screen through a
 //! terminal emulator (vt100).
 
-// Each test binary uses a different part of this module.
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,9 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
 
-#[path = "../fixtures/mod.rs"]
-mod fixtures;
-#[allow(unused_imports)]
+use crate::fixtures;
 pub use fixtures::{secret_on_screen, Outbox, PRIMARY_ACTIONS, WAIT};
 
 pub const EMAIL: &str = "alice@example.com";

@@ -63,9 +63,9 @@ use crate::core::download::Download;
 use crate::core::edit::Edit;
 use crate::core::folders::Entry as Stored;
 use crate::core::key_input::MAX_KEY_INPUT;
-use crate::core::keyring::WaitingKey;
 use crate::core::names::key_file_name;
 use crate::core::FilesError;
+use crate::core::WaitingKey;
 use crate::core::{Budget, Core, FileRecord, FolderRecord, Who};
 use pipe::{PipeEnd, MAX_PACKET};
 use replies::{

@@ -26,9 +26,9 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use tokio::sync::watch;
 
 use crate::core::{
-    Accounts, Budget, Challenge, ConnectionKey, Core, MailStatus, OpenFiles, Refusal, SessionSlot,
+    Budget, Challenge, ConnectionKey, Core, MailStatus, OpenFiles, Refusal, RefusalKind,
+    SessionSlot,
 };
-use crate::text::time::human_duration;
 
 use super::channel;
 use super::connection::{ConnectionInfo, Login};
@@ -47,7 +47,7 @@ impl User {
         if !name.contains('@') {
             return User::Guest;
         }
-        match Accounts::parse_email(name) {
+        match Core::parse_email(name) {
             Ok(email) => User::Email(email),
             Err(_) => User::Invalid,
         }
@@ -198,29 +198,14 @@ impl Connection {
             return Self::reject();
         };
         let masked = challenge.masked_email();
+        let news = challenge.news();
         let (said, prompt) = match challenge.mail_status() {
             MailStatus::NotSent => (
-                format!(
-                    "Type the code from your authenticator app for {masked}, \
-                     or press Enter to get a code by e-mail."
-                ),
+                format!("{} Press Enter to get a code by e-mail instead.", news.text),
                 format!("Authenticator code for {masked} (Enter: e-mail a code): "),
             ),
-            MailStatus::Sent { adopted: true, ago } => (
-                format!(
-                    "A code was sent to {masked} {} ago; type that one.",
-                    human_duration(ago)
-                ),
-                format!("One-time code sent to {masked}: "),
-            ),
-            MailStatus::Sent { .. } => (
-                format!("A one-time code was sent to {masked}. Type it below."),
-                format!("One-time code sent to {masked}: "),
-            ),
-            MailStatus::Queued => (
-                format!("A one-time code is on its way to {masked}. Type it below."),
-                format!("One-time code e-mailed to {masked}: "),
-            ),
+            MailStatus::Sent { .. } => (news.text, format!("One-time code sent to {masked}: ")),
+            MailStatus::Queued => (news.text, format!("One-time code e-mailed to {masked}: ")),
             MailStatus::Failed => return self.refuse(Refusal::mail_failed()),
         };
         let instructions = match note {
@@ -279,7 +264,9 @@ impl Connection {
         {
             Ok((account, method)) => self.accept(Login::Account(account, method)),
             // An expired or used code was replaced by a new one already.
-            Err(refusal) if challenge.attempts_left() > 0 && refusal.retry_after.is_none() => {
+            Err(refusal)
+                if refusal.kind == RefusalKind::AnswerAgain && challenge.attempts_left() > 0 =>
+            {
                 self.challenge = Some(challenge);
                 self.settle_mail().await;
                 self.ask(Some(refusal.to_string()))

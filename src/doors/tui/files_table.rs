@@ -13,7 +13,7 @@ use ratatui::Frame;
 use super::app::{Dashboard, Entry, Focus};
 use super::cells::{fit, human_rate, width};
 use super::theme::Theme;
-use crate::core::events::{Direction, Transfer};
+use crate::core::{Direction, Transfer};
 use crate::text::escape::escape;
 use crate::text::size::human_size;
 use crate::text::time::{unix_now, utc_datetime};

@@ -39,7 +39,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{self, Instant, MissedTickBehavior};
 use zeroize::Zeroize;
 
-use crate::core::events::Event;
+use crate::core::Event;
 use crate::core::{messages, Account, ConnectionKey, Core, Grant, LoginMethod};
 pub use theme::TERMINAL_ENV;
 

@@ -19,7 +19,6 @@ use super::keymap::{self, Action};
 use super::theme::Theme;
 use crate::core::MailStatus;
 use crate::text::escape::{escape, escape_controls};
-use crate::text::time::human_duration;
 
 /// The smallest terminal the screens are laid out for.
 pub const MIN_COLS: u16 = 60;
@@ -111,33 +110,9 @@ fn code(frame: &mut Frame, app: &App, page: &CodePage, theme: &Theme) {
     ])
     .areas(inner);
     let challenge = &page.challenge;
-    let to = escape(&challenge.masked_email()).into_owned();
-    let (said, failed) = match challenge.mail_status() {
-        MailStatus::NotSent => (
-            format!("Type the code your authenticator app shows for {to}."),
-            false,
-        ),
-        MailStatus::Queued => (format!("Sending a code to {to}…"), false),
-        MailStatus::Sent { adopted: true, ago } => (
-            format!(
-                "A code was sent to {to} {} ago: type that one.",
-                human_duration(ago)
-            ),
-            false,
-        ),
-        MailStatus::Sent { .. } if challenge.accepts_app_codes() => (
-            format!("A code was sent to {to}. Type it, or a code from your app."),
-            false,
-        ),
-        MailStatus::Sent { .. } => (
-            format!("A code was sent to {to}. Type the 6 digits from the email."),
-            false,
-        ),
-        MailStatus::Failed => (
-            "The e-mail could not be sent; try again later (Ctrl-R).".to_string(),
-            true,
-        ),
-    };
+    // A failed mail's sentence is an error; the footer offers Ctrl-R.
+    let news = challenge.news();
+    let (said, failed) = (escape(&news.text).into_owned(), news.failed);
     let style = if failed {
         theme.error()
     } else {

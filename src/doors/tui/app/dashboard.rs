@@ -7,9 +7,7 @@ use std::time::Instant;
 
 use zeroize::Zeroizing;
 
-use super::{
-    capitalize, sentence, App, Dashboard, EmailPage, Entry, Focus, Page, CODE_DIGITS, MASK,
-};
+use super::{App, Dashboard, EmailPage, Entry, Focus, Page, CODE_DIGITS, MASK};
 use crate::core::key_input::parse_key;
 use crate::core::messages;
 use crate::core::names::{join_path, remote_path, split_path, RemotePath};
@@ -22,6 +20,7 @@ use crate::doors::tui::field::Field;
 use crate::doors::tui::input::Key;
 use crate::doors::tui::keymap::{self, Action, PAGE};
 use crate::doors::tui::qr;
+use crate::text::sentence::sentence;
 use crate::text::time::unix_now;
 
 impl App {
@@ -177,9 +176,7 @@ impl App {
                             folders.iter().filter(|f| inside(&f.path)).count(),
                         )
                     }
-                    (Err(e), _) | (_, Err(e)) => {
-                        return self.error(format!("{}.", capitalize(&e.to_string())))
-                    }
+                    (Err(e), _) | (_, Err(e)) => return self.error(sentence(&e.to_string())),
                 };
                 dash.show(Dialog::ConfirmDelete(ConfirmDelete {
                     name,
@@ -203,7 +200,7 @@ impl App {
         let path = match remote_path(&joined) {
             Ok(RemotePath::Name(path)) => path,
             Ok(_) => return self.error("That name is not one a file or folder can have here."),
-            Err(e) => return self.error(format!("{}.", capitalize(&e.to_string()))),
+            Err(e) => return self.error(sentence(&e.to_string())),
         };
         let shown = crate::text::escape::escape(&path).into_owned();
         let done = match &prompt.naming {
@@ -229,7 +226,7 @@ impl App {
             Err(e) => {
                 // Back to the dialog, with what was typed, to fix it.
                 dash.dialog = Some(Dialog::NamePrompt(prompt));
-                self.error(format!("{}.", capitalize(&e.to_string())))
+                self.error(sentence(&e.to_string()))
             }
         }
     }
@@ -272,7 +269,7 @@ impl App {
         let key = match parse_key(dash.key.text().as_bytes()) {
             Ok(key) => key,
             // Likely a typo: keep the text so it can be fixed.
-            Err(e) => return self.error(format!("{}.", capitalize(&e.to_string()))),
+            Err(e) => return self.error(sentence(&e.to_string())),
         };
         dash.key.clear();
         match self.core.unlock(&dash.who, &name, &key).await {
@@ -291,7 +288,7 @@ impl App {
             Err(FilesError::Vault(VaultError::WrongKey)) => self.error(format!(
                 "Wrong key: it does not open {shown}. Nothing was unlocked."
             )),
-            Err(e) => self.error(format!("{}.", capitalize(&e.to_string()))),
+            Err(e) => self.error(sentence(&e.to_string())),
         }
     }
 
@@ -391,7 +388,7 @@ impl App {
                 .remove_tree(&dash.who, &name)
                 .await
                 .map(|removed| messages::removed_tree(&name, removed.files, removed.folders))
-                .map(|said| capitalize(&said) + ".")
+                .map(|said| sentence(&said))
         } else {
             self.core
                 .delete(&dash.who, &name)
@@ -419,7 +416,7 @@ impl App {
         };
         match self.core.trusted_keys(dash.account.id).await {
             Ok(keys) => dash.show(Dialog::Keys(KeysDialog::new(keys))),
-            Err(refusal) => self.error(sentence(&refusal)),
+            Err(refusal) => self.error(refusal.sentence()),
         }
     }
 
@@ -445,7 +442,7 @@ impl App {
                 };
                 self.refresh_keys(Some(message)).await;
             }
-            Err(refusal) => self.error(sentence(&refusal)),
+            Err(refusal) => self.error(refusal.sentence()),
         }
     }
 
@@ -465,7 +462,7 @@ impl App {
                 self.refresh_keys(Some(format!("Removed {fingerprint}.")))
                     .await
             }
-            Err(refusal) => self.error(sentence(&refusal)),
+            Err(refusal) => self.error(refusal.sentence()),
         }
     }
 
@@ -484,7 +481,7 @@ impl App {
                     self.info(message);
                 }
             }
-            Err(refusal) => self.error(sentence(&refusal)),
+            Err(refusal) => self.error(refusal.sentence()),
         }
     }
 
@@ -511,7 +508,7 @@ impl App {
                     replaces: dash.account.totp_confirmed_at.is_some(),
                 })))
             }
-            Err(refusal) => self.error(sentence(&refusal)),
+            Err(refusal) => self.error(refusal.sentence()),
         }
     }
 
@@ -534,7 +531,7 @@ impl App {
                 dash.close_dialog();
                 self.info("Authenticator app confirmed: its codes now log you in, and no e-mail is sent unless you ask for one.");
             }
-            Err(refusal) => self.error(sentence(&refusal)),
+            Err(refusal) => self.error(refusal.sentence()),
         }
     }
 

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 use super::{
-    sentence, App, CodePage, Dashboard, EmailPage, Focus, Page, CODE_DIGITS, EMAIL_MAX, FILTER_MAX,
-    KEY_MAX, MASK,
+    App, CodePage, Dashboard, EmailPage, Focus, Page, CODE_DIGITS, EMAIL_MAX, FILTER_MAX, KEY_MAX,
+    MASK,
 };
 use crate::core::quota::Storage;
-use crate::core::{Account, Accounts, LoginMethod, OpenFiles, Who};
+use crate::core::{Account, Core, LoginMethod, OpenFiles, Who};
 use crate::doors::tui::field::Field;
 use crate::doors::tui::input::Key;
 use crate::doors::tui::keymap::{self, Action};
@@ -27,9 +27,9 @@ impl App {
             return;
         }
         let typed = page.field.text();
-        let email = match Accounts::parse_email(&typed) {
+        let email = match Core::parse_email(&typed) {
             Ok(email) => email,
-            Err(refusal) => return self.error(sentence(&refusal)),
+            Err(refusal) => return self.error(refusal.sentence()),
         };
         let proven_keys: Vec<String> = self.ssh_key.iter().map(|k| k.fingerprint.clone()).collect();
         match self
@@ -45,7 +45,7 @@ impl App {
                     field: Field::secret(CODE_DIGITS, |c| c.is_ascii_digit(), MASK),
                 });
             }
-            Err(refusal) => self.error(sentence(&refusal)),
+            Err(refusal) => self.error(refusal.sentence()),
         }
     }
 
@@ -86,7 +86,7 @@ impl App {
                 page.field.clear();
                 self.status = None;
             }
-            Err(refusal) => self.error(sentence(&refusal)),
+            Err(refusal) => self.error(refusal.sentence()),
         }
     }
 
@@ -110,7 +110,7 @@ impl App {
             Ok((account, method)) => self.enter_dashboard(account, method).await,
             // A spent challenge is opened again by a new code (Ctrl-R), so
             // the user stays here either way; the refusal says what to do.
-            Err(refusal) => self.error(sentence(&refusal)),
+            Err(refusal) => self.error(refusal.sentence()),
         }
     }
 

@@ -24,12 +24,12 @@ use super::dialogs::Dialog;
 use super::field::Field;
 use super::input::Key;
 use super::theme::Theme;
-use crate::core::events::{Event, Transfer};
-use crate::core::keyring::WaitingKey;
 use crate::core::quota::Storage;
+use crate::core::WaitingKey;
 use crate::core::{
-    Account, Challenge, ConnectionKey, Core, FileView, FolderRecord, LoginMethod, Refusal, Who,
+    Account, Challenge, ConnectionKey, Core, FileView, FolderRecord, LoginMethod, Who,
 };
+use crate::core::{Event, Transfer};
 use crate::text::time::human_duration;
 use crate::text::time::unix_now;
 
@@ -259,7 +259,7 @@ impl App {
             let ip = self.remote.ip();
             let core = self.core.clone();
             if let Some(told) = core.renew_if_used_elsewhere(&mut page.challenge, ip).await {
-                self.error(sentence(&told));
+                self.error(told.sentence());
             }
         }
         let Page::Dashboard(dash) = &mut self.page else {
@@ -325,37 +325,5 @@ impl App {
             Page::Dashboard(dash) => self.core.key_windows(dash.account.id),
             _ => Vec::new(),
         }
-    }
-}
-
-/// A refusal as a sentence: capitalised, with a final period.
-fn sentence(refusal: &Refusal) -> String {
-    let text = capitalize(&refusal.to_string());
-    if text.ends_with(['.', '!', '?']) {
-        text
-    } else {
-        format!("{text}.")
-    }
-}
-
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sentences() {
-        assert_eq!(sentence(&Refusal::new("wrong code")), "Wrong code.");
-        assert_eq!(
-            sentence(&Refusal::retry("slow down", Duration::from_secs(5))),
-            "Slow down. Try again in 5 seconds."
-        );
     }
 }

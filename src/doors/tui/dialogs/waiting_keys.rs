@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::{shortcut_line, text_dialog, Outcome, View};
-use crate::core::keyring::WaitingKey;
+use crate::core::WaitingKey;
 use crate::doors::tui::input::Key;
 use crate::text::escape::escape;
 use crate::text::time::{human_duration, unix_now};

@@ -1,5 +1,5 @@
 //! The login limits of several nodes, in Redis: the same rules as the
-//! in-memory `auth/limits.rs` (mail windows of an hour, IP bans doubling
+//! in-memory `memory.rs` (mail windows of an hour, IP bans doubling
 //! up to their maximum, address locks and the daily wrong-code budget),
 //! kept where every node reads and counts them.
 //!
@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use redis::Script;
+use redis::{RedisError, Script};
 
-use crate::auth::limits::{ip_key, FailureOutcome, DAY, HOUR};
-use crate::auth::login_limits::{MailVerdict, SharedLimits, Unreachable};
+use super::memory::{ip_key, DAY, HOUR};
+use super::{FailureOutcome, LimitStore, MailVerdict};
+use crate::cluster::Cluster;
 use crate::config::LimitsConfig;
-use crate::core::cluster::{unavailable, Cluster};
 
 /// Redis's time in milliseconds, as `now`.
 const NOW: &str = "local t = redis.call('TIME')
@@ -138,25 +138,19 @@ impl RedisLimits {
         }
     }
 
-    fn failed(error: &redis::RedisError) -> Unreachable {
-        unavailable("login limits", error);
-        Unreachable
-    }
-
     /// A member no other count shares (sorted sets keep one of each).
     fn member() -> String {
         format!("{:016x}", rand::random::<u64>())
     }
 }
 
-impl SharedLimits for RedisLimits {
-    fn ban(&self, ip: IpAddr) -> BoxFuture<'_, Result<Option<Duration>, Unreachable>> {
+impl LimitStore for RedisLimits {
+    fn ban(&self, ip: IpAddr) -> BoxFuture<'_, Result<Option<Duration>, RedisError>> {
         async move {
             let ms: i64 = redis::cmd("PTTL")
                 .arg(key("ban", ip_key(ip)))
                 .query_async(&mut self.cluster.conn())
-                .await
-                .map_err(|e| Self::failed(&e))?;
+                .await?;
             Ok(left(ms))
         }
         .boxed()
@@ -165,7 +159,7 @@ impl SharedLimits for RedisLimits {
     fn address_lock<'a>(
         &'a self,
         tag: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Duration>, Unreachable>> {
+    ) -> BoxFuture<'a, Result<Option<Duration>, RedisError>> {
         async move {
             let ms: i64 = self
                 .address_lock
@@ -174,8 +168,7 @@ impl SharedLimits for RedisLimits {
                 .arg(self.cfg.wrong_codes_per_address_per_day.max(1))
                 .arg(millis(DAY))
                 .invoke_async(&mut self.cluster.conn())
-                .await
-                .map_err(|e| Self::failed(&e))?;
+                .await?;
             Ok(left(ms))
         }
         .boxed()
@@ -185,7 +178,7 @@ impl SharedLimits for RedisLimits {
         &'a self,
         tag: &'a str,
         ip: IpAddr,
-    ) -> BoxFuture<'a, Result<MailVerdict, Unreachable>> {
+    ) -> BoxFuture<'a, Result<MailVerdict, RedisError>> {
         async move {
             let (full, wait): (u8, i64) = self
                 .reserve_mail
@@ -196,8 +189,7 @@ impl SharedLimits for RedisLimits {
                 .arg(millis(HOUR))
                 .arg(Self::member())
                 .invoke_async(&mut self.cluster.conn())
-                .await
-                .map_err(|e| Self::failed(&e))?;
+                .await?;
             let wait = Duration::from_millis(wait.max(0).unsigned_abs());
             Ok(match full {
                 0 => MailVerdict::Counted,
@@ -208,9 +200,13 @@ impl SharedLimits for RedisLimits {
         .boxed()
     }
 
-    fn release_mail<'a>(&'a self, tag: &'a str, ip: IpAddr) -> BoxFuture<'a, ()> {
+    fn release_mail<'a>(
+        &'a self,
+        tag: &'a str,
+        ip: IpAddr,
+    ) -> BoxFuture<'a, Result<(), RedisError>> {
         async move {
-            let released: Result<(), _> = redis::pipe()
+            redis::pipe()
                 .cmd("ZPOPMAX")
                 .arg(key("mail-a", tag))
                 .ignore()
@@ -218,10 +214,7 @@ impl SharedLimits for RedisLimits {
                 .arg(key("mail-ip", ip_key(ip)))
                 .ignore()
                 .query_async(&mut self.cluster.conn())
-                .await;
-            if let Err(e) = released {
-                Self::failed(&e);
-            }
+                .await
         }
         .boxed()
     }
@@ -230,7 +223,7 @@ impl SharedLimits for RedisLimits {
         &'a self,
         tag: &'a str,
         ip: IpAddr,
-    ) -> BoxFuture<'a, Result<FailureOutcome, Unreachable>> {
+    ) -> BoxFuture<'a, Result<FailureOutcome, RedisError>> {
         async move {
             let cfg = &self.cfg;
             let base = Duration::from_secs(cfg.ban_base_seconds);
@@ -253,8 +246,7 @@ impl SharedLimits for RedisLimits {
                 .arg(millis(DAY))
                 .arg(Self::member())
                 .invoke_async(&mut self.cluster.conn())
-                .await
-                .map_err(|e| Self::failed(&e))?;
+                .await?;
             Ok(FailureOutcome {
                 banned_for: left(banned),
                 locked_for: left(locked),
@@ -263,16 +255,13 @@ impl SharedLimits for RedisLimits {
         .boxed()
     }
 
-    fn clear_address<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, ()> {
+    fn clear_address<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<(), RedisError>> {
         async move {
-            let cleared: Result<(), _> = redis::cmd("DEL")
+            redis::cmd("DEL")
                 .arg(key("run", tag))
                 .arg(key("lock", tag))
                 .query_async(&mut self.cluster.conn())
-                .await;
-            if let Err(e) = cleared {
-                Self::failed(&e);
-            }
+                .await
         }
         .boxed()
     }

@@ -1,17 +1,24 @@
-//! The file operations' audit rows, written behind the operation rather
-//! than inside it: a writer task gathers what is queued for a moment and
-//! records it in one transaction, so a run of small operations (2,000 gets
-//! of small files) pays for one commit per batch instead of one fsync per
-//! request (measured: one fsync per sftp get before).
+//! The audit log's one way in: [`AuditLog::record`] writes the event's log
+//! line at once and queues its row, for the core's file operations, the
+//! login steps and the operator's commands alike.
+//!
+//! Rows are written behind the operation rather than inside it: a writer
+//! task gathers what is queued for a moment and records it in one
+//! transaction, so a run of small operations (2,000 gets of small files)
+//! pays for one commit per batch instead of one fsync per request
+//! (measured: one fsync per sftp get before), and no login step waits for a
+//! write (a refused login's row is not even timed by it).
 //!
 //! Rows keep their order and their time of queueing. The queue is bounded
 //! and a full queue makes the operation wait (rows are never dropped). What
 //! is queued when the process dies unexpectedly may be lost — at most
-//! [`GATHER`] of rows; a clean stop waits for [`AuditQueue::written`].
+//! [`GATHER`] of rows; a clean stop waits for [`AuditLog::written`].
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Action, AuditEntry, Db};
+use crate::text::address::mask;
+use crate::text::escape::escape;
 
 /// Rows waiting for the writer; beyond this the operations wait.
 const QUEUE: usize = 4096;
@@ -38,21 +45,23 @@ enum Queued {
 }
 
 #[derive(Clone)]
-pub struct AuditQueue {
+pub struct AuditLog {
     queue: mpsc::Sender<Queued>,
     db: Db,
 }
 
-impl AuditQueue {
+impl AuditLog {
     /// Starts the writer (on the current tokio runtime).
-    pub fn start(db: Db) -> AuditQueue {
+    pub fn start(db: Db) -> AuditLog {
         let (queue, rows) = mpsc::channel(QUEUE);
         tokio::spawn(write_rows(db.clone(), rows));
-        AuditQueue { queue, db }
+        AuditLog { queue, db }
     }
 
-    /// Queues a row (copied: the operation goes on meanwhile).
+    /// The event's log line, and its row queued (copied: the operation
+    /// goes on meanwhile).
     pub async fn record(&self, entry: &AuditEntry<'_>) {
+        log_line(entry);
         let row = Row {
             at: entry.at,
             account_id: entry.account_id,
@@ -76,6 +85,20 @@ impl AuditQueue {
             let _ = wait.await;
         }
     }
+}
+
+/// The log line of an audit entry, one shape for every event: the action,
+/// the account's id (masked addresses can look alike), its masked address,
+/// the remote address and the escaped detail.
+fn log_line(entry: &AuditEntry) {
+    tracing::info!(
+        account_id = entry.account_id,
+        to = %entry.email.map_or_else(|| "-".to_string(), mask),
+        remote = %entry.remote_addr.unwrap_or("-"),
+        detail = %escape(entry.detail),
+        "{}",
+        entry.action.as_str()
+    );
 }
 
 impl Row {

@@ -14,8 +14,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::core::cluster::{unavailable, Cluster};
-use crate::core::events::{Event, Events};
+use super::{Event, Events};
+use crate::cluster::{unavailable, Cluster};
 
 /// Events waiting to be published; more are dropped (see `Events::publish`).
 const QUEUE: usize = 1024;

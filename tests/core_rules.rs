@@ -3,8 +3,8 @@
 //! log, on a real SQLite file. Every door relies on these; their own tests
 //! check only how they show them.
 
-mod harness;
-mod log_capture;
+use crate::harness;
+use crate::log_capture;
 
 use harness::common;
 
@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use sfs::core::budgets::OpenFiles;
 use sfs::core::edit::{Edit, WriteMode};
-use sfs::core::events::{Direction, Event, Transfer};
 use sfs::core::upload::UploadStream;
 use sfs::core::{Core, ErrorKind, FileKey, FileState, FilesError, Who};
+use sfs::core::{Direction, Event, Transfer};
 use tokio::sync::broadcast;
 use tokio::time::timeout;
 

@@ -1,8 +1,7 @@
-//! In-memory rate limits: how often codes may be mailed and how many wrong
-//! codes an address or a source IP may try.
+//! The login limits in this node's memory: how often codes may be mailed
+//! and how many wrong codes an address or a source IP may try.
 //!
-//! [`Limiter`] is what [`crate::auth::Accounts`] consults on every login step:
-//! sliding one-hour windows of code e-mails per address and per IP, a ban per
+//! [`Limiter`] keeps sliding one-hour windows of code e-mails per address and per IP, a ban per
 //! IP after repeated failures that doubles from `ban_base_seconds` up to
 //! `ban_max_seconds`, and a lockout per address after repeated wrong codes.
 //! The address lockout is kept here for every address, registered or not, so
@@ -18,10 +17,9 @@
 //! IPv6 sources are counted per /64 (one host usually owns a whole /64), and
 //! IPv4-mapped IPv6 addresses as the IPv4 address they are.
 //!
-//! With several nodes sharing a Redis, the limits live there instead
-//! (`core/redis_limits.rs`, through [`crate::auth::login_limits`]); this
-//! node still counts what it sees here, and these counts decide whenever
-//! Redis cannot be reached: limits never lapse.
+//! With several nodes sharing a Redis, the limits there decide (`in_redis.rs`,
+//! through `super::Limits`); this node still counts what it sees here, and
+//! these counts decide whenever Redis cannot be reached: limits never lapse.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -29,7 +27,11 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::auth::Refusal;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use redis::RedisError;
+
+use super::{FailureOutcome, LimitStore, MailVerdict};
 use crate::config::LimitsConfig;
 
 /// The window for the per-hour mail limits.
@@ -38,15 +40,6 @@ pub const HOUR: Duration = Duration::from_secs(3600);
 pub const DAY: Duration = Duration::from_secs(24 * 3600);
 /// Most entries any one map holds (roughly 100 bytes each).
 const MAX_TRACKED: usize = 100_000;
-
-/// What a failed login changed, for the caller to report.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct FailureOutcome {
-    /// The IP was banned just now, for this long.
-    pub banned_for: Option<Duration>,
-    /// The address was locked just now, for this long.
-    pub locked_for: Option<Duration>,
-}
 
 /// The login limits, shared by every session (cheap to share behind `Arc`).
 pub struct Limiter {
@@ -76,32 +69,25 @@ impl Limiter {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Refused while `ip` is banned.
-    pub fn check_ip(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+    /// How long `ip` stays banned, if it is.
+    pub fn check_ip(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let key = ip_key(ip);
         let state = self.state();
         match state.ip_failures.map.get(&key).and_then(|r| r.banned_until) {
-            Some(until) if until > now => Err(Refusal::banned(ip, until - now)),
-            _ => Ok(()),
+            Some(until) if until > now => Some(until - now),
+            _ => None,
         }
     }
 
-    /// Refused while the address `tag` is locked for unknown sources: after
-    /// `failed_logins_per_account` wrong codes in a row, or once it has used
-    /// its `wrong_codes_per_address_per_day`. A `known` source (an IP or key
-    /// that logged in to the account before) is never refused here.
-    pub fn check_address(&self, tag: &str, known: bool, now: Instant) -> Result<(), Refusal> {
-        if known {
-            return Ok(());
-        }
+    /// How long the address `tag` stays locked for unknown sources, if it
+    /// is: after `failed_logins_per_account` wrong codes in a row, or once
+    /// it has used its `wrong_codes_per_address_per_day`.
+    pub fn check_address(&self, tag: &str, now: Instant) -> Option<Duration> {
         let mut state = self.state();
-        let Some(record) = state.address_failures.map.get_mut(tag) else {
-            return Ok(());
-        };
-        match record.locked_until(self.cfg.wrong_codes_per_address_per_day, now) {
-            Some(until) => Err(Refusal::address_locked(until - now)),
-            None => Ok(()),
-        }
+        let record = state.address_failures.map.get_mut(tag)?;
+        record
+            .locked_until(self.cfg.wrong_codes_per_address_per_day, now)
+            .map(|until| until - now)
     }
 
     /// Counts a wrong code for `tag` made at `at` (unix time earlier than
@@ -115,7 +101,7 @@ impl Limiter {
 
     /// Counts one code e-mail to the address `tag` requested from `ip`, or
     /// refuses it (counting nothing) when either hourly limit is reached.
-    pub fn reserve_mail(&self, tag: &str, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+    pub fn reserve_mail(&self, tag: &str, ip: IpAddr, now: Instant) -> MailVerdict {
         let key = ip_key(ip);
         let mut state = self.state();
         let per_address = u64::from(self.cfg.code_emails_per_address_per_hour);
@@ -126,7 +112,7 @@ impl Limiter {
             .get_mut(tag)
             .and_then(|w| w.full(per_address, now))
         {
-            return Err(Refusal::address_mail_limit(wait));
+            return MailVerdict::AddressFull(wait);
         }
         if let Some(wait) = state
             .mail_by_ip
@@ -134,10 +120,10 @@ impl Limiter {
             .get_mut(&key)
             .and_then(|w| w.full(per_ip, now))
         {
-            return Err(Refusal::ip_mail_limit(ip, wait));
+            return MailVerdict::IpFull(wait);
         }
         state.count_mail(tag, ip, now);
-        Ok(())
+        MailVerdict::Counted
     }
 
     /// Counts one code e-mail that Redis admitted, for when it is away.
@@ -227,7 +213,7 @@ pub fn ip_key(ip: IpAddr) -> IpAddr {
 }
 
 /// An entry that can tell when it no longer matters.
-pub(crate) trait Expiring: Default {
+pub trait Expiring: Default {
     /// Whether dropping the entry changes no decision from `now` on.
     fn expired(&mut self, now: Instant) -> bool;
     /// When it was last touched, to evict the stalest first at the cap.
@@ -235,7 +221,7 @@ pub(crate) trait Expiring: Default {
 }
 
 /// A map that prunes expired entries and stays under [`MAX_TRACKED`].
-pub(crate) struct Bounded<K, V> {
+pub struct Bounded<K, V> {
     pub(crate) map: HashMap<K, V>,
     /// Size at which expired entries are next pruned: twice the size left
     /// by the last pruning, so pruning costs amortised O(1) per insertion.
@@ -427,6 +413,51 @@ impl Expiring for AddressRecord {
     }
 }
 
+/// The memory form answers at once and never fails.
+impl LimitStore for Limiter {
+    fn ban(&self, ip: IpAddr) -> BoxFuture<'_, Result<Option<Duration>, RedisError>> {
+        futures::future::ready(Ok(self.check_ip(ip, Instant::now()))).boxed()
+    }
+
+    fn address_lock<'a>(
+        &'a self,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Duration>, RedisError>> {
+        futures::future::ready(Ok(self.check_address(tag, Instant::now()))).boxed()
+    }
+
+    fn reserve_mail<'a>(
+        &'a self,
+        tag: &'a str,
+        ip: IpAddr,
+    ) -> BoxFuture<'a, Result<MailVerdict, RedisError>> {
+        futures::future::ready(Ok(Limiter::reserve_mail(self, tag, ip, Instant::now()))).boxed()
+    }
+
+    fn release_mail<'a>(
+        &'a self,
+        tag: &'a str,
+        ip: IpAddr,
+    ) -> BoxFuture<'a, Result<(), RedisError>> {
+        Limiter::release_mail(self, tag, ip);
+        futures::future::ready(Ok(())).boxed()
+    }
+
+    fn record_failure<'a>(
+        &'a self,
+        tag: &'a str,
+        ip: IpAddr,
+    ) -> BoxFuture<'a, Result<FailureOutcome, RedisError>> {
+        let outcome = Limiter::record_failure(self, tag, ip, Instant::now());
+        futures::future::ready(Ok(outcome)).boxed()
+    }
+
+    fn clear_address<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<(), RedisError>> {
+        Limiter::clear_address(self, tag);
+        futures::future::ready(Ok(())).boxed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,18 +483,19 @@ mod tests {
     fn mail_windows_slide() {
         let limiter = Limiter::new(&cfg());
         let t0 = Instant::now();
-        assert!(limiter.reserve_mail("a@x.io", IP, t0).is_ok());
-        assert!(limiter.reserve_mail("a@x.io", IP, t0).is_ok());
-        let refused = limiter.reserve_mail("a@x.io", IP, t0).unwrap_err();
-        assert_eq!(refused.retry_after, Some(HOUR));
+        let counted = MailVerdict::Counted;
+        assert_eq!(limiter.reserve_mail("a@x.io", IP, t0), counted);
+        assert_eq!(limiter.reserve_mail("a@x.io", IP, t0), counted);
+        let refused = limiter.reserve_mail("a@x.io", IP, t0);
+        assert_eq!(refused, MailVerdict::AddressFull(HOUR));
         // Another address from the same IP: the per-IP limit (3) is next.
-        assert!(limiter.reserve_mail("b@x.io", IP, t0).is_ok());
-        let refused = limiter.reserve_mail("c@x.io", IP, t0).unwrap_err();
-        assert!(refused.message.contains("192.0.2.1"), "{refused}");
+        assert_eq!(limiter.reserve_mail("b@x.io", IP, t0), counted);
+        let refused = limiter.reserve_mail("c@x.io", IP, t0);
+        assert_eq!(refused, MailVerdict::IpFull(HOUR));
         limiter.release_mail("b@x.io", IP);
-        assert!(limiter.reserve_mail("c@x.io", IP, t0).is_ok());
+        assert_eq!(limiter.reserve_mail("c@x.io", IP, t0), counted);
         // An hour later the window is empty again.
-        assert!(limiter.reserve_mail("a@x.io", IP, t0 + HOUR).is_ok());
+        assert_eq!(limiter.reserve_mail("a@x.io", IP, t0 + HOUR), counted);
     }
 
     #[test]
@@ -477,9 +509,9 @@ mod tests {
                 .record_failure("b@x.io", IP, now)
                 .banned_for
                 .unwrap();
-            assert!(limiter.check_ip(IP, now).is_err());
+            assert!(limiter.check_ip(IP, now).is_some());
             now += ban;
-            assert!(limiter.check_ip(IP, now).is_ok());
+            assert!(limiter.check_ip(IP, now).is_none());
             bans.push(ban.as_secs());
         }
         assert_eq!(bans, [10, 20, 35, 35]);
@@ -494,8 +526,8 @@ mod tests {
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
         limiter.record_failure("a@x.io", a, now);
         limiter.record_failure("a@x.io", b, now);
-        assert!(limiter.check_ip(a, now).is_err());
-        assert!(limiter.check_ip(other, now).is_ok());
+        assert!(limiter.check_ip(a, now).is_some());
+        assert!(limiter.check_ip(other, now).is_none());
     }
 
     #[test]
@@ -517,11 +549,10 @@ mod tests {
         );
         let locked = limiter.record_failure("a@x.io", ips[2], now).locked_for;
         assert_eq!(locked, Some(Duration::from_secs(100)));
-        assert!(limiter.check_address("a@x.io", false, now).is_err());
-        assert!(limiter.check_address("a@x.io", true, now).is_ok());
-        assert!(limiter.check_address("b@x.io", false, now).is_ok());
+        assert!(limiter.check_address("a@x.io", now).is_some());
+        assert!(limiter.check_address("b@x.io", now).is_none());
         limiter.clear_address("a@x.io");
-        assert!(limiter.check_address("a@x.io", false, now).is_ok());
+        assert!(limiter.check_address("a@x.io", now).is_none());
         let again = limiter.record_failure("a@x.io", ips[0], now).locked_for;
         assert_eq!(again, None, "a good login starts the run again");
     }
@@ -540,16 +571,15 @@ mod tests {
             limiter.replay_address_failure("a", at, at);
         }
         let now = start + HOUR * 3;
-        assert!(limiter.check_address("a", false, now).is_ok());
+        assert!(limiter.check_address("a", now).is_none());
         let locked = limiter.record_failure("a", ip, now).locked_for;
         assert_eq!(
             locked,
             Some(DAY - HOUR * 3),
             "until the oldest is a day old"
         );
-        let refused = limiter.check_address("a", false, now).unwrap_err();
-        assert_eq!(refused.retry_after, Some(DAY - HOUR * 3));
-        assert!(limiter.check_address("a", false, start + DAY).is_ok());
+        assert_eq!(limiter.check_address("a", now), Some(DAY - HOUR * 3));
+        assert!(limiter.check_address("a", start + DAY).is_none());
     }
 
     #[test]

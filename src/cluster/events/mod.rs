@@ -2,13 +2,17 @@
 //! session of that account at once (a terminal UI redraws its table, pops
 //! up a waiting key, moves an upload's progress bar) without polling. With
 //! other nodes (`[cluster]`), each event also goes to them through Redis
-//! (`event_relay.rs`) and theirs come here.
+//! (`relay.rs`) and theirs come here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
+
+use crate::cluster::Cluster;
+
+mod relay;
 
 /// Events a session may be lagging on are dropped, not buffered without
 /// bound: a slow subscriber only misses progress ticks and is told it lagged.
@@ -67,10 +71,17 @@ pub struct Events {
 }
 
 impl Events {
-    /// The same bus, also sending each event to `relay`.
-    pub fn relayed(mut self, relay: mpsc::Sender<(i64, Event)>) -> Events {
-        self.relay = Some(relay);
-        self
+    /// The bus; with other nodes, relayed through Redis both ways (started
+    /// here, on the current runtime).
+    pub fn new(cluster: Option<Arc<Cluster>>) -> Events {
+        let events = Events::default();
+        match cluster {
+            Some(cluster) => Events {
+                relay: Some(relay::start(cluster, events.clone())),
+                ..events
+            },
+            None => events,
+        }
     }
 
     /// Subscribes to an account's events.

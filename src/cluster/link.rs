@@ -19,7 +19,7 @@ use futures::FutureExt;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
-use crate::auth::Sealer;
+use super::Sealer;
 use crate::config::ClusterConfig;
 use crate::text::time::unix_now;
 

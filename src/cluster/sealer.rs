@@ -1,8 +1,10 @@
-//! [`Sealer`]: the server key's two uses. It keeps TOTP secrets sealed at
-//! rest, so the database never holds one in clear and a copy of it alone
-//! logs nobody in; and it keys the tags that stand for addresses in the
-//! wrong-code table ([`Sealer::address_tag`]), so that table names no
-//! address.
+//! [`Sealer`]: a key file's seals. With the server key it keeps TOTP
+//! secrets sealed at rest, so the database never holds one in clear and a
+//! copy of it alone logs nobody in, and it keys the tags that stand for
+//! addresses in the wrong-code table ([`Sealer::address_tag`]), so that
+//! table names no address; with the cluster key it seals every value the
+//! nodes share in Redis ([`Sealer::seal_as`]). Here, below both of its
+//! users (`auth` and the cluster's shared state).
 //!
 //! A sealed secret is a one-chunk vault blob (see `FORMAT.md`) under the
 //! server key, with a fixed file id that marks it as a TOTP secret. The vault
@@ -17,7 +19,6 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::Refusal;
 use crate::private_fs::{create_once, Created};
 use crate::vault::format::MIN_CHUNK_SIZE;
 use crate::vault::{FileId, FileKey, VaultReader, VaultWriter};
@@ -113,17 +114,10 @@ impl Sealer {
         tag.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Opens a blob made by [`seal`](Self::seal) with this server's key.
-    pub fn open(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Refusal> {
-        let unreadable = |reason: &dyn fmt::Display| {
-            tracing::error!(%reason, "a sealed login secret does not open with the server key");
-            Refusal::new(
-                "this account's login secret cannot be read (the server key may have been \
-                 replaced); contact the operator",
-            )
-        };
+    /// Opens a blob made by [`seal`](Self::seal) with this key; the error
+    /// says why not (for the log).
+    pub fn open(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
         self.open_as(SEALED_SECRET_ID, sealed)
-            .map_err(|reason| unreadable(&reason))
     }
 
     /// Opens a blob made by [`seal_as`](Self::seal_as) with `kind`; the

@@ -1,4 +1,4 @@
-//! The keyring of several nodes, in Redis: what [`super::keyring`] keeps
+//! The keyring of several nodes, in Redis: what `memory.rs` keeps
 //! in memory for one node — keys waiting for their one pickup, unlocks —
 //! readable from every node.
 //!
@@ -20,8 +20,8 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use zeroize::Zeroizing;
 
-use crate::core::cluster::{unavailable, Cluster};
-use crate::core::memory_keyring::WaitingKey;
+use super::memory::WaitingKey;
+use crate::cluster::{unavailable, Cluster};
 use crate::text::time::unix_now;
 use crate::vault::{FileId, FileKey};
 

@@ -1,4 +1,4 @@
-//! The keyring of one node, in its memory (see `keyring.rs`).
+//! The keyring of one node, in its memory (see `mod.rs`).
 //!
 //! Every key is a [`FileKey`], zeroized when dropped, so taking, expiring or
 //! locking a key also wipes it. Each look ignores expired keys;

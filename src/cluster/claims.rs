@@ -1,4 +1,4 @@
-//! Name claims of several nodes, in Redis (the rule is in `claims.rs`):
+//! Name claims of several nodes, in Redis (the rule is in `core/claims.rs`):
 //! `sfs:claim:<account>:<SHA-256 of the name>` holds the writer's random
 //! token for [`CLAIM_SECONDS`], renewed while the writer lives; only the
 //! token's holder renews or removes it. So that a folder with a file being
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use redis::{AsyncCommands, RedisError, Script};
 use sha2::{Digest, Sha256};
 
-use crate::core::cluster::Cluster;
+use crate::cluster::Cluster;
 
 /// KEYS: the claim. ARGV: the token, the lifetime in ms. 1 if renewed.
 const RENEW: &str = "
@@ -31,7 +31,7 @@ end
 return 0
 ";
 
-pub(crate) struct RedisClaims {
+pub struct RedisClaims {
     cluster: Arc<Cluster>,
     renew: Script,
     release: Script,
@@ -65,11 +65,11 @@ fn now_ms() -> u64 {
 }
 
 /// How long a claim holds without being renewed.
-pub(crate) const CLAIM_SECONDS: u64 = 60;
+pub const CLAIM_SECONDS: u64 = 60;
 const LIFETIME_MS: u64 = CLAIM_SECONDS * 1000;
 
 impl RedisClaims {
-    pub(crate) fn new(cluster: Arc<Cluster>) -> RedisClaims {
+    pub fn new(cluster: Arc<Cluster>) -> RedisClaims {
         RedisClaims {
             cluster,
             renew: Script::new(RENEW),
@@ -78,7 +78,7 @@ impl RedisClaims {
     }
 
     /// Claims the name for `token`; false while another holds it.
-    pub(crate) async fn claim(
+    pub async fn claim(
         &self,
         account_id: i64,
         name: &str,
@@ -95,7 +95,7 @@ impl RedisClaims {
         Ok(set.is_some())
     }
 
-    pub(crate) async fn renew(
+    pub async fn renew(
         &self,
         account_id: i64,
         name: &str,
@@ -111,7 +111,7 @@ impl RedisClaims {
         Ok(renewed == 1)
     }
 
-    pub(crate) async fn release(
+    pub async fn release(
         &self,
         account_id: i64,
         name: &str,
@@ -126,13 +126,13 @@ impl RedisClaims {
         Ok(())
     }
 
-    pub(crate) async fn held(&self, account_id: i64, name: &str) -> Result<bool, RedisError> {
+    pub async fn held(&self, account_id: i64, name: &str) -> Result<bool, RedisError> {
         self.cluster.conn().exists(key(account_id, name)).await
     }
 
     /// Marks the folders above `name` as written inside by `token`, for
     /// the claim's lifetime (again at each renewal).
-    pub(crate) async fn mark_inside(
+    pub async fn mark_inside(
         &self,
         account_id: i64,
         name: &str,
@@ -152,7 +152,7 @@ impl RedisClaims {
     }
 
     /// Takes `token` off the folders above `name`.
-    pub(crate) async fn unmark_inside(
+    pub async fn unmark_inside(
         &self,
         account_id: i64,
         name: &str,
@@ -169,11 +169,7 @@ impl RedisClaims {
     }
 
     /// Whether a writer on any node writes inside `folder` now.
-    pub(crate) async fn held_within(
-        &self,
-        account_id: i64,
-        folder: &str,
-    ) -> Result<bool, RedisError> {
+    pub async fn held_within(&self, account_id: i64, folder: &str) -> Result<bool, RedisError> {
         let lapses: Vec<u64> = self
             .cluster
             .conn()
