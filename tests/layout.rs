@@ -426,3 +426,50 @@ fn the_readme_layout_table_names_every_folder() {
         .collect();
     assert!(missing.is_empty(), "README's Layout lacks {missing:?}");
 }
+
+/// Lines a source file may hold before its size must be one concern that
+/// its header says is one (with the words "one concern").
+const LONGEST_FILE: usize = 700;
+
+#[test]
+fn no_source_file_is_long_unless_its_header_says_why() {
+    let long: Vec<String> = modules()
+        .iter()
+        .filter(|(_, text)| text.lines().count() > LONGEST_FILE)
+        .filter(|(_, text)| {
+            let header: String = text
+                .lines()
+                .take_while(|line| line.starts_with("//!"))
+                .collect();
+            !header.contains("one concern")
+        })
+        .map(|(module, text)| format!("{module}: {} lines", text.lines().count()))
+        .collect();
+    assert!(long.is_empty(), "{long:?}");
+}
+
+#[test]
+fn the_cluster_layer_sits_below_auth_and_the_core() {
+    let graph = graph(false);
+    let imports_of = |wanted: &str| -> BTreeSet<String> {
+        graph
+            .iter()
+            .filter(|(module, _)| layer(module) == wanted)
+            .flat_map(|(_, imports)| imports.iter().map(|i| layer(i)))
+            .collect()
+    };
+    assert!(imports_of("auth").contains("cluster"));
+    assert!(imports_of("core").contains("cluster"));
+    let cluster = imports_of("cluster");
+    for above in ["auth", "core", "db", "storage"] {
+        assert!(!cluster.contains(above), "cluster imports {above}");
+    }
+    // Shared state is built before the parts that use it, not patched in
+    // after they are.
+    let patched: Vec<String> = modules()
+        .into_iter()
+        .filter(|(_, text)| text.contains("OnceLock<Arc<dyn"))
+        .map(|(module, _)| module)
+        .collect();
+    assert!(patched.is_empty(), "{patched:?}");
+}
