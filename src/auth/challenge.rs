@@ -572,7 +572,6 @@ impl Accounts {
     }
 }
 
-/// One attempt of the challenge gone; the last one spends it.
 /// Whether `ip` or one of `proven_keys` logged in to the account before.
 fn is_known_source(sources: &[KnownSource], ip: IpAddr, proven_keys: &[String]) -> bool {
     let ip = ip_key(ip).to_string();
@@ -597,6 +596,7 @@ pub(super) fn replayed(challenge: &mut Challenge, ip: IpAddr, kind: &'static str
     }
 }
 
+/// One attempt of the challenge gone; the last one spends it.
 fn use_attempt(challenge: &mut Challenge) {
     challenge.attempts_left = challenge.attempts_left.saturating_sub(1);
     if challenge.attempts_left == 0 {

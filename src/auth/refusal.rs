@@ -121,8 +121,9 @@ impl Refusal {
         Refusal::new("this code has expired")
     }
 
+    /// A used code typed again: it costs an attempt, as a wrong one does.
     pub fn code_already_used() -> Refusal {
-        Refusal::new("this code was already used; request a new one")
+        Refusal::answer_again("this code was already used; request a new one")
     }
 
     /// A code two logins shared (the second started within the resend
@@ -241,5 +242,33 @@ mod tests {
         let r = Refusal::retry("mail queue is full!", Duration::from_secs(60));
         assert_eq!(r.to_string(), "mail queue is full! Try again in 1 minute.");
         assert_eq!(Refusal::new("wrong code").to_string(), "wrong code");
+    }
+
+    #[test]
+    fn sentences_and_kinds() {
+        assert_eq!(
+            Refusal::wrong_code(2).sentence(),
+            "Wrong code; 2 attempts left."
+        );
+        assert_eq!(
+            Refusal::retry("slow down", Duration::from_secs(5)).sentence(),
+            "Slow down. Try again in 5 seconds."
+        );
+        // The answers a login takes another try at, and the rest.
+        for answer_again in [
+            Refusal::wrong_code(1),
+            Refusal::malformed_code(2),
+            Refusal::code_already_used(),
+            Refusal::code_replaced(&Refusal::code_expired()),
+        ] {
+            assert_eq!(
+                answer_again.kind,
+                RefusalKind::AnswerAgain,
+                "{answer_again}"
+            );
+        }
+        assert_eq!(Refusal::too_many_wrong_codes().kind, RefusalKind::Act);
+        assert_eq!(Refusal::disabled().kind, RefusalKind::Act);
+        assert_eq!(Refusal::mail_busy().kind, RefusalKind::Wait);
     }
 }

@@ -1,6 +1,7 @@
 //! The core every front door calls: one [`Core`] per server, holding the
-//! database, the files and folders, accounts and codes, the keyring (this
-//! node's memory, or Redis shared by several nodes) and the event bus. The
+//! database, the files and folders, accounts and codes, and the keyring and
+//! the event bus it receives built from `crate::cluster` (this node's
+//! memory, and Redis when several nodes share one). The
 //! operations here and in the files beside it are the product's rules for
 //! files — what an upload, an unlock or a delete does to keys, events and
 //! the audit log — so the terminal UI, sftp, scp and commands cannot drift
