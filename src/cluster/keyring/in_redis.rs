@@ -17,11 +17,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::AsyncCommands;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use redis::{AsyncCommands, RedisError};
 use zeroize::Zeroizing;
 
 use super::memory::WaitingKey;
-use crate::cluster::{unavailable, Cluster};
+use super::KeyStore;
+use crate::cluster::Cluster;
 use crate::text::time::unix_now;
 use crate::vault::{FileId, FileKey};
 
@@ -201,46 +204,6 @@ impl SharedKeyring {
         Ok(live)
     }
 
-    pub async fn hold_for_pickup(
-        &self,
-        account_id: i64,
-        file_id: &str,
-        name: &str,
-        key: FileKey,
-    ) -> Result<(), redis::RedisError> {
-        self.hold(Kind::Waiting, account_id, file_id, name, key, self.pickup)
-            .await
-            .map(|_| ())
-    }
-
-    pub async fn take_waiting(
-        &self,
-        account_id: i64,
-        file_id: &str,
-    ) -> Result<Option<(String, FileKey)>, redis::RedisError> {
-        let mut conn = self.cluster.conn();
-        let taken: Option<Vec<u8>> = conn
-            .get_del(entry_key(Kind::Waiting, account_id, file_id))
-            .await?;
-        let Some(sealed) = taken else {
-            return Ok(None);
-        };
-        let _: Result<(), _> = conn
-            .srem(index_key(Kind::Waiting, account_id), file_id)
-            .await;
-        Ok(self
-            .open(Kind::Waiting, account_id, file_id, &sealed)
-            .map(|entry| (entry.name, entry.key)))
-    }
-
-    pub async fn peek_waiting(
-        &self,
-        account_id: i64,
-        file_id: &str,
-    ) -> Result<Option<FileKey>, redis::RedisError> {
-        self.get(Kind::Waiting, account_id, file_id).await
-    }
-
     async fn get(
         &self,
         kind: Kind,
@@ -256,119 +219,195 @@ impl SharedKeyring {
             .and_then(|sealed| self.open(kind, account_id, file_id, &sealed))
             .map(|entry| entry.key))
     }
+}
+
+impl KeyStore for SharedKeyring {
+    fn hold_for_pickup<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+        name: &'a str,
+        key: FileKey,
+    ) -> BoxFuture<'a, Result<(), RedisError>> {
+        async move {
+            self.hold(Kind::Waiting, account_id, file_id, name, key, self.pickup)
+                .await
+                .map(|_| ())
+        }
+        .boxed()
+    }
+
+    fn take_waiting<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(String, FileKey)>, RedisError>> {
+        async move {
+            let mut conn = self.cluster.conn();
+            let taken: Option<Vec<u8>> = conn
+                .get_del(entry_key(Kind::Waiting, account_id, file_id))
+                .await?;
+            let Some(sealed) = taken else {
+                return Ok(None);
+            };
+            let _: Result<(), _> = conn
+                .srem(index_key(Kind::Waiting, account_id), file_id)
+                .await;
+            Ok(self
+                .open(Kind::Waiting, account_id, file_id, &sealed)
+                .map(|entry| (entry.name, entry.key)))
+        }
+        .boxed()
+    }
+
+    fn peek_waiting<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FileKey>, RedisError>> {
+        async move { self.get(Kind::Waiting, account_id, file_id).await }.boxed()
+    }
 
     /// Keys follow a renamed file (their values are sealed again, keeping
     /// their time to live).
-    pub async fn rename(&self, account_id: i64, from: &str, to: &str) {
-        for kind in [Kind::Waiting, Kind::Unlocked] {
-            let entries = match self.entries(kind, account_id).await {
-                Ok(entries) => entries,
-                Err(e) => return unavailable("renaming held keys", &e),
-            };
-            for (file_id, mut entry) in entries.into_iter().filter(|(_, e)| e.name == from) {
-                entry.name = to.to_string();
-                let sealed = self.seal(kind, account_id, &file_id, &entry);
-                let set: Result<(), _> = redis::cmd("SET")
-                    .arg(entry_key(kind, account_id, &file_id))
-                    .arg(sealed)
-                    .arg("XX")
-                    .arg("KEEPTTL")
-                    .query_async(&mut self.cluster.conn())
-                    .await;
-                if let Err(e) = set {
-                    unavailable("renaming a held key", &e);
+    fn rename<'a>(
+        &'a self,
+        account_id: i64,
+        from: &'a str,
+        to: &'a str,
+    ) -> BoxFuture<'a, Result<(), RedisError>> {
+        async move {
+            for kind in [Kind::Waiting, Kind::Unlocked] {
+                let entries = match self.entries(kind, account_id).await {
+                    Ok(entries) => entries,
+                    Err(e) => return Err(e),
+                };
+                for (file_id, mut entry) in entries.into_iter().filter(|(_, e)| e.name == from) {
+                    entry.name = to.to_string();
+                    let sealed = self.seal(kind, account_id, &file_id, &entry);
+                    redis::cmd("SET")
+                        .arg(entry_key(kind, account_id, &file_id))
+                        .arg(sealed)
+                        .arg("XX")
+                        .arg("KEEPTTL")
+                        .query_async::<()>(&mut self.cluster.conn())
+                        .await?;
                 }
             }
+            Ok(())
         }
+        .boxed()
     }
 
-    pub async fn waiting(&self, account_id: i64) -> Result<Vec<WaitingKey>, redis::RedisError> {
-        let pickup = i64::try_from(self.pickup.as_secs()).unwrap_or(i64::MAX);
-        let entries = self.entries(Kind::Waiting, account_id).await?;
-        Ok(entries
-            .into_iter()
-            .map(|(file_id, entry)| WaitingKey {
-                file_id,
-                name: entry.name,
-                made_unix: entry.expires_unix.saturating_sub(pickup),
-                expires_unix: entry.expires_unix,
-            })
-            .collect())
-    }
-
-    pub async fn unlock(
-        &self,
+    fn waiting<'a>(
+        &'a self,
         account_id: i64,
-        file_id: &str,
-        name: &str,
+    ) -> BoxFuture<'a, Result<Vec<WaitingKey>, RedisError>> {
+        async move {
+            let pickup = i64::try_from(self.pickup.as_secs()).unwrap_or(i64::MAX);
+            let entries = self.entries(Kind::Waiting, account_id).await?;
+            Ok(entries
+                .into_iter()
+                .map(|(file_id, entry)| WaitingKey {
+                    file_id,
+                    name: entry.name,
+                    made_unix: entry.expires_unix.saturating_sub(pickup),
+                    expires_unix: entry.expires_unix,
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn unlock<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+        name: &'a str,
         key: FileKey,
-    ) -> Result<i64, redis::RedisError> {
-        self.hold(Kind::Unlocked, account_id, file_id, name, key, self.unlock)
-            .await
+    ) -> BoxFuture<'a, Result<i64, RedisError>> {
+        async move {
+            self.hold(Kind::Unlocked, account_id, file_id, name, key, self.unlock)
+                .await
+        }
+        .boxed()
     }
 
-    pub async fn unlocked_key(
-        &self,
+    fn unlocked_key<'a>(
+        &'a self,
         account_id: i64,
-        file_id: &str,
-    ) -> Result<Option<FileKey>, redis::RedisError> {
-        self.get(Kind::Unlocked, account_id, file_id).await
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FileKey>, RedisError>> {
+        async move { self.get(Kind::Unlocked, account_id, file_id).await }.boxed()
     }
 
-    pub async fn unlocked(
-        &self,
+    fn unlocked<'a>(
+        &'a self,
         account_id: i64,
-    ) -> Result<HashMap<String, i64>, redis::RedisError> {
-        Ok(self
-            .entries(Kind::Unlocked, account_id)
-            .await?
-            .into_iter()
-            .map(|(file_id, entry)| (file_id, entry.expires_unix))
-            .collect())
+    ) -> BoxFuture<'a, Result<HashMap<String, i64>, RedisError>> {
+        async move {
+            Ok(self
+                .entries(Kind::Unlocked, account_id)
+                .await?
+                .into_iter()
+                .map(|(file_id, entry)| (file_id, entry.expires_unix))
+                .collect())
+        }
+        .boxed()
     }
 
-    pub async fn lock_all(&self, account_id: i64) -> Result<usize, redis::RedisError> {
-        let mut conn = self.cluster.conn();
-        let index = index_key(Kind::Unlocked, account_id);
-        let ids: Vec<String> = conn.smembers(&index).await?;
-        let mut keys: Vec<String> = ids
-            .iter()
-            .map(|id| entry_key(Kind::Unlocked, account_id, id))
-            .collect();
-        keys.push(index);
-        let removed: usize = conn.del(&keys).await?;
-        // The index itself was one of them, if it existed.
-        Ok(removed.saturating_sub(usize::from(!ids.is_empty())))
+    fn lock_all<'a>(&'a self, account_id: i64) -> BoxFuture<'a, Result<usize, RedisError>> {
+        async move {
+            let mut conn = self.cluster.conn();
+            let index = index_key(Kind::Unlocked, account_id);
+            let ids: Vec<String> = conn.smembers(&index).await?;
+            let mut keys: Vec<String> = ids
+                .iter()
+                .map(|id| entry_key(Kind::Unlocked, account_id, id))
+                .collect();
+            keys.push(index);
+            let removed: usize = conn.del(&keys).await?;
+            // The index itself was one of them, if it existed.
+            Ok(removed.saturating_sub(usize::from(!ids.is_empty())))
+        }
+        .boxed()
     }
 
     /// Locks one file again; true if it was unlocked.
-    pub async fn lock_file(
-        &self,
+    fn lock_file<'a>(
+        &'a self,
         account_id: i64,
-        file_id: &str,
-    ) -> Result<bool, redis::RedisError> {
-        let (removed, _): (usize, usize) = redis::pipe()
-            .del(entry_key(Kind::Unlocked, account_id, file_id))
-            .srem(index_key(Kind::Unlocked, account_id), file_id)
-            .query_async(&mut self.cluster.conn())
-            .await?;
-        Ok(removed > 0)
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, RedisError>> {
+        async move {
+            let (removed, _): (usize, usize) = redis::pipe()
+                .del(entry_key(Kind::Unlocked, account_id, file_id))
+                .srem(index_key(Kind::Unlocked, account_id), file_id)
+                .query_async(&mut self.cluster.conn())
+                .await?;
+            Ok(removed > 0)
+        }
+        .boxed()
     }
 
-    pub async fn forget_file(&self, account_id: i64, file_id: &str) {
-        let forgot: Result<(), _> = redis::pipe()
-            .del(entry_key(Kind::Waiting, account_id, file_id))
-            .ignore()
-            .del(entry_key(Kind::Unlocked, account_id, file_id))
-            .ignore()
-            .srem(index_key(Kind::Waiting, account_id), file_id)
-            .ignore()
-            .srem(index_key(Kind::Unlocked, account_id), file_id)
-            .ignore()
-            .query_async(&mut self.cluster.conn())
-            .await;
-        if let Err(e) = forgot {
-            unavailable("forgetting a file's keys", &e);
+    fn forget_file<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), RedisError>> {
+        async move {
+            redis::pipe()
+                .del(entry_key(Kind::Waiting, account_id, file_id))
+                .ignore()
+                .del(entry_key(Kind::Unlocked, account_id, file_id))
+                .ignore()
+                .srem(index_key(Kind::Waiting, account_id), file_id)
+                .ignore()
+                .srem(index_key(Kind::Unlocked, account_id), file_id)
+                .ignore()
+                .query_async(&mut self.cluster.conn())
+                .await
         }
+        .boxed()
     }
 }

@@ -10,6 +10,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures::future::{ready, BoxFuture};
+use futures::FutureExt;
+use redis::RedisError;
+
+use super::KeyStore;
 use crate::text::time::unix_now;
 use crate::vault::FileKey;
 
@@ -206,6 +211,96 @@ impl MemoryKeyring {
             keys.unlocked.retain(|_, held| held.live(now));
             !keys.waiting.is_empty() || !keys.unlocked.is_empty()
         });
+    }
+}
+
+/// The memory form answers at once and never fails.
+impl KeyStore for MemoryKeyring {
+    fn hold_for_pickup<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+        name: &'a str,
+        key: FileKey,
+    ) -> BoxFuture<'a, Result<(), RedisError>> {
+        MemoryKeyring::hold_for_pickup(self, account_id, file_id, name, key);
+        ready(Ok(())).boxed()
+    }
+
+    fn take_waiting<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(String, FileKey)>, RedisError>> {
+        ready(Ok(MemoryKeyring::take_waiting(self, account_id, file_id))).boxed()
+    }
+
+    fn peek_waiting<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FileKey>, RedisError>> {
+        ready(Ok(MemoryKeyring::peek_waiting(self, account_id, file_id))).boxed()
+    }
+
+    fn rename<'a>(
+        &'a self,
+        account_id: i64,
+        from: &'a str,
+        to: &'a str,
+    ) -> BoxFuture<'a, Result<(), RedisError>> {
+        MemoryKeyring::rename(self, account_id, from, to);
+        ready(Ok(())).boxed()
+    }
+
+    fn waiting(&self, account_id: i64) -> BoxFuture<'_, Result<Vec<WaitingKey>, RedisError>> {
+        ready(Ok(MemoryKeyring::waiting(self, account_id))).boxed()
+    }
+
+    fn unlock<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+        name: &'a str,
+        key: FileKey,
+    ) -> BoxFuture<'a, Result<i64, RedisError>> {
+        ready(Ok(MemoryKeyring::unlock(
+            self, account_id, file_id, name, key,
+        )))
+        .boxed()
+    }
+
+    fn unlocked_key<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FileKey>, RedisError>> {
+        ready(Ok(MemoryKeyring::unlocked_key(self, account_id, file_id))).boxed()
+    }
+
+    fn unlocked(&self, account_id: i64) -> BoxFuture<'_, Result<HashMap<String, i64>, RedisError>> {
+        ready(Ok(MemoryKeyring::unlocked(self, account_id))).boxed()
+    }
+
+    fn lock_all(&self, account_id: i64) -> BoxFuture<'_, Result<usize, RedisError>> {
+        ready(Ok(MemoryKeyring::lock_all(self, account_id))).boxed()
+    }
+
+    fn lock_file<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, RedisError>> {
+        ready(Ok(MemoryKeyring::lock_file(self, account_id, file_id))).boxed()
+    }
+
+    fn forget_file<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), RedisError>> {
+        MemoryKeyring::forget_file(self, account_id, file_id);
+        ready(Ok(())).boxed()
     }
 }
 

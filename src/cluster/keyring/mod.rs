@@ -5,18 +5,20 @@
 //!
 //! [`Keyring`] holds them in this node's memory (`memory.rs`) and, when
 //! `[cluster]` names a Redis, there, sealed, for every node
-//! (`in_redis.rs`). A key is held in one place only — a pickup must happen
-//! once — so the shape is: Redis while it answers; a key that could not be
-//! put there waits in this node's memory rather than be lost (on this node
-//! only, logged), and every look asks both.
+//! (`in_redis.rs`), both behind [`KeyStore`]. A key is held in one place
+//! only — a pickup must happen once — so a key goes to Redis while it
+//! answers ([`super::first`]) and waits in this node's memory when it does
+//! not, rather than be lost (on this node only, logged); every look asks
+//! both, and a rename or a forgotten file reaches both ([`super::both`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use redis::RedisError;
 
-use super::{ask, Cluster};
+use super::{ask, both, first, Cluster, Forms};
 use crate::vault::FileKey;
 
 mod in_redis;
@@ -24,6 +26,70 @@ mod memory;
 
 use in_redis::SharedKeyring;
 pub use memory::{MemoryKeyring, WaitingKey};
+
+/// Where held keys are kept, this node's memory or Redis; each call is
+/// one step, which Redis may fail.
+pub trait KeyStore: Send + Sync {
+    /// Keeps a new file's key until its owner reads it once.
+    fn hold_for_pickup<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+        name: &'a str,
+        key: FileKey,
+    ) -> BoxFuture<'a, Result<(), RedisError>>;
+    /// Hands out a waiting key once, with its file's name.
+    fn take_waiting<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(String, FileKey)>, RedisError>>;
+    /// A copy of a waiting key, which stays waiting.
+    fn peek_waiting<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FileKey>, RedisError>>;
+    /// What is held for a file follows it to its new name.
+    fn rename<'a>(
+        &'a self,
+        account_id: i64,
+        from: &'a str,
+        to: &'a str,
+    ) -> BoxFuture<'a, Result<(), RedisError>>;
+    /// The account's waiting keys.
+    fn waiting(&self, account_id: i64) -> BoxFuture<'_, Result<Vec<WaitingKey>, RedisError>>;
+    /// Unlocks a file for its owner; the wall-clock expiry.
+    fn unlock<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+        name: &'a str,
+        key: FileKey,
+    ) -> BoxFuture<'a, Result<i64, RedisError>>;
+    /// The key of an unlocked file.
+    fn unlocked_key<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FileKey>, RedisError>>;
+    /// The account's unlocked files, id to wall-clock expiry.
+    fn unlocked(&self, account_id: i64) -> BoxFuture<'_, Result<HashMap<String, i64>, RedisError>>;
+    /// Locks every file of the account; how many were unlocked.
+    fn lock_all(&self, account_id: i64) -> BoxFuture<'_, Result<usize, RedisError>>;
+    /// Locks one file; whether it was unlocked.
+    fn lock_file<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, RedisError>>;
+    /// Forgets what is held for a deleted or replaced file.
+    fn forget_file<'a>(
+        &'a self,
+        account_id: i64,
+        file_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), RedisError>>;
+}
 
 /// This node's held keys, and every node's when there is a Redis.
 pub struct Keyring {
@@ -39,44 +105,58 @@ impl Keyring {
         }
     }
 
+    fn forms(&self) -> Forms<'_, dyn KeyStore> {
+        Forms {
+            here: &self.here,
+            shared: self.shared.as_ref().map(|s| s as &dyn KeyStore),
+        }
+    }
+
+    /// Redis's answer when it has one, else this node's: a key held in
+    /// either is found.
+    async fn either<'a, T>(
+        &'a self,
+        what: &str,
+        step: impl Fn(&'a dyn KeyStore) -> BoxFuture<'a, Result<Option<T>, RedisError>>,
+    ) -> Option<T> {
+        let shared = self.shared.as_ref().map(|s| step(s));
+        match ask(what, shared).await.flatten() {
+            Some(found) => Some(found),
+            None => step(&self.here).await.ok().flatten(),
+        }
+    }
+
     /// Keeps a new file's key until its owner reads it once.
     pub async fn hold_for_pickup(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) {
-        let shared = self
-            .shared
-            .as_ref()
-            .map(|redis| redis.hold_for_pickup(account_id, file_id, name, key.clone()));
         let what = "keeping a key for pickup (it waits on this node only)";
-        if ask(what, shared).await.is_none() {
-            self.here.hold_for_pickup(account_id, file_id, name, key);
-        }
+        let _ = first(what, self.forms(), |store| {
+            store.hold_for_pickup(account_id, file_id, name, key.clone())
+        })
+        .await;
     }
 
     /// Hands out a waiting key once; afterwards it is gone, on every node.
     pub async fn take_waiting(&self, account_id: i64, file_id: &str) -> Option<(String, FileKey)> {
-        let shared = self
-            .shared
-            .as_ref()
-            .map(|redis| redis.take_waiting(account_id, file_id));
-        let shared = ask("taking a waiting key", shared).await.flatten();
-        shared.or_else(|| self.here.take_waiting(account_id, file_id))
+        self.either("taking a waiting key", |store| {
+            store.take_waiting(account_id, file_id)
+        })
+        .await
     }
 
     /// A copy of a waiting key, which stays waiting.
     pub async fn peek_waiting(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
-        let shared = self
-            .shared
-            .as_ref()
-            .map(|redis| redis.peek_waiting(account_id, file_id));
-        let shared = ask("reading a waiting key", shared).await.flatten();
-        shared.or_else(|| self.here.peek_waiting(account_id, file_id))
+        self.either("reading a waiting key", |store| {
+            store.peek_waiting(account_id, file_id)
+        })
+        .await
     }
 
     /// Renames what is held for a file, wherever it is.
     pub async fn rename(&self, account_id: i64, from: &str, to: &str) {
-        if let Some(redis) = &self.shared {
-            redis.rename(account_id, from, to).await;
-        }
-        self.here.rename(account_id, from, to);
+        both("renaming held keys", self.forms(), |store| {
+            store.rename(account_id, from, to)
+        })
+        .await;
     }
 
     /// The account's waiting keys, soonest to expire first.
@@ -93,23 +173,19 @@ impl Keyring {
     /// Unlocks a file for its owner; returns the wall-clock expiry. Without
     /// Redis, the unlock holds on this node only.
     pub async fn unlock(&self, account_id: i64, file_id: &str, name: &str, key: FileKey) -> i64 {
-        let shared = self
-            .shared
-            .as_ref()
-            .map(|redis| redis.unlock(account_id, file_id, name, key.clone()));
-        match ask("unlocking (on this node only)", shared).await {
-            Some(until) => until,
-            None => self.here.unlock(account_id, file_id, name, key),
-        }
+        let what = "unlocking (on this node only)";
+        first(what, self.forms(), |store| {
+            store.unlock(account_id, file_id, name, key.clone())
+        })
+        .await
+        .unwrap_or_default()
     }
 
     pub async fn unlocked_key(&self, account_id: i64, file_id: &str) -> Option<FileKey> {
-        let shared = self
-            .shared
-            .as_ref()
-            .map(|redis| redis.unlocked_key(account_id, file_id));
-        let shared = ask("reading an unlock", shared).await.flatten();
-        shared.or_else(|| self.here.unlocked_key(account_id, file_id))
+        self.either("reading an unlock", |store| {
+            store.unlocked_key(account_id, file_id)
+        })
+        .await
     }
 
     /// The account's unlocked files (id to wall-clock expiry).
@@ -146,10 +222,10 @@ impl Keyring {
 
     /// Forgets what is held for a deleted file, wherever it is.
     pub async fn forget_file(&self, account_id: i64, file_id: &str) {
-        if let Some(redis) = &self.shared {
-            redis.forget_file(account_id, file_id).await;
-        }
-        self.here.forget_file(account_id, file_id);
+        both("forgetting a file's keys", self.forms(), |store| {
+            store.forget_file(account_id, file_id)
+        })
+        .await;
     }
 
     /// Drops expired keys from memory (Redis expires its own).
