@@ -66,11 +66,11 @@ async fn collect_locked(files: &Files, grace: Duration) -> Result<SweepReport, F
         let Some(id) = FileId::from_hex(&upload.file_id) else {
             continue;
         };
-        let store = files.store().clone();
-        let (account_id, upload_id) = (upload.account_id, upload.upload_id.clone());
-        tokio::task::spawn_blocking(move || store.abort_upload(account_id, &id, &upload_id))
-            .await
-            .map_err(|e| FilesError::internal(format!("collector task failed: {e}")))??;
+        let account_id = upload.account_id;
+        files
+            .store()
+            .abort_upload(account_id, id, &upload.upload_id)
+            .await?;
         files.db().pending_upload_ended(&upload.file_id).await?;
         tracing::info!(
             account_id,

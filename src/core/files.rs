@@ -397,17 +397,13 @@ impl Files {
     /// on a shared store), and reports rows with no blob.
     pub async fn sweep(&self, grace: Duration) -> Result<SweepReport, FilesError> {
         let known: HashSet<(i64, String)> = self.db.all_file_refs().await?.into_iter().collect();
-        let store = self.store.clone();
-        blocking(move || Ok(store.sweep(&known, grace)?)).await
+        Ok(self.store.sweep(known, grace).await?)
     }
 
     /// Removing a blob whose row is already gone can fail without harm to
     /// the user: the next sweep removes it.
     async fn remove_blob(&self, account_id: i64, id: &FileId) {
-        let store = self.store.clone();
-        let id = *id;
-        let result = blocking(move || Ok(store.remove(account_id, &id)?)).await;
-        if let Err(e) = result {
+        if let Err(e) = self.store.remove(account_id, *id).await {
             tracing::warn!(account_id, file = %id, error = %e, "blob left for the collector");
         }
     }

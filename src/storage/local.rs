@@ -16,6 +16,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
 use super::{BlobReader, BlobStore, PendingBlob, SweepReport};
 use crate::private_fs::{private_dir, private_file};
 use crate::vault::FileId;
@@ -96,62 +99,38 @@ impl BlobStore for LocalStore {
         Ok(Box::new(File::open(self.blob_path(account_id, id))?))
     }
 
-    fn remove(&self, account_id: i64, id: &FileId) -> io::Result<()> {
-        match fs::remove_file(self.blob_path(account_id, id)) {
-            Ok(()) => sync_dir(&self.account_dir(account_id)),
+    fn remove(&self, account_id: i64, id: FileId) -> BoxFuture<'_, io::Result<()>> {
+        let (blob, dir) = (
+            self.blob_path(account_id, &id),
+            self.account_dir(account_id),
+        );
+        on_pool(move || match fs::remove_file(blob) {
+            Ok(()) => sync_dir(&dir),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
-        }
+        })
     }
 
     /// Runs at start-up only, when no upload of this node is in flight, so
     /// everything unfinished or unnamed goes at once (`grace` is for shared
     /// stores). Entries that are not ours (other names) are left alone.
-    fn sweep(&self, known: &HashSet<(i64, String)>, _grace: Duration) -> io::Result<SweepReport> {
-        let mut report = SweepReport::default();
-        let mut present = HashSet::new();
-        for account_entry in fs::read_dir(&self.root)? {
-            let account_entry = account_entry?;
-            let Some(account_id) = account_entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i64>().ok())
-            else {
-                continue;
-            };
-            if !account_entry.file_type()?.is_dir() {
-                continue;
-            }
-            private_dir(&account_entry.path())?;
-            for entry in fs::read_dir(account_entry.path())? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else { continue };
-                if let Some(stem) = name.strip_suffix(PART_SUFFIX) {
-                    if FileId::from_hex(stem).is_some() {
-                        fs::remove_file(entry.path())?;
-                        report.partial_removed += 1;
-                    }
-                } else if FileId::from_hex(name).is_some() {
-                    let key = (account_id, name.to_string());
-                    if known.contains(&key) {
-                        private_file(&entry.path())?;
-                        present.insert(key);
-                    } else {
-                        fs::remove_file(entry.path())?;
-                        report.orphans_removed += 1;
-                    }
-                }
-            }
-        }
-        report.missing_blobs = known.difference(&present).cloned().collect();
-        report.missing_blobs.sort();
-        Ok(report)
+    fn sweep(
+        &self,
+        known: HashSet<(i64, String)>,
+        _grace: Duration,
+    ) -> BoxFuture<'_, io::Result<SweepReport>> {
+        let root = self.root.clone();
+        on_pool(move || sweep(&root, &known))
     }
 
     /// A local upload leaves only a `.part` file, which the sweep removes.
-    fn abort_upload(&self, _account_id: i64, _id: &FileId, _upload_id: &str) -> io::Result<()> {
-        Ok(())
+    fn abort_upload<'a>(
+        &'a self,
+        _account_id: i64,
+        _id: FileId,
+        _upload_id: &'a str,
+    ) -> BoxFuture<'a, io::Result<()>> {
+        futures::future::ready(Ok(())).boxed()
     }
 
     fn shared(&self) -> bool {
@@ -189,6 +168,61 @@ struct LocalPending {
     written: u64,
     /// Bytes already handed to writeback.
     written_back: u64,
+}
+
+/// The sweep of a local folder (see `BlobStore::sweep`).
+fn sweep(root: &Path, known: &HashSet<(i64, String)>) -> io::Result<SweepReport> {
+    let mut report = SweepReport::default();
+    let mut present = HashSet::new();
+    for account_entry in fs::read_dir(root)? {
+        let account_entry = account_entry?;
+        let Some(account_id) = account_entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if !account_entry.file_type()?.is_dir() {
+            continue;
+        }
+        private_dir(&account_entry.path())?;
+        for entry in fs::read_dir(account_entry.path())? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(stem) = name.strip_suffix(PART_SUFFIX) {
+                if FileId::from_hex(stem).is_some() {
+                    fs::remove_file(entry.path())?;
+                    report.partial_removed += 1;
+                }
+            } else if FileId::from_hex(name).is_some() {
+                let key = (account_id, name.to_string());
+                if known.contains(&key) {
+                    private_file(&entry.path())?;
+                    present.insert(key);
+                } else {
+                    fs::remove_file(entry.path())?;
+                    report.orphans_removed += 1;
+                }
+            }
+        }
+    }
+    report.missing_blobs = known.difference(&present).cloned().collect();
+    report.missing_blobs.sort();
+    Ok(report)
+}
+
+/// Runs file work on the blocking pool, as a future.
+fn on_pool<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> BoxFuture<'static, io::Result<T>> {
+    async move {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| io::Error::other(format!("storage task failed: {e}")))?
+    }
+    .boxed()
 }
 
 impl PendingBlob for LocalPending {

@@ -5,8 +5,11 @@
 //!   set of blobs: multipart uploads in constant memory, ranged reads.
 //!
 //! A blob is named by its account and file id, never by the file's name, so
-//! a rename stays a database update. Every method blocks: the core calls
-//! them from the blocking pool, where the vault's own I/O runs too.
+//! a rename stays a database update. Writing and reading a blob block: the
+//! core does them on the blocking pool, where the vault's own I/O runs too.
+//! Removing blobs, sweeping and aborting uploads are futures: an object
+//! store does them over the network without holding a pool thread, and the
+//! local folder takes its file work to the pool itself.
 //!
 //! Whatever a crash or a failed upload leaves behind is a blob (or an
 //! unfinished multipart upload) that no file record names; [`BlobStore::sweep`]
@@ -53,16 +56,25 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> io::Result<Box<dyn BlobReader>>;
 
     /// Removes a finished blob; one already gone is not an error.
-    fn remove(&self, account_id: i64, id: &FileId) -> io::Result<()>;
+    fn remove(&self, account_id: i64, id: FileId) -> BoxFuture<'_, io::Result<()>>;
 
     /// Removes unfinished uploads and blobs no record in `known` names
     /// (`(account id, file id hex)`) once they are older than `grace`, and
     /// lists records whose blob is missing.
-    fn sweep(&self, known: &HashSet<(i64, String)>, grace: Duration) -> io::Result<SweepReport>;
+    fn sweep(
+        &self,
+        known: HashSet<(i64, String)>,
+        grace: Duration,
+    ) -> BoxFuture<'_, io::Result<SweepReport>>;
 
     /// Ends an unfinished upload another node (or this one, before a crash)
     /// left behind, named by what [`UploadJournal::started`] was told.
-    fn abort_upload(&self, account_id: i64, id: &FileId, upload_id: &str) -> io::Result<()>;
+    fn abort_upload<'a>(
+        &'a self,
+        account_id: i64,
+        id: FileId,
+        upload_id: &'a str,
+    ) -> BoxFuture<'a, io::Result<()>>;
 
     /// Whether other nodes may share this store, so clean-up must run
     /// periodically under a lock rather than once at start-up.

@@ -17,7 +17,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
@@ -222,73 +223,86 @@ impl BlobStore for S3Store {
         )))
     }
 
-    fn remove(&self, account_id: i64, id: &FileId) -> io::Result<()> {
-        let path = self.path(account_id, id);
-        let shared = &self.shared;
-        let result = shared.runtime.block_on(
-            shared
+    fn remove(&self, account_id: i64, id: FileId) -> BoxFuture<'_, io::Result<()>> {
+        async move {
+            let path = self.path(account_id, &id);
+            let shared = &self.shared;
+            let result = shared
                 .retry
-                .run("delete blob", || shared.client.delete(&path)),
-        );
-        match result {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
-    }
-
-    fn sweep(&self, known: &HashSet<(i64, String)>, grace: Duration) -> io::Result<SweepReport> {
-        let shared = &self.shared;
-        let prefix = (!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str()));
-        let listed: Vec<_> = shared.runtime.block_on(async {
-            shared
-                .client
-                .list(prefix.as_ref())
-                .collect::<Vec<_>>()
-                .await
-        });
-        let cutoff = unix_now().saturating_sub(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
-        let mut report = SweepReport::default();
-        let mut present = HashSet::new();
-        for meta in listed {
-            let meta = meta.map_err(|e| super::Unavailable::io(format!("listing blobs: {e}")))?;
-            let Some(key) = self.parse(&meta.location) else {
-                continue;
-            };
-            if known.contains(&key) {
-                present.insert(key);
-            } else if meta.last_modified.timestamp() < cutoff {
-                let location = meta.location.clone();
-                shared.runtime.block_on(
-                    shared
-                        .retry
-                        .run("delete orphan", || shared.client.delete(&location)),
-                )?;
-                report.orphans_removed += 1;
+                .run("delete blob", || shared.client.delete(&path))
+                .await;
+            match result {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
             }
         }
-        report.missing_blobs = known.difference(&present).cloned().collect();
-        report.missing_blobs.sort();
-        Ok(report)
+        .boxed()
     }
 
-    fn abort_upload(&self, account_id: i64, id: &FileId, upload_id: &str) -> io::Result<()> {
-        let path = self.path(account_id, id);
-        let shared = &self.shared;
-        let upload_id = upload_id.to_string();
-        let result = shared
-            .runtime
-            .block_on(shared.retry.run("abort upload", || {
-                object_store::multipart::MultipartStore::abort_multipart(
-                    &shared.client,
-                    &path,
-                    &upload_id,
-                )
-            }));
-        match result {
-            // Completed or aborted already.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
+    fn sweep(
+        &self,
+        known: HashSet<(i64, String)>,
+        grace: Duration,
+    ) -> BoxFuture<'_, io::Result<SweepReport>> {
+        async move {
+            let shared = &self.shared;
+            let prefix = (!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str()));
+            let listed: Vec<_> = shared.client.list(prefix.as_ref()).collect().await;
+            let cutoff =
+                unix_now().saturating_sub(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
+            let mut report = SweepReport::default();
+            let mut present = HashSet::new();
+            for meta in listed {
+                let meta =
+                    meta.map_err(|e| super::Unavailable::io(format!("listing blobs: {e}")))?;
+                let Some(key) = self.parse(&meta.location) else {
+                    continue;
+                };
+                if known.contains(&key) {
+                    present.insert(key);
+                } else if meta.last_modified.timestamp() < cutoff {
+                    let location = meta.location.clone();
+                    shared
+                        .retry
+                        .run("delete orphan", || shared.client.delete(&location))
+                        .await?;
+                    report.orphans_removed += 1;
+                }
+            }
+            report.missing_blobs = known.difference(&present).cloned().collect();
+            report.missing_blobs.sort();
+            Ok(report)
         }
+        .boxed()
+    }
+
+    fn abort_upload<'a>(
+        &'a self,
+        account_id: i64,
+        id: FileId,
+        upload_id: &'a str,
+    ) -> BoxFuture<'a, io::Result<()>> {
+        async move {
+            let path = self.path(account_id, &id);
+            let shared = &self.shared;
+            let upload_id = upload_id.to_string();
+            let result = shared
+                .retry
+                .run("abort upload", || {
+                    object_store::multipart::MultipartStore::abort_multipart(
+                        &shared.client,
+                        &path,
+                        &upload_id,
+                    )
+                })
+                .await;
+            match result {
+                // Completed or aborted already.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        }
+        .boxed()
     }
 
     fn shared(&self) -> bool {
