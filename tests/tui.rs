@@ -883,6 +883,10 @@ async fn folders_open_filter_make_rename_and_delete() {
         line_with(&screen, "projects/").contains("folder"),
         "{screen}"
     );
+    assert!(
+        screen.contains("Files (1) · 1 folder "),
+        "one folder, one word:\n{screen}"
+    );
 
     session.send(ENTER).await;
     let screen = session.wait_for("in /projects").await;

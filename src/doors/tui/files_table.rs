@@ -15,7 +15,7 @@ use super::cells::{fit, human_rate, width};
 use super::theme::Theme;
 use crate::core::{Direction, Transfer};
 use crate::text::escape::escape;
-use crate::text::size::human_size;
+use crate::text::size::{counted, human_size};
 use crate::text::time::{unix_now, utc_datetime};
 
 const SIZE_WIDTH: u16 = 10;
@@ -159,7 +159,8 @@ pub fn draw(frame: &mut Frame, dash: &Dashboard, area: Rect, theme: &Theme) {
     let entries = dash.entries();
     let mut title = format!(" Files ({}) ", dash.files.len());
     if !dash.folders.is_empty() {
-        title.push_str(&format!("· {} folders ", dash.folders.len()));
+        let folders = counted(dash.folders.len() as u64, "folder");
+        title.push_str(&format!("· {folders} "));
     }
     if !dash.folder.is_empty() {
         title.push_str(&format!("· in /{} ", escape(&dash.folder)));
