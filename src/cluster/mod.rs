@@ -5,9 +5,11 @@
 //! (`keyring/`), news between sessions (`events/`), and the Redis form of
 //! the claims on names being written (`claims.rs`; the rule is the core's).
 //!
-//! Each piece has two forms behind one trait: this node's memory, and
-//! Redis for every node; and one shape of choosing between them ([`both`]
-//! and [`first`]): a change goes to both, a question goes to Redis while it
+//! Each piece has two forms: this node's memory, and Redis for every node
+//! (for the limits, key windows and held keys, behind one trait each;
+//! events are always delivered here and also relayed, so nothing is chosen
+//! between theirs); and one shape of choosing between them ([`both`],
+//! [`first`], [`ask`]): a change goes to both, a question goes to Redis while it
 //! answers, and when it does not (or there is no `[cluster] redis_url`),
 //! this node's memory answers and the log says so, once in a while
 //! ([`unavailable`]). A node falls back to what it knows itself, never to
