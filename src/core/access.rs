@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use crate::cluster::events::{Direction, Event};
 use crate::cluster::keyring::WaitingKey;
+use crate::core::budgets::OpenFile;
 use crate::core::download::Download;
+use crate::core::files::BlobRead;
 use crate::core::progress::Progress;
 use crate::core::{logged, Core, FileKey, FileRecord, FilesError, VaultError, Who};
 use crate::db::Action;
@@ -168,19 +170,27 @@ impl Core {
                 .await;
                 return Err(FilesError::Locked);
             };
-            let (record, reader) = self.files.open_record(record, &key).await?;
-            self.audit(
-                who,
-                Action::Download,
-                &format!("{name:?}, {} bytes", record.size),
-            )
-            .await;
-            telemetry::download_opened();
-            let download = self.watched(who, &record, Download::new(reader, open));
-            Ok((record, download))
+            let opened = self.files.open_record(record, &key).await?;
+            Ok(self.opened(who, &name, opened, open).await)
         }
         .await;
         logged(who, "open unlocked", result)
+    }
+
+    /// A file opened for reading: its audit row, its count, and the
+    /// download itself, watched.
+    async fn opened(
+        &self,
+        who: &Who,
+        name: &str,
+        (record, reader): (FileRecord, BlobRead),
+        open: OpenFile,
+    ) -> (FileRecord, Download) {
+        let detail = format!("{name:?}, {} bytes", record.size);
+        self.audit(who, Action::Download, &detail).await;
+        telemetry::download_opened();
+        let download = self.watched(who, &record, Download::new(reader, open));
+        (record, download)
     }
 
     /// A download that logs its internal errors with who read it and
@@ -209,17 +219,7 @@ impl Core {
         let result = async {
             let open = who.take_open_file()?;
             match self.files.open(who.account_id, name, key).await {
-                Ok((record, reader)) => {
-                    self.audit(
-                        who,
-                        Action::Download,
-                        &format!("{name:?}, {} bytes", record.size),
-                    )
-                    .await;
-                    telemetry::download_opened();
-                    let download = self.watched(who, &record, Download::new(reader, open));
-                    Ok((record, download))
-                }
+                Ok(opened) => Ok(self.opened(who, name, opened, open).await),
                 Err(e) => {
                     self.audit(who, Action::Refused, &format!("download of {name:?}: {e}"))
                         .await;
