@@ -29,12 +29,17 @@ use crate::core::{Config, SessionSlots};
 
 pub use connection::{ConnectionInfo, Login};
 
-/// How long sessions get to say goodbye after a shutdown was asked for.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How long a transfer in flight gets to finish after a shutdown was asked
-/// for, before its client is told and its channel closed: within
-/// [`SHUTDOWN_GRACE`], so the line reaches the client.
+/// for, before its client is told and its channel closed.
 const TRANSFER_GRACE: Duration = Duration::from_secs(2);
+/// How long a told client gets to take its goodbye before the connection is
+/// dropped. The sentence and the channel's close queue behind the data the
+/// client has not read yet (OpenSSH lets 2 MiB be in flight), so this is
+/// counted from the telling: a client reading at 1 MiB/s still gets them.
+const GOODBYE_GRACE: Duration = Duration::from_secs(3);
+/// How long a connection gets after a shutdown was asked for: a transfer's
+/// grace, then the goodbye. Terminal UIs say theirs within it.
+const SHUTDOWN_GRACE: Duration = TRANSFER_GRACE.saturating_add(GOODBYE_GRACE);
 /// How long a connection closed at the login deadline gets to take its
 /// goodbye before it is dropped.
 const DISCONNECT_GRACE: Duration = Duration::from_millis(500);
