@@ -226,7 +226,10 @@ fn users_list_disable_enable_delete() {
             let mut upload = files
                 .begin_upload(account.id, "a.txt", sfs::vault::FileKey::generate())
                 .expect("upload");
-            upload.write_all(b"hello").expect("write");
+            upload
+                .write(vec![bytes::Bytes::from_static(b"hello")])
+                .await
+                .expect("write");
             let committed = files.commit_upload(upload).await.expect("commit");
             db.close().await;
             let id = FileId::from_hex(&committed.record.id).expect("id");

@@ -52,11 +52,16 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// One batch of an upload.
+fn piece(bytes: &[u8]) -> Vec<bytes::Bytes> {
+    vec![bytes::Bytes::copy_from_slice(bytes)]
+}
+
 async fn upload(files: &Files, name: &str, bytes: &[u8]) -> (sfs::db::FileRecord, FileKey) {
     let mut upload = files
         .begin_upload(ACCOUNT, name, FileKey::generate())
         .expect("begin");
-    upload.write_all(bytes).expect("write");
+    upload.write(piece(bytes)).await.expect("write");
     let committed = files.commit_upload(upload).await.expect("commit");
     (committed.record, committed.key)
 }
@@ -76,7 +81,7 @@ async fn an_upload_is_invisible_until_committed_and_gone_if_abandoned() {
     let mut pending = files
         .begin_upload(ACCOUNT, "report.pdf", FileKey::generate())
         .expect("begin");
-    pending.write_all(&data(10_000, 1)).expect("write");
+    pending.write(piece(&data(10_000, 1))).await.expect("write");
     assert!(
         files.list(ACCOUNT).await.expect("list").is_empty(),
         "not listed while uploading"
@@ -136,7 +141,7 @@ async fn a_finished_upload_of_an_existing_name_replaces_it() {
     let mut second = files
         .begin_upload(ACCOUNT, "same.bin", FileKey::generate())
         .expect("begin");
-    second.write_all(&second_bytes).expect("write");
+    second.write(piece(&second_bytes)).await.expect("write");
     let listed = files.list(ACCOUNT).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(
@@ -231,9 +236,13 @@ async fn the_size_limit_refuses_and_leaves_nothing() {
     let mut pending = files
         .begin_upload(ACCOUNT, "big.bin", FileKey::generate())
         .expect("begin");
-    pending.write_all(&data(9_000, 5)).expect("under the limit");
+    pending
+        .write(piece(&data(9_000, 5)))
+        .await
+        .expect("under the limit");
     let error = pending
-        .write_all(&data(2_000, 6))
+        .write(piece(&data(2_000, 6)))
+        .await
         .expect_err("over the limit");
     assert!(
         error.to_string().contains("10000"),
@@ -258,9 +267,7 @@ async fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
     let mut pending = files
         .begin_upload(ACCOUNT, "huge.bin", FileKey::generate())
         .expect("begin");
-    let outcome = pending
-        .write_all(&data(1 << 20, 7))
-        .map_err(FilesError::from);
+    let outcome = pending.write(piece(&data(1 << 20, 7))).await;
     let error = match outcome {
         Err(e) => {
             drop(pending);
@@ -293,12 +300,14 @@ async fn crash_child() {
     let mut pending = files
         .begin_upload(ACCOUNT, "half.bin", FileKey::generate())
         .expect("begin");
-    pending.write_all(&data(1 << 20, 8)).expect("write");
-    pending.flush().expect("flush");
+    pending
+        .write(piece(&data(1 << 20, 8)))
+        .await
+        .expect("write");
     println!("UPLOADING");
     std::io::stdout().flush().expect("stdout");
     loop {
-        pending.write_all(&data(4096, 9)).expect("write");
+        pending.write(piece(&data(4096, 9))).await.expect("write");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

@@ -473,3 +473,20 @@ fn the_cluster_layer_sits_below_auth_and_the_core() {
         .collect();
     assert!(patched.is_empty(), "{patched:?}");
 }
+
+#[test]
+fn blob_storage_waits_in_async_code_not_by_driving_the_runtime() {
+    // An upload waiting for the store's budget or its parts must not hold
+    // a pool thread (core/upload.rs); readers wait on their own channel.
+    let blocking: Vec<String> = modules()
+        .into_iter()
+        .filter(|(module, _)| {
+            ["storage", "core"]
+                .iter()
+                .any(|layer| module == layer || module.starts_with(&format!("{layer}::")))
+        })
+        .filter(|(_, text)| text.contains("block_on("))
+        .map(|(module, _)| module)
+        .collect();
+    assert!(blocking.is_empty(), "{blocking:?}");
+}

@@ -14,7 +14,7 @@
 //! collector on a shared store).
 
 use std::collections::HashSet;
-use std::io::{self, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,8 @@ use crate::vault::{FileId, FileKey, VaultReader, VaultWriter};
 
 /// A blob being read.
 pub type BlobRead = VaultReader<Box<dyn BlobReader>>;
-type BlobWrite = VaultWriter<Box<dyn PendingBlob>>;
+/// Seals into a buffer that each batch empties into the blob.
+type BlobWrite = VaultWriter<Vec<u8>>;
 
 /// The account's files, over one database and one blob store.
 #[derive(Clone)]
@@ -41,10 +42,10 @@ pub struct Files {
     max_file_bytes: u64,
 }
 
-/// An upload in progress: plaintext goes in through [`Write`], sealed chunks
-/// go to a pending blob, created with the first bytes. Blocking I/O:
-/// drive it from a blocking task. Dropped before it is sealed, it leaves
-/// nothing behind.
+/// An upload in progress: plaintext goes in batch by batch
+/// ([`Upload::write`]), is sealed on the blocking pool, and what it sealed
+/// goes to a pending blob, created with the first batch. Dropped before it
+/// is sealed, it leaves nothing behind.
 pub struct Upload {
     account_id: i64,
     name: String,
@@ -53,10 +54,12 @@ pub struct Upload {
     chunk_size: u32,
     max_file_bytes: u64,
     store: Arc<dyn BlobStore>,
-    /// `None` until the first write: creating the blob is blocking I/O, so
-    /// it happens on the blocking pool with the first batch (for a small
-    /// file, in the same task that seals it).
-    writer: Option<BlobWrite>,
+    /// Both `None` until the first batch. The writer seals into its buffer,
+    /// which is emptied into the blob after every batch.
+    sealing: Option<BlobWrite>,
+    blob: Option<Box<dyn PendingBlob>>,
+    /// Plaintext bytes sealed or being sealed.
+    received: u64,
 }
 
 /// A finished upload, durable but not yet recorded (see
@@ -81,46 +84,70 @@ impl Upload {
 
     /// Plaintext bytes received so far.
     pub fn received(&self) -> u64 {
-        self.writer.as_ref().map_or(0, VaultWriter::plaintext_len)
+        self.received
     }
 
-    /// The blob's writer, creating the blob on first use.
-    fn writer(&mut self) -> Result<&mut BlobWrite, FilesError> {
-        let writer = match self.writer.take() {
-            Some(writer) => writer,
-            None => {
-                let blob = self.store.create(self.account_id, &self.id)?;
-                // No buffering: the writer hands the file whole batches of tokens.
-                VaultWriter::new(blob, &self.key, self.id, self.chunk_size)?
-            }
-        };
-        Ok(self.writer.insert(writer))
-    }
-
-    /// The writer, for sealing; an empty file gets its blob here.
-    fn into_writer(mut self) -> Result<BlobWrite, FilesError> {
-        self.writer()?;
-        self.writer
-            .ok_or_else(|| FilesError::internal("upload lost its writer"))
-    }
-}
-
-impl Write for Upload {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let after = self.received().saturating_add(buf.len() as u64);
+    /// Seals `batch` and sends what it sealed to the blob. A batch that
+    /// would take the file past `max_file_bytes` is refused whole.
+    pub async fn write(&mut self, batch: Vec<Bytes>) -> Result<(), FilesError> {
+        let len: u64 = batch.iter().map(|piece| piece.len() as u64).sum();
+        let after = self.received().saturating_add(len);
         if self.max_file_bytes > 0 && after > self.max_file_bytes {
-            return Err(io::Error::other(FilesError::TooLarge {
+            return Err(FilesError::TooLarge {
                 limit: self.max_file_bytes,
-            }));
+            });
         }
-        self.writer().map_err(io::Error::other)?.write(buf)
+        self.seal_and_send(batch, false).await
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        match &mut self.writer {
-            Some(writer) => writer.flush(),
-            None => Ok(()),
+    /// Seals `tail` and the last chunk, sends them and makes the blob
+    /// durable under its final name; returns the plaintext length.
+    async fn finish(mut self, tail: Vec<Bytes>) -> Result<u64, FilesError> {
+        self.seal_and_send(tail, true).await?;
+        let size = self.received;
+        let blob = self
+            .blob
+            .take()
+            .ok_or_else(|| FilesError::internal("upload lost its blob"))?;
+        blob.commit().await?;
+        Ok(size)
+    }
+
+    /// Seals `pieces` (and the last chunk if `last`) on the blocking pool,
+    /// then sends the sealed bytes from here: a store that waits (an object
+    /// store's parts, its budget) waits without a pool thread.
+    async fn seal_and_send(&mut self, pieces: Vec<Bytes>, last: bool) -> Result<(), FilesError> {
+        if self.blob.is_none() {
+            self.blob = Some(self.store.create(self.account_id, self.id).await?);
         }
+        let writer = match self.sealing.take() {
+            Some(writer) => writer,
+            None => VaultWriter::new(Vec::new(), &self.key, self.id, self.chunk_size)?,
+        };
+        let (writer, sealed, received) = blocking(move || -> Result<_, FilesError> {
+            let mut writer = writer;
+            for piece in &pieces {
+                writer.write_all(piece)?;
+            }
+            if last {
+                let (sealed, received) = writer.finish()?;
+                return Ok((None, sealed, received));
+            }
+            let sealed = std::mem::take(writer.get_mut());
+            let received = writer.plaintext_len();
+            Ok((Some(writer), sealed, received))
+        })
+        .await?;
+        self.sealing = writer;
+        self.received = received;
+        if !sealed.is_empty() {
+            let blob = self
+                .blob
+                .as_mut()
+                .ok_or_else(|| FilesError::internal("upload lost its blob"))?;
+            blob.send(Bytes::from(sealed)).await?;
+        }
+        Ok(())
     }
 }
 
@@ -160,7 +187,9 @@ impl Files {
             chunk_size: self.chunk_size,
             max_file_bytes: self.max_file_bytes,
             store: self.store.clone(),
-            writer: None,
+            sealing: None,
+            blob: None,
+            received: 0,
         })
     }
 
@@ -179,11 +208,10 @@ impl Files {
     /// [`Files::commit_sealed`], and a crash before that leaves a blob the
     /// sweep removes. The door delivers the key in between, so no listed
     /// file is ever without a key somebody got. `tail` is the data not yet
-    /// written: in one trip to the blocking pool, a small file is created,
-    /// written, sealed and made durable.
+    /// written, sealed with the last chunk (a small file is all tail).
     pub async fn seal_upload(
         &self,
-        mut upload: Upload,
+        upload: Upload,
         tail: Vec<Bytes>,
     ) -> Result<Sealed, FilesError> {
         let (account_id, name, id, key, chunk_size) = (
@@ -193,15 +221,7 @@ impl Files {
             upload.key.clone(),
             upload.chunk_size,
         );
-        let size = blocking(move || -> Result<u64, FilesError> {
-            for piece in &tail {
-                upload.write_all(piece).map_err(FilesError::from)?;
-            }
-            let (blob, size) = upload.into_writer()?.finish()?;
-            blob.commit()?;
-            Ok(size)
-        })
-        .await?;
+        let size = upload.finish(tail).await?;
         Ok(Sealed {
             record: FileRecord {
                 id: id.to_hex(),

@@ -1,11 +1,14 @@
 //! Streaming uploads for the async front doors (sftp, scp, `ssh … put`).
 //!
-//! The vault seals and writes with blocking I/O. An upload collects what the
-//! client sends into a batch and hands each full batch to the blocking pool,
-//! one batch at a time: while it is written the door collects the next, and
-//! a client faster than the disk waits for it. No thread is held between
-//! batches, so an idle upload costs its buffers and nothing else — a user
-//! with many idle open files cannot starve the pool everyone shares.
+//! An upload collects what the client sends into a batch and hands each
+//! full batch to a task of its own, one batch at a time: the task seals it
+//! on the blocking pool and sends the sealed bytes to the blob store from
+//! async code. While a batch is written the door collects the next, and a
+//! client faster than the store waits for it. No thread is held between
+//! batches, nor while the store makes an upload wait (an object store's
+//! budget and parts), so an idle or waiting upload costs its buffers and
+//! nothing else — a user with many open files cannot starve the pool
+//! everyone shares.
 //!
 //! Progress goes out on the event bus (`progress.rs`: open terminal UIs
 //! show bytes, rate and percentage).
@@ -45,7 +48,7 @@ use crate::db::{FileRecord, Replacing};
 use crate::telemetry;
 use crate::vault::FileKey;
 
-/// Bytes collected before a batch goes to the blocking pool: a vault batch
+/// Bytes collected before a batch is sealed: a vault batch
 /// (eight 64 KiB chunks). With one batch being written and one collecting,
 /// an upload buffers at most about twice this.
 const BATCH_BYTES: usize = 512 * 1024;
@@ -265,17 +268,14 @@ impl UploadStream {
         Ok(())
     }
 
-    /// Sends the collected batch to the blocking pool, after the one before
+    /// Sends the collected batch to be sealed and stored, after the one before
     /// it is written.
     async fn flush(&mut self, held: &mut Held) -> Result<(), FilesError> {
         let mut upload = wait_idle(held).await?;
         let batch = std::mem::take(&mut held.batch);
         held.batch_len = 0;
-        held.writing = Some(tokio::task::spawn_blocking(move || {
-            let result = batch
-                .iter()
-                .try_for_each(|piece| std::io::Write::write_all(&mut upload, piece))
-                .map_err(FilesError::from);
+        held.writing = Some(tokio::spawn(async move {
+            let result = upload.write(batch).await;
             (upload, result)
         }));
         Ok(())

@@ -14,8 +14,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
@@ -67,27 +69,34 @@ impl BlobStore for LocalStore {
             .into_owned()
     }
 
-    fn create(&self, account_id: i64, id: &FileId) -> io::Result<Box<dyn PendingBlob>> {
+    fn create(
+        &self,
+        account_id: i64,
+        id: FileId,
+    ) -> BoxFuture<'_, io::Result<Box<dyn PendingBlob>>> {
         let dir = self.account_dir(account_id);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
-        let final_path = dir.join(id.to_hex());
-        let part_path = dir.join(format!("{}{PART_SUFFIX}", id.to_hex()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&part_path)?;
-        Ok(Box::new(LocalPending {
-            file,
-            part_path,
-            final_path,
-            committed: false,
-            written: 0,
-            written_back: 0,
-        }))
+        on_pool(move || {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)?;
+            let final_path = dir.join(id.to_hex());
+            let part_path = dir.join(format!("{}{PART_SUFFIX}", id.to_hex()));
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&part_path)?;
+            let pending: Box<dyn PendingBlob> = Box::new(LocalPending {
+                file: Arc::new(file),
+                part_path,
+                final_path,
+                committed: false,
+                written: 0,
+                written_back: 0,
+            });
+            Ok(pending)
+        })
     }
 
     fn open(
@@ -161,7 +170,8 @@ impl BlobStore for LocalStore {
 /// (or after a failed commit) removes the partial file, so an abandoned
 /// upload leaves nothing behind.
 struct LocalPending {
-    file: File,
+    /// Shared with the pool task writing to it (`&File` writes).
+    file: Arc<File>,
     part_path: PathBuf,
     final_path: PathBuf,
     committed: bool,
@@ -226,35 +236,38 @@ fn on_pool<T: Send + 'static>(
 }
 
 impl PendingBlob for LocalPending {
+    fn send(&mut self, data: Bytes) -> BoxFuture<'_, io::Result<()>> {
+        let file = self.file.clone();
+        let (start, written_back) = (self.written, self.written_back);
+        let end = start + data.len() as u64;
+        async move {
+            let written_back = on_pool(move || {
+                (&*file).write_all(&data)?;
+                if end - written_back < WRITEBACK_EVERY {
+                    return Ok(written_back);
+                }
+                start_writeback(&file, written_back, end - written_back);
+                Ok(end)
+            })
+            .await?;
+            self.written = end;
+            self.written_back = written_back;
+            Ok(())
+        }
+        .boxed()
+    }
+
     /// Makes the blob durable and moves it into place.
-    fn commit(mut self: Box<Self>) -> io::Result<()> {
-        self.file.sync_all()?;
-        fs::rename(&self.part_path, &self.final_path)?;
-        self.committed = true;
-        if let Some(dir) = self.final_path.parent() {
-            sync_dir(dir)?;
-        }
-        Ok(())
-    }
-}
-
-impl Write for LocalPending {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.written += n as u64;
-        if self.written - self.written_back >= WRITEBACK_EVERY {
-            start_writeback(
-                &self.file,
-                self.written_back,
-                self.written - self.written_back,
-            );
-            self.written_back = self.written;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+    fn commit(mut self: Box<Self>) -> BoxFuture<'static, io::Result<()>> {
+        on_pool(move || {
+            self.file.sync_all()?;
+            fs::rename(&self.part_path, &self.final_path)?;
+            self.committed = true;
+            match self.final_path.parent() {
+                Some(dir) => sync_dir(dir),
+                None => Ok(()),
+            }
+        })
     }
 }
 

@@ -5,20 +5,23 @@
 //!   set of blobs: multipart uploads in constant memory, ranged reads.
 //!
 //! A blob is named by its account and file id, never by the file's name, so
-//! a rename stays a database update. Writing and reading a blob block: the
-//! core does them on the blocking pool, where the vault's own I/O runs too.
-//! Removing blobs, sweeping and aborting uploads are futures: an object
-//! store does them over the network without holding a pool thread, and the
-//! local folder takes its file work to the pool itself.
+//! a rename stays a database update. Writing a blob, removing blobs,
+//! sweeping and aborting uploads are futures: an object store does them over
+//! the network without holding a pool thread (an upload waits for its budget
+//! and its parts in async code), and the local folder takes its file work to
+//! the blocking pool itself. Reading a blob blocks: the vault reads it on
+//! the blocking pool, and the S3 reader's pool thread waits for its own
+//! data, which async tasks fetch.
 //!
 //! Whatever a crash or a failed upload leaves behind is a blob (or an
 //! unfinished multipart upload) that no file record names; [`BlobStore::sweep`]
 //! removes those, and reports records whose blob is missing.
 
 use std::collections::HashSet;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Seek};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use crate::vault::FileId;
@@ -44,7 +47,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Starts a new blob; nothing is visible until [`PendingBlob::commit`],
     /// and dropping it uncommitted leaves nothing (or only what
     /// [`BlobStore::sweep`] removes).
-    fn create(&self, account_id: i64, id: &FileId) -> io::Result<Box<dyn PendingBlob>>;
+    fn create(
+        &self,
+        account_id: i64,
+        id: FileId,
+    ) -> BoxFuture<'_, io::Result<Box<dyn PendingBlob>>>;
 
     /// Opens a finished blob of `stored_len` bytes (known from its record,
     /// see FORMAT.md: no extra round trip to ask the store).
@@ -86,10 +93,15 @@ pub trait BlobStore: Send + Sync + 'static {
     fn room(&self) -> io::Result<Option<(u64, u64)>>;
 }
 
-/// A blob being written.
-pub trait PendingBlob: Write + Send {
+/// A blob being written, in order. After a failed or unfinished `send` the
+/// blob is incomplete: drop it.
+pub trait PendingBlob: Send {
+    /// Appends `data` (sealed bytes). Waits while the store has no room for
+    /// it: a full disk's writes, an object store's parts in flight.
+    fn send(&mut self, data: Bytes) -> BoxFuture<'_, io::Result<()>>;
+
     /// Makes the blob durable and visible under its final name.
-    fn commit(self: Box<Self>) -> io::Result<()>;
+    fn commit(self: Box<Self>) -> BoxFuture<'static, io::Result<()>>;
 }
 
 /// A finished blob being read, in any order.

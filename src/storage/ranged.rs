@@ -9,6 +9,10 @@
 //! GET; reading on from there starts a new stream. A stream cut short is
 //! picked up again where it stopped. The blob's length comes from its
 //! record, so opening costs no request.
+//!
+//! The reader is the vault's `Read + Seek`, used on the blocking pool: its
+//! requests run as tasks on the store's runtime, and the pool thread waits
+//! for the answer on a channel (never by driving the runtime itself).
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -17,7 +21,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::s3_client::Shared;
@@ -126,15 +130,22 @@ impl RangedReader {
         }
     }
 
-    /// One ranged GET of `size` bytes at `at`.
+    /// One ranged GET of `size` bytes at `at`, made by a task; this (pool)
+    /// thread waits for its answer.
     fn fetch(&self, at: u64, size: u64) -> io::Result<Bytes> {
         let end = (at + size).min(self.len);
-        let shared = &self.shared;
-        let bytes = shared.runtime.block_on(
-            shared
+        let (shared, path) = (self.shared.clone(), self.path.clone());
+        let (answer, answered) = oneshot::channel();
+        self.shared.runtime.spawn(async move {
+            let got = shared
                 .retry
-                .run("read blob", || shared.client.get_range(&self.path, at..end)),
-        )?;
+                .run("read blob", || shared.client.get_range(&path, at..end))
+                .await;
+            let _ = answer.send(got);
+        });
+        let bytes = answered
+            .blocking_recv()
+            .map_err(|_| io::Error::other("reading blob: the request task ended"))??;
         if bytes.len() as u64 != end - at {
             return Err(short_blob());
         }
@@ -154,7 +165,7 @@ impl RangedReader {
             self.stream = Some(self.stream_from(at));
         }
         if let Some(stream) = &mut self.stream {
-            let piece = self.shared.runtime.block_on(stream.pieces.recv());
+            let piece = stream.pieces.blocking_recv();
             match piece {
                 Some(Ok(piece)) if !piece.is_empty() => {
                     stream.room.add_permits(kib(&piece) as usize);

@@ -201,13 +201,18 @@ impl BlobStore for S3Store {
         format!("s3://{}/{}", self.bucket, self.key(account_id, id))
     }
 
-    fn create(&self, account_id: i64, id: &FileId) -> io::Result<Box<dyn PendingBlob>> {
-        Ok(Box::new(S3Pending::new(
+    fn create(
+        &self,
+        account_id: i64,
+        id: FileId,
+    ) -> BoxFuture<'_, io::Result<Box<dyn PendingBlob>>> {
+        let pending: Box<dyn PendingBlob> = Box::new(S3Pending::new(
             self.shared.clone(),
-            self.path(account_id, id),
+            self.path(account_id, &id),
             account_id,
-            *id,
-        )))
+            id,
+        ));
+        futures::future::ready(Ok(pending)).boxed()
     }
 
     fn open(

@@ -15,8 +15,8 @@ pub(super) const BUDGET_UNIT: usize = 1 << 20;
 
 pub(super) struct Shared {
     pub client: AmazonS3,
-    /// The runtime whose tasks carry the requests; the store's blocking
-    /// methods wait on it from the blocking pool.
+    /// The runtime whose tasks carry the requests: the reader, on the
+    /// blocking pool, and a dropped upload's abort spawn them here.
     pub runtime: Handle,
     pub retry: Retry,
     pub part_size: usize,

@@ -15,10 +15,12 @@
 //! commit, an upload aborts itself in the background.
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -82,7 +84,7 @@ impl S3Pending {
     /// first, so an upload never waits for room it holds itself. The first
     /// part's buffer grows with what it holds (a small file allocates
     /// little); later ones are whole parts.
-    fn reserve(&mut self) -> io::Result<()> {
+    async fn reserve(&mut self) -> io::Result<()> {
         if self.permit.is_some() {
             return Ok(());
         }
@@ -97,20 +99,18 @@ impl S3Pending {
                 return Ok(());
             }
             let budget = self.shared.budget.clone();
-            let runtime = self.shared.runtime.clone();
             let Some(oldest) = self.sending.front_mut() else {
-                let permit = runtime
-                    .block_on(budget.acquire_many_owned(units))
+                let permit = budget
+                    .acquire_many_owned(units)
+                    .await
                     .map_err(|_| io::Error::other("upload budget closed"))?;
                 self.permit = Some(permit);
                 break;
             };
-            let raced = runtime.block_on(async {
-                tokio::select! {
-                    permit = budget.acquire_many_owned(units) => Ok(permit),
-                    landed = oldest => Err(landed),
-                }
-            });
+            let raced = tokio::select! {
+                permit = budget.acquire_many_owned(units) => Ok(permit),
+                landed = oldest => Err(landed),
+            };
             match raced {
                 Ok(permit) => {
                     self.permit =
@@ -119,7 +119,7 @@ impl S3Pending {
                 }
                 Err(landed) => {
                     self.sending.pop_front();
-                    self.landed(landed)?;
+                    self.landed(landed).await?;
                 }
             }
         }
@@ -131,32 +131,32 @@ impl S3Pending {
 
     /// Sends the full part, after waiting for the oldest one on the wire
     /// when [`IN_FLIGHT`] are.
-    fn send_part(&mut self) -> io::Result<()> {
+    async fn send_part(&mut self) -> io::Result<()> {
         let shared = self.shared.clone();
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
             None => {
                 let path = &self.path;
-                let id = shared.runtime.block_on(
-                    shared
-                        .retry
-                        .run("start upload", || shared.client.create_multipart(path)),
-                )?;
+                let id = shared
+                    .retry
+                    .run("start upload", || shared.client.create_multipart(path))
+                    .await?;
                 shared
-                    .runtime
-                    .block_on(shared.journal.started(self.account_id, &self.id, &id))?;
+                    .journal
+                    .started(self.account_id, &self.id, &id)
+                    .await?;
                 self.upload_id.insert(id).clone()
             }
         };
         while self.sending.len() >= IN_FLIGHT {
-            self.wait_oldest()?;
+            self.wait_oldest().await?;
         }
         let data = Bytes::from(std::mem::take(&mut self.part));
         let permit = self.permit.take();
         let index = self.sent.len() + self.sending.len();
         let path = self.path.clone();
         let task_shared = shared.clone();
-        self.sending.push_back(shared.runtime.spawn(async move {
+        self.sending.push_back(tokio::spawn(async move {
             let shared = task_shared;
             let part = shared
                 .retry
@@ -181,16 +181,16 @@ impl S3Pending {
         Ok(())
     }
 
-    fn wait_oldest(&mut self) -> io::Result<()> {
+    async fn wait_oldest(&mut self) -> io::Result<()> {
         let Some(task) = self.sending.pop_front() else {
             return Ok(());
         };
-        let landed = self.shared.runtime.block_on(task);
-        self.landed(landed)
+        let landed = task.await;
+        self.landed(landed).await
     }
 
     /// The oldest part on the wire landed (or failed).
-    fn landed(
+    async fn landed(
         &mut self,
         landed: Result<io::Result<(PartId, Option<Spare>)>, tokio::task::JoinError>,
     ) -> io::Result<()> {
@@ -200,69 +200,83 @@ impl S3Pending {
         if self.spare.is_none() {
             self.spare = spare;
         }
-        self.shared
-            .runtime
-            .block_on(self.shared.journal.touched(&self.id));
+        self.shared.journal.touched(&self.id).await;
         Ok(())
     }
-}
 
-impl Write for S3Pending {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    /// Takes what fits of `data` into the part being filled, sending the
+    /// part first when it is full; returns how much it took.
+    async fn take(&mut self, data: &[u8]) -> io::Result<usize> {
         let part_size = self.shared.part_size;
         if self.part.len() == part_size {
-            self.send_part()?;
+            self.send_part().await?;
         }
-        let n = buf.len().min(part_size - self.part.len());
+        let n = data.len().min(part_size - self.part.len());
         let len = self.part.len() + n;
-        self.reserve()?;
+        self.reserve().await?;
         if self.part.capacity() < len {
             // Grow by doubling, never past a part.
             let target = len.max(self.part.capacity() * 2).min(part_size);
             self.part.reserve_exact(target - self.part.len());
         }
-        self.part.extend_from_slice(&buf[..n]);
+        self.part.extend_from_slice(&data[..n]);
         Ok(n)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl PendingBlob for S3Pending {
-    fn commit(mut self: Box<Self>) -> io::Result<()> {
+    async fn finish(&mut self) -> io::Result<()> {
         let shared = self.shared.clone();
         if self.upload_id.is_none() {
             let data = Bytes::from(std::mem::take(&mut self.part));
             let path = &self.path;
-            shared.runtime.block_on(shared.retry.run("store blob", || {
-                shared
-                    .client
-                    .put(path, PutPayload::from_bytes(data.clone()))
-            }))?;
+            shared
+                .retry
+                .run("store blob", || {
+                    shared
+                        .client
+                        .put(path, PutPayload::from_bytes(data.clone()))
+                })
+                .await?;
             self.permit = None;
             self.done = true;
             return Ok(());
         }
         if !self.part.is_empty() {
-            self.send_part()?;
+            self.send_part().await?;
         }
         while !self.sending.is_empty() {
-            self.wait_oldest()?;
+            self.wait_oldest().await?;
         }
         let (path, parts) = (&self.path, self.sent.clone());
         let upload_id = self.upload_id.clone().unwrap_or_default();
         shared
-            .runtime
-            .block_on(shared.retry.run("complete upload", || {
+            .retry
+            .run("complete upload", || {
                 shared
                     .client
                     .complete_multipart(path, &upload_id, parts.clone())
-            }))?;
+            })
+            .await?;
         self.done = true;
-        shared.runtime.block_on(shared.journal.ended(&self.id));
+        shared.journal.ended(&self.id).await;
         Ok(())
+    }
+}
+
+impl PendingBlob for S3Pending {
+    fn send(&mut self, data: Bytes) -> BoxFuture<'_, io::Result<()>> {
+        async move {
+            let mut rest = &data[..];
+            while !rest.is_empty() {
+                let n = self.take(rest).await?;
+                rest = &rest[n..];
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn commit(mut self: Box<Self>) -> BoxFuture<'static, io::Result<()>> {
+        async move { self.finish().await }.boxed()
     }
 }
 

@@ -94,6 +94,11 @@ impl<W: Write> VaultWriter<W> {
         self
     }
 
+    /// The inner writer: what has been sealed so far went into it.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Plaintext bytes accepted so far.
     pub fn plaintext_len(&self) -> u64 {
         self.accepted
