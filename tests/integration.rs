@@ -26,6 +26,7 @@ mod db;
 mod deploy;
 mod download;
 mod drops;
+mod envelopes;
 mod files;
 mod layout;
 mod logins;

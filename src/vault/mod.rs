@@ -14,8 +14,10 @@
 //! - [`mod@format`]: the byte layout; header codec and token seal/open, no I/O.
 //! - `cbc.rs`: AES-CBC over several chunks side by side, for sealing speed.
 //! - `stream.rs`: [`VaultWriter`] and [`VaultReader`], constant-memory streaming.
+//! - [`envelope`]: a file key sealed with age to SSH public keys.
 
 mod cbc;
+pub mod envelope;
 pub mod format;
 mod key;
 mod stream;
