@@ -6,7 +6,8 @@ use crate::common;
 use std::collections::{BTreeSet, HashSet};
 
 use sfs::db::{
-    Account, AccountState, AuditEntry, Db, DbError, DbKind, FileRecord, NewSshKey, RenameOutcome,
+    Account, AccountState, AuditEntry, Commit, Db, DbError, DbKind, FileRecord, NewSshKey, Purpose,
+    Quota, RenameOutcome, Replacing,
 };
 
 async fn connect(url: &str) -> Db {
@@ -811,7 +812,7 @@ async fn queued_audit_rows_are_all_written_in_order() {
 /// commits.
 #[tokio::test]
 async fn commits_land_only_on_the_version_and_within_the_rules_they_expect() {
-    use sfs::db::{Commit, Quota, Refused, Replacing};
+    use sfs::db::Refused;
     for t in common::databases().await {
         let l = t.label;
         let db = connect(&t.url).await;
@@ -827,6 +828,7 @@ async fn commits_land_only_on_the_version_and_within_the_rules_they_expect() {
                 removing,
                 conflicts,
                 quota,
+                recovery: None,
             })
             .await
             .unwrap_or_else(|e| panic!("{l}: {e}"))
@@ -997,5 +999,70 @@ async fn files_stored_before_folders_land_at_the_top() {
         assert_eq!(files[0].name, "kept/old.txt", "{l}");
         assert_eq!(files[0].id, "ab".repeat(16), "{l}: the same file");
         db.close().await;
+    }
+}
+
+/// Rows left in the envelopes table, read around the `Db`, so that a row
+/// the join would hide still counts.
+async fn envelope_rows(url: &str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("connect");
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM envelopes")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    pool.close().await;
+    count
+}
+
+#[tokio::test]
+async fn an_envelope_is_stored_with_its_file_and_goes_with_it() {
+    for t in common::databases().await {
+        let l = t.label;
+        let db = connect(&t.url).await;
+        let owner = account(&db, "sealed@example.com").await;
+        let other = account(&db, "other@example.com").await;
+        let commit = |record| Commit {
+            record,
+            replacing: Replacing::Any,
+            removing: None,
+            conflicts: &[],
+            quota: Quota::default(),
+            recovery: Some(b"age-encryption.org/v1 test"),
+        };
+        let first = file(1, owner.id, "doc");
+        db.commit_file(&commit(&first)).await.unwrap().unwrap();
+        let read = |account_id: i64, id: String| {
+            let db = &db;
+            async move {
+                db.envelope(account_id, &id, Purpose::Recovery)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            read(owner.id, first.id.clone()).await.as_deref(),
+            Some(&b"age-encryption.org/v1 test"[..]),
+            "{l}"
+        );
+        assert_eq!(
+            read(other.id, first.id.clone()).await,
+            None,
+            "{l}: not another's"
+        );
+
+        // Replaced: the old file's envelope goes in the same step.
+        let second = file(2, owner.id, "doc");
+        db.commit_file(&commit(&second)).await.unwrap().unwrap();
+        assert_eq!(read(owner.id, first.id.clone()).await, None, "{l}");
+        assert!(read(owner.id, second.id.clone()).await.is_some(), "{l}");
+        assert_eq!(envelope_rows(&t.url).await, 1, "{l}");
+        // Deleted, then the account deleted: nothing left.
+        db.delete_file(owner.id, "doc").await.unwrap();
+        assert_eq!(envelope_rows(&t.url).await, 0, "{l}");
+        let third = file(3, owner.id, "kept");
+        db.commit_file(&commit(&third)).await.unwrap().unwrap();
+        db.delete_account("sealed@example.com").await.unwrap();
+        assert_eq!(envelope_rows(&t.url).await, 0, "{l}");
     }
 }

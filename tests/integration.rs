@@ -36,6 +36,7 @@ mod metrics;
 mod openssh;
 mod operators;
 mod proxy;
+mod recovery;
 mod s3;
 mod secrets_in_memory;
 mod server;

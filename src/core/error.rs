@@ -8,6 +8,7 @@ use crate::db::DbError;
 use crate::storage::Unavailable;
 use crate::text::escape::escape;
 use crate::text::size::{counted, human_size};
+use crate::vault::envelope::EnvelopeError;
 use crate::vault::VaultError;
 
 /// Why a file operation failed, worded for the user who asked.
@@ -55,6 +56,12 @@ pub enum FilesError {
     KeyNotAFile,
     #[error("a file with that name already exists")]
     Exists,
+    #[error("none of your trusted SSH keys has the fingerprint {}: `ssh … recovery` lists them; nothing was changed", escape(.fingerprint))]
+    NotTrustedKey { fingerprint: String },
+    #[error("{0}; nothing was changed")]
+    CannotSealTo(EnvelopeError),
+    #[error("{} has no sealed key ({}.key.age): only files stored while your account has a recovery key get one (`ssh … recovery add FINGERPRINT`)", escape(.name), escape(.name))]
+    NoEnvelope { name: String },
     #[error("the file is locked: unlock it with its key first (in the terminal UI, `put KEYFILE NAME.key` in sftp, or `ssh … unlock NAME < KEYFILE`)")]
     Locked,
     /// A change in place (append, resume, a write past the start, a new
@@ -153,7 +160,10 @@ impl FilesError {
 
     pub fn kind(&self) -> ErrorKind {
         match self {
-            FilesError::NotFound | FilesError::NoSuchFolder { .. } => ErrorKind::NotFound,
+            FilesError::NotFound
+            | FilesError::NoSuchFolder { .. }
+            | FilesError::NotTrustedKey { .. }
+            | FilesError::NoEnvelope { .. } => ErrorKind::NotFound,
             FilesError::Exists | FilesError::FolderExists { .. } => ErrorKind::Taken,
             FilesError::FolderNotEmpty { .. }
             | FilesError::IsAFolder { .. }
@@ -173,6 +183,7 @@ impl FilesError {
             | FilesError::TooDeep { .. }
             | FilesError::IntoItself { .. }
             | FilesError::SizeMismatch { .. }
+            | FilesError::CannotSealTo(_)
             | FilesError::Vault(_) => ErrorKind::Invalid,
             FilesError::TooLarge { .. }
             | FilesError::OverQuota { .. }

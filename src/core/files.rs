@@ -199,7 +199,7 @@ impl Files {
     /// replaced.
     pub async fn commit_upload(&self, upload: Upload) -> Result<Committed, FilesError> {
         let sealed = self.seal_upload(upload, Vec::new()).await?;
-        self.commit_sealed(sealed, Replacing::Any, None, Quota::default())
+        self.commit_sealed(sealed, Replacing::Any, None, Quota::default(), None)
             .await
     }
 
@@ -240,12 +240,15 @@ impl Files {
     /// Records a sealed upload, replacing what `replacing` allows and
     /// removing `removing` with it, if the key-file rule and `quota` allow
     /// it at that moment; otherwise its blob is removed and nothing changed.
+    /// `recovery`, its key sealed to the account's recovery keys, is stored
+    /// with it.
     pub async fn commit_sealed(
         &self,
         sealed: Sealed,
         replacing: Replacing<'_>,
         removing: Option<&FileRecord>,
         quota: Quota,
+        recovery: Option<&[u8]>,
     ) -> Result<Committed, FilesError> {
         let Sealed {
             mut record,
@@ -262,6 +265,7 @@ impl Files {
             removing: removing.map(|record| record.id.as_str()),
             conflicts: &conflicts,
             quota,
+            recovery,
         };
         let committed = self.db.commit_file(&commit).await;
         let refusal = match committed {

@@ -88,6 +88,22 @@ pub fn unlocked_until(name: &str, until_unix: i64) -> String {
     )
 }
 
+/// What naming a recovery key, or no longer, changes (no full stop).
+pub fn recovery_key_set(fingerprint: &str, recovery: bool) -> String {
+    let fingerprint = escape(fingerprint);
+    if recovery {
+        format!(
+            "{fingerprint} is a recovery key: the key of every file you store from now on is \
+             also sealed to it, as NAME.key.age (open it with age -d -i YOUR_PRIVATE_KEY)"
+        )
+    } else {
+        format!(
+            "{fingerprint} is no longer a recovery key: files stored from now on are not \
+             sealed to it; the sealed keys of files stored before still open with it"
+        )
+    }
+}
+
 /// How many unlocked files a logout or `ssh … lock` locked again.
 pub fn locked_again(count: usize) -> String {
     match count {

@@ -26,6 +26,7 @@ pub mod names;
 mod patches;
 mod progress;
 pub mod quota;
+pub mod recovery;
 pub mod rename;
 mod start;
 mod store;

@@ -465,6 +465,13 @@ impl Core {
         let result = async {
             let account = who.account_id;
             let name = sealed.record.name.clone();
+            let recovery = match self.recovery_envelope(account, &sealed.key).await {
+                Ok(recovery) => recovery,
+                Err(e) => {
+                    self.files.discard_sealed(sealed).await;
+                    return Err(e);
+                }
+            };
             let committed = self
                 .files
                 .commit_sealed(
@@ -472,6 +479,7 @@ impl Core {
                     target.replacing(),
                     target.removing.as_ref(),
                     self.quota(),
+                    recovery.as_deref(),
                 )
                 .await;
             let committed = match committed {

@@ -62,6 +62,8 @@ actions! {
     Authenticator => "authenticator",
     TrustKey => "trust-key",
     RemoveKey => "remove-key",
+    /// A trusted key named a recovery key, or no longer one.
+    RecoveryKey => "recovery-key",
     /// The operator's `sfs users` commands.
     AccountDisabled => "account-disabled",
     AccountEnabled => "account-enabled",

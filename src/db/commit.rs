@@ -3,6 +3,7 @@
 //! folder and the account's quota, all in one transaction under the
 //! account row's lock (or one statement for a plain new file).
 
+use super::envelopes::{insert_envelope, Purpose};
 use super::files::{fetch_in, usage_in, FileRecord, Usage};
 use super::tree::{folder_id, folder_named, join_path, lock_account, split_path};
 use super::{is_unique_violation, retry, utf8_column, Attempt, Db, DbError, DbKind};
@@ -32,6 +33,9 @@ pub struct Commit<'a> {
     /// The account's limits, checked in the same step against what it
     /// stores besides the files this commit replaces.
     pub quota: Quota,
+    /// The file key sealed to the account's recovery keys, stored with the
+    /// file in the same step (FORMAT.md, Envelopes).
+    pub recovery: Option<&'a [u8]>,
 }
 
 /// How much one account may store; `None`: no limit.
@@ -78,6 +82,7 @@ impl Db {
             removing: None,
             conflicts: &[],
             quota: Quota::default(),
+            recovery: None,
         };
         match self.commit_file(&commit).await? {
             Ok(replaced) => Ok(replaced),
@@ -125,7 +130,9 @@ impl Db {
         // statement, one commit. Anything else takes the transaction below,
         // which also tells apart why that statement stored nothing.
         let may_be_new = matches!(commit.replacing, Replacing::Any | Replacing::Exactly(None));
-        if may_be_new && commit.removing.is_none() && commit.quota.is_none() {
+        let single =
+            commit.removing.is_none() && commit.quota.is_none() && commit.recovery.is_none();
+        if may_be_new && single {
             let mut conn = self.pool.acquire().await?;
             if let Some(folder) = folder_id(&mut conn, new.account_id, folder_path).await? {
                 drop(conn);
@@ -229,6 +236,16 @@ impl Db {
                 .await?
                 .is_some();
             return if id_taken { Err(e) } else { Ok(Attempt::Retry) };
+        }
+        if let Some(envelope) = commit.recovery {
+            insert_envelope(
+                &mut tx,
+                &new.id,
+                Purpose::Recovery,
+                envelope,
+                new.created_at,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Attempt::Done(Ok(old)))

@@ -18,6 +18,7 @@ mod accounts;
 mod audit;
 mod audit_log;
 mod commit;
+mod envelopes;
 mod files;
 mod folders;
 mod login_guard;
@@ -29,6 +30,7 @@ pub use accounts::{Account, AccountState};
 pub use audit::{Action, AuditEntry, AuditFilter, AuditRecord};
 pub use audit_log::AuditLog;
 pub use commit::{Commit, Quota, Refused, Replacing};
+pub use envelopes::Purpose;
 pub use files::{FileRecord, RenameOutcome, Usage};
 pub use folders::{FolderRecord, Listing, MakeFolder, MoveFolder, RemoveFolder, RemovedTree};
 pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
@@ -100,6 +102,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_folders.sql"),
         include_str!("../../migrations/mysql/0007_folders.sql"),
     ),
+    (
+        8,
+        "envelopes",
+        include_str!("../../migrations/sqlite/0008_envelopes.sql"),
+        include_str!("../../migrations/mysql/0008_envelopes.sql"),
+    ),
 ];
 
 /// Run on every new connection. SQLite: WAL lets readers run beside the
@@ -122,7 +130,7 @@ macro_rules! account_columns {
 macro_rules! ssh_key_columns {
     () => {
         "k.id, k.account_id, k.fingerprint, k.algorithm, k.public_key, k.comment, k.added_at, \
-         k.last_used_at"
+         k.last_used_at, k.recovery"
     };
 }
 macro_rules! file_columns {

@@ -1,5 +1,6 @@
 //! Trusted SSH keys: a key whose fingerprint an account trusts logs in to
-//! that account without a TOTP code.
+//! that account without a TOTP code; a trusted key named a recovery key has
+//! every new file key sealed to it.
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -30,6 +31,8 @@ pub struct SshKey {
     pub comment: String,
     pub added_at: i64,
     pub last_used_at: Option<i64>,
+    /// Every new file key is also sealed to it (key recovery).
+    pub recovery: bool,
 }
 
 /// Decodes [`ssh_key_columns!`] starting at column `at`.
@@ -43,6 +46,7 @@ fn ssh_key_from_row(row: &AnyRow, at: usize) -> Result<SshKey, sqlx::Error> {
         comment: row.try_get(at + 5)?,
         added_at: row.try_get(at + 6)?,
         last_used_at: row.try_get(at + 7)?,
+        recovery: row.try_get::<i64, _>(at + 8)? != 0,
     })
 }
 
@@ -132,6 +136,26 @@ impl Db {
             .await
             .map_err(|e| DbError::query("touch_ssh_key", &e))?;
         Ok(())
+    }
+
+    /// Names the account's trusted key `fingerprint` a recovery key, or
+    /// stops; false if the account does not trust that key.
+    pub async fn set_recovery_key(
+        &self,
+        account_id: i64,
+        fingerprint: &str,
+        recovery: bool,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE ssh_keys SET recovery = ? WHERE account_id = ? AND fingerprint = ?",
+        )
+        .bind(i64::from(recovery))
+        .bind(account_id)
+        .bind(fingerprint)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| DbError::query("set_recovery_key", &e))?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Stops trusting a key; false if the account did not trust it.

@@ -10,6 +10,8 @@
 //!   NAME for `unlock_minutes`; `lock [NAME...]` locks files again (all
 //!   with no name);
 //! - `md5sum`, `sha1sum`, `sha256sum NAME`: checksums of unlocked files;
+//! - `recovery [add|remove FINGERPRINT]`: recovery keys; `get NAME.key.age`
+//!   reads a file's key sealed to them;
 //! - `rm [-r] PATH...` (`-r`: a folder with everything in it, asking
 //!   nothing, saying what went), `help`;
 //! - `scp -t NAME` / `scp -f NAME`: legacy scp (`scp -O`), see `scp.rs`.
@@ -52,6 +54,12 @@ sfs commands (ssh you@example.com@HOST COMMAND):
                      stored); with its SIZE in bytes, open terminal UIs show
                      a percentage, and any other length stores nothing
   get NAME < KEY     the key on the first line of stdin; the file on stdout
+  get NAME.key.age   the key of NAME sealed to your recovery keys (on stdout;
+                     open it with age -d -i ~/.ssh/id_ed25519)
+  recovery           your trusted SSH keys, the recovery keys marked
+  recovery add|remove FINGERPRINT
+                     name a trusted key a recovery key, or stop: the key of
+                     every file you store from then on is also sealed to it
   unlock NAME < KEY  the key on the first line of stdin unlocks NAME for
                      sftp, scp, rclone and the other commands
   lock [NAME...]     lock files again (with no name: all your files)
@@ -161,6 +169,10 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
             }
         },
         ["get", name] => get(&core, &who, &mut io, name).await,
+        ["recovery"] => recovery_keys(&core, &who, &io).await,
+        ["recovery", verb @ ("add" | "remove"), fingerprint] => {
+            set_recovery_key(&core, &who, &io, fingerprint, *verb == "add").await
+        }
         ["unlock", name] => unlock(&core, &who, &mut io, name).await,
         ["lock", names @ ..] => lock(&core, &who, &io, names).await,
         ["rm", names @ ..] if !names.is_empty() => rm(&core, &who, &io, names, false).await,
@@ -459,6 +471,11 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
         Err(e) => return fail(io, &e).await,
     };
     let name = name.as_str();
+    match core.envelope_named(who, name).await {
+        Ok(Some(envelope)) => return if io.stdout(envelope).await { 0 } else { 1 },
+        Ok(None) => {}
+        Err(e) => return fail(io, &e).await,
+    }
     let key = match read_key_line(io).await {
         Ok(key) => key,
         Err(status) => return status,
@@ -478,6 +495,47 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
             Ok(None) => return 0,
             Err(e) => return fail(io, &e).await,
         }
+    }
+}
+
+/// `recovery`: the account's trusted keys, one per line: fingerprint,
+/// type, `recovery` or `-`, comment.
+async fn recovery_keys(core: &Core, who: &Who, io: &ExecChannel) -> u32 {
+    match core.recovery_keys(who).await {
+        Ok(keys) => {
+            let lines: String = keys
+                .iter()
+                .map(|key| {
+                    let mark = if key.recovery { "recovery" } else { "-" };
+                    let comment = escape(&key.comment);
+                    format!(
+                        "{}\t{}\t{mark}\t{comment}\n",
+                        key.fingerprint, key.algorithm
+                    )
+                })
+                .collect();
+            io.stdout(lines).await;
+            0
+        }
+        Err(e) => fail(io, &e).await,
+    }
+}
+
+/// `recovery add|remove FINGERPRINT`.
+async fn set_recovery_key(
+    core: &Core,
+    who: &Who,
+    io: &ExecChannel,
+    fingerprint: &str,
+    recovery: bool,
+) -> u32 {
+    match core.set_recovery_key(who, fingerprint, recovery).await {
+        Ok(key) => {
+            let line = messages::recovery_key_set(&key.fingerprint, recovery);
+            io.stderr(&format!("sfs: {line}\n")).await;
+            0
+        }
+        Err(e) => fail(io, &e).await,
     }
 }
 
