@@ -370,15 +370,27 @@ impl Drop for UploadStream {
             return;
         }
         // Locked only by a write in progress (not while dropping) or by the
-        // watchdog for a moment; a batch still being written drops its
-        // upload when done, which removes the partial blob.
+        // watchdog for a moment. A batch still being written is stopped:
+        // its task drops the upload, which removes the partial blob at once
+        // rather than after the batch (a slow store, a busy pool).
         let sent = match self.state.try_lock() {
             Ok(held) if held.timed_out.is_some() => return,
-            Ok(held) => held.sent,
+            Ok(mut held) => {
+                stop_writing(&mut held);
+                held.sent
+            }
             Err(_) => 0,
         };
         self.progress.end();
         self.core.upload_abandoned(&self.who, &self.name, sent);
+    }
+}
+
+/// Stops the batch being written of an abandoned upload: the task drops
+/// the upload where it stands, and with it the partial blob.
+fn stop_writing(held: &mut Held) {
+    if let Some(writing) = held.writing.take() {
+        writing.abort();
     }
 }
 
@@ -421,7 +433,7 @@ async fn watch_idle(
             continue;
         }
         held.idle = None;
-        held.writing = None;
+        stop_writing(&mut held);
         held.batch = Vec::new();
         held.batch_len = 0;
         held.open = None;

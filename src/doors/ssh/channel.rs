@@ -140,7 +140,7 @@ async fn until_closed(
     id: ChannelId,
     door: impl std::future::Future<Output = ()>,
 ) {
-    tokio::pin!(door);
+    let mut door = Box::pin(door);
     let mut shutdown = info.shutdown.clone();
     let stopping = async move {
         // A dropped sender means no shutdown will ever be announced.
@@ -154,8 +154,11 @@ async fn until_closed(
         reason = info.core.account_closed(who.account_id) => reason,
         () = stopping => messages::SERVER_STOPPING.to_string(),
     };
-    // The line goes out before the door (and its channel) is dropped, on
-    // return.
+    // The door goes first: an upload in flight is abandoned, its partial
+    // blob removed, before its client hears that it ended. Dropping the
+    // door's channel halves does not close the channel; the line below
+    // does.
+    drop(door);
     let handle = &info.handle;
     let line = format!("sfs: {reason}\r\n");
     let _ = handle.extended_data(id, 1, line.into_bytes()).await;
