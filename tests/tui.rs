@@ -1027,3 +1027,35 @@ async fn uploads_stay_in_sight_above_a_long_list() {
         .await;
     assert!(line_with(&screen, "upload.iso").contains("25%"), "{screen}");
 }
+
+#[tokio::test]
+async fn a_trusted_key_is_named_a_recovery_key_in_the_keys_dialog() {
+    let harness = Harness::new().await;
+    let key = laptop_key();
+    let mut session = harness.session(SessionOptions {
+        ssh_key: Some(key.clone()),
+        ..SessionOptions::default()
+    });
+    session.login(&harness).await;
+    session.send(b"k").await;
+    session.wait_for("Trusted SSH keys").await;
+    session.send(b"t").await;
+    let screen = session.wait_for("last used never").await;
+    assert!(!screen.contains("recovery key"), "{screen}");
+    session.send(b"r").await;
+    let screen = session.wait_for("· recovery key").await;
+    assert!(screen.contains("is a recovery key"), "{screen}");
+    let account = harness.account().await;
+    let recovery = |harness: &Harness| {
+        let core = harness.core.clone();
+        async move {
+            let keys = core.db().ssh_keys(account.id).await.expect("keys");
+            keys.iter().map(|k| k.recovery).collect::<Vec<bool>>()
+        }
+    };
+    assert_eq!(recovery(&harness).await, [true]);
+    session.send(b"r").await;
+    let screen = session.wait_for("no longer a recovery key").await;
+    assert!(!screen.contains("· recovery key"), "{screen}");
+    assert_eq!(recovery(&harness).await, [false]);
+}

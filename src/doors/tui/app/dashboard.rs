@@ -365,6 +365,7 @@ impl App {
             Outcome::Reveal(file_id) => self.reveal(&file_id).await,
             Outcome::TrustConnectionKey => self.trust_connection_key().await,
             Outcome::RemoveSelectedKey => self.remove_selected_key().await,
+            Outcome::ToggleRecoveryKey => self.toggle_recovery_key().await,
             Outcome::ConfirmAuthenticator => self.confirm_authenticator().await,
         }
     }
@@ -463,6 +464,31 @@ impl App {
                     .await
             }
             Err(refusal) => self.error(refusal.sentence()),
+        }
+    }
+
+    /// `r` in the keys dialog: names the selected key a recovery key, or
+    /// stops.
+    pub(super) async fn toggle_recovery_key(&mut self) {
+        let Page::Dashboard(dash) = &mut self.page else {
+            return;
+        };
+        let Some(Dialog::Keys(keys)) = dash.dialog.as_mut() else {
+            return;
+        };
+        let Some((fingerprint, recovery)) = keys.selected_recovery() else {
+            return;
+        };
+        match self
+            .core
+            .set_recovery_key(&dash.who, &fingerprint, !recovery)
+            .await
+        {
+            Ok(_) => {
+                let told = messages::recovery_key_set(&fingerprint, !recovery);
+                self.refresh_keys(Some(sentence(&told))).await
+            }
+            Err(e) => self.error(sentence(&e.to_string())),
         }
     }
 

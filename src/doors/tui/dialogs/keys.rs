@@ -1,5 +1,6 @@
 //! `k`: the account's trusted SSH keys, this connection's key and its key
-//! login window; trust it, remove one.
+//! login window; trust it, remove one, name one a recovery key (every new
+//! file key is also sealed to it, `core/recovery.rs`).
 
 use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
@@ -35,6 +36,9 @@ impl KeysDialog {
             Key::Down => self.selected = (self.selected + 1).min(self.keys.len().saturating_sub(1)),
             Key::Char('t') if !self.confirm_remove => return Outcome::TrustConnectionKey,
             Key::Char('x') | Key::Delete if !self.keys.is_empty() => self.confirm_remove = true,
+            Key::Char('r') if !self.confirm_remove && !self.keys.is_empty() => {
+                return Outcome::ToggleRecoveryKey
+            }
             Key::Char('y' | 'Y') if self.confirm_remove => return Outcome::RemoveSelectedKey,
             Key::Char('n' | 'N') | Key::Esc if self.confirm_remove => self.confirm_remove = false,
             Key::Esc | Key::Enter | Key::Char('q' | 'k') => return Outcome::Close,
@@ -46,6 +50,13 @@ impl KeysDialog {
     /// The fingerprint of the selected key.
     pub fn selected_fingerprint(&self) -> Option<String> {
         self.keys.get(self.selected).map(|k| k.fingerprint.clone())
+    }
+
+    /// The selected key: its fingerprint and whether it is a recovery key.
+    pub fn selected_recovery(&self) -> Option<(String, bool)> {
+        self.keys
+            .get(self.selected)
+            .map(|k| (k.fingerprint.clone(), k.recovery))
     }
 
     /// Whether `key` (this connection's) is among the trusted ones.
@@ -101,7 +112,11 @@ impl KeysDialog {
                             .into_iter()
                             .map(Line::raw)
                             .collect();
-                    let dates = format!("added {} · last used {used}", utc_datetime(key.added_at));
+                    let recovery = if key.recovery { " · recovery key" } else { "" };
+                    let dates = format!(
+                        "added {} · last used {used}{recovery}",
+                        utc_datetime(key.added_at)
+                    );
                     lines.extend(
                         wrap(&dates, cells)
                             .into_iter()
@@ -167,6 +182,8 @@ impl KeysDialog {
                 Span::raw(" select · "),
                 Span::styled("x", theme.shortcut()),
                 Span::raw(" remove · "),
+                Span::styled("r", theme.shortcut()),
+                Span::raw(" recovery · "),
             ];
             if view.connection_key.is_some() && !trusted {
                 spans.push(Span::styled("t", theme.shortcut()));

@@ -61,6 +61,8 @@ pub enum Outcome {
     Reveal(String),
     TrustConnectionKey,
     RemoveSelectedKey,
+    /// Name the selected key a recovery key, or stop.
+    ToggleRecoveryKey,
     ConfirmAuthenticator,
 }
 
