@@ -1,9 +1,10 @@
 //! Key recovery with the real OpenSSH client and Debian's `age`: a user names
 //! trusted keys recovery keys, stores files (several at once), loses their
 //! keys, and gets each back with `ssh … get NAME.key.age | age -d -i KEY`;
-//! replacements, deletes and a removed recovery key; refusals that change
-//! nothing; and nothing the server keeps opens without the user's private
-//! key. Runs again on S3 and MariaDB in `.ci/run`'s second pass.
+//! sftp reading the same sealed key; replacements, deletes and a removed
+//! recovery key; refusals that change nothing; and nothing the server keeps
+//! opens without the user's private key. Runs again on S3 and MariaDB in
+//! `.ci/run`'s second pass.
 
 use crate::harness;
 
@@ -182,6 +183,55 @@ async fn lost_keys_come_back_with_the_users_own_private_keys() {
         assert!(got.status.success(), "{}", text(&got.stderr));
         assert_eq!(&got.stdout, data, "f{i}.bin");
     }
+
+    // sftp reads the same envelope by name (never listed), and no door
+    // writes or removes it.
+    let envelope = ssh("get f2.bin.key.age".into(), vec![]).await;
+    let local = dir.path().join("f2.bin.key.age");
+    let mut sftp = tokio::process::Command::new("sftp");
+    sftp.args(harness::openssh_options(&key_file))
+        .args(["-P", &port.to_string(), "-b", "-"])
+        .arg(format!("{EMAIL}@127.0.0.1"));
+    let batch = format!("get f2.bin.key.age {}\nls -1\n", local.display());
+    let out = harness::run_client(sftp, batch.as_bytes()).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&local).expect("fetched"), envelope.stdout);
+    let listed = text(&out.stdout);
+    let names: Vec<&str> = listed.lines().filter(|l| !l.starts_with("sftp>")).collect();
+    assert!(names.contains(&"f2.bin"), "{listed}");
+    assert!(!names.iter().any(|n| n.ends_with(".key.age")), "{listed}");
+    // OpenSSH's scp speaks sftp.
+    let copied = dir.path().join("copied.key.age");
+    let mut scp = tokio::process::Command::new("scp");
+    scp.args(harness::openssh_options(&key_file))
+        .args(["-P", &port.to_string()])
+        .arg(format!("{EMAIL}@127.0.0.1:f2.bin.key.age"))
+        .arg(&copied);
+    let out = harness::run_client(scp, b"").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&copied).expect("copied"), envelope.stdout);
+    let mut sftp = tokio::process::Command::new("sftp");
+    sftp.args(harness::openssh_options(&key_file))
+        .args(["-P", &port.to_string(), "-b", "-"])
+        .arg(format!("{EMAIL}@127.0.0.1"));
+    let out = harness::run_client(sftp, b"rm f2.bin.key.age\n").await;
+    assert!(!out.status.success());
+    let read_only = "f2.bin.key.age is the key of f2.bin sealed to your recovery keys: it can \
+                     only be read, and it goes with its file; nothing was changed";
+    assert!(
+        text(&out.stderr).contains(read_only),
+        "{}",
+        text(&out.stderr)
+    );
+    let put = ssh("put f2.bin.key.age".into(), b"not an envelope".to_vec()).await;
+    assert_eq!(put.status.code(), Some(1));
+    assert!(
+        text(&put.stderr).contains(read_only),
+        "{}",
+        text(&put.stderr)
+    );
+    let again = ssh("get f2.bin.key.age".into(), vec![]).await;
+    assert_eq!(again.stdout, envelope.stdout, "unchanged");
 
     // A replacement (its key kept while unlocked, a new one once locked)
     // gets an envelope of its own key; a deleted file's goes with it.

@@ -62,6 +62,8 @@ pub enum FilesError {
     CannotSealTo(EnvelopeError),
     #[error("{} has no sealed key ({}.key.age): only files stored while your account has a recovery key get one (`ssh … recovery add FINGERPRINT`)", escape(.name), escape(.name))]
     NoEnvelope { name: String },
+    #[error("{}.key.age is the key of {} sealed to your recovery keys: it can only be read, and it goes with its file; nothing was changed", escape(.stem), escape(.stem))]
+    EnvelopeReadOnly { stem: String },
     #[error("the file is locked: unlock it with its key first (in the terminal UI, `put KEYFILE NAME.key` in sftp, or `ssh … unlock NAME < KEYFILE`)")]
     Locked,
     /// A change in place (append, resume, a write past the start, a new
@@ -170,6 +172,7 @@ impl FilesError {
             | FilesError::NotAFolder { .. }
             | FilesError::KeyFileOf { .. }
             | FilesError::HidesKeyFile { .. }
+            | FilesError::EnvelopeReadOnly { .. }
             | FilesError::Locked
             | FilesError::LockedForChange { .. }
             | FilesError::AccountClosed { .. }

@@ -374,7 +374,20 @@ impl Core {
                 name: name.to_string(),
             });
         }
-        Ok(found.into_iter().find(|f| f.name == name))
+        let base = found.into_iter().find(|f| f.name == name);
+        if base.is_none() {
+            // `NAME.key.age` reads the sealed key of NAME while it has one.
+            match self.envelope_named(who, name).await {
+                Ok(Some(_)) => {
+                    return Err(FilesError::EnvelopeReadOnly {
+                        stem: recovery::envelope_stem(name),
+                    })
+                }
+                Ok(None) | Err(FilesError::NotFound | FilesError::NoEnvelope { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(base)
     }
 
     /// One file by name, if the account has it.

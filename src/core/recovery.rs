@@ -15,6 +15,20 @@ use crate::vault::envelope::{seal, SealTo};
 /// What ends a file name to read its envelope: `NAME.key.age`.
 pub const ENVELOPE_SUFFIX: &str = ".key.age";
 
+/// NAME, of the envelope name `NAME.key.age`.
+pub fn envelope_stem(name: &str) -> String {
+    name.strip_suffix(ENVELOPE_SUFFIX)
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// `NAME.key.age`: the envelope, and its file's modification time (unix
+/// seconds), which it shows as its own.
+pub struct EnvelopeFile {
+    pub body: Vec<u8>,
+    pub modified: i64,
+}
+
 impl Core {
     /// The account's trusted SSH keys, the recovery keys among them marked.
     pub async fn recovery_keys(&self, who: &Who) -> Result<Vec<SshKey>, FilesError> {
@@ -101,7 +115,7 @@ impl Core {
         &self,
         who: &Who,
         name: &str,
-    ) -> Result<Option<Vec<u8>>, FilesError> {
+    ) -> Result<Option<EnvelopeFile>, FilesError> {
         let Some(stem) = name.strip_suffix(ENVELOPE_SUFFIX) else {
             return Ok(None);
         };
@@ -119,9 +133,13 @@ impl Core {
                 .db()
                 .envelope(who.account_id, &record.id, Purpose::Recovery)
                 .await?;
-            envelope.map(Some).ok_or_else(|| FilesError::NoEnvelope {
+            let body = envelope.ok_or_else(|| FilesError::NoEnvelope {
                 name: stem.to_string(),
-            })
+            })?;
+            Ok(Some(EnvelopeFile {
+                body,
+                modified: record.mtime(),
+            }))
         }
         .await;
         logged(who, "read envelope", result)

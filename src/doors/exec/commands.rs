@@ -472,7 +472,7 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
     };
     let name = name.as_str();
     match core.envelope_named(who, name).await {
-        Ok(Some(envelope)) => return if io.stdout(envelope).await { 0 } else { 1 },
+        Ok(Some(envelope)) => return if io.stdout(envelope.body).await { 0 } else { 1 },
         Ok(None) => {}
         Err(e) => return fail(io, &e).await,
     }

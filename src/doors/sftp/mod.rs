@@ -64,6 +64,7 @@ use crate::core::edit::Edit;
 use crate::core::folders::Entry as Stored;
 use crate::core::key_input::MAX_KEY_INPUT;
 use crate::core::names::key_file_name;
+use crate::core::recovery::EnvelopeFile;
 use crate::core::FilesError;
 use crate::core::WaitingKey;
 use crate::core::{Budget, Core, FileRecord, FolderRecord, Who};
@@ -188,6 +189,11 @@ enum Open {
         attrs: FileAttributes,
         read: usize,
     },
+    /// `NAME.key.age`, read from memory.
+    Envelope {
+        body: Vec<u8>,
+        attrs: FileAttributes,
+    },
     /// A key being written to unlock the file `name`.
     KeySubmit {
         name: String,
@@ -205,6 +211,8 @@ enum Listed {
     RecentKey(FileAttributes),
     /// A file this session is writing: its length so far.
     Uploading(u64),
+    /// `NAME.key.age`: the file's key sealed to the recovery keys.
+    Envelope(EnvelopeFile),
 }
 
 impl russh_sftp::server::Handler for Session {
@@ -343,6 +351,19 @@ impl russh_sftp::server::Handler for Session {
                 }
                 Ok(Data { id, data })
             }
+            Open::Envelope { body, .. } => {
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(body.len());
+                let end = start.saturating_add(len as usize).min(body.len());
+                if start == end {
+                    return Err(eof());
+                }
+                Ok(Data {
+                    id,
+                    data: body[start..end].to_vec(),
+                })
+            }
             Open::KeyPickup { text, read, .. } => {
                 let start = usize::try_from(offset)
                     .unwrap_or(usize::MAX)
@@ -435,7 +456,9 @@ impl russh_sftp::server::Handler for Session {
     async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
         let attrs = match self.handle_mut(&handle)? {
             Open::Dir(_) => dir_attrs(crate::text::time::unix_now()),
-            Open::Read { attrs, .. } | Open::KeyPickup { attrs, .. } => attrs.clone(),
+            Open::Read { attrs, .. }
+            | Open::KeyPickup { attrs, .. }
+            | Open::Envelope { attrs, .. } => attrs.clone(),
             Open::Write { edit, .. } => file_attrs(
                 edit.as_ref().map_or(0, |edit| edit.len()),
                 crate::text::time::unix_now(),

@@ -21,6 +21,7 @@ use crate::core::edit::{Edit, WriteMode};
 use crate::core::key_input::parse_key;
 use crate::core::messages;
 use crate::core::names::{is_within, key_file_name, key_file_stem, split_path};
+use crate::core::recovery::envelope_stem;
 use crate::core::rename::Renamed;
 use crate::core::upload::{KeyDelivery, KeyNotice};
 use crate::core::{FileRecord, FilesError};
@@ -39,6 +40,13 @@ impl Session {
                     return Ok(Some(Listed::RecentKey(attrs.clone())));
                 }
             }
+        }
+        match self.core.envelope_named(&self.who, name).await {
+            Ok(Some(envelope)) => return Ok(Some(Listed::Envelope(envelope))),
+            // A name with no file, or a file with no envelope, is not there
+            // (a read of it says why, `open_listed`).
+            Ok(None) | Err(FilesError::NotFound | FilesError::NoEnvelope { .. }) => {}
+            Err(e) => return Err(files_error(&e)),
         }
         // Clients that create a file and stat it before writing (sshfs)
         // see what this session has sent so far.
@@ -146,6 +154,9 @@ impl Session {
             Some(Listed::Key(key)) => Ok(file_attrs(KEY_TEXT_LEN + 1, key.made_unix)),
             Some(Listed::RecentKey(attrs)) => Ok(attrs),
             Some(Listed::Uploading(size)) => Ok(file_attrs(size, crate::text::time::unix_now())),
+            Some(Listed::Envelope(envelope)) => {
+                Ok(file_attrs(envelope.body.len() as u64, envelope.modified))
+            }
             None => Err(files_error(&FilesError::NotFound)),
         }
     }
@@ -287,6 +298,9 @@ impl Session {
             Some(Listed::Key(_) | Listed::RecentKey(_)) => {
                 Err(failure("a key file holds a key: it cannot be resized"))
             }
+            Some(Listed::Envelope(_)) => Err(files_error(&FilesError::EnvelopeReadOnly {
+                stem: envelope_stem(name),
+            })),
             Some(Listed::Folder(_)) => Ok(()),
             None => Err(files_error(&FilesError::NotFound)),
         }
@@ -353,7 +367,15 @@ impl Session {
             Some(Listed::Folder(folder)) => {
                 Err(files_error(&FilesError::IsAFolder { name: folder.path }))
             }
-            None => Err(files_error(&FilesError::NotFound)),
+            Some(Listed::Envelope(envelope)) => Ok(Open::Envelope {
+                attrs: file_attrs(envelope.body.len() as u64, envelope.modified),
+                body: envelope.body,
+            }),
+            // Say why `NAME.key.age` is not there when NAME is.
+            None => match self.core.envelope_named(&self.who, &name).await {
+                Err(e) => Err(files_error(&e)),
+                Ok(_) => Err(files_error(&FilesError::NotFound)),
+            },
         }
     }
 
@@ -406,6 +428,9 @@ impl Session {
                 self.recent_keys.remove(&name);
                 Ok(())
             }
+            Some(Listed::Envelope(_)) => Err(files_error(&FilesError::EnvelopeReadOnly {
+                stem: envelope_stem(&name),
+            })),
             _ if key_only => Err(files_error(&FilesError::NotFound)),
             Some(Listed::Folder(folder)) => {
                 Err(files_error(&FilesError::IsAFolder { name: folder.path }))

@@ -200,7 +200,7 @@ pub const FILES: &[Binding] = &[
         Action::SshKeys,
         "k",
         Some(("k", "ssh keys")),
-        "trusted SSH keys (log in without a code)",
+        "trusted SSH keys (log in without a code) and recovery keys",
     ),
     bind(
         &[Press::Char('a')],
