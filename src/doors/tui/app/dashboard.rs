@@ -1,7 +1,7 @@
 //! The dashboard: its keys (through the keymap), and what they and the
 //! dialogs ask of the core — folders (open, up, filter, make, rename,
-//! delete), unlock, fetch, reveal, delete, trusted keys, the authenticator
-//! app, logout.
+//! delete), unlock, fetch, reveal, delete, the authenticator app, logout
+//! (trusted keys: `keys.rs`).
 
 use std::time::Instant;
 
@@ -13,8 +13,8 @@ use crate::core::messages;
 use crate::core::names::{join_path, remote_path, split_path, RemotePath};
 use crate::core::{Core, FileView, FilesError, VaultError};
 use crate::doors::tui::dialogs::{
-    AuthenticatorDialog, ConfirmDelete, Dialog, Fetch, KeyShown, KeysDialog, NamePrompt, Naming,
-    Outcome, WaitingKeysDialog,
+    AuthenticatorDialog, ConfirmDelete, Dialog, Fetch, KeyShown, NamePrompt, Naming, Outcome,
+    WaitingKeysDialog,
 };
 use crate::doors::tui::field::Field;
 use crate::doors::tui::input::Key;
@@ -408,106 +408,6 @@ impl App {
                 "Could not delete {shown}: {}.",
                 e.to_string().trim_end_matches('.')
             )),
-        }
-    }
-
-    pub(super) async fn open_keys(&mut self) {
-        let Page::Dashboard(dash) = &mut self.page else {
-            return;
-        };
-        match self.core.trusted_keys(dash.account.id).await {
-            Ok(keys) => dash.show(Dialog::Keys(KeysDialog::new(keys))),
-            Err(refusal) => self.error(refusal.sentence()),
-        }
-    }
-
-    pub(super) async fn trust_connection_key(&mut self) {
-        let Page::Dashboard(dash) = &mut self.page else {
-            return;
-        };
-        let Some(key) = self.ssh_key.as_ref() else {
-            return self.error(
-                "This connection did not log in with an SSH key, so there is none to trust.",
-            );
-        };
-        let fingerprint = key.fingerprint.clone();
-        match self.core.trust_connection_key(&dash.account, key).await {
-            Ok(added) => {
-                let message = if added {
-                    format!(
-                        "Trusted {fingerprint}: logging in as {} with this key now skips the code.",
-                        dash.account.email
-                    )
-                } else {
-                    format!("{fingerprint} was already trusted.")
-                };
-                self.refresh_keys(Some(message)).await;
-            }
-            Err(refusal) => self.error(refusal.sentence()),
-        }
-    }
-
-    pub(super) async fn remove_selected_key(&mut self) {
-        let Page::Dashboard(dash) = &mut self.page else {
-            return;
-        };
-        let Some(Dialog::Keys(keys)) = dash.dialog.as_mut() else {
-            return;
-        };
-        keys.confirm_remove = false;
-        let Some(fingerprint) = keys.selected_fingerprint() else {
-            return;
-        };
-        match self.core.remove_key(dash.account.id, &fingerprint).await {
-            Ok(_) => {
-                self.refresh_keys(Some(format!("Removed {fingerprint}.")))
-                    .await
-            }
-            Err(refusal) => self.error(refusal.sentence()),
-        }
-    }
-
-    /// `r` in the keys dialog: names the selected key a recovery key, or
-    /// stops.
-    pub(super) async fn toggle_recovery_key(&mut self) {
-        let Page::Dashboard(dash) = &mut self.page else {
-            return;
-        };
-        let Some(Dialog::Keys(keys)) = dash.dialog.as_mut() else {
-            return;
-        };
-        let Some((fingerprint, recovery)) = keys.selected_recovery() else {
-            return;
-        };
-        match self
-            .core
-            .set_recovery_key(&dash.who, &fingerprint, !recovery)
-            .await
-        {
-            Ok(_) => {
-                let told = messages::recovery_key_set(&fingerprint, !recovery);
-                self.refresh_keys(Some(sentence(&told))).await
-            }
-            Err(e) => self.error(sentence(&e.to_string())),
-        }
-    }
-
-    pub(super) async fn refresh_keys(&mut self, message: Option<String>) {
-        let Page::Dashboard(dash) = &mut self.page else {
-            return;
-        };
-        let Some(Dialog::Keys(keys)) = dash.dialog.as_mut() else {
-            return;
-        };
-        match self.core.trusted_keys(dash.account.id).await {
-            Ok(list) => {
-                keys.keys = list;
-                keys.selected = keys.selected.min(keys.keys.len().saturating_sub(1));
-                if let Some(message) = message {
-                    self.info(message);
-                }
-            }
-            Err(refusal) => self.error(refusal.sentence()),
         }
     }
 

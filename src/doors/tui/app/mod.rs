@@ -10,6 +10,7 @@
 //! wipes them.
 
 mod dashboard;
+mod keys;
 mod login;
 
 use std::collections::BTreeMap;
