@@ -174,9 +174,33 @@ fn holder_named(file: &mut fs::File) -> String {
     }
 }
 
+/// How long a lock this very process let go of may stay held by a child it
+/// forked that has not yet replaced itself with another program (fork
+/// copies the descriptor; exec closes it): a process that starts programs
+/// while one of its servers stops and the next starts (the test suite)
+/// would otherwise refuse its own folder now and then.
+const OWN_LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Holds `dir` (made 0700 if missing) for this process, with an advisory
-/// lock on its file `.lock`, which says which process holds it.
+/// lock on its file `.lock`, which says which process holds it. A lock that
+/// names this process is tried again for [`OWN_LOCK_GRACE`] before the
+/// refusal.
 pub fn hold_dir(dir: &Path) -> Result<Held, HoldError> {
+    let own = format!("process {}", std::process::id());
+    let deadline = std::time::Instant::now() + OWN_LOCK_GRACE;
+    loop {
+        match try_hold_dir(dir) {
+            Err(HoldError::Taken { holder, .. })
+                if holder == own && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn try_hold_dir(dir: &Path) -> Result<Held, HoldError> {
     use std::io::{Seek, Write};
     use std::os::fd::AsRawFd;
     let failed = |source| HoldError::Io {
