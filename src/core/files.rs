@@ -60,6 +60,9 @@ pub struct Upload {
     blob: Option<Box<dyn PendingBlob>>,
     /// Plaintext bytes sealed or being sealed.
     received: u64,
+    /// A batch failed part way (its writer or its bytes may be lost): the
+    /// blob is incomplete, and no later batch may be added to it.
+    failed: bool,
 }
 
 /// A finished upload, durable but not yet recorded (see
@@ -117,6 +120,14 @@ impl Upload {
     /// then sends the sealed bytes from here: a store that waits (an object
     /// store's parts, its budget) waits without a pool thread.
     async fn seal_and_send(&mut self, pieces: Vec<Bytes>, last: bool) -> Result<(), FilesError> {
+        if self.failed {
+            return Err(FilesError::internal(
+                "an earlier batch of this upload failed",
+            ));
+        }
+        // Cleared only at the end: an error, or this future dropped, leaves
+        // the upload failed.
+        self.failed = true;
         if self.blob.is_none() {
             self.blob = Some(self.store.create(self.account_id, self.id).await?);
         }
@@ -147,6 +158,7 @@ impl Upload {
                 .ok_or_else(|| FilesError::internal("upload lost its blob"))?;
             blob.send(Bytes::from(sealed)).await?;
         }
+        self.failed = false;
         Ok(())
     }
 }
@@ -190,6 +202,7 @@ impl Files {
             sealing: None,
             blob: None,
             received: 0,
+            failed: false,
         })
     }
 
