@@ -210,6 +210,16 @@ async fn lost_keys_come_back_with_the_users_own_private_keys() {
     let out = harness::run_client(scp, b"").await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(&copied).expect("copied"), envelope.stdout);
+    // And legacy scp (`scp -O`), through the commands door.
+    let legacy = dir.path().join("legacy.key.age");
+    let mut scp = tokio::process::Command::new("scp");
+    scp.args(harness::openssh_options(&key_file))
+        .args(["-O", "-P", &port.to_string()])
+        .arg(format!("{EMAIL}@127.0.0.1:f2.bin.key.age"))
+        .arg(&legacy);
+    let out = harness::run_client(scp, b"").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&legacy).expect("copied"), envelope.stdout);
     let mut sftp = tokio::process::Command::new("sftp");
     sftp.args(harness::openssh_options(&key_file))
         .args(["-P", &port.to_string(), "-b", "-"])

@@ -1,6 +1,7 @@
 //! Legacy scp (`scp -O`), the server side of the old rcp-style protocol:
 //! `scp -t TARGET` receives files (upload), `scp -f PATH` sends them
-//! (download of unlocked files). Modern scp uses the sftp subsystem.
+//! (download of unlocked files, and of `NAME.key.age`, a file's key sealed
+//! to the recovery keys). Modern scp uses the sftp subsystem.
 //!
 //! With `-r`, folders travel as `D` (enter a folder, made if missing) and
 //! `E` (leave it) records around their files, both ways; a locked file in
@@ -284,6 +285,19 @@ async fn send(
             return 1;
         }
     };
+    match core.envelope_named(who, &name).await {
+        Ok(Some(envelope)) => {
+            return match send_bytes(io, &name, &envelope.body).await {
+                Sent::Done => 0,
+                Sent::Skipped | Sent::Broken => 1,
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            warn(io, &format!("{}: {e}", escape(&name))).await;
+            return 1;
+        }
+    }
     match core.entry(who, &name).await {
         Ok(Some(Entry::Folder(_))) if recursive => match send_folder(core, who, io, &name).await {
             Sent::Done => 0,
@@ -354,6 +368,21 @@ fn send_folder<'a>(
         }
         sent
     })
+}
+
+/// `NAME.key.age` (bytes in memory) as "C0600 SIZE NAME" and its bytes.
+async fn send_bytes(io: &mut ExecChannel, name: &str, body: &[u8]) -> Sent {
+    io.stdout(format!("C0600 {} {}\n", body.len(), split_path(name).1))
+        .await;
+    if read_byte(io).await != Some(0) || !io.stdout(body.to_vec()).await {
+        return Sent::Broken;
+    }
+    ok(io).await;
+    if read_byte(io).await == Some(0) {
+        Sent::Done
+    } else {
+        Sent::Broken
+    }
 }
 
 /// One unlocked file as "C0600 SIZE NAME" and its bytes.
