@@ -377,6 +377,11 @@ async fn send_bytes(io: &mut ExecChannel, name: &str, body: &[u8]) -> Sent {
     if read_byte(io).await != Some(0) || !io.stdout(body.to_vec()).await {
         return Sent::Broken;
     }
+    end_file(io).await
+}
+
+/// The end of one file sent: its closing OK and the client's answer.
+async fn end_file(io: &mut ExecChannel) -> Sent {
     ok(io).await;
     if read_byte(io).await == Some(0) {
         Sent::Done
@@ -419,10 +424,5 @@ async fn send_file(core: &Arc<Core>, who: &Who, io: &mut ExecChannel, name: &str
             }
         }
     }
-    ok(io).await;
-    if read_byte(io).await == Some(0) {
-        Sent::Done
-    } else {
-        Sent::Broken
-    }
+    end_file(io).await
 }
