@@ -215,6 +215,14 @@ enum Listed {
     Envelope(EnvelopeFile),
 }
 
+/// The bytes a read of `len` at `offset` takes from a file of `size` bytes
+/// held in memory; `None` at or past its end.
+fn range_in(size: usize, offset: u64, len: u32) -> Option<(usize, usize)> {
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(size);
+    let end = start.saturating_add(len as usize).min(size);
+    (start < end).then_some((start, end))
+}
+
 impl russh_sftp::server::Handler for Session {
     type Error = StatusReply;
 
@@ -352,26 +360,14 @@ impl russh_sftp::server::Handler for Session {
                 Ok(Data { id, data })
             }
             Open::Envelope { body, .. } => {
-                let start = usize::try_from(offset)
-                    .unwrap_or(usize::MAX)
-                    .min(body.len());
-                let end = start.saturating_add(len as usize).min(body.len());
-                if start == end {
-                    return Err(eof());
-                }
+                let (start, end) = range_in(body.len(), offset, len).ok_or_else(eof)?;
                 Ok(Data {
                     id,
                     data: body[start..end].to_vec(),
                 })
             }
             Open::KeyPickup { text, read, .. } => {
-                let start = usize::try_from(offset)
-                    .unwrap_or(usize::MAX)
-                    .min(text.len());
-                let end = start.saturating_add(len as usize).min(text.len());
-                if start == end {
-                    return Err(eof());
-                }
+                let (start, end) = range_in(text.len(), offset, len).ok_or_else(eof)?;
                 if start <= *read {
                     *read = (*read).max(end);
                 }
