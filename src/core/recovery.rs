@@ -30,12 +30,6 @@ pub struct EnvelopeFile {
 }
 
 impl Core {
-    /// The account's trusted SSH keys, the recovery keys among them marked.
-    pub async fn recovery_keys(&self, who: &Who) -> Result<Vec<SshKey>, FilesError> {
-        let keys = self.files.db().ssh_keys(who.account_id).await;
-        logged(who, "list recovery keys", keys.map_err(FilesError::from))
-    }
-
     /// Names the trusted key `fingerprint` a recovery key (`recovery`) or
     /// stops; refused, changing nothing, for a key the account does not
     /// trust or one age cannot seal to.

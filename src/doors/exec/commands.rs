@@ -501,7 +501,7 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
 /// `recovery`: the account's trusted keys, one per line: fingerprint,
 /// type, `recovery` or `-`, comment.
 async fn recovery_keys(core: &Core, who: &Who, io: &ExecChannel) -> u32 {
-    match core.recovery_keys(who).await {
+    match core.trusted_keys(who.account_id).await {
         Ok(keys) => {
             let lines: String = keys
                 .iter()
@@ -517,7 +517,10 @@ async fn recovery_keys(core: &Core, who: &Who, io: &ExecChannel) -> u32 {
             io.stdout(lines).await;
             0
         }
-        Err(e) => fail(io, &e).await,
+        Err(refusal) => {
+            io.stderr(&format!("sfs: {refusal}\n")).await;
+            1
+        }
     }
 }
 
