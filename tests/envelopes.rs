@@ -23,22 +23,9 @@ fn key_pair(dir: &Path, name: &str, kind: &[&str]) -> String {
     std::fs::read_to_string(path.with_extension("pub")).expect("public key")
 }
 
-/// `age -d -i KEY` on `envelope`: its output, or its error.
+/// `age -d -i dir/identity` on `envelope`.
 fn age_open(dir: &Path, envelope: &[u8], identity: &str) -> Result<String, String> {
-    let file = dir.join("NAME.key.age");
-    std::fs::write(&file, envelope).expect("envelope");
-    let out = Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(dir.join(identity))
-        .arg(&file)
-        .output()
-        .expect("age");
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).expect("text"))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    harness::age_open(dir, envelope, &dir.join(identity))
 }
 
 #[test]

@@ -11,27 +11,9 @@ use crate::harness;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use harness::{text, TestServer};
+use harness::{age_open, text, TestServer};
 
 const EMAIL: &str = "rita@example.com";
-
-/// `age -d -i identity` on `envelope`: the key line it prints.
-fn age_open(dir: &Path, envelope: &[u8], identity: &Path) -> Result<String, String> {
-    let file = dir.join(format!("e{}.key.age", rand::random::<u32>()));
-    std::fs::write(&file, envelope).expect("envelope");
-    let out = Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(identity)
-        .arg(&file)
-        .output()
-        .expect("age");
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).expect("text"))
-    } else {
-        Err(text(&out.stderr))
-    }
-}
 
 /// An RSA key pair made by `ssh-keygen` in `dir`: (private key file, public
 /// line, fingerprint).

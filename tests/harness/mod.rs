@@ -823,6 +823,25 @@ pub fn mount_tmpfs(dir: &Path, size: &str, what: &str) -> Option<Tmpfs> {
     Some(Tmpfs(dir.to_path_buf()))
 }
 
+/// Debian's `age -d -i identity` on `envelope` (written to a file in
+/// `dir`): what it prints, or its error.
+pub fn age_open(dir: &Path, envelope: &[u8], identity: &Path) -> Result<String, String> {
+    let file = dir.join(format!("e{}.key.age", rand::random::<u32>()));
+    std::fs::write(&file, envelope).expect("envelope");
+    let out = std::process::Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(identity)
+        .arg(&file)
+        .output()
+        .expect("age");
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).expect("text"))
+    } else {
+        Err(text(&out.stderr))
+    }
+}
+
 pub fn have(tool: &str) -> bool {
     let found = std::process::Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
