@@ -41,6 +41,7 @@ mod s3;
 mod secrets_in_memory;
 mod server;
 mod sftp;
+mod sharing;
 mod transfers;
 mod tui;
 mod tui_layout;

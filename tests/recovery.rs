@@ -11,52 +11,9 @@ use crate::harness;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use harness::{age_open, text, TestServer};
+use harness::{age_open, rsa_key, text, trust_line, TestServer};
 
 const EMAIL: &str = "rita@example.com";
-
-/// An RSA key pair made by `ssh-keygen` in `dir`: (private key file, public
-/// line, fingerprint).
-fn rsa_key(dir: &Path) -> (std::path::PathBuf, String, String) {
-    let path = dir.join("id_rsa_recovery");
-    let made = Command::new("ssh-keygen")
-        .args([
-            "-q", "-t", "rsa", "-b", "3072", "-N", "", "-C", "laptop", "-f",
-        ])
-        .arg(&path)
-        .status()
-        .expect("ssh-keygen");
-    assert!(made.success());
-    let public = std::fs::read_to_string(path.with_extension("pub")).expect("public");
-    let listed = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(path.with_extension("pub"))
-        .output()
-        .expect("ssh-keygen -l");
-    let fingerprint = text(&listed.stdout)
-        .split_whitespace()
-        .nth(1)
-        .expect("fingerprint")
-        .to_string();
-    (path, public, fingerprint)
-}
-
-async fn trust_line(server: &TestServer, account: &sfs::db::Account, line: &str, fp: &str) {
-    let mut words = line.split_whitespace();
-    let key = sfs::db::NewSshKey {
-        fingerprint: fp.to_string(),
-        algorithm: words.next().expect("type").to_string(),
-        public_key: line.trim().to_string(),
-        comment: "laptop".into(),
-    };
-    let trusted = server
-        .core
-        .accounts()
-        .trust_key(account, &key)
-        .await
-        .expect("trust");
-    assert!(trusted);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_keys_come_back_with_the_users_own_private_keys() {
@@ -113,7 +70,7 @@ async fn lost_keys_come_back_with_the_users_own_private_keys() {
 
     // Two recovery keys: the login key (ed25519) and an RSA key of another
     // machine.
-    let (rsa_file, rsa_line, rsa_fp) = rsa_key(dir.path());
+    let (rsa_file, rsa_line, rsa_fp) = rsa_key(dir.path(), "laptop");
     trust_line(&server, &account, &rsa_line, &rsa_fp).await;
     for fp in [&ed25519, &rsa_fp] {
         let named = ssh(format!("recovery add {fp}"), vec![]).await;
@@ -287,10 +244,7 @@ async fn lost_keys_come_back_with_the_users_own_private_keys() {
     // Nothing the server keeps holds a key in a form it can open: the
     // SQLite file and the blob folder hold none of the keys handed out.
     if std::env::var("SFS_TEST_DATABASE").as_deref() != Ok("mysql") {
-        let mut kept = Vec::new();
-        for entry in walk(server.dir.path()) {
-            kept.extend(std::fs::read(&entry).unwrap_or_default());
-        }
+        let kept = harness::all_bytes_under(server.dir.path());
         for key in keys.iter().chain([&new_key, &key_before]) {
             assert!(
                 !kept.windows(key.len()).any(|w| w == key.as_bytes()),
@@ -306,21 +260,4 @@ fn envelope_key(envelope: &Output, identity: &Path, dir: &Path) -> Vec<u8> {
     age_open(dir, &envelope.stdout, identity)
         .expect("opens")
         .into_bytes()
-}
-
-/// Every file under `root`.
-fn walk(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
 }

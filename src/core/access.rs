@@ -62,7 +62,7 @@ impl Core {
     /// user holds it). Returns when it locks again.
     pub async fn unlock(&self, who: &Who, name: &str, key: &FileKey) -> Result<i64, FilesError> {
         let result = async {
-            match self.files.open(who.account_id, name, key).await {
+            match self.open_by_name(who, name, key).await {
                 Ok((record, _reader)) => {
                     let until = self
                         .keyring
@@ -109,7 +109,7 @@ impl Core {
             } else {
                 let mut ids = Vec::with_capacity(names.len());
                 for name in names {
-                    let record = self.files.file_by_name(account, name).await?;
+                    let record = self.file_by_name(who, name).await?;
                     ids.push(record.ok_or(FilesError::NotFound)?.id);
                 }
                 let mut locked = 0;
@@ -170,6 +170,7 @@ impl Core {
                 .await;
                 return Err(FilesError::Locked);
             };
+            self.use_share(who, &record).await?;
             let opened = self.files.open_record(record, &key).await?;
             Ok(self.opened(who, &name, opened, open).await)
         }
@@ -218,7 +219,14 @@ impl Core {
     ) -> Result<(FileRecord, Download), FilesError> {
         let result = async {
             let open = who.take_open_file()?;
-            match self.files.open(who.account_id, name, key).await {
+            let opened = match self.open_by_name(who, name, key).await {
+                Ok((record, reader)) => self
+                    .use_share(who, &record)
+                    .await
+                    .map(|()| (record, reader)),
+                Err(e) => Err(e),
+            };
+            match opened {
                 Ok(opened) => Ok(self.opened(who, name, opened, open).await),
                 Err(e) => {
                     self.audit(who, Action::Refused, &format!("download of {name:?}: {e}"))
@@ -229,6 +237,19 @@ impl Core {
         }
         .await;
         logged(who, "open with key", result)
+    }
+
+    /// The file at `name` (the account's own, or one shared with it)
+    /// opened with `key`; a wrong key fails here, before any plaintext.
+    async fn open_by_name(
+        &self,
+        who: &Who,
+        name: &str,
+        key: &FileKey,
+    ) -> Result<(FileRecord, BlobRead), FilesError> {
+        let record = self.file_by_name(who, name).await?;
+        let record = record.ok_or(FilesError::NotFound)?;
+        self.files.open_record(record, key).await
     }
 
     /// A copy of a freshly uploaded file's waiting key, leaving it waiting.

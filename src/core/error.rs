@@ -64,6 +64,21 @@ pub enum FilesError {
     NoEnvelope { name: String },
     #[error("{}.key.age is the key of {} sealed to your recovery keys: it can only be read, and it goes with its file; nothing was changed", escape(.stem), escape(.stem))]
     EnvelopeReadOnly { stem: String },
+    #[error(
+        "files shared with you can only be read: they stay their owner's; nothing was changed"
+    )]
+    SharedReadOnly,
+    #[error("{} is locked: the server can seal its key for someone only while it is unlocked; unlock it first (in the terminal UI, or `ssh … unlock NAME < KEYFILE`); nothing was shared", escape(.name))]
+    ShareNeedsUnlock { name: String },
+    /// Said alike whether or not the address has an account.
+    #[error("{} has no SSH key to seal it to: they can trust one in the terminal UI (log in, press k); nothing was shared", escape(.address))]
+    NoKeyToSealTo { address: String },
+    #[error("that is your own address: a file is shared with someone else; nothing was shared")]
+    ShareWithSelf,
+    #[error("{} is not shared with {}; nothing was changed", escape(.name), escape(.address))]
+    NotShared { name: String, address: String },
+    #[error("{0}; nothing was shared")]
+    BadShare(&'static str),
     #[error("the file is locked: unlock it with its key first (in the terminal UI, `put KEYFILE NAME.key` in sftp, or `ssh … unlock NAME < KEYFILE`)")]
     Locked,
     /// A change in place (append, resume, a write past the start, a new
@@ -165,7 +180,8 @@ impl FilesError {
             FilesError::NotFound
             | FilesError::NoSuchFolder { .. }
             | FilesError::NotTrustedKey { .. }
-            | FilesError::NoEnvelope { .. } => ErrorKind::NotFound,
+            | FilesError::NoEnvelope { .. }
+            | FilesError::NotShared { .. } => ErrorKind::NotFound,
             FilesError::Exists | FilesError::FolderExists { .. } => ErrorKind::Taken,
             FilesError::FolderNotEmpty { .. }
             | FilesError::IsAFolder { .. }
@@ -173,6 +189,10 @@ impl FilesError {
             | FilesError::KeyFileOf { .. }
             | FilesError::HidesKeyFile { .. }
             | FilesError::EnvelopeReadOnly { .. }
+            | FilesError::SharedReadOnly
+            | FilesError::ShareNeedsUnlock { .. }
+            | FilesError::NoKeyToSealTo { .. }
+            | FilesError::ShareWithSelf
             | FilesError::Locked
             | FilesError::LockedForChange { .. }
             | FilesError::AccountClosed { .. }
@@ -187,6 +207,7 @@ impl FilesError {
             | FilesError::IntoItself { .. }
             | FilesError::SizeMismatch { .. }
             | FilesError::CannotSealTo(_)
+            | FilesError::BadShare(_)
             | FilesError::Vault(_) => ErrorKind::Invalid,
             FilesError::TooLarge { .. }
             | FilesError::OverQuota { .. }

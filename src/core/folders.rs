@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use crate::cluster::events::Event;
-use crate::core::names::{check_plain, split_path, PathLimits};
+use crate::core::names::{
+    check_own, check_plain, shared_place, split_path, PathLimits, SHARED_FOLDER,
+};
 use crate::core::{logged, Core, FileView, FilesError, Who};
 use crate::db::{Action, FileRecord, FolderRecord, MakeFolder, MoveFolder, RemoveFolder};
 
@@ -52,6 +54,9 @@ impl Core {
     /// What `path` is: a file, a folder, or nothing (`None`).
     pub async fn entry(&self, who: &Who, path: &str) -> Result<Option<Entry>, FilesError> {
         let result = async {
+            if shared_place(path).is_some() {
+                return self.shared_entry(who, path).await;
+            }
             if let Some(file) = self.files.file_by_name(who.account_id, path).await? {
                 return Ok(Some(Entry::File(file)));
             }
@@ -65,7 +70,10 @@ impl Core {
     /// What the folder at `path` holds, its files with their state.
     pub async fn list_folder(&self, who: &Who, path: &str) -> Result<FolderView, FilesError> {
         let result = async {
-            let Some(listing) = self.db.list_folder(who.account_id, path).await? else {
+            if shared_place(path).is_some() {
+                return self.shared_listing(who, path).await;
+            }
+            let Some(mut listing) = self.db.list_folder(who.account_id, path).await? else {
                 if self
                     .files
                     .file_by_name(who.account_id, path)
@@ -80,6 +88,26 @@ impl Core {
                     path: path.to_string(),
                 });
             };
+            let own_shared = |name: &str| name == SHARED_FOLDER;
+            if path.is_empty()
+                && !listing.folders.iter().any(|f| own_shared(&f.path))
+                && !listing.files.iter().any(|f| own_shared(&f.name))
+                && self.has_shares(who).await?
+            {
+                // Files shared with the account: read-only, by owner.
+                let at = listing
+                    .folders
+                    .binary_search_by(|f| f.path.as_str().cmp(SHARED_FOLDER));
+                let at = at.unwrap_or_else(|at| at);
+                listing.folders.insert(
+                    at,
+                    FolderRecord {
+                        id: 0,
+                        path: SHARED_FOLDER.to_string(),
+                        created_at: 0,
+                    },
+                );
+            }
             Ok(FolderView {
                 folders: listing.folders,
                 files: self.with_states(who, listing.files).await,
@@ -174,6 +202,7 @@ impl Core {
     /// Removes the empty folder `path`.
     pub async fn remove_folder(&self, who: &Who, path: &str) -> Result<(), FilesError> {
         let result = async {
+            check_own(path)?;
             match self.db.remove_folder(who.account_id, path).await? {
                 RemoveFolder::Removed => {}
                 RemoveFolder::NotFound => return Err(self.not_a_folder(who, path).await),
@@ -197,6 +226,7 @@ impl Core {
     /// a file in it is being uploaded; the files' keys go with them.
     pub async fn remove_tree(&self, who: &Who, path: &str) -> Result<RemovedTree, FilesError> {
         let result = async {
+            check_own(path)?;
             if self.claims.held_within(who.account_id, path).await {
                 return Err(FilesError::UploadInside {
                     folder: path.to_string(),
@@ -250,6 +280,7 @@ impl Core {
     /// uploaded.
     pub async fn move_folder(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
         let result = async {
+            check_own(from)?;
             check_plain(to)?;
             self.path_limits().check_folder(to)?;
             if self.claims.held_within(who.account_id, from).await {

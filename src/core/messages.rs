@@ -9,6 +9,7 @@
 
 use zeroize::Zeroizing;
 
+use crate::core::shares::ShareMade;
 use crate::core::upload::KeyNotice;
 use crate::core::FileKey;
 use crate::text::escape::escape;
@@ -102,6 +103,50 @@ pub fn recovery_key_set(fingerprint: &str, recovery: bool) -> String {
              sealed to it; the sealed keys of files stored before still open with it"
         )
     }
+}
+
+/// A share's recipient and terms, for the owner and the audit log: `bob@…
+/// until 2026-12-14 10:00 UTC, 3 downloads` (no full stop).
+pub fn share_terms(made: &ShareMade) -> String {
+    format!(
+        "{}, {}",
+        escape(&made.address),
+        share_limits(made.expires_at, made.downloads)
+    )
+}
+
+/// When a share ends and how often it may still be read (no full stop).
+pub fn share_limits(expires_at: Option<i64>, downloads: Option<u64>) -> String {
+    let until = match expires_at {
+        Some(at) => format!("until {} UTC", utc_datetime(at)),
+        None => "until you revoke it".to_string(),
+    };
+    match downloads {
+        Some(n) => format!("{until}, {} left", counted(n, "download")),
+        None => until,
+    }
+}
+
+/// What a share made tells its owner (no full stop).
+pub fn shared_line(name: &str, owner: &str, made: &ShareMade) -> String {
+    format!(
+        "{} is shared with {} (its key sealed to {} of theirs); they read it as \
+         shared/{}/{} and open its key with age",
+        escape(name),
+        share_terms(made),
+        counted(made.keys as u64, "SSH key"),
+        escape(owner),
+        escape(name)
+    )
+}
+
+/// What revoking a share tells its owner (no full stop).
+pub fn unshared_line(name: &str, address: &str) -> String {
+    format!(
+        "{} is no longer shared with {}: it is gone from their files",
+        escape(name),
+        escape(address)
+    )
 }
 
 /// How many unlocked files a logout or `ssh … lock` locked again.

@@ -28,6 +28,7 @@ mod progress;
 pub mod quota;
 pub mod recovery;
 pub mod rename;
+pub mod shares;
 mod start;
 mod store;
 pub mod upload;
@@ -41,7 +42,7 @@ use crate::cluster::keyring::Keyring;
 use crate::core::budgets::OpenFile;
 use crate::core::claims::Claims;
 use crate::core::files::Files;
-use crate::core::names::{check_plain, key_file_name, key_file_stem};
+use crate::core::names::{check_own, check_plain, key_file_name, key_file_stem, shared_place};
 use crate::db::{Action, AuditEntry, AuditLog, Db, NewSshKey};
 use crate::private_fs;
 use crate::text::time::utc_time;
@@ -396,7 +397,13 @@ impl Core {
         who: &Who,
         name: &str,
     ) -> Result<Option<FileRecord>, FilesError> {
-        let result = async { self.files.file_by_name(who.account_id, name).await }.await;
+        let result = async {
+            if shared_place(name).is_some() {
+                return self.shared_file(who, name).await;
+            }
+            self.files.file_by_name(who.account_id, name).await
+        }
+        .await;
         logged(who, "file by name", result)
     }
 
@@ -415,6 +422,7 @@ impl Core {
     /// Deletes a file and forgets its keys.
     pub async fn delete(&self, who: &Who, name: &str) -> Result<(), FilesError> {
         let result = async {
+            check_own(name)?;
             let record = self.files.delete(who.account_id, name).await?;
             self.keyring.forget_file(who.account_id, &record.id).await;
             self.events.publish(who.account_id, Event::FilesChanged);
@@ -433,6 +441,7 @@ impl Core {
         mtime: i64,
     ) -> Result<(), FilesError> {
         let result = async {
+            check_own(name)?;
             if self.db.set_modified_at(who.account_id, name, mtime).await? {
                 Ok(())
             } else {

@@ -21,6 +21,10 @@
 //! folder [`KEYS_FOLDER`], itself not listed, holds every waiting key under
 //! its file's folder path for a user who fetches them on purpose (`rclone
 //! copy sfs:.keys ./keys`).
+//!
+//! The folder [`SHARED_FOLDER`] at the top holds what other accounts share
+//! with this one, by owner (`shared/alice@example.com/report.pdf`), to read
+//! only: nothing of the account's own can be stored or made there.
 
 use crate::core::error::FilesError;
 
@@ -29,6 +33,38 @@ pub const KEY_SUFFIX: &str = ".key";
 
 /// The folder of waiting keys: `.keys/NAME.key` is `NAME.key`.
 pub const KEYS_FOLDER: &str = ".keys";
+
+/// The folder of files shared with the account: `shared/OWNER/PATH`.
+pub const SHARED_FOLDER: &str = "shared";
+
+/// Where a plain path lies in the folder of shares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedPlace<'a> {
+    /// `shared` itself.
+    Top,
+    /// `shared/OWNER/PATH`: the owner's file or folder at PATH (`""`: the
+    /// owner's folder itself).
+    Owner { owner: &'a str, path: &'a str },
+}
+
+/// Where `path` (plain) lies in the folder of shares, if it does.
+pub fn shared_place(path: &str) -> Option<SharedPlace<'_>> {
+    let rest = path.strip_prefix(SHARED_FOLDER)?;
+    if rest.is_empty() {
+        return Some(SharedPlace::Top);
+    }
+    let rest = rest.strip_prefix('/')?;
+    let (owner, path) = rest.split_once('/').unwrap_or((rest, ""));
+    Some(SharedPlace::Owner { owner, path })
+}
+
+/// Refuses a change to a path in the folder of shares (read-only).
+pub fn check_own(path: &str) -> Result<(), FilesError> {
+    match shared_place(path) {
+        Some(_) => Err(FilesError::SharedReadOnly),
+        None => Ok(()),
+    }
+}
 
 /// Longest name the database holds, in bytes; `[limits] max_name_bytes`
 /// may set less.
@@ -156,7 +192,7 @@ pub fn remote_path(path: &str) -> Result<RemotePath, FilesError> {
 /// doors hand paths over).
 pub fn check_plain(path: &str) -> Result<(), FilesError> {
     match remote_path(path)? {
-        RemotePath::Name(plain) if plain == path => Ok(()),
+        RemotePath::Name(plain) if plain == path => check_own(path),
         RemotePath::Name(_) => Err(FilesError::InvalidName("the path is not in its plain form")),
         RemotePath::Root => Err(FilesError::InvalidName("the name is empty")),
         RemotePath::Keys(_) | RemotePath::KeyInFolder(_) => Err(FilesError::KeysReadOnly),
@@ -243,6 +279,32 @@ mod tests {
         ));
         assert!(check_plain("a/b").is_ok());
         assert!(check_plain("a//b").is_err(), "not in its plain form");
+    }
+
+    #[test]
+    fn the_folder_of_shares_is_read_only() {
+        assert_eq!(shared_place("shared"), Some(SharedPlace::Top));
+        assert_eq!(
+            shared_place("shared/a@b.c/x/y"),
+            Some(SharedPlace::Owner {
+                owner: "a@b.c",
+                path: "x/y"
+            })
+        );
+        assert_eq!(
+            shared_place("shared/a@b.c"),
+            Some(SharedPlace::Owner {
+                owner: "a@b.c",
+                path: ""
+            })
+        );
+        assert_eq!(shared_place("sharedx/y"), None);
+        assert_eq!(shared_place("x/shared"), None);
+        assert!(matches!(
+            check_plain("shared/a@b.c/x"),
+            Err(FilesError::SharedReadOnly)
+        ));
+        assert!(check_plain("x/shared").is_ok());
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! lost key back; only the user's private key opens it.
 //!
 //! A file stored before a recovery key was named has no envelope; naming or
-//! removing a recovery key changes no envelope already made.
+//! removing a recovery key changes no envelope already made. A file shared
+//! with the account reads its share's envelope under the same name
+//! (`shared/OWNER/NAME.key.age`, `shares.rs`).
 
 use crate::core::error::FilesError;
+use crate::core::names::shared_place;
 use crate::core::{logged, Core, FileKey, Who};
 use crate::db::{Action, Purpose, SshKey};
 use crate::vault::envelope::{seal, SealTo};
@@ -114,6 +117,16 @@ impl Core {
             return Ok(None);
         };
         let result = async {
+            if shared_place(stem).is_some() {
+                let record = self.file_by_name(who, stem).await?;
+                let record = record.ok_or(FilesError::NotFound)?;
+                let body = self.share_envelope(who, &record).await?;
+                let body = body.ok_or(FilesError::NotFound)?;
+                return Ok(Some(EnvelopeFile {
+                    body,
+                    modified: record.mtime(),
+                }));
+            }
             let found = self
                 .files
                 .files_named(who.account_id, &[name, stem])

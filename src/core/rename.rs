@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::cluster::events::Event;
 use crate::core::download::Download;
+use crate::core::names::check_own;
 use crate::core::upload::{Silent, Target, UploadStream};
 use crate::core::{logged, Core, FileKey, FilesError, Who};
 use crate::db::{Action, FileRecord};
@@ -40,6 +41,7 @@ impl Core {
     /// Renames a file within the account; an existing target is refused.
     pub async fn rename(&self, who: &Who, from: &str, to: &str) -> Result<(), FilesError> {
         let result = async {
+            check_own(from)?;
             self.name_is_free(who, to).await?;
             self.claims.check_free(who.account_id, to).await?;
             self.files.rename(who.account_id, from, to).await?;
@@ -59,6 +61,7 @@ impl Core {
         to: &str,
     ) -> Result<Renamed, FilesError> {
         let result = async {
+            check_own(from)?;
             self.name_is_free(who, to).await?;
             self.claims.check_free(who.account_id, to).await?;
             let account = who.account_id;

@@ -64,6 +64,13 @@ actions! {
     RemoveKey => "remove-key",
     /// A trusted key named a recovery key, or no longer one.
     RecoveryKey => "recovery-key",
+    /// A file shared with another account (detail: the file, the
+    /// recipient, the expiry and downloads allowed), or shared again.
+    Share => "share",
+    /// A share revoked by its owner.
+    Unshare => "unshare",
+    /// A share that expired or was used up, removed by the clean-up.
+    ShareExpired => "share-expired",
     /// The operator's `sfs users` commands.
     AccountDisabled => "account-disabled",
     AccountEnabled => "account-enabled",

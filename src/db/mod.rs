@@ -23,6 +23,7 @@ mod files;
 mod folders;
 mod login_guard;
 mod pending;
+mod shares;
 mod ssh_keys;
 mod tree;
 
@@ -35,6 +36,7 @@ pub use files::{FileRecord, RenameOutcome, Usage};
 pub use folders::{FolderRecord, Listing, MakeFolder, MoveFolder, RemoveFolder, RemovedTree};
 pub use login_guard::{KnownSource, KNOWN_SOURCES_PER_ACCOUNT};
 pub use pending::{CollectorLock, PendingUpload};
+pub use shares::{EndedShare, NewShare, ShareRecord, SharedFile};
 pub use ssh_keys::{NewSshKey, SshKey};
 
 use std::borrow::Cow;
@@ -107,6 +109,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "envelopes",
         include_str!("../../migrations/sqlite/0008_envelopes.sql"),
         include_str!("../../migrations/mysql/0008_envelopes.sql"),
+    ),
+    (
+        9,
+        "shares",
+        include_str!("../../migrations/sqlite/0009_shares.sql"),
+        include_str!("../../migrations/mysql/0009_shares.sql"),
     ),
 ];
 

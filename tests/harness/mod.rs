@@ -823,6 +823,68 @@ pub fn mount_tmpfs(dir: &Path, size: &str, what: &str) -> Option<Tmpfs> {
     Some(Tmpfs(dir.to_path_buf()))
 }
 
+/// An RSA key pair made by `ssh-keygen` in `dir`: (private key file, public
+/// line, fingerprint).
+pub fn rsa_key(dir: &Path, comment: &str) -> (PathBuf, String, String) {
+    let path = dir.join(format!("id_rsa_{comment}"));
+    let made = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q", "-t", "rsa", "-b", "3072", "-N", "", "-C", comment, "-f",
+        ])
+        .arg(&path)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let public = std::fs::read_to_string(path.with_extension("pub")).expect("public");
+    let listed = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(path.with_extension("pub"))
+        .output()
+        .expect("ssh-keygen -l");
+    let fingerprint = text(&listed.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("fingerprint")
+        .to_string();
+    (path, public, fingerprint)
+}
+
+/// Trusts an OpenSSH public key line for `account`, by fingerprint `fp`.
+pub async fn trust_line(server: &TestServer, account: &sfs::db::Account, line: &str, fp: &str) {
+    let mut words = line.split_whitespace();
+    let key = sfs::db::NewSshKey {
+        fingerprint: fp.to_string(),
+        algorithm: words.next().expect("type").to_string(),
+        public_key: line.trim().to_string(),
+        comment: "laptop".into(),
+    };
+    let trusted = server
+        .core
+        .accounts()
+        .trust_key(account, &key)
+        .await
+        .expect("trust");
+    assert!(trusted);
+}
+
+/// The bytes of every file under `root`, one after another (to search
+/// what a server keeps).
+pub fn all_bytes_under(root: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                bytes.extend(std::fs::read(&path).unwrap_or_default());
+            }
+        }
+    }
+    bytes
+}
+
 /// Debian's `age -d -i identity` on `envelope` (written to a file in
 /// `dir`): what it prints, or its error.
 pub fn age_open(dir: &Path, envelope: &[u8], identity: &Path) -> Result<String, String> {

@@ -11,7 +11,9 @@
 //!   with no name);
 //! - `md5sum`, `sha1sum`, `sha256sum NAME`: checksums of unlocked files;
 //! - `recovery [add|remove FINGERPRINT]`: recovery keys; `get NAME.key.age`
-//!   reads a file's key sealed to them;
+//!   reads a file's key sealed to them; `share NAME ADDRESS [--days N]
+//!   [--downloads N]`, `unshare NAME ADDRESS`, `shares [NAME]`: sharing
+//!   (`sealed.rs`);
 //! - `rm [-r] PATH...` (`-r`: a folder with everything in it, asking
 //!   nothing, saying what went), `help`;
 //! - `scp -t NAME` / `scp -f NAME`: legacy scp (`scp -O`), see `scp.rs`.
@@ -24,6 +26,7 @@ use russh::server::Msg;
 use russh::Channel;
 
 use super::channel::{ExecChannel, Line};
+use super::sealed;
 use crate::core::folders::Entry;
 use crate::core::key_input::{parse_key, MAX_KEY_INPUT};
 use crate::core::messages;
@@ -60,6 +63,13 @@ sfs commands (ssh you@example.com@HOST COMMAND):
   recovery add|remove FINGERPRINT
                      name a trusted key a recovery key, or stop: the key of
                      every file you store from then on is also sealed to it
+  share NAME ADDRESS [--days N] [--downloads N]
+                     share an unlocked file: its key is sealed to the SSH
+                     keys ADDRESS trusts; they see shared/YOU/NAME, read its
+                     key as shared/YOU/NAME.key.age and open it with age
+  unshare NAME ADDRESS
+                     end a share at once
+  shares [NAME]      who holds your files (or NAME), until when
   unlock NAME < KEY  the key on the first line of stdin unlocks NAME for
                      sftp, scp, rclone and the other commands
   lock [NAME...]     lock files again (with no name: all your files)
@@ -169,10 +179,16 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
             }
         },
         ["get", name] => get(&core, &who, &mut io, name).await,
-        ["recovery"] => recovery_keys(&core, &who, &io).await,
+        ["recovery"] => sealed::recovery_keys(&core, &who, &io).await,
         ["recovery", verb @ ("add" | "remove"), fingerprint] => {
-            set_recovery_key(&core, &who, &io, fingerprint, *verb == "add").await
+            sealed::set_recovery_key(&core, &who, &io, fingerprint, *verb == "add").await
         }
+        ["share", name, address, options @ ..] => {
+            sealed::share(&core, &who, &io, name, address, options).await
+        }
+        ["unshare", name, address] => sealed::unshare(&core, &who, &io, name, address).await,
+        ["shares"] => sealed::shares(&core, &who, &io, None).await,
+        ["shares", name] => sealed::shares(&core, &who, &io, Some(name)).await,
         ["unlock", name] => unlock(&core, &who, &mut io, name).await,
         ["lock", names @ ..] => lock(&core, &who, &io, names).await,
         ["rm", names @ ..] if !names.is_empty() => rm(&core, &who, &io, names, false).await,
@@ -205,7 +221,7 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
     io.exit(status).await;
 }
 
-async fn fail(io: &ExecChannel, error: &FilesError) -> u32 {
+pub(super) async fn fail(io: &ExecChannel, error: &FilesError) -> u32 {
     io.stderr(&format!("sfs: {error}\n")).await;
     1
 }
@@ -495,50 +511,6 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
             Ok(None) => return 0,
             Err(e) => return fail(io, &e).await,
         }
-    }
-}
-
-/// `recovery`: the account's trusted keys, one per line: fingerprint,
-/// type, `recovery` or `-`, comment.
-async fn recovery_keys(core: &Core, who: &Who, io: &ExecChannel) -> u32 {
-    match core.trusted_keys(who.account_id).await {
-        Ok(keys) => {
-            let lines: String = keys
-                .iter()
-                .map(|key| {
-                    let mark = if key.recovery { "recovery" } else { "-" };
-                    let comment = escape(&key.comment);
-                    format!(
-                        "{}\t{}\t{mark}\t{comment}\n",
-                        key.fingerprint, key.algorithm
-                    )
-                })
-                .collect();
-            io.stdout(lines).await;
-            0
-        }
-        Err(refusal) => {
-            io.stderr(&format!("sfs: {refusal}\n")).await;
-            1
-        }
-    }
-}
-
-/// `recovery add|remove FINGERPRINT`.
-async fn set_recovery_key(
-    core: &Core,
-    who: &Who,
-    io: &ExecChannel,
-    fingerprint: &str,
-    recovery: bool,
-) -> u32 {
-    match core.set_recovery_key(who, fingerprint, recovery).await {
-        Ok(key) => {
-            let line = messages::recovery_key_set(&key.fingerprint, recovery);
-            io.stderr(&format!("sfs: {line}\n")).await;
-            0
-        }
-        Err(e) => fail(io, &e).await,
     }
 }
 

@@ -4,3 +4,4 @@
 pub mod channel;
 pub mod commands;
 pub mod scp;
+mod sealed;

@@ -1,0 +1,398 @@
+//! Sharing with the real OpenSSH client and Debian's `age`: Alice shares
+//! files with Bob (ed25519) and Carol (an RSA key and a second key); each
+//! opens the envelope with their own private key, unlocks and reads the
+//! file through `ssh … get`, sftp, scp and legacy scp; nobody can write,
+//! rename, delete or share again what was shared with them; revoking, a
+//! download cap, an expiry, a replacement and a delete end a share at once;
+//! refusals read the same whether or not an address has an account; and
+//! nothing the server keeps opens without a private key the test holds.
+//! Runs again on S3 and MariaDB in `.ci/run`'s second pass.
+
+use crate::harness;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use harness::{age_open, rsa_key, text, trust_line, TestServer};
+
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+const CAROL: &str = "carol@example.com";
+
+/// One user's `ssh … COMMAND` with their key file.
+struct User {
+    email: &'static str,
+    key_file: PathBuf,
+    port: u16,
+}
+
+impl User {
+    async fn ssh(&self, command: &str, input: &[u8]) -> Output {
+        harness::ssh_command(self.port, &self.key_file, self.email, command, input).await
+    }
+
+    /// `ssh … COMMAND` that must succeed.
+    async fn ok(&self, command: &str, input: &[u8]) -> Output {
+        let out = self.ssh(command, input).await;
+        assert!(
+            out.status.success(),
+            "{} {command}: {}",
+            self.email,
+            text(&out.stderr)
+        );
+        out
+    }
+
+    /// `ssh … COMMAND` refused with exit 1 and `sentence` on stderr.
+    async fn refused(&self, command: &str, input: &[u8], sentence: &str) {
+        let out = self.ssh(command, input).await;
+        assert_eq!(out.status.code(), Some(1), "{} {command}", self.email);
+        assert!(
+            text(&out.stderr).contains(sentence),
+            "{} {command}: {}",
+            self.email,
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+    }
+
+    /// An sftp batch; its output.
+    async fn sftp(&self, batch: &str) -> Output {
+        let mut sftp = tokio::process::Command::new("sftp");
+        sftp.args(harness::openssh_options(&self.key_file))
+            .args(["-P", &self.port.to_string(), "-b", "-"])
+            .arg(format!("{}@127.0.0.1", self.email));
+        harness::run_client(sftp, batch.as_bytes()).await
+    }
+
+    /// OpenSSH's scp of `remote` to `local` (`legacy`: `scp -O`).
+    async fn scp(&self, remote: &str, local: &Path, legacy: bool) -> Output {
+        let mut scp = tokio::process::Command::new("scp");
+        scp.args(harness::openssh_options(&self.key_file))
+            .args(["-P", &self.port.to_string()]);
+        if legacy {
+            scp.arg("-O");
+        }
+        scp.arg(format!("{}@127.0.0.1:{remote}", self.email))
+            .arg(local);
+        harness::run_client(scp, b"").await
+    }
+}
+
+/// The lines of `ls` after its heading, by their first column.
+fn listed(out: &Output) -> Vec<String> {
+    text(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told() {
+    if !harness::have("ssh") || !harness::have("age") || !harness::have("ssh-keygen") {
+        return;
+    }
+    let server = TestServer::start().await;
+    let port = server.addr.port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let user = |email: &'static str, key_file: PathBuf| User {
+        email,
+        key_file,
+        port,
+    };
+    let alice = user(
+        ALICE,
+        harness::account_with_key_file(&server, ALICE).await.1,
+    );
+    let bob = user(BOB, harness::account_with_key_file(&server, BOB).await.1);
+    let (carol_account, carol_key) = harness::account_with_key_file(&server, CAROL).await;
+    let carol = user(CAROL, carol_key);
+    let (carol_rsa, rsa_line, rsa_fp) = rsa_key(dir.path(), "carol");
+    trust_line(&server, &carol_account, &rsa_line, &rsa_fp).await;
+    // An account with no trusted key, and an address with no account.
+    harness::create_account(&server, "dave@example.com").await;
+
+    let report = harness::random_bytes(300_000);
+    let plan = harness::random_bytes(20_000);
+    let report_key = harness::key_of(&alice.ok("put report.pdf", &report).await);
+    alice.ok("mkdir docs", b"").await;
+    let plan_key = harness::key_of(&alice.ok("put docs/plan.txt", &plan).await);
+
+    // Refusals change nothing and do not tell who has an account.
+    for address in ["dave@example.com", "nobody@example.com"] {
+        alice
+            .refused(
+                &format!("share report.pdf {address}"),
+                b"",
+                &format!(
+                    "{address} has no SSH key to seal it to: they can trust one in the \
+                     terminal UI (log in, press k); nothing was shared"
+                ),
+            )
+            .await;
+    }
+    alice
+        .refused(
+            &format!("share report.pdf {ALICE}"),
+            b"",
+            "that is your own address",
+        )
+        .await;
+    let usage = alice
+        .ssh("share report.pdf bob@example.com --days", b"")
+        .await;
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(text(&usage.stderr).contains("--days takes a whole number"));
+    alice
+        .refused(
+            "share report.pdf bob@example.com --downloads 0",
+            b"",
+            "a share allows at least one download; nothing was shared",
+        )
+        .await;
+    alice.ok("lock report.pdf", b"").await;
+    alice
+        .refused(
+            &format!("share report.pdf {BOB}"),
+            b"",
+            "report.pdf is locked: the server can seal its key for someone only while it is \
+             unlocked",
+        )
+        .await;
+    assert!(alice.ok("shares", b"").await.stdout.is_empty());
+    assert!(
+        listed(&bob.ok("ls", b"").await).is_empty(),
+        "bob sees nothing yet"
+    );
+
+    // Shared while unlocked: Bob sees it under shared/alice@example.com.
+    alice
+        .ok("unlock report.pdf", format!("{report_key}\n").as_bytes())
+        .await;
+    let made = alice.ok(&format!("share report.pdf {BOB}"), b"").await;
+    assert!(
+        text(&made.stderr).contains(&format!(
+            "report.pdf is shared with {BOB}, until you revoke it (its key sealed to 1 SSH key \
+             of theirs)"
+        )),
+        "{}",
+        text(&made.stderr)
+    );
+    assert_eq!(listed(&bob.ok("ls", b"").await), ["shared/"]);
+    assert_eq!(
+        listed(&bob.ok("ls shared", b"").await),
+        [format!("{ALICE}/")]
+    );
+    let shared = format!("shared/{ALICE}/report.pdf");
+    assert_eq!(
+        listed(&bob.ok(&format!("ls shared/{ALICE}"), b"").await),
+        ["report.pdf"]
+    );
+
+    // Bob's own private key opens the envelope; the key inside reads the
+    // file through every door.
+    let envelope = bob.ok(&format!("get {shared}.key.age"), b"").await.stdout;
+    let opened = age_open(dir.path(), &envelope, &bob.key_file).expect("bob opens it");
+    assert_eq!(opened, format!("{report_key}\n"));
+    let refused = age_open(dir.path(), &envelope, &carol.key_file).expect_err("not carol's");
+    assert!(refused.contains("no identity matched"), "{refused}");
+    let got = bob.ok(&format!("get {shared}"), opened.as_bytes()).await;
+    assert_eq!(got.stdout, report, "ssh get");
+    bob.refused(&format!("get {shared}"), b"", "").await;
+    bob.ok(&format!("unlock {shared}"), opened.as_bytes()).await;
+    let via_sftp = dir.path().join("sftp.pdf");
+    let out = bob
+        .sftp(&format!("get {shared} {}\n", via_sftp.display()))
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&via_sftp).expect("sftp"), report);
+    for legacy in [false, true] {
+        let local = dir.path().join(format!("scp-{legacy}.pdf"));
+        let out = bob.scp(&shared, &local, legacy).await;
+        assert!(
+            out.status.success(),
+            "scp -O {legacy}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(&local).expect("scp"),
+            report,
+            "legacy {legacy}"
+        );
+    }
+
+    // Read-only for Bob in every door, and not his to share again.
+    let read_only = "files shared with you can only be read: they stay their owner's; \
+                     nothing was changed";
+    bob.refused(&format!("rm {shared}"), b"", read_only).await;
+    bob.refused(&format!("mv {shared} mine.pdf"), b"", read_only)
+        .await;
+    bob.refused(&format!("put {shared}"), b"overwrite", read_only)
+        .await;
+    bob.refused(&format!("put shared/{ALICE}/new.txt"), b"x", read_only)
+        .await;
+    bob.refused("mkdir shared/mine", b"", read_only).await;
+    bob.refused(&format!("share {shared} {CAROL}"), b"", read_only)
+        .await;
+    let out = bob.sftp(&format!("rm {shared}\n")).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(read_only),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = bob
+        .sftp(&format!("put {} {shared}\n", via_sftp.display()))
+        .await;
+    assert!(!out.status.success());
+    let got = alice
+        .ok("get report.pdf", format!("{report_key}\n").as_bytes())
+        .await;
+    assert_eq!(got.stdout, report, "alice's file is as she stored it");
+
+    // Carol has two keys (ed25519 and RSA): either opens her envelope. Two
+    // downloads, then the share is used up and gone.
+    alice
+        .ok(
+            &format!("share docs/plan.txt {CAROL} --downloads 2 --days 7"),
+            b"",
+        )
+        .await;
+    let carol_plan = format!("shared/{ALICE}/docs/plan.txt");
+    assert_eq!(
+        listed(&carol.ok(&format!("ls shared/{ALICE}"), b"").await),
+        ["docs/"]
+    );
+    let envelope = carol
+        .ok(&format!("get {carol_plan}.key.age"), b"")
+        .await
+        .stdout;
+    for identity in [carol.key_file.as_path(), carol_rsa.as_path()] {
+        let opened = age_open(dir.path(), &envelope, identity).expect("carol opens it");
+        assert_eq!(opened.trim_end(), plan_key);
+    }
+    let listing = text(&alice.ok("shares", b"").await.stdout);
+    let lines: Vec<Vec<&str>> = listing.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines.len(), 2, "{listing}");
+    assert_eq!(lines[0][..2], ["docs/plan.txt", CAROL]);
+    assert!(lines[0][2].ends_with("UTC, 2 downloads left"), "{listing}");
+    assert_eq!(lines[1], ["report.pdf", BOB, "until you revoke it"]);
+    for _ in 0..2 {
+        let got = carol
+            .ok(
+                &format!("get {carol_plan}"),
+                format!("{plan_key}\n").as_bytes(),
+            )
+            .await;
+        assert_eq!(got.stdout, plan);
+    }
+    carol
+        .refused(
+            &format!("get {carol_plan}"),
+            format!("{plan_key}\n").as_bytes(),
+            "no such file",
+        )
+        .await;
+    assert!(listed(&carol.ok("ls", b"").await).is_empty());
+
+    // Revoked: gone from Bob's view and his unlock with it, at once.
+    alice.ok(&format!("unshare report.pdf {BOB}"), b"").await;
+    assert!(listed(&bob.ok("ls", b"").await).is_empty());
+    let out = bob
+        .sftp(&format!(
+            "get {shared} {}\n",
+            dir.path().join("x").display()
+        ))
+        .await;
+    assert!(!out.status.success());
+    bob.refused(&format!("get {shared}"), opened.as_bytes(), "no such file")
+        .await;
+    alice
+        .refused(
+            &format!("unshare report.pdf {BOB}"),
+            b"",
+            &format!("report.pdf is not shared with {BOB}; nothing was changed"),
+        )
+        .await;
+
+    // An expiry ends a share (its time set in the past, as days would);
+    // the clean-up removes it with an audit row.
+    alice
+        .ok(&format!("share report.pdf {BOB} --days 1"), b"")
+        .await;
+    assert_eq!(listed(&bob.ok("ls", b"").await), ["shared/"]);
+    expire_shares(&server).await;
+    assert!(listed(&bob.ok("ls", b"").await).is_empty(), "expired");
+    assert_eq!(server.core.end_shares_once().await.expect("clean-up"), 2);
+
+    // A replacement and a delete end their shares.
+    alice.ok(&format!("share report.pdf {BOB}"), b"").await;
+    alice.ok(&format!("share docs/plan.txt {BOB}"), b"").await;
+    alice.ok("put report.pdf", b"new version").await;
+    alice.ok("rm docs/plan.txt", b"").await;
+    assert!(
+        listed(&bob.ok("ls", b"").await).is_empty(),
+        "replaced, deleted"
+    );
+    assert!(alice.ok("shares", b"").await.stdout.is_empty());
+
+    // Audited, with no key in any detail.
+    server.core.audit_written().await;
+    let details = |action: &str| {
+        let db = server.core.db().clone();
+        let action = sfs::db::Action::from_name(action);
+        async move {
+            let rows = db
+                .audit_log(&sfs::core::AuditFilter {
+                    action,
+                    limit: 20,
+                    ..Default::default()
+                })
+                .await
+                .expect("audit");
+            rows.iter()
+                .rev()
+                .map(|r| r.detail.clone())
+                .collect::<Vec<_>>()
+        }
+    };
+    let shares = details("share").await;
+    assert_eq!(shares.len(), 5, "{shares:?}");
+    assert!(shares[0].starts_with(&format!("\"report.pdf\" with {BOB}, until you revoke it")));
+    assert_eq!(
+        details("unshare").await,
+        [format!("\"report.pdf\" with {BOB}")]
+    );
+    let ended: std::collections::BTreeSet<String> =
+        details("share-expired").await.into_iter().collect();
+    let expected = [
+        format!("\"plan.txt\" with {CAROL}: used up"),
+        format!("\"report.pdf\" with {BOB}: expired"),
+    ];
+    assert_eq!(ended, expected.into_iter().collect());
+
+    // Nothing the server keeps holds a key it can open: no key in the
+    // clear in the SQLite file or the blob folder.
+    if std::env::var("SFS_TEST_DATABASE").as_deref() != Ok("mysql") {
+        let kept = harness::all_bytes_under(server.dir.path());
+        for key in [&report_key, &plan_key] {
+            assert!(
+                !kept.windows(key.len()).any(|w| w == key.as_bytes()),
+                "a key is kept in the clear"
+            );
+        }
+    }
+}
+
+/// Moves every share's expiry into the past, straight in the database.
+async fn expire_shares(server: &TestServer) {
+    sqlx::any::install_default_drivers();
+    let url = &server.core.config().database.url;
+    let pool = sqlx::AnyPool::connect(url).await.expect("database");
+    sqlx::query("UPDATE shares SET expires_at = 1 WHERE expires_at IS NOT NULL")
+        .execute(&pool)
+        .await
+        .expect("expire");
+    pool.close().await;
+}
