@@ -167,9 +167,10 @@ settings! {
         chunk_size: u32 = 65536u32,
             expect "a power of two from 1024 to 16777216 (16 MiB) bytes",
             check |size| crate::vault::format::check_chunk_size(*size).is_ok();
-        /// Seconds between clean-ups of a shared store (backend "s3"): one node at a time
-        /// removes unfinished uploads and blobs no file names. A local folder is cleaned at
-        /// start-up.
+        /// Seconds between clean-ups, one node at a time: of a shared store (backend "s3"),
+        /// unfinished uploads and blobs no file names (a local folder is cleaned at start-up);
+        /// on every backend, shares that expired or were used up (gone from view at once,
+        /// removed then with an audit row).
         collect_interval_seconds: u64 = 600u64, expect SECONDS, check seconds;
         /// Seconds an unfinished upload (untouched) or a blob no file names must be old
         /// before that clean-up removes it: longer than any pause inside a live upload.
