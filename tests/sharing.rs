@@ -126,8 +126,8 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
                 &format!("share report.pdf {address}"),
                 b"",
                 &format!(
-                    "{address} has no SSH key to seal it to: they can trust one in the \
-                     terminal UI (log in, press k); nothing was shared"
+                    "cannot share with {address}: they have no SSH key to seal it to (they can \
+                     trust one in the terminal UI: log in, press k); nothing was shared"
                 ),
             )
             .await;
@@ -395,4 +395,119 @@ async fn expire_shares(server: &TestServer) {
         .await
         .expect("expire");
     pool.close().await;
+}
+
+/// The terminal UI: Alice (the UI's user) reads what Bob shared with her
+/// under shared/ and unlocks it with the key from her envelope; she shares
+/// her own file with `s` (a refusal first), sees who holds it and revokes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_ui_shares_lists_holders_revokes_and_shows_shared_files() {
+    use crate::tui_support::{laptop_key, Harness, SessionOptions, EMAIL};
+    let harness = Harness::new().await;
+    let mut session = harness.session(SessionOptions {
+        ssh_key: Some(laptop_key()),
+        ..SessionOptions::default()
+    });
+    session.login(&harness).await;
+    // Alice trusts this connection's key: files can be sealed to her.
+    session.send(b"k").await;
+    session.wait_for("Trusted SSH keys").await;
+    session.send(b"t").await;
+    session.wait_for("last used never").await;
+    session.send(b"\x1b").await;
+    session.wait_gone("Trusted SSH keys").await;
+
+    // Bob, with a trusted key too, shares his plan with Alice.
+    let ip = "127.0.0.1".parse().expect("ip");
+    let before = harness.mail_count();
+    let accounts = harness.core.accounts();
+    let mut challenge = accounts.start_login(BOB, ip, &[]).await.expect("mailed");
+    let code = harness.code_after(before).await;
+    let bob = accounts
+        .verify(&mut challenge, &code, ip, &[])
+        .await
+        .expect("bob")
+        .0;
+    let laptop = laptop_key();
+    let trusted = accounts
+        .trust_key(
+            &bob,
+            &sfs::db::NewSshKey {
+                fingerprint: laptop.fingerprint.clone(),
+                algorithm: laptop.algorithm.clone(),
+                public_key: laptop.openssh.clone(),
+                comment: "bob".into(),
+            },
+        )
+        .await
+        .expect("trust");
+    assert!(trusted);
+    let bob_who = sfs::core::Who {
+        account_id: bob.id,
+        email: BOB.to_string(),
+        remote: "127.0.0.1:50001".into(),
+        open_files: sfs::core::budgets::OpenFiles::new(64),
+    };
+    let (_, plan_key) = crate::fixtures::store(&harness.core, &bob_who, "plan.txt", b"the plan")
+        .await
+        .expect("stored");
+    harness
+        .core
+        .share(&bob_who, "plan.txt", EMAIL, Default::default())
+        .await
+        .expect("shared with alice");
+
+    // Alice's list shows shared/ at once; inside, Bob's folder and file.
+    session.wait_for("shared/").await;
+    session.send(b"\r").await;
+    session.wait_for(&format!("{BOB}/")).await;
+    session.send(b"\x1b[B\r").await;
+    session.wait_for("plan.txt").await;
+    session.send(b"\x1b[B\t").await;
+    session.send(plan_key.to_text().as_bytes()).await;
+    session.send(b"\r").await;
+    let screen = session.wait_for("unlocked until").await;
+    assert!(screen.contains("shared/"), "{screen}");
+    session.send(b"\x1b").await;
+
+    // Her own file: `s`, an address with no key (refused), then Bob.
+    harness.upload("report.pdf", b"quarterly").await;
+    session.send(b"\x7f").await;
+    session.send(b"\x7f").await;
+    session.wait_for("report.pdf").await;
+    session.send(b"\x1b[F").await;
+    session.send(b"s").await;
+    session.wait_for("Share report.pdf").await;
+    session.send(b"nobody@example.com\r").await;
+    session
+        .wait_for("Cannot share with nobody@example.com: they have no SSH key")
+        .await;
+    for _ in 0.."nobody@example.com".len() {
+        session.send(b"\x7f").await;
+    }
+    session.send(BOB.as_bytes()).await;
+    session.send(b"\t3\t2\r").await;
+    let screen = session
+        .wait_for(&format!("report.pdf is shared with {BOB}"))
+        .await;
+    assert!(screen.contains("2 downloads left"), "{screen}");
+    let held = harness
+        .core
+        .shares(&harness.who().await, Some("report.pdf"))
+        .await
+        .expect("shares");
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].downloads_left, Some(2));
+    assert!(held[0].expires_at.is_some());
+    // Tab to the list of holders, x revokes.
+    session.send(b"\t").await;
+    session.send(b"x").await;
+    session.wait_for("Nobody else holds it now.").await;
+    session.wait_for("is no longer shared with").await;
+    let held = harness
+        .core
+        .shares(&harness.who().await, Some("report.pdf"))
+        .await
+        .expect("shares");
+    assert!(held.is_empty());
 }

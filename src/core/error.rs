@@ -71,7 +71,7 @@ pub enum FilesError {
     #[error("{} is locked: the server can seal its key for someone only while it is unlocked; unlock it first (in the terminal UI, or `ssh … unlock NAME < KEYFILE`); nothing was shared", escape(.name))]
     ShareNeedsUnlock { name: String },
     /// Said alike whether or not the address has an account.
-    #[error("{} has no SSH key to seal it to: they can trust one in the terminal UI (log in, press k); nothing was shared", escape(.address))]
+    #[error("cannot share with {}: they have no SSH key to seal it to (they can trust one in the terminal UI: log in, press k); nothing was shared", escape(.address))]
     NoKeyToSealTo { address: String },
     #[error("that is your own address: a file is shared with someone else; nothing was shared")]
     ShareWithSelf,

@@ -89,24 +89,21 @@ impl Core {
                 });
             };
             let own_shared = |name: &str| name == SHARED_FOLDER;
-            if path.is_empty()
-                && !listing.folders.iter().any(|f| own_shared(&f.path))
-                && !listing.files.iter().any(|f| own_shared(&f.name))
-                && self.has_shares(who).await?
-            {
-                // Files shared with the account: read-only, by owner.
-                let at = listing
-                    .folders
-                    .binary_search_by(|f| f.path.as_str().cmp(SHARED_FOLDER));
-                let at = at.unwrap_or_else(|at| at);
-                listing.folders.insert(
-                    at,
-                    FolderRecord {
+            let has_own_shared = listing.folders.iter().any(|f| own_shared(&f.path))
+                || listing.files.iter().any(|f| own_shared(&f.name));
+            if path.is_empty() && !has_own_shared {
+                if let Some(since) = self.shared_since(who).await? {
+                    // Files shared with the account: read-only, by owner.
+                    let at = listing
+                        .folders
+                        .binary_search_by(|f| f.path.as_str().cmp(SHARED_FOLDER));
+                    let folder = FolderRecord {
                         id: 0,
                         path: SHARED_FOLDER.to_string(),
-                        created_at: 0,
-                    },
-                );
+                        created_at: since,
+                    };
+                    listing.folders.insert(at.unwrap_or_else(|at| at), folder);
+                }
             }
             Ok(FolderView {
                 folders: listing.folders,

@@ -61,7 +61,8 @@ pub use crate::config::{Config, LimitsConfig};
 pub use crate::core::budgets::{Budget, Grant, OpenFiles, SessionSlot, SessionSlots};
 pub use crate::db::Action as AuditAction;
 pub use crate::db::{
-    Account, AccountState, AuditFilter, AuditRecord, FileRecord, FolderRecord, SshKey, Usage,
+    Account, AccountState, AuditFilter, AuditRecord, FileRecord, FolderRecord, ShareRecord, SshKey,
+    Usage,
 };
 pub use crate::telemetry::Session as SessionMetric;
 pub use crate::vault::{FileKey, VaultError};

@@ -328,10 +328,11 @@ impl Core {
         })
     }
 
-    /// Whether the account has files shared with it (its top lists
-    /// `shared` then).
-    pub(crate) async fn has_shares(&self, who: &Who) -> Result<bool, FilesError> {
-        Ok(!self.shared_with(who).await?.is_empty())
+    /// When the oldest file shared with the account was stored, if any is
+    /// (its top lists `shared` then, with that time).
+    pub(crate) async fn shared_since(&self, who: &Who) -> Result<Option<i64>, FilesError> {
+        let shared = self.shared_with(who).await?;
+        Ok(shared.iter().map(|share| share.file.created_at).min())
     }
 
     /// Counts one download of a shared file the recipient opens; refused

@@ -45,6 +45,8 @@ pub enum Action {
     NewFolder,
     /// Rename or move the selected file or folder.
     Rename,
+    /// Share the selected file with another address.
+    Share,
     /// Email screen: mail a code (or ask for the app's).
     SendCode,
     /// Code screen.
@@ -194,6 +196,13 @@ pub const FILES: &[Binding] = &[
         "m",
         Some(("m", "rename")),
         "rename or move the selected file or folder",
+    ),
+    bind(
+        &[Press::Char('s')],
+        Action::Share,
+        "s",
+        Some(("s", "share")),
+        "share the selected unlocked file with another address; who holds it",
     ),
     bind(
         &[Press::Char('k')],

@@ -1,7 +1,7 @@
 //! The dashboard: its keys (through the keymap), and what they and the
 //! dialogs ask of the core — folders (open, up, filter, make, rename,
 //! delete), unlock, fetch, reveal, delete, the authenticator app, logout
-//! (trusted keys: `keys.rs`).
+//! (trusted keys: `keys.rs`; sharing: `share.rs`).
 
 use std::time::Instant;
 
@@ -103,6 +103,7 @@ impl App {
                 }
                 _ => self.error("Select a file or folder to rename."),
             },
+            Action::Share => self.open_share().await,
             Action::Reveal => self.reveal_selected().await,
             Action::Upload => dash.show(Dialog::Upload),
             Action::Help => dash.show(Dialog::Help),
@@ -366,6 +367,8 @@ impl App {
             Outcome::TrustConnectionKey => self.trust_connection_key().await,
             Outcome::RemoveSelectedKey => self.remove_selected_key().await,
             Outcome::ToggleRecoveryKey => self.toggle_recovery_key().await,
+            Outcome::Share { address, terms } => self.share(&address, terms).await,
+            Outcome::Unshare(address) => self.unshare(&address).await,
             Outcome::ConfirmAuthenticator => self.confirm_authenticator().await,
         }
     }

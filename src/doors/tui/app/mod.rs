@@ -12,6 +12,7 @@
 mod dashboard;
 mod keys;
 mod login;
+mod share;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

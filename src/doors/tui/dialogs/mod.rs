@@ -10,6 +10,7 @@ mod help;
 mod key_shown;
 mod keys;
 mod name_prompt;
+mod share;
 mod upload;
 mod waiting_keys;
 
@@ -24,6 +25,7 @@ pub use fetch::Fetch;
 pub use key_shown::KeyShown;
 pub use keys::KeysDialog;
 pub use name_prompt::{NamePrompt, Naming};
+pub use share::{Holder, ShareDialog};
 pub use waiting_keys::WaitingKeysDialog;
 
 use super::command_lines::Endpoint;
@@ -45,6 +47,7 @@ pub enum Dialog {
     Keys(KeysDialog),
     Authenticator(Box<AuthenticatorDialog>),
     NamePrompt(Box<NamePrompt>),
+    Share(Box<ShareDialog>),
 }
 
 /// What a key in a dialog asks the app to do.
@@ -63,6 +66,13 @@ pub enum Outcome {
     RemoveSelectedKey,
     /// Name the selected key a recovery key, or stop.
     ToggleRecoveryKey,
+    /// Share the dialog's file with this address on these terms.
+    Share {
+        address: String,
+        terms: crate::core::shares::ShareTerms,
+    },
+    /// End the dialog's file's share with this address.
+    Unshare(String),
     ConfirmAuthenticator,
 }
 
@@ -87,6 +97,7 @@ impl Dialog {
             Dialog::Keys(dialog) => dialog.on_key(&key),
             Dialog::Authenticator(dialog) => dialog.on_key(key, scroll),
             Dialog::NamePrompt(dialog) => dialog.on_key(key),
+            Dialog::Share(dialog) => dialog.on_key(key),
             Dialog::Help | Dialog::Upload | Dialog::Fetch(_) | Dialog::KeyShown(_) => {
                 read_only_key(&key, scroll)
             }
@@ -104,6 +115,7 @@ impl Dialog {
             Dialog::Keys(dialog) => dialog.draw(frame, view),
             Dialog::Authenticator(dialog) => dialog.draw(frame, view, scroll),
             Dialog::NamePrompt(dialog) => dialog.draw(frame, view),
+            Dialog::Share(dialog) => dialog.draw(frame, view),
         }
     }
 }
