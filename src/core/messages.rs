@@ -9,7 +9,6 @@
 
 use zeroize::Zeroizing;
 
-use crate::core::shares::ShareMade;
 use crate::core::upload::KeyNotice;
 use crate::core::FileKey;
 use crate::text::escape::escape;
@@ -105,16 +104,6 @@ pub fn recovery_key_set(fingerprint: &str, recovery: bool) -> String {
     }
 }
 
-/// A share's recipient and terms, for the owner and the audit log: `bob@…
-/// until 2026-12-14 10:00 UTC, 3 downloads` (no full stop).
-pub fn share_terms(made: &ShareMade) -> String {
-    format!(
-        "{}, {}",
-        escape(&made.address),
-        share_limits(made.expires_at, made.downloads)
-    )
-}
-
 /// When a share ends and how often it may still be read (no full stop).
 pub fn share_limits(expires_at: Option<i64>, downloads: Option<u64>) -> String {
     let until = match expires_at {
@@ -127,14 +116,15 @@ pub fn share_limits(expires_at: Option<i64>, downloads: Option<u64>) -> String {
     }
 }
 
-/// What a share made tells its owner (no full stop).
-pub fn shared_line(name: &str, owner: &str, made: &ShareMade) -> String {
+/// What a share made tells its owner (no full stop): the file, with whom
+/// and on what terms (`share_limits`), sealed to how many of their keys.
+pub fn shared_line(name: &str, owner: &str, with: &str, terms: &str, keys: usize) -> String {
     format!(
-        "{} is shared with {} (its key sealed to {} of theirs); they read it as \
+        "{} is shared with {}, {terms} (its key sealed to {} of theirs); they read it as \
          shared/{}/{} and open its key with age",
         escape(name),
-        share_terms(made),
-        counted(made.keys as u64, "SSH key"),
+        escape(with),
+        counted(keys as u64, "SSH key"),
         escape(owner),
         escape(name)
     )

@@ -17,6 +17,7 @@ use std::time::Duration;
 use crate::cluster::events::Event;
 use crate::core::error::FilesError;
 use crate::core::folders::{Entry, FolderView};
+use crate::core::messages;
 use crate::core::names::{check_own, is_within, SHARED_FOLDER};
 use crate::core::{logged, Core, FileRecord, Who};
 use crate::db::{Action, AuditEntry, FolderRecord, NewShare, ShareRecord, SharedFile};
@@ -41,6 +42,14 @@ pub struct ShareMade {
     pub expires_at: Option<i64>,
     pub downloads: Option<u64>,
     pub keys: usize,
+}
+
+impl ShareMade {
+    /// What sharing `name` of `owner` tells its owner (no full stop).
+    pub fn told(&self, name: &str, owner: &str) -> String {
+        let terms = messages::share_limits(self.expires_at, self.downloads);
+        messages::shared_line(name, owner, &self.address, &terms, self.keys)
+    }
 }
 
 impl ShareTerms {
@@ -143,10 +152,8 @@ impl Core {
                 downloads: terms.downloads,
                 keys: to.len(),
             };
-            let detail = format!(
-                "{name:?} with {}",
-                crate::core::messages::share_terms(&made)
-            );
+            let terms = messages::share_limits(made.expires_at, made.downloads);
+            let detail = format!("{name:?} with {}, {terms}", made.address);
             self.audit(who, Action::Share, &detail).await;
             self.events.publish(recipient.id, Event::FilesChanged);
             self.events.publish(who.account_id, Event::FilesChanged);

@@ -8,6 +8,7 @@ use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
 use zeroize::Zeroizing;
 
+use crate::core::FilesError;
 use crate::text::wipe::wipe;
 
 /// A line of input, or why there is none.
@@ -120,6 +121,13 @@ impl ExecChannel {
     /// wipe themselves), so a key line leaves no copy behind.
     pub async fn stderr(&self, text: &str) {
         let _ = self.channel.extended_data(1, text.as_bytes()).await;
+    }
+
+    /// A refusal or failure, as `sfs: SENTENCE` on stderr; the exit status
+    /// a command then ends with.
+    pub async fn fail(&self, error: &FilesError) -> u32 {
+        self.stderr(&format!("sfs: {error}\n")).await;
+        1
     }
 
     /// Secret bytes (a key) on stdout, copied only into the SSH layer's

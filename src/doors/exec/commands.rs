@@ -221,21 +221,16 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
     io.exit(status).await;
 }
 
-pub(super) async fn fail(io: &ExecChannel, error: &FilesError) -> u32 {
-    io.stderr(&format!("sfs: {error}\n")).await;
-    1
-}
-
 /// `ls [--json] [FOLDER]`: the folder's folders (ending in `/`), then its
 /// files.
 async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool, path: &str) -> u32 {
     let folder = match folder_path(path) {
         Ok(folder) => folder,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     let view = match core.list_folder(who, &folder).await {
         Ok(view) => view,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     let now = unix_now();
     let state = |view: &crate::core::FileView| view.state.label(now);
@@ -348,7 +343,7 @@ async fn mv(core: &Arc<Core>, who: &Who, io: &ExecChannel, from: &str, to: &str)
     };
     match moved.await {
         Ok(()) => 0,
-        Err(e) => fail(io, &e).await,
+        Err(e) => io.fail(&e).await,
     }
 }
 
@@ -361,15 +356,15 @@ async fn put(
 ) -> u32 {
     let name = match file_name(path) {
         Ok(name) => name,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     let mut upload = match UploadStream::start(core, who, &name, size).await {
         Ok(upload) => upload,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     while let Some(piece) = io.read().await {
         if let Err(e) = upload.write(piece).await {
-            return fail(io, &e).await;
+            return io.fail(&e).await;
         }
     }
     // Only the client's end of input commits, with the channel still open
@@ -386,7 +381,7 @@ async fn put(
             }
             0
         }
-        Err(e) => fail(io, &e).await,
+        Err(e) => io.fail(&e).await,
     }
 }
 
@@ -443,7 +438,7 @@ async fn read_key_line(io: &mut ExecChannel) -> Result<FileKey, u32> {
 async fn unlock(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
     let name = match file_name(path) {
         Ok(name) => name,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     let key = match read_key_line(io).await {
         Ok(key) => key,
@@ -455,7 +450,7 @@ async fn unlock(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32
             io.stderr(&line).await;
             0
         }
-        Err(e) => fail(io, &e).await,
+        Err(e) => io.fail(&e).await,
     }
 }
 
@@ -477,20 +472,20 @@ async fn lock(core: &Core, who: &Who, io: &ExecChannel, paths: &[&str]) -> u32 {
                 .await;
             0
         }
-        Err(e) => fail(io, &e).await,
+        Err(e) => io.fail(&e).await,
     }
 }
 
 async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
     let name = match file_name(path) {
         Ok(name) => name,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     let name = name.as_str();
     match core.envelope_named(who, name).await {
         Ok(Some(envelope)) => return if io.stdout(envelope.body).await { 0 } else { 1 },
         Ok(None) => {}
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     }
     let key = match read_key_line(io).await {
         Ok(key) => key,
@@ -498,7 +493,7 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
     };
     let (_, mut reader) = match core.open_with_key(who, name, &key).await {
         Ok(opened) => opened,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     let mut offset = 0u64;
     loop {
@@ -509,7 +504,7 @@ async fn get(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32 {
                 }
             }
             Ok(None) => return 0,
-            Err(e) => return fail(io, &e).await,
+            Err(e) => return io.fail(&e).await,
         }
     }
 }
@@ -523,7 +518,7 @@ async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &s
     let name = match file_name(path) {
         Ok(name) => name,
         Err(FilesError::KeyNotAFile) => return no_checksum(io, path, true).await,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     if let Some(stem) = key_file_stem(&name) {
         if matches!(core.file_by_name(who, stem).await, Ok(Some(_))) {
@@ -533,7 +528,7 @@ async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &s
     let (_, mut reader) = match core.open_unlocked(who, &name).await {
         Ok(opened) => opened,
         Err(FilesError::Locked) => return no_checksum(io, &name, false).await,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     let mut hasher: Box<dyn DynDigest + Send> = match tool {
         "md5sum" => Box::new(md5::Md5::default()),
@@ -545,7 +540,7 @@ async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &s
         match reader.next_piece(&mut offset, READ_PIECE).await {
             Ok(Some(piece)) => hasher.update(&piece),
             Ok(None) => break,
-            Err(e) => return fail(io, &e).await,
+            Err(e) => return io.fail(&e).await,
         }
     }
     let hex: String = hasher

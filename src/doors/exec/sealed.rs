@@ -5,7 +5,6 @@
 //! channel and the core.
 
 use super::channel::ExecChannel;
-use super::commands::fail;
 use crate::core::messages;
 use crate::core::names::file_name;
 use crate::core::shares::ShareTerms;
@@ -52,7 +51,7 @@ pub(super) async fn set_recovery_key(
             io.stderr(&format!("sfs: {line}\n")).await;
             0
         }
-        Err(e) => fail(io, &e).await,
+        Err(e) => io.fail(&e).await,
     }
 }
 
@@ -74,15 +73,15 @@ pub(super) async fn share(
     };
     let name = match file_name(path) {
         Ok(name) => name,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     match core.share(who, &name, address, terms).await {
         Ok(made) => {
-            let line = messages::shared_line(&name, &who.email, &made);
+            let line = made.told(&name, &who.email);
             io.stderr(&format!("sfs: {line}\n")).await;
             0
         }
-        Err(e) => fail(io, &e).await,
+        Err(e) => io.fail(&e).await,
     }
 }
 
@@ -126,7 +125,7 @@ pub(super) async fn unshare(
 ) -> u32 {
     let name = match file_name(path) {
         Ok(name) => name,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     match core.unshare(who, &name, address).await {
         Ok(()) => {
@@ -134,7 +133,7 @@ pub(super) async fn unshare(
             io.stderr(&format!("sfs: {line}\n")).await;
             0
         }
-        Err(e) => fail(io, &e).await,
+        Err(e) => io.fail(&e).await,
     }
 }
 
@@ -143,7 +142,7 @@ pub(super) async fn unshare(
 pub(super) async fn shares(core: &Core, who: &Who, io: &ExecChannel, path: Option<&str>) -> u32 {
     let name = match path.map(file_name).transpose() {
         Ok(name) => name,
-        Err(e) => return fail(io, &e).await,
+        Err(e) => return io.fail(&e).await,
     };
     match core.shares(who, name.as_deref()).await {
         Ok(shares) => {
@@ -161,6 +160,6 @@ pub(super) async fn shares(core: &Core, who: &Who, io: &ExecChannel, path: Optio
             io.stdout(lines).await;
             0
         }
-        Err(e) => fail(io, &e).await,
+        Err(e) => io.fail(&e).await,
     }
 }

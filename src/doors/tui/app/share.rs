@@ -36,7 +36,7 @@ impl App {
         let name = dialog.name.clone();
         match self.core.share(&dash.who, &name, address, terms).await {
             Ok(made) => {
-                let told = messages::shared_line(&name, &dash.who.email, &made);
+                let told = made.told(&name, &dash.who.email);
                 self.refresh_holders(&name, format!("{told}.")).await;
             }
             Err(e) => self.error(sentence(&e.to_string())),
