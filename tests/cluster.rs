@@ -720,3 +720,103 @@ async fn a_folder_being_uploaded_into_on_one_node_stays_put_on_the_other() {
     nodes.one.stop().await;
     nodes.two.stop().await;
 }
+
+/// A share made on node 1 is read on node 2 (its envelope opened with the
+/// recipient's own key, the file unlocked there), and revoked through node
+/// 2 it is gone from the recipient's view on node 1 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_made_on_one_node_is_read_and_revoked_on_the_other() {
+    if !have("ssh") || !have("age") {
+        return;
+    }
+    let Some(mut nodes) = cluster().await else {
+        return;
+    };
+    const BOB: &str = "bob@example.com";
+    let (_, alice_key) = harness::account_with_key_file(&nodes.one, ALICE).await;
+    let (_, bob_key) = harness::account_with_key_file(&nodes.one, BOB).await;
+    let (one, two) = (nodes.one.addr.port(), nodes.two.addr.port());
+    let data = random_bytes(200_000);
+    let key = harness::key_of(&put(one, &alice_key, "report.txt", &data).await);
+    let shared = ssh_command(
+        one,
+        &alice_key,
+        ALICE,
+        &format!("share report.txt {BOB}"),
+        b"",
+    )
+    .await;
+    assert!(shared.status.success(), "{}", harness::text(&shared.stderr));
+
+    // On node 2: Bob's own key opens the envelope, and its key the file.
+    let path = format!("shared/{ALICE}/report.txt");
+    let envelope = ssh_command(two, &bob_key, BOB, &format!("get {path}.key.age"), b"").await;
+    assert!(
+        envelope.status.success(),
+        "{}",
+        harness::text(&envelope.stderr)
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let opened = harness::age_open(dir.path(), &envelope.stdout, &bob_key).expect("bob's key");
+    assert_eq!(opened.trim_end(), key);
+    let unlocked = ssh_command(
+        two,
+        &bob_key,
+        BOB,
+        &format!("unlock {path}"),
+        opened.as_bytes(),
+    )
+    .await;
+    assert!(
+        unlocked.status.success(),
+        "{}",
+        harness::text(&unlocked.stderr)
+    );
+    let sum = ssh_command(one, &bob_key, BOB, &format!("sha256sum {path}"), b"").await;
+    assert!(
+        harness::text(&sum.stdout).starts_with(&format!(
+            "{:x}",
+            sha2::Digest::finalize(sha2::Digest::chain_update(
+                <sha2::Sha256 as sha2::Digest>::new(),
+                &data
+            ))
+        )),
+        "unlocked on node 2, read on node 1: {}",
+        harness::text(&sum.stderr)
+    );
+    redis_holds_no_key_in_clear(&nodes.redis, &key).await;
+
+    // Revoked through node 2: gone on node 1 at once, and its unlock too.
+    let revoked = ssh_command(
+        two,
+        &alice_key,
+        ALICE,
+        &format!("unshare report.txt {BOB}"),
+        b"",
+    )
+    .await;
+    assert!(
+        revoked.status.success(),
+        "{}",
+        harness::text(&revoked.stderr)
+    );
+    let listed = ssh_command(one, &bob_key, BOB, "ls", b"").await;
+    assert!(
+        !harness::text(&listed.stdout).contains("shared/"),
+        "{}",
+        harness::text(&listed.stdout)
+    );
+    let refused = ssh_command(
+        one,
+        &bob_key,
+        BOB,
+        &format!("get {path}"),
+        opened.as_bytes(),
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(harness::text(&refused.stderr).contains("no such file"));
+
+    nodes.one.stop().await;
+    nodes.two.stop().await;
+}
