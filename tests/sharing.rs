@@ -200,10 +200,16 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
     let got = bob.ok(&format!("get {shared}"), opened.as_bytes()).await;
     assert_eq!(got.stdout, report, "ssh get");
     bob.refused(&format!("get {shared}"), b"", "").await;
-    bob.ok(&format!("unlock {shared}"), opened.as_bytes()).await;
+    // sftp: the key written to PATH.key unlocks it, then it reads.
+    let key_file = dir.path().join("report.key");
+    std::fs::write(&key_file, &opened).expect("key file");
     let via_sftp = dir.path().join("sftp.pdf");
     let out = bob
-        .sftp(&format!("get {shared} {}\n", via_sftp.display()))
+        .sftp(&format!(
+            "put {} {shared}.key\nget {shared} {}\n",
+            key_file.display(),
+            via_sftp.display()
+        ))
         .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(&via_sftp).expect("sftp"), report);
