@@ -105,7 +105,8 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
         ALICE,
         harness::account_with_key_file(&server, ALICE).await.1,
     );
-    let bob = user(BOB, harness::account_with_key_file(&server, BOB).await.1);
+    let (bob_account, bob_key) = harness::account_with_key_file(&server, BOB).await;
+    let bob = user(BOB, bob_key);
     let (carol_account, carol_key) = harness::account_with_key_file(&server, CAROL).await;
     let carol = user(CAROL, carol_key);
     let (carol_rsa, rsa_line, rsa_fp) = rsa_key(dir.path(), "carol");
@@ -228,6 +229,10 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
         );
     }
 
+    // Quotas count a shared file for its owner only.
+    let usage = server.core.db().usage(bob_account.id).await.expect("usage");
+    assert_eq!((usage.files, usage.bytes), (0, 0));
+
     // Read-only for Bob in every door, and not his to share again.
     let read_only = "files shared with you can only be read: they stay their owner's; \
                      nothing was changed";
@@ -284,6 +289,32 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
     assert_eq!(lines[0][..2], ["docs/plan.txt", CAROL]);
     assert!(lines[0][2].ends_with("UTC, 2 downloads left"), "{listing}");
     assert_eq!(lines[1], ["report.pdf", BOB, "until you revoke it"]);
+    // The operator's `sfs files` shows who holds each file.
+    let admin = sfs::core::admin::Admin::connect(server.core.config().clone())
+        .await
+        .expect("admin");
+    let owner = admin.account(ALICE).await.expect("alice");
+    let table = sfs::doors::operator::files_table(&admin.files(&owner).await.expect("files"));
+    admin.close().await;
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {table}"))
+            .to_string()
+    };
+    assert!(
+        row("report.pdf").ends_with(&format!("{BOB} (until you revoke it)")),
+        "{table}"
+    );
+    assert!(
+        row("docs/plan.txt").contains(&format!("{CAROL} (until ")),
+        "{table}"
+    );
+    assert!(
+        row("docs/plan.txt").ends_with("UTC, 2 downloads left)"),
+        "{table}"
+    );
     for _ in 0..2 {
         let got = carol
             .ok(

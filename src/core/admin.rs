@@ -16,7 +16,7 @@ use crate::core::files::Files;
 use crate::core::store::open_store;
 use crate::db::{
     Account, AccountState, Action, AuditEntry, AuditFilter, AuditLog, AuditRecord, Db, FileRecord,
-    Usage,
+    ShareRecord, Usage,
 };
 use crate::storage::BlobStore;
 use crate::text::time::unix_now;
@@ -35,6 +35,8 @@ pub struct AccountSummary {
 pub struct StoredFile {
     pub record: FileRecord,
     pub blob: String,
+    /// Who holds it now (live shares), by address.
+    pub shares: Vec<ShareRecord>,
 }
 
 pub struct Admin {
@@ -80,9 +82,11 @@ impl Admin {
     }
 
     /// The account's files by name, each with where its blob is (a path,
-    /// or an s3:// url).
+    /// or an s3:// url) and who holds it.
     pub async fn files(&self, account: &Account) -> anyhow::Result<Vec<StoredFile>> {
         let store = self.store().await?;
+        let now = crate::text::time::unix_now();
+        let shares = self.db.shares_by_owner(account.id, now).await?;
         self.db
             .files(account.id)
             .await?
@@ -91,7 +95,16 @@ impl Admin {
                 let id = FileId::from_hex(&record.id)
                     .with_context(|| format!("file record {} has a bad id", record.id))?;
                 let blob = store.location(account.id, &id);
-                Ok(StoredFile { blob, record })
+                let shares = shares
+                    .iter()
+                    .filter(|share| share.file_id == record.id)
+                    .cloned()
+                    .collect();
+                Ok(StoredFile {
+                    blob,
+                    record,
+                    shares,
+                })
             })
             .collect()
     }

@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use crate::core::admin::{AccountSummary, StoredFile};
+use crate::core::messages::share_limits;
 use crate::core::{AccountState, AuditRecord};
 use crate::text::escape::{escape, json_string};
 use crate::text::size::human_size;
@@ -46,21 +47,41 @@ pub fn accounts_table(accounts: &[AccountSummary]) -> String {
     out
 }
 
-/// `sfs files EMAIL`: name, size, upload time and where the blob is (a
-/// path `sfs decrypt` takes, or an s3:// url).
+/// `sfs files EMAIL`: name, size, upload time, where the blob is (a path
+/// `sfs decrypt` takes, or an s3:// url), and who it is shared with.
 pub fn files_table(files: &[StoredFile]) -> String {
     let mut out = format!(
-        "{:<40} {:>14} {:<17} {}\n",
-        "name", "size", "uploaded (UTC)", "blob"
+        "{:<40} {:>14} {:<17} {} {}\n",
+        "name", "size", "uploaded (UTC)", "blob", "shared with"
     );
-    for StoredFile { record, blob } in files {
+    for StoredFile {
+        record,
+        blob,
+        shares,
+    } in files
+    {
+        let shared: Vec<String> = shares
+            .iter()
+            .map(|share| {
+                format!(
+                    "{} ({})",
+                    escape(&share.recipient),
+                    share_limits(share.expires_at, share.downloads_left)
+                )
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "{:<40} {:>14} {:<17} {}",
+            "{:<40} {:>14} {:<17} {} {}",
             escape(&record.name),
             record.size,
             utc_datetime(record.created_at),
             escape(blob),
+            if shared.is_empty() {
+                "-".to_string()
+            } else {
+                shared.join(", ")
+            },
         );
     }
     out
@@ -69,14 +90,35 @@ pub fn files_table(files: &[StoredFile]) -> String {
 /// `sfs files EMAIL --json`: one object per line.
 pub fn files_json(files: &[StoredFile]) -> String {
     let mut out = String::new();
-    for StoredFile { record, blob } in files {
+    for StoredFile {
+        record,
+        blob,
+        shares,
+    } in files
+    {
+        let shared: Vec<String> = shares
+            .iter()
+            .map(|share| {
+                format!(
+                    "{{\"address\":{},\"expires\":{},\"downloads_left\":{}}}",
+                    json_string(&share.recipient),
+                    share
+                        .expires_at
+                        .map_or("null".to_string(), |at| json_string(&utc_iso(at))),
+                    share
+                        .downloads_left
+                        .map_or("null".to_string(), |n| n.to_string()),
+                )
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "{{\"name\":{},\"size\":{},\"uploaded\":{},\"blob\":{}}}",
+            "{{\"name\":{},\"size\":{},\"uploaded\":{},\"blob\":{},\"shared_with\":[{}]}}",
             json_string(&record.name),
             record.size,
             json_string(&utc_iso(record.created_at)),
             json_string(blob),
+            shared.join(","),
         );
     }
     out
