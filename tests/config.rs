@@ -56,6 +56,7 @@ fn shipped_config_lists_every_key() {
         "storage.chunk_size",
         "storage.collect_interval_seconds",
         "storage.collect_grace_seconds",
+        "storage.default_expiry_days",
         "storage.s3.endpoint",
         "storage.s3.region",
         "storage.s3.bucket",

@@ -24,6 +24,7 @@ fn file(n: u64, account_id: i64, name: &str) -> FileRecord {
         chunk_size: 65536,
         created_at: 1_700_000_000 + n as i64,
         modified_at: None,
+        expires_at: None,
     }
 }
 

@@ -27,6 +27,7 @@ mod deploy;
 mod download;
 mod drops;
 mod envelopes;
+mod expiry;
 mod files;
 mod layout;
 mod logins;

@@ -361,7 +361,8 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
     assert_eq!(listed(&bob.ok("ls", b"").await), ["shared/"]);
     expire_shares(&server).await;
     assert!(listed(&bob.ok("ls", b"").await).is_empty(), "expired");
-    assert_eq!(server.core.end_shares_once().await.expect("clean-up"), 2);
+    let cleaned = server.core.clean_up_once().await.expect("clean-up");
+    assert_eq!((cleaned.shares, cleaned.files), (2, 0));
 
     // A replacement and a delete end their shares.
     alice.ok(&format!("share report.pdf {BOB}"), b"").await;

@@ -383,6 +383,7 @@ async fn hostile_file_names_are_shown_escaped() {
             chunk_size: 65536,
             created_at: unix_now(),
             modified_at: None,
+            expires_at: None,
         })
         .await
         .expect("record");

@@ -169,12 +169,17 @@ settings! {
             check |size| crate::vault::format::check_chunk_size(*size).is_ok();
         /// Seconds between clean-ups, one node at a time: of a shared store (backend "s3"),
         /// unfinished uploads and blobs no file names (a local folder is cleaned at start-up);
-        /// on every backend, shares that expired or were used up (gone from view at once,
-        /// removed then with an audit row).
+        /// on every backend, files past their expiry (deleted, with an audit row) and shares
+        /// that expired or were used up (gone from view at once, removed then).
         collect_interval_seconds: u64 = 600u64, expect SECONDS, check seconds;
         /// Seconds an unfinished upload (untouched) or a blob no file names must be old
         /// before that clean-up removes it: longer than any pause inside a live upload.
         collect_grace_seconds: u64 = 3600u64, expect SECONDS, check seconds;
+        /// Days a new file is kept before the clean-up deletes it, unless its owner gives
+        /// another expiry (`ssh … expire NAME never`); 0: kept until deleted. A new version of
+        /// a file keeps the expiry of the file it replaces.
+        default_expiry_days: u64 = 0u64, expect "a whole number of days from 0 to 3650",
+            check |days| *days <= 3650;
     }
     tables { s3: S3Config }
 }

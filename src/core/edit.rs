@@ -131,6 +131,7 @@ impl Core {
             kept,
             exact,
             removing: None,
+            expires: None,
         };
         Ok(Edit {
             core: self.clone(),

@@ -79,6 +79,8 @@ pub enum FilesError {
     NotShared { name: String, address: String },
     #[error("{0}; nothing was shared")]
     BadShare(&'static str),
+    #[error("`{}` is not an expiry: give days (7d), hours (12h), at most 3650 days, or never; nothing was changed", escape(.text))]
+    BadExpiry { text: String },
     #[error("the file is locked: unlock it with its key first (in the terminal UI, `put KEYFILE NAME.key` in sftp, or `ssh … unlock NAME < KEYFILE`)")]
     Locked,
     /// A change in place (append, resume, a write past the start, a new
@@ -208,6 +210,7 @@ impl FilesError {
             | FilesError::SizeMismatch { .. }
             | FilesError::CannotSealTo(_)
             | FilesError::BadShare(_)
+            | FilesError::BadExpiry { .. }
             | FilesError::Vault(_) => ErrorKind::Invalid,
             FilesError::TooLarge { .. }
             | FilesError::OverQuota { .. }

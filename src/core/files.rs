@@ -244,6 +244,8 @@ impl Files {
                 chunk_size,
                 created_at: unix_now(),
                 modified_at: None,
+                // Set as it is stored (`Core::store_upload`).
+                expires_at: None,
             },
             id,
             key,

@@ -130,6 +130,26 @@ pub fn shared_line(name: &str, owner: &str, with: &str, terms: &str, keys: usize
     )
 }
 
+/// When a file expires, for listings: `expires 2026-12-14 10:00 UTC`, or
+/// nothing for a file that never does.
+pub fn expires_label(expires_at: Option<i64>) -> String {
+    expires_at.map_or_else(String::new, |at| {
+        format!("expires {} UTC", utc_datetime(at))
+    })
+}
+
+/// What setting an expiry tells the owner (no full stop).
+pub fn expiry_set_line(name: &str, expires_at: Option<i64>) -> String {
+    match expires_at {
+        Some(_) => format!(
+            "{} {}: the clean-up deletes it then, with its shares",
+            escape(name),
+            expires_label(expires_at)
+        ),
+        None => format!("{} never expires", escape(name)),
+    }
+}
+
 /// What revoking a share tells its owner (no full stop).
 pub fn unshared_line(name: &str, address: &str) -> String {
     format!(

@@ -17,6 +17,7 @@ mod collector;
 pub mod download;
 pub mod edit;
 pub mod error;
+pub mod expiry;
 pub mod files;
 pub mod folders;
 pub mod key_input;

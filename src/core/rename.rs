@@ -145,6 +145,7 @@ impl Core {
             kept: true,
             exact: true,
             removing: Some(source),
+            expires: None,
         };
         copy.seal()
             .await?

@@ -11,9 +11,6 @@
 //! edit in place stores a new version) ends it, even when the new version
 //! has the same key. Each open for reading counts as one download.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use crate::cluster::events::Event;
 use crate::core::error::FilesError;
 use crate::core::folders::{Entry, FolderView};
@@ -23,6 +20,7 @@ use crate::core::{logged, Core, FileRecord, Who};
 use crate::db::{Action, AuditEntry, FolderRecord, NewShare, ShareRecord, SharedFile};
 use crate::text::time::unix_now;
 use crate::vault::envelope::{seal, SealTo};
+use std::collections::BTreeMap;
 
 /// The longest a share may last, in days.
 pub const MAX_SHARE_DAYS: u64 = 3650;
@@ -370,26 +368,10 @@ impl Core {
             .await?)
     }
 
-    /// Removes the shares that expired or were used up, one node at a time,
-    /// with an audit row each; every `interval`.
-    pub async fn end_shares(&self, interval: Duration) {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if let Err(e) = self.end_shares_once().await {
-                tracing::warn!(error = %e, "ending expired shares: will try again");
-            }
-        }
-    }
-
-    /// One round of [`Core::end_shares`]; how many ended.
-    pub async fn end_shares_once(&self) -> Result<usize, FilesError> {
-        let Some(lock) = self.db.try_collector_lock().await? else {
-            return Ok(0);
-        };
+    /// Removes the shares that expired or were used up, with an audit row
+    /// each (under the clean-up's lock, `expiry.rs`); how many.
+    pub(crate) async fn end_shares_locked(&self) -> Result<usize, FilesError> {
         let ended = self.db.take_ended_shares(unix_now()).await;
-        lock.release().await;
         let ended = ended?;
         for share in &ended {
             let why = if share.used_up { "used up" } else { "expired" };

@@ -103,6 +103,9 @@ pub(crate) struct Target {
     pub(crate) exact: bool,
     /// A file that goes with the commit (a rename's source, sealed anew).
     pub(crate) removing: Option<FileRecord>,
+    /// The expiry the writer asked for (`Some(None)`: never); `None`: that
+    /// of the file it takes the place of, or the default for a new one.
+    pub(crate) expires: Option<Option<i64>>,
 }
 
 impl Target {
@@ -170,6 +173,15 @@ impl UploadStream {
             ..Target::default()
         };
         UploadStream::begin(core, who, name, expected, key, target, open).await
+    }
+
+    /// The expiry the writer asked for, from now (`Some(None)`: never);
+    /// `None` leaves the one of the file it replaces, or the default.
+    pub fn expiring(mut self, after: Option<Option<u64>>) -> UploadStream {
+        if let Some(after) = after {
+            self.target.expires = Some(after.map(crate::core::expiry::from_now));
+        }
+        self
     }
 
     /// Starts an upload of `name` sealed with `key` towards `target` (an
@@ -476,6 +488,8 @@ impl Core {
     ) -> Result<FileRecord, FilesError> {
         let result = async {
             let account = who.account_id;
+            let mut sealed = sealed;
+            sealed.record.expires_at = self.expiry_of(&target);
             let name = sealed.record.name.clone();
             let recovery = match self.recovery_envelope(account, &sealed.key).await {
                 Ok(recovery) => recovery,

@@ -71,6 +71,8 @@ actions! {
     Unshare => "unshare",
     /// A share that expired or was used up, removed by the clean-up.
     ShareExpired => "share-expired",
+    /// A file deleted by the clean-up once its expiry had passed.
+    Expired => "expired",
     /// The operator's `sfs users` commands.
     AccountDisabled => "account-disabled",
     AccountEnabled => "account-enabled",

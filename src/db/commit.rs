@@ -212,7 +212,7 @@ impl Db {
         }
         let inserted = sqlx::query(
             "INSERT INTO files (id, account_id, folder_id, name, size, chunk_size, created_at, \
-             modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             modified_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&new.id)
         .bind(new.account_id)
@@ -222,6 +222,7 @@ impl Db {
         .bind(i64::from(new.chunk_size))
         .bind(new.created_at)
         .bind(new.modified_at)
+        .bind(new.expires_at)
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -280,8 +281,8 @@ impl Db {
         };
         let sql = format!(
             "INSERT INTO files (id, account_id, folder_id, name, size, chunk_size, created_at, \
-             modified_at) \
-             SELECT ?, id, ?, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active' \
+             modified_at, expires_at) \
+             SELECT ?, id, ?, ?, ?, ?, ?, ?, ? FROM accounts WHERE id = ? AND state = 'active' \
              AND (? = 0 OR EXISTS (SELECT 1 FROM folders p WHERE p.id = ? AND p.account_id = ?)) \
              AND NOT EXISTS (SELECT 1 FROM folders d WHERE d.account_id = ? \
              AND d.parent_id = ? AND d.name = ?){free}{lock}"
@@ -294,6 +295,7 @@ impl Db {
             .bind(i64::from(new.chunk_size))
             .bind(new.created_at)
             .bind(new.modified_at)
+            .bind(new.expires_at)
             .bind(new.account_id)
             .bind(folder)
             .bind(folder)

@@ -25,6 +25,8 @@ pub struct FileRecord {
     pub created_at: i64,
     /// The modification time a client set; `None`: never set.
     pub modified_at: Option<i64>,
+    /// When the clean-up deletes it (unix seconds); `None`: never.
+    pub expires_at: Option<i64>,
 }
 
 impl FileRecord {
@@ -89,12 +91,13 @@ pub(super) fn file_from_row(row: &AnyRow, at: usize) -> Result<FileRecord, sqlx:
         chunk_size: u32::try_from(chunk_size).map_err(|_| invalid_column("files.chunk_size"))?,
         created_at: row.try_get(at + 5)?,
         modified_at: row.try_get(at + 6)?,
+        expires_at: row.try_get(at + 7)?,
     })
 }
 
 /// The account's file at `path`, read on `conn` (inside a transaction or
 /// not).
-async fn fetch_by_name(
+pub(super) async fn fetch_by_name(
     conn: &mut AnyConnection,
     account_id: i64,
     path: &str,

@@ -19,6 +19,7 @@ mod audit;
 mod audit_log;
 mod commit;
 mod envelopes;
+mod expiry;
 mod files;
 mod folders;
 mod login_guard;
@@ -116,6 +117,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0009_shares.sql"),
         include_str!("../../migrations/mysql/0009_shares.sql"),
     ),
+    (
+        10,
+        "file expiry",
+        include_str!("../../migrations/sqlite/0010_file_expiry.sql"),
+        include_str!("../../migrations/mysql/0010_file_expiry.sql"),
+    ),
 ];
 
 /// Run on every new connection. SQLite: WAL lets readers run beside the
@@ -143,7 +150,8 @@ macro_rules! ssh_key_columns {
 }
 macro_rules! file_columns {
     () => {
-        "f.id, f.account_id, f.name, f.size, f.chunk_size, f.created_at, f.modified_at"
+        "f.id, f.account_id, f.name, f.size, f.chunk_size, f.created_at, f.modified_at, \
+         f.expires_at"
     };
 }
 macro_rules! audit_columns {

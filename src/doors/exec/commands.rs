@@ -27,6 +27,7 @@ use russh::Channel;
 
 use super::channel::{ExecChannel, Line};
 use super::sealed;
+use crate::core::expiry::parse_expiry;
 use crate::core::folders::Entry;
 use crate::core::key_input::{parse_key, MAX_KEY_INPUT};
 use crate::core::messages;
@@ -52,10 +53,14 @@ sfs commands (ssh you@example.com@HOST COMMAND):
   rmdir FOLDER...    remove empty folders
   mv FROM TO         rename or move a file or a folder (with all it holds);
                      TO may be an existing folder to move it into
-  put NAME [SIZE] < FILE
+  put NAME [SIZE] [--expires 7d|12h|never] < FILE
                      store FILE as NAME (a path: dir/NAME); prints its key (shown once, never
                      stored); with its SIZE in bytes, open terminal UIs show
-                     a percentage, and any other length stores nothing
+                     a percentage, and any other length stores nothing;
+                     --expires: deleted after that long (a new version of a
+                     file keeps its expiry otherwise)
+  expire NAME 7d|12h|never
+                     when NAME is deleted by itself (from now), or never
   get NAME < KEY     the key on the first line of stdin; the file on stdout
   get NAME.key.age   the key of NAME sealed to your recovery keys (on stdout;
                      open it with age -d -i ~/.ssh/id_ed25519)
@@ -165,19 +170,14 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
         ["rm", "-r" | "-rf" | "-fr" | "-R", paths @ ..] if !paths.is_empty() => {
             rm(&core, &who, &io, paths, true).await
         }
-        ["put", name] => put(&core, &who, &mut io, name, None).await,
-        ["put", name, size] => match size.parse::<u64>() {
-            Ok(size) => put(&core, &who, &mut io, name, Some(size)).await,
-            Err(_) => {
-                io.stderr(&format!(
-                    "sfs: put NAME SIZE takes the size in bytes, not `{}`; quote a name with \
-                     spaces for the server too: ssh HOST put \"'my file.txt'\"\n",
-                    escape(size)
-                ))
-                .await;
+        ["put", name, options @ ..] => match put_options(options) {
+            Ok((size, expires)) => put(&core, &who, &mut io, name, size, expires).await,
+            Err(line) => {
+                io.stderr(&format!("sfs: {line}\n")).await;
                 2
             }
         },
+        ["expire", name, when] => expire(&core, &who, &io, name, when).await,
         ["get", name] => get(&core, &who, &mut io, name).await,
         ["recovery"] => sealed::recovery_keys(&core, &who, &io).await,
         ["recovery", verb @ ("add" | "remove"), fingerprint] => {
@@ -192,8 +192,7 @@ pub async fn run(core: Arc<Core>, who: Who, channel: Channel<Msg>, command: &[u8
         ["unlock", name] => unlock(&core, &who, &mut io, name).await,
         ["lock", names @ ..] => lock(&core, &who, &io, names).await,
         ["rm", names @ ..] if !names.is_empty() => rm(&core, &who, &io, names, false).await,
-        [command @ ("get" | "unlock" | "md5sum" | "sha1sum" | "sha256sum"), _, _, ..]
-        | [command @ "put", _, _, _, ..] => {
+        [command @ ("get" | "unlock" | "md5sum" | "sha1sum" | "sha256sum"), _, _, ..] => {
             io.stderr(&format!(
                 "sfs: {command} takes one file name; quote a name with spaces for the \
                  server too: ssh HOST {command} \"'my file.txt'\"\n"
@@ -233,7 +232,12 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool, path: &str) ->
         Err(e) => return io.fail(&e).await,
     };
     let now = unix_now();
-    let state = |view: &crate::core::FileView| view.state.label(now);
+    // The state, and when the file expires if it does.
+    let state = |view: &crate::core::FileView| match messages::expires_label(view.record.expires_at)
+    {
+        expires if expires.is_empty() => view.state.label(now),
+        expires => format!("{} · {expires}", view.state.label(now)),
+    };
     let mut out = String::new();
     if json {
         let folders = view.folders.iter().map(|f| {
@@ -245,11 +249,15 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool, path: &str) ->
         });
         let files = view.files.iter().map(|view| {
             format!(
-                "{{\"name\":{},\"type\":\"file\",\"size\":{},\"uploaded\":{},\"state\":{}}}",
+                "{{\"name\":{},\"type\":\"file\",\"size\":{},\"uploaded\":{},\"state\":{},\
+                 \"expires\":{}}}",
                 json_string(split_path(&view.record.name).1),
                 view.record.size,
                 view.record.created_at,
-                json_string(&state(view)),
+                json_string(&view.state.label(now)),
+                view.record
+                    .expires_at
+                    .map_or("null".to_string(), |at| at.to_string()),
             )
         });
         out.push('[');
@@ -347,19 +355,50 @@ async fn mv(core: &Arc<Core>, who: &Who, io: &ExecChannel, from: &str, to: &str)
     }
 }
 
+/// `put NAME`'s options: its size in bytes, and `--expires 7d|12h|never`;
+/// or the line that says what is wrong.
+fn put_options(options: &[&str]) -> Result<(Option<u64>, Option<Option<u64>>), String> {
+    let quote = "quote a name with spaces for the server too: ssh HOST put \"'my file.txt'\"";
+    let (mut words, mut expires) = (Vec::new(), None);
+    let mut rest = options.iter();
+    while let Some(word) = rest.next() {
+        let when = match word.split_once('=') {
+            Some(("--expires", when)) => Some(when),
+            _ if *word == "--expires" => Some(*rest.next().unwrap_or(&"")),
+            _ => None,
+        };
+        match when {
+            Some(when) => expires = Some(parse_expiry(when).map_err(|e| e.to_string())?),
+            None => words.push(*word),
+        }
+    }
+    let size = match words.as_slice() {
+        [] => None,
+        [size] => Some(size.parse::<u64>().map_err(|_| {
+            format!(
+                "put NAME SIZE takes the size in bytes, not `{}`; {quote}",
+                escape(size)
+            )
+        })?),
+        _ => return Err(format!("put takes one file name; {quote}")),
+    };
+    Ok((size, expires))
+}
+
 async fn put(
     core: &Arc<Core>,
     who: &Who,
     io: &mut ExecChannel,
     path: &str,
     size: Option<u64>,
+    expires: Option<Option<u64>>,
 ) -> u32 {
     let name = match file_name(path) {
         Ok(name) => name,
         Err(e) => return io.fail(&e).await,
     };
     let mut upload = match UploadStream::start(core, who, &name, size).await {
-        Ok(upload) => upload,
+        Ok(upload) => upload.expiring(expires),
         Err(e) => return io.fail(&e).await,
     };
     while let Some(piece) = io.read().await {
@@ -455,6 +494,22 @@ async fn unlock(core: &Core, who: &Who, io: &mut ExecChannel, path: &str) -> u32
 }
 
 /// `lock [NAME...]`: locks the named files again, or all of them.
+/// `expire NAME 7d|12h|never`.
+async fn expire(core: &Core, who: &Who, io: &ExecChannel, path: &str, when: &str) -> u32 {
+    let (name, after) = match file_name(path).and_then(|name| Ok((name, parse_expiry(when)?))) {
+        Ok(parsed) => parsed,
+        Err(e) => return io.fail(&e).await,
+    };
+    match core.set_expiry(who, &name, after).await {
+        Ok(at) => {
+            let line = messages::expiry_set_line(&name, at);
+            io.stderr(&format!("sfs: {line}\n")).await;
+            0
+        }
+        Err(e) => io.fail(&e).await,
+    }
+}
+
 async fn lock(core: &Core, who: &Who, io: &ExecChannel, paths: &[&str]) -> u32 {
     let mut names = Vec::with_capacity(paths.len());
     for path in paths {

@@ -138,9 +138,15 @@ pub(super) fn statvfs_reply(space: &Space, block: u64, name_max: u64) -> Vec<u8>
 }
 
 /// An `ls -l` line of a file; OpenSSH prints the server's long name as it
-/// is.
-pub(super) fn entry(name: &str, size: u64, mtime: i64) -> Entry {
-    listed(name, false, size, mtime, file_attrs(size, mtime))
+/// is, so a file that expires says when after its name (clients read the
+/// name from its own field, never from this line).
+pub(super) fn entry(name: &str, size: u64, mtime: i64, expires_at: Option<i64>) -> Entry {
+    let mut entry = listed(name, false, size, mtime, file_attrs(size, mtime));
+    let expires = crate::core::messages::expires_label(expires_at);
+    if !expires.is_empty() {
+        entry.longname = format!("{}  ({expires})", entry.longname);
+    }
+    entry
 }
 
 /// An `ls -l` line of a folder.

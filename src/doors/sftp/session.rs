@@ -97,7 +97,7 @@ impl Session {
             .map(|f| dir_entry(split_path(&f.path).1, f.created_at));
         let files = view.files.iter().map(|f| {
             let name = split_path(&f.record.name).1;
-            entry(name, f.record.size, f.record.mtime())
+            entry(name, f.record.size, f.record.mtime(), f.record.expires_at)
         });
         Ok(folders.chain(files).collect())
     }
@@ -111,7 +111,12 @@ impl Session {
         for key in &keys {
             let (at, name) = split_path(&key.name);
             if at == folder {
-                files.push(entry(&key_file_name(name), KEY_TEXT_LEN + 1, key.made_unix));
+                files.push(entry(
+                    &key_file_name(name),
+                    KEY_TEXT_LEN + 1,
+                    key.made_unix,
+                    None,
+                ));
             } else if is_within(at, folder) {
                 let below = at[folder.len()..].trim_start_matches('/');
                 let first = below.split('/').next().unwrap_or(below);

@@ -149,7 +149,7 @@ pub async fn run(
         tokio::spawn(async move { watcher.watch_accounts(ACCOUNT_WATCH_INTERVAL).await });
     let sweeper = core.clone();
     let cleanup = Duration::from_secs(core.config().storage.collect_interval_seconds.max(1));
-    let end_shares = tokio::spawn(async move { sweeper.end_shares(cleanup).await });
+    let clean_up = tokio::spawn(async move { sweeper.clean_up(cleanup).await });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -191,7 +191,7 @@ pub async fn run(
         }
     }
     watch_accounts.abort();
-    end_shares.abort();
+    clean_up.abort();
     let _ = shutdown_tx.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(SHUTDOWN_GRACE * 2, drain).await;

@@ -47,6 +47,8 @@ pub enum Action {
     Rename,
     /// Share the selected file with another address.
     Share,
+    /// When the selected file expires.
+    Expiry,
     /// Email screen: mail a code (or ask for the app's).
     SendCode,
     /// Code screen.
@@ -203,6 +205,13 @@ pub const FILES: &[Binding] = &[
         "s",
         Some(("s", "share")),
         "share the selected unlocked file with another address; who holds it",
+    ),
+    bind(
+        &[Press::Char('e')],
+        Action::Expiry,
+        "e",
+        Some(("e", "expiry")),
+        "when the selected file is deleted by itself (7d, 12h, never)",
     ),
     bind(
         &[Press::Char('k')],

@@ -179,9 +179,13 @@ const STATUS_LINES_MAX: usize = 3;
 
 fn dashboard(frame: &mut Frame, app: &App, dash: &Dashboard, theme: &Theme) {
     let area = frame.area();
-    let selected = dash
-        .selected_file()
-        .map(|file| format!("Selected: {}", escape(&file.record.name)));
+    let selected = dash.selected_file().map(|file| {
+        let name = escape(&file.record.name);
+        match crate::core::messages::expires_label(file.record.expires_at) {
+            expires if expires.is_empty() => format!("Selected: {name}"),
+            expires => format!("Selected: {name} · {expires}"),
+        }
+    });
     let mut name_lines = selected
         .as_deref()
         .map_or_else(Vec::new, |name| wrap(name, usize::from(area.width)));

@@ -104,6 +104,13 @@ impl App {
                 _ => self.error("Select a file or folder to rename."),
             },
             Action::Share => self.open_share().await,
+            Action::Expiry => match dash.selected_entry() {
+                Some(Entry::File(file)) => {
+                    let naming = Naming::Expiry(file.record.name.clone());
+                    dash.show(Dialog::NamePrompt(Box::new(NamePrompt::new(naming))))
+                }
+                _ => self.error("Select a file to give it an expiry."),
+            },
             Action::Reveal => self.reveal_selected().await,
             Action::Upload => dash.show(Dialog::Upload),
             Action::Help => dash.show(Dialog::Help),
@@ -196,6 +203,10 @@ impl App {
         let Some(Dialog::NamePrompt(prompt)) = dash.dialog.take() else {
             return;
         };
+        if let Naming::Expiry(path) = &prompt.naming {
+            let path = path.clone();
+            return self.set_expiry(prompt, &path, &typed).await;
+        }
         // The typed name is a path from the folder shown: `..` goes up.
         let joined = join_path(&dash.folder, &typed);
         let path = match remote_path(&joined) {
@@ -215,6 +226,7 @@ impl App {
                 .move_path(&dash.who, from, &path)
                 .await
                 .map(|()| format!("Renamed {} to {shown}.", crate::text::escape::escape(from))),
+            Naming::Expiry(_) => return,
         };
         match done {
             Ok(said) => {

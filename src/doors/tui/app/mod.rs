@@ -10,6 +10,7 @@
 //! wipes them.
 
 mod dashboard;
+mod expiry;
 mod keys;
 mod login;
 mod share;

@@ -1,5 +1,6 @@
-//! `n` and `m`: asks for a name — of a new folder here, or the new name
-//! (or path, `../x` or `dir/x`) of the selected file or folder.
+//! `n`, `m` and `e`: asks for a name — of a new folder here, or the new
+//! name (or path, `../x` or `dir/x`) of the selected file or folder — or
+//! for how long until the selected file expires.
 
 use ratatui::layout::Rect;
 use ratatui::text::Line;
@@ -20,6 +21,8 @@ pub enum Naming {
     NewFolder,
     /// Renaming what is at this path.
     Rename(String),
+    /// When the file at this path expires (`7d`, `12h`, `never`).
+    Expiry(String),
 }
 
 pub struct NamePrompt {
@@ -63,6 +66,10 @@ impl NamePrompt {
                     "New name for {} (a/b moves it, ../b goes up):",
                     escape(path)
                 ),
+            ),
+            Naming::Expiry(path) => (
+                " Expiry ".to_string(),
+                format!("Delete {} after (7d, 12h) or never:", escape(path)),
             ),
         };
         let area = frame.area();
