@@ -749,7 +749,7 @@ async fn a_share_made_on_one_node_is_read_and_revoked_on_the_other() {
     assert!(shared.status.success(), "{}", harness::text(&shared.stderr));
 
     // On node 2: Bob's own key opens the envelope, and its key the file.
-    let path = format!("shared/{ALICE}/report.txt");
+    let path = format!(".shared/{ALICE}/report.txt");
     let envelope = ssh_command(two, &bob_key, BOB, &format!("get {path}.key.age"), b"").await;
     assert!(
         envelope.status.success(),

@@ -154,7 +154,7 @@ async fn files_expire_when_told_keep_it_across_versions_and_are_cleaned_up() {
     // leaves a file whose expiry was lifted.
     ok(alice(format!("share later.txt {BOB}"), vec![]).await);
     let bob_ls = harness::ssh_command(port, &bob_key, BOB, "ls", b"").await;
-    assert!(text(&bob_ls.stdout).contains("shared/"));
+    assert!(text(&bob_ls.stdout).contains(".shared/"));
     let blobs_before = harness::all_bytes_under(&server.core.config().storage.uploads_dir);
     move_expiries_into_the_past(&server, &["later.txt", "default.txt"]).await;
     ok(alice("expire default.txt never".into(), vec![]).await);

@@ -180,14 +180,14 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
         "{}",
         text(&made.stderr)
     );
-    assert_eq!(listed(&bob.ok("ls", b"").await), ["shared/"]);
+    assert_eq!(listed(&bob.ok("ls", b"").await), [".shared/"]);
     assert_eq!(
-        listed(&bob.ok("ls shared", b"").await),
+        listed(&bob.ok("ls .shared", b"").await),
         [format!("{ALICE}/")]
     );
-    let shared = format!("shared/{ALICE}/report.pdf");
+    let shared = format!(".shared/{ALICE}/report.pdf");
     assert_eq!(
-        listed(&bob.ok(&format!("ls shared/{ALICE}"), b"").await),
+        listed(&bob.ok(&format!("ls .shared/{ALICE}"), b"").await),
         ["report.pdf"]
     );
 
@@ -207,12 +207,25 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
     let via_sftp = dir.path().join("sftp.pdf");
     let out = bob
         .sftp(&format!(
-            "put {} {shared}.key\nget {shared} {}\n",
+            "put {} {shared}.key\nget {shared} {}\nls -1a\nls -1 .shared\n",
             key_file.display(),
             via_sftp.display()
         ))
         .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Reached by name, never listed to sftp: tree walkers leave it alone.
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    let after = |command: &str| {
+        let at = lines.iter().position(|l| l == &format!("sftp> {command}"));
+        let rest = &lines[at.expect(command) + 1..];
+        let end = rest.iter().position(|l| l.starts_with("sftp>"));
+        rest[..end.unwrap_or(rest.len())].to_vec()
+    };
+    assert!(
+        !after("ls -1a").iter().any(|l| l.contains(".shared")),
+        "{lines:?}"
+    );
+    assert_eq!(after("ls -1 .shared"), [format!(".shared/{ALICE}")]);
     assert_eq!(std::fs::read(&via_sftp).expect("sftp"), report);
     for legacy in [false, true] {
         let local = dir.path().join(format!("scp-{legacy}.pdf"));
@@ -241,9 +254,9 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
         .await;
     bob.refused(&format!("put {shared}"), b"overwrite", read_only)
         .await;
-    bob.refused(&format!("put shared/{ALICE}/new.txt"), b"x", read_only)
+    bob.refused(&format!("put .shared/{ALICE}/new.txt"), b"x", read_only)
         .await;
-    bob.refused("mkdir shared/mine", b"", read_only).await;
+    bob.refused("mkdir .shared/mine", b"", read_only).await;
     bob.refused(&format!("share {shared} {CAROL}"), b"", read_only)
         .await;
     let out = bob.sftp(&format!("rm {shared}\n")).await;
@@ -270,9 +283,9 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
             b"",
         )
         .await;
-    let carol_plan = format!("shared/{ALICE}/docs/plan.txt");
+    let carol_plan = format!(".shared/{ALICE}/docs/plan.txt");
     assert_eq!(
-        listed(&carol.ok(&format!("ls shared/{ALICE}"), b"").await),
+        listed(&carol.ok(&format!("ls .shared/{ALICE}"), b"").await),
         ["docs/"]
     );
     let envelope = carol
@@ -358,7 +371,7 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
     alice
         .ok(&format!("share report.pdf {BOB} --days 1"), b"")
         .await;
-    assert_eq!(listed(&bob.ok("ls", b"").await), ["shared/"]);
+    assert_eq!(listed(&bob.ok("ls", b"").await), [".shared/"]);
     expire_shares(&server).await;
     assert!(listed(&bob.ok("ls", b"").await).is_empty(), "expired");
     let cleaned = server.core.clean_up_once().await.expect("clean-up");
@@ -495,8 +508,8 @@ async fn the_terminal_ui_shares_lists_holders_revokes_and_shows_shared_files() {
         .await
         .expect("shared with alice");
 
-    // Alice's list shows shared/ at once; inside, Bob's folder and file.
-    session.wait_for("shared/").await;
+    // Alice's list shows .shared/ at once; inside, Bob's folder and file.
+    session.wait_for(".shared/").await;
     session.send(b"\r").await;
     session.wait_for(&format!("{BOB}/")).await;
     session.send(b"\x1b[B\r").await;
@@ -505,7 +518,7 @@ async fn the_terminal_ui_shares_lists_holders_revokes_and_shows_shared_files() {
     session.send(plan_key.to_text().as_bytes()).await;
     session.send(b"\r").await;
     let screen = session.wait_for("unlocked until").await;
-    assert!(screen.contains("shared/"), "{screen}");
+    assert!(screen.contains(".shared/"), "{screen}");
     session.send(b"\x1b").await;
 
     // Her own file: `s`, an address with no key (refused), then Bob.

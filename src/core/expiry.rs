@@ -14,7 +14,6 @@ use std::time::Duration;
 use crate::cluster::events::Event;
 use crate::core::error::FilesError;
 use crate::core::names::check_own;
-use crate::core::upload::Target;
 use crate::core::{logged, Core, Who};
 use crate::db::{Action, AuditEntry};
 use crate::text::time::unix_now;
@@ -59,18 +58,12 @@ pub(crate) fn from_now(seconds: u64) -> i64 {
 }
 
 impl Core {
-    /// The expiry an upload is stored with: the one its writer asked for,
-    /// else that of the file it takes the place of, else the default.
-    pub(crate) fn expiry_of(&self, target: &Target) -> Option<i64> {
-        if let Some(asked) = target.expires {
-            return asked;
-        }
-        match target.removing.as_ref().or(target.base.as_ref()) {
-            Some(before) => before.expires_at,
-            None => match self.config.storage.default_expiry_days {
-                0 => None,
-                days => Some(from_now(days.saturating_mul(86_400))),
-            },
+    /// When a new file expires by default (`[storage]
+    /// default_expiry_days`), if it does.
+    pub(crate) fn default_expiry(&self) -> Option<i64> {
+        match self.config.storage.default_expiry_days {
+            0 => None,
+            days => Some(from_now(days.saturating_mul(86_400))),
         }
     }
 

@@ -32,6 +32,10 @@ pub enum Entry {
 pub struct FolderView {
     pub folders: Vec<FolderRecord>,
     pub files: Vec<FileView>,
+    /// At the top, the folder of files shared with the account when
+    /// anything is (`.shared`): the terminal UI and `ssh … ls` list it,
+    /// sftp does not (tools that walk a tree would read others' files).
+    pub shared: Option<FolderRecord>,
 }
 
 /// What a removal of a folder with everything in it removed.
@@ -73,7 +77,7 @@ impl Core {
             if shared_place(path).is_some() {
                 return self.shared_listing(who, path).await;
             }
-            let Some(mut listing) = self.db.list_folder(who.account_id, path).await? else {
+            let Some(listing) = self.db.list_folder(who.account_id, path).await? else {
                 if self
                     .files
                     .file_by_name(who.account_id, path)
@@ -88,26 +92,18 @@ impl Core {
                     path: path.to_string(),
                 });
             };
-            let own_shared = |name: &str| name == SHARED_FOLDER;
-            let has_own_shared = listing.folders.iter().any(|f| own_shared(&f.path))
-                || listing.files.iter().any(|f| own_shared(&f.name));
-            if path.is_empty() && !has_own_shared {
-                if let Some(since) = self.shared_since(who).await? {
-                    // Files shared with the account: read-only, by owner.
-                    let at = listing
-                        .folders
-                        .binary_search_by(|f| f.path.as_str().cmp(SHARED_FOLDER));
-                    let folder = FolderRecord {
-                        id: 0,
-                        path: SHARED_FOLDER.to_string(),
-                        created_at: since,
-                    };
-                    listing.folders.insert(at.unwrap_or_else(|at| at), folder);
-                }
-            }
+            let shared = match path {
+                "" => self.shared_since(who).await?.map(|since| FolderRecord {
+                    id: 0,
+                    path: SHARED_FOLDER.to_string(),
+                    created_at: since,
+                }),
+                _ => None,
+            };
             Ok(FolderView {
                 folders: listing.folders,
                 files: self.with_states(who, listing.files).await,
+                shared,
             })
         }
         .await;

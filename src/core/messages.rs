@@ -121,7 +121,7 @@ pub fn share_limits(expires_at: Option<i64>, downloads: Option<u64>) -> String {
 pub fn shared_line(name: &str, owner: &str, with: &str, terms: &str, keys: usize) -> String {
     format!(
         "{} is shared with {}, {terms} (its key sealed to {} of theirs); they read it as \
-         shared/{}/{} and open its key with age",
+         .shared/{}/{} and open its key with age",
         escape(name),
         escape(with),
         counted(keys as u64, "SSH key"),

@@ -23,8 +23,11 @@
 //! copy sfs:.keys ./keys`).
 //!
 //! The folder [`SHARED_FOLDER`] at the top holds what other accounts share
-//! with this one, by owner (`shared/alice@example.com/report.pdf`), to read
-//! only: nothing of the account's own can be stored or made there.
+//! with this one, by owner (`.shared/alice@example.com/report.pdf`), to
+//! read only: nothing of the account's own can be stored or made there.
+//! Like `.keys` it is reached by name and not listed to sftp, so tools that
+//! walk a tree never read (and use up) what others shared; the terminal UI
+//! and `ssh … ls` show it.
 
 use crate::core::error::FilesError;
 
@@ -34,15 +37,15 @@ pub const KEY_SUFFIX: &str = ".key";
 /// The folder of waiting keys: `.keys/NAME.key` is `NAME.key`.
 pub const KEYS_FOLDER: &str = ".keys";
 
-/// The folder of files shared with the account: `shared/OWNER/PATH`.
-pub const SHARED_FOLDER: &str = "shared";
+/// The folder of files shared with the account: `.shared/OWNER/PATH`.
+pub const SHARED_FOLDER: &str = ".shared";
 
 /// Where a plain path lies in the folder of shares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SharedPlace<'a> {
-    /// `shared` itself.
+    /// `.shared` itself.
     Top,
-    /// `shared/OWNER/PATH`: the owner's file or folder at PATH (`""`: the
+    /// `.shared/OWNER/PATH`: the owner's file or folder at PATH (`""`: the
     /// owner's folder itself).
     Owner { owner: &'a str, path: &'a str },
 }
@@ -283,28 +286,30 @@ mod tests {
 
     #[test]
     fn the_folder_of_shares_is_read_only() {
-        assert_eq!(shared_place("shared"), Some(SharedPlace::Top));
+        assert_eq!(shared_place(".shared"), Some(SharedPlace::Top));
         assert_eq!(
-            shared_place("shared/a@b.c/x/y"),
+            shared_place(".shared/a@b.c/x/y"),
             Some(SharedPlace::Owner {
                 owner: "a@b.c",
                 path: "x/y"
             })
         );
         assert_eq!(
-            shared_place("shared/a@b.c"),
+            shared_place(".shared/a@b.c"),
             Some(SharedPlace::Owner {
                 owner: "a@b.c",
                 path: ""
             })
         );
-        assert_eq!(shared_place("sharedx/y"), None);
-        assert_eq!(shared_place("x/shared"), None);
+        assert_eq!(shared_place(".sharedx/y"), None);
+        assert_eq!(shared_place("shared/y"), None);
+        assert_eq!(shared_place("x/.shared"), None);
         assert!(matches!(
-            check_plain("shared/a@b.c/x"),
+            check_plain(".shared/a@b.c/x"),
             Err(FilesError::SharedReadOnly)
         ));
-        assert!(check_plain("x/shared").is_ok());
+        assert!(check_plain("x/.shared").is_ok());
+        assert!(check_plain("shared/x").is_ok());
     }
 
     #[test]

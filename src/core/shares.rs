@@ -1,7 +1,7 @@
 //! Sharing: the owner of an unlocked file seals its key with age to every
 //! SSH key another account trusts (FORMAT.md, Envelopes); the server keeps
 //! only that envelope, which it cannot open. The recipient sees the file
-//! under `shared/OWNER/PATH` in every door, reads the envelope as
+//! under `.shared/OWNER/PATH` in every door, reads the envelope as
 //! `PATH.key.age` there, opens it with their private key and unlocks the
 //! file with the key inside like any other.
 //!
@@ -253,7 +253,7 @@ impl Core {
     }
 
     /// What `path` in the folder of shares is: a shared file, a folder on
-    /// the way to one, or nothing. `shared` itself is always a folder.
+    /// the way to one, or nothing. `.shared` itself is always a folder.
     pub(crate) async fn shared_entry(
         &self,
         who: &Who,
@@ -283,7 +283,7 @@ impl Core {
         Ok(within.map(folder))
     }
 
-    /// What a folder in the folder of shares holds: owners under `shared`,
+    /// What a folder in the folder of shares holds: owners under `.shared`,
     /// then each owner's shared files under the folders they are in.
     pub(crate) async fn shared_listing(
         &self,
@@ -330,11 +330,12 @@ impl Core {
                 })
                 .collect(),
             files: self.with_states(who, files).await,
+            shared: None,
         })
     }
 
     /// When the oldest file shared with the account was stored, if any is
-    /// (its top lists `shared` then, with that time).
+    /// (its top shows `.shared` then, with that time).
     pub(crate) async fn shared_since(&self, who: &Who) -> Result<Option<i64>, FilesError> {
         let shared = self.shared_with(who).await?;
         Ok(shared.iter().map(|share| share.file.created_at).min())

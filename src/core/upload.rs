@@ -463,6 +463,18 @@ async fn watch_idle(
 }
 
 impl Core {
+    /// The expiry an upload is stored with: the one its writer asked for,
+    /// else that of the file it takes the place of, else the default.
+    fn expiry_of(&self, target: &Target) -> Option<i64> {
+        if let Some(asked) = target.expires {
+            return asked;
+        }
+        match target.removing.as_ref().or(target.base.as_ref()) {
+            Some(before) => before.expires_at,
+            None => self.default_expiry(),
+        }
+    }
+
     /// The key a new version of `base` is sealed with: its own while its
     /// owner has it unlocked (the key they saved keeps opening it), a fresh
     /// one otherwise. True when it is kept.

@@ -6,8 +6,10 @@ use sqlx::{Any, Row};
 
 use super::{Db, DbError, DbKind};
 
-/// The name of the collector's lock, MySQL-wide.
-const COLLECTOR_LOCK: &str = "sfs-collector";
+/// The collector's lock: MySQL's named locks are server-wide, so the name
+/// is this database's (hashed to fit the 64 characters a name may have):
+/// deployments sharing one MariaDB server do not hold each other back.
+const COLLECTOR_LOCK: &str = "CONCAT('sfs-collector:', SHA1(DATABASE()))";
 
 /// An upload some node started and has not ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,8 +105,8 @@ impl Db {
             .acquire()
             .await
             .map_err(|e| DbError::query("try_collector_lock", &e))?;
-        let got: Option<i64> = sqlx::query("SELECT GET_LOCK(?, 0)")
-            .bind(COLLECTOR_LOCK)
+        let sql = format!("SELECT GET_LOCK({COLLECTOR_LOCK}, 0)");
+        let got: Option<i64> = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_one(&mut *session)
             .await
             .and_then(|row| row.try_get(0))
@@ -119,8 +121,8 @@ impl CollectorLock {
     /// Releases the lock and gives its session back to the pool.
     pub async fn release(mut self) {
         if let Some(mut session) = self.session.take() {
-            let released = sqlx::query("SELECT RELEASE_LOCK(?)")
-                .bind(COLLECTOR_LOCK)
+            let sql = format!("SELECT RELEASE_LOCK({COLLECTOR_LOCK})");
+            let released = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .execute(&mut *session)
                 .await;
             if released.is_err() {

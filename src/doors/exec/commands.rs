@@ -240,7 +240,9 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool, path: &str) ->
     };
     let mut out = String::new();
     if json {
-        let folders = view.folders.iter().map(|f| {
+        // The folder of shares is listed here (a person reads this), not
+        // to sftp's tree walkers.
+        let folders = view.shared.iter().chain(&view.folders).map(|f| {
             format!(
                 "{{\"name\":{},\"type\":\"folder\",\"created\":{}}}",
                 json_string(split_path(&f.path).1),
@@ -268,7 +270,7 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool, path: &str) ->
             "{:<40} {:>14} {:<17} {}\n",
             "name", "size", "uploaded (UTC)", "state"
         ));
-        for folder in &view.folders {
+        for folder in view.shared.iter().chain(&view.folders) {
             let name = format!("{}/", escape(split_path(&folder.path).1));
             out.push_str(&format!(
                 "{name:<40} {:>14} {:<17} folder\n",

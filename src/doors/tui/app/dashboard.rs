@@ -8,6 +8,7 @@ use std::time::Instant;
 use zeroize::Zeroizing;
 
 use super::{App, Dashboard, EmailPage, Entry, Focus, Page, CODE_DIGITS, MASK};
+use crate::core::folders::FolderView;
 use crate::core::key_input::parse_key;
 use crate::core::messages;
 use crate::core::names::{join_path, remote_path, split_path, RemotePath};
@@ -515,6 +516,13 @@ impl Dashboard {
         up.into_iter().chain(folders).chain(files).collect()
     }
 
+    /// The folders and files of a listing; at the top, the folder of
+    /// shares first when anything is shared with the account.
+    fn show_view(&mut self, view: FolderView) {
+        self.folders = view.shared.into_iter().chain(view.folders).collect();
+        self.files = view.files;
+    }
+
     pub fn selected_entry(&self) -> Option<Entry<'_>> {
         self.entries().get(self.selected).copied()
     }
@@ -560,8 +568,7 @@ impl Dashboard {
                 self.filter.clear();
                 let view = core.list_folder(&self.who, "").await;
                 let view = view.map_err(|e| format!("Could not load your files: {e}."))?;
-                self.folders = view.folders;
-                self.files = view.files;
+                self.show_view(view);
                 self.selected = 0;
                 return Err(format!(
                     "The folder {} was moved or removed in another session: back at your top folder.",
@@ -570,8 +577,7 @@ impl Dashboard {
             }
             Err(e) => return Err(format!("Could not load your files: {e}.")),
         };
-        self.folders = view.folders;
-        self.files = view.files;
+        self.show_view(view);
         self.storage = core
             .storage(&self.who)
             .await
