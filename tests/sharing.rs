@@ -296,6 +296,17 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
         let opened = age_open(dir.path(), &envelope, identity).expect("carol opens it");
         assert_eq!(opened.trim_end(), plan_key);
     }
+    // A checksum (what rclone asks for to compare) is no download.
+    carol
+        .ok(
+            &format!("unlock {carol_plan}"),
+            format!("{plan_key}\n").as_bytes(),
+        )
+        .await;
+    for _ in 0..2 {
+        let sum = carol.ok(&format!("sha256sum {carol_plan}"), b"").await;
+        assert_eq!(text(&sum.stdout).len(), 64 + 2 + carol_plan.len() + 1);
+    }
     let listing = text(&alice.ok("shares", b"").await.stdout);
     let lines: Vec<Vec<&str>> = listing.lines().map(|l| l.split('\t').collect()).collect();
     assert_eq!(lines.len(), 2, "{listing}");

@@ -157,6 +157,30 @@ impl Core {
         who: &Who,
         record: FileRecord,
     ) -> Result<(FileRecord, Download), FilesError> {
+        self.open_unlocked_as(who, record, true).await
+    }
+
+    /// An unlocked file opened to compute its checksum (`ssh … md5sum`,
+    /// which rclone runs to compare): a shared file's read is not counted
+    /// as one of its downloads, since only a digest leaves the server.
+    pub async fn open_for_checksum(
+        &self,
+        who: &Who,
+        name: &str,
+    ) -> Result<(FileRecord, Download), FilesError> {
+        let record = self.file_by_name(who, name).await?;
+        let record = record.ok_or(FilesError::NotFound)?;
+        self.open_unlocked_as(who, record, false).await
+    }
+
+    /// Opens an unlocked file; `download`: a shared file's read counts as
+    /// one of its downloads.
+    async fn open_unlocked_as(
+        &self,
+        who: &Who,
+        record: FileRecord,
+        download: bool,
+    ) -> Result<(FileRecord, Download), FilesError> {
         let result = async {
             let open = who.take_open_file()?;
             let name = record.name.clone();
@@ -170,7 +194,9 @@ impl Core {
                 .await;
                 return Err(FilesError::Locked);
             };
-            self.use_share(who, &record).await?;
+            if download {
+                self.use_share(who, &record).await?;
+            }
             let opened = self.files.open_record(record, &key).await?;
             Ok(self.opened(who, &name, opened, open).await)
         }

@@ -582,7 +582,7 @@ async fn checksum(core: &Core, who: &Who, io: &ExecChannel, tool: &str, path: &s
             return no_checksum(io, &name, true).await;
         }
     }
-    let (_, mut reader) = match core.open_unlocked(who, &name).await {
+    let (_, mut reader) = match core.open_for_checksum(who, &name).await {
         Ok(opened) => opened,
         Err(FilesError::Locked) => return no_checksum(io, &name, false).await,
         Err(e) => return io.fail(&e).await,
