@@ -157,8 +157,8 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
         .refused(
             &format!("share report.pdf {BOB}"),
             b"",
-            "report.pdf is locked: the server can seal its key for someone only while it is \
-             unlocked",
+            "the server can seal the key of report.pdf for someone only while it is unlocked: \
+             unlock it first",
         )
         .await;
     assert!(alice.ok("shares", b"").await.stdout.is_empty());

@@ -68,7 +68,7 @@ pub enum FilesError {
         "files shared with you can only be read: they stay their owner's; nothing was changed"
     )]
     SharedReadOnly,
-    #[error("{} is locked: the server can seal its key for someone only while it is unlocked; unlock it first (in the terminal UI, or `ssh … unlock NAME < KEYFILE`); nothing was shared", escape(.name))]
+    #[error("the server can seal the key of {} for someone only while it is unlocked: unlock it first (in the terminal UI, or `ssh … unlock NAME < KEYFILE`); nothing was shared", escape(.name))]
     ShareNeedsUnlock { name: String },
     /// Said alike whether or not the address has an account.
     #[error("cannot share with {}: they have no SSH key to seal it to (they can trust one in the terminal UI: log in, press k); nothing was shared", escape(.address))]

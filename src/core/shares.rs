@@ -268,7 +268,8 @@ impl Core {
             })
         };
         if path == SHARED_FOLDER {
-            return Ok(Some(folder(0)));
+            let since = shared.iter().map(|share| share.file.created_at).min();
+            return Ok(Some(folder(since.unwrap_or_else(unix_now))));
         }
         let mut within = None;
         for share in shared {

@@ -146,7 +146,7 @@ impl ShareDialog {
         .areas(inner);
         frame.render_widget(
             Paragraph::new(
-                "Its key is sealed to the SSH keys they trust; they see it in shared/ and \
+                "Its key is sealed to the SSH keys they trust; they find it in .shared/ and \
                  only they can open its key.",
             )
             .style(theme.dim())
