@@ -399,6 +399,20 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
     );
     assert!(alice.ok("shares", b"").await.stdout.is_empty());
 
+    // The recipient's account deleted by the operator takes its shares.
+    harness::key_of(&alice.ok("put last.txt", b"last").await);
+    alice.ok(&format!("share last.txt {CAROL}"), b"").await;
+    assert!(!alice.ok("shares", b"").await.stdout.is_empty());
+    let admin = sfs::core::admin::Admin::connect(server.core.config().clone())
+        .await
+        .expect("admin");
+    admin.delete(&carol_account).await.expect("carol deleted");
+    admin.close().await;
+    assert!(
+        alice.ok("shares", b"").await.stdout.is_empty(),
+        "gone with carol"
+    );
+
     // Audited, with no key in any detail.
     server.core.audit_written().await;
     let details = |action: &str| {
@@ -420,7 +434,7 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
         }
     };
     let shares = details("share").await;
-    assert_eq!(shares.len(), 5, "{shares:?}");
+    assert_eq!(shares.len(), 6, "{shares:?}");
     assert!(shares[0].starts_with(&format!("\"report.pdf\" with {BOB}, until you revoke it")));
     assert_eq!(
         details("unshare").await,
