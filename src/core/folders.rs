@@ -13,9 +13,7 @@
 use std::sync::Arc;
 
 use crate::cluster::events::Event;
-use crate::core::names::{
-    check_own, check_plain, shared_place, split_path, PathLimits, SHARED_FOLDER,
-};
+use crate::core::names::{check_own, check_plain, shared_place, split_path, PathLimits};
 use crate::core::{logged, Core, FileView, FilesError, Who};
 use crate::db::{Action, FileRecord, FolderRecord, MakeFolder, MoveFolder, RemoveFolder};
 
@@ -32,10 +30,6 @@ pub enum Entry {
 pub struct FolderView {
     pub folders: Vec<FolderRecord>,
     pub files: Vec<FileView>,
-    /// At the top, the folder of files shared with the account when
-    /// anything is (`.shared`): the terminal UI and `ssh … ls` list it,
-    /// sftp does not (tools that walk a tree would read others' files).
-    pub shared: Option<FolderRecord>,
 }
 
 /// What a removal of a folder with everything in it removed.
@@ -92,18 +86,9 @@ impl Core {
                     path: path.to_string(),
                 });
             };
-            let shared = match path {
-                "" => self.shared_since(who).await?.map(|since| FolderRecord {
-                    id: 0,
-                    path: SHARED_FOLDER.to_string(),
-                    created_at: since,
-                }),
-                _ => None,
-            };
             Ok(FolderView {
                 folders: listing.folders,
                 files: self.with_states(who, listing.files).await,
-                shared,
             })
         }
         .await;

@@ -331,15 +331,28 @@ impl Core {
                 })
                 .collect(),
             files: self.with_states(who, files).await,
-            shared: None,
         })
     }
 
-    /// When the oldest file shared with the account was stored, if any is
-    /// (its top shows `.shared` then, with that time).
-    pub(crate) async fn shared_since(&self, who: &Who) -> Result<Option<i64>, FilesError> {
-        let shared = self.shared_with(who).await?;
-        Ok(shared.iter().map(|share| share.file.created_at).min())
+    /// [`Core::list_folder`] as a person browsing sees it (the terminal
+    /// UI, `ssh … ls`): at the top, the folder of files shared with the
+    /// account comes first when anything is. sftp lists without it, so
+    /// tools that walk a tree never read (or use up) others' files.
+    pub async fn browse_folder(&self, who: &Who, path: &str) -> Result<FolderView, FilesError> {
+        let mut view = self.list_folder(who, path).await?;
+        if path.is_empty() {
+            let result = self.shared_with(who).await;
+            let shared = logged(who, "browse folder", result)?;
+            if let Some(since) = shared.iter().map(|share| share.file.created_at).min() {
+                let folder = FolderRecord {
+                    id: 0,
+                    path: SHARED_FOLDER.to_string(),
+                    created_at: since,
+                };
+                view.folders.insert(0, folder);
+            }
+        }
+        Ok(view)
     }
 
     /// Counts one download of a shared file the recipient opens; refused

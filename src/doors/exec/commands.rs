@@ -227,7 +227,7 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool, path: &str) ->
         Ok(folder) => folder,
         Err(e) => return io.fail(&e).await,
     };
-    let view = match core.list_folder(who, &folder).await {
+    let view = match core.browse_folder(who, &folder).await {
         Ok(view) => view,
         Err(e) => return io.fail(&e).await,
     };
@@ -240,9 +240,7 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool, path: &str) ->
     };
     let mut out = String::new();
     if json {
-        // The folder of shares is listed here (a person reads this), not
-        // to sftp's tree walkers.
-        let folders = view.shared.iter().chain(&view.folders).map(|f| {
+        let folders = view.folders.iter().map(|f| {
             format!(
                 "{{\"name\":{},\"type\":\"folder\",\"created\":{}}}",
                 json_string(split_path(&f.path).1),
@@ -270,7 +268,7 @@ async fn ls(core: &Core, who: &Who, io: &ExecChannel, json: bool, path: &str) ->
             "{:<40} {:>14} {:<17} {}\n",
             "name", "size", "uploaded (UTC)", "state"
         ));
-        for folder in view.shared.iter().chain(&view.folders) {
+        for folder in &view.folders {
             let name = format!("{}/", escape(split_path(&folder.path).1));
             out.push_str(&format!(
                 "{name:<40} {:>14} {:<17} folder\n",

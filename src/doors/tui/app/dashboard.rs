@@ -8,7 +8,6 @@ use std::time::Instant;
 use zeroize::Zeroizing;
 
 use super::{App, Dashboard, EmailPage, Entry, Focus, Page, CODE_DIGITS, MASK};
-use crate::core::folders::FolderView;
 use crate::core::key_input::parse_key;
 use crate::core::messages;
 use crate::core::names::{join_path, remote_path, split_path, RemotePath};
@@ -516,13 +515,6 @@ impl Dashboard {
         up.into_iter().chain(folders).chain(files).collect()
     }
 
-    /// The folders and files of a listing; at the top, the folder of
-    /// shares first when anything is shared with the account.
-    fn show_view(&mut self, view: FolderView) {
-        self.folders = view.shared.into_iter().chain(view.folders).collect();
-        self.files = view.files;
-    }
-
     pub fn selected_entry(&self) -> Option<Entry<'_>> {
         self.entries().get(self.selected).copied()
     }
@@ -559,16 +551,17 @@ impl Dashboard {
         if let Some(Dialog::WaitingKeys(list)) = self.dialog.as_mut() {
             list.update(&self.waiting);
         }
-        let view = match core.list_folder(&self.who, &self.folder).await {
+        let view = match core.browse_folder(&self.who, &self.folder).await {
             Ok(view) => view,
             Err(FilesError::NoSuchFolder { .. } | FilesError::NotAFolder { .. })
                 if !self.folder.is_empty() =>
             {
                 let gone = std::mem::take(&mut self.folder);
                 self.filter.clear();
-                let view = core.list_folder(&self.who, "").await;
+                let view = core.browse_folder(&self.who, "").await;
                 let view = view.map_err(|e| format!("Could not load your files: {e}."))?;
-                self.show_view(view);
+                self.folders = view.folders;
+                self.files = view.files;
                 self.selected = 0;
                 return Err(format!(
                     "The folder {} was moved or removed in another session: back at your top folder.",
@@ -577,7 +570,8 @@ impl Dashboard {
             }
             Err(e) => return Err(format!("Could not load your files: {e}.")),
         };
-        self.show_view(view);
+        self.folders = view.folders;
+        self.files = view.files;
         self.storage = core
             .storage(&self.who)
             .await
