@@ -18,6 +18,7 @@ use harness::{age_open, rsa_key, text, trust_line, TestServer};
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
 const CAROL: &str = "carol@example.com";
+const ERIN: &str = "erin@example.com";
 
 /// One user's `ssh … COMMAND` with their key file.
 struct User {
@@ -246,6 +247,24 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
     let usage = server.core.db().usage(bob_account.id).await.expect("usage");
     assert_eq!((usage.files, usage.bytes), (0, 0));
 
+    // Erin trusts one RSA key only: it opens her envelope.
+    let (erin_account, _) = harness::account_with_key_file(&server, ERIN).await;
+    let db = server.core.db();
+    for key in db.ssh_keys(erin_account.id).await.expect("keys") {
+        assert!(db
+            .remove_ssh_key(erin_account.id, &key.fingerprint)
+            .await
+            .expect("removed"));
+    }
+    let (erin_rsa, erin_line, erin_fp) = rsa_key(dir.path(), "erin");
+    trust_line(&server, &erin_account, &erin_line, &erin_fp).await;
+    let erin = user(ERIN, erin_rsa.clone());
+    alice.ok(&format!("share report.pdf {ERIN}"), b"").await;
+    let envelope = erin.ok(&format!("get {shared}.key.age"), b"").await.stdout;
+    let opened_rsa = age_open(dir.path(), &envelope, &erin_rsa).expect("erin's RSA key");
+    assert_eq!(opened_rsa.trim_end(), report_key);
+    alice.ok(&format!("unshare report.pdf {ERIN}"), b"").await;
+
     // Read-only for Bob in every door, and not his to share again.
     let read_only = "files shared with you can only be read: they stay their owner's; \
                      nothing was changed";
@@ -296,6 +315,22 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
         let opened = age_open(dir.path(), &envelope, identity).expect("carol opens it");
         assert_eq!(opened.trim_end(), plan_key);
     }
+    // Every envelope the server keeps (shares and recovery) is one its own
+    // private key (the SSH host key) cannot open; only the recipients' do.
+    let envelopes = all_envelopes(&server).await;
+    assert!(!envelopes.is_empty());
+    let host_key = server
+        .core
+        .config()
+        .server
+        .host_key_dir
+        .join("ssh_host_ed25519_key");
+    assert!(host_key.exists(), "{}", host_key.display());
+    for envelope in &envelopes {
+        let refused = age_open(dir.path(), envelope, &host_key).expect_err("the server's key");
+        assert!(refused.contains("no identity matched"), "{refused}");
+    }
+
     // A checksum (what rclone asks for to compare) is no download.
     carol
         .ok(
@@ -434,11 +469,14 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
         }
     };
     let shares = details("share").await;
-    assert_eq!(shares.len(), 6, "{shares:?}");
+    assert_eq!(shares.len(), 7, "{shares:?}");
     assert!(shares[0].starts_with(&format!("\"report.pdf\" with {BOB}, until you revoke it")));
     assert_eq!(
         details("unshare").await,
-        [format!("\"report.pdf\" with {BOB}")]
+        [
+            format!("\"report.pdf\" with {ERIN}"),
+            format!("\"report.pdf\" with {BOB}")
+        ]
     );
     let ended: std::collections::BTreeSet<String> =
         details("share-expired").await.into_iter().collect();
@@ -459,6 +497,22 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
             );
         }
     }
+}
+
+/// Every envelope in the database (shares and recovery), straight from it.
+async fn all_envelopes(server: &TestServer) -> Vec<Vec<u8>> {
+    sqlx::any::install_default_drivers();
+    let url = &server.core.config().database.url;
+    let pool = sqlx::AnyPool::connect(url).await.expect("database");
+    let mut all = Vec::new();
+    for sql in ["SELECT envelope FROM shares", "SELECT body FROM envelopes"] {
+        let rows = sqlx::query(sql).fetch_all(&pool).await.expect("envelopes");
+        for row in &rows {
+            all.push(sqlx::Row::try_get::<Vec<u8>, _>(row, 0).expect("bytes"));
+        }
+    }
+    pool.close().await;
+    all
 }
 
 /// Moves every share's expiry into the past, straight in the database.
