@@ -593,7 +593,18 @@ async fn the_terminal_ui_shares_lists_holders_revokes_and_shows_shared_files() {
     session.wait_for(&format!("{BOB}/")).await;
     session.send(b"\x1b[B\r").await;
     session.wait_for("plan.txt").await;
-    session.send(b"\x1b[B\t").await;
+    // Enter with no key typed: how to get it from the envelope.
+    session.send(b"\x1b[B\r").await;
+    let command = format!(
+        "ssh -p 2222 {EMAIL}@files.example.com get .shared/{BOB}/plan.txt.key.age | age -d -i \
+         ~/.ssh/id_ed25519"
+    );
+    session
+        .wait_until("the command that opens the sealed key", |screen| {
+            let joined: Vec<&str> = screen.lines().map(str::trim).collect();
+            joined.join(" ").contains(&command)
+        })
+        .await;
     session.send(plan_key.to_text().as_bytes()).await;
     session.send(b"\r").await;
     let screen = session.wait_for("unlocked until").await;

@@ -80,6 +80,20 @@ impl Endpoint<'_> {
         ]
     }
 
+    /// The command that prints the key of `name` (a file shared with this
+    /// account, or one with a recovery envelope) from its sealed copy,
+    /// opened with the user's own SSH key. The path is quoted for the
+    /// server, which splits the command line again, then for the shell.
+    pub fn sealed_key_command(&self, name: &str) -> String {
+        let envelope = format!("{name}{}", crate::core::recovery::ENVELOPE_SUFFIX);
+        format!(
+            "ssh {}{} get {} | age -d -i ~/.ssh/id_ed25519",
+            self.port_flag("-p"),
+            shell_quote(&self.login()),
+            shell_quote(&shell_quote(&envelope))
+        )
+    }
+
     /// The commands that upload a file into `folder` (`""`: the top), as
     /// (command, what it does).
     pub fn upload_commands(&self, folder: &str) -> [(String, &'static str); 3] {
@@ -191,6 +205,15 @@ mod tests {
         assert_eq!(
             on_22.upload_commands("plain")[2].0,
             "ssh alice@example.com@files.example.com put plain/NAME < FILE"
+        );
+        assert_eq!(
+            at.sealed_key_command(".shared/bob@example.com/plan.txt"),
+            "ssh -p 2222 alice@example.com@files.example.com get \
+             .shared/bob@example.com/plan.txt.key.age | age -d -i ~/.ssh/id_ed25519"
+        );
+        assert_eq!(
+            on_22.sealed_key_command("my plan.txt"),
+            r"ssh alice@example.com@files.example.com get ''\''my plan.txt.key.age'\''' | age -d -i ~/.ssh/id_ed25519"
         );
     }
 }

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::{App, Dashboard, EmailPage, Entry, Focus, Page, CODE_DIGITS, MASK};
 use crate::core::key_input::parse_key;
 use crate::core::messages;
-use crate::core::names::{join_path, remote_path, split_path, RemotePath};
+use crate::core::names::{join_path, remote_path, shared_place, split_path, RemotePath};
 use crate::core::{Core, FileView, FilesError, VaultError};
 use crate::doors::tui::dialogs::{
     AuthenticatorDialog, ConfirmDelete, Dialog, Fetch, KeyShown, NamePrompt, Naming, Outcome,
@@ -258,10 +258,17 @@ impl App {
             Some(until) => dash.show(Dialog::Fetch(Fetch { name, until })),
             _ if dash.key.is_empty() => {
                 dash.set_focus(Focus::Key);
-                self.info(format!(
-                    "Type or paste the key of {}, then press Enter.",
-                    crate::text::escape::escape(&name)
-                ));
+                let shown = crate::text::escape::escape(&name).into_owned();
+                let told = match (shared_place(&name), self.endpoint()) {
+                    // Shared with this account: its key comes from the envelope.
+                    (Some(_), Some(endpoint)) => format!(
+                        "Type or paste the key of {shown}, then press Enter. It is sealed to \
+                         your SSH keys: {}",
+                        crate::text::escape::escape_controls(&endpoint.sealed_key_command(&name))
+                    ),
+                    _ => format!("Type or paste the key of {shown}, then press Enter."),
+                };
+                self.info(told);
             }
             _ => self.unlock().await,
         }
