@@ -208,7 +208,7 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
     let via_sftp = dir.path().join("sftp.pdf");
     let out = bob
         .sftp(&format!(
-            "put {} {shared}.key\nget {shared} {}\nls -1a\nls -1 .shared\n",
+            "put {} {shared}.key\nget {shared} {}\nls -1a\nls -1 .shared\nls -l .shared/{ALICE}\n",
             key_file.display(),
             via_sftp.display()
         ))
@@ -227,6 +227,12 @@ async fn shared_files_open_only_with_the_recipients_own_keys_and_end_when_told()
         "{lines:?}"
     );
     assert_eq!(after("ls -1 .shared"), [format!(".shared/{ALICE}")]);
+    // Read only, as sftp says it: 0400.
+    let long = after(&format!("ls -l .shared/{ALICE}"));
+    assert!(
+        long.len() == 1 && long[0].starts_with("-r-------- "),
+        "{long:?}"
+    );
     assert_eq!(std::fs::read(&via_sftp).expect("sftp"), report);
     for legacy in [false, true] {
         let local = dir.path().join(format!("scp-{legacy}.pdf"));

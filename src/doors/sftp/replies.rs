@@ -137,6 +137,20 @@ pub(super) fn statvfs_reply(space: &Space, block: u64, name_max: u64) -> Vec<u8>
     fields.iter().flat_map(|n| n.to_be_bytes()).collect()
 }
 
+/// Attributes that say "read only" (0400 files, 0500 folders): what is
+/// shared with the account (`.shared`), so tools do not try to write.
+pub(super) fn read_only(attrs: &mut FileAttributes) {
+    if let Some(mode) = attrs.permissions.as_mut() {
+        *mode &= !0o222;
+    }
+}
+
+/// [`read_only`] for a listing's entry, its `ls -l` mode too.
+pub(super) fn read_only_entry(entry: &mut Entry) {
+    read_only(&mut entry.attrs);
+    entry.longname = entry.longname.replacen("rw", "r-", 1);
+}
+
 /// An `ls -l` line of a file; OpenSSH prints the server's long name as it
 /// is, so a file that expires says when after its name (clients read the
 /// name from its own field, never from this line).

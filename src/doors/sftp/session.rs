@@ -11,7 +11,8 @@ use tokio::io::AsyncWriteExt;
 use zeroize::Zeroizing;
 
 use super::replies::{
-    dir_attrs, dir_entry, entry, failure, file_attrs, files_error, ok, resolve, take_string, Target,
+    dir_attrs, dir_entry, entry, failure, file_attrs, files_error, ok, read_only, read_only_entry,
+    resolve, take_string, Target,
 };
 use super::{
     Listed, Open, Session, StatHint, Stderr, Stored, GRACE_MAX, KEY_GRACE, KEY_TEXT_LEN,
@@ -20,7 +21,7 @@ use super::{
 use crate::core::edit::{Edit, WriteMode};
 use crate::core::key_input::parse_key;
 use crate::core::messages;
-use crate::core::names::{is_within, key_file_name, key_file_stem, split_path};
+use crate::core::names::{is_within, key_file_name, key_file_stem, shared_place, split_path};
 use crate::core::recovery::envelope_stem;
 use crate::core::rename::Renamed;
 use crate::core::upload::{KeyDelivery, KeyNotice};
@@ -75,6 +76,11 @@ impl Session {
         let mut entries = vec![dir_entry(".", now), dir_entry("..", now)];
         match resolve(path)? {
             Target::Root => entries.extend(self.folder_entries("").await?),
+            Target::Name(folder) if shared_place(&folder).is_some() => {
+                let mut shared = self.folder_entries(&folder).await?;
+                shared.iter_mut().for_each(read_only_entry);
+                entries.extend(shared);
+            }
             Target::Name(folder) => entries.extend(self.folder_entries(&folder).await?),
             Target::Keys(folder) => entries.extend(self.key_entries(&folder).await),
             Target::KeyInFolder(name) => {
@@ -145,6 +151,16 @@ impl Session {
             }
             Target::Name(name) => name,
         };
+        // What is shared with the account says it is read only.
+        let shared = shared_place(&name).is_some();
+        let mut attrs = self.attrs_of_name(name).await?;
+        if shared {
+            read_only(&mut attrs);
+        }
+        Ok(attrs)
+    }
+
+    async fn attrs_of_name(&mut self, name: String) -> Result<FileAttributes, StatusReply> {
         match self.lookup(&name).await? {
             Some(Listed::File(record)) => {
                 let attrs = file_attrs(record.size, record.mtime());
