@@ -7,7 +7,7 @@
 //! A file stored before a recovery key was named has no envelope; naming or
 //! removing a recovery key changes no envelope already made. A file shared
 //! with the account reads its share's envelope under the same name
-//! (`shared/OWNER/NAME.key.age`, `shares.rs`).
+//! (`.shared/OWNER/NAME.key.age`, `shares.rs`).
 
 use crate::core::error::FilesError;
 use crate::core::names::shared_place;

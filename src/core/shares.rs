@@ -68,6 +68,12 @@ fn shared_path(shared: &SharedFile) -> String {
     format!("{SHARED_FOLDER}/{}/{}", shared.owner, shared.file.name)
 }
 
+/// When the oldest of these shared files was stored (what `.shared` shows
+/// as its time).
+fn oldest(shared: &[SharedFile]) -> Option<i64> {
+    shared.iter().map(|share| share.file.created_at).min()
+}
+
 /// A share's file, named by where its recipient sees it.
 fn as_seen(shared: SharedFile) -> FileRecord {
     let name = shared_path(&shared);
@@ -237,7 +243,7 @@ impl Core {
         Ok(self.db.shared_with(who.account_id, unix_now()).await?)
     }
 
-    /// The shared file at `path` (`shared/OWNER/PATH`), named so, if a
+    /// The shared file at `path` (`.shared/OWNER/PATH`), named so, if a
     /// live share puts one there.
     pub(crate) async fn shared_file(
         &self,
@@ -268,8 +274,7 @@ impl Core {
             })
         };
         if path == SHARED_FOLDER {
-            let since = shared.iter().map(|share| share.file.created_at).min();
-            return Ok(Some(folder(since.unwrap_or_else(unix_now))));
+            return Ok(Some(folder(oldest(&shared).unwrap_or_else(unix_now))));
         }
         let mut within = None;
         for share in shared {
@@ -294,9 +299,10 @@ impl Core {
         let shared = self.shared_with(who).await?;
         let mut folders: BTreeMap<String, i64> = BTreeMap::new();
         let mut files = Vec::new();
-        let mut found = path == SHARED_FOLDER;
+        let (mut found, mut is_file) = (path == SHARED_FOLDER, false);
         for share in shared {
             let seen = shared_path(&share);
+            is_file |= seen == path;
             let Some(rest) = seen.strip_prefix(path).and_then(|r| r.strip_prefix('/')) else {
                 continue;
             };
@@ -312,13 +318,13 @@ impl Core {
             }
         }
         if !found {
-            if self.shared_file(who, path).await?.is_some() {
-                return Err(FilesError::NotAFolder {
+            return Err(match is_file {
+                true => FilesError::NotAFolder {
                     name: path.to_string(),
-                });
-            }
-            return Err(FilesError::NoSuchFolder {
-                path: path.to_string(),
+                },
+                false => FilesError::NoSuchFolder {
+                    path: path.to_string(),
+                },
             });
         }
         Ok(FolderView {
@@ -343,7 +349,7 @@ impl Core {
         if path.is_empty() {
             let result = self.shared_with(who).await;
             let shared = logged(who, "browse folder", result)?;
-            if let Some(since) = shared.iter().map(|share| share.file.created_at).min() {
+            if let Some(since) = oldest(&shared) {
                 let folder = FolderRecord {
                     id: 0,
                     path: SHARED_FOLDER.to_string(),

@@ -70,8 +70,8 @@ sfs commands (ssh you@example.com@HOST COMMAND):
                      every file you store from then on is also sealed to it
   share NAME ADDRESS [--days N] [--downloads N]
                      share an unlocked file: its key is sealed to the SSH
-                     keys ADDRESS trusts; they see shared/YOU/NAME, read its
-                     key as shared/YOU/NAME.key.age and open it with age
+                     keys ADDRESS trusts; they see .shared/YOU/NAME, read its
+                     key as .shared/YOU/NAME.key.age and open it with age
   unshare NAME ADDRESS
                      end a share at once
   shares [NAME]      who holds your files (or NAME), until when
